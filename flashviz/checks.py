@@ -1,0 +1,124 @@
+"""Input validation shared by every public entry point.
+
+Every failure raises ``ValueError`` (or ``TypeError`` for dtypes) whose message names the
+argument and what was expected, so the app can show it to a user as it is.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+CAUSAL_ALIGNS = ("bottom_right", "top_left")
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Problem(NamedTuple):
+    """Validated attention inputs: arrays of shape (..., n, d) and the resolved scale."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    scale: float
+
+    @property
+    def n_q(self) -> int:
+        return self.q.shape[-2]
+
+    @property
+    def n_k(self) -> int:
+        return self.k.shape[-2]
+
+    @property
+    def d(self) -> int:
+        return self.q.shape[-1]
+
+
+def _as_float_array(name: str, x: object) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got dtype {arr.dtype}; "
+            f"convert it with {name}.astype(np.float32)"
+        )
+    return arr
+
+
+def check_qkv(q: object, k: object, v: object, *, two_d: bool = False) -> tuple[np.ndarray, ...]:
+    """Check shapes, dtypes and finiteness of q (..., n_q, d), k and v (..., n_k, d)."""
+    arrays = [_as_float_array(name, x) for name, x in (("q", q), ("k", k), ("v", v))]
+    q_, k_, v_ = arrays
+    rank = "(n, d)" if two_d else "(..., n, d)"
+    for name, arr in zip("qkv", arrays, strict=True):
+        if (two_d and arr.ndim != 2) or arr.ndim < 2:
+            raise ValueError(f"{name} must have shape {rank}, got shape {arr.shape}")
+        if arr.shape[-2] < 1 or arr.shape[-1] < 1:
+            raise ValueError(
+                f"{name} must have at least one row and one column (n >= 1, d >= 1), "
+                f"got shape {arr.shape}"
+            )
+    if len({a.dtype for a in arrays}) != 1:
+        raise TypeError(f"q, k and v must share one dtype, got {q_.dtype}, {k_.dtype}, {v_.dtype}")
+    d = q_.shape[-1]
+    for name, arr in (("k", k_), ("v", v_)):
+        if arr.shape[-1] != d:
+            raise ValueError(
+                f"{name} must have head dim d = {d} like q (shape (..., n_k, {d})), "
+                f"got shape {arr.shape}"
+            )
+        if arr.shape[:-2] != q_.shape[:-2]:
+            raise ValueError(
+                f"{name} must have the same leading (batch, head) dims as q "
+                f"{q_.shape[:-2]}, got shape {arr.shape}"
+            )
+    if v_.shape[-2] != k_.shape[-2]:
+        raise ValueError(
+            f"v must have as many rows as k (n_k = {k_.shape[-2]}), got shape {v_.shape}"
+        )
+    for name, arr in zip("qkv", arrays, strict=True):
+        if not np.isfinite(arr).all():
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise ValueError(f"{name} must be finite, got {bad} NaN or Inf entries")
+    return q_, k_, v_
+
+
+def check_scale(scale: float | None, d: int) -> float:
+    """Resolve the softmax scale: 1/sqrt(d) by default, else a finite real number."""
+    if scale is None:
+        return 1.0 / float(np.sqrt(d))
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale):
+        raise ValueError(f"scale must be a finite real number or None (1/sqrt(d)), got {scale!r}")
+    return float(scale)
+
+
+def check_causal_align(causal_align: str) -> str:
+    if causal_align not in CAUSAL_ALIGNS:
+        raise ValueError(f"causal_align must be one of {CAUSAL_ALIGNS}, got {causal_align!r}")
+    return causal_align
+
+
+def check_block(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_dropout_p(dropout_p: object) -> float:
+    if (
+        isinstance(dropout_p, bool)
+        or not isinstance(dropout_p, numbers.Real)
+        or not 0.0 <= float(dropout_p) < 1.0
+    ):
+        raise ValueError(f"dropout_p must be a number in [0, 1), got {dropout_p!r}")
+    return float(dropout_p)
+
+
+def check_problem(
+    q: object, k: object, v: object, scale: float | None, causal_align: str, *, two_d: bool = False
+) -> Problem:
+    """Validate everything an attention call shares; return arrays and resolved scale."""
+    q_, k_, v_ = check_qkv(q, k, v, two_d=two_d)
+    check_causal_align(causal_align)
+    return Problem(q_, k_, v_, check_scale(scale, q_.shape[-1]))

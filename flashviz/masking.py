@@ -1,0 +1,69 @@
+"""Causal-mask conventions and which tiles a causal mask skips.
+
+Row r (query) may see column c (key) iff ``c <= r + offset`` where the offset is
+``n_k - n_q`` for "bottom_right" (flash-attn >= 2.1) and ``0`` for "top_left"
+(PyTorch ``is_causal=True``). The two agree when n_q == n_k.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+TileKind = Literal["full", "partial", "skipped"]
+
+
+def causal_offset(n_q: int, n_k: int, causal_align: str) -> int:
+    """Diagonal offset: row r sees key c iff c <= r + offset."""
+    return n_k - n_q if causal_align == "bottom_right" else 0
+
+
+def visible(rows: range, cols: range, offset: int | None) -> np.ndarray | None:
+    """Boolean (len(rows), len(cols)) mask of visible entries; None when all are visible."""
+    if tile_kind(rows, cols, offset) == "full":
+        return None
+    r = np.arange(rows.start, rows.stop)[:, None]
+    c = np.arange(cols.start, cols.stop)[None, :]
+    return c <= r + offset
+
+
+def tile_kind(rows: range, cols: range, offset: int | None) -> TileKind:
+    """'full' (no entry masked), 'partial' (crosses the diagonal) or 'skipped' (all masked)."""
+    if offset is None or cols.stop - 1 <= rows.start + offset:
+        return "full"
+    if cols.start > rows.stop - 1 + offset:
+        return "skipped"
+    return "partial"
+
+
+def block_range(index: int, block: int, n: int) -> range:
+    """The rows (or columns) covered by block ``index`` of size ``block`` out of ``n``."""
+    return range(index * block, min((index + 1) * block, n))
+
+
+def num_blocks(n: int, block: int) -> int:
+    return -(-n // block)
+
+
+def kv_blocks_for(rows: range, block_kv: int, n_k: int, offset: int | None) -> int:
+    """How many K/V blocks (from j = 0) query rows ``rows`` must visit; later ones are skipped."""
+    total = num_blocks(n_k, block_kv)
+    if offset is None:
+        return total
+    last_visible_col = rows.stop - 1 + offset
+    if last_visible_col < 0:
+        return 0
+    return min(total, last_visible_col // block_kv + 1)
+
+
+def visible_counts(n_q: int, n_k: int, offset: int | None) -> np.ndarray:
+    """Number of keys each query row sees, shape (n_q,)."""
+    if offset is None:
+        return np.full(n_q, n_k, dtype=np.int64)
+    return np.clip(np.arange(n_q) + offset + 1, 0, n_k)
+
+
+def mask_offset(n_q: int, n_k: int, causal: bool, causal_align: str) -> int | None:
+    """The offset for a causal problem, or None when there is no mask."""
+    return causal_offset(n_q, n_k, causal_align) if causal else None
