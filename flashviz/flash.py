@@ -16,7 +16,7 @@ from flashviz.masking import block_range, kv_blocks_for, mask_offset, num_blocks
 from flashviz.stepper import attn_fwd_inner, finalize, initial_state
 
 DEFAULT_BLOCK_Q = 128
-DEFAULT_BLOCK_KV = 256
+DEFAULT_BLOCK_KV = 512
 
 
 def flash_attention(

@@ -1,0 +1,171 @@
+"""CPU benchmark: tiled FlashAttention-2 (NumPy) against naive attention, in one run.
+
+    python -m flashviz.bench --n 512 1024 2048 4096 --d 64
+
+For each n it times both on the same float inputs (median of ``--repeat`` runs, after one
+warm-up), measures each one's peak memory with ``tracemalloc`` (NumPy reports its buffers
+to it) in a separate run, checks both against the float64 reference, and prints a table
+with the ratios. Peak memory counts everything the call allocates, output included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from flashviz.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
+from flashviz.reference import attention_reference, naive_attention
+
+
+@dataclass(frozen=True)
+class CpuResult:
+    """One row of the CPU sweep: seconds and peak bytes of each method at size n."""
+
+    n: int
+    d: int
+    naive_s: float
+    flash_s: float
+    naive_peak: int
+    flash_peak: int
+    naive_err: float
+    flash_err: float
+
+    @property
+    def time_ratio(self) -> float:
+        """flash time / naive time (below 1: flash is faster)."""
+        return self.flash_s / self.naive_s
+
+    @property
+    def memory_ratio(self) -> float:
+        """flash peak / naive peak."""
+        return self.flash_peak / self.naive_peak
+
+
+def peak_bytes(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated while ``fn`` runs (tracemalloc; NumPy buffers included)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(
+    n: int,
+    d: int,
+    *,
+    dtype: str = "float32",
+    block_q: int = DEFAULT_BLOCK_Q,
+    block_kv: int = DEFAULT_BLOCK_KV,
+    causal: bool = False,
+    repeat: int = 3,
+    seed: int = 0,
+) -> CpuResult:
+    """Time and measure naive and tiled attention at one size, on the same inputs."""
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((n, d)).astype(dtype) for _ in range(3))
+
+    def naive() -> tuple[np.ndarray, np.ndarray]:
+        return naive_attention(q, k, v, causal=causal)
+
+    def flash() -> tuple[np.ndarray, np.ndarray]:
+        return flash_attention(q, k, v, block_q=block_q, block_kv=block_kv, causal=causal)
+
+    o_ref, _ = attention_reference(q, k, v, causal=causal)
+    return CpuResult(
+        n=n,
+        d=d,
+        naive_s=median_seconds(naive, repeat),
+        flash_s=median_seconds(flash, repeat),
+        naive_peak=peak_bytes(naive),
+        flash_peak=peak_bytes(flash),
+        naive_err=float(np.abs(naive()[0] - o_ref).max()),
+        flash_err=float(np.abs(flash()[0] - o_ref).max()),
+    )
+
+
+def sweep(ns: Sequence[int], d: int, *, progress: bool = True, **kwargs: object) -> list[CpuResult]:
+    """``measure`` for every n, with a progress bar on stderr."""
+    results = []
+    for n in tqdm(ns, desc="CPU sweep", unit="size", disable=not progress, file=sys.stderr):
+        results.append(measure(n, d, **kwargs))
+    return results
+
+
+def format_table(results: Sequence[CpuResult]) -> str:
+    header = (
+        f"{'n':>6} {'d':>4} {'naive ms':>10} {'flash ms':>10} {'time ratio':>11} "
+        f"{'naive MiB':>10} {'flash MiB':>10} {'mem ratio':>10} {'naive err':>10} {'flash err':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        lines.append(
+            f"{r.n:>6} {r.d:>4} {r.naive_s * 1e3:>10.1f} {r.flash_s * 1e3:>10.1f} "
+            f"{r.time_ratio:>10.2f}x {r.naive_peak / 2**20:>10.2f} {r.flash_peak / 2**20:>10.2f} "
+            f"{r.memory_ratio:>9.1%} {r.naive_err:>10.1e} {r.flash_err:>10.1e}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m flashviz.bench",
+        description="Time tiled FlashAttention-2 (NumPy) against naive attention on the CPU. "
+        "Ratios are flash / naive measured in the same run: time ratio < 1 means flash is "
+        "faster; mem ratio is flash's peak memory as a share of naive's.",
+    )
+    parser.add_argument(
+        "--n",
+        type=int,
+        nargs="+",
+        default=[512, 1024, 2048, 4096],
+        help="sequence lengths to sweep (n_q = n_k = n)",
+    )
+    parser.add_argument("--d", type=int, default=64, help="head dim (default 64)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--block-q", type=int, default=DEFAULT_BLOCK_Q)
+    parser.add_argument("--block-kv", type=int, default=DEFAULT_BLOCK_KV)
+    parser.add_argument("--causal", action="store_true", help="apply a causal mask")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (median)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = sweep(
+        args.n,
+        args.d,
+        dtype=args.dtype,
+        block_q=args.block_q,
+        block_kv=args.block_kv,
+        causal=args.causal,
+        repeat=args.repeat,
+        seed=args.seed,
+    )
+    print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
