@@ -1,0 +1,126 @@
+"""Compile CUDA source with NVRTC, no GPU needed, and read ptxas's resource report.
+
+CuPy's ``RawModule`` asks for a device before compiling; NVRTC itself does not. This
+module calls NVRTC at the low level (CuPy's binding ``cupy_backends.cuda.libs.nvrtc``),
+compiles to a cubin for a named architecture with ``-Xptxas=-v`` and parses the report
+(registers, spills, shared memory). Compile errors raise ``KernelCompileError`` whose
+message is NVRTC's log: ``kernels/flash_attention.cu(LINE): error: ...``.
+
+NVRTC comes from the pip wheel ``nvidia-cuda-nvrtc-cu12``; CuPy finds it by itself, and
+if it does not, ``load_nvrtc`` preloads ``libnvrtc.so.12`` from the wheel with ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+from flashviz.launch import KERNEL_NAME, KernelConfig, kernel_source
+
+ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
+BASE_OPTIONS = ("-std=c++17", "-Xptxas=-v")
+
+
+class KernelCompileError(RuntimeError):
+    """NVRTC rejected the source; the message is its log (file(line): error: ...)."""
+
+
+@dataclass(frozen=True)
+class PtxasInfo:
+    """ptxas's report for one kernel on one architecture."""
+
+    registers: int
+    spill_stores: int  # bytes
+    spill_loads: int  # bytes
+    stack_bytes: int
+    shared_bytes: int
+
+
+@dataclass(frozen=True)
+class Compiled:
+    arch: str
+    cubin: bytes
+    log: str
+    ptxas: PtxasInfo
+
+
+def _wheel_library() -> Path | None:
+    for entry in sys.path:
+        lib = Path(entry) / "nvidia" / "cuda_nvrtc" / "lib" / "libnvrtc.so.12"
+        if lib.is_file():
+            return lib
+    return None
+
+
+@cache
+def load_nvrtc() -> ModuleType:
+    """CuPy's NVRTC binding, working; raises RuntimeError saying what is missing."""
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+    except ImportError as exc:
+        raise RuntimeError(f"CuPy is not installed (pip install cupy-cuda12x): {exc}") from exc
+    try:
+        nvrtc.getVersion()
+    except Exception:
+        lib = _wheel_library()
+        if lib is None:
+            raise RuntimeError(
+                "NVRTC is missing: pip install nvidia-cuda-nvrtc-cu12 (libnvrtc.so.12)"
+            ) from None
+        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+        nvrtc.getVersion()
+    return nvrtc
+
+
+_PTXAS = {
+    "registers": r"Used (\d+) registers",
+    "spill_stores": r"(\d+) bytes spill stores",
+    "spill_loads": r"(\d+) bytes spill loads",
+    "stack_bytes": r"(\d+) bytes stack frame",
+}
+
+
+def parse_ptxas(log: str, kernel: str = KERNEL_NAME) -> PtxasInfo:
+    """Registers, spills, stack and shared memory of ``kernel`` from a ``-Xptxas=-v`` log."""
+    start = log.find(f"Compiling entry function '{kernel}'")
+    if start < 0:
+        raise ValueError(f"no ptxas report for kernel {kernel!r} in the log:\n{log}")
+    section = log[start:]
+    values = {}
+    for field, pattern in _PTXAS.items():
+        found = re.search(pattern, section)
+        if found is None:
+            raise ValueError(f"no {field} in the ptxas report:\n{section}")
+        values[field] = int(found.group(1))
+    smem = re.search(r"(\d+) bytes smem", section)
+    return PtxasInfo(**values, shared_bytes=int(smem.group(1)) if smem else 0)
+
+
+def compile_source(
+    source: str, arch: str, *, name: str = "kernel.cu", kernel: str = KERNEL_NAME
+) -> Compiled:
+    """Compile ``source`` to a cubin for ``arch`` (e.g. "sm_80")."""
+    if not re.fullmatch(r"sm_\d+", arch):
+        raise ValueError(f"arch must look like 'sm_80', got {arch!r}")
+    nvrtc = load_nvrtc()
+    prog = nvrtc.createProgram(source, name, [], [])
+    try:
+        try:
+            nvrtc.compileProgram(prog, [f"-arch={arch}", *BASE_OPTIONS])
+        except nvrtc.NVRTCError:
+            log = nvrtc.getProgramLog(prog).rstrip("\x00")
+            raise KernelCompileError(f"{arch}: {log.strip()}") from None
+        log = nvrtc.getProgramLog(prog).rstrip("\x00")
+        return Compiled(arch, nvrtc.getCUBIN(prog), log, parse_ptxas(log, kernel))
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+def compile_kernel(config: KernelConfig, arch: str, source: str | None = None) -> Compiled:
+    """Compile kernels/flash_attention.cu (or a modified ``source``) for one config."""
+    return compile_source(kernel_source(config, source), arch)

@@ -1,0 +1,197 @@
+// FlashAttention-2 forward (Dao 2023, arXiv 2307.08691, Algorithm 1) in CUDA C, float32.
+//
+// One thread block per (query block i, batch*head). The state of the query block
+// (m_i, l_i, o_i) stays in registers; K/V tiles pass through shared memory; O is
+// normalised once, after the last tile. The "phase:" markers are the same as in
+// flashviz/stepper.py, so both sources can be read side by side.
+//
+// Inputs are contiguous (batch_heads, n, d) arrays; o is (batch_heads, n_q, d) and
+// lse (batch_heads, n_q), the natural-log logsumexp. Launch (flashviz/launch.py):
+// grid = (ceil(n_q / BLOCK_Q), batch_heads), block = NUM_THREADS.
+//
+// Compile-time sizes, prepended as #defines by flashviz/launch.py (kernel_source):
+//   BLOCK_Q          query rows per block (B_r in the paper)
+//   BLOCK_KV         key/value rows per tile (B_c)
+//   HEAD_DIM         head dim of the shared tiles, >= d (extra columns are zeros)
+//   NUM_THREADS      threads per block
+//   THREADS_PER_ROW  threads sharing a group of rows; each takes every
+//                    THREADS_PER_ROW-th column of S and of O
+//
+// Thread t owns ROWS_PER_THREAD consecutive rows, starting at row0, and the columns
+// col0, col0 + THREADS_PER_ROW, ... of its rows of s_ij (a register tile) and of o_i.
+// Row maxima and sums need the whole row: they go through shared memory (row_part).
+
+#define ROWS_PER_THREAD (BLOCK_Q * THREADS_PER_ROW / NUM_THREADS)
+#define COLS_PER_THREAD (BLOCK_KV / THREADS_PER_ROW)
+#define DIMS_PER_THREAD (HEAD_DIM / THREADS_PER_ROW)
+#define PAD 1  // one spare float per shared row: a column read hits 32 different banks
+
+static_assert(NUM_THREADS % THREADS_PER_ROW == 0, "NUM_THREADS must split into row groups");
+static_assert(ROWS_PER_THREAD * (NUM_THREADS / THREADS_PER_ROW) == BLOCK_Q,
+              "row groups must cover BLOCK_Q exactly");
+static_assert(COLS_PER_THREAD * THREADS_PER_ROW == BLOCK_KV, "THREADS_PER_ROW must divide BLOCK_KV");
+static_assert(DIMS_PER_THREAD * THREADS_PER_ROW == HEAD_DIM, "THREADS_PER_ROW must divide HEAD_DIM");
+
+#define NEG_INF __int_as_float(0xff800000)  // -inf (NVRTC has no math.h for INFINITY)
+
+// Copy rows [start, start + ROWS) of a contiguous (n, d) matrix into a shared tile.
+// Rows past n and columns past d are filled with 0: they add nothing to a product.
+template <int ROWS>
+__device__ void load_tile(float (*tile)[HEAD_DIM + PAD], const float* src, int start, int n,
+                          int d) {
+    for (int idx = threadIdx.x; idx < ROWS * HEAD_DIM; idx += NUM_THREADS) {
+        const int r = idx / HEAD_DIM, c = idx % HEAD_DIM;
+        const int row = start + r;
+        tile[r][c] = (row < n && c < d) ? src[(long long)row * d + c] : 0.0f;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(NUM_THREADS)
+flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
+                    const float* __restrict__ v, float* __restrict__ o,
+                    float* __restrict__ lse, int n_q, int n_k, int d, float scale,
+                    int causal, int causal_offset) {
+    __shared__ float q_i[BLOCK_Q][HEAD_DIM + PAD];
+    __shared__ float kv_j[BLOCK_KV][HEAD_DIM + PAD];  // k_j, then v_j in the same place
+    __shared__ float p_ij[BLOCK_Q][BLOCK_KV + PAD];
+    __shared__ float row_part[BLOCK_Q][THREADS_PER_ROW];  // one partial max/sum per thread
+
+    const int head = blockIdx.y;
+    const int q_start = blockIdx.x * BLOCK_Q;  // first query row of block i
+    const int row0 = (threadIdx.x / THREADS_PER_ROW) * ROWS_PER_THREAD;
+    const int col0 = threadIdx.x % THREADS_PER_ROW;
+    q += (long long)head * n_q * d;
+    k += (long long)head * n_k * d;
+    v += (long long)head * n_k * d;
+    o += (long long)head * n_q * d;
+    lse += (long long)head * n_q;
+
+    // phase:init  m_i = -inf, l_i = 0, o_i = 0  (l_i: this thread's share of the row sum)
+    float m_i[ROWS_PER_THREAD], l_i[ROWS_PER_THREAD], o_i[ROWS_PER_THREAD][DIMS_PER_THREAD];
+#pragma unroll
+    for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+        m_i[a] = NEG_INF;
+        l_i[a] = 0.0f;
+#pragma unroll
+        for (int b = 0; b < DIMS_PER_THREAD; ++b) o_i[a][b] = 0.0f;
+    }
+    load_tile<BLOCK_Q>(q_i, q, q_start, n_q, d);
+
+    // K/V tiles to visit: all of them, or (causal) up to the last key the bottom row sees;
+    // tiles entirely above the diagonal are skipped.
+    int num_kv = (n_k + BLOCK_KV - 1) / BLOCK_KV;
+    if (causal) {
+        const int last_col = min(q_start + BLOCK_Q, n_q) - 1 + causal_offset;
+        num_kv = last_col < 0 ? 0 : min(num_kv, last_col / BLOCK_KV + 1);
+    }
+
+    for (int j = 0; j < num_kv; ++j) {
+        const int kv_start = j * BLOCK_KV;
+        load_tile<BLOCK_KV>(kv_j, k, kv_start, n_k, d);  // k_j
+        __syncthreads();  // q_i and k_j are in shared memory
+
+        // phase:scores  s_ij = scale * q_i k_j^T, masked entries = -inf
+        float s_ij[ROWS_PER_THREAD][COLS_PER_THREAD] = {};
+#pragma unroll 4
+        for (int x = 0; x < HEAD_DIM; ++x) {
+            float k_x[COLS_PER_THREAD];
+#pragma unroll
+            for (int b = 0; b < COLS_PER_THREAD; ++b) k_x[b] = kv_j[col0 + b * THREADS_PER_ROW][x];
+#pragma unroll
+            for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+                const float q_x = q_i[row0 + a][x];
+#pragma unroll
+                for (int b = 0; b < COLS_PER_THREAD; ++b) s_ij[a][b] += q_x * k_x[b];
+            }
+        }
+#pragma unroll
+        for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+            const int row = q_start + row0 + a;
+#pragma unroll
+            for (int b = 0; b < COLS_PER_THREAD; ++b) {
+                const int col = kv_start + col0 + b * THREADS_PER_ROW;
+                const bool seen = col < n_k && (!causal || col <= row + causal_offset);
+                s_ij[a][b] = seen ? s_ij[a][b] * scale : NEG_INF;
+            }
+        }
+
+        // phase:max  m_new = max(m_i, rowmax(s_ij))  (each thread's columns, then the row's)
+#pragma unroll
+        for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+            float part = NEG_INF;
+#pragma unroll
+            for (int b = 0; b < COLS_PER_THREAD; ++b) part = fmaxf(part, s_ij[a][b]);
+            row_part[row0 + a][col0] = part;
+        }
+        __syncthreads();  // all partial maxima written; nobody reads k_j any more
+        float m_new[ROWS_PER_THREAD];
+#pragma unroll
+        for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+            m_new[a] = m_i[a];
+            for (int t = 0; t < THREADS_PER_ROW; ++t) m_new[a] = fmaxf(m_new[a], row_part[row0 + a][t]);
+        }
+        load_tile<BLOCK_KV>(kv_j, v, kv_start, n_k, d);  // v_j replaces k_j
+
+        float alpha[ROWS_PER_THREAD];
+#pragma unroll
+        for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+            // a row with no key yet: subtract 0 instead of -inf, so exp gives 0, not NaN
+            const float m_safe = m_new[a] == NEG_INF ? 0.0f : m_new[a];
+            // phase:exp  p_ij = exp(s_ij - m_new)
+            float row_sum = 0.0f;
+#pragma unroll
+            for (int b = 0; b < COLS_PER_THREAD; ++b) {
+                const float p = expf(s_ij[a][b] - m_safe);
+                p_ij[row0 + a][col0 + b * THREADS_PER_ROW] = p;
+                row_sum += p;
+            }
+            // phase:alpha  alpha = exp(m_i - m_new)
+            alpha[a] = expf(m_i[a] - m_safe);
+            // phase:sum  l_i = alpha * l_i + rowsum(p_ij)  (this thread's columns only)
+            l_i[a] = alpha[a] * l_i[a] + row_sum;
+        }
+        __syncthreads();  // p_ij and v_j are in shared memory
+
+        // phase:accumulate  o_i = diag(alpha) o_i + p_ij v_j
+#pragma unroll
+        for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+#pragma unroll
+            for (int b = 0; b < DIMS_PER_THREAD; ++b) o_i[a][b] *= alpha[a];
+        }
+#pragma unroll 4
+        for (int c = 0; c < BLOCK_KV; ++c) {
+            float v_c[DIMS_PER_THREAD];
+#pragma unroll
+            for (int b = 0; b < DIMS_PER_THREAD; ++b) v_c[b] = kv_j[c][col0 + b * THREADS_PER_ROW];
+#pragma unroll
+            for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+                const float p = p_ij[row0 + a][c];
+#pragma unroll
+                for (int b = 0; b < DIMS_PER_THREAD; ++b) o_i[a][b] += p * v_c[b];
+            }
+        }
+#pragma unroll
+        for (int a = 0; a < ROWS_PER_THREAD; ++a) m_i[a] = m_new[a];
+        __syncthreads();  // everyone is done with v_j and p_ij before the next tile
+    }
+
+    // phase:normalize  o_i = diag(l_i)^-1 o_i  (rows with no key: l_i = 0, o_i stays 0)
+#pragma unroll
+    for (int a = 0; a < ROWS_PER_THREAD; ++a) row_part[row0 + a][col0] = l_i[a];
+    __syncthreads();  // every thread's share of l_i is in
+#pragma unroll
+    for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+        const int row = q_start + row0 + a;
+        float l_row = 0.0f;
+        for (int t = 0; t < THREADS_PER_ROW; ++t) l_row += row_part[row0 + a][t];
+        if (row >= n_q) continue;
+        const float l_safe = l_row == 0.0f ? 1.0f : l_row;
+#pragma unroll
+        for (int b = 0; b < DIMS_PER_THREAD; ++b) {
+            const int col = col0 + b * THREADS_PER_ROW;
+            if (col < d) o[(long long)row * d + col] = o_i[a][b] / l_safe;
+        }
+        // phase:lse  L_i = m_i + log(l_i)  (-inf for a row with no key)
+        if (col0 == 0) lse[row] = m_i[a] + logf(l_row);
+    }
+}
