@@ -14,6 +14,28 @@ from flashviz.checks import check_problem
 from flashviz.masking import mask_offset, visible
 
 
+def masked_scores(
+    q: np.ndarray, k: np.ndarray, *, scale: float, offset: int | None, dtype: type[np.floating]
+) -> np.ndarray:
+    """S = scale Q K^T in ``dtype``, masked entries -inf: shape (..., n_q, n_k)."""
+    q, k = (np.asarray(x, dtype=dtype) for x in (q, k))
+    s = (q @ np.swapaxes(k, -1, -2)) * dtype(scale)
+    mask = visible(range(q.shape[-2]), range(k.shape[-2]), offset)
+    return s if mask is None else np.where(mask, s, -np.inf)
+
+
+def softmax_rows(s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P = softmax(S) row by row, O = P V, and L = logsumexp(S), in the dtype of ``s``."""
+    m = s.max(axis=-1, keepdims=True)  # (..., n_q, 1)
+    m_safe = np.where(np.isneginf(m), 0, m)  # empty rows: subtract 0, not -inf
+    p = np.exp(s - m_safe)
+    l = p.sum(axis=-1, keepdims=True)  # (..., n_q, 1)
+    o = (p @ np.asarray(v, dtype=s.dtype)) / np.where(l == 0, 1, l)
+    with np.errstate(divide="ignore"):
+        lse = (m + np.log(l))[..., 0]
+    return o, lse
+
+
 def softmax_attention(
     q: np.ndarray,
     k: np.ndarray,
@@ -24,19 +46,7 @@ def softmax_attention(
     dtype: type[np.floating],
 ) -> tuple[np.ndarray, np.ndarray]:
     """S = scale Q K^T, masked; P = softmax(S); O = P V; all in ``dtype``. Inputs unchecked."""
-    q, k, v = (np.asarray(x, dtype=dtype) for x in (q, k, v))
-    s = (q @ np.swapaxes(k, -1, -2)) * dtype(scale)  # (..., n_q, n_k)
-    mask = visible(range(q.shape[-2]), range(k.shape[-2]), offset)
-    if mask is not None:
-        s = np.where(mask, s, -np.inf)
-    m = s.max(axis=-1, keepdims=True)  # (..., n_q, 1)
-    m_safe = np.where(np.isneginf(m), 0.0, m).astype(dtype)  # empty rows: subtract 0
-    p = np.exp(s - m_safe)
-    l = p.sum(axis=-1, keepdims=True)  # (..., n_q, 1)
-    o = (p @ v) / np.where(l == 0, 1, l)
-    with np.errstate(divide="ignore"):
-        lse = (m + np.log(l))[..., 0]
-    return o, lse
+    return softmax_rows(masked_scores(q, k, scale=scale, offset=offset, dtype=dtype), v)
 
 
 def attention_reference(
