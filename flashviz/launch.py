@@ -18,7 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from flashviz.checks import check_block
+import numpy as np
+
+from flashviz.checks import check_block, check_problem
+from flashviz.masking import causal_offset
 
 KERNEL_PATH = Path(__file__).resolve().parent.parent / "kernels" / "flash_attention.cu"
 KERNEL_NAME = "flash_attention_fwd"
@@ -133,3 +136,84 @@ def launch_params(
         raise ValueError(f"batch_heads must be at most 65535 (grid.y limit), got {batch_heads}")
     grid = (-(-n_q // config.block_q), batch_heads, 1)
     return grid, (config.num_threads, 1, 1)
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    """Everything one launch needs besides the arrays: build, geometry, scalar arguments."""
+
+    config: KernelConfig
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    lead: tuple[int, ...]  # leading (batch, head) dims of q; their product is grid.y
+    n_q: int
+    n_k: int
+    d: int
+    scale: float
+    causal: bool
+    causal_offset: int  # row r sees key c iff c <= r + causal_offset
+
+    @property
+    def batch_heads(self) -> int:
+        return self.grid[1]
+
+    @property
+    def scalars(self) -> tuple[np.int32, np.int32, np.int32, np.float32, np.int32, np.int32]:
+        """The kernel's scalar arguments (n_q, n_k, d, scale, causal, causal_offset).
+
+        NumPy scalars, because CuPy would pass a Python int as long long and a float as double.
+        """
+        i32 = np.int32
+        return (
+            i32(self.n_q),
+            i32(self.n_k),
+            i32(self.d),
+            np.float32(self.scale),
+            i32(self.causal),
+            i32(self.causal_offset),
+        )
+
+
+def prepare_call(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+    block_q: int | None = None,
+    block_kv: int | None = None,
+) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Validate a problem; return its KernelCall and q, k, v as contiguous float32 (bh, n, d).
+
+    ``block_q``/``block_kv`` default to the first pair of ``kernel_blocks(d)``.
+    """
+    prob = check_problem(q, k, v, scale, causal_align)
+    if not isinstance(causal, bool | np.bool_):
+        raise ValueError(f"causal must be True or False, got {causal!r}")
+    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
+    default_q, default_kv = kernel_blocks(d)[0]
+    config = kernel_config(
+        d, default_q if block_q is None else block_q, default_kv if block_kv is None else block_kv
+    )
+    lead = prob.q.shape[:-2]
+    batch_heads = int(np.prod(lead, dtype=np.int64))
+    grid, block = launch_params(config, n_q, n_k, batch_heads)
+    arrays = tuple(
+        np.ascontiguousarray(x.reshape(batch_heads, x.shape[-2], d), dtype=np.float32)
+        for x in (prob.q, prob.k, prob.v)
+    )
+    call = KernelCall(
+        config,
+        grid,
+        block,
+        lead,
+        n_q,
+        n_k,
+        d,
+        prob.scale,
+        bool(causal),
+        causal_offset(n_q, n_k, causal_align),
+    )
+    return call, arrays
