@@ -1,0 +1,93 @@
+"""The output accumulator o_i of the current Q block, as this step changes it.
+
+Tile step: o before, after the rescale diag(alpha) o, and after adding P~ V_j.
+Load step: o = 0. Write step: the normalised rows o / l, the reference rows, and |error|.
+The value panels share one diverging colour scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from flashviz.figures.context import FigureContext
+from flashviz.figures.grid import figure, panel_axes, row_layout
+from flashviz.figures.style import (
+    ALPHA,
+    ELL,
+    ERROR_SCALE,
+    MINUS,
+    OUT_SCALE,
+    P_TILDE,
+    base_layout,
+    symmetric_range,
+    with_numbers,
+)
+from flashviz.trace import LoadStep, TileStep, WriteStep
+
+
+def accumulator_panels(ctx: FigureContext, step_index: int) -> list[tuple[str, np.ndarray]]:
+    """(title, (rows, d) array) for each panel of this step; at a write, |error| comes last."""
+    step = ctx.trace.steps[step_index]
+    if isinstance(step, TileStep):
+        return [
+            ("o before this tile", step.o_prev),
+            (f"after rescale: diag({ALPHA}) o", step.o_rescaled),
+            (f"after + {P_TILDE} V<sub>{step.j}</sub>", step.o),
+        ]
+    if isinstance(step, WriteStep):
+        ref = ctx.verdict.o_ref[step.rows.start : step.rows.stop]
+        return [
+            (f"O = diag({ELL})<sup>-1</sup> o (written)", step.o),
+            ("reference rows", ref),
+            (f"|O {MINUS} reference|", np.abs(step.o - ref)),
+        ]
+    assert isinstance(step, LoadStep)
+    return [("o = 0 (just initialised)", step.o)]
+
+
+def _panel_style(is_error: bool, first: bool, vmax: float) -> dict:
+    if is_error:
+        return {
+            "colorscale": ERROR_SCALE,
+            "zmin": 0,
+            "colorbar": {"title": {"text": "|err|"}, "x": 1.0},
+        }
+    return {
+        "colorscale": OUT_SCALE,
+        "zmin": -vmax,
+        "zmax": vmax,
+        "showscale": first,
+        "colorbar": {"title": {"text": "o"}, "x": -0.12, "xanchor": "right"},
+    }
+
+
+def accumulator_figure(ctx: FigureContext, step_index: int, height: int = 380) -> go.Figure:
+    """One heatmap (rows x head dims) per stage of o at this step, on a shared colour scale."""
+    step = ctx.trace.steps[step_index]
+    panels = accumulator_panels(ctx, step_index)
+    has_error = isinstance(step, WriteStep)
+    vmax = symmetric_range(*(a for _, a in (panels[:-1] if has_error else panels)))
+    layout = row_layout([t for t, _ in panels], gap=0.05, share_y=True)
+    rows = np.arange(step.rows.start, step.rows.stop)
+    data = []
+    for k, (_, a) in enumerate(panels):
+        is_error = has_error and k == len(panels) - 1
+        x, y = panel_axes(k)
+        data.append(
+            {
+                "type": "heatmap",
+                "xaxis": x,
+                "yaxis": y,
+                "z": a.astype(np.float32),
+                "x": np.arange(a.shape[1]),
+                "y": rows,
+                "hovertemplate": "row %{y}, dim %{x}: %{z:.4g}<extra></extra>",
+                **with_numbers(a.size, ".1e" if is_error else ".2f"),
+                **_panel_style(is_error, k == 0, vmax),
+            }
+        )
+        layout[f"xaxis{x[1:]}"]["title"] = {"text": "dim"}
+        layout[f"yaxis{y[1:]}"]["autorange"] = "reversed"
+    title = f"Output accumulator o of Q block {step.i}"
+    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 120}))

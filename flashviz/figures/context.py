@@ -1,0 +1,79 @@
+"""What every figure of one trace shares, computed once per problem.
+
+``figure_context(trace)`` draws the full score matrix once (for teaching only: the kernel
+never stores it), downsamples it for large problems, fixes the shared score colour range,
+and indexes the steps by query block, so that building a step's figures stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flashviz.masking import kv_blocks_for, visible
+from flashviz.trace import TileStep, Trace
+from flashviz.verdict import Verdict, compare_with_reference
+
+MAX_MAP_SIDE = 96  # the tile map shows at most this many cells per side
+
+
+@dataclass(frozen=True, eq=False)
+class FigureContext:
+    trace: Trace
+    score_map: np.ndarray  # pooled, masked scores for the tile map (NaN = masked)
+    pool: int  # scores per map cell along each axis (1 = every score drawn)
+    score_max: float  # shared colour range of scores: [-score_max, score_max]
+    verdict: Verdict
+    block_steps: dict[int, list[int]] = field(default_factory=dict)  # i -> its step indices
+
+    def kv_count(self, i: int) -> int:
+        """How many K/V tiles query block i visits (the rest are skipped by the mask)."""
+        t = self.trace
+        rows = range(i * t.block_q, min((i + 1) * t.block_q, t.n_q))
+        return kv_blocks_for(rows, t.block_kv, t.n_k, t.offset)
+
+    def tiles_so_far(self, step_index: int) -> list[TileStep]:
+        """Tile steps of the current query block up to and including ``step_index``."""
+        i = self.trace.steps[step_index].i
+        return [
+            s
+            for k in self.block_steps[i]
+            if k <= step_index and isinstance(s := self.trace.steps[k], TileStep)
+        ]
+
+
+def full_scores(trace: Trace) -> np.ndarray:
+    """scale * Q K^T with masked entries -inf: the matrix the kernel never materialises."""
+    s = (trace.q @ trace.k.T) * trace.scale
+    mask = visible(range(trace.n_q), range(trace.n_k), trace.offset)
+    return s if mask is None else np.where(mask, s, -np.inf)
+
+
+def pool_max(s: np.ndarray, f: int) -> np.ndarray:
+    """Max over f x f patches of finite entries (NaN where a patch is all masked)."""
+    if f == 1:
+        return np.where(np.isfinite(s), s, np.nan)
+    rows, cols = -(-s.shape[0] // f) * f, -(-s.shape[1] // f) * f
+    padded = np.full((rows, cols), -np.inf)
+    padded[: s.shape[0], : s.shape[1]] = s
+    pooled = padded.reshape(rows // f, f, cols // f, f).max(axis=(1, 3))
+    return np.where(np.isfinite(pooled), pooled, np.nan)
+
+
+def figure_context(trace: Trace, max_side: int = MAX_MAP_SIDE) -> FigureContext:
+    s = full_scores(trace)
+    pool = -(-max(trace.n_q, trace.n_k) // max_side)
+    finite = s[np.isfinite(s)]
+    score_max = float(np.abs(finite).max()) if finite.size else 1.0
+    block_steps: dict[int, list[int]] = {}
+    for k, step in enumerate(trace.steps):
+        block_steps.setdefault(step.i, []).append(k)
+    return FigureContext(
+        trace=trace,
+        score_map=pool_max(s, pool).astype(np.float32),
+        pool=pool,
+        score_max=score_max or 1.0,
+        verdict=compare_with_reference(trace),
+        block_steps=block_steps,
+    )

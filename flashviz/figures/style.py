@@ -1,0 +1,66 @@
+"""Shared look of every figure: fonts readable on a projector, colour-blind-safe scales.
+
+Scores (S_ij, the running max m_i) share one diverging scale centred on 0; probabilities
+(P~_ij, alpha) share one sequential scale on [0, 1]; outputs (o_i) use their own diverging
+scale. Tile states use the Okabe-Ito palette, which stays distinct under colour blindness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FONT_SIZE = 16
+CELL_FONT_SIZE = 13
+SCORE_SCALE = "RdBu_r"  # ColorBrewer RdBu: diverging, colour-blind safe; red = high score
+PROB_SCALE = "Cividis"  # designed for colour-vision deficiency
+OUT_SCALE = "PuOr_r"  # ColorBrewer PuOr: diverging, colour-blind safe
+ERROR_SCALE = "Viridis"
+
+CURRENT = "#E69F00"  # orange: the tile / rows being worked on now
+DONE = "#009E73"  # bluish green: already processed
+TO_COME = "rgba(128, 128, 128, 0.55)"  # grey veil over tiles still to come
+SKIPPED = "#56B4E9"  # sky blue outline: skipped by the causal mask
+CHANGED = "#D55E00"  # vermillion: rows whose max just rose
+
+MAX_CELLS_WITH_NUMBERS = 16 * 16  # print numbers in cells up to this many cells
+
+
+def base_layout(layout: dict, *, title: str, height: int, margin: dict | None = None) -> dict:
+    """Title, fonts and margins every figure shares; colours follow the app's theme.
+
+    ``template: {}`` keeps Plotly's default template (10 kB) out of every figure's JSON.
+    """
+    return {
+        **layout,
+        "title": {"text": title, "font": {"size": FONT_SIZE + 2}},
+        "font": {"size": FONT_SIZE},
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 70, "b": 50, **(margin or {})},
+        "template": {},
+    }
+
+
+def with_numbers(n_cells: int, fmt: str = ".2f") -> dict:
+    """Heatmap keywords that print each cell's value while the grid is small enough."""
+    if n_cells > MAX_CELLS_WITH_NUMBERS:
+        return {}
+    return {"texttemplate": f"%{{z:{fmt}}}", "textfont": {"size": CELL_FONT_SIZE}}
+
+
+def finite_or_nan(a: np.ndarray) -> np.ndarray:
+    """-inf (masked score, row with no key yet) drawn as an empty cell."""
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def symmetric_range(*arrays: np.ndarray) -> float:
+    """max |x| over the finite entries of ``arrays`` (1 if there are none)."""
+    peaks = [float(np.max(np.abs(a[np.isfinite(a)]))) for a in arrays if np.isfinite(a).any()]
+    return max(peaks, default=0.0) or 1.0
+
+
+# Symbols for titles (escapes keep the source ASCII-unambiguous).
+ALPHA = "\u03b1"
+ELL = "\u2113"
+MINUS = "\u2212"
+TAU = "\u03c4"
+P_TILDE = "P\u0303"

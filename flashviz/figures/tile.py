@@ -1,0 +1,82 @@
+"""The current tile: S_ij and P~_ij side by side, with their numbers while they fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from flashviz.figures.context import FigureContext
+from flashviz.figures.grid import figure, panel_axes, row_layout
+from flashviz.figures.style import (
+    MINUS,
+    P_TILDE,
+    PROB_SCALE,
+    SCORE_SCALE,
+    TAU,
+    base_layout,
+    finite_or_nan,
+    with_numbers,
+)
+from flashviz.trace import TileStep
+
+
+def _heat(panel: int, z: np.ndarray, step: TileStep, name: str, **style) -> dict:
+    x, y = panel_axes(panel)
+    return {
+        "type": "heatmap",
+        "xaxis": x,
+        "yaxis": y,
+        "z": z,
+        "x": np.arange(step.cols.start, step.cols.stop),
+        "y": np.arange(step.rows.start, step.rows.stop),
+        "name": name,
+        "hovertemplate": f"query %{{y}}, key %{{x}}: {name} = %{{z:.4f}}<extra></extra>",
+        **with_numbers(z.size),
+        **style,
+    }
+
+
+def tile_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Figure:
+    """Heatmaps of the scaled, masked scores S_ij (blank = masked) and P~_ij = exp(S_ij - m)."""
+    step = ctx.trace.steps[step_index]
+    if not isinstance(step, TileStep):
+        raise ValueError(f"step {step_index} is a {step.kind!r} step, not a tile")
+    ij = f"{step.i}{step.j}"
+    layout = row_layout(
+        [
+            f"S<sub>{ij}</sub> = {TAU} Q<sub>{step.i}</sub> K<sub>{step.j}</sub><sup>T</sup>",
+            f"{P_TILDE}<sub>{ij}</sub> = exp(S<sub>{ij}</sub> {MINUS} m<sub>new</sub>)",
+        ],
+        gap=0.2,
+    )
+    for k in (1, 2):
+        suffix = "" if k == 1 else "2"
+        layout[f"xaxis{suffix}"].update(title={"text": "key c"}, showgrid=False)
+        layout[f"yaxis{suffix}"].update(
+            title={"text": "query r"}, autorange="reversed", showgrid=False
+        )
+    data = [
+        _heat(
+            0,
+            finite_or_nan(step.s),
+            step,
+            "S",
+            colorscale=SCORE_SCALE,
+            zmin=-ctx.score_max,
+            zmax=ctx.score_max,
+            colorbar={"title": {"text": "score"}, "x": 0.41},
+        ),
+        _heat(
+            1,
+            step.p,
+            step,
+            P_TILDE,
+            colorscale=PROB_SCALE,
+            zmin=0,
+            zmax=1,
+            colorbar={"title": {"text": P_TILDE}, "x": 1.0},
+        ),
+    ]
+    masked = "" if step.tile_kind == "full" else " (on the causal diagonal: blank = masked)"
+    title = f"Tile ({step.i}, {step.j}){masked}"
+    return figure(data, base_layout(layout, title=title, height=height, margin={"t": 90}))

@@ -1,0 +1,223 @@
+"""The tile map: the whole score matrix as a grid of tiles, with where the run stands.
+
+Drawn for teaching: the real kernel never materialises the n_q x n_k matrix. Tiles already
+processed are outlined in green, the current tile in orange, tiles still to come are veiled
+in grey and tiles the causal mask skips are outlined in blue, dashed. Bars beside the map
+mark the Q block (right) and the K/V block (top) that are on chip.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import plotly.graph_objects as go
+
+from flashviz.figures.context import FigureContext
+from flashviz.figures.grid import figure
+from flashviz.figures.style import (
+    CURRENT,
+    DONE,
+    SCORE_SCALE,
+    SKIPPED,
+    TO_COME,
+    base_layout,
+)
+from flashviz.masking import num_blocks
+from flashviz.trace import LoadStep, TileStep
+
+
+class RowState(NamedTuple):
+    """Where one query block's row of tiles stands: [0, done) processed, current tile or
+    None, [.., visible) still to come, [visible, n_j) skipped by the mask."""
+
+    done: int
+    current: int | None
+    visible: int
+
+
+def row_states(ctx: FigureContext, step_index: int) -> list[RowState]:
+    step = ctx.trace.steps[step_index]
+    states = []
+    for i in range(num_blocks(ctx.trace.n_q, ctx.trace.block_q)):
+        visible = ctx.kv_count(i)
+        if i < step.i:
+            states.append(RowState(visible, None, visible))
+        elif i > step.i or isinstance(step, LoadStep):
+            states.append(RowState(0, None, visible))
+        elif isinstance(step, TileStep):
+            states.append(RowState(step.j, step.j, visible))
+        else:  # the write step: every tile of this block is done
+            states.append(RowState(visible, None, visible))
+    return states
+
+
+def _span(index0: int, index1: int, block: int, n: int) -> tuple[float, float]:
+    """Data coordinates of blocks [index0, index1) along an axis of length n."""
+    return index0 * block - 0.5, min(index1 * block, n) - 0.5
+
+
+def _tile_rect(ctx: FigureContext, i: int, j0: int, j1: int, name: str, **style) -> dict:
+    t = ctx.trace
+    x0, x1 = _span(j0, j1, t.block_kv, t.n_k)
+    y0, y1 = _span(i, i + 1, t.block_q, t.n_q)
+    return {"type": "rect", "name": name, "x0": x0, "x1": x1, "y0": y0, "y1": y1, **style}
+
+
+def _status_shapes(ctx: FigureContext, step_index: int) -> list[dict]:
+    n_j = num_blocks(ctx.trace.n_k, ctx.trace.block_kv)
+    shapes = []
+    for i, st in enumerate(row_states(ctx, step_index)):
+        next_j = st.done + (st.current is not None)
+        if st.done:
+            shapes.append(
+                _tile_rect(ctx, i, 0, st.done, "processed", line={"color": DONE, "width": 2})
+            )
+        if next_j < st.visible:
+            shapes.append(
+                _tile_rect(
+                    ctx, i, next_j, st.visible, "to come", fillcolor=TO_COME, line={"width": 0}
+                )
+            )
+        if st.visible < n_j:
+            shapes.append(
+                _tile_rect(
+                    ctx,
+                    i,
+                    st.visible,
+                    n_j,
+                    "skipped",
+                    line={"color": SKIPPED, "width": 2, "dash": "dash"},
+                )
+            )
+    step = ctx.trace.steps[step_index]
+    if isinstance(step, TileStep):
+        shapes.append(
+            _tile_rect(
+                ctx, step.i, step.j, step.j + 1, "current", line={"color": CURRENT, "width": 5}
+            )
+        )
+    return shapes
+
+
+def _grid_lines(ctx: FigureContext) -> list[dict]:
+    t = ctx.trace
+    line = {"color": "rgba(128,128,128,0.6)", "width": 1}
+    v = [
+        {"type": "line", "x0": c - 0.5, "x1": c - 0.5, "y0": -0.5, "y1": t.n_q - 0.5, "line": line}
+        for c in range(t.block_kv, t.n_k, t.block_kv)
+    ]
+    h = [
+        {"type": "line", "y0": r - 0.5, "y1": r - 0.5, "x0": -0.5, "x1": t.n_k - 0.5, "line": line}
+        for r in range(t.block_q, t.n_q, t.block_q)
+    ]
+    return v + h
+
+
+def _on_chip_bars(ctx: FigureContext, step_index: int) -> tuple[list[dict], list[dict]]:
+    """Bars for the Q block (right of the map) and the K/V block (above it) on chip."""
+    t, step = ctx.trace, ctx.trace.steps[step_index]
+    y0, y1 = _span(step.i, step.i + 1, t.block_q, t.n_q)
+    bar = {"type": "rect", "fillcolor": CURRENT, "line": {"width": 0}}
+    shapes = [
+        {**bar, "name": "Q block", "xref": "paper", "x0": 1.01, "x1": 1.04, "y0": y0, "y1": y1}
+    ]
+    notes = [
+        {
+            "text": f"Q<sub>{step.i}</sub>",
+            "xref": "paper",
+            "x": 1.05,
+            "xanchor": "left",
+            "y": (y0 + y1) / 2,
+            "showarrow": False,
+        }
+    ]
+    if isinstance(step, TileStep):
+        x0, x1 = _span(step.j, step.j + 1, t.block_kv, t.n_k)
+        shapes.append(
+            {
+                **bar,
+                "name": "K/V block",
+                "yref": "paper",
+                "x0": x0,
+                "x1": x1,
+                "y0": 1.01,
+                "y1": 1.04,
+            }
+        )
+        notes.append(
+            {
+                "text": f"K<sub>{step.j}</sub>, V<sub>{step.j}</sub>",
+                "yref": "paper",
+                "y": 1.05,
+                "yanchor": "bottom",
+                "x": (x0 + x1) / 2,
+                "showarrow": False,
+            }
+        )
+    return shapes, notes
+
+
+def _legend_entries() -> list[dict]:
+    clear = "rgba(0,0,0,0)"
+    entries = [
+        ("current tile", {"color": clear, "line": {"color": CURRENT, "width": 4}}),
+        ("processed", {"color": clear, "line": {"color": DONE, "width": 3}}),
+        ("still to come", {"color": TO_COME}),
+        ("skipped (causal mask)", {"color": clear, "line": {"color": SKIPPED, "width": 3}}),
+    ]
+    return [
+        {
+            "type": "scatter",
+            "x": [None],
+            "y": [None],
+            "mode": "markers",
+            "name": name,
+            "marker": {"symbol": "square", "size": 16, **marker},
+        }
+        for name, marker in entries
+    ]
+
+
+def tile_map_title(ctx: FigureContext) -> str:
+    t, f = ctx.trace, ctx.pool
+    note = "" if f == 1 else f"<br>downsampled: each cell is the max of {f} x {f} scores"
+    return f"Tile map: all {t.n_q} x {t.n_k} scores s<sub>rc</sub>{note}"
+
+
+def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> go.Figure:
+    """The score matrix with the tile grid, each tile's state and the blocks on chip."""
+    t, f = ctx.trace, ctx.pool
+    heat = {
+        "type": "heatmap",
+        "z": ctx.score_map,
+        "x0": (f - 1) / 2,
+        "dx": f,
+        "y0": (f - 1) / 2,
+        "dy": f,
+        "colorscale": SCORE_SCALE,
+        "zmin": -ctx.score_max,
+        "zmax": ctx.score_max,
+        "colorbar": {"title": {"text": "score"}, "x": 1.12},
+        "hovertemplate": "query %{y}, key %{x}: s = %{z:.3f}<extra></extra>",
+        "name": "scores",
+        "showlegend": False,
+    }
+    bars, notes = _on_chip_bars(ctx, step_index)
+    axis = {"showgrid": False, "zeroline": False}
+    layout = {
+        "shapes": _grid_lines(ctx) + _status_shapes(ctx, step_index) + bars,
+        "annotations": notes,
+        "legend": {"orientation": "h", "y": -0.1, "x": 0, "yanchor": "top"},
+        "xaxis": {"title": {"text": "key c"}, "range": [-0.5, t.n_k - 0.5], **axis},
+        "yaxis": {
+            "title": {"text": "query r"},
+            "range": [t.n_q - 0.5, -0.5],
+            "scaleanchor": "x",
+            "constrain": "domain",
+            **axis,
+        },
+    }
+    layout = base_layout(
+        layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40}
+    )
+    return figure([heat, *_legend_entries()], layout)

@@ -1,0 +1,44 @@
+"""Counters for one step of a trace: tiles done, HBM bytes moved so far, on-chip bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from flashviz.costs import naive_hbm, sram_bytes, step_hbm
+from flashviz.trace import TileStep, Trace
+
+ITEMSIZE = 4  # bytes per number, as a float32 GPU kernel would move them
+
+
+@dataclass(frozen=True)
+class Progress:
+    tiles_done: int
+    tiles_total: int
+    hbm_bytes: int  # moved by FlashAttention-2 up to and including this step
+    hbm_bytes_total: int  # moved by the whole FlashAttention-2 run
+    naive_hbm_bytes: int  # moved by standard attention (writes and reads S and P)
+    sram_bytes: int  # on chip while one tile is processed
+
+
+@lru_cache(maxsize=16)
+def _cumulative(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Per step: tiles done and HBM bytes moved, both cumulative."""
+    tiles = np.cumsum([isinstance(s, TileStep) for s in trace.steps])
+    hbm = np.cumsum([step_hbm(s, trace.d, ITEMSIZE).total for s in trace.steps])
+    return tiles, hbm
+
+
+def progress(trace: Trace, step_index: int) -> Progress:
+    """The counters after step ``step_index`` of ``trace``."""
+    tiles, hbm = _cumulative(trace)
+    return Progress(
+        tiles_done=int(tiles[step_index]),
+        tiles_total=int(tiles[-1]),
+        hbm_bytes=int(hbm[step_index]),
+        hbm_bytes_total=int(hbm[-1]),
+        naive_hbm_bytes=naive_hbm(trace.n_q, trace.n_k, trace.d, ITEMSIZE).total,
+        sram_bytes=sram_bytes(trace.block_q, trace.block_kv, trace.d, ITEMSIZE).total,
+    )

@@ -1,0 +1,54 @@
+"""Compare a traced run with the float64 reference: the correctness verdict the app shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from flashviz.reference import attention_reference
+from flashviz.trace import Trace
+
+DEFAULT_TOL = 1e-10  # both sides compute in float64; differences are rounding only
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """Final output and logsumexp against the reference, with the largest errors."""
+
+    o_ref: np.ndarray  # (n_q, d)
+    lse_ref: np.ndarray  # (n_q,)
+    err_o: np.ndarray  # (n_q,) max |o - o_ref| over each row
+    err_lse: np.ndarray  # (n_q,) |lse - lse_ref| (0 where both are -inf)
+    tol: float
+
+    @property
+    def max_err_o(self) -> float:
+        return float(self.err_o.max())
+
+    @property
+    def max_err_lse(self) -> float:
+        return float(self.err_lse.max())
+
+    @property
+    def ok(self) -> bool:
+        return self.max_err_o <= self.tol and self.max_err_lse <= self.tol
+
+
+def compare_with_reference(trace: Trace, tol: float = DEFAULT_TOL) -> Verdict:
+    """Run ``attention_reference`` on the trace's inputs and measure the trace's error."""
+    o_ref, lse_ref = attention_reference(
+        trace.q,
+        trace.k,
+        trace.v,
+        causal=trace.causal,
+        causal_align=trace.causal_align,
+        scale=trace.scale,
+    )
+    assert trace.o is not None and trace.lse is not None
+    err_o = np.abs(trace.o - o_ref).max(axis=1)
+    same_inf = np.isinf(trace.lse) & (trace.lse == lse_ref)  # rows that see no key
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(trace.lse - lse_ref)
+    err_lse = np.where(same_inf, 0.0, np.nan_to_num(diff, nan=np.inf))
+    return Verdict(o_ref, lse_ref, err_o, err_lse, tol)
