@@ -1,7 +1,9 @@
-"""CPU benchmark: tiled FlashAttention-2 (NumPy) against naive attention, in one run.
+"""Benchmarks: tiled FlashAttention-2 against naive attention, measured in one run.
 
-    python -m flashviz.bench --n 512 1024 2048 4096 --d 64
+    python -m flashviz.bench --n 512 1024 2048 4096 --d 64          # CPU, NumPy
+    python -m flashviz.bench --gpu --n 1024 2048 4096 8192 --csv gpu.csv   # CUDA kernel
 
+CPU:
 For each n it times both on the same float inputs (median of ``--repeat`` runs, after one
 warm-up), measures each one's peak memory with ``tracemalloc`` (NumPy reports its buffers
 to it) in a separate run, checks both against the float64 reference, and prints a table
@@ -11,6 +13,8 @@ with the ratios. Peak memory counts everything the call allocates, output includ
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import statistics
 import sys
 import time
@@ -127,6 +131,61 @@ def format_table(results: Sequence[CpuResult]) -> str:
     return "\n".join(lines)
 
 
+def format_gpu_table(rows: Sequence[object]) -> str:
+    """The GPU sweep's rows (``flashviz.gpu.BenchRow``) as a text table."""
+    header = (
+        f"{'method':<20} {'n':>6} {'d':>4} {'time ms':>9} {'peak MiB':>9} {'TFLOP/s':>8} "
+        f"{'max err':>9}  status"
+    )
+
+    def num(x: float | None, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        peak = None if r.peak_bytes is None else r.peak_bytes / 2**20
+        lines.append(
+            f"{r.method:<20} {r.n:>6} {r.d:>4} {num(r.time_ms, '9.3f')} {num(peak, '9.1f')} "
+            f"{num(r.tflops, '8.2f')} {num(r.max_err, '9.1e')}  {r.status}"
+        )
+    return "\n".join(lines)
+
+
+def write_csv(path: str, rows: Sequence[object]) -> None:
+    """Rows (dataclasses) as CSV, one column per field."""
+    dicts = [dataclasses.asdict(r) for r in rows]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dicts[0]))
+        writer.writeheader()
+        writer.writerows(dicts)
+
+
+def run_gpu(args: argparse.Namespace) -> int:
+    from flashviz import gpu
+
+    ok, reason = gpu.available()
+    if not ok:
+        print(
+            f"No GPU benchmark: {reason}. Install the GPU extras with "
+            "`pip install -r requirements-gpu.txt` on a machine with an NVIDIA GPU.",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"GPU: {reason}", file=sys.stderr)
+    with tqdm(total=len(args.n), desc="GPU sweep", unit="size", file=sys.stderr) as bar:
+        rows = gpu.sweep(
+            args.n,
+            args.d,
+            causal=args.causal,
+            batch_heads=args.batch_heads,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
+    print(format_gpu_table(rows))
+    if args.csv:
+        write_csv(args.csv, rows)
+    return 0
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flashviz.bench",
@@ -148,11 +207,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--causal", action="store_true", help="apply a causal mask")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="benchmark the CUDA kernel against naive CuPy (and PyTorch SDPA "
+        "if installed) instead; needs requirements-gpu.txt and an NVIDIA GPU",
+    )
+    parser.add_argument("--batch-heads", type=int, default=1, help="batch x heads (--gpu)")
+    parser.add_argument("--csv", metavar="PATH", help="also write the results as CSV")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.gpu:
+        return run_gpu(args)
     results = sweep(
         args.n,
         args.d,
@@ -164,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     print(format_table(results))
+    if args.csv:
+        write_csv(args.csv, results)
     return 0
 
 

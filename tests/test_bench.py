@@ -38,3 +38,29 @@ def test_cli_help_and_run():
         check=True,
     )
     assert "naive ms" in run.stdout and "CPU sweep" in run.stderr  # table + progress bar
+
+
+def test_gpu_flag_without_gpu_says_why_and_how_to_enable():
+    run = subprocess.run(
+        [sys.executable, "-m", "flashviz.bench", "--gpu", "--n", "128"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "No GPU benchmark:" in run.stderr and "requirements-gpu.txt" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_gpu_table_and_csv_show_out_of_memory_as_a_result(tmp_path):
+    from flashviz.gpu import BenchRow, out_of_memory_row
+
+    rows = [
+        BenchRow("flash (CUDA kernel)", 65536, 64, 1, False, "ok", 12.5, 2**25, 44.0, 3e-7),
+        out_of_memory_row(BenchRow("naive (CuPy)", 65536, 64, 1, False, "not run")),
+    ]
+    table = bench.format_gpu_table(rows)
+    assert "12.500" in table and "32.0" in table and "out of memory at n = 65536" in table
+    bench.write_csv(str(tmp_path / "gpu.csv"), rows)
+    lines = (tmp_path / "gpu.csv").read_text().splitlines()
+    assert lines[0].startswith("method,n,d") and len(lines) == 3
+    assert "out of memory at n = 65536" in lines[2]
