@@ -1,7 +1,12 @@
-"""flashviz: step through FlashAttention-2 tile by tile (placeholder page)."""
+"""flashviz: step through FlashAttention-2 tile by tile. Run: ``streamlit run app.py``.
+
+Thin on purpose: page set-up and navigation only. Pages live in ``flashviz_app/pages``;
+figures and numbers in ``flashviz`` (which never imports streamlit).
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="flashviz", layout="wide")
-st.title("flashviz: FlashAttention-2, tile by tile")
-st.info("The interactive stepper is being built. The numerical core lives in `flashviz/`.")
+from flashviz_app.navigation import pages
+
+st.set_page_config(page_title="flashviz: FlashAttention-2 stepper", layout="wide")
+st.navigation(pages()).run()

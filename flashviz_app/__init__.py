@@ -1,0 +1,1 @@
+"""The Streamlit layer of flashviz: pages and widgets only; the work lives in ``flashviz``."""

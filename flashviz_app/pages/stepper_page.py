@@ -1,0 +1,38 @@
+"""Page 1: step through FlashAttention-2 tile by tile."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import streamlit as st
+
+from flashviz.problem import problem_errors
+from flashviz_app.model import load_context
+from flashviz_app.params import init_state, spec_from_state, sync_query_params
+from flashviz_app.sections import correctness_section, how_to_read, whole_run_section
+from flashviz_app.sidebar import problem_sidebar
+from flashviz_app.stepper import play_controls, stepper
+
+
+def render() -> None:
+    warnings = init_state()
+    problem_sidebar()
+    st.title("FlashAttention-2, tile by tile")
+    for w in warnings:
+        st.warning(w)
+    how_to_read()
+    spec = spec_from_state()
+    errors = problem_errors(spec)
+    if errors:
+        for e in errors:
+            st.error(e)
+        return
+    if st.session_state.get("_spec") != spec:  # a new problem starts at step 0
+        if "_spec" in st.session_state:
+            st.session_state.step = 0
+        st.session_state["_spec"] = spec
+    sync_query_params(asdict(spec))
+    ctx = load_context(spec)
+    stepper(ctx, play_controls())
+    whole_run_section(spec)
+    correctness_section(ctx)

@@ -1,0 +1,170 @@
+"""The stepper: controls and the linked views of one step, rerun alone as a fragment.
+
+A step change (button, slider, or the play timer) reruns only this fragment; the trace
+and figure context come from the cache. Play/pause and speed live outside the fragment,
+because they change the fragment's timer (``run_every``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from flashviz.explain import explain
+from flashviz.figures import (
+    FigureContext,
+    accumulator_figure,
+    stats_figure,
+    tile_figure,
+    tile_map_figure,
+)
+from flashviz.progress import progress
+from flashviz.trace import TileStep
+from flashviz_app.params import sync_query_params
+
+SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
+
+
+def _move(to: str, last: int) -> None:
+    step = st.session_state.step
+    st.session_state.step = {
+        "first": 0,
+        "prev": max(step - 1, 0),
+        "next": min(step + 1, last),
+        "last": last,
+    }[to]
+    st.session_state["_user_moved"] = True
+
+
+def _user_moved() -> None:
+    st.session_state["_user_moved"] = True
+
+
+def _toggle_play() -> None:
+    st.session_state["_play"] = not st.session_state.get("_play", False)
+
+
+def play_controls() -> float | None:
+    """Play/pause and speed; returns the fragment's timer interval (None when paused)."""
+    playing = st.session_state.get("_play", False)
+    a, b = st.columns([1, 3])
+    a.button(
+        "Pause" if playing else "Play",
+        key="btn_play",
+        on_click=_toggle_play,
+        icon=":material/pause:" if playing else ":material/play_arrow:",
+    )
+    b.select_slider(
+        "speed", list(SPEEDS), value="1 step/s", key="speed", label_visibility="collapsed"
+    )
+    return SPEEDS[st.session_state.speed] if playing else None
+
+
+def _advance_if_playing(last: int) -> None:
+    if not st.session_state.get("_play", False):
+        return
+    if st.session_state.pop("_user_moved", False):
+        return
+    if st.session_state.step >= last:
+        st.session_state["_play"] = False
+        st.rerun(scope="app")  # drop the timer
+    st.session_state.step += 1
+
+
+def _step_buttons(last: int) -> None:
+    cols = st.columns(4)
+    for col, (to, label, icon) in zip(
+        cols,
+        [
+            ("first", "First", ":material/first_page:"),
+            ("prev", "Previous", ":material/chevron_left:"),
+            ("next", "Next", ":material/chevron_right:"),
+            ("last", "Last", ":material/last_page:"),
+        ],
+        strict=True,
+    ):
+        col.button(
+            label, key=f"btn_{to}", icon=icon, on_click=_move, args=(to, last), width="stretch"
+        )
+    st.slider("step", 0, last, key="step", on_change=_user_moved)
+
+
+def _counters(ctx: FigureContext, k: int) -> None:
+    p = progress(ctx.trace, k)
+    a, b, c, d = st.columns(4)
+    a.metric("tiles done", f"{p.tiles_done} / {p.tiles_total}")
+    b.metric(
+        "HBM moved so far (FA2)",
+        f"{p.hbm_bytes / 1024:.1f} KiB",
+        help=f"The whole FlashAttention-2 run moves {p.hbm_bytes_total / 1024:.1f} KiB "
+        "(float32, 4 bytes per number).",
+    )
+    c.metric(
+        "naive attention moves",
+        f"{p.naive_hbm_bytes / 1024:.1f} KiB",
+        help="Standard attention writes S and P (n_q x n_k each) to HBM and reads them back.",
+    )
+    d.metric(
+        "on chip now",
+        f"{p.sram_bytes / 1024:.2f} KiB",
+        help="Q_i, K_j, V_j, one S/P~ tile, o_i, m_i and l_i (float32).",
+    )
+
+
+def _explanation(ctx: FigureContext, k: int) -> None:
+    block_rows = len(ctx.trace.steps[k].rows)
+    row = 0
+    if block_rows > 1:
+        row = st.slider(
+            "query row inside the Q block (for the numbers)", 0, ctx.trace.block_q - 1, key="row"
+        )
+    e = explain(ctx.trace, k, row)
+    st.markdown(f"#### {e.title}")
+    st.markdown(e.text)
+    st.latex(e.formula)
+    st.caption(f"With the numbers of query row {e.row}:")
+    st.latex(e.numbers)
+
+
+def _views(ctx: FigureContext, k: int) -> None:
+    step = ctx.trace.steps[k]
+    left, right = st.columns([1, 1])
+    with left:
+        st.plotly_chart(tile_map_figure(ctx, k), width="stretch", key="chart_tile_map")
+        st.caption(
+            "Drawn for teaching: the real kernel never materialises this n_q x n_k "
+            "matrix; only one tile of it is ever on chip."
+        )
+    with right:
+        if isinstance(step, TileStep):
+            st.plotly_chart(tile_figure(ctx, k), width="stretch", key="chart_tile")
+        _explanation(ctx, k)
+    left, right = st.columns([1, 1])
+    left.plotly_chart(stats_figure(ctx, k), width="stretch", key="chart_stats")
+    right.plotly_chart(accumulator_figure(ctx, k), width="stretch", key="chart_accumulator")
+
+
+def stepper_body(ctx: FigureContext) -> None:
+    started = time.perf_counter()
+    last = len(ctx.trace.steps) - 1
+    st.session_state.step = min(max(int(st.session_state.get("step", 0)), 0), last)
+    _advance_if_playing(last)
+    _step_buttons(last)
+    k = st.session_state.step
+    sync_query_params({"step": k})
+    step = ctx.trace.steps[k]
+    st.markdown(
+        f"### Step {k} of {last}: {step.kind.replace('_', ' ')}, Q block {step.i}"
+        + (f", K/V block {step.j}" if isinstance(step, TileStep) else "")
+    )
+    _counters(ctx, k)
+    _views(ctx, k)
+    elapsed = (time.perf_counter() - started) * 1000
+    st.session_state["_step_ms"] = elapsed
+    st.caption(f"Server time for this step: {elapsed:.0f} ms")
+
+
+def stepper(ctx: FigureContext, run_every: float | None) -> None:
+    """Run the stepper as a fragment (with a timer while playing)."""
+    st.fragment(stepper_body, run_every=run_every)(ctx)
