@@ -1,0 +1,85 @@
+"""The bug zoo: the correct variant is exact; each bug diverges where it first bites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flashviz.bugzoo import BUGS, debug_row, first_divergence, online_step
+from flashviz.masking import visible
+from flashviz.stepper import attn_fwd_inner
+
+NEG = -np.inf
+# (bug, row, chunk, first diverging step): chunks before it are exact, it is not.
+CASES = [
+    ("no_rescale_o", [1.0, 0.0, 0.5, 0.2, 3.0, 1.0], 2, 2),  # the max first rises at chunk 2
+    ("no_rescale_l", [1.0, 0.0, 0.5, 0.2, 3.0, 1.0], 2, 2),
+    ("wrong_sign", [1.0, 0.0, 0.5, 0.2, 3.0, 1.0], 2, 2),
+    ("stale_l", [1.0, 0.0, 0.5, 0.2, 3.0, 1.0], 2, 1),  # bites at the second chunk
+    ("no_max", [1.0, 2.0, 30.0, 3.0, 800.0, 1.0], 2, 2),  # exp(800) overflows
+    ("mask_1e4", [-2e4, -2e4 + 1, -2e4, NEG, 1.0, 0.0], 2, 1),  # real scores below -1e4
+    ("mask_5e4", [-6e4, -6e4 + 1, -6e4, NEG, 1.0, 0.0], 2, 1),
+    ("mask_1e4", [NEG, NEG, 1.0, 2.0], 2, 0),  # a chunk with every key masked
+    ("no_inf_guard", [1.0, 2.0, NEG, NEG, 0.5], 2, None),  # harmless once a key was seen
+    ("no_inf_guard", [NEG, NEG, 1.0, 2.0], 2, 0),  # (-inf) - (-inf) = NaN
+]
+
+
+@pytest.mark.parametrize(("bug", "row", "chunk", "first"), CASES)
+def test_bug_diverges_exactly_where_it_first_bites(bug, row, chunk, first):
+    values = np.random.default_rng().standard_normal((len(row), 3))
+    correct = debug_row(row, chunk, values)
+    buggy = debug_row(row, chunk, values, bug=bug)
+    assert first_divergence(correct) is None
+    assert first_divergence(buggy) == first
+    for before in buggy[: first if first is not None else len(buggy)]:
+        assert before.error <= 1e-9
+
+
+def test_mask_5e4_survives_what_breaks_mask_1e4():
+    row = [-2e4, -2e4 + 1, -2e4, NEG, 1.0, 0.0]
+    assert first_divergence(debug_row(row, 2, bug="mask_5e4")) is None
+
+
+def test_every_bug_has_a_case_and_an_explanation():
+    assert {c[0] for c in CASES} == set(BUGS)
+    assert all(b.title and len(b.explanation) > 40 for b in BUGS.values())
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 50])
+def test_correct_variant_is_exact_on_random_rows(chunk):
+    rng = np.random.default_rng()
+    row = rng.standard_normal(37) * 20
+    row[rng.random(37) < 0.3] = NEG
+    steps = debug_row(row, chunk, rng.standard_normal((37, 4)))
+    assert max(st.error for st in steps) <= 1e-12
+    assert [st.cols.start for st in steps] == list(range(0, 37, chunk))
+
+
+def test_correct_online_step_equals_the_stepper():
+    rng = np.random.default_rng()
+    q, k, v = rng.standard_normal((5, 4)), rng.standard_normal((7, 4)), rng.standard_normal((7, 4))
+    m, l, o = rng.standard_normal(5), rng.random(5) + 1, rng.standard_normal((5, 4))
+    mask = visible(range(3, 8), range(0, 7), 0)
+    ref = attn_fwd_inner(m, l, o, q, k, v, scale=0.5, visible=mask)
+    got = online_step(m, l, o, ref.s_ij, v)
+    np.testing.assert_allclose(got.m, ref.m_i, rtol=0, atol=0)
+    np.testing.assert_allclose(got.l, ref.l_i, rtol=1e-15)
+    np.testing.assert_allclose(got.o, ref.o_i, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(got.alpha, ref.alpha, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"scores": []}, "scores must be a non-empty 1-D row"),
+        ({"scores": [1.0, np.nan]}, "scores must be finite or -inf"),
+        ({"scores": [1.0, 2.0], "values": [1.0]}, r"values must be finite with shape \(2,\)"),
+        ({"scores": [1.0, 2.0], "chunk": 0}, "chunk must be a positive integer"),
+        ({"scores": [1.0, 2.0], "bug": "typo"}, "bug must be None or one of"),
+    ],
+)
+def test_bad_input_is_named(kwargs, pattern):
+    args = {"chunk": 2, **kwargs}
+    with pytest.raises(ValueError, match=pattern):
+        debug_row(**args)
