@@ -46,7 +46,9 @@ __device__ void load_tile(float (*tile)[HEAD_DIM + PAD], const float* src, int s
     }
 }
 
-extern "C" __global__ void __launch_bounds__(NUM_THREADS)
+// __launch_bounds__: NUM_THREADS a block, at least 2 blocks an SM. With no minimum, ptxas
+// squeezed some builds into 64 registers and spilled (tests/test_kernel_nvrtc.py checks).
+extern "C" __global__ void __launch_bounds__(NUM_THREADS, 2)
 flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
                     const float* __restrict__ v, float* __restrict__ o,
                     float* __restrict__ lse, int n_q, int n_k, int d, float scale,
