@@ -292,31 +292,62 @@ def benchmark(
     bounds = {"o": error_bound(o_ref, o_32), "lse": error_bound(lse_ref, lse_32)}
     flops = batch_heads * attention_flops(n, n, d, causal)
 
+    def check(out: tuple[Any, Any]) -> dict[str, float]:
+        o, lse = out
+        errors = {"o": max_error(cupy.asnumpy(cupy.asarray(o)[:, tail]), o_ref)}
+        if lse is not None:  # PyTorch's SDPA returns no lse
+            errors["lse"] = max_error(cupy.asnumpy(lse[:, tail]), lse_ref)
+        return errors
+
+    def time_and_peak(method: str, run: Callable[[], object]) -> tuple[float, int]:
+        peak = _measure_peak(method, run)
+        timing = cuda_benchmark(run, (), n_warmup=warmup, n_repeat=repeat)
+        return float(np.median(timing.gpu_times[0])) * 1e3, peak
+
     methods = {FLASH: _flash_device, NAIVE: _naive_device}
     if _torch_usable():
         methods[TORCH] = _torch_device
     rows = []
     for method, fn in methods.items():
-        row = BenchRow(method, n, d, batch_heads, causal, status="not run")
-        run = functools.partial(fn, call, *dev)
         try:
-            o, lse = run()
-            errors = {"o": max_error(cupy.asnumpy(cupy.asarray(o)[:, tail]), o_ref)}
-            if lse is not None:
-                errors["lse"] = max_error(cupy.asnumpy(lse[:, tail]), lse_ref)
-            del o, lse
-            row = replace(row, status=check_status(errors, bounds), max_err=max(errors.values()))
-            if row.status == "ok":
-                peak = _measure_peak(method, run)
-                timing = cuda_benchmark(run, (), n_warmup=warmup, n_repeat=repeat)
-                time_ms = float(np.median(timing.gpu_times[0])) * 1e3
-                row = replace(row, time_ms=time_ms, peak_bytes=peak, tflops=tflops(flops, time_ms))
-        except _oom_errors():
-            row = out_of_memory_row(row)
+            rows.append(
+                measure(
+                    BenchRow(method, n, d, batch_heads, causal, status="not run"),
+                    functools.partial(fn, call, *dev),
+                    check,
+                    bounds,
+                    functools.partial(time_and_peak, method),
+                    flops,
+                    _oom_errors(),
+                )
+            )
         finally:
             cupy.get_default_memory_pool().free_all_blocks()
-        rows.append(row)
     return rows
+
+
+def measure(
+    row: BenchRow,
+    run: Callable[[], Any],
+    check: Callable[[Any], dict[str, float]],
+    bounds: dict[str, float],
+    time_and_peak: Callable[[Callable[[], Any]], tuple[float, int]],
+    flops: int,
+    oom: tuple[type[BaseException], ...],
+) -> BenchRow:
+    """One method: run once and check (errors vs ``bounds``); only if right, time it.
+
+    An exception of a type in ``oom`` (out of device memory) gives an out-of-memory row.
+    """
+    try:
+        errors = check(run())
+        row = replace(row, status=check_status(errors, bounds), max_err=max(errors.values()))
+        if row.status != "ok":
+            return row
+        time_ms, peak = time_and_peak(run)
+        return replace(row, time_ms=time_ms, peak_bytes=peak, tflops=tflops(flops, time_ms))
+    except oom:
+        return out_of_memory_row(row)
 
 
 def sweep(
