@@ -83,10 +83,10 @@ def _tile(step: TileStep, r: int, row: int) -> Explanation:
         + _tile_story(step, r, row)
     )
     formula = (
-        r"m_i^{new} = \max\left(m_i,\ \mathrm{rowmax}(S_{ij})\right),\quad "
-        r"\tilde P_{ij} = e^{S_{ij} - m_i^{new}},\quad \alpha = e^{m_i - m_i^{new}}"
-        r"\\ \ell_i \leftarrow \alpha\,\ell_i + \mathrm{rowsum}(\tilde P_{ij}),\quad "
-        r"o_i \leftarrow \mathrm{diag}(\alpha)\,o_i + \tilde P_{ij} V_j"
+        r"\begin{aligned} m_i^{new} &= \max\left(m_i,\ \mathrm{rowmax}(S_{ij})\right) \\ "
+        r"\tilde P_{ij} &= e^{S_{ij} - m_i^{new}},\qquad \alpha = e^{m_i - m_i^{new}} \\ "
+        r"\ell_i &\leftarrow \alpha\,\ell_i + \mathrm{rowsum}(\tilde P_{ij}) \\ "
+        r"o_i &\leftarrow \mathrm{diag}(\alpha)\,o_i + \tilde P_{ij} V_j \end{aligned}"
     )
     rowmax = step.s[r].max()
     psum = step.p[r].sum()

@@ -137,12 +137,15 @@ def _views(ctx: FigureContext, k: int) -> None:
             "matrix; only one tile of it is ever on chip."
         )
     with right:
-        if isinstance(step, TileStep):
-            st.plotly_chart(tile_figure(ctx, k), width="stretch", key="chart_tile")
         _explanation(ctx, k)
     left, right = st.columns([1, 1])
-    left.plotly_chart(stats_figure(ctx, k), width="stretch", key="chart_stats")
-    right.plotly_chart(accumulator_figure(ctx, k), width="stretch", key="chart_accumulator")
+    with left:
+        if isinstance(step, TileStep):
+            st.plotly_chart(tile_figure(ctx, k), width="stretch", key="chart_tile")
+        else:
+            st.info("No tile at this step: see the explanation above.")
+    right.plotly_chart(stats_figure(ctx, k), width="stretch", key="chart_stats")
+    st.plotly_chart(accumulator_figure(ctx, k), width="stretch", key="chart_accumulator")
 
 
 def stepper_body(ctx: FigureContext) -> None:

@@ -32,8 +32,8 @@ def row_layout(
     left = 0.0
     for k, (title, w) in enumerate(zip(titles, widths, strict=True)):
         x_name, y_name = panel_axes(k)
-        right = left + w * scale
-        layout[f"xaxis{x_name[1:]}"] = {"domain": [left, right], "anchor": y_name}
+        right = min(1.0, round(left + w * scale, 6))
+        layout[f"xaxis{x_name[1:]}"] = {"domain": [round(left, 6), right], "anchor": y_name}
         y_axis: dict = {"domain": [0.0, 1.0], "anchor": x_name}
         if share_y and k > 0:
             y_axis.update(matches="y", showticklabels=False)

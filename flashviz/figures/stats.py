@@ -80,12 +80,12 @@ def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.F
     tiles = np.arange(m.shape[1])
     layout = row_layout(
         [
-            "m<sub>i</sub> after tile j",
+            "m<sub>i</sub> (colours of the map)",
             f"{ELL}<sub>i</sub> after tile j",
             f"{ALPHA} = exp(m<sub>prev</sub> {MINUS} m)",
         ],
         widths=[0.38, 0.38, 0.24],
-        gap=0.1,
+        gap=0.06,
         share_y=True,
     )
     common = {"type": "heatmap", "x": tiles, "y": rows, "xgap": 1, "ygap": 1}
@@ -98,7 +98,7 @@ def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.F
             "colorscale": SCORE_SCALE,
             "zmin": -ctx.score_max,
             "zmax": ctx.score_max,
-            "colorbar": {"title": {"text": "m"}, "x": 0.33, "len": 0.9},
+            "showscale": False,
             "hovertemplate": "row %{y}, after tile %{x}: m = %{z:.4f}<extra></extra>",
             **with_numbers(m.size),
         },
@@ -111,7 +111,7 @@ def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.F
             "colorscale": PROB_SCALE,
             "zmin": 0,
             "zmax": float(finite_l.max()) if finite_l.size else 1.0,
-            "colorbar": {"title": {"text": ELL}, "x": 0.71, "len": 0.9},
+            "showscale": False,
             "hovertemplate": "row %{y}, after tile %{x}: l = %{z:.4f}<extra></extra>",
             **with_numbers(l.size),
         },

@@ -8,13 +8,16 @@ scale. Tile states use the Okabe-Ito palette, which stays distinct under colour 
 from __future__ import annotations
 
 import numpy as np
+from plotly.colors import get_colorscale
 
 FONT_SIZE = 16
 CELL_FONT_SIZE = 13
-SCORE_SCALE = "RdBu_r"  # ColorBrewer RdBu: diverging, colour-blind safe; red = high score
-PROB_SCALE = "Cividis"  # designed for colour-vision deficiency
-OUT_SCALE = "PuOr_r"  # ColorBrewer PuOr: diverging, colour-blind safe
-ERROR_SCALE = "Viridis"
+# Resolved to explicit [position, colour] lists: figures skip Python-side validation, and
+# plotly.js itself knows neither reversed ("_r") nor all ColorBrewer names.
+SCORE_SCALE = get_colorscale("RdBu_r")  # ColorBrewer RdBu: colour-blind safe; red = high
+PROB_SCALE = get_colorscale("Cividis")  # designed for colour-vision deficiency
+OUT_SCALE = get_colorscale("PuOr_r")  # ColorBrewer PuOr: diverging, colour-blind safe
+ERROR_SCALE = get_colorscale("Viridis")
 
 CURRENT = "#E69F00"  # orange: the tile / rows being worked on now
 DONE = "#009E73"  # bluish green: already processed

@@ -52,9 +52,8 @@ def tile_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Fi
     for k in (1, 2):
         suffix = "" if k == 1 else "2"
         layout[f"xaxis{suffix}"].update(title={"text": "key c"}, showgrid=False)
-        layout[f"yaxis{suffix}"].update(
-            title={"text": "query r"}, autorange="reversed", showgrid=False
-        )
+        layout[f"yaxis{suffix}"].update(autorange="reversed", showgrid=False)
+    layout["yaxis"]["title"] = {"text": "query r"}
     data = [
         _heat(
             0,

@@ -207,7 +207,7 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
     layout = {
         "shapes": _grid_lines(ctx) + _status_shapes(ctx, step_index) + bars,
         "annotations": notes,
-        "legend": {"orientation": "h", "y": -0.1, "x": 0, "yanchor": "top"},
+        "legend": {"orientation": "h", "y": -0.16, "x": 0, "yanchor": "top"},
         "xaxis": {"title": {"text": "key c"}, "range": [-0.5, t.n_k - 0.5], **axis},
         "yaxis": {
             "title": {"text": "query r"},

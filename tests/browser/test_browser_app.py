@@ -1,0 +1,56 @@
+"""The stepper in headless Chromium: charts render, Next moves the tile, no exception box."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHART = ".js-plotly-plot"
+EXCEPTION = "[data-testid='stException']"
+CURRENT_TILE_OUTLINE = "rgb(230, 159, 0)"  # the orange of style.CURRENT
+
+
+def _wait_for_charts(page: object, count: int, timeout_ms: int = 60_000) -> None:
+    """Wait until exactly ``count`` charts are drawn (a rerun briefly shows old and new)."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"document.querySelectorAll('{CHART} .main-svg').length >= {count}"
+        f" && document.querySelectorAll('{CHART}').length === {count}",
+        timeout=timeout_ms,
+    )
+
+
+def _step_title(page: object) -> str:
+    return page.evaluate(  # type: ignore[attr-defined]
+        "[...document.querySelectorAll('h3')].map(h => h.innerText)"
+        ".find(t => t.startsWith('Step ')) || ''"
+    )
+
+
+def test_page_renders_steps_and_has_no_exception(
+    page: object, server_url: str, screenshots: Path
+) -> None:
+    started = time.perf_counter()
+    page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
+    _wait_for_charts(page, 6)  # tile map, tile, stats, accumulator, whole run, errors
+    first_render_s = time.perf_counter() - started
+    print(f"time to first render: {first_render_s:.2f} s")
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(screenshots / "stepper_step1.png"), full_page=True)  # type: ignore[attr-defined]
+    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    title = _step_title(page)
+    assert "K/V block 0" in title
+
+    page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "[...document.querySelectorAll('h3')].some(h => h.innerText.includes('K/V block 1'))",
+        timeout=30_000,
+    )
+    _wait_for_charts(page, 6)
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(screenshots / "stepper_step2.png"), full_page=True)  # type: ignore[attr-defined]
+    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    assert "step=2" in page.url  # type: ignore[attr-defined]
