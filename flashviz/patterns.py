@@ -51,7 +51,7 @@ def spike_positions(n_k: int) -> list[int]:
 
 def _spiky(rng: np.random.Generator, n_q: int, n_k: int, d: int) -> Arrays:
     u = _direction(rng, d)
-    q = 0.5 * rng.standard_normal((n_q, d)) + u  # every query leans along u
+    q = 0.3 * rng.standard_normal((n_q, d)) + u  # every query leans along u
     k = 0.5 * rng.standard_normal((n_k, d))
     for rank, c in enumerate(spike_positions(n_k), start=1):
         k[c] += 1.5 * rank * np.sqrt(d) * u  # score ~ 1.5 * rank: a higher max each time
