@@ -1,0 +1,162 @@
+"""Figure builders: valid Plotly, the right traces and shapes, data equal to the trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from flashviz.figures import (
+    accumulator_figure,
+    figure_context,
+    stats_figure,
+    tile_figure,
+    tile_map_figure,
+)
+from flashviz.figures.context import pool_max
+from flashviz.figures.correctness import error_figure
+from flashviz.figures.whole_run import run_states, whole_run_figure
+from flashviz.problem import ProblemSpec, build_trace
+from flashviz.trace import LoadStep, TileStep, WriteStep
+from tests.figure_json import decode, spec
+
+SPECS = [
+    ProblemSpec(),
+    ProblemSpec(n_q=10, n_k=7, block_q=4, block_kv=3, causal=True, pattern="random"),
+    ProblemSpec(n_q=7, n_k=12, block_q=3, block_kv=5, causal=True, causal_align="top_left"),
+]
+
+
+@pytest.fixture(scope="module", params=SPECS, ids=lambda s: f"{s.n_q}x{s.n_k}")
+def ctx(request: pytest.FixtureRequest):
+    return figure_context(build_trace(request.param))
+
+
+def _shape(fig: go.Figure, name: str) -> list[dict]:
+    return [s for s in spec(fig.to_json())["layout"]["shapes"] if s.get("name") == name]
+
+
+def test_every_builder_gives_valid_plotly_at_every_step(ctx) -> None:
+    for k, step in enumerate(ctx.trace.steps):
+        figs = [tile_map_figure(ctx, k), stats_figure(ctx, k), accumulator_figure(ctx, k)]
+        if isinstance(step, TileStep):
+            figs.append(tile_figure(ctx, k))
+        for fig in figs:
+            go.Figure(fig.to_dict())  # full validation raises on any bad property
+    go.Figure(whole_run_figure(ctx).to_dict())
+    go.Figure(error_figure(ctx).to_dict())
+
+
+def test_tile_map_highlights_the_current_tile(ctx) -> None:
+    t = ctx.trace
+    for k, step in enumerate(t.steps):
+        current = _shape(tile_map_figure(ctx, k), "current")
+        if not isinstance(step, TileStep):
+            assert current == []
+            continue
+        (rect,) = current
+        assert rect["x0"] == step.cols.start - 0.5 and rect["x1"] == step.cols.stop - 0.5
+        assert rect["y0"] == step.rows.start - 0.5 and rect["y1"] == step.rows.stop - 0.5
+
+
+def test_tile_map_states_cover_the_grid(ctx) -> None:
+    """Processed + current + to come + skipped tiles add up to the whole grid, every step."""
+    t = ctx.trace
+    n_i, n_j = t.grid
+    kinds = t.tile_kinds()
+    for k in range(len(t.steps)):
+        fig = tile_map_figure(ctx, k)
+        widths = {}
+        for name in ("processed", "current", "to come", "skipped"):
+            for s in _shape(fig, name):
+                i = round(s["y0"] + 0.5) // t.block_q
+                j0, j1 = round(s["x0"] + 0.5), round(s["x1"] + 0.5)
+                n = len(range(j0 // t.block_kv, -(-j1 // t.block_kv)))
+                widths[i] = widths.get(i, 0) + n
+                if name == "skipped":
+                    assert (kinds[i, j0 // t.block_kv :] == "skipped").all()
+        assert all(widths.get(i, 0) == n_j for i in range(n_i))
+
+
+def test_tile_figure_data_equals_the_trace(ctx) -> None:
+    for k, step in enumerate(ctx.trace.steps):
+        if not isinstance(step, TileStep):
+            with pytest.raises(ValueError, match="not a tile"):
+                tile_figure(ctx, k)
+            continue
+        s_trace, p_trace = spec(tile_figure(ctx, k).to_json())["data"]
+        s = decode(s_trace["z"])
+        assert np.array_equal(np.isnan(s), np.isneginf(step.s))
+        assert np.allclose(s[np.isfinite(s)], step.s[np.isfinite(step.s)], rtol=0, atol=0)
+        assert np.array_equal(decode(p_trace["z"]), step.p)
+        assert list(decode(s_trace["x"])) == list(step.cols)
+
+
+def test_stats_history_and_alpha(ctx) -> None:
+    for k, step in enumerate(ctx.trace.steps):
+        data = spec(stats_figure(ctx, k).to_json())["data"]
+        m = decode(data[0]["z"])
+        assert m.shape == (len(step.rows), ctx.kv_count(step.i))
+        if isinstance(step, TileStep):
+            col = m[:, step.j]
+            finite = np.isfinite(step.m)
+            assert np.allclose(col[finite], step.m[finite])
+            assert np.isnan(m[:, step.j + 1 :]).all()
+            bars = next(d for d in data if d["type"] == "bar")
+            assert np.allclose(decode(bars["x"]), step.alpha)
+            circles = next(d for d in data if d["type"] == "scatter")
+            rose = step.max_changed & np.isfinite(step.m_prev)
+            assert sorted(decode(circles["y"]).astype(int)) == list(
+                np.flatnonzero(rose) + step.rows.start
+            )
+
+
+def test_accumulator_panels(ctx) -> None:
+    for k, step in enumerate(ctx.trace.steps):
+        data = spec(accumulator_figure(ctx, k).to_json())["data"]
+        z = [decode(d["z"]) for d in data]
+        if isinstance(step, LoadStep):
+            assert len(z) == 1 and not z[0].any()
+        elif isinstance(step, TileStep):
+            assert np.allclose(z[0], step.o_prev, atol=1e-5)
+            assert np.allclose(z[1], step.alpha[:, None] * step.o_prev, atol=1e-5)
+            assert np.allclose(z[2], step.o, atol=1e-5)
+        else:
+            assert isinstance(step, WriteStep)
+            ref = ctx.verdict.o_ref[step.rows.start : step.rows.stop]
+            assert np.allclose(z[0], step.o, atol=1e-6) and np.allclose(z[1], ref, atol=1e-6)
+            assert (z[2] < 1e-6).all()
+
+
+def test_whole_run_frames(ctx) -> None:
+    t = ctx.trace
+    fig = whole_run_figure(ctx)
+    assert len(fig.frames) == len(t.steps)
+    m, l, o = run_states(t)
+    assert np.allclose(o[-1], t.o)
+    with np.errstate(divide="ignore"):
+        lse = np.where(np.isnan(m[-1]), -np.inf, m[-1]) + np.log(l[-1])
+    assert np.allclose(lse, t.lse)
+    last = spec(fig.to_json())["frames"][-1]["data"]
+    assert np.allclose(decode(last[2]["z"]), t.o[:, :32], atol=1e-5)
+
+
+def test_large_problem_is_downsampled_and_small() -> None:
+    ctx = figure_context(
+        build_trace(ProblemSpec(n_q=256, n_k=256, head_dim=64, block_q=32, block_kv=32))
+    )
+    assert ctx.pool == 3 and ctx.score_map.shape == (86, 86)
+    fig = tile_map_figure(ctx, 5)
+    assert "downsampled" in fig.layout.title.text
+    size = sum(
+        len(f(ctx, 5).to_json())
+        for f in (tile_map_figure, stats_figure, accumulator_figure, tile_figure)
+    )
+    assert size < 200_000
+
+
+def test_pool_max_keeps_the_max_of_visible_scores() -> None:
+    s = np.array([[1.0, -np.inf, 3.0], [-np.inf, -np.inf, 0.5], [2.0, 7.0, -np.inf]])
+    pooled = pool_max(s, 2)
+    assert pooled[0, 0] == 1.0 and pooled[0, 1] == 3.0 and pooled[1, 0] == 7.0
+    assert np.isnan(pool_max(np.full((2, 2), -np.inf), 2)).all()
