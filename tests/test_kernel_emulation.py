@@ -8,12 +8,19 @@ reference's own error (tests/accuracy.py).
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from accuracy import assert_matches_reference
 from cuda_emulation import emu
 
 from flashviz.launch import KERNEL_PATH, kernel_blocks, kernel_config, prepare_call
+
+if shutil.which(emu.CXX) is None:
+    pytest.skip(
+        f"{emu.CXX} (C++20) is needed to run the kernel on the CPU", allow_module_level=True
+    )
 
 MASKS = [(False, "bottom_right"), (True, "bottom_right"), (True, "top_left")]
 RAGGED = [(1, 1), (7, 13), (113, 203), (65, 31), (64, 64)]
@@ -136,3 +143,25 @@ def test_a_broken_kernel_fails(mutant_libs, make_qkv, mutant):
     options = {"causal": True, "block_q": 32, "block_kv": 32}
     with pytest.raises(AssertionError):
         check(mutant_libs[mutant], q, k, v, **options)
+
+
+EARLY_EXIT = """
+extern "C" __global__ void flash_attention_fwd(const float* q, const float* k, const float* v,
+    float* o, float* lse, int n_q, int n_k, int d, float scale, int causal, int causal_offset) {
+    __shared__ float buf[NUM_THREADS];
+    if (threadIdx.x >= n_q) return;  // leaves the block: the others must not wait for it
+    buf[threadIdx.x] = q[threadIdx.x];
+    __syncthreads();
+    o[threadIdx.x] = buf[n_q - 1 - threadIdx.x];
+}
+"""
+
+
+@pytest.mark.timeout(30)
+def test_emulator_threads_that_return_early_do_not_block_the_others(rng):
+    """The harness itself: a thread that returns drops out of the block's barrier."""
+    q = rng.standard_normal((20, 1)).astype(np.float32)
+    call, arrays = prepare_call(q, q, q, block_q=32, block_kv=32)  # 1 block of 128 threads
+    lib = emu.build(emu.Build(call.config, source=EARLY_EXIT))
+    o, _ = emu.run(lib, call, arrays)  # 108 threads return before __syncthreads()
+    np.testing.assert_array_equal(o[:, 0], q[::-1, 0])
