@@ -114,6 +114,11 @@ def kernel_config(d: int, block_q: int, block_kv: int) -> KernelConfig:
     return config
 
 
+def offered_configs() -> list[KernelConfig]:
+    """Every build the app offers: each of KERNEL_HEAD_DIMS with each pair that fits it."""
+    return [kernel_config(d, *blocks) for d in KERNEL_HEAD_DIMS for blocks in kernel_blocks(d)]
+
+
 def kernel_source(config: KernelConfig, source: str | None = None) -> str:
     """The .cu text with the config's ``#define`` lines prepended.
 

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from flashviz.launch import KERNEL_NAME, KernelConfig, kernel_source
+from flashviz.launch import KERNEL_NAME, KernelConfig, kernel_source, offered_configs
 
 ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
 BASE_OPTIONS = ("-std=c++17", "-Xptxas=-v")
@@ -124,3 +124,22 @@ def compile_source(
 def compile_kernel(config: KernelConfig, arch: str, source: str | None = None) -> Compiled:
     """Compile kernels/flash_attention.cu (or a modified ``source``) for one config."""
     return compile_source(kernel_source(config, source), arch)
+
+
+def resource_table(archs: tuple[str, ...] = ARCHS) -> list[tuple[KernelConfig, str, PtxasInfo]]:
+    """ptxas's report for every build the app offers (KERNEL_HEAD_DIMS x kernel_blocks)."""
+    return [(c, arch, compile_kernel(c, arch).ptxas) for c in offered_configs() for arch in archs]
+
+
+def main() -> None:
+    """`python -m flashviz.nvrtc`: registers, spills and shared memory of every build."""
+    print("HEAD_DIM BLOCK_Q BLOCK_KV threads arch   regs spill(st/ld) smem")
+    for c, arch, info in resource_table():
+        print(
+            f"{c.head_dim:8} {c.block_q:7} {c.block_kv:8} {c.num_threads:7} {arch:6}"
+            f"{info.registers:5} {info.spill_stores:6}/{info.spill_loads:<6} {info.shared_bytes:6}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ from flashviz.launch import (
     SHARED_LIMIT_BYTES,
     KernelConfig,
     kernel_blocks,
-    kernel_config,
+    offered_configs,
 )
 from flashviz.nvrtc import (
     ARCHS,
@@ -34,7 +34,7 @@ from flashviz.nvrtc import (
     parse_ptxas,
 )
 
-CONFIGS = [kernel_config(d, *blocks) for d in KERNEL_HEAD_DIMS for blocks in kernel_blocks(d)]
+CONFIGS = offered_configs()
 JOBS = [(config, arch) for config in CONFIGS for arch in ARCHS]
 if sys.platform not in ("linux", "win32"):  # NVIDIA ships the NVRTC wheel for these only
     pytest.skip(f"no NVRTC wheel for {sys.platform}", allow_module_level=True)
