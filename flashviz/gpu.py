@@ -101,20 +101,28 @@ def _flash_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any
     return o, lse
 
 
-def _naive_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any]:
-    """S = scale Q K^T in full, masked; softmax over whole rows; O = P V (what FA avoids)."""
-    cupy = _cupy()
-    s = cupy.matmul(q3, k3.transpose(0, 2, 1)) * np.float32(call.scale)  # (bh, n_q, n_k)
+def naive_arrays(xp: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any]:
+    """Naive attention with array module ``xp`` (CuPy here; NumPy in the tests), float32.
+
+    S = scale Q K^T in full, masked; softmax over whole rows; O = P V: the n_q x n_k
+    matrices FlashAttention never stores. Rows with no key give o = 0, lse = -inf.
+    """
+    f32 = np.float32
+    s = xp.matmul(q3, k3.transpose(0, 2, 1)) * f32(call.scale)  # (bh, n_q, n_k)
     if call.causal:
-        r = cupy.arange(call.n_q, dtype=cupy.int32)[:, None]
-        c = cupy.arange(call.n_k, dtype=cupy.int32)[None, :]
-        s = cupy.where(c <= r + call.causal_offset, s, -cupy.inf)
+        r = xp.arange(call.n_q, dtype=np.int32)[:, None]
+        c = xp.arange(call.n_k, dtype=np.int32)[None, :]
+        s = xp.where(c <= r + call.causal_offset, s, f32(-np.inf))
     m = s.max(axis=-1, keepdims=True)
-    p = cupy.exp(s - cupy.where(cupy.isneginf(m), 0, m))  # rows with no key: subtract 0
+    p = xp.exp(s - xp.where(xp.isneginf(m), f32(0), m))  # rows with no key: subtract 0
     del s
     l = p.sum(axis=-1, keepdims=True)
-    o = cupy.matmul(p, v3) / cupy.where(l == 0, 1, l)
-    return o, (m + cupy.log(l))[..., 0]
+    o = xp.matmul(p, v3) / xp.where(l == 0, f32(1), l)
+    return o, (m + xp.log(l))[..., 0]
+
+
+def _naive_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any]:
+    return naive_arrays(_cupy(), call, q3, k3, v3)
 
 
 def _torch_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, None]:

@@ -13,6 +13,7 @@ import pytest
 from accuracy import assert_matches_reference
 
 from flashviz import gpu
+from flashviz.launch import prepare_call
 
 HAS_GPU, WHY = gpu.available()
 
@@ -148,3 +149,17 @@ def test_on_a_gpu_the_kernel_matches_the_reference(make_qkv, causal, align):
         assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align)
     rows = gpu.benchmark(256, 64, causal=causal, repeat=3)
     assert all(row.status == "ok" and row.time_ms > 0 for row in rows), rows
+
+
+@pytest.mark.parametrize(
+    ("causal", "align"), [(False, "bottom_right"), (True, "bottom_right"), (True, "top_left")]
+)
+def test_naive_baseline_on_numpy(make_qkv, causal, align):
+    """The CuPy baseline's code, run with NumPy arrays: right, float32, empty rows 0."""
+    q, k, v = make_qkv(40, 23, 16, lead=(3,), dtype=np.float32)
+    call, arrays = prepare_call(q, k, v, causal=causal, causal_align=align, scale=0.7)
+    with np.errstate(divide="ignore"):
+        o, lse = gpu.naive_arrays(np, call, *arrays)
+    assert o.dtype == lse.dtype == np.float32
+    o, lse = o.reshape(q.shape), lse.reshape(q.shape[:-1])
+    assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align, scale=0.7)
