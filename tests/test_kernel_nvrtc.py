@@ -111,3 +111,12 @@ def test_parse_ptxas_reads_the_report():
 def test_compile_source_checks_the_arch():
     with pytest.raises(ValueError, match="arch"):
         compile_source("", "80")
+
+
+def test_the_nvrtc_wheel_is_found():
+    """load_nvrtc's fallback: libnvrtc.so.12 inside site-packages/nvidia/cuda_nvrtc/lib."""
+    from flashviz.nvrtc import _wheel_library
+
+    if sys.platform == "linux":
+        assert _wheel_library() is not None and _wheel_library().is_file()
+    assert load_nvrtc().getVersion() >= (12, 0)
