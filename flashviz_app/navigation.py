@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from flashviz_app.pages import stepper_page
+from flashviz_app.pages import gpu_page, stepper_page
 
 
 def pages() -> list:
@@ -16,4 +16,5 @@ def pages() -> list:
             default=True,
             icon=":material/grid_on:",
         ),
+        st.Page(gpu_page.render, title="GPU timings", url_path="gpu", icon=":material/speed:"),
     ]
