@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from flashviz.accuracy import allowed_error, max_error
 from flashviz.costs import attention_flops
 from flashviz.launch import KERNEL_NAME, KernelCall, KernelConfig, kernel_source, prepare_call
 from flashviz.nvrtc import KernelCompileError, load_nvrtc
 from flashviz.reference import attention_reference, naive_attention
 
 FLASH, NAIVE, TORCH = "flash (CUDA kernel)", "naive (CuPy)", "PyTorch SDPA"
-ULPS_FLOOR = 4  # tolerance floor, in float32 ulps of the output's magnitude
 
 
 class GpuUnavailableError(RuntimeError):
@@ -184,21 +184,9 @@ def run_naive(
 # --- checking, measuring, reporting -------------------------------------------------------
 
 
-def max_error(result: np.ndarray, ref: np.ndarray) -> float:
-    """Max abs error over entries finite in ``ref``; inf if infinities or NaNs disagree."""
-    result = np.asarray(result, dtype=np.float64)
-    finite = np.isfinite(ref)
-    if np.isnan(result).any() or not np.array_equal(result[~finite], ref[~finite]):
-        return float("inf")
-    return float(np.abs(result[finite] - ref[finite]).max(initial=0.0))
-
-
 def error_bound(ref: np.ndarray, naive32: np.ndarray) -> float:
     """Allowed error: twice float32 naive attention's own error, plus a few ulps."""
-    floor = (
-        ULPS_FLOOR * np.finfo(np.float32).eps * float(np.abs(ref[np.isfinite(ref)]).max(initial=1))
-    )
-    return 2 * max_error(naive32, ref) + floor
+    return allowed_error(ref, naive32, float(np.finfo(np.float32).eps))
 
 
 def check_status(errors: dict[str, float], bounds: dict[str, float]) -> str:
