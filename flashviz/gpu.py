@@ -70,7 +70,8 @@ def available() -> tuple[bool, str]:
     except Exception as exc:
         return False, str(exc)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    return True, f"{name} (compute capability {props['major']}.{props['minor']})"
+    memory = props["totalGlobalMem"] / 2**30
+    return True, f"{name} (compute capability {props['major']}.{props['minor']}, {memory:.0f} GiB)"
 
 
 def _cupy() -> Any:
