@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from flashviz import gpu
+
 pytestmark = pytest.mark.browser
 
 CHART = ".js-plotly-plot"
@@ -54,3 +56,27 @@ def test_page_renders_steps_and_has_no_exception(
     page.screenshot(path=str(screenshots / "stepper_step2.png"), full_page=True)  # type: ignore[attr-defined]
     assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
     assert "step=2" in page.url  # type: ignore[attr-defined]
+
+
+def test_play_advances_the_step_on_its_own(page: object, server_url: str) -> None:
+    page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
+    _wait_for_charts(page, 6)
+    page.get_by_role("button", name="Play").click()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "[...document.querySelectorAll('h3')].some(h => /^Step [4-9]/.test(h.innerText))",
+        timeout=30_000,
+    )
+    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
+def test_gpu_page_explains_and_runs_the_cpu_sweep(
+    page: object, server_url: str, screenshots: Path
+) -> None:
+    page.goto(f"{server_url}/gpu")  # type: ignore[attr-defined]
+    page.get_by_text("No GPU here", exact=False).wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Run the CPU sweep").click()  # type: ignore[attr-defined]
+    _wait_for_charts(page, 1, timeout_ms=120_000)
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(screenshots / "gpu_page.png"), full_page=True)  # type: ignore[attr-defined]
+    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
