@@ -40,13 +40,13 @@ def expectations_section(d: int, ns: list[int]) -> None:
     st.dataframe(
         {
             "n": [e.n for e in rows],
-            "GFLOP": [e.flops / 1e9 for e in rows],
-            "naive HBM MB": [e.naive_bytes / 1e6 for e in rows],
-            "flash HBM MB": [e.flash_bytes / 1e6 for e in rows],
-            "naive >= ms": [e.naive_ms for e in rows],
-            "flash >= ms": [e.flash_ms for e in rows],
-            "naive peak MiB": [e.naive_peak_bytes / 2**20 for e in rows],
-            "flash peak MiB": [e.flash_peak_bytes / 2**20 for e in rows],
+            "GFLOP": [round(e.flops / 1e9, 2) for e in rows],
+            "naive HBM MB": [round(e.naive_bytes / 1e6, 1) for e in rows],
+            "flash HBM MB": [round(e.flash_bytes / 1e6, 1) for e in rows],
+            "naive >= ms": [round(e.naive_ms, 4) for e in rows],
+            "flash >= ms": [round(e.flash_ms, 4) for e in rows],
+            "naive peak MiB": [round(e.naive_peak_bytes / 2**20, 1) for e in rows],
+            "flash peak MiB": [round(e.flash_peak_bytes / 2**20, 1) for e in rows],
         },
         hide_index=True,
     )
