@@ -44,50 +44,22 @@ def first_render_s(runs: int = 3) -> list[float]:
 
     if b._missing_browser():
         return []
-    import subprocess
-
     from playwright.sync_api import sync_playwright
 
-    port = b._free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            APP,
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url, times = f"http://127.0.0.1:{port}", []
-    try:
-        b._wait_healthy(url, proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=b.CHROMIUM, args=b.CHROMIUM_ARGS)
-            for _ in range(runs):
-                page = browser.new_page(viewport={"width": 1600, "height": 2600})
-                started = time.perf_counter()
-                page.goto(f"{url}/?step=1")
-                page.wait_for_function(
-                    "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6",
-                    timeout=60_000,
-                )
-                times.append(time.perf_counter() - started)
-                page.close()
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    times = []
+    with b.streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=b.CHROMIUM, args=b.CHROMIUM_ARGS)
+        for _ in range(runs):
+            page = browser.new_page(viewport={"width": 1600, "height": 2600})
+            started = time.perf_counter()
+            page.goto(f"{url}/?step=1")
+            page.wait_for_function(
+                "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6",
+                timeout=60_000,
+            )
+            times.append(time.perf_counter() - started)
+            page.close()
+        browser.close()
     return times
 
 

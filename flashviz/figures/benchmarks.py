@@ -19,6 +19,12 @@ METHOD_COLOURS = (DONE, CURRENT, "#0072B2", "#CC79A7")  # Okabe-Ito
 MIB = 2**20
 
 
+def _line(x: Sequence[int], y: Sequence[float], name: str, colour: str, col: int) -> go.Scatter:
+    """One method's line in panel ``col``; the legend lists each method once."""
+    return go.Scatter(x=x, y=y, name=name, legendgroup=name, showlegend=col == 1,
+                      mode="lines+markers", line={"color": colour})  # fmt: skip
+
+
 def _axes(fig: go.Figure, titles: Sequence[str]) -> None:
     for col, title in enumerate(titles, start=1):
         fig.update_xaxes(type="log", title_text="n (sequence length)", row=1, col=col)
@@ -41,19 +47,7 @@ def cpu_benchmark_figure(results: Sequence[CpuResult]) -> go.Figure:
     }
     for colour, (name, (times, peaks)) in zip(METHOD_COLOURS, series.items(), strict=False):
         for col, ys in ((1, times), (2, peaks)):
-            fig.add_trace(
-                go.Scatter(
-                    x=ns,
-                    y=ys,
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1,
-                    mode="lines+markers",
-                    line={"color": colour},
-                ),
-                row=1,
-                col=col,
-            )
+            fig.add_trace(_line(ns, ys, name, colour, col), row=1, col=col)
     _axes(fig, ("milliseconds", "MiB"))
     fig.update_layout(base_layout({}, title="CPU: naive vs tiled attention", height=420))
     return fig
@@ -68,19 +62,7 @@ def gpu_benchmark_figure(rows: Sequence[object]) -> go.Figure:
         ok = [r for r in mine if r.status == "ok"]
         fields = ([r.time_ms for r in ok], [r.peak_bytes / MIB for r in ok], [r.tflops for r in ok])
         for col, ys in enumerate(fields, start=1):
-            fig.add_trace(
-                go.Scatter(
-                    x=[r.n for r in ok],
-                    y=ys,
-                    name=method,
-                    legendgroup=method,
-                    showlegend=col == 1,
-                    mode="lines+markers",
-                    line={"color": colour},
-                ),
-                row=1,
-                col=col,
-            )
+            fig.add_trace(_line([r.n for r in ok], ys, method, colour, col), row=1, col=col)
         failed = [r for r in mine if r.status != "ok"]
         if failed:
             fig.add_trace(

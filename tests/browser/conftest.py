@@ -6,6 +6,7 @@ in which case a missing browser fails the tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -62,29 +63,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> No
     raise TimeoutError(f"streamlit did not become healthy at {url} in {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    reason = _missing_browser()
-    if reason:
-        if os.environ.get("FLASHVIZ_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"FLASHVIZ_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+@contextlib.contextmanager
+def streamlit_server() -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port; yields its URL, stops it by PID."""
     port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+           "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -96,6 +81,17 @@ def server_url() -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    reason = _missing_browser()
+    if reason:
+        if os.environ.get("FLASHVIZ_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"FLASHVIZ_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    with streamlit_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
