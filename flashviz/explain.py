@@ -76,10 +76,11 @@ def _tile(step: TileStep, r: int, row: int) -> Explanation:
         else ""
     )
     text = (
-        f"**Fold K/V tile {step.j} into Q block {step.i}.** K_{step.j} and V_{step.j} are "
-        f"loaded; the scores S = tau Q K^T of this tile are computed on chip.{masked} The new "
-        "row max m takes the larger of the old max and this tile's max; P~ = exp(S - m) uses "
-        "the new max; the factor alpha = exp(m_old - m) corrects the old sum l and output o. "
+        f"**Fold K/V tile {step.j} into Q block {step.i}.** $K_{{{step.j}}}$ and "
+        f"$V_{{{step.j}}}$ are loaded; the scores $S = \\tau\\, Q K^T$ of this tile are "
+        f"computed on chip.{masked} The new row max $m$ takes the larger of the old max and "
+        "this tile's max; $\\tilde P = \\exp(S - m)$ uses the new max; the factor "
+        "$\\alpha = \\exp(m_{old} - m)$ corrects the old sum $\\ell$ and output $o$. "
         + _tile_story(step, r, row)
     )
     formula = (
