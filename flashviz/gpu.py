@@ -141,6 +141,19 @@ def _host(call: KernelCall, o: Any, lse: Any) -> tuple[np.ndarray, np.ndarray]:
     return o_h.reshape(*call.lead, call.n_q, call.d), lse_h.reshape(*call.lead, call.n_q)
 
 
+def _run(
+    device_fn: Callable[..., tuple[Any, Any]],
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prepare the call (shapes, scale, mask), run ``device_fn`` on the GPU, copy back."""
+    call, arrays = prepare_call(q, k, v, **options)
+    cupy = _cupy()
+    return _host(call, *device_fn(call, *(cupy.asarray(x) for x in arrays)))
+
+
 def run_flash(
     q: np.ndarray,
     k: np.ndarray,
@@ -153,18 +166,8 @@ def run_flash(
     block_kv: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The CUDA kernel on (..., n, d) inputs (computed in float32); o and lse as NumPy."""
-    call, arrays = prepare_call(
-        q,
-        k,
-        v,
-        causal=causal,
-        causal_align=causal_align,
-        scale=scale,
-        block_q=block_q,
-        block_kv=block_kv,
-    )
-    cupy = _cupy()
-    return _host(call, *_flash_device(call, *(cupy.asarray(x) for x in arrays)))
+    return _run(_flash_device, q, k, v, causal=causal, causal_align=causal_align,
+                scale=scale, block_q=block_q, block_kv=block_kv)  # fmt: skip
 
 
 def run_naive(
@@ -177,9 +180,7 @@ def run_naive(
     scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Naive attention with CuPy on the same inputs, in float32; o and lse as NumPy."""
-    call, arrays = prepare_call(q, k, v, causal=causal, causal_align=causal_align, scale=scale)
-    cupy = _cupy()
-    return _host(call, *_naive_device(call, *(cupy.asarray(x) for x in arrays)))
+    return _run(_naive_device, q, k, v, causal=causal, causal_align=causal_align, scale=scale)
 
 
 # --- checking, measuring, reporting -------------------------------------------------------
