@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from flashviz_app.pages import gpu_page, stepper_page
+from flashviz_app.pages import (
+    causal_page,
+    debugger_page,
+    fa1_page,
+    gpu_page,
+    precision_page,
+    stepper_page,
+)
 
 
 def pages() -> list:
@@ -15,6 +22,22 @@ def pages() -> list:
             url_path="stepper",
             default=True,
             icon=":material/grid_on:",
+        ),
+        st.Page(fa1_page.render, title="FA1 vs FA2", url_path="fa1", icon=":material/swap_horiz:"),
+        st.Page(
+            causal_page.render,
+            title="Causal alignment",
+            url_path="causal",
+            icon=":material/change_history:",
+        ),
+        st.Page(
+            debugger_page.render,
+            title="Online-softmax debugger",
+            url_path="debugger",
+            icon=":material/bug_report:",
+        ),
+        st.Page(
+            precision_page.render, title="Precision", url_path="precision", icon=":material/tune:"
         ),
         st.Page(gpu_page.render, title="GPU timings", url_path="gpu", icon=":material/speed:"),
     ]

@@ -1,0 +1,10 @@
+"""Page: Precision (placeholder until its issue-5 part lands)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def render() -> None:
+    st.title("Precision")
+    st.info("This page is being built.")
