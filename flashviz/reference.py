@@ -24,13 +24,19 @@ def masked_scores(
     return s if mask is None else np.where(mask, s, -np.inf)
 
 
-def softmax_rows(s: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """P = softmax(S) row by row, O = P V, and L = logsumexp(S), in the dtype of ``s``."""
+def softmax_rows(
+    s: np.ndarray, v: np.ndarray, p_dtype: np.dtype | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """P = softmax(S) row by row, O = P V, and L = logsumexp(S), in the dtype of ``s``.
+
+    ``p_dtype``: round P~ to this type for the P V matmul, as 16-bit kernels do.
+    """
     m = s.max(axis=-1, keepdims=True)  # (..., n_q, 1)
     m_safe = np.where(np.isneginf(m), 0, m)  # empty rows: subtract 0, not -inf
     p = np.exp(s - m_safe)
     l = p.sum(axis=-1, keepdims=True)  # (..., n_q, 1)
-    o = (p @ np.asarray(v, dtype=s.dtype)) / np.where(l == 0, 1, l)
+    p_mm = p if p_dtype is None else p.astype(p_dtype).astype(p.dtype)
+    o = (p_mm @ np.asarray(v, dtype=s.dtype)) / np.where(l == 0, 1, l)
     with np.errstate(divide="ignore"):
         lse = (m + np.log(l))[..., 0]
     return o, lse
@@ -44,9 +50,10 @@ def softmax_attention(
     scale: float,
     offset: int | None,
     dtype: type[np.floating],
+    p_dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """S = scale Q K^T, masked; P = softmax(S); O = P V; all in ``dtype``. Inputs unchecked."""
-    return softmax_rows(masked_scores(q, k, scale=scale, offset=offset, dtype=dtype), v)
+    return softmax_rows(masked_scores(q, k, scale=scale, offset=offset, dtype=dtype), v, p_dtype)
 
 
 def attention_reference(

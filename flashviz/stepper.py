@@ -36,11 +36,13 @@ def attn_fwd_inner(
     visible: np.ndarray | None = None,
     keep: np.ndarray | None = None,
     keep_scale: float = 1.0,
+    p_dtype: np.dtype | None = None,
 ) -> TileUpdate:
     """Fold K/V tile j into the state of query block i (FA2 Algorithm 1, inner loop).
 
     ``visible`` is the causal mask of the tile (None: all visible); ``keep`` the dropout
-    keep-mask, with kept entries scaled by ``keep_scale`` = 1/(1 - p).
+    keep-mask, with kept entries scaled by ``keep_scale`` = 1/(1 - p); ``p_dtype`` the type
+    P~ is rounded to for the P~ V matmul (float16 / bfloat16 kernels; None: not rounded).
     """
     # phase:scores  s_ij = scale * q_i k_j^T, masked entries = -inf
     s_ij = (q_i @ np.swapaxes(k_j, -1, -2)) * scale  # (..., bq, bkv)
@@ -57,6 +59,8 @@ def attn_fwd_inner(
     l_new = alpha * l_i + p_ij.sum(axis=-1)  # (..., bq)
     # phase:accumulate  o_i = diag(alpha) o_i + p_ij v_j
     p_drop = p_ij if keep is None else np.where(keep, p_ij * keep_scale, 0)
+    if p_dtype is not None:  # the matmul reads P~ in the input type, l_i used the exact P~
+        p_drop = p_drop.astype(p_dtype).astype(p_ij.dtype)
     o_new = alpha[..., None] * o_i + p_drop @ v_j  # (..., bq, d)
     return TileUpdate(m_new, l_new, o_new, s_ij, p_ij, alpha)
 

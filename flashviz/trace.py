@@ -8,6 +8,10 @@ Step kinds, in execution order for each query block i:
 - ``"tile"``: one K/V block j folded into the state (one per tile not skipped by the mask);
 - ``"write"``: the state is normalised once (o / l) and O_i, L_i are written back.
 
+``precision`` stores the inputs in float16 / bfloat16 / float32 with the state in float32
+(``flashviz.precision``); ``bug`` replays one of the bug zoo's mistakes
+(``flashviz.bugzoo``) so the trace shows exactly what the broken kernel would do.
+
 Memory is O(steps x tile size): no step holds an n_q x n_k array.
 """
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from flashviz.bugzoo import check_bug, online_step
 from flashviz.checks import check_block, check_problem
 from flashviz.masking import (
     TileKind,
@@ -27,7 +32,8 @@ from flashviz.masking import (
     tile_kind,
     visible,
 )
-from flashviz.stepper import attn_fwd_inner, finalize, initial_state
+from flashviz.precision import get_precision, store
+from flashviz.stepper import TileUpdate, attn_fwd_inner, finalize, initial_state
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,12 +70,8 @@ class TileStep(Step):
     l_prev: np.ndarray  # (bq,)
     l: np.ndarray  # (bq,)
     o_prev: np.ndarray  # (bq, d) unnormalised accumulator before this tile
+    o_rescaled: np.ndarray  # (bq, d) diag(alpha) o_prev, before adding P~ V
     o: np.ndarray  # (bq, d) unnormalised accumulator after this tile
-
-    @property
-    def o_rescaled(self) -> np.ndarray:
-        """diag(alpha) o_prev: the old accumulator after rescaling, before adding P~ V."""
-        return self.alpha[:, None] * self.o_prev
 
     @property
     def pv(self) -> np.ndarray:
@@ -105,6 +107,8 @@ class Trace:
     causal: bool
     causal_align: str
     scale: float
+    precision: str = "float64"
+    bug: str | None = None
     steps: list[Step] = field(default_factory=list)
     o: np.ndarray | None = None  # (n_q, d)
     lse: np.ndarray | None = None  # (n_q,)
@@ -161,36 +165,53 @@ def record_trace(
     causal: bool = False,
     causal_align: str = "bottom_right",
     scale: float | None = None,
+    precision: str | None = None,
+    bug: str | None = None,
 ) -> Trace:
-    """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step."""
+    """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
+
+    ``precision`` (see ``flashviz.precision.PRECISIONS``; None: the inputs' own dtype)
+    rounds q, k, v to its storage type and keeps the state in its state type; ``bug`` (a
+    key of ``flashviz.bugzoo.BUGS``) records the run with that mistake in the update.
+    """
     prob = check_problem(q, k, v, scale, causal_align, two_d=True)
     block_q = check_block("block_q", block_q)
     block_kv = check_block("block_kv", block_kv)
+    prec = get_precision(precision or prob.q.dtype.name)
+    check_bug(bug)
+    q_, k_, v_ = (store(x, prec) for x in (prob.q, prob.k, prob.v))
     n_q, n_k, d = prob.n_q, prob.n_k, prob.d
     offset = mask_offset(n_q, n_k, causal, causal_align)
-    dtype = prob.q.dtype.type
+    dtype = prec.state.type
+    scale_ = dtype(prob.scale)
     steps: list[Step] = []
     o = np.empty((n_q, d), dtype=dtype)
     lse = np.empty(n_q, dtype=dtype)
 
     for i in range(num_blocks(n_q, block_q)):
         rows = block_range(i, block_q, n_q)
-        q_i = prob.q[rows.start : rows.stop]
+        q_i = q_[rows.start : rows.stop]
         m_i, l_i, o_i = initial_state((), len(rows), d, dtype)
         steps.append(LoadStep("load_q", i, rows, q_i, m_i, l_i, o_i))
         for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):
             cols = block_range(j, block_kv, n_k)
-            new = attn_fwd_inner(
-                m_i,
-                l_i,
-                o_i,
-                q_i,
-                prob.k[cols.start : cols.stop],
-                prob.v[cols.start : cols.stop],
-                scale=prob.scale,
-                visible=visible(rows, cols, offset),
-            )
-            kind = tile_kind(rows, cols, offset)
+            k_j, v_j = k_[cols.start : cols.stop], v_[cols.start : cols.stop]
+            vis = visible(rows, cols, offset)
+            if bug is None:
+                new = attn_fwd_inner(
+                    m_i,
+                    l_i,
+                    o_i,
+                    q_i,
+                    k_j,
+                    v_j,
+                    scale=scale_,
+                    visible=vis,
+                    p_dtype=prec.storage if prec.rounds_p else None,
+                )
+                o_rescaled = new.alpha[:, None] * o_i
+            else:
+                new, o_rescaled = _buggy_inner(m_i, l_i, o_i, q_i, k_j, v_j, scale_, vis, bug)
             steps.append(
                 TileStep(
                     "tile",
@@ -198,7 +219,7 @@ def record_trace(
                     rows,
                     j,
                     cols,
-                    kind,
+                    tile_kind(rows, cols, offset),
                     new.s_ij,
                     new.p_ij,
                     m_i,
@@ -207,14 +228,46 @@ def record_trace(
                     l_i,
                     new.l_i,
                     o_i,
+                    o_rescaled,
                     new.o_i,
                 )
             )
             m_i, l_i, o_i = new.m_i, new.l_i, new.o_i
-        o_out, lse_out = finalize(m_i, l_i, o_i)
+        if bug == "stale_l":  # the accumulator is already normalised: write it as it is
+            o_out, lse_out = o_i, _lse(m_i, l_i)
+        else:
+            with np.errstate(invalid="ignore"):
+                o_out, lse_out = finalize(m_i, l_i, o_i)
         steps.append(WriteStep("write", i, rows, m_i, l_i, o_i, o_out, lse_out))
         o[rows.start : rows.stop], lse[rows.start : rows.stop] = o_out, lse_out
 
     return Trace(
-        prob.q, prob.k, prob.v, block_q, block_kv, causal, causal_align, prob.scale, steps, o, lse
-    )
+        q_, k_, v_, block_q, block_kv, causal, causal_align, float(scale_), prec.name, bug,
+        steps, o, lse,
+    )  # fmt: skip
+
+
+def _buggy_inner(
+    m_i: np.ndarray,
+    l_i: np.ndarray,
+    o_i: np.ndarray,
+    q_i: np.ndarray,
+    k_j: np.ndarray,
+    v_j: np.ndarray,
+    scale: np.floating,
+    vis: np.ndarray | None,
+    bug: str,
+) -> tuple[TileUpdate, np.ndarray]:
+    """The bug zoo's update on this tile's scores; also diag(alpha) o_i as the bug forms it."""
+    s_ij = (q_i @ k_j.T) * scale  # (bq, bkv)
+    if vis is not None:
+        s_ij = np.where(vis, s_ij, -np.inf)
+    new = online_step(m_i, l_i, o_i, s_ij, v_j, bug)
+    with np.errstate(over="ignore", invalid="ignore"):  # "wrong_sign" may overflow on purpose
+        o_rescaled = o_i if bug == "no_rescale_o" else new.alpha[:, None] * o_i
+    return TileUpdate(new.m, new.l, new.o, s_ij, new.p, new.alpha), o_rescaled
+
+
+def _lse(m_i: np.ndarray, l_i: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return m_i + np.log(l_i)

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flashviz.reference import attention_reference
+from flashviz.accuracy import allowed_error
+from flashviz.precision import get_precision
+from flashviz.reference import attention_reference, softmax_attention
 from flashviz.trace import Trace
 
 DEFAULT_TOL = 1e-10  # both sides compute in float64; differences are rounding only
@@ -20,7 +22,8 @@ class Verdict:
     lse_ref: np.ndarray  # (n_q,)
     err_o: np.ndarray  # (n_q,) max |o - o_ref| over each row
     err_lse: np.ndarray  # (n_q,) |lse - lse_ref| (0 where both are -inf)
-    tol: float
+    tol: float  # for o
+    tol_lse: float
 
     @property
     def max_err_o(self) -> float:
@@ -32,11 +35,36 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return self.max_err_o <= self.tol and self.max_err_lse <= self.tol
+        return self.max_err_o <= self.tol and self.max_err_lse <= self.tol_lse
 
 
-def compare_with_reference(trace: Trace, tol: float = DEFAULT_TOL) -> Verdict:
-    """Run ``attention_reference`` on the trace's inputs and measure the trace's error."""
+def precision_tolerance(
+    trace: Trace, o_ref: np.ndarray, lse_ref: np.ndarray
+) -> tuple[float, float]:
+    """Tolerances for (o, lse). float64: ``DEFAULT_TOL``. Lower precisions: flash-attn's
+    rule, 2 x the error of naive attention in the same precision (state type, P~ rounded
+    like the trace) + 4 ulps."""
+    prec = get_precision(trace.precision)
+    if prec.state == np.float64:
+        return DEFAULT_TOL, DEFAULT_TOL
+    o_naive, lse_naive = softmax_attention(
+        trace.q,
+        trace.k,
+        trace.v,
+        scale=trace.scale,
+        offset=trace.offset,
+        dtype=prec.state.type,
+        p_dtype=prec.storage if prec.rounds_p else None,
+    )
+    eps = float(np.finfo(prec.state).eps)
+    return allowed_error(o_ref, o_naive, eps), allowed_error(lse_ref, lse_naive, eps)
+
+
+def compare_with_reference(trace: Trace, tol: float | None = None) -> Verdict:
+    """Run ``attention_reference`` on the inputs the trace saw and measure the trace's error.
+
+    ``tol`` defaults to ``precision_tolerance``.
+    """
     o_ref, lse_ref = attention_reference(
         trace.q,
         trace.k,
@@ -51,4 +79,5 @@ def compare_with_reference(trace: Trace, tol: float = DEFAULT_TOL) -> Verdict:
     with np.errstate(invalid="ignore"):
         diff = np.abs(trace.lse - lse_ref)
     err_lse = np.where(same_inf, 0.0, np.nan_to_num(diff, nan=np.inf))
-    return Verdict(o_ref, lse_ref, err_o, err_lse, tol)
+    tol_o, tol_lse = precision_tolerance(trace, o_ref, lse_ref) if tol is None else (tol, tol)
+    return Verdict(o_ref, lse_ref, err_o, err_lse, tol_o, tol_lse)
