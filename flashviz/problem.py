@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from flashviz.bugzoo import BUGS
 from flashviz.checks import CAUSAL_ALIGNS
 from flashviz.masking import num_blocks
 from flashviz.patterns import PATTERNS, make_inputs
+from flashviz.precision import PRECISIONS
 from flashviz.trace import Trace, record_trace
+
+NO_BUG = "none"
 
 MAX_CELLS = 512 * 512  # n_q * n_k: the trace keeps every tile's scores
 MAX_STEPS = 3000  # steps a slider can still reach
@@ -21,7 +27,12 @@ MAX_HEAD_DIM = 256
 
 @dataclass(frozen=True)
 class ProblemSpec:
-    """One attention head to trace. ``scale`` 0 means the default 1/sqrt(head_dim)."""
+    """One attention head to trace. ``scale`` 0 means the default 1/sqrt(head_dim).
+
+    ``precision`` is a key of ``flashviz.precision.PRECISIONS``; ``bug`` "none" or a key of
+    ``flashviz.bugzoo.BUGS``; ``upload`` the digest of uploaded tensors ("" for a pattern),
+    in which case n_q, n_k and head_dim are the uploaded shapes.
+    """
 
     n_q: int = 16
     n_k: int = 16
@@ -33,6 +44,13 @@ class ProblemSpec:
     scale: float = 0.0
     seed: int = 0
     pattern: str = "spiky"
+    precision: str = "float64"
+    bug: str = NO_BUG
+    upload: str = ""
+
+    @property
+    def bug_or_none(self) -> str | None:
+        return None if self.bug == NO_BUG else self.bug
 
     @property
     def scale_or_none(self) -> float | None:
@@ -83,6 +101,10 @@ def problem_errors(spec: ProblemSpec) -> list[str]:
         errors.append(f"`causal_align` must be one of {list(CAUSAL_ALIGNS)}.")
     if spec.pattern not in PATTERNS:
         errors.append(f"`pattern` must be one of {list(PATTERNS)}, got {spec.pattern!r}.")
+    if spec.precision not in PRECISIONS:
+        errors.append(f"`precision` must be one of {list(PRECISIONS)}, got {spec.precision!r}.")
+    if spec.bug != NO_BUG and spec.bug not in BUGS:
+        errors.append(f"`bug` must be {NO_BUG!r} or one of {list(BUGS)}, got {spec.bug!r}.")
     if spec.seed < 0:
         errors.append(f"`seed` must be a non-negative integer, got {spec.seed}.")
     if spec.scale < 0:
@@ -103,12 +125,23 @@ def suggest_size(spec: ProblemSpec) -> tuple[int, int, int, int]:
     return n_q, n_k, b_q, b_kv
 
 
-def build_trace(spec: ProblemSpec) -> Trace:
-    """Inputs from the spec's pattern and seed, then the recorded FlashAttention-2 run."""
+def spec_inputs(
+    spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None
+) -> tuple[np.ndarray, ...]:
+    """q, k, v of the problem: the uploaded tensors, or the spec's pattern and seed."""
+    if spec.upload:
+        if uploaded is None:
+            raise ValueError("this problem uses uploaded tensors: pass them as `uploaded`")
+        return uploaded
+    return make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed)
+
+
+def build_trace(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> Trace:
+    """The recorded FlashAttention-2 run of ``spec`` (its precision, its bug if any)."""
     errors = problem_errors(spec)
     if errors:
         raise ValueError(" ".join(errors))
-    q, k, v = make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed)
+    q, k, v = spec_inputs(spec, uploaded)
     return record_trace(
         q,
         k,
@@ -118,4 +151,6 @@ def build_trace(spec: ProblemSpec) -> Trace:
         causal=spec.causal,
         causal_align=spec.causal_align,
         scale=spec.scale_or_none,
+        precision=spec.precision,
+        bug=spec.bug_or_none,
     )

@@ -76,7 +76,8 @@ class TileStep(Step):
     @property
     def pv(self) -> np.ndarray:
         """P~ V: what this tile adds to the rescaled accumulator."""
-        return self.o - self.o_rescaled
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in a buggy run
+            return self.o - self.o_rescaled
 
     @property
     def max_changed(self) -> np.ndarray:

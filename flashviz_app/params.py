@@ -1,8 +1,9 @@
 """Problem widgets' keys, their defaults, and the URL query parameters that mirror them.
 
 A link carries every widget key (``n_q``, ``n_k``, ``head_dim``, ``block_q``, ``block_kv``,
-``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``) and ``step``, so opening it
-restores the same view.
+``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``, ``precision``, ``bug``) and
+``step``, so opening it restores the same view. Uploaded tensors cannot travel in a link:
+``upload`` (their digest) stays out of the URL.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from dataclasses import asdict, fields
 
 import streamlit as st
 
+from flashviz.bugzoo import BUGS
 from flashviz.checks import CAUSAL_ALIGNS
 from flashviz.patterns import PATTERNS
-from flashviz.problem import ProblemSpec
+from flashviz.precision import PRECISIONS
+from flashviz.problem import NO_BUG, ProblemSpec
 
 DEFAULTS = asdict(ProblemSpec())
-CHOICES = {"causal_align": CAUSAL_ALIGNS, "pattern": tuple(PATTERNS)}
+LOCAL_ONLY = ("upload",)  # state that a link cannot carry
+CHOICES = {
+    "causal_align": CAUSAL_ALIGNS,
+    "pattern": tuple(PATTERNS),
+    "precision": tuple(PRECISIONS),
+    "bug": (NO_BUG, *BUGS),
+}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -44,7 +53,7 @@ def init_state() -> list[str]:
     warnings = []
     for key in [*DEFAULTS, "step"]:
         value: object = DEFAULTS.get(key, 0)
-        if key in st.query_params:
+        if key in st.query_params and key not in LOCAL_ONLY:
             try:
                 value = parse(key, st.query_params[key])
             except ValueError as err:
@@ -60,6 +69,8 @@ def spec_from_state() -> ProblemSpec:
 def sync_query_params(values: dict[str, object]) -> None:
     """Mirror ``values`` into the URL (only what changed, so the URL does not churn)."""
     for key, value in values.items():
+        if key in LOCAL_ONLY:
+            continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if st.query_params.get(key) != text:
             st.query_params[key] = text

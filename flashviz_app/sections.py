@@ -53,11 +53,21 @@ def whole_run_section(spec: ProblemSpec) -> None:
 def correctness_section(ctx: FigureContext) -> None:
     st.subheader("Correctness")
     v = ctx.verdict
+    tol = f"{v.tol:.2g}" if v.tol == v.tol_lse else f"{v.tol:.2g} for O, {v.tol_lse:.2g} for L"
     message = (
         f"max |O - O_ref| = {v.max_err_o:.2e}, max |L - L_ref| = {v.max_err_lse:.2e} "
-        f"(tolerance {v.tol:g}) against `attention_reference` (float64)."
+        f"(tolerance {tol}) against `attention_reference` (float64) on the inputs the run saw."
     )
-    if v.ok:
+    if ctx.trace.precision != "float64":
+        message += (
+            f" Inputs in {ctx.trace.precision}: the tolerance is twice the error of naive "
+            "attention in the same precision, plus 4 ulps (flash-attn's rule)."
+        )
+    if ctx.trace.bug is not None and not v.ok:
+        st.error(f"Wrong, as the bug ({ctx.trace.bug}) makes it: {message}", icon="🐞")
+    elif ctx.trace.bug is not None:
+        st.warning(f"The bug ({ctx.trace.bug}) does not bite on this problem: {message}")
+    elif v.ok:
         st.success(f"Correct: the tiled run matches the reference. {message}", icon="✅")
     else:
         st.error(f"Mismatch: the tiled run differs from the reference. {message}", icon="❌")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from flashviz.bugzoo import BUGS
 from flashviz.checks import CAUSAL_ALIGNS
 from flashviz.patterns import PATTERNS
+from flashviz.precision import PRECISION_LABELS, PRECISIONS
+from flashviz.problem import NO_BUG
 
 ALIGN_LABELS = {
     "bottom_right": "bottom-right (flash-attn >= 2.1)",
@@ -41,3 +44,30 @@ def problem_sidebar() -> None:
         help="Bottom-right: query r sees key c iff c <= r + n_k - n_q. Top-left: iff c <= r. "
         "They agree when n_q = n_k.",
     )
+    sb.selectbox(
+        "precision",
+        list(PRECISIONS),
+        format_func=PRECISION_LABELS.get,
+        key="precision",
+        help="Inputs stored in this type; m, l and o kept in float32 (float64 for the "
+        "baseline). 16-bit runs round P~ to the input type for the P~ V matmul, as real "
+        "kernels do. See the Precision page for where the error comes from.",
+    )
+    bug_sidebar()
+
+
+def bug_sidebar() -> None:
+    """The bug zoo switch: the trace is recorded with this mistake in the update."""
+    sb = st.sidebar
+    sb.selectbox(
+        "bug zoo: inject a mistake",
+        [NO_BUG, *BUGS],
+        format_func=lambda key: (
+            "none (correct FlashAttention-2)" if key == NO_BUG else BUGS[key].title
+        ),
+        key="bug",
+        help="Record the run with a classic online-softmax mistake; the stepper points out "
+        "the first step where it leaves the correct run.",
+    )
+    if st.session_state.get("bug", NO_BUG) != NO_BUG:
+        sb.caption(BUGS[st.session_state.bug].explanation)

@@ -11,6 +11,7 @@ import time
 
 import streamlit as st
 
+from flashviz.bugzoo import BUGS
 from flashviz.explain import explain
 from flashviz.figures import (
     FigureContext,
@@ -24,6 +25,44 @@ from flashviz.trace import TileStep
 from flashviz_app.params import sync_query_params
 
 SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
+
+
+def _jump(to: int) -> None:
+    st.session_state.step = to
+    st.session_state["_user_moved"] = True
+
+
+def _bug_banner(ctx: FigureContext, k: int, bug_at: int | None) -> None:
+    """With a bug on: where the run first leaves the correct one, relative to step k."""
+    bug = ctx.trace.bug
+    if bug is None:
+        return
+    title = f"Bug on: **{BUGS[bug].title}**."
+    if bug_at is None:
+        st.info(
+            f"{title} On this problem it never changes the result (no step differs from the "
+            "correct run). Try the spiky pattern, a causal mask with n_q > n_k, or a large "
+            "softmax scale to make it bite.",
+            icon=":material/bug_report:",
+        )
+    elif k < bug_at:
+        st.warning(
+            f"{title} Still right at this step; the run first leaves the correct one at "
+            f"step {bug_at}.",
+            icon=":material/bug_report:",
+        )
+        st.button(f"Go to step {bug_at}", key="btn_bug_step", on_click=_jump, args=(bug_at,))
+    elif k == bug_at:
+        st.error(
+            f"{title} This is the step where it first bites: {BUGS[bug].explanation}",
+            icon=":material/bug_report:",
+        )
+    else:
+        st.error(
+            f"{title} Past step {bug_at}, where it first left the correct run: the numbers "
+            "below are wrong.",
+            icon=":material/bug_report:",
+        )
 
 
 def _move(to: str, last: int) -> None:
@@ -148,7 +187,7 @@ def _views(ctx: FigureContext, k: int) -> None:
     st.plotly_chart(accumulator_figure(ctx, k), width="stretch", key="chart_accumulator")
 
 
-def stepper_body(ctx: FigureContext) -> None:
+def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     started = time.perf_counter()
     last = len(ctx.trace.steps) - 1
     st.session_state.step = min(max(int(st.session_state.get("step", 0)), 0), last)
@@ -161,6 +200,7 @@ def stepper_body(ctx: FigureContext) -> None:
         f"### Step {k} of {last}: {step.kind.replace('_', ' ')}, Q block {step.i}"
         + (f", K/V block {step.j}" if isinstance(step, TileStep) else "")
     )
+    _bug_banner(ctx, k, bug_at)
     _counters(ctx, k)
     _views(ctx, k)
     elapsed = (time.perf_counter() - started) * 1000
@@ -168,6 +208,6 @@ def stepper_body(ctx: FigureContext) -> None:
     st.caption(f"Server time for this step: {elapsed:.0f} ms")
 
 
-def stepper(ctx: FigureContext, run_every: float | None) -> None:
+def stepper(ctx: FigureContext, run_every: float | None, bug_at: int | None = None) -> None:
     """Run the stepper as a fragment (with a timer while playing)."""
-    st.fragment(stepper_body, run_every=run_every)(ctx)
+    st.fragment(stepper_body, run_every=run_every)(ctx, bug_at)

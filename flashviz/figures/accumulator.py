@@ -71,6 +71,8 @@ def accumulator_figure(ctx: FigureContext, step_index: int, height: int = 380) -
     layout = row_layout([t for t, _ in panels], gap=0.05, share_y=True)
     rows = np.arange(step.rows.start, step.rows.stop)
     data = []
+    with np.errstate(over="ignore"):  # a buggy run may hold values beyond float32
+        panels = [(name, a.astype(np.float32)) for name, a in panels]
     for k, (_, a) in enumerate(panels):
         is_error = has_error and k == len(panels) - 1
         x, y = panel_axes(k)
@@ -79,7 +81,7 @@ def accumulator_figure(ctx: FigureContext, step_index: int, height: int = 380) -
                 "type": "heatmap",
                 "xaxis": x,
                 "yaxis": y,
-                "z": a.astype(np.float32),
+                "z": a,
                 "x": np.arange(a.shape[1]),
                 "y": rows,
                 "hovertemplate": "row %{y}, dim %{x}: %{z:.4g}<extra></extra>",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from flashviz.divergence import step_estimate
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import ELL, OUT_SCALE, base_layout, symmetric_range
@@ -32,7 +33,7 @@ def run_states(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             cur_m[r], cur_l[r], cur_o[r] = np.nan, step.l, 0.0
         elif isinstance(step, TileStep):
             cur_m[r], cur_l[r] = np.where(np.isfinite(step.m), step.m, np.nan), step.l
-            cur_o[r] = step.o / np.where(step.l == 0, 1, step.l)[:, None]
+            cur_o[r] = step_estimate(trace, step)
         else:
             cur_m[r] = np.where(np.isfinite(step.m), step.m, np.nan)
             cur_l[r], cur_o[r] = step.l, step.o

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import streamlit as st
 
 from flashviz.problem import problem_errors
-from flashviz_app.model import load_context
+from flashviz_app.model import first_divergence, load_context
 from flashviz_app.params import init_state, spec_from_state, sync_query_params
 from flashviz_app.sections import correctness_section, how_to_read, whole_run_section
 from flashviz_app.sidebar import problem_sidebar
@@ -33,6 +33,6 @@ def render() -> None:
         st.session_state["_spec"] = spec
     sync_query_params(asdict(spec))
     ctx = load_context(spec)
-    stepper(ctx, play_controls())
+    stepper(ctx, play_controls(), first_divergence(spec))
     whole_run_section(spec)
     correctness_section(ctx)

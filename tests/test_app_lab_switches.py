@@ -1,0 +1,54 @@
+"""The stepper's precision selector and bug-zoo switch, through the real app (AppTest)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flashviz.bugzoo import BUGS
+from flashviz.divergence import first_diverging_step
+from flashviz.precision import PRECISIONS
+from flashviz.problem import ProblemSpec, build_trace
+from tests.test_app import run_app, step_title
+
+# Causal with n_q > n_k (empty rows), a spiky pattern (rising maxima) and logits near 1e3.
+BITING = dict(n_q=12, n_k=9, head_dim=4, block_q=4, block_kv=3, causal=True, scale=400.0)
+
+
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+def test_each_precision_runs_and_is_judged_by_its_own_tolerance(precision: str) -> None:
+    at = run_app(precision=precision, step=3)
+    assert not at.error
+    assert at.session_state["precision"] == precision
+    assert at.success and "Correct" in at.success[0].value
+    if precision != "float64":
+        assert any("twice the error of naive" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_each_bug_is_recorded_and_its_first_diverging_step_is_pointed_out(bug: str) -> None:
+    spec = ProblemSpec(**BITING, bug=bug)
+    expected = first_diverging_step(build_trace(spec), build_trace(ProblemSpec(**BITING)))
+    assert expected is not None, "the showcase problem must make every bug bite"
+    at = run_app(**BITING, bug=bug, step=0)
+    assert at.session_state["bug"] == bug
+    if expected > 0:
+        assert any(f"step {expected}" in w.value for w in at.warning)
+        at.button(key="btn_bug_step").click().run()
+        assert not at.exception
+    else:
+        at.run()
+    assert at.session_state["step"] == expected
+    assert step_title(at).startswith(f"### Step {expected} ")
+    assert any("first bites" in e.value for e in at.error)
+    assert any("as the bug" in e.value for e in at.error)  # the final verdict is red
+
+
+def test_a_bug_that_does_not_bite_says_so() -> None:
+    at = run_app(bug="mask_1e4")  # no mask, moderate scores: -1e4 never matters
+    assert any("never changes the result" in i.value for i in at.info)
+
+
+def test_bad_precision_or_bug_in_the_url_is_ignored_with_a_warning() -> None:
+    at = run_app(precision="float8", bug="typo")
+    assert at.session_state["precision"] == "float64" and at.session_state["bug"] == "none"
+    assert sum("Ignored URL parameter" in w.value for w in at.warning) == 2
