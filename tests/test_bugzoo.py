@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from flashviz.bugzoo import BUGS, debug_row, first_divergence, online_step
+from flashviz.bugzoo import (
+    BUGS,
+    LOG_OVERFLOW,
+    LOG_UNDERFLOW,
+    debug_row,
+    first_bite,
+    first_divergence,
+    online_step,
+)
 from flashviz.masking import visible
 from flashviz.stepper import attn_fwd_inner
 
@@ -32,6 +42,8 @@ def test_bug_diverges_exactly_where_it_first_bites(bug, row, chunk, first):
     buggy = debug_row(row, chunk, values, bug=bug)
     assert first_divergence(correct) is None
     assert first_divergence(buggy) == first
+    bite = first_bite(bug, row, chunk)
+    assert (bite.index if bite else None) == first
     for before in buggy[: first if first is not None else len(buggy)]:
         assert before.error <= 1e-9
 
@@ -44,6 +56,7 @@ def test_mask_5e4_survives_what_breaks_mask_1e4():
 def test_every_bug_has_a_case_and_an_explanation():
     assert {c[0] for c in CASES} == set(BUGS)
     assert all(b.title and len(b.explanation) > 40 for b in BUGS.values())
+    assert all(len(b.bites_when) > 20 for b in BUGS.values())
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 50])
@@ -83,3 +96,65 @@ def test_bad_input_is_named(kwargs, pattern):
     args = {"chunk": 2, **kwargs}
     with pytest.raises(ValueError, match=pattern):
         debug_row(**args)
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (("typo", [1.0], 1), "bug must be one of"),
+        ((None, [1.0], 1), "bug must be one of"),
+        (("no_max", [[1.0]], 1), "scores must be a non-empty 1-D row"),
+        (("no_max", [1.0, np.inf], 1), "scores must be finite or -inf"),
+        (("no_max", [1.0], 0), "chunk must be a positive integer"),
+    ],
+)
+def test_first_bite_bad_input_is_named(args, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        first_bite(*args)
+
+
+# Rows on a grid of step 0.25 around an offset: a rise of the max is 0 or >= 0.25, every key
+# within 6 of the max, so each mistake changes the result by 0 or far more than the
+# tolerance; the offsets put the scores where exp overflows, underflows, or meets a stand-in.
+@settings(max_examples=150, deadline=None)
+@given(
+    grid=st.lists(st.one_of(st.none(), st.integers(-12, 12)), min_size=1, max_size=30),
+    chunk=st.integers(1, 9),
+    offset=st.sampled_from([0.0, 1000.0, -2e4, -6e4]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_first_bite_predicts_the_first_divergence(grid, chunk, offset, seed):
+    row = np.array([-np.inf if g is None else offset + 0.25 * g for g in grid])
+    values = np.random.default_rng(seed).standard_normal((row.size, 3))
+    for bug in BUGS:
+        bite = first_bite(bug, row, chunk)
+        assert first_divergence(debug_row(row, chunk, values, bug)) == (
+            bite.index if bite else None
+        ), bug
+
+
+def test_first_bite_explains_with_the_numbers():
+    row = [1.0, 0.0, 0.5, 0.2, 3.0, 1.0]
+    assert "rose from 1 to 3" in first_bite("no_rescale_o", row, 2).reason
+    assert "exp(m - m_prev) = 7.39" in first_bite("wrong_sign", row, 2).reason
+    assert "l = 1.368" in first_bite("stale_l", row, 2).reason
+    assert "(-inf) - (-inf) = NaN" in first_bite("no_inf_guard", [NEG, 1.0], 1).reason
+    assert "outweigh" in first_bite("mask_1e4", [-3e4, NEG], 1).reason
+
+
+def test_no_max_thresholds_are_where_exp_leaves_float64():
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.exp(np.float64(LOG_OVERFLOW) + 1e-9))
+    assert np.isfinite(np.exp(np.float64(LOG_OVERFLOW) - 1e-9))
+    assert 0 < np.exp(LOG_UNDERFLOW) < np.finfo(np.float64).tiny  # subnormal
+    values = np.array([[0.5], [1.0]])
+    for row, first in [
+        ([LOG_OVERFLOW - 1.0, 1.0], None),
+        ([LOG_OVERFLOW + 1.0, 1.0], 0),
+        ([LOG_OVERFLOW - 0.5, LOG_OVERFLOW - 0.5], 1),  # each exp is finite, their sum is not
+        ([-700.0, -750.0], None),
+        ([-750.0, -760.0], 0),  # every exp is 0
+    ]:
+        bite = first_bite("no_max", row, 1)
+        assert (bite.index if bite else None) == first, row
+        assert first_divergence(debug_row(row, 1, values, "no_max")) == first, row
