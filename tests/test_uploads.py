@@ -18,6 +18,7 @@ from flashviz.uploads import (
     load_qkv,
     load_qkv_files,
     load_score_row,
+    qkv_digest,
     read_qkv,
 )
 
@@ -293,3 +294,11 @@ def test_random_bytes_fail_with_upload_error_only(data: bytes, prefix: bytes) ->
     for load in (load_qkv, load_score_row):
         with pytest.raises(UploadError):
             load(prefix + data, "x")
+
+
+def test_digest_tells_uploads_apart(rng: np.random.Generator) -> None:
+    q, k, v = qkv(rng, dtype=np.float64)
+    digest = qkv_digest(q, k, v)
+    assert len(digest) == 16 and digest == qkv_digest(np.asfortranarray(q), k, v)
+    assert digest != qkv_digest(q, k, with_nan(v, (0, 0), v[0, 0] + 1e-12))
+    assert digest != qkv_digest(q.reshape(3, 5), k, v)  # same bytes, other shape
