@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flashviz.alignment import ALIGN_LABELS, ALIGNS, empty_rows, flop_counts
+from flashviz.alignment import ALIGN_LABELS, ALIGNS, TILE_KINDS, analyse, empty_rows, flop_counts
 from flashviz_app.pages.causal_page import CUSTOM, PRESETS
 from tests.figure_json import decode, spec
 
@@ -48,11 +48,15 @@ def check_page(at: AppTest) -> None:
     shown = metrics(at)
     for k, align in enumerate(ALIGNS):
         f = flop_counts(n_q, n_k, d, b_q, b_kv, align)
+        a = analyse(n_q, n_k, d, b_q, b_kv, align)
         block = shown[4 * k : 4 * k + 4]
-        assert block[0][0].startswith(ALIGN_LABELS[align])
+        kinds = [int(x) for x in block[0][1].split(" / ")]
+        assert kinds == [a.count(kind) for kind in TILE_KINDS]
         assert block[1] == ("executed FLOPs", f"{f.executed:,}")
         assert block[2] == ("saving vs no mask", f"{f.saving:.1%}")
         assert block[3] == ("useful FLOPs", f"{f.useful:,}")
+    labels = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert labels[:2] == [f"**{ALIGN_LABELS[a]}**" for a in ALIGNS]
     with_empty = [a for a in ALIGNS if len(empty_rows(n_q, n_k, a))]
     assert len(at.dataframe) == len(with_empty)
     for table, align in zip(at.dataframe, with_empty, strict=True):

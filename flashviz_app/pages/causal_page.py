@@ -10,6 +10,7 @@ import streamlit as st
 
 from flashviz.alignment import (
     ALIGN_LABELS,
+    TILE_KINDS,
     Alignment,
     EmptyRowOutputs,
     analyse_both,
@@ -22,8 +23,8 @@ SIZES = ("n_q", "n_k", "block_q", "block_kv")
 # (n_q, n_k, block_q, block_kv)
 PRESETS: dict[str, tuple[int, int, int, int]] = {
     "12 queries x 5 keys (bottom-right has empty rows)": (12, 5, 4, 2),
-    "2 x 5 (REFERENCE.md: bottom-right rows 11110 / 11111)": (2, 5, 1, 2),
-    "5 x 2 (REFERENCE.md: bottom-right rows 0-2 see no key)": (5, 2, 2, 1),
+    "2 x 5 (bottom-right rows: 11110 / 11111)": (2, 5, 1, 2),
+    "5 x 2 (bottom-right: rows 0-2 see no key)": (5, 2, 2, 1),
     "6 x 16 (fewer queries: a chunk of a longer sequence)": (6, 16, 2, 4),
     "8 x 8 (n_q = n_k: the two agree)": (8, 8, 4, 4),
 }
@@ -73,16 +74,16 @@ def flops_section(views: list[Alignment]) -> None:
     st.subheader("FLOPs: what skipping tiles saves")
     for a in views:
         f = a.flops
+        st.markdown(f"**{a.label}**")
         cols = st.columns(4)
-        cols[0].metric(
-            f"{a.label}: tiles full / partial / skipped",
-            f"{a.count('full')} / {a.count('partial')} / {a.count('skipped')}",
-        )
+        kinds = " / ".join(str(a.count(kind)) for kind in TILE_KINDS)
+        cols[0].metric("tiles full / partial / skipped", kinds)
         cols[1].metric(
             "executed FLOPs",
             f"{f.executed:,}",
             f"{f.executed / f.unmasked:.0%} of no mask",
             delta_color="off",
+            delta_arrow="off",
         )
         cols[2].metric("saving vs no mask", f"{f.saving:.1%}")
         cols[3].metric(
@@ -90,6 +91,7 @@ def flops_section(views: list[Alignment]) -> None:
             f"{f.useful:,}",
             f"{f.wasted:,} wasted on masked entries",
             delta_color="off",
+            delta_arrow="off",
         )
     st.plotly_chart(alignment_flops_figure(views), width="stretch", key="causal_flops")
     st.caption(
