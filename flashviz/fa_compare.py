@@ -37,12 +37,13 @@ MAX_CHART_TILES = 300_000  # the exact counts walk every tile: about 1 s at this
 
 def fa2_step_flops(step: Step, d: int) -> int:
     """Non-matmul FLOPs of one FA2 trace step (see the module docstring)."""
-    r = len(step.rows)
     if isinstance(step, LoadStep):
         return 0
     if isinstance(step, TileStep):
+        r = len(step.rows)
         return 4 * r * len(step.cols) + 5 * r + 2 * r * d
     if isinstance(step, WriteStep):
+        r = len(step.rows)
         return r * d + 2 * r
     raise TypeError(f"step must be a LoadStep, TileStep or WriteStep, got {type(step).__name__}")
 
