@@ -7,7 +7,8 @@ import streamlit as st
 from flashviz.figures import FigureContext
 from flashviz.figures.correctness import error_figure
 from flashviz.problem import ProblemSpec
-from flashviz_app.model import whole_run, whole_run_html
+from flashviz_app.model import Uploaded, whole_run, whole_run_html
+from flashviz_app.uploads_view import trace_download_button
 
 HOW_TO_READ = """
 - **Tile map** (left): every score s_rc = tau q_r . k_c of the problem, cut into tiles of
@@ -33,16 +34,16 @@ def how_to_read() -> None:
         st.markdown(HOW_TO_READ)
 
 
-def whole_run_section(spec: ProblemSpec) -> None:
+def whole_run_section(spec: ProblemSpec, uploaded: Uploaded = None) -> None:
     st.subheader("The whole run")
     st.caption(
         "Runs in your browser (Play / slider), no server round-trips. Download it as "
         "one HTML file to use offline in class."
     )
-    st.plotly_chart(whole_run(spec), width="stretch", key="chart_whole_run")
+    st.plotly_chart(whole_run(spec, uploaded), width="stretch", key="chart_whole_run")
     st.download_button(
         "Download the animation (HTML, works offline)",
-        data=lambda: whole_run_html(spec),
+        data=lambda: whole_run_html(spec, uploaded),
         file_name="flashviz_whole_run.html",
         mime="text/html",
         on_click="ignore",
@@ -72,3 +73,12 @@ def correctness_section(ctx: FigureContext) -> None:
     else:
         st.error(f"Mismatch: the tiled run differs from the reference. {message}", icon="❌")
     st.plotly_chart(error_figure(ctx), width="stretch", key="chart_errors")
+
+
+def downloads_section(ctx: FigureContext) -> None:
+    st.subheader("Check your own kernel")
+    st.caption(
+        "Every step's m, l, alpha and o in one .npz, to diff against your kernel's "
+        "intermediate state (the names are listed in flashviz/trace_export.py)."
+    )
+    trace_download_button(ctx.trace)

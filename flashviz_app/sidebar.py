@@ -9,6 +9,9 @@ from flashviz.checks import CAUSAL_ALIGNS
 from flashviz.patterns import PATTERNS
 from flashviz.precision import PRECISION_LABELS, PRECISIONS
 from flashviz.problem import NO_BUG
+from flashviz.uploads import qkv_digest
+from flashviz_app.model import Uploaded
+from flashviz_app.uploads_view import qkv_uploader
 
 ALIGN_LABELS = {
     "bottom_right": "bottom-right (flash-attn >= 2.1)",
@@ -16,18 +19,41 @@ ALIGN_LABELS = {
 }
 
 
-def problem_sidebar() -> None:
-    """Draw the problem widgets; their values land in ``st.session_state`` under their keys."""
+def _use_upload(uploaded: Uploaded) -> None:
+    """Point the problem at the uploaded tensors (their shapes), or back at the pattern."""
+    digest = "" if uploaded is None else qkv_digest(*uploaded)
+    if st.session_state.get("upload", "") == digest:
+        return
+    st.session_state.upload = digest
+    if uploaded is not None:
+        q, k, _ = uploaded
+        st.session_state.n_q, st.session_state.n_k = q.shape[0], k.shape[0]
+        st.session_state.head_dim = q.shape[1]
+        st.session_state.block_q = min(st.session_state.block_q, q.shape[0])
+        st.session_state.block_kv = min(st.session_state.block_kv, k.shape[0])
+
+
+def problem_sidebar() -> Uploaded:
+    """Draw the problem widgets; their values land in ``st.session_state`` under their keys.
+
+    Returns the uploaded q, k, v when the user traces their own tensors.
+    """
     sb = st.sidebar
     sb.header("Problem")
-    sb.selectbox("Input pattern", list(PATTERNS), format_func=PATTERNS.get, key="pattern")
+    with sb.expander("Your own tensors (.npz / .npy)"):
+        uploaded = qkv_uploader()
+    _use_upload(uploaded)
+    own = uploaded is not None
+    sb.selectbox(
+        "Input pattern", list(PATTERNS), format_func=PATTERNS.get, key="pattern", disabled=own
+    )
     a, b = sb.columns(2)
-    a.number_input("n_q (queries)", step=1, key="n_q")
-    b.number_input("n_k (keys)", step=1, key="n_k")
+    a.number_input("n_q (queries)", step=1, key="n_q", disabled=own)
+    b.number_input("n_k (keys)", step=1, key="n_k", disabled=own)
     a.number_input("block_q", step=1, key="block_q")
     b.number_input("block_kv", step=1, key="block_kv")
-    a.number_input("head dim d", step=1, key="head_dim")
-    b.number_input("seed", step=1, key="seed")
+    a.number_input("head dim d", step=1, key="head_dim", disabled=own)
+    b.number_input("seed", step=1, key="seed", disabled=own)
     sb.number_input(
         "softmax scale (0 = 1/sqrt(d))",
         step=0.05,
@@ -54,6 +80,7 @@ def problem_sidebar() -> None:
         "kernels do. See the Precision page for where the error comes from.",
     )
     bug_sidebar()
+    return uploaded
 
 
 def bug_sidebar() -> None:

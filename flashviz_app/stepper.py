@@ -22,6 +22,7 @@ from flashviz.figures import (
 )
 from flashviz.progress import progress
 from flashviz.trace import TileStep
+from flashviz_app.code_view import code_section
 from flashviz_app.params import sync_query_params
 
 SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
@@ -185,6 +186,7 @@ def _views(ctx: FigureContext, k: int) -> None:
             st.info("No tile at this step: see the explanation above.")
     right.plotly_chart(stats_figure(ctx, k), width="stretch", key="chart_stats")
     st.plotly_chart(accumulator_figure(ctx, k), width="stretch", key="chart_accumulator")
+    code_section(step.kind)
 
 
 def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:

@@ -9,14 +9,19 @@ import streamlit as st
 from flashviz.problem import problem_errors
 from flashviz_app.model import first_divergence, load_context
 from flashviz_app.params import init_state, spec_from_state, sync_query_params
-from flashviz_app.sections import correctness_section, how_to_read, whole_run_section
+from flashviz_app.sections import (
+    correctness_section,
+    downloads_section,
+    how_to_read,
+    whole_run_section,
+)
 from flashviz_app.sidebar import problem_sidebar
 from flashviz_app.stepper import play_controls, stepper
 
 
 def render() -> None:
     warnings = init_state()
-    problem_sidebar()
+    uploaded = problem_sidebar()
     st.title("FlashAttention-2, tile by tile")
     for w in warnings:
         st.warning(w)
@@ -32,7 +37,14 @@ def render() -> None:
             st.session_state.step = 0
         st.session_state["_spec"] = spec
     sync_query_params(asdict(spec))
-    ctx = load_context(spec)
-    stepper(ctx, play_controls(), first_divergence(spec))
-    whole_run_section(spec)
+    if uploaded is not None:
+        st.info(
+            "Tracing your uploaded tensors. A link cannot carry them: it reopens the "
+            "settings and step only.",
+            icon=":material/upload_file:",
+        )
+    ctx = load_context(spec, uploaded)
+    stepper(ctx, play_controls(), first_divergence(spec, uploaded))
+    whole_run_section(spec, uploaded)
     correctness_section(ctx)
+    downloads_section(ctx)

@@ -1,0 +1,51 @@
+"""Take the README's screenshot of every page: ``python tests/readme_screenshots.py``.
+
+Starts ``streamlit run app.py`` on a free port, opens each page in headless Chromium,
+waits for its charts, and writes ``docs/screenshots/<page>.png`` (viewport-sized, not the
+full page, so the README images stay small). Not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+# page url path (with query) -> (file name, number of charts to wait for)
+PAGES = {
+    "stepper?step=6": ("stepper", 4),
+    "fa1": ("fa1_vs_fa2", 1),
+    "causal": ("causal_alignment", 1),
+    "debugger": ("debugger", 1),
+    "precision": ("precision", 1),
+    "gpu": ("gpu_timings", 0),
+}
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for path, (name, charts) in PAGES.items():
+            page.goto(f"{url}/{path}")
+            page.wait_for_selector("h1", timeout=60_000)
+            page.wait_for_function(
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+                timeout=60_000,
+            )
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(OUT / f"{name}.png"))
+            print(f"wrote {OUT / f'{name}.png'}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
