@@ -52,3 +52,39 @@ def test_bad_precision_or_bug_in_the_url_is_ignored_with_a_warning() -> None:
     at = run_app(precision="float8", bug="typo")
     assert at.session_state["precision"] == "float64" and at.session_state["bug"] == "none"
     assert sum("Ignored URL parameter" in w.value for w in at.warning) == 2
+
+
+def test_uploaded_tensors_are_traced_and_can_be_downloaded(rng) -> None:
+    import io
+
+    import numpy as np
+
+    q, k, v = rng.standard_normal((10, 3)), rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
+    buf = io.BytesIO()
+    np.savez(buf, q=q, k=k, v=v)
+    at = run_app(block_q=4, block_kv=4)
+    at.get_by_key("upload_qkv").set_value(("mine.npz", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error
+    state = at.session_state
+    assert (state["n_q"], state["n_k"], state["head_dim"]) == (10, 7, 3)
+    assert state["upload"] and state["block_kv"] == 4
+    assert at.number_input(key="n_q").disabled
+    assert any("uploaded tensors" in i.value for i in at.info)
+    assert "upload" not in at.query_params
+    at.button(key="btn_last").click().run()
+    assert at.success and "Correct" in at.success[0].value
+    assert at.get_by_key("download_trace") is not None
+    at.get_by_key("upload_qkv").set_value(None)
+    at.run()
+    assert not at.exception and at.session_state["upload"] == ""
+    assert not at.number_input(key="n_q").disabled
+
+
+def test_a_bad_upload_shows_its_message_and_keeps_the_pattern() -> None:
+    at = run_app()
+    at.get_by_key("upload_qkv").set_value(("bad.npz", b"not a numpy file", "application/zip"))
+    at.run()
+    assert not at.exception
+    assert at.error and at.session_state["upload"] == ""
+    assert step_title(at).startswith("### Step 0 ")
