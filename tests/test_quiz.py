@@ -234,3 +234,30 @@ def test_tolerance_is_twice_the_display_rounding():
     x = 1.0005  # shown as 1 (or 1.001): off by 5e-4, the worst case
     assert is_right(Item("r", x, ""), 1.0) and REL_TOL == 2 * 5e-4
     assert not is_right(Item("r", x, ""), x - 2.5 * 5e-4 * x)
+
+
+def one_write_step(m: float, l: float) -> Trace:
+    """A trace holding one write step of one row with state (m, l)."""
+    m_, l_ = np.array([m], np.float32), np.array([l], np.float32)
+    with np.errstate(divide="ignore"):
+        lse = m_ + np.log(l_)
+    step = WriteStep("write", 0, range(1), m_, l_, np.zeros((1, 1)), np.zeros((1, 1)), lse)
+    x = np.zeros((1, 1), np.float32)
+    return Trace(x, x, x, 1, 1, False, "bottom_right", 1.0, steps=[step])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-5, 5), st.floats(1, 1e4))
+def test_logsumexp_from_the_shown_numbers_passes(lse, l):
+    """A student adds the shown m to the log of the shown l: that passes, even when L ~ 0."""
+    m = lse - np.log(l)  # m and log l cancel when L is small
+    (item,) = quiz_for(one_write_step(m, l), 0).numbers.items
+    shown_m, shown_l = float(fmt(np.float32(m))), float(fmt(np.float32(l)))
+    assert grade_number(item, fmt(shown_m + np.log(shown_l))).ok
+    assert item.why.startswith(f"L = m + log l = {fmt(np.float32(m))} + log(")
+
+
+def test_logsumexp_of_a_row_with_no_key():
+    (item,) = quiz_for(one_write_step(-np.inf, 0.0), 0).numbers.items
+    assert np.isneginf(item.expected) and grade_number(item, "-inf").ok
+    assert not grade_number(item, "0").ok and "log 0 = -inf" in item.why
