@@ -80,3 +80,24 @@ def test_gpu_page_explains_and_runs_the_cpu_sweep(
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
     page.screenshot(path=str(screenshots / "gpu_page.png"), full_page=True)  # type: ignore[attr-defined]
     assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+
+
+def test_bug_switch_points_at_the_first_bad_step_and_code_is_highlighted(
+    page: object, server_url: str, screenshots: Path
+) -> None:
+    query = "n_q=12&n_k=9&head_dim=4&block_q=4&block_kv=3&causal=true&scale=400&bug=no_rescale_o"
+    page.goto(f"{server_url}/?{query}&step=0")  # type: ignore[attr-defined]
+    button = page.get_by_role("button", name="Go to step")  # type: ignore[attr-defined]
+    button.wait_for(timeout=60_000)
+    target = int(button.inner_text().split()[-1])
+    button.click()
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"[...document.querySelectorAll('h3')].some(h => h.innerText.startsWith('Step {target} '))",
+        timeout=30_000,
+    )
+    page.get_by_text("first bites", exact=False).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    code = page.get_by_text("phase:accumulate", exact=False)  # type: ignore[attr-defined]
+    assert code.count() >= 2  # the NumPy stepper and the CUDA kernel
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(screenshots / "stepper_bug.png"), full_page=True)  # type: ignore[attr-defined]
+    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
