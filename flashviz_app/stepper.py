@@ -23,7 +23,9 @@ from flashviz.figures import (
 from flashviz.progress import progress
 from flashviz.trace import TileStep
 from flashviz_app.code_view import code_section
+from flashviz_app.export_view import png_download
 from flashviz_app.params import sync_query_params
+from flashviz_app.quiz_view import quiz_mode_toggle, quiz_section, unlocked
 
 SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
 
@@ -91,6 +93,7 @@ def play_controls() -> float | None:
     a, b = st.columns([1, 3])
     a.button(
         "Pause" if playing else "Play",
+        disabled=st.session_state.get("quiz_mode", False),
         key="btn_play",
         on_click=_toggle_play,
         icon=":material/pause:" if playing else ":material/play_arrow:",
@@ -112,7 +115,8 @@ def _advance_if_playing(last: int) -> None:
     st.session_state.step += 1
 
 
-def _step_buttons(last: int) -> None:
+def _step_buttons(last: int, locked: bool = False) -> None:
+    """First / Previous / Next / Last and the slider; ``locked``: the quiz holds Next back."""
     cols = st.columns(4)
     for col, (to, label, icon) in zip(
         cols,
@@ -125,9 +129,15 @@ def _step_buttons(last: int) -> None:
         strict=True,
     ):
         col.button(
-            label, key=f"btn_{to}", icon=icon, on_click=_move, args=(to, last), width="stretch"
+            label,
+            key=f"btn_{to}",
+            icon=icon,
+            on_click=_move,
+            args=(to, last),
+            width="stretch",
+            disabled=locked and to in ("next", "last"),
         )
-    st.slider("step", 0, last, key="step", on_change=_user_moved)
+    st.slider("step", 0, last, key="step", on_change=_user_moved, disabled=locked)
 
 
 def _counters(ctx: FigureContext, k: int) -> None:
@@ -169,9 +179,14 @@ def _explanation(ctx: FigureContext, k: int) -> None:
 
 def _views(ctx: FigureContext, k: int) -> None:
     step = ctx.trace.steps[k]
+    figs = {"tile_map": tile_map_figure(ctx, k)}
+    if isinstance(step, TileStep):
+        figs["tile"] = tile_figure(ctx, k)
+    figs["stats"] = stats_figure(ctx, k)
+    figs["accumulator"] = accumulator_figure(ctx, k)
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(tile_map_figure(ctx, k), width="stretch", key="chart_tile_map")
+        st.plotly_chart(figs["tile_map"], width="stretch", key="chart_tile_map")
         st.caption(
             "Drawn for teaching: the real kernel never materialises this n_q x n_k "
             "matrix; only one tile of it is ever on chip."
@@ -180,12 +195,13 @@ def _views(ctx: FigureContext, k: int) -> None:
         _explanation(ctx, k)
     left, right = st.columns([1, 1])
     with left:
-        if isinstance(step, TileStep):
-            st.plotly_chart(tile_figure(ctx, k), width="stretch", key="chart_tile")
+        if "tile" in figs:
+            st.plotly_chart(figs["tile"], width="stretch", key="chart_tile")
         else:
             st.info("No tile at this step: see the explanation above.")
-    right.plotly_chart(stats_figure(ctx, k), width="stretch", key="chart_stats")
-    st.plotly_chart(accumulator_figure(ctx, k), width="stretch", key="chart_accumulator")
+    right.plotly_chart(figs["stats"], width="stretch", key="chart_stats")
+    st.plotly_chart(figs["accumulator"], width="stretch", key="chart_accumulator")
+    png_download(figs, file_stem=f"flashviz_step{k}")
     code_section(step.kind)
 
 
@@ -193,9 +209,15 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     started = time.perf_counter()
     last = len(ctx.trace.steps) - 1
     st.session_state.step = min(max(int(st.session_state.get("step", 0)), 0), last)
+    quiz = quiz_mode_toggle()
+    if quiz:
+        st.session_state["_play"] = False  # no auto-advance past a question
+    step_now = st.session_state.step
     _advance_if_playing(last)
-    _step_buttons(last)
+    _step_buttons(last, locked=quiz and step_now < last and not unlocked(step_now + 1))
     k = st.session_state.step
+    if quiz and k < last:
+        quiz_section(ctx, k + 1)  # asks about the step Next will show
     sync_query_params({"step": k})
     step = ctx.trace.steps[k]
     st.markdown(

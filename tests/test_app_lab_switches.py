@@ -88,3 +88,22 @@ def test_a_bad_upload_shows_its_message_and_keeps_the_pattern() -> None:
     assert not at.exception
     assert at.error and at.session_state["upload"] == ""
     assert step_title(at).startswith("### Step 0 ")
+
+
+def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
+    at = run_app(step=1)
+    at.toggle(key="quiz_mode").set_value(True).run()
+    assert not at.exception
+    assert at.button(key="btn_next").disabled and at.button(key="btn_last").disabled
+    assert not at.button(key="btn_prev").disabled and at.button(key="btn_play").disabled
+    at.button(key="quiz_reveal").click().run()
+    assert not at.button(key="btn_next").disabled
+    at.button(key="btn_next").click().run()
+    assert at.session_state["step"] == 2 and at.button(key="btn_next").disabled
+    at.toggle(key="quiz_mode").set_value(False).run()
+    assert not at.button(key="btn_next").disabled
+
+
+def test_png_export_button_is_offered_for_the_views() -> None:
+    at = run_app(step=1)
+    assert at.button(key="png_render") is not None and not at.exception
