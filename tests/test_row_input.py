@@ -59,6 +59,7 @@ def test_parse_reads_separators_brackets_and_words(text, expected):
         ("2, -1e400", r"entry 2 \(-1e400\) is too large for float64; write -inf"),
         (" ".join(["1"] * (MAX_ROW + 1)), f"the row has {MAX_ROW + 1} numbers; at most {MAX_ROW}"),
     ],
+    ids=lambda x: x if len(str(x)) < 40 else f"{str(x)[:20]}...",
 )
 def test_parse_rejects_bad_rows_with_a_message(text, message):
     with pytest.raises(ValueError, match=message):
