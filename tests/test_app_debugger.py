@@ -203,6 +203,16 @@ def test_typed_row_is_debugged(app: AppTest) -> None:
     assert "first bites at chunk 0" in errors[1]
 
 
+def test_typed_row_and_pattern_survive_a_switch_of_source(app: AppTest) -> None:
+    app.number_input(key="dbg_n").set_value(30).run()
+    app.radio(key="dbg_source").set_value("typed").run()
+    app.text_area(key="dbg_text").set_value("3, 1, 2").run()
+    app.radio(key="dbg_source").set_value("pattern").run()
+    assert app.number_input(key="dbg_n").value == 30
+    app.radio(key="dbg_source").set_value("typed").run()
+    assert app.text_area(key="dbg_text").value == "3, 1, 2" and not app.exception
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

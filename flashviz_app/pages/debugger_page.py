@@ -4,7 +4,8 @@ The row comes from a pattern, typed or pasted numbers, or an uploaded ``.npy``; 
 split into chunks; each chunk updates m, l, alpha and the running sum exactly as the FA2
 inner loop does (``flashviz.bugzoo.debug_row``), next to the exact softmax of the keys
 seen so far. Bug switches inject the classic mistakes; each says where it first bites and
-why (``first_bite``). Widgets carry no ``value=``: defaults go into session state once.
+why (``first_bite``). Widgets carry no ``value=``: their values live in session state,
+re-set at every run so that the typed row or the pattern survive a switch of source.
 Every key starts with ``dbg_``.
 """
 
@@ -274,8 +275,8 @@ def _current(runs: Runs, step: int, component: int) -> None:
 
 
 def render() -> None:
-    for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
+    for key, value in DEFAULTS.items():  # re-set each run: a hidden widget keeps its value
+        st.session_state[key] = st.session_state.get(key, value)
     st.title("Online-softmax debugger")
     st.markdown(
         "One query row of scores s_j, split into chunks as the FA2 inner loop splits the "
