@@ -69,6 +69,19 @@ def test_correct_variant_is_exact_on_random_rows(chunk):
     assert [st.cols.start for st in steps] == list(range(0, 37, chunk))
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    row=st.lists(st.one_of(st.floats(-1e5, 1e5), st.just(NEG)), min_size=1, max_size=40),
+    chunk=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_correct_variant_is_exact_on_any_row(row, chunk, seed):
+    values = np.random.default_rng(seed).standard_normal((len(row), 2))
+    steps = debug_row(row, chunk, values)
+    assert max(s.error for s in steps) <= 1e-12  # |v| ~ 1: a few ulps of float64
+    assert all(np.isfinite(s.estimate).all() for s in steps)
+
+
 def test_correct_online_step_equals_the_stepper():
     rng = np.random.default_rng()
     q, k, v = rng.standard_normal((5, 4)), rng.standard_normal((7, 4)), rng.standard_normal((7, 4))
