@@ -184,7 +184,8 @@ class UnderflowLimits:
 
     @property
     def gap_subnormal(self) -> float:
-        """Beyond this gap exp(-gap) is subnormal: fewer significant bits, growing error."""
+        """Beyond this gap exp(-gap) is below the smallest normal number and is stored as a
+        subnormal: fewer significant bits, a growing relative error."""
         return -math.log(self.tiny)
 
     @property
@@ -327,7 +328,8 @@ def online_row(scores: object, values: object, chunk: int, state: str) -> StateR
     s, v = check_row(scores, values, chunk)
     dtype = get_precision(state).storage
     lim = underflow_limits(state)
-    s_t, v_t = s.astype(dtype), v.astype(dtype)
+    with np.errstate(over="ignore"):  # float16 holds scores up to 65504 only
+        s_t, v_t = s.astype(dtype), v.astype(dtype)
     m, l, o = np.full(1, -np.inf, dtype), np.zeros(1, dtype), np.zeros((1, v.shape[1]), dtype)
     alphas, erased = [], np.zeros(s.size, dtype=bool)
     a_sub = a_zero = p_zero = 0
