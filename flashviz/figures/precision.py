@@ -232,7 +232,7 @@ def gap_sweep_figure(
     return figure(data, base_layout(layout, title=title, height=height, margin={"l": 90}))
 
 
-def forms_table_figure(rows: Sequence[FormRow], title: str, height: int = 460) -> go.Figure:
+def forms_table_figure(rows: Sequence[FormRow], title: str) -> go.Figure:
     """The paper's form next to the exp2 form, one quantity per line."""
 
     def fmt(x: float) -> str:
@@ -260,4 +260,5 @@ def forms_table_figure(rows: Sequence[FormRow], title: str, height: int = 460) -
             "cells": {"values": columns, "font": {"size": 14}, "align": "left", "height": 28},
         }
     ]
+    height = 80 + 30 * (len(rows) + 1)  # title, header and one line per quantity
     return figure(data, base_layout({}, title=title, height=height, margin={"t": 60, "b": 10}))

@@ -60,7 +60,7 @@ DEFAULTS = {
     "prec_demo_chunk": 16,
     "prec_q_block": 0,
     "prec_row": 0,
-    "prec_tile": 0,
+    "prec_tile": 1,  # the second tile: alpha and "m before" are not trivial there
     "prec_form_dtype": "float32",
 }
 MAX_LOGIT_SCALE = 1000.0
@@ -251,7 +251,13 @@ def underflow_section(spec: ProblemSpec | None) -> None:
     cols = st.columns(len(limits))
     for col, lim in zip(cols, limits, strict=True):
         value = float(exp_neg(gap, lim.name))
-        col.metric(f"exp(-{gap:g}) in {lim.name}", f"{value:.4g}", _kind(value, lim.tiny))
+        col.metric(
+            f"exp(-{gap:g}) in {lim.name}",
+            f"{value:.4g}",
+            _kind(value, lim.tiny),
+            delta_color="off",
+            delta_arrow="off",
+        )
     if spec is not None:
         problem_counts(spec)
     demo_section()
@@ -263,7 +269,8 @@ def problem_counts(spec: ProblemSpec) -> None:
         "*Erased weight*: the largest share of a row's softmax mass that rounding to 0 "
         "would remove. It is tiny by design: after subtracting the max, an entry that "
         "underflows weighs less than the type's smallest number relative to the row's "
-        "largest entry, which weighs 1."
+        "largest entry, which weighs 1. Raise the logit scale c to see P\u0303 and alpha "
+        "underflow."
     )
     exact = breakdowns(spec)["float64"].stages[0].trace
     counts = [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
@@ -405,32 +412,26 @@ def exp2_section(spec: ProblemSpec | None) -> None:
         forms_numbers(spec)
 
 
+def _index_select(container, label: str, n: int, key: str) -> int:
+    """A choice among 0 .. n-1; a stored index the new problem no longer has is clamped."""
+    ss = st.session_state
+    if not 0 <= ss[key] < n:
+        ss[key] = min(max(int(ss[key]), 0), n - 1)
+    return int(container.selectbox(label, list(range(n)), key=key))
+
+
 def forms_numbers(spec: ProblemSpec) -> None:
     """The numbers of one row and tile of the problem in both forms."""
-    n_blocks = num_blocks(spec.n_q, spec.block_q)
     a, b, c, d = st.columns(4)
-    a.number_input(f"query block i (0 - {n_blocks - 1})", step=1, key="prec_q_block")
-    b.number_input("row within the block", step=1, key="prec_row")
-    c.number_input("K/V tile j", step=1, key="prec_tile")
     d.radio("compute type", ("float32", "float64"), key="prec_form_dtype", horizontal=True)
     ss = st.session_state
-    i, row, tile = int(ss.prec_q_block), int(ss.prec_row), int(ss.prec_tile)
-    if not 0 <= i < n_blocks:
-        st.error(f"`query block i` must be in [0, {n_blocks - 1}], got {i}.")
-        return
+    i = _index_select(a, "query block i", num_blocks(spec.n_q, spec.block_q), "prec_q_block")
     run = _forms(astuple(spec), i, ss.prec_form_dtype)
-    errors = []
-    if not 0 <= row < len(run.rows):
-        errors.append(f"`row within the block` must be in [0, {len(run.rows) - 1}], got {row}.")
+    row = _index_select(b, "row within the block", len(run.rows), "prec_row")
     if not run.natural:
         st.info(f"Query block {i} sees no key (causal mask): there is no tile to show.")
         return
-    if not 0 <= tile < len(run.natural):
-        errors.append(f"`K/V tile j` must be in [0, {len(run.natural) - 1}], got {tile}.")
-    for e in errors:
-        st.error(e)
-    if errors:
-        return
+    tile = _index_select(c, "K/V tile j", len(run.natural), "prec_tile")
     r = run.rows.start + row
     keys = f"keys {run.cols[tile].start} - {run.cols[tile].stop - 1}"
     title = f"Query row {r} at K/V tile {tile} ({keys}), {ss.prec_form_dtype}"
@@ -441,7 +442,8 @@ def forms_numbers(spec: ProblemSpec) -> None:
         d_lse = float(np.abs(run.lse - run.lse_from_base2)[seen].max(initial=0.0))
     st.markdown(
         f"Whole query block {i}: max |O - O\u2082| = {float(np.abs(run.o - run.o2).max()):.2g}, "
-        f"max |L - ln 2 \u00b7 L\u2082| = {d_lse:.2g}; the unit roundoff of {ss.prec_form_dtype} "
+        f"max |L - ln 2 \u00b7 L\u2082| = {d_lse:.2g}; the machine epsilon of "
+        f"{ss.prec_form_dtype} "
         f"is {eps:.2g}. The two forms agree to rounding."
     )
 
