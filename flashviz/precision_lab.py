@@ -53,7 +53,8 @@ class StageError:
 
     key: str  # a key of STAGES
     applies: bool  # False: the precision has no such effect (the run equals the one before)
-    trace: Trace
+    o: np.ndarray  # (n_q, d) the run's output, in its state type
+    lse: np.ndarray  # (n_q,)
     err_o: np.ndarray  # (n_q,) max_c |o_rc - o_ref,rc|
     err_lse: np.ndarray  # (n_q,) |L_r - L_ref,r| (0 for rows that see no key)
     effect_o: np.ndarray  # (n_q,) max_c |o_rc - o_rc of the stage before| (first: the error)
@@ -124,6 +125,7 @@ def error_breakdown(
     in the state type (float32); "p_round" also rounds P~ for P~ V, i.e. it is
     ``record_trace(q, k, v, precision=precision)``. An effect a precision does not have
     (float64: all; float32: P~ rounding) repeats the previous run with ``applies=False``.
+    Only outputs are kept (a trace holds every tile); ``problem_underflow`` takes a trace.
     """
     prob = check_problem(q, k, v, scale, causal_align, two_d=True)
     prec = get_precision(precision)
@@ -149,12 +151,11 @@ def error_breakdown(
         ("state", has_state, in_state),
         ("p_round", prec.rounds_p, full),
     ):
-        o = trace.o.astype(np.float64)
-        effect = np.abs(o - before).max(axis=1)
-        stages.append(
-            StageError(key, applies, trace, *row_errors(o, trace.lse, o_ref, lse_ref), effect)
-        )
-        before = o
+        o, lse = trace.o, trace.lse
+        errs = row_errors(o, lse, o_ref, lse_ref)
+        effect = np.abs(o.astype(np.float64) - before).max(axis=1)
+        stages.append(StageError(key, applies, o, lse, *errs, effect))
+        before = o.astype(np.float64)
     offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
     o_naive, _ = softmax_attention(
         *stored,

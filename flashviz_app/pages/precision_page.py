@@ -30,6 +30,7 @@ from flashviz.precision_lab import (
     UNDERFLOW_TYPES,
     Breakdown,
     FormsRun,
+    ProblemUnderflow,
     StateRun,
     compare_forms,
     error_breakdown,
@@ -42,6 +43,7 @@ from flashviz.precision_lab import (
     underflow_limits,
 )
 from flashviz.problem import ProblemSpec, problem_errors, spec_inputs
+from flashviz.trace import record_trace
 
 DEFAULTS = {
     "prec_precision": "float16",
@@ -76,17 +78,24 @@ STATE_TYPES = (*UNDERFLOW_TYPES, "float64")
 
 
 @st.cache_resource(max_entries=4, show_spinner="Running the problem in every precision ...")
-def _breakdowns(values: tuple) -> dict[str, Breakdown]:
+def _breakdowns(values: tuple) -> tuple[dict[str, Breakdown], list[ProblemUnderflow]]:
     spec = ProblemSpec(*values)
     q, k, v = spec_inputs(spec)
     kw = {"block_q": spec.block_q, "block_kv": spec.block_kv, "causal": spec.causal}
     scale = spec.scale_or_none
-    return {p: error_breakdown(q, k, v, precision=p, scale=scale, **kw) for p in PRECISIONS}
+    runs = {p: error_breakdown(q, k, v, precision=p, scale=scale, **kw) for p in PRECISIONS}
+    exact = record_trace(q, k, v, scale=scale, **kw)  # float64: P~ and alpha as they are
+    return runs, [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
 
 
 def breakdowns(spec: ProblemSpec) -> dict[str, Breakdown]:
     """The breakdown of every precision (the spec's own precision does not key the cache)."""
-    return _breakdowns(astuple(replace(spec, precision="float64")))
+    return _breakdowns(astuple(replace(spec, precision="float64")))[0]
+
+
+def underflow_counts(spec: ProblemSpec) -> list[ProblemUnderflow]:
+    """P~ and alpha of the exact run rounded to each type of ``UNDERFLOW_TYPES``."""
+    return _breakdowns(astuple(replace(spec, precision="float64")))[1]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -272,8 +281,7 @@ def problem_counts(spec: ProblemSpec) -> None:
         "largest entry, which weighs 1. Raise the logit scale c to see P\u0303 and alpha "
         "underflow."
     )
-    exact = breakdowns(spec)["float64"].stages[0].trace
-    counts = [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
+    counts = underflow_counts(spec)
     st.dataframe(
         {
             "type": [c.name for c in counts],
