@@ -29,7 +29,7 @@ class Precision:
 
     @property
     def eps(self) -> float:
-        """Unit roundoff of the storage type (the largest error the inputs carry)."""
+        """Machine epsilon of the storage type (twice the unit roundoff of its rounding)."""
         return float(ml_dtypes.finfo(self.storage).eps)
 
 

@@ -1,7 +1,7 @@
 """Take the README's screenshot of every page: ``python tests/readme_screenshots.py``.
 
 Starts ``streamlit run app.py`` on a free port, opens each page in headless Chromium,
-waits for its charts, and writes ``docs/screenshots/<page>.png`` (viewport-sized, not the
+waits for its charts, and writes ``docs/images/<page>.png`` (viewport-sized, not the
 full page, so the README images stay small). Not collected by pytest.
 """
 
@@ -15,10 +15,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
-OUT = ROOT / "docs" / "screenshots"
+OUT = ROOT / "docs" / "images"
 # page url path (with query) -> (file name, number of charts to wait for)
 PAGES = {
     "stepper?step=6": ("stepper", 4),
+    "stepper?n_q=12&n_k=9&head_dim=4&block_q=4&block_kv=3&causal=true&scale=400"
+    "&bug=no_rescale_o&step=5": ("stepper_bug", 4),
     "fa1": ("fa1_vs_fa2", 1),
     "causal": ("causal_alignment", 1),
     "debugger": ("debugger", 1),
@@ -33,7 +35,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
         for path, (name, charts) in PAGES.items():
             page.goto(f"{url}/{path}")
             page.wait_for_selector("h1", timeout=60_000)
