@@ -9,20 +9,11 @@ import pytest
 
 from flashviz import gpu
 
+from .helpers import assert_no_exception, screenshot, wait_for_charts, wait_for_heading
+
 pytestmark = pytest.mark.browser
 
-CHART = ".js-plotly-plot"
-EXCEPTION = "[data-testid='stException']"
 CURRENT_TILE_OUTLINE = "rgb(230, 159, 0)"  # the orange of style.CURRENT
-
-
-def _wait_for_charts(page: object, count: int, timeout_ms: int = 60_000) -> None:
-    """Wait until exactly ``count`` charts are drawn (a rerun briefly shows old and new)."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        f"document.querySelectorAll('{CHART} .main-svg').length >= {count}"
-        f" && document.querySelectorAll('{CHART}').length === {count}",
-        timeout=timeout_ms,
-    )
 
 
 def _step_title(page: object) -> str:
@@ -37,36 +28,29 @@ def test_page_renders_steps_and_has_no_exception(
 ) -> None:
     started = time.perf_counter()
     page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
-    _wait_for_charts(page, 6)  # tile map, tile, stats, accumulator, whole run, errors
+    wait_for_charts(page, 6)  # tile map, tile, stats, accumulator, whole run, errors
     first_render_s = time.perf_counter() - started
     print(f"time to first render: {first_render_s:.2f} s")
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(screenshots / "stepper_step1.png"), full_page=True)  # type: ignore[attr-defined]
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    screenshot(page, screenshots / "stepper_step1.png")
     title = _step_title(page)
     assert "K/V block 0" in title
 
     page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "[...document.querySelectorAll('h3')].some(h => h.innerText.includes('K/V block 1'))",
-        timeout=30_000,
-    )
-    _wait_for_charts(page, 6)
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(screenshots / "stepper_step2.png"), full_page=True)  # type: ignore[attr-defined]
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    wait_for_heading(page, "K/V block 1")
+    wait_for_charts(page, 6)
+    screenshot(page, screenshots / "stepper_step2.png")
     assert "step=2" in page.url  # type: ignore[attr-defined]
 
 
 def test_play_advances_the_step_on_its_own(page: object, server_url: str) -> None:
     page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
-    _wait_for_charts(page, 6)
+    wait_for_charts(page, 6)
     page.get_by_role("button", name="Play").click()  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "[...document.querySelectorAll('h3')].some(h => /^Step [4-9]/.test(h.innerText))",
         timeout=30_000,
     )
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    assert_no_exception(page)
 
 
 @pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
@@ -76,10 +60,8 @@ def test_gpu_page_explains_and_runs_the_cpu_sweep(
     page.goto(f"{server_url}/gpu")  # type: ignore[attr-defined]
     page.get_by_text("No GPU here", exact=False).wait_for(timeout=60_000)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Run the CPU sweep").click()  # type: ignore[attr-defined]
-    _wait_for_charts(page, 1, timeout_ms=120_000)
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(screenshots / "gpu_page.png"), full_page=True)  # type: ignore[attr-defined]
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    wait_for_charts(page, 1, timeout_ms=120_000)
+    screenshot(page, screenshots / "gpu_page.png")
 
 
 def test_bug_switch_points_at_the_first_bad_step_and_code_is_highlighted(
@@ -98,6 +80,4 @@ def test_bug_switch_points_at_the_first_bad_step_and_code_is_highlighted(
     page.get_by_text("first bites", exact=False).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
     code = page.get_by_text("phase:accumulate", exact=False)  # type: ignore[attr-defined]
     assert code.count() >= 2  # the NumPy stepper and the CUDA kernel
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(screenshots / "stepper_bug.png"), full_page=True)  # type: ignore[attr-defined]
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    screenshot(page, screenshots / "stepper_bug.png")

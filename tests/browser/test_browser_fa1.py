@@ -7,56 +7,36 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import CHART, assert_no_exception, screenshot, wait_for_charts, wait_for_heading
+
 pytestmark = pytest.mark.browser
 
-CHART = ".js-plotly-plot"
-EXCEPTION = "[data-testid='stException']"
 CHARTS = 3  # loop orders, counters, HBM over n
-
-
-def _wait_for_charts(page: object, count: int, timeout_ms: int = 60_000) -> None:
-    """Wait until exactly ``count`` charts are drawn (a rerun briefly shows old and new)."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        f"document.querySelectorAll('{CHART} .main-svg').length >= {count}"
-        f" && document.querySelectorAll('{CHART}').length === {count}",
-        timeout=timeout_ms,
-    )
-
-
-def _wait_for_title(page: object, text: str) -> None:
-    page.wait_for_function(  # type: ignore[attr-defined]
-        f"[...document.querySelectorAll('h3')].some(h => h.innerText.includes({text!r}))",
-        timeout=30_000,
-    )
 
 
 def test_fa1_page_renders_steps_and_switches(
     page: object, server_url: str, screenshots: Path
 ) -> None:
     page.goto(f"{server_url}/fa1")  # type: ignore[attr-defined]
-    _wait_for_charts(page, CHARTS)
-    _wait_for_title(page, "FA1 at step 0 ")
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    wait_for_charts(page, CHARTS)
+    wait_for_heading(page, "FA1 at step 0 ")
+    assert_no_exception(page)
     assert page.get_by_text("Same output: FA1 vs reference", exact=False).count() == 1  # type: ignore[attr-defined]
 
     for _ in range(3):  # FA1 to tile (1, 0), FA2 to tile (0, 2)
         page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
         page.wait_for_timeout(300)  # type: ignore[attr-defined]
-    _wait_for_title(page, "FA1 at step 3 ")
-    _wait_for_charts(page, CHARTS)
+    wait_for_heading(page, "FA1 at step 3 ")
+    wait_for_charts(page, CHARTS)
     text = page.locator(CHART).first.text_content().replace("\u200b", "")  # type: ignore[attr-defined]
     assert "K0V0" in text and "Q1O1" in text  # FA1 at tile (1, 0): K/V block 0 stays on chip
     assert "K2V2" in text and "Q0" in text  # FA2 at tile (0, 2): Q block 0 stays on chip
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(screenshots / "fa1_step3.png"), full_page=True)  # type: ignore[attr-defined]
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    screenshot(page, screenshots / "fa1_step3.png")
 
     page.get_by_text("same number of tiles done").click()  # type: ignore[attr-defined]
-    _wait_for_title(page, "(tiles done)")
-    _wait_for_charts(page, CHARTS)
+    wait_for_heading(page, "(tiles done)")
+    wait_for_charts(page, CHARTS)
     page.get_by_role("button", name="Last").click()  # type: ignore[attr-defined]
-    _wait_for_title(page, "Position 16 of 16 (tiles done)")  # 4 x 4 tiles
-    _wait_for_charts(page, CHARTS)
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(screenshots / "fa1_last_by_tiles.png"), full_page=True)  # type: ignore[attr-defined]
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+    wait_for_heading(page, "Position 16 of 16 (tiles done)")  # 4 x 4 tiles
+    wait_for_charts(page, CHARTS)
+    screenshot(page, screenshots / "fa1_last_by_tiles.png")
