@@ -26,6 +26,7 @@ from flashviz_app.code_view import code_section
 from flashviz_app.export_view import png_download
 from flashviz_app.params import sync_query_params
 from flashviz_app.quiz_view import quiz_mode_toggle, quiz_section, unlocked
+from flashviz_app.step_controls import step_controls
 
 SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
 
@@ -68,17 +69,6 @@ def _bug_banner(ctx: FigureContext, k: int, bug_at: int | None) -> None:
         )
 
 
-def _move(to: str, last: int) -> None:
-    step = st.session_state.step
-    st.session_state.step = {
-        "first": 0,
-        "prev": max(step - 1, 0),
-        "next": min(step + 1, last),
-        "last": last,
-    }[to]
-    st.session_state["_user_moved"] = True
-
-
 def _user_moved() -> None:
     st.session_state["_user_moved"] = True
 
@@ -113,31 +103,6 @@ def _advance_if_playing(last: int) -> None:
         st.session_state["_play"] = False
         st.rerun(scope="app")  # drop the timer
     st.session_state.step += 1
-
-
-def _step_buttons(last: int, locked: bool = False) -> None:
-    """First / Previous / Next / Last and the slider; ``locked``: the quiz holds Next back."""
-    cols = st.columns(4)
-    for col, (to, label, icon) in zip(
-        cols,
-        [
-            ("first", "First", ":material/first_page:"),
-            ("prev", "Previous", ":material/chevron_left:"),
-            ("next", "Next", ":material/chevron_right:"),
-            ("last", "Last", ":material/last_page:"),
-        ],
-        strict=True,
-    ):
-        col.button(
-            label,
-            key=f"btn_{to}",
-            icon=icon,
-            on_click=_move,
-            args=(to, last),
-            width="stretch",
-            disabled=locked and to in ("next", "last"),
-        )
-    st.slider("step", 0, last, key="step", on_change=_user_moved, disabled=locked)
 
 
 def _counters(ctx: FigureContext, k: int) -> None:
@@ -214,8 +179,8 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
         st.session_state["_play"] = False  # no auto-advance past a question
     step_now = st.session_state.step
     _advance_if_playing(last)
-    _step_buttons(last, locked=quiz and step_now < last and not unlocked(step_now + 1))
-    k = st.session_state.step
+    locked = quiz and step_now < last and not unlocked(step_now + 1)  # the quiz holds Next
+    k = step_controls("step", last, "btn_", locked=locked, on_move=_user_moved)
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
     sync_query_params({"step": k})

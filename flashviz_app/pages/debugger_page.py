@@ -33,6 +33,7 @@ from flashviz.row_input import (
     row_values,
 )
 from flashviz.uploads import MAX_UPLOAD_BYTES, UploadError, load_score_row
+from flashviz_app.step_controls import step_controls
 
 SOURCES = {
     "pattern": "a pattern",
@@ -147,12 +148,6 @@ def cached_runs(scores: np.ndarray, chunk: int, d: int, seed: int, bugs: tuple[s
 # Stepping --------------------------------------------------------------------------------
 
 
-def _move(to: str, last: int) -> None:
-    step = st.session_state.dbg_step
-    moves = {"first": 0, "prev": max(step - 1, 0), "next": min(step + 1, last), "last": last}
-    st.session_state.dbg_step = moves[to]
-
-
 def _goto(step: int) -> None:
     st.session_state.dbg_step = step
 
@@ -166,26 +161,6 @@ def _load_demo(bug: str) -> None:
     ss.dbg_step = bite.index if bite else 0
     if bug not in ss.dbg_bugs:
         ss.dbg_bugs = [*ss.dbg_bugs, bug]
-
-
-def _step_controls(last: int) -> int:
-    cols = st.columns(4)
-    for col, (to, label, icon) in zip(
-        cols,
-        [
-            ("first", "First", ":material/first_page:"),
-            ("prev", "Previous", ":material/chevron_left:"),
-            ("next", "Next", ":material/chevron_right:"),
-            ("last", "Last", ":material/last_page:"),
-        ],
-        strict=True,
-    ):
-        col.button(
-            label, key=f"dbg_{to}", icon=icon, on_click=_move, args=(to, last), width="stretch"
-        )
-    if last > 0:
-        st.slider("chunk", 0, last, key="dbg_step")
-    return st.session_state.dbg_step
 
 
 # Messages and tables ---------------------------------------------------------------------
@@ -304,7 +279,7 @@ def render() -> None:
     ss.dbg_step = min(max(int(ss.dbg_step), 0), last)
     st.caption(f"{scores.size} keys in {last + 1} chunks of {ss.dbg_chunk}.")
     _messages(runs, scores, int(ss.dbg_chunk), int(ss.dbg_step))
-    step = _step_controls(last)
+    step = step_controls("dbg_step", last, "dbg_", label="chunk")
     ss.dbg_component = min(int(ss.dbg_component), int(ss.dbg_d) - 1)
     if ss.dbg_d > 1:
         st.number_input("component of o shown", 0, int(ss.dbg_d) - 1, key="dbg_component")

@@ -19,6 +19,7 @@ from flashviz.problem import ProblemSpec, problem_errors
 from flashviz.reference import attention_reference
 from flashviz.trace import LoadStep, Step, TileStep
 from flashviz_app.fa1_model import hbm_series, load_comparison
+from flashviz_app.step_controls import step_controls
 
 DEFAULTS = {
     "fa1_pattern": "random",
@@ -139,27 +140,6 @@ def describe_fa2(step: Step, d: int) -> str:
             f"{flops:,} non-matmul FLOPs.")  # fmt: skip
 
 
-def _move(to: str, last: int) -> None:
-    k = int(st.session_state.fa1_step)
-    st.session_state.fa1_step = {"first": 0, "prev": max(k - 1, 0), "next": min(k + 1, last),
-                                 "last": last}[to]  # fmt: skip
-
-
-def _step_controls(last: int) -> int:
-    st.session_state.fa1_step = min(max(int(st.session_state.fa1_step), 0), last)
-    cols = st.columns(4)
-    for col, (to, label, icon) in zip(cols, [
-        ("first", "First", ":material/first_page:"),
-        ("prev", "Previous", ":material/chevron_left:"),
-        ("next", "Next", ":material/chevron_right:"),
-        ("last", "Last", ":material/last_page:"),
-    ], strict=True):  # fmt: skip
-        col.button(label, key=f"fa1_{to}", icon=icon, on_click=_move, args=(to, last),
-                   width="stretch")  # fmt: skip
-    st.slider("position", 0, last, key="fa1_step")
-    return int(st.session_state.fa1_step)
-
-
 def _metrics(cmp: Comparison, k1: int, k2: int) -> None:
     c1, c2 = cmp.fa1_counts, cmp.fa2_counts
     cols = st.columns(5)
@@ -179,7 +159,7 @@ def _metrics(cmp: Comparison, k1: int, k2: int) -> None:
 def stepper_body(cmp: Comparison) -> None:
     align = st.session_state.fa1_align
     last = cmp.last_position(align)
-    pos = _step_controls(last)
+    pos = step_controls("fa1_step", last, "fa1_", label="position")
     k1, k2 = cmp.indices(pos, align)
     n1, n2 = cmp.fa1_counts.n_steps, cmp.fa2_counts.n_steps
     what = "step" if align == "step" else "tiles done"
