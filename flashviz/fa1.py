@@ -49,6 +49,7 @@ from flashviz.masking import (
     visible,
 )
 from flashviz.stepper import attn_fwd_inner, initial_state
+from flashviz.trace import TiledProblem
 
 
 def fa1_tile_flops(rows: int, cols: int, d: int) -> int:
@@ -115,44 +116,19 @@ def _exp_diff(m_old: np.ndarray, m_new: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class Fa1Trace:
+class Fa1Trace(TiledProblem):
     """Everything ``record_fa1`` saw: the problem, the steps, and the final HBM arrays."""
 
-    q: np.ndarray
-    k: np.ndarray
-    v: np.ndarray
-    block_q: int
-    block_kv: int
-    causal: bool
-    causal_align: str
-    scale: float
     steps: list[Fa1Step] = field(default_factory=list)
     o: np.ndarray | None = None  # (n_q, d) O in HBM at the end
     l: np.ndarray | None = None  # (n_q,)
     m: np.ndarray | None = None  # (n_q,)
 
     @property
-    def n_q(self) -> int:
-        return self.q.shape[0]
-
-    @property
-    def n_k(self) -> int:
-        return self.k.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.q.shape[1]
-
-    @property
     def lse(self) -> np.ndarray:
         """L = m + log l from the final HBM arrays (-inf for a row that sees no key)."""
         with np.errstate(divide="ignore"):
             return self.m + np.log(self.l)
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """(number of Q blocks, number of K/V blocks)."""
-        return num_blocks(self.n_q, self.block_q), num_blocks(self.n_k, self.block_kv)
 
     def tile_steps(self) -> list[Fa1TileStep]:
         return [s for s in self.steps if isinstance(s, Fa1TileStep)]

@@ -97,8 +97,10 @@ class WriteStep(Step):
 
 
 @dataclass(frozen=True, eq=False)
-class Trace:
-    """Everything ``record_trace`` saw: the problem, the steps, and the final output."""
+class TiledProblem:
+    """One head's problem as a tiled run sees it: q (n_q, d), k and v (n_k, d), the block
+    sizes, the causal mask and the softmax scale. Base of FA2's ``Trace`` and FA1's
+    ``flashviz.fa1.Fa1Trace``."""
 
     q: np.ndarray
     k: np.ndarray
@@ -108,11 +110,6 @@ class Trace:
     causal: bool
     causal_align: str
     scale: float
-    precision: str = "float64"
-    bug: str | None = None
-    steps: list[Step] = field(default_factory=list)
-    o: np.ndarray | None = None  # (n_q, d)
-    lse: np.ndarray | None = None  # (n_q,)
 
     @property
     def n_q(self) -> int:
@@ -134,6 +131,17 @@ class Trace:
     def grid(self) -> tuple[int, int]:
         """(number of Q blocks, number of K/V blocks)."""
         return num_blocks(self.n_q, self.block_q), num_blocks(self.n_k, self.block_kv)
+
+
+@dataclass(frozen=True, eq=False)
+class Trace(TiledProblem):
+    """Everything ``record_trace`` saw: the problem, the steps, and the final output."""
+
+    precision: str = "float64"
+    bug: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    o: np.ndarray | None = None  # (n_q, d)
+    lse: np.ndarray | None = None  # (n_q,)
 
     def tile_steps(self) -> list[TileStep]:
         return [s for s in self.steps if isinstance(s, TileStep)]

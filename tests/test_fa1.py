@@ -31,7 +31,7 @@ from flashviz.figures.fa1_fa2 import (
 )
 from flashviz.masking import mask_offset, num_blocks
 from flashviz.reference import masked_scores, softmax_rows
-from flashviz.trace import TileStep, WriteStep
+from flashviz.trace import TiledProblem, TileStep, WriteStep
 from tests.accuracy import assert_matches_reference
 from tests.figure_json import decode, spec
 
@@ -132,6 +132,19 @@ def test_hbm_per_fa1_step(cmp):
         else:
             r = len(s.rows)
             assert (s.hbm.reads, s.hbm.writes) == (4 * r * (2 * d + 2), 4 * r * (d + 2))
+
+
+def test_both_runs_hold_the_same_tiled_problem(cmp):
+    fa1, fa2 = cmp.fa1, cmp.fa2
+    assert isinstance(fa1, TiledProblem) and isinstance(fa2, TiledProblem)
+    for x in ("q", "k", "v"):
+        assert np.array_equal(getattr(fa1, x), getattr(fa2, x))
+    names = ("block_q", "block_kv", "causal", "causal_align", "scale", "n_q", "n_k", "d")
+    assert [getattr(fa1, x) for x in names] == [getattr(fa2, x) for x in names]
+    assert (fa1.n_q, fa1.n_k, fa1.d) == (fa1.q.shape[0], fa1.k.shape[0], fa1.q.shape[1])
+    assert fa1.offset == mask_offset(fa1.n_q, fa1.n_k, fa1.causal, fa1.causal_align)
+    grid = num_blocks(fa1.n_q, fa1.block_q), num_blocks(fa1.n_k, fa1.block_kv)
+    assert fa1.grid == fa2.grid == grid
 
 
 def test_fa1_loop_order_and_tiles(cmp):
