@@ -23,6 +23,7 @@ from flashviz.figures.style import (
     base_layout,
     with_numbers,
 )
+from flashviz.figures.tile_map import legend_squares, outline
 from flashviz.masking import block_range
 
 SEEN = "#4D4D4D"  # dark grey: query r sees key c
@@ -108,27 +109,14 @@ def _mask_heatmap(a: Alignment, x: str, y: str) -> dict:
     }
 
 
-def _legend_entries() -> list[dict]:
-    clear = "rgba(0,0,0,0)"
-    entries = [
-        ("r sees c", {"color": SEEN}),
-        ("masked", {"color": MASKED, "line": {"color": "#999999", "width": 1}}),
-        ("full tile", {"color": clear, "line": {"color": DONE, "width": 3}}),
-        ("partial tile (diagonal)", {"color": clear, "line": {"color": CURRENT, "width": 3}}),
-        ("skipped tile", {"color": clear, "line": {"color": SKIPPED, "width": 3}}),
-        ("row that sees no key", {"color": EMPTY_ROW_FILL, "line": {"color": CHANGED}}),
-    ]
-    return [
-        {
-            "type": "scatter",
-            "x": [None],
-            "y": [None],
-            "mode": "markers",
-            "name": name,
-            "marker": {"symbol": "square", "size": 16, **marker},
-        }
-        for name, marker in entries
-    ]
+LEGEND = [
+    ("r sees c", {"color": SEEN}),
+    ("masked", {"color": MASKED, "line": {"color": "#999999", "width": 1}}),
+    ("full tile", outline(DONE, 3)),
+    ("partial tile (diagonal)", outline(CURRENT, 3)),
+    ("skipped tile", outline(SKIPPED, 3)),
+    ("row that sees no key", {"color": EMPTY_ROW_FILL, "line": {"color": CHANGED}}),
+]
 
 
 def alignment_map_figure(views: Sequence[Alignment], height: int = 620) -> go.Figure:
@@ -167,7 +155,7 @@ def alignment_map_figure(views: Sequence[Alignment], height: int = 620) -> go.Fi
     )
     title = f"Causal masks for n_q = {n_q} queries, n_k = {n_k} keys"
     return figure(
-        [*data, *_legend_entries()],
+        [*data, *legend_squares(LEGEND)],
         base_layout(layout, title=title, height=height, margin={"t": 130, "b": 150}),
     )
 

@@ -8,6 +8,7 @@ mark the Q block (right) and the K/V block (top) that are on chip.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import plotly.graph_objects as go
@@ -22,7 +23,6 @@ from flashviz.figures.style import (
     TO_COME,
     base_layout,
 )
-from flashviz.masking import num_blocks
 from flashviz.trace import LoadStep, TileStep
 
 
@@ -38,7 +38,7 @@ class RowState(NamedTuple):
 def row_states(ctx: FigureContext, step_index: int) -> list[RowState]:
     step = ctx.trace.steps[step_index]
     states = []
-    for i in range(num_blocks(ctx.trace.n_q, ctx.trace.block_q)):
+    for i in range(ctx.trace.grid[0]):
         visible = ctx.kv_count(i)
         if i < step.i:
             states.append(RowState(visible, None, visible))
@@ -64,7 +64,7 @@ def _tile_rect(ctx: FigureContext, i: int, j0: int, j1: int, name: str, **style)
 
 
 def _status_shapes(ctx: FigureContext, step_index: int) -> list[dict]:
-    n_j = num_blocks(ctx.trace.n_k, ctx.trace.block_kv)
+    n_j = ctx.trace.grid[1]
     shapes = []
     for i, st in enumerate(row_states(ctx, step_index)):
         next_j = st.done + (st.current is not None)
@@ -157,14 +157,16 @@ def _on_chip_bars(ctx: FigureContext, step_index: int) -> tuple[list[dict], list
     return shapes, notes
 
 
-def _legend_entries() -> list[dict]:
-    clear = "rgba(0,0,0,0)"
-    entries = [
-        ("current tile", {"color": clear, "line": {"color": CURRENT, "width": 4}}),
-        ("processed", {"color": clear, "line": {"color": DONE, "width": 3}}),
-        ("still to come", {"color": TO_COME}),
-        ("skipped (causal mask)", {"color": clear, "line": {"color": SKIPPED, "width": 3}}),
-    ]
+CLEAR = "rgba(0,0,0,0)"
+
+
+def outline(color: str, width: float) -> dict:
+    """Marker style of a legend square drawn as an outline only."""
+    return {"color": CLEAR, "line": {"color": color, "width": width}}
+
+
+def legend_squares(entries: Sequence[tuple[str, dict]]) -> list[dict]:
+    """Legend-only traces (they plot nothing): one square per (name, marker style)."""
     return [
         {
             "type": "scatter",
@@ -176,6 +178,14 @@ def _legend_entries() -> list[dict]:
         }
         for name, marker in entries
     ]
+
+
+LEGEND = [
+    ("current tile", outline(CURRENT, 4)),
+    ("processed", outline(DONE, 3)),
+    ("still to come", {"color": TO_COME}),
+    ("skipped (causal mask)", outline(SKIPPED, 3)),
+]
 
 
 def tile_map_title(ctx: FigureContext) -> str:
@@ -220,4 +230,4 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
     layout = base_layout(
         layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40}
     )
-    return figure([heat, *_legend_entries()], layout)
+    return figure([heat, *legend_squares(LEGEND)], layout)
