@@ -32,6 +32,7 @@ from flashviz.precision import get_precision, store
 from flashviz.reference import attention_reference, softmax_attention
 from flashviz.stepper import TileUpdate, attn_fwd_inner, finalize, initial_state
 from flashviz.trace import Trace, WriteStep, record_trace
+from flashviz.verdict import RowErrorMaxima, row_errors
 
 LN2 = math.log(2.0)
 LOG2E = 1.0 / LN2
@@ -48,7 +49,7 @@ STAGES: dict[str, str] = {
 
 
 @dataclass(frozen=True, eq=False)
-class StageError:
+class StageError(RowErrorMaxima):
     """One run of the breakdown and its error against the float64 reference."""
 
     key: str  # a key of STAGES
@@ -58,14 +59,6 @@ class StageError:
     err_o: np.ndarray  # (n_q,) max_c |o_rc - o_ref,rc|
     err_lse: np.ndarray  # (n_q,) |L_r - L_ref,r| (0 for rows that see no key)
     effect_o: np.ndarray  # (n_q,) max_c |o_rc - o_rc of the stage before| (first: the error)
-
-    @property
-    def max_err_o(self) -> float:
-        return float(self.err_o.max())
-
-    @property
-    def max_err_lse(self) -> float:
-        return float(self.err_lse.max())
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,17 +85,6 @@ class Breakdown:
     def dominant(self) -> str:
         """The stage whose effect moves the output the most."""
         return self.stages[int(np.argmax(self.effects))].key
-
-
-def row_errors(
-    o: np.ndarray, lse: np.ndarray, o_ref: np.ndarray, lse_ref: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per query row: max |o - o_ref| and |lse - lse_ref| (0 where both are -inf)."""
-    err_o = np.abs(o.astype(np.float64) - o_ref).max(axis=1)
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(lse.astype(np.float64) - lse_ref)
-    both_empty = np.isneginf(lse) & np.isneginf(lse_ref)
-    return err_o, np.where(both_empty, 0.0, np.nan_to_num(diff, nan=np.inf))
 
 
 def error_breakdown(

@@ -14,16 +14,23 @@ from flashviz.trace import Trace
 DEFAULT_TOL = 1e-10  # both sides compute in float64; differences are rounding only
 
 
-@dataclass(frozen=True, eq=False)
-class Verdict:
-    """Final output and logsumexp against the reference, with the largest errors."""
+def row_errors(
+    o: np.ndarray, lse: np.ndarray, o_ref: np.ndarray, lse_ref: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per query row: max |o - o_ref| and |lse - lse_ref| (0 where both are -inf: a row that
+    sees no key); each (n_q,), in float64."""
+    err_o = np.abs(o.astype(np.float64) - o_ref).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(lse.astype(np.float64) - lse_ref)
+    both_empty = np.isneginf(lse) & np.isneginf(lse_ref)
+    return err_o, np.where(both_empty, 0.0, np.nan_to_num(diff, nan=np.inf))
 
-    o_ref: np.ndarray  # (n_q, d)
-    lse_ref: np.ndarray  # (n_q,)
-    err_o: np.ndarray  # (n_q,) max |o - o_ref| over each row
-    err_lse: np.ndarray  # (n_q,) |lse - lse_ref| (0 where both are -inf)
-    tol: float  # for o
-    tol_lse: float
+
+class RowErrorMaxima:
+    """For a result holding per-row errors ``err_o`` and ``err_lse`` (n_q,): their maxima."""
+
+    err_o: np.ndarray
+    err_lse: np.ndarray
 
     @property
     def max_err_o(self) -> float:
@@ -32,6 +39,18 @@ class Verdict:
     @property
     def max_err_lse(self) -> float:
         return float(self.err_lse.max())
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict(RowErrorMaxima):
+    """Final output and logsumexp against the reference, with the largest errors."""
+
+    o_ref: np.ndarray  # (n_q, d)
+    lse_ref: np.ndarray  # (n_q,)
+    err_o: np.ndarray  # (n_q,) max |o - o_ref| over each row
+    err_lse: np.ndarray  # (n_q,) |lse - lse_ref| (0 where both are -inf)
+    tol: float  # for o
+    tol_lse: float
 
     @property
     def ok(self) -> bool:
@@ -74,10 +93,6 @@ def compare_with_reference(trace: Trace, tol: float | None = None) -> Verdict:
         scale=trace.scale,
     )
     assert trace.o is not None and trace.lse is not None
-    err_o = np.abs(trace.o - o_ref).max(axis=1)
-    same_inf = np.isinf(trace.lse) & (trace.lse == lse_ref)  # rows that see no key
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(trace.lse - lse_ref)
-    err_lse = np.where(same_inf, 0.0, np.nan_to_num(diff, nan=np.inf))
+    err_o, err_lse = row_errors(trace.o, trace.lse, o_ref, lse_ref)
     tol_o, tol_lse = precision_tolerance(trace, o_ref, lse_ref) if tol is None else (tol, tol)
     return Verdict(o_ref, lse_ref, err_o, err_lse, tol_o, tol_lse)

@@ -43,6 +43,22 @@ def test_low_precision_trace_is_as_accurate_as_naive_in_that_precision(precision
     assert verdict.tol < 1e-2  # a real bound, not a blanket pass
 
 
+def test_verdict_errors_per_row_and_rows_that_see_no_key():
+    q, k, v = _problem(3, 13, 7, 5)  # bottom-right causal: rows 0-5 see no key
+    trace = record_trace(q, k, v, block_q=4, block_kv=3, causal=True, precision="float32")
+    verdict = compare_with_reference(trace)
+    empty = np.isneginf(verdict.lse_ref)
+    assert empty.sum() == 6 and np.isneginf(trace.lse[empty]).all()
+    np.testing.assert_array_equal(verdict.err_lse[empty], 0.0)
+    seen = ~empty
+    err_o = np.abs(trace.o.astype(np.float64) - verdict.o_ref).max(axis=1)
+    err_lse = np.abs(trace.lse[seen].astype(np.float64) - verdict.lse_ref[seen])
+    np.testing.assert_array_equal(verdict.err_o, err_o)
+    np.testing.assert_array_equal(verdict.err_lse[seen], err_lse)
+    assert (verdict.max_err_o, verdict.max_err_lse) == (err_o.max(), err_lse.max())
+    assert 0 < verdict.max_err_o <= verdict.tol and verdict.ok
+
+
 def test_16_bit_runs_round_p_for_the_matmul_but_not_for_l():
     q, k, v = _problem(3, 9, 13, 5)
     fp16 = record_trace(q, k, v, block_q=4, block_kv=5, precision="float16")
