@@ -34,6 +34,20 @@ def _log_axis(title: str) -> dict:
     return {"title": {"text": title}, "type": "log", "exponentformat": "power"}
 
 
+def _log_y_figure(
+    data: list[dict], *, x_title: str, y_title: str, title: str, height: int, **extra: object
+) -> go.Figure:
+    """The lab's line charts: a log y axis, the legend below, room for the axis numbers;
+    ``extra``: more layout (shapes, annotations)."""
+    layout = {
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": _log_axis(y_title),
+        **extra,
+        "legend": {"orientation": "h", "y": -0.25, "x": 0},
+    }
+    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 90}))
+
+
 def breakdown_figure(breakdowns: Sequence[Breakdown], height: int = 420) -> go.Figure:
     """Left: max |O - O_ref| after each stage; right: max |O_stage - O_stage before|.
 
@@ -100,13 +114,13 @@ def row_error_figure(breakdown: Breakdown, height: int = 380) -> go.Figure:
         }
         for n, stage in enumerate(breakdown.stages)
     ]
-    layout = {
-        "xaxis": {"title": {"text": "query row r"}},
-        "yaxis": _log_axis("max_c |O_rc \u2212 O_ref,rc|"),
-        "legend": {"orientation": "h", "y": -0.25, "x": 0},
-    }
-    title = f"Error per row, {breakdown.precision}"
-    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 90}))
+    return _log_y_figure(
+        data,
+        x_title="query row r",
+        y_title="max_c |O_rc \u2212 O_ref,rc|",
+        title=f"Error per row, {breakdown.precision}",
+        height=height,
+    )
 
 
 def _vline(x: float, color: str, dash: str, name: str) -> dict:
@@ -122,6 +136,11 @@ def _vline(x: float, color: str, dash: str, name: str) -> dict:
         "y1": 1,
         "line": {"color": color, "dash": dash, "width": 2},
     }
+
+
+def _with_chosen_gap(shapes: list[dict], gap: float | None) -> list[dict]:
+    """``shapes`` and, when a gap is chosen on the page, an orange dashed line there."""
+    return shapes if gap is None else [*shapes, _vline(gap, CURRENT, "dash", "chosen gap")]
 
 
 def underflow_figure(
@@ -165,17 +184,16 @@ def underflow_figure(
         shapes.append(_vline(lim.gap_zero, color, "solid", f"{lim.name} zero"))
         notes.append(_note(lim.gap_zero, 0.97 - 0.09 * n, f"{lim.name}: 0", color))
     notes.append(_note(limits[0].gap_subnormal, 0.6, f"{limits[0].name} subnormal", "gray"))
-    if gap is not None:
-        shapes.append(_vline(gap, CURRENT, "dash", "chosen gap"))
-    layout = {
-        "xaxis": {"title": {"text": "gap = m_new \u2212 m_old (alpha) or m \u2212 s (P\u0303)"}},
-        "yaxis": _log_axis("exp(\u2212gap) in the type"),
-        "shapes": shapes,
-        "annotations": notes,
-        "legend": {"orientation": "h", "y": -0.25, "x": 0},
-    }
-    title = "alpha and P\u0303 = exp(\u2212gap): dotted = subnormal from here, solid = 0 from here"
-    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 90}))
+    return _log_y_figure(
+        data,
+        x_title="gap = m_new \u2212 m_old (alpha) or m \u2212 s (P\u0303)",
+        y_title="exp(\u2212gap) in the type",
+        title="alpha and P\u0303 = exp(\u2212gap): dotted = subnormal from here, "
+        "solid = 0 from here",
+        height=height,
+        shapes=_with_chosen_gap(shapes, gap),
+        annotations=notes,
+    )
 
 
 def _note(x: float, y: float, text: str, color: str) -> dict:
@@ -220,16 +238,14 @@ def gap_sweep_figure(
         _vline(limits.gap_subnormal, color, "dot", f"{limits.name} alpha subnormal"),
         _vline(limits.gap_zero, color, "solid", f"{limits.name} alpha = 0"),
     ]
-    if gap is not None:
-        shapes.append(_vline(gap, CURRENT, "dash", "chosen gap"))
-    layout = {
-        "xaxis": {"title": {"text": "jump of the row max (gap)"}},
-        "yaxis": _log_axis("max |o \u2212 o_exact|"),
-        "shapes": shapes,
-        "legend": {"orientation": "h", "y": -0.25, "x": 0},
-    }
-    title = f"Online softmax, state in each type (lines: {limits.name} alpha subnormal / 0)"
-    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 90}))
+    return _log_y_figure(
+        data,
+        x_title="jump of the row max (gap)",
+        y_title="max |o \u2212 o_exact|",
+        title=f"Online softmax, state in each type (lines: {limits.name} alpha subnormal / 0)",
+        height=height,
+        shapes=_with_chosen_gap(shapes, gap),
+    )
 
 
 def forms_table_figure(rows: Sequence[FormRow], title: str) -> go.Figure:
