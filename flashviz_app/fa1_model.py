@@ -11,14 +11,13 @@ from dataclasses import astuple
 import streamlit as st
 
 from flashviz.fa_compare import Comparison, HbmOverN, compare, hbm_over_n
-from flashviz.patterns import make_inputs
-from flashviz.problem import ProblemSpec, problem_errors
+from flashviz.problem import ProblemSpec, problem_errors, spec_inputs
 
 
 @st.cache_resource(max_entries=8, show_spinner="Recording FA1 and FA2 ...")
 def _comparison(*values: object) -> Comparison:
     spec = ProblemSpec(*values)
-    q, k, v = make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed)
+    q, k, v = spec_inputs(spec)
     return compare(
         q,
         k,
