@@ -49,6 +49,17 @@ class ProblemSpec:
     upload: str = ""
 
     @property
+    def tiling(self) -> dict[str, object]:
+        """The keyword arguments every tiled run of this problem takes."""
+        return {
+            "block_q": self.block_q,
+            "block_kv": self.block_kv,
+            "causal": self.causal,
+            "causal_align": self.causal_align,
+            "scale": self.scale_or_none,
+        }
+
+    @property
     def bug_or_none(self) -> str | None:
         return None if self.bug == NO_BUG else self.bug
 
@@ -141,16 +152,9 @@ def build_trace(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = Non
     errors = problem_errors(spec)
     if errors:
         raise ValueError(" ".join(errors))
-    q, k, v = spec_inputs(spec, uploaded)
     return record_trace(
-        q,
-        k,
-        v,
-        block_q=spec.block_q,
-        block_kv=spec.block_kv,
-        causal=spec.causal,
-        causal_align=spec.causal_align,
-        scale=spec.scale_or_none,
+        *spec_inputs(spec, uploaded),
+        **spec.tiling,
         precision=spec.precision,
         bug=spec.bug_or_none,
     )

@@ -17,17 +17,7 @@ from flashviz.problem import ProblemSpec, problem_errors, spec_inputs
 @st.cache_resource(max_entries=8, show_spinner="Recording FA1 and FA2 ...")
 def _comparison(*values: object) -> Comparison:
     spec = ProblemSpec(*values)
-    q, k, v = spec_inputs(spec)
-    return compare(
-        q,
-        k,
-        v,
-        block_q=spec.block_q,
-        block_kv=spec.block_kv,
-        causal=spec.causal,
-        causal_align=spec.causal_align,
-        scale=spec.scale_or_none,
-    )
+    return compare(*spec_inputs(spec), **spec.tiling)
 
 
 def load_comparison(spec: ProblemSpec) -> Comparison:

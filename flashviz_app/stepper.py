@@ -138,7 +138,15 @@ def _explanation(ctx: FigureContext, k: int) -> None:
     st.markdown(f"#### {e.title}")
     st.markdown(e.text)
     st.latex(e.formula)
-    st.caption(f"With the numbers of query row {e.row}:")
+    st.caption(
+        f"With the numbers of query row {e.row}"
+        + (
+            " (the formulas are the correct update; the numbers are what the run with the "
+            "bug produced, so they need not add up):"
+            if ctx.trace.bug
+            else ":"
+        )
+    )
     st.latex(e.numbers)
 
 
