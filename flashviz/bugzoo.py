@@ -162,7 +162,8 @@ def exact_prefix(scores: np.ndarray, values: np.ndarray, stop: int) -> np.ndarra
     s = scores[:stop]
     if not np.isfinite(s).any():
         return np.zeros(values.shape[1])
-    w = np.exp(s - s.max())
+    with np.errstate(over="ignore"):  # -1e308 - 1e308 = -inf: a weight of exactly 0
+        w = np.exp(s - s.max())
     return (w / w.sum()) @ values[:stop]
 
 

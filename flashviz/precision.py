@@ -58,4 +58,5 @@ def get_precision(name: str) -> Precision:
 
 def store(x: np.ndarray, precision: Precision) -> np.ndarray:
     """``x`` rounded to the storage type, returned in the state type (exactly representable)."""
-    return np.asarray(x).astype(precision.storage).astype(precision.state)
+    with np.errstate(over="ignore"):  # out-of-range values become inf; callers check
+        return np.asarray(x).astype(precision.storage).astype(precision.state)

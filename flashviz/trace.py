@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import ml_dtypes
 import numpy as np
 
 from flashviz.bugzoo import check_bug, online_step
@@ -32,7 +33,7 @@ from flashviz.masking import (
     tile_kind,
     visible,
 )
-from flashviz.precision import get_precision, store
+from flashviz.precision import Precision, get_precision, store
 from flashviz.stepper import TileUpdate, attn_fwd_inner, finalize, initial_state
 
 
@@ -189,6 +190,7 @@ def record_trace(
     prec = get_precision(precision or prob.q.dtype.name)
     check_bug(bug)
     q_, k_, v_ = (store(x, prec) for x in (prob.q, prob.k, prob.v))
+    _check_range(q_, k_, v_, prob.scale, prec)
     n_q, n_k, d = prob.n_q, prob.n_k, prob.d
     offset = mask_offset(n_q, n_k, causal, causal_align)
     dtype = prec.state.type
@@ -254,6 +256,26 @@ def record_trace(
         q_, k_, v_, block_q, block_kv, causal, causal_align, float(scale_), prec.name, bug,
         steps, o, lse,
     )  # fmt: skip
+
+
+def _check_range(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, prec: Precision
+) -> None:
+    """ValueError if the inputs or the scores do not fit the precision's range."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if not np.isfinite(x).all():
+            raise ValueError(
+                f"{name} has values beyond the range of {prec.storage} (largest "
+                f"{float(ml_dtypes.finfo(prec.storage).max):.4g}): scale the inputs down or "
+                "pick a wider precision"
+            )
+    with np.errstate(over="ignore", invalid="ignore"):
+        s_max = np.abs(q @ k.T).max(initial=0.0) * prec.state.type(scale)
+    if not np.isfinite(s_max):
+        raise ValueError(
+            f"the scores scale * q k^T overflow {prec.state} (largest "
+            f"{float(np.finfo(prec.state).max):.4g}): scale q or k down"
+        )
 
 
 def _buggy_inner(

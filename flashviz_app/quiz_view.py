@@ -40,10 +40,13 @@ def _fingerprint(ctx: FigureContext) -> tuple:
         float(t.scale),
         float(np.sum(t.q, dtype=np.float64)),
         float(np.sum(t.k, dtype=np.float64)),
+        t.precision,
+        t.bug,
     )
 
 
-def _reset_if_new_problem(ctx: FigureContext) -> None:
+def reset_if_new_problem(ctx: FigureContext) -> None:
+    """Forget answers given to another problem; call before drawing what ``unlocked`` gates."""
     fingerprint = _fingerprint(ctx)
     if st.session_state.get("_quiz_problem") == fingerprint:
         return
@@ -121,7 +124,7 @@ def quiz_section(ctx: FigureContext, k: int) -> bool:
     if not 0 <= k < len(ctx.trace.steps):
         st.caption("End of the run: nothing left to predict.")
         return True
-    _reset_if_new_problem(ctx)
+    reset_if_new_problem(ctx)
     quiz = quiz_for(ctx.trace, k)
     st.markdown(f"#### {quiz.title}")
     if quiz.empty:

@@ -25,7 +25,12 @@ from flashviz.trace import TileStep
 from flashviz_app.code_view import code_section
 from flashviz_app.export_view import png_download
 from flashviz_app.params import sync_query_params
-from flashviz_app.quiz_view import quiz_mode_toggle, quiz_section, unlocked
+from flashviz_app.quiz_view import (
+    quiz_mode_toggle,
+    quiz_section,
+    reset_if_new_problem,
+    unlocked,
+)
 from flashviz_app.step_controls import step_controls
 
 SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
@@ -185,6 +190,7 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     quiz = quiz_mode_toggle()
     if quiz:
         st.session_state["_play"] = False  # no auto-advance past a question
+        reset_if_new_problem(ctx)
     step_now = st.session_state.step
     _advance_if_playing(last)
     locked = quiz and step_now < last and not unlocked(step_now + 1)  # the quiz holds Next

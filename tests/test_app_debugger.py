@@ -363,3 +363,18 @@ def test_figure_builders_name_bad_arguments(runs, call, message) -> None:
     row, r = runs
     with pytest.raises(ValueError, match=message):
         call(r, row)
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+@pytest.mark.parametrize("n,chunk", [(1, 1), (24, 24)])
+def test_demo_button_loads_a_row_where_the_bug_bites_even_from_a_tiny_row(
+    app: AppTest, bug: str, n: int, chunk: int
+) -> None:
+    app.number_input(key="dbg_n").set_value(n).run()
+    app.number_input(key="dbg_chunk").set_value(chunk).run()
+    app.multiselect(key="dbg_bugs").set_value([bug]).run()
+    if not app.get("button") or not any(b.key == f"dbg_demo_{bug}" for b in app.button):
+        return  # it already bites on this row
+    app.button(key=f"dbg_demo_{bug}").click().run()
+    assert not app.exception
+    assert any("first bites at chunk" in e.value for e in app.error)

@@ -107,3 +107,32 @@ def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
 def test_png_export_button_is_offered_for_the_views() -> None:
     at = run_app(step=1)
     assert at.button(key="png_render") is not None and not at.exception
+
+
+@pytest.mark.parametrize(
+    "value,precision,message",
+    [(1e300, "float64", "overflow float64"), (1e5, "float16", "beyond the range of float16")],
+)
+def test_uploads_beyond_the_precisions_range_get_a_message(value, precision, message) -> None:
+    import io
+
+    import numpy as np
+
+    x = np.full((4, 2), value)
+    buf = io.BytesIO()
+    np.savez(buf, q=x, k=x, v=np.ones((4, 2)))
+    at = run_app(block_q=2, block_kv=2, precision=precision)
+    at.get_by_key("upload_qkv").set_value(("big.npz", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_switching_the_bug_starts_the_quiz_afresh() -> None:
+    at = run_app(step=0)
+    at.toggle(key="quiz_mode").set_value(True).run()
+    at.button(key="quiz_reveal").click().run()
+    assert not at.button(key="btn_next").disabled
+    at.selectbox(key="bug").set_value("no_max").run()
+    assert not at.exception
+    assert at.button(key="btn_next").disabled  # a new run: its steps are not revealed

@@ -158,6 +158,10 @@ def _load_demo(bug: str) -> None:
     ss.dbg_source, ss.dbg_pattern = "pattern", DEMO_PATTERN[bug]
     n, chunk, seed = (int(ss.get(f"dbg_{k}", DEFAULTS[f"dbg_{k}"])) for k in ("n", "chunk", "seed"))
     bite = first_bite(bug, make_row(ss.dbg_pattern, n, chunk, seed), chunk)
+    if bite is None:  # too short a row or too long a chunk: back to the demo's own size
+        n, chunk = DEFAULTS["dbg_n"], DEFAULTS["dbg_chunk"]
+        ss.dbg_n, ss.dbg_chunk = n, chunk
+        bite = first_bite(bug, make_row(ss.dbg_pattern, n, chunk, seed), chunk)
     ss.dbg_step = bite.index if bite else 0
     if bug not in ss.dbg_bugs:
         ss.dbg_bugs = [*ss.dbg_bugs, bug]

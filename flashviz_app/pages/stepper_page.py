@@ -43,8 +43,13 @@ def render() -> None:
             "settings and step only.",
             icon=":material/upload_file:",
         )
-    ctx = load_context(spec, uploaded)
-    stepper(ctx, play_controls(), first_divergence(spec, uploaded))
+    try:
+        ctx = load_context(spec, uploaded)
+        bug_at = first_divergence(spec, uploaded)
+    except ValueError as e:  # uploaded values beyond the chosen precision's range
+        st.error(f"Cannot trace this problem: {e}.")
+        return
+    stepper(ctx, play_controls(), bug_at)
     whole_run_section(spec, uploaded)
     correctness_section(ctx)
     downloads_section(ctx)
