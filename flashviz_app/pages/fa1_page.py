@@ -103,7 +103,10 @@ def _controls() -> tuple[ProblemSpec, list[str]]:
     spec = ProblemSpec(n_q=n_q, n_k=n_k, head_dim=d, block_q=block_q, block_kv=block_kv,
                        causal=bool(ss.fa1_causal), causal_align=ss.fa1_causal_align,
                        seed=int(ss.fa1_seed), pattern=ss.fa1_pattern)  # fmt: skip
-    return spec, errors or problem_errors(spec)
+    errors = errors or problem_errors(spec)
+    if errors and mode != "blocks":  # the advice names block sizes: say which M gives them
+        errors.append(f"In M mode the blocks come from M (and d): raise M, now {ss.fa1_sram}.")
+    return spec, errors
 
 
 def _kib(n_bytes: int) -> str:
