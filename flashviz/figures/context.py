@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashviz.masking import kv_blocks_for, visible
+from flashviz.masking import block_range, kv_blocks_for
+from flashviz.reference import masked_scores
 from flashviz.trace import TileStep, Trace
 from flashviz.verdict import Verdict, compare_with_reference
 
@@ -30,8 +31,7 @@ class FigureContext:
     def kv_count(self, i: int) -> int:
         """How many K/V tiles query block i visits (the rest are skipped by the mask)."""
         t = self.trace
-        rows = range(i * t.block_q, min((i + 1) * t.block_q, t.n_q))
-        return kv_blocks_for(rows, t.block_kv, t.n_k, t.offset)
+        return kv_blocks_for(block_range(i, t.block_q, t.n_q), t.block_kv, t.n_k, t.offset)
 
     def tiles_so_far(self, step_index: int) -> list[TileStep]:
         """Tile steps of the current query block up to and including ``step_index``."""
@@ -45,9 +45,9 @@ class FigureContext:
 
 def full_scores(trace: Trace) -> np.ndarray:
     """scale * Q K^T with masked entries -inf: the matrix the kernel never materialises."""
-    s = (trace.q @ trace.k.T) * trace.scale
-    mask = visible(range(trace.n_q), range(trace.n_k), trace.offset)
-    return s if mask is None else np.where(mask, s, -np.inf)
+    return masked_scores(
+        trace.q, trace.k, scale=trace.scale, offset=trace.offset, dtype=trace.q.dtype.type
+    )
 
 
 def pool_max(s: np.ndarray, f: int) -> np.ndarray:
