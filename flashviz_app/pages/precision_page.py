@@ -81,10 +81,8 @@ STATE_TYPES = (*UNDERFLOW_TYPES, "float64")
 def _breakdowns(values: tuple) -> tuple[dict[str, Breakdown], list[ProblemUnderflow]]:
     spec = ProblemSpec(*values)
     q, k, v = spec_inputs(spec)
-    kw = {"block_q": spec.block_q, "block_kv": spec.block_kv, "causal": spec.causal}
-    scale = spec.scale_or_none
-    runs = {p: error_breakdown(q, k, v, precision=p, scale=scale, **kw) for p in PRECISIONS}
-    exact = record_trace(q, k, v, scale=scale, **kw)  # float64: P~ and alpha as they are
+    runs = {p: error_breakdown(q, k, v, precision=p, **spec.tiling) for p in PRECISIONS}
+    exact = record_trace(q, k, v, **spec.tiling)  # float64: P~ and alpha as they are
     return runs, [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
 
 
@@ -112,11 +110,7 @@ def demo_sweep(base: float, chunk: int) -> dict[str, np.ndarray]:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _forms(values: tuple, i: int, dtype: str) -> FormsRun:
     spec = ProblemSpec(*values)
-    q, k, v = spec_inputs(spec)
-    return compare_forms(
-        q, k, v, block_q=spec.block_q, block_kv=spec.block_kv, i=i, causal=spec.causal,
-        scale=spec.scale_or_none, dtype=dtype,
-    )  # fmt: skip
+    return compare_forms(*spec_inputs(spec), i=i, dtype=dtype, **spec.tiling)
 
 
 # --- controls ---------------------------------------------------------------------------
