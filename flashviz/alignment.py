@@ -22,10 +22,9 @@ from flashviz.checks import check_block, check_causal_align
 from flashviz.flash import flash_attention
 from flashviz.masking import (
     TileKind,
-    block_range,
     causal_offset,
     num_blocks,
-    tile_kind,
+    tile_kind_grid,
     visible,
     visible_counts,
 )
@@ -60,15 +59,7 @@ def tile_kinds(n_q: int, n_k: int, block_q: int, block_kv: int, causal_align: st
     """(num Q blocks, num K/V blocks) array of "full", "partial" or "skipped"."""
     _check_sizes(n_q=n_q, n_k=n_k, block_q=block_q, block_kv=block_kv)
     offset = causal_offset(n_q, n_k, check_causal_align(causal_align))
-    return np.array(
-        [
-            [
-                tile_kind(block_range(i, block_q, n_q), block_range(j, block_kv, n_k), offset)
-                for j in range(num_blocks(n_k, block_kv))
-            ]
-            for i in range(num_blocks(n_q, block_q))
-        ]
-    )
+    return tile_kind_grid(n_q, n_k, block_q, block_kv, offset)
 
 
 def empty_rows(n_q: int, n_k: int, causal_align: str) -> np.ndarray:

@@ -37,6 +37,21 @@ def tile_kind(rows: range, cols: range, offset: int | None) -> TileKind:
     return "partial"
 
 
+def tile_kind_grid(
+    n_q: int, n_k: int, block_q: int, block_kv: int, offset: int | None
+) -> np.ndarray:
+    """(num Q blocks, num K/V blocks) array of "full", "partial" or "skipped"."""
+    return np.array(
+        [
+            [
+                tile_kind(block_range(i, block_q, n_q), block_range(j, block_kv, n_k), offset)
+                for j in range(num_blocks(n_k, block_kv))
+            ]
+            for i in range(num_blocks(n_q, block_q))
+        ]
+    )
+
+
 def block_range(index: int, block: int, n: int) -> range:
     """The rows (or columns) covered by block ``index`` of size ``block`` out of ``n``."""
     return range(index * block, min((index + 1) * block, n))

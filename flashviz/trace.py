@@ -31,6 +31,7 @@ from flashviz.masking import (
     mask_offset,
     num_blocks,
     tile_kind,
+    tile_kind_grid,
     visible,
 )
 from flashviz.precision import Precision, get_precision, store
@@ -149,20 +150,7 @@ class Trace(TiledProblem):
 
     def tile_kinds(self) -> np.ndarray:
         """(n_q blocks, n_kv blocks) array of "full" / "partial" / "skipped"."""
-        n_i, n_j = self.grid
-        return np.array(
-            [
-                [
-                    tile_kind(
-                        block_range(i, self.block_q, self.n_q),
-                        block_range(j, self.block_kv, self.n_k),
-                        self.offset,
-                    )
-                    for j in range(n_j)
-                ]
-                for i in range(n_i)
-            ]
-        )
+        return tile_kind_grid(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
 
 
 def record_trace(
