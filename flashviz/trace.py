@@ -232,11 +232,10 @@ def record_trace(
                 )
             )
             m_i, l_i, o_i = new.m_i, new.l_i, new.o_i
+        with np.errstate(invalid="ignore"):
+            o_out, lse_out = finalize(m_i, l_i, o_i)
         if bug == "stale_l":  # the accumulator is already normalised: write it as it is
-            o_out, lse_out = o_i, _lse(m_i, l_i)
-        else:
-            with np.errstate(invalid="ignore"):
-                o_out, lse_out = finalize(m_i, l_i, o_i)
+            o_out = o_i
         steps.append(WriteStep("write", i, rows, m_i, l_i, o_i, o_out, lse_out))
         o[rows.start : rows.stop], lse[rows.start : rows.stop] = o_out, lse_out
 
@@ -285,8 +284,3 @@ def _buggy_inner(
     with np.errstate(over="ignore", invalid="ignore"):  # "wrong_sign" may overflow on purpose
         o_rescaled = o_i if bug == "no_rescale_o" else new.alpha[:, None] * o_i
     return TileUpdate(new.m, new.l, new.o, s_ij, new.p, new.alpha), o_rescaled
-
-
-def _lse(m_i: np.ndarray, l_i: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return m_i + np.log(l_i)
