@@ -1,7 +1,8 @@
 """Code beside the math: the Python stepper and the CUDA kernel, this step's phase lit up.
 
-Both sources are read from their files at every rerun and cut at their ``phase:`` markers
-(``flashviz/source_view.py``), so the highlight follows the code as it changes. st.code
+Both sources are cut at their ``phase:`` markers (``flashviz/source_view.py``) and drawn
+once per file version: the cache is keyed on each file's path and modification time, so
+the highlight follows the code as it changes without re-parsing it at every step. st.code
 cannot highlight lines, so the code is drawn as escaped HTML: monospace, file line
 numbers, comments dimmed, the current phase's lines on an orange background.
 """
@@ -9,9 +10,12 @@ numbers, comments dimmed, the current phase's lines on an orange background.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import streamlit as st
 
+from flashviz import source_view
+from flashviz import stepper as py_stepper
 from flashviz.figures.style import CURRENT
 from flashviz.source_view import (
     STEP_PHASES,
@@ -22,6 +26,8 @@ from flashviz.source_view import (
     phases_of,
     stepper_code,
 )
+
+Files = tuple[tuple[str, int], ...]  # (path, st_mtime_ns) of the Python and CUDA sources
 
 ALL = "all phases"
 CONTEXT = 3  # lines shown around the highlighted ones, unless the whole source is asked for
@@ -118,6 +124,28 @@ def _tile_phase() -> str | None:
     return None if choice == ALL else choice
 
 
+def _files() -> Files:
+    """The two source files as (path, modification time): what the caches below key on."""
+    paths = (Path(py_stepper.__file__), source_view.KERNEL_PATH)
+    return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _lit(files: Files, step_kind: str, phase: str | None) -> list[tuple[Source, list]]:
+    """Each source with its lines to light up; raises (uncached) on a marker or file error."""
+    (py_path, _), (cu_path, _) = files
+    sources = [stepper_code(Path(py_path)), kernel_code(Path(cu_path))]
+    return [(src, highlight(src, step_kind, phase)) for src in sources]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _drawn(files: Files, step_kind: str, phase: str | None, whole: bool) -> list[str]:
+    return [
+        source_html(src, ranges, context=None if whole else CONTEXT)
+        for src, ranges in _lit(files, step_kind, phase)
+    ]
+
+
 def code_section(step_kind: str, phase: str | None = None) -> None:
     """The Python stepper and the CUDA kernel side by side, this step's phase highlighted.
 
@@ -129,8 +157,8 @@ def code_section(step_kind: str, phase: str | None = None) -> None:
         phase = _tile_phase()
     try:
         phases = phases_of(step_kind, phase)
-        sources = [stepper_code(), kernel_code()]
-        lit = [highlight(src, step_kind, phase) for src in sources]
+        files = _files()
+        lit = _lit(files, step_kind, phase)
     except (ValueError, OSError) as e:  # a missing or repeated phase marker, a missing file
         st.error(f"Cannot show the code of this step: {e}")
         return
@@ -141,6 +169,7 @@ def code_section(step_kind: str, phase: str | None = None) -> None:
         "in the CUDA kernel, where each thread owns a few rows of the tile (right)."
     )
     whole = st.toggle("Show the whole sources", key="code_whole")
-    for col, src, ranges in zip(st.columns(2), sources, lit, strict=True):
+    drawn = _drawn(files, step_kind, phase, whole)
+    for col, (src, ranges), body in zip(st.columns(2), lit, drawn, strict=True):
         col.caption(f"`{src.path}`, lines {_file_lines(src, ranges)}")
-        col.html(source_html(src, ranges, context=None if whole else CONTEXT))
+        col.html(body)

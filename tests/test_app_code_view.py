@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -173,3 +174,25 @@ def test_markers_bold_comments_dimmed_strings_kept():
     assert "<b>    # phase:scores  a &lt; b &amp; c</b>" in body
     assert 's = &quot;#&quot; + x  <span style="opacity: 0.6"># shape</span>' in body
     assert {n for n, (_, lit) in _parse(body).lines.items() if lit} == {2, 3, 4}
+
+
+def test_an_edited_source_is_drawn_again(tmp_path):
+    """The drawing is cached per file version: an edit (new mtime) shows at the next run."""
+    cu = tmp_path / "flash_attention.cu"
+    cu.write_text(kernel_code().text)
+    script = HEADER + (
+        "from unittest import mock\n"
+        "from pathlib import Path\n"
+        "from flashviz import source_view\n"
+        "from flashviz_app.code_view import code_section\n"
+        f"with mock.patch.object(source_view, 'KERNEL_PATH', Path({str(cu)!r})):\n"
+        "    code_section('write')\n"
+    )
+    at = AppTest.from_string(script, default_timeout=30).run()
+    assert "edited_line" not in at.get("html")[1].proto.body
+    cu.write_text(cu.read_text().replace("// phase:normalize", "// phase:normalize edited_line"))
+    stat = cu.stat()
+    os.utime(cu, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    at.run()
+    assert not at.exception and not at.error
+    assert "edited_line" in at.get("html")[1].proto.body
