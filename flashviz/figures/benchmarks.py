@@ -13,9 +13,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from flashviz.bench import CpuResult
-from flashviz.figures.style import CHANGED, CURRENT, DONE, base_layout
+from flashviz.figures.style import BLUE, CHANGED, CURRENT, DONE, PURPLE, base_layout
 
-METHOD_COLOURS = (DONE, CURRENT, "#0072B2", "#CC79A7")  # Okabe-Ito
+METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE)
 MIB = 2**20
 
 

@@ -23,10 +23,15 @@ from flashviz.bugzoo import BUGS, TOL, RowStep, first_divergence
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import (
     ALPHA,
+    BLUE,
     CURRENT,
     DONE,
     ELL,
     MINUS,
+    ORANGE,
+    PURPLE,
+    SKY_BLUE,
+    VERMILLION,
     base_layout,
     finite_or_nan,
 )
@@ -35,8 +40,7 @@ CORRECT = "correct"
 CORRECT_COLOUR = DONE
 EXACT_COLOUR = "#555555"
 # Okabe-Ito and Tol colours, one fixed colour and dash per bug (in the order of BUGS)
-BUG_COLOURS = ["#D55E00", "#0072B2", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255"]
-BUG_COLOURS += ["#999933"]
+BUG_COLOURS = [VERMILLION, BLUE, PURPLE, ORANGE, SKY_BLUE, "#000000", "#882255", "#999933"]
 DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot", "dash", "dot", "dashdot"]
 DONE_ALT = "#7FCEB9"  # a lighter green: neighbouring done chunks alternate
 TO_COME_COLOURS = ("#BBBBBB", "#DDDDDD")

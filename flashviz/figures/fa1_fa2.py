@@ -18,12 +18,22 @@ import plotly.graph_objects as go
 from flashviz.fa1 import Fa1LoadStep, Fa1TileStep
 from flashviz.fa_compare import Comparison, HbmOverN, RunCounts
 from flashviz.figures.grid import figure, panel_axes, row_layout
-from flashviz.figures.style import CURRENT, DONE, SKIPPED, TO_COME, base_layout
+from flashviz.figures.style import (
+    BLUE,
+    CELL_FONT_SIZE,
+    CURRENT,
+    DONE,
+    PURPLE,
+    SKIPPED,
+    TO_COME,
+    VERMILLION,
+    base_layout,
+)
 from flashviz.trace import LoadStep, TileStep, WriteStep
 
-FA1_COLOUR = "#0072B2"  # Okabe-Ito blue
-FA2_COLOUR = "#D55E00"  # Okabe-Ito vermillion
-NAIVE_COLOUR = "#CC79A7"  # Okabe-Ito reddish purple
+FA1_COLOUR = BLUE
+FA2_COLOUR = VERMILLION
+NAIVE_COLOUR = PURPLE
 ORDER_COLOUR = "#555555"
 MAX_NUMBERED_TILES = 400  # print each tile's order number up to this many tiles
 
@@ -107,7 +117,7 @@ def _grid_panel(panel: int, states: np.ndarray, order: list[tuple[int, int]], na
         "hovertemplate": f"{name}: tile (i=%{{y}}, j=%{{x}}), order %{{customdata}}<extra></extra>",
     }
     if len(order) <= MAX_NUMBERED_TILES:
-        trace.update(text=numbers, texttemplate="%{text}", textfont={"size": 13})
+        trace.update(text=numbers, texttemplate="%{text}", textfont={"size": CELL_FONT_SIZE})
     return trace
 
 

@@ -16,13 +16,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from flashviz.figures.grid import figure, panel_axes, row_layout
-from flashviz.figures.style import CURRENT, base_layout
+from flashviz.figures.style import BLUE, CURRENT, GREEN, VERMILLION, base_layout
 from flashviz.precision_lab import STAGES, Breakdown, FormRow, UnderflowLimits, exp_neg
 
 FLOOR = 1e-18  # exact zeros drawn at this height on log axes
-# Okabe-Ito colours, distinct under colour blindness.
-STAGE_COLORS = {"inputs": "#0072B2", "state": "#009E73", "p_round": "#D55E00"}
-TYPE_COLORS = {"float16": "#D55E00", "bfloat16": "#0072B2", "float32": "#009E73"}
+STAGE_COLORS = {"inputs": BLUE, "state": GREEN, "p_round": VERMILLION}
+TYPE_COLORS = {"float16": VERMILLION, "bfloat16": BLUE, "float32": GREEN}
 STAGE_SHORT = {
     "inputs": "inputs rounded",
     "state": "+ float32 state",

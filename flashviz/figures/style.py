@@ -19,11 +19,19 @@ PROB_SCALE = get_colorscale("Cividis")  # designed for colour-vision deficiency
 OUT_SCALE = get_colorscale("PuOr_r")  # ColorBrewer PuOr: diverging, colour-blind safe
 ERROR_SCALE = get_colorscale("Viridis")
 
-CURRENT = "#E69F00"  # orange: the tile / rows being worked on now
-DONE = "#009E73"  # bluish green: already processed
+# Okabe-Ito palette: stays distinct under colour blindness
+ORANGE = "#E69F00"
+SKY_BLUE = "#56B4E9"
+GREEN = "#009E73"  # bluish green
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+PURPLE = "#CC79A7"  # reddish purple
+
+CURRENT = ORANGE  # the tile / rows being worked on now
+DONE = GREEN  # already processed
 TO_COME = "rgba(128, 128, 128, 0.55)"  # grey veil over tiles still to come
-SKIPPED = "#56B4E9"  # sky blue outline: skipped by the causal mask
-CHANGED = "#D55E00"  # vermillion: rows whose max just rose
+SKIPPED = SKY_BLUE  # outline: skipped by the causal mask
+CHANGED = VERMILLION  # rows whose max just rose
 
 MAX_CELLS_WITH_NUMBERS = 16 * 16  # print numbers in cells up to this many cells
 
