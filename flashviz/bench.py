@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from flashviz.accuracy import max_error
 from flashviz.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
 from flashviz.reference import attention_reference, naive_attention
 
@@ -103,8 +104,8 @@ def measure(
         flash_s=median_seconds(flash, repeat),
         naive_peak=peak_bytes(naive),
         flash_peak=peak_bytes(flash),
-        naive_err=float(np.abs(naive()[0] - o_ref).max()),
-        flash_err=float(np.abs(flash()[0] - o_ref).max()),
+        naive_err=max_error(naive()[0], o_ref),
+        flash_err=max_error(flash()[0], o_ref),
     )
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from flashviz.accuracy import max_error
 from flashviz.bugzoo import check_row, exact_prefix, online_step
 from flashviz.checks import check_block, check_problem
 from flashviz.masking import block_range, kv_blocks_for, mask_offset, num_blocks, visible
@@ -146,7 +147,7 @@ def error_breakdown(
         dtype=prec.state.type,
         p_dtype=prec.storage if prec.rounds_p else None,
     )
-    naive_err = float(np.abs(o_naive - o_ref).max())
+    naive_err = max_error(o_naive, o_ref)
     return Breakdown(prec.name, o_ref, lse_ref, tuple(stages), naive_err)
 
 
