@@ -111,6 +111,10 @@ def test_stats_history_and_alpha(ctx) -> None:
             )
 
 
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a).astype(np.float32)
+
+
 def test_accumulator_panels(ctx) -> None:
     for k, step in enumerate(ctx.trace.steps):
         data = spec(accumulator_figure(ctx, k).to_json())["data"]
@@ -118,13 +122,13 @@ def test_accumulator_panels(ctx) -> None:
         if isinstance(step, LoadStep):
             assert len(z) == 1 and not z[0].any()
         elif isinstance(step, TileStep):
-            assert np.allclose(z[0], step.o_prev, atol=1e-5)
-            assert np.allclose(z[1], step.alpha[:, None] * step.o_prev, atol=1e-5)
-            assert np.allclose(z[2], step.o, atol=1e-5)
+            assert np.array_equal(z[0], _f32(step.o_prev))  # the figure stores float32
+            assert np.array_equal(z[1], _f32(step.alpha[:, None] * step.o_prev))
+            assert np.array_equal(z[2], _f32(step.o))
         else:
             assert isinstance(step, WriteStep)
             ref = ctx.verdict.o_ref[step.rows.start : step.rows.stop]
-            assert np.allclose(z[0], step.o, atol=1e-6) and np.allclose(z[1], ref, atol=1e-6)
+            assert np.array_equal(z[0], _f32(step.o)) and np.array_equal(z[1], _f32(ref))
             assert (z[2] < 1e-6).all()
 
 
@@ -138,7 +142,7 @@ def test_whole_run_frames(ctx) -> None:
         lse = np.where(np.isnan(m[-1]), -np.inf, m[-1]) + np.log(l[-1])
     assert np.allclose(lse, t.lse)
     last = spec(fig.to_json())["frames"][-1]["data"]
-    assert np.allclose(decode(last[2]["z"]), t.o[:, :32], atol=1e-5)
+    assert np.array_equal(decode(last[2]["z"]), _f32(t.o[:, :32]))
 
 
 def test_large_problem_is_downsampled_and_small() -> None:
