@@ -36,8 +36,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("bug", "row", "chunk", "first"), CASES)
-def test_bug_diverges_exactly_where_it_first_bites(bug, row, chunk, first):
-    values = np.random.default_rng().standard_normal((len(row), 3))
+def test_bug_diverges_exactly_where_it_first_bites(rng, bug, row, chunk, first):
+    values = rng.standard_normal((len(row), 3))
     correct = debug_row(row, chunk, values)
     buggy = debug_row(row, chunk, values, bug=bug)
     assert first_divergence(correct) is None
@@ -60,8 +60,7 @@ def test_every_bug_has_a_case_and_an_explanation():
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 50])
-def test_correct_variant_is_exact_on_random_rows(chunk):
-    rng = np.random.default_rng()
+def test_correct_variant_is_exact_on_random_rows(rng, chunk):
     row = rng.standard_normal(37) * 20
     row[rng.random(37) < 0.3] = NEG
     steps = debug_row(row, chunk, rng.standard_normal((37, 4)))
@@ -82,8 +81,7 @@ def test_correct_variant_is_exact_on_any_row(row, chunk, seed):
     assert all(np.isfinite(s.estimate).all() for s in steps)
 
 
-def test_correct_online_step_equals_the_stepper():
-    rng = np.random.default_rng()
+def test_correct_online_step_equals_the_stepper(rng):
     q, k, v = rng.standard_normal((5, 4)), rng.standard_normal((7, 4)), rng.standard_normal((7, 4))
     m, l, o = rng.standard_normal(5), rng.random(5) + 1, rng.standard_normal((5, 4))
     mask = visible(range(3, 8), range(0, 7), 0)

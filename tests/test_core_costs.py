@@ -18,11 +18,10 @@ def test_flops_without_mask_are_4_n_squared_d():
     ("n_q", "n_k", "align"),
     [(9, 9, "top_left"), (5, 12, "bottom_right"), (12, 5, "bottom_right"), (12, 5, "top_left")],
 )
-def test_causal_flops_count_visible_pairs_and_executed_tiles(n_q, n_k, align):
+def test_causal_flops_count_visible_pairs_and_executed_tiles(rng, n_q, n_k, align):
     r, c = np.arange(n_q)[:, None], np.arange(n_k)[None, :]
     shift = n_k - n_q if align == "bottom_right" else 0
     assert costs.attention_flops(n_q, n_k, 3, True, align) == 4 * 3 * int((c <= r + shift).sum())
-    rng = np.random.default_rng()
     q, k, v = (
         rng.standard_normal((n_q, 3)),
         rng.standard_normal((n_k, 3)),
@@ -54,8 +53,7 @@ def test_naive_hbm_counts_s_and_p_round_trips():
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_trace_steps_add_up_to_fa2_hbm(causal):
-    rng = np.random.default_rng()
+def test_trace_steps_add_up_to_fa2_hbm(rng, causal):
     q, k, v = (
         rng.standard_normal((37, 8)),
         rng.standard_normal((50, 8)),

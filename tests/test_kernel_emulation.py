@@ -136,11 +136,27 @@ def mutant_libs(libs) -> dict:
     return {name: {config: path} for name, path in zip(sources, paths, strict=True)}
 
 
+def biting_problem(make_qkv) -> tuple[np.ndarray, ...]:
+    """70 x 45, causal bottom-right, 32 x 32 tiles: every mutant is certain to bite.
+
+    Rows 0-24 see no key (the -inf guard), rows 57-69 see both K/V tiles (one tile too
+    few), and a shared direction lifts every score of the second tile by 10 (noise ~1), so
+    each of those rows' max rises in the later tile and o_i must be rescaled.
+    """
+    q, k, v = make_qkv(70, 45, D, dtype=np.float32)
+    q[:, 0], k[:32, 0], k[32:, 0] = 8.0, 0.0, 10.0  # s_ij gains 8 * 10 / sqrt(64) = 10
+    s = (q @ k.T) / np.sqrt(D)
+    rows = slice(57, 70)
+    assert (s[rows, 32:].max(axis=1) > s[rows, :32].max(axis=1) + 3).all()
+    return q, k, v
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("mutant", MUTANTS)
-def test_a_broken_kernel_fails(mutant_libs, make_qkv, mutant):
-    q, k, v = make_qkv(70, 45, D, dtype=np.float32)
+def test_a_broken_kernel_fails(libs, mutant_libs, make_qkv, mutant):
+    q, k, v = biting_problem(make_qkv)
     options = {"causal": True, "block_q": 32, "block_kv": 32}
+    check(libs, q, k, v, **options)  # the correct kernel passes on these very inputs
     with pytest.raises(AssertionError):
         check(mutant_libs[mutant], q, k, v, **options)
 
