@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import bz2
 import io
+import struct
+import tracemalloc
 import zipfile
+import zlib
 
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flashviz import attention_reference, record_trace
@@ -273,6 +277,7 @@ VALID = [npz(q=Q, k=K, v=V), npz(True, q=Q, k=K, v=V), npy(np.stack([Q, Q, Q]))]
     cut=st.floats(0, 1),
     flips=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=4),
 )
+@example(which=2, cut=1.0, flips=[(0.33, 40)])  # a "(" in the header: tokenize.TokenError
 def test_random_corruptions_fail_with_upload_error_only(which, cut, flips) -> None:
     data = bytearray(VALID[which])
     for where, byte in flips:
@@ -299,6 +304,194 @@ def test_random_bytes_fail_with_upload_error_only(data: bytes, prefix: bytes) ->
 def test_digest_tells_uploads_apart(rng: np.random.Generator) -> None:
     q, k, v = qkv(rng, dtype=np.float64)
     digest = qkv_digest(q, k, v)
-    assert len(digest) == 16 and digest == qkv_digest(np.asfortranarray(q), k, v)
+    assert len(digest) == 64 and digest == qkv_digest(np.asfortranarray(q), k, v)
     assert digest != qkv_digest(q, k, with_nan(v, (0, 0), v[0, 0] + 1e-12))
     assert digest != qkv_digest(q.reshape(3, 5), k, v)  # same bytes, other shape
+
+
+# --- hostile archives and headers (issue 11, findings 1 and 5) ---------------------------
+
+
+def zip_raw(members: list[tuple[str, int, bytes, int, int]]) -> bytes:
+    """A zip built by hand: (name, method, compressed bytes, declared size, crc) each.
+
+    The declared size is whatever the caller says: a bomb declares a small one.
+    """
+    body, central = bytearray(), bytearray()
+    for name, method, data, size, crc in members:
+        offset, encoded = len(body), name.encode()
+        fields = (20, 0, method, 0, 0, crc, len(data), size, len(encoded), 0)
+        body += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", *fields) + encoded + data
+        central += struct.pack(
+            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, offset
+        )
+        central += encoded
+    count, at = len(members), len(body) + len(central)
+    zip64 = b""
+    if count > 0xFFFF:  # the count needs the zip64 end record
+        zip64 = struct.pack(
+            "<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(central),
+            len(body),
+        ) + struct.pack("<4sIQI", b"PK\x06\x07", 0, at, 1)  # fmt: skip
+        count = 0xFFFF
+    end = struct.pack(
+        "<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0
+    )
+    return bytes(body + central + zip64 + end)
+
+
+def stored(name: str, data: bytes) -> tuple[str, int, bytes, int, int]:
+    return name, zipfile.ZIP_STORED, data, len(data), zlib.crc32(data)
+
+
+BOMB_MIB = 100  # what each bomb holds, 5x the 20 MiB limit
+
+
+def _compress_zeros(compressor: object, mib: int) -> bytes:
+    chunk = bytes(2**20)
+    return b"".join(compressor.compress(chunk) for _ in range(mib)) + compressor.flush()
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[str, bytes]:
+    """.npz files of ~0.3-40 KiB whose q declares 200 bytes but holds 100 MiB of zeros."""
+    header = npy_header_only((5, 3))[:-16]  # a valid header announcing a small q
+    lzma = zipfile.LZMACompressor()  # zip's own lzma framing
+    streams = {
+        "deflate": (zipfile.ZIP_DEFLATED, zlib.compressobj(1, zlib.DEFLATED, -15)),
+        "bzip2": (zipfile.ZIP_BZIP2, bz2.BZ2Compressor(9)),
+        "lzma": (zipfile.ZIP_LZMA, lzma),
+    }
+    out = {}
+    for kind, (method, compressor) in streams.items():
+        data = compressor.compress(header) + _compress_zeros(compressor, BOMB_MIB)
+        out[kind] = zip_raw(
+            [("q.npy", method, data, 200, 0), stored("k.npy", npy(K)), stored("v.npy", npy(V))]
+        )
+    return out
+
+
+@pytest.mark.parametrize("kind", ["deflate", "bzip2", "lzma"])
+def test_a_zip_bomb_is_refused_with_bounded_memory(bombs: dict[str, bytes], kind: str) -> None:
+    data = bombs[kind]
+    assert len(data) < 2**20  # small on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(UploadError) as caught:
+            load_qkv(data, "bomb.npz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * MAX_UPLOAD_BYTES, f"peak {peak / 2**20:.0f} MiB while refusing"
+    message = str(caught.value)
+    if kind == "deflate":
+        assert "array 'q' unpacks to more than 20.0 MiB (it declares 200 bytes)" in message
+    else:
+        assert "array 'q' is compressed with zip method" in message
+        assert "only stored and deflate members are accepted" in message
+
+
+def test_an_honest_member_that_lies_about_its_size_is_refused() -> None:
+    q = npy(Q)
+    lying = ("q.npy", zipfile.ZIP_STORED, q, len(q) - 8, zlib.crc32(q))
+    with pytest.raises(UploadError, match=r"'q' cannot be unpacked: its size or checksum"):
+        load_qkv(zip_raw([lying, stored("k.npy", npy(K)), stored("v.npy", npy(V))]), "x.npz")
+
+
+@pytest.mark.parametrize(
+    ("names", "pattern"),
+    [
+        (["q.npy", "q.npy", "k.npy", "v.npy"], r"array 'q' \('q\.npy' and 'q\.npy'\)"),
+        (["q", "q.npy", "k.npy", "v.npy"], r"two members for array 'q' \('q' and 'q\.npy'\)"),
+        (["q.npy", "k.npy", "v.npy", "v"], r"two members for array 'v'"),
+    ],
+)
+def test_ambiguous_member_names_are_refused(names: list[str], pattern: str) -> None:
+    arrays = {"q": npy(Q), "k": npy(K), "v": npy(V)}
+    data = zip_raw([stored(n, arrays[n.removesuffix(".npy")]) for n in names])
+    with pytest.raises(UploadError, match=pattern):
+        load_qkv(data, "x.npz")
+
+
+def test_an_archive_of_180000_members_gives_a_short_message() -> None:
+    data = zip_raw([stored(f"m{i}.npy", b"") for i in range(180_000)])
+    assert len(data) <= MAX_UPLOAD_BYTES
+    with pytest.raises(UploadError, match=r"extra \[.*\] and 179,992 more") as caught:
+        load_qkv(data, "many.npz")
+    assert len(str(caught.value)) <= 600
+
+
+def test_a_long_file_name_is_cut_in_messages() -> None:
+    with pytest.raises(UploadError) as caught:
+        load_qkv(b"nothing", "x" * 100_000 + ".npz")
+    assert len(str(caught.value)) < 400 and "xxx\u2026" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("shape", "pattern"),
+    [
+        ((0, 2**70), r"shape \(0, 1180591620717411303424\): a dimension over 20,971,520"),
+        ((1,) * 65, r"has 65 dimensions; at most 4 are accepted"),
+        ((1, 1, 1, 5, 3), r"has 5 dimensions; at most 4"),
+    ],
+)
+@pytest.mark.parametrize("form", ["npy", "npz"])
+def test_hostile_npy_headers_are_refused(shape: tuple, pattern: str, form: str) -> None:
+    header = npy_header_only(shape)
+    data = header if form == "npy" else npz_members(q=header, k=npy(K), v=npy(V))
+    with pytest.raises(UploadError, match=pattern):
+        load_qkv(data, "h.npz")
+    if form == "npy":
+        with pytest.raises(UploadError, match=pattern):
+            load_score_row(header, "row.npy")
+
+
+def npz_members(**members: bytes) -> bytes:
+    return zip_of(**{f"{name}.npy": data for name, data in members.items()})
+
+
+def test_four_dims_are_still_one_head() -> None:
+    q, _, _ = load_qkv(npz(q=Q[None, None], k=K[None, None], v=V[None, None]), "x.npz")
+    np.testing.assert_array_equal(q, Q.astype(np.float64))
+
+
+def test_shapes_are_checked_before_any_conversion() -> None:
+    """20 MiB of int8 too large to trace: refused without a float64 copy (160 MiB)."""
+    big = np.ones((3, 27_900, 250), np.int8)
+    data = npy(big)
+    assert len(data) <= MAX_UPLOAD_BYTES
+    tracemalloc.start()
+    try:
+        with pytest.raises(UploadError, match=r"27900 x 27900 = 778,410,000 scores"):
+            load_qkv(data, "big.npy")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_int8_is_kept_compact_and_float64_size_is_bounded() -> None:
+    q, k = np.ones((81_900, 256), np.int8), np.ones((3, 256), np.int8)
+    with pytest.raises(UploadError, match=r"160\.0 MiB once converted to float64 for the trace, over the 20"):
+        load_qkv(npz(q=q, k=k, v=k), "wide.npz")
+    small = read_qkv(npz(q=q[:100], k=k, v=k), "small.npz")
+    assert small.q.dtype == np.int8 and small.q.nbytes == 100 * 256  # kept as uploaded
+    assert all(x.dtype == np.float64 for x in small.arrays)
+    assert "int8, converted to float64" in small.summary()
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [bytearray, memoryview, lambda b: np.frombuffer(b, np.uint8)],
+    ids=["bytearray", "memoryview", "uint8 array"],
+)
+def test_bytes_like_uploads_are_accepted(wrap) -> None:
+    want = load_qkv(npz(q=Q, k=K, v=V), "x.npz")
+    for data in (npz(q=Q, k=K, v=V), npy(np.stack([Q[:3], K[:3], V[:3]]))):
+        got = load_qkv(wrap(data), "x")
+        assert got[0].shape[1] == 3
+    np.testing.assert_array_equal(load_qkv(wrap(npz(q=Q, k=K, v=V)), "x")[2], want[2])
+    row = load_score_row(wrap(npy(np.array([1.0, -np.inf]))), "row.npy")
+    assert row.tolist() == [1.0, -np.inf]
+    with pytest.raises(UploadError, match=r"expected the file's bytes .* got str"):
+        load_qkv("not bytes", "x")  # type: ignore[arg-type]
