@@ -63,19 +63,24 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> No
     raise TimeoutError(f"streamlit did not become healthy at {url} in {timeout} s")
 
 
+SERVER_PIDS: dict[str, int] = {}  # URL -> PID of each running server (for CPU accounting)
+
+
 @contextlib.contextmanager
-def streamlit_server() -> Iterator[str]:
-    """``streamlit run app.py`` on a free loopback port; yields its URL, stops it by PID."""
+def streamlit_server(script: Path = ROOT / "app.py") -> Iterator[str]:
+    """``streamlit run <script>`` on a free loopback port; yields its URL, stops it by PID."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script),
            "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[url] = proc.pid
     try:
         _wait_healthy(url, proc)
         yield url
     finally:
+        SERVER_PIDS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)
