@@ -2,6 +2,7 @@
 
     python -m flashviz.bench --n 512 1024 2048 4096 --d 64          # CPU, NumPy
     python -m flashviz.bench --gpu --n 1024 2048 4096 8192 --csv gpu.csv   # CUDA kernel
+    python -m flashviz.bench --gpu --acceptance     # everything a GPU can check, < 5 min
 
 CPU:
 For each n it times both on the same float inputs (median of ``--repeat`` runs, after one
@@ -135,7 +136,7 @@ def format_table(results: Sequence[CpuResult]) -> str:
 def format_gpu_table(rows: Sequence[object]) -> str:
     """The GPU sweep's rows (``flashviz.gpu.BenchRow``) as a text table."""
     header = (
-        f"{'method':<20} {'n':>6} {'d':>4} {'time ms':>9} {'peak MiB':>9} {'TFLOP/s':>8} "
+        f"{'method':<24} {'n':>6} {'d':>4} {'time ms':>9} {'peak MiB':>9} {'TFLOP/s':>8} "
         f"{'max err':>9}  status"
     )
 
@@ -145,46 +146,61 @@ def format_gpu_table(rows: Sequence[object]) -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         peak = None if r.peak_bytes is None else r.peak_bytes / 2**20
+        detail = f" ({r.detail})" if r.detail else ""
         lines.append(
-            f"{r.method:<20} {r.n:>6} {r.d:>4} {num(r.time_ms, '9.3f')} {num(peak, '9.1f')} "
-            f"{num(r.tflops, '8.2f')} {num(r.max_err, '9.1e')}  {r.status}"
+            f"{r.method:<24} {r.n:>6} {r.d:>4} {num(r.time_ms, '9.3f')} {num(peak, '9.1f')} "
+            f"{num(r.tflops, '8.2f')} {num(r.max_err, '9.1e')}  {r.status}{detail}"
         )
     return "\n".join(lines)
 
 
-def write_csv(path: str, rows: Sequence[object]) -> None:
-    """Rows (dataclasses) as CSV, one column per field."""
-    dicts = [dataclasses.asdict(r) for r in rows]
+def write_csv(path: str, rows: Sequence[object], row_type: type | None = None) -> None:
+    """Rows (dataclasses) as CSV, one column per field; only the header when there are
+    none (``row_type`` names the columns then)."""
+    fields = [f.name for f in dataclasses.fields(row_type or type(rows[0]))]
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(dicts[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(dicts)
+        writer.writerows(dataclasses.asdict(r) for r in rows)
 
 
-def run_gpu(args: argparse.Namespace) -> int:
+def gpu_sweep(
+    ns: Sequence[int], ds: Sequence[int], device: object, **options: object
+) -> list[object]:
+    """The GPU sweep with a progress bar on stderr that is cleared when it ends."""
     from flashviz import gpu
 
-    ok, reason = gpu.available()
-    if not ok:
-        print(
-            f"No GPU benchmark: {reason}. Install the GPU extras with "
-            "`pip install -r requirements-gpu.txt` on a machine with an NVIDIA GPU.",
-            file=sys.stderr,
-        )
-        return 2
-    print(f"GPU: {reason}", file=sys.stderr)
-    with tqdm(total=len(args.n), desc="GPU sweep", unit="size", file=sys.stderr) as bar:
-        rows = gpu.sweep(
-            args.n,
-            args.d,
-            causal=args.causal,
-            batch_heads=args.batch_heads,
-            progress=lambda done, total: bar.update(done - bar.n),
-        )
-    print(format_gpu_table(rows))
-    if args.csv:
-        write_csv(args.csv, rows)
-    return 0
+    total = len(ns) * len(ds)
+    with tqdm(total=total, desc="GPU sweep", unit="size", file=sys.stderr, leave=False) as bar:
+        return gpu.sweep(ns, ds, device=device,
+                         progress=lambda done, _: bar.update(done - bar.n), **options)  # fmt: skip
+
+
+HOW_TO_ENABLE = (
+    "Install the GPU extras with `pip install -r requirements-gpu.txt` on a machine with an "
+    "NVIDIA GPU; `python -m flashviz.doctor` checks each layer."
+)
+
+
+def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
+    """``--gpu``: the sweep's table on stdout; the CSV is written whatever happens."""
+    from flashviz import gpu
+
+    rows: list = []
+    try:
+        if device is None:
+            try:
+                device = gpu.gpu_device()
+            except gpu.GpuUnavailableError as exc:
+                print(f"No GPU benchmark: {exc}. {HOW_TO_ENABLE}", file=sys.stderr)
+                return 2
+        rows = gpu_sweep(args.n, [args.d], device, causal=args.causal,
+                         batch_heads=args.batch_heads, seed=args.seed)  # fmt: skip
+        print(format_gpu_table(rows))
+        return 0
+    finally:
+        if args.csv:
+            write_csv(args.csv, rows, gpu.BenchRow)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -1,33 +1,45 @@
 """Run kernels/flash_attention.cu on a GPU with CuPy, and time it against naive attention.
 
-Everything here works without a GPU except the calls that reach one: ``available`` says
-why there is none; the launch geometry and arguments come from ``flashviz.launch`` (tested
-on the CPU); result rows are plain dataclasses. CuPy and PyTorch are imported lazily and
-PyTorch is optional (an extra "PyTorch SDPA" row when it has CUDA).
+The sweep's logic (problem set-up, checking against the float64 reference, statuses, rows)
+is plain Python that works with any ``Device``; every line that needs a GPU is in the
+adapter ``CupyDevice`` (compile and bind a launch, copy, time one callable, measure peak
+memory, free memory) and in the PyTorch SDPA runner. The tests run the same sweep with a
+CPU stand-in device (NumPy for naive, the CPU emulation of the kernel for flash) and call
+each adapter on a machine without a driver, where it must fail with CuPy's CUDA error.
 
-``benchmark`` checks every method against ``attention_reference`` before timing it (on the
-last ``check_rows`` query rows, which a square problem's reference gives exactly), times it
-with ``cupyx.profiler.benchmark`` (CUDA events, after warm-up; medians), and measures the
-peak device memory it allocates (outputs included, inputs not). An out-of-memory error
-becomes a row with status "out of memory at n = ...", not a crash.
+``benchmark`` checks every method against ``attention_reference`` before timing it (on
+the last ``check_rows`` query rows, which a square problem's reference gives exactly),
+times it with ``cupyx.profiler.benchmark`` (CUDA events, after warm-up; medians) and
+measures the peak device memory it allocates (outputs included, inputs not). Each
+(size, method) gets its own row and a status: "ok", "out of memory", "wrong result" or
+"error: <one line>"; nothing a method raises (but Ctrl-C) stops the sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 
 from flashviz.accuracy import allowed_error, max_error
 from flashviz.costs import attention_flops
 from flashviz.launch import KERNEL_NAME, KernelCall, KernelConfig, kernel_source, prepare_call
-from flashviz.nvrtc import KernelCompileError, load_nvrtc
-from flashviz.reference import attention_reference, naive_attention
+from flashviz.masking import mask_offset
+from flashviz.nvrtc import KernelCompileError
+from flashviz.reference import attention_reference, softmax_attention
 
-FLASH, NAIVE, TORCH = "flash (CUDA kernel)", "naive (CuPy)", "PyTorch SDPA"
+FLASH, NAIVE = "flash (CUDA kernel)", "naive (CuPy)"
+OK, OUT_OF_MEMORY, WRONG = "ok", "out of memory", "wrong result"
+ERROR_CHARS = 160  # "error: <one line>" is cut here
+
+# PyTorch SDPA backends (torch.nn.attention.SDPBackend names), each forced in its own row,
+# with the dtype it runs in: FlashAttention-2 needs float16 or bfloat16.
+SDPA_BACKENDS = (("MATH", "float32"), ("EFFICIENT_ATTENTION", "float32"),
+                 ("FLASH_ATTENTION", "float16"))  # fmt: skip
 
 
 class GpuUnavailableError(RuntimeError):
@@ -36,70 +48,88 @@ class GpuUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One method at one size. ``status`` is "ok" or says why there are no numbers."""
+    """One method at one size; numbers only when ``status`` is "ok"."""
 
     method: str
     n: int
     d: int
     batch_heads: int
     causal: bool
-    status: str
+    status: str  # ok | out of memory | wrong result | error: <one line>
     time_ms: float | None = None
     peak_bytes: int | None = None
     tflops: float | None = None  # useful FLOPs (flashviz.costs) / median time
     max_err: float | None = None  # vs the float64 reference, o and lse
+    detail: str = ""  # which output was wrong and by how much
 
 
 def available() -> tuple[bool, str]:
-    """(True, device description) or (False, why not). Never raises."""
-    try:
-        import cupy
-    except Exception as exc:
-        return False, f"CuPy is not installed (pip install -r requirements-gpu.txt): {exc}"
-    try:
-        if cupy.cuda.runtime.driverGetVersion() == 0:
-            return False, "no CUDA driver: this machine has no NVIDIA driver (libcuda)"
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        return False, f"the CUDA driver is not usable: {exc}"
-    if count == 0:
-        return False, "no CUDA device found"
-    try:
-        load_nvrtc()
-        props = cupy.cuda.runtime.getDeviceProperties(0)
-    except Exception as exc:
-        return False, str(exc)
-    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    memory = props["totalGlobalMem"] / 2**30
-    return True, f"{name} (compute capability {props['major']}.{props['minor']}, {memory:.0f} GiB)"
+    """(True, device description) or (False, why not), from ``flashviz.doctor``'s checks.
+
+    True only when every layer up to "the flash kernel matches the reference" passed, so
+    the app never offers a GPU that cannot run the kernel. Never raises.
+    """
+    from flashviz import doctor
+
+    return doctor.gpu_ready(doctor.run_checks())
 
 
-def _cupy() -> Any:
-    ok, reason = available()
-    if not ok:
-        raise GpuUnavailableError(reason)
-    import cupy
+def error_line(exc: BaseException) -> str:
+    """'error: <Type>: <first line of the message>', cut to ERROR_CHARS."""
+    text = str(exc).strip().splitlines()
+    line = f"error: {type(exc).__name__}" + (f": {text[0]}" if text else "")
+    return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 3] + "..."
 
-    return cupy
+
+def sdpa_method(backend: str) -> str:
+    return f"PyTorch SDPA ({backend.split('_')[0]})"
+
+
+def sdpa_shape(call: KernelCall) -> tuple[int, int, int, int]:
+    """(batch, heads, n, d) = (1, bh, n, d): SDPA's fused kernels need 4-D inputs (3-D
+    inputs fall back to the math backend)."""
+    return (1, call.batch_heads, call.n_q, call.d)
+
+
+def sdpa_plan(call: KernelCall) -> list[tuple[str, str, str]]:
+    """(method, backend, dtype) rows for PyTorch SDPA; none when its causal mask differs.
+
+    PyTorch's ``is_causal`` is top-left; flashviz's default is bottom-right; they agree
+    only when n_q == n_k.
+    """
+    if call.causal and call.n_q != call.n_k:
+        return []
+    return [(sdpa_method(backend), backend, dtype) for backend, dtype in SDPA_BACKENDS]
+
+
+# --- the device: CuPy (adapters) ----------------------------------------------------------
+
+Run = Callable[[], tuple[Any, Any]]
+
+
+class Device(Protocol):
+    """What the sweep needs from a device; ``CupyDevice`` on a GPU, a CPU stand-in in tests."""
+
+    oom: tuple[type[BaseException], ...]
+
+    def to_device(self, x: np.ndarray) -> Any: ...
+    def to_host(self, x: Any) -> np.ndarray: ...
+    def runners(self, call: KernelCall, q: Any, k: Any, v: Any) -> dict[str, Callable[[], Run]]: ...
+    def time_ms(self, run: Run, warmup: int, repeat: int) -> float: ...
+    def peak_bytes(self, run: Run) -> int: ...
+    def free(self) -> None: ...
 
 
 @functools.cache
 def _kernel(config: KernelConfig) -> Any:
     """The compiled kernel of one config; compiled once per config, on first use."""
-    cupy = _cupy()
+    import cupy
+
     try:
         module = cupy.RawModule(code=kernel_source(config), options=("-std=c++17",))
         return module.get_function(KERNEL_NAME)
     except cupy.cuda.compiler.CompileException as exc:
         raise KernelCompileError(str(exc)) from None
-
-
-def _flash_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any]:
-    cupy = _cupy()
-    o = cupy.empty((call.batch_heads, call.n_q, call.d), dtype=cupy.float32)
-    lse = cupy.empty((call.batch_heads, call.n_q), dtype=cupy.float32)
-    _kernel(call.config)(call.grid, call.block, (q3, k3, v3, o, lse, *call.scalars))
-    return o, lse
 
 
 def naive_arrays(xp: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any]:
@@ -122,95 +152,119 @@ def naive_arrays(xp: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[
     return o, (m + xp.log(l))[..., 0]
 
 
-def _naive_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, Any]:
-    return naive_arrays(_cupy(), call, q3, k3, v3)
+def flash_launch(xp: Any, kernel: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> Run:
+    """The kernel's launch and nothing else (outputs allocated from the memory pool)."""
+    o_shape, lse_shape = (call.batch_heads, call.n_q, call.d), (call.batch_heads, call.n_q)
+    args = (q3, k3, v3)
+
+    def run() -> tuple[Any, Any]:
+        o, lse = xp.empty(o_shape, dtype=np.float32), xp.empty(lse_shape, dtype=np.float32)
+        kernel(call.grid, call.block, (*args, o, lse, *call.scalars))
+        return o, lse
+
+    return run
 
 
-def _torch_device(call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[Any, None]:
-    import torch
-    from torch.nn.functional import scaled_dot_product_attention
-
-    qt, kt, vt = (torch.as_tensor(x, device="cuda") for x in (q3, k3, v3))
-    # is_causal is top-left (c <= r), the same as bottom-right when n_q == n_k
-    return scaled_dot_product_attention(qt, kt, vt, is_causal=call.causal, scale=call.scale), None
-
-
-def _host(call: KernelCall, o: Any, lse: Any) -> tuple[np.ndarray, np.ndarray]:
-    cupy = _cupy()
-    o_h, lse_h = cupy.asnumpy(o), cupy.asnumpy(lse)
-    return o_h.reshape(*call.lead, call.n_q, call.d), lse_h.reshape(*call.lead, call.n_q)
+def _torch() -> Any | None:
+    """PyTorch, when it is installed with CUDA; else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
 
 
-def _run(
-    device_fn: Callable[..., tuple[Any, Any]],
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    **options: Any,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Prepare the call (shapes, scale, mask), run ``device_fn`` on the GPU, copy back."""
-    call, arrays = prepare_call(q, k, v, **options)
-    cupy = _cupy()
-    return _host(call, *device_fn(call, *(cupy.asarray(x) for x in arrays)))
+@dataclass
+class CupyDevice:
+    """The GPU, through CuPy (and PyTorch for the SDPA rows, when present)."""
+
+    sdpa: bool = True
+    torch_methods: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        import cupy
+
+        self.cp = cupy
+        self.torch = _torch() if self.sdpa else None
+        self.oom = (cupy.cuda.memory.OutOfMemoryError,)
+        if self.torch is not None:
+            self.oom += (self.torch.cuda.OutOfMemoryError,)
+
+    def to_device(self, x: np.ndarray) -> Any:
+        return self.cp.asarray(x)
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return self.cp.asnumpy(self.cp.asarray(x))  # a torch tensor via __cuda_array_interface__
+
+    def runners(self, call: KernelCall, q: Any, k: Any, v: Any) -> dict[str, Callable[[], Run]]:
+        """Method -> a factory that compiles and binds (untimed) and returns the launch."""
+        cp = self.cp
+        found: dict[str, Callable[[], Run]] = {
+            FLASH: lambda: flash_launch(cp, _kernel(call.config), call, q, k, v),
+            NAIVE: lambda: functools.partial(naive_arrays, cp, call, q, k, v),
+        }
+        for method, backend, dtype in sdpa_plan(call) if self.torch is not None else ():
+            found[method] = functools.partial(self._sdpa, call, (q, k, v), backend, dtype)
+            self.torch_methods.add(method)
+        return found
+
+    def _sdpa(self, call: KernelCall, qkv: tuple, backend: str, dtype: str) -> Run:
+        torch = self.torch
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        from torch.nn.functional import scaled_dot_product_attention
+
+        q4, k4, v4 = (torch.as_tensor(x, device="cuda").to(getattr(torch, dtype))
+                      .reshape(sdpa_shape(call)) for x in qkv)  # fmt: skip
+        force = sdpa_kernel([getattr(SDPBackend, backend)])
+
+        def run() -> tuple[Any, None]:
+            with force:
+                o = scaled_dot_product_attention(
+                    q4, k4, v4, is_causal=call.causal, scale=call.scale
+                )
+            return o.reshape(call.batch_heads, call.n_q, call.d), None
+
+        run.torch = True  # type: ignore[attr-defined] - peak_bytes reads torch's counters
+        return run
+
+    def time_ms(self, run: Run, warmup: int, repeat: int) -> float:
+        """Median of CUDA-event times (cupyx.profiler.benchmark) after ``warmup`` calls."""
+        from cupyx.profiler import benchmark
+
+        timing = benchmark(run, (), n_warmup=warmup, n_repeat=repeat, name="flashviz")
+        return float(np.median(timing.gpu_times[0])) * 1e3
+
+    def peak_bytes(self, run: Run) -> int:
+        """Peak device bytes allocated while ``run`` runs (CuPy hook, or torch's stats)."""
+        if self.torch is not None and getattr(run, "torch", False):
+            torch = self.torch
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            run()
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() - before
+        with _peak_hook(self.cp) as hook:
+            run()
+            self.cp.cuda.Device().synchronize()
+        return hook.peak
+
+    def free(self) -> None:
+        """Give cached blocks back: CuPy's pool, and PyTorch's cache (else naive CuPy runs
+        out of memory sooner than it should)."""
+        free_cached(self.cp, self.torch)
 
 
-def run_flash(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    *,
-    causal: bool = False,
-    causal_align: str = "bottom_right",
-    scale: float | None = None,
-    block_q: int | None = None,
-    block_kv: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The CUDA kernel on (..., n, d) inputs (computed in float32); o and lse as NumPy."""
-    return _run(_flash_device, q, k, v, causal=causal, causal_align=causal_align,
-                scale=scale, block_q=block_q, block_kv=block_kv)  # fmt: skip
+def free_cached(cp: Any, torch: Any | None) -> None:
+    if torch is not None:
+        torch.cuda.empty_cache()
+    cp.get_default_memory_pool().free_all_blocks()
 
 
-def run_naive(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    *,
-    causal: bool = False,
-    causal_align: str = "bottom_right",
-    scale: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Naive attention with CuPy on the same inputs, in float32; o and lse as NumPy."""
-    return _run(_naive_device, q, k, v, causal=causal, causal_align=causal_align, scale=scale)
-
-
-# --- checking, measuring, reporting -------------------------------------------------------
-
-
-def error_bound(ref: np.ndarray, naive32: np.ndarray) -> float:
-    """Allowed error: twice float32 naive attention's own error, plus a few ulps."""
-    return allowed_error(ref, naive32, float(np.finfo(np.float32).eps))
-
-
-def check_status(errors: dict[str, float], bounds: dict[str, float]) -> str:
-    """'ok', or which output is wrong and by how much."""
-    bad = [f"{k} error {errors[k]:.2e} > {bounds[k]:.2e}" for k in errors if errors[k] > bounds[k]]
-    return "ok" if not bad else "wrong result: " + "; ".join(bad)
-
-
-def out_of_memory_row(row: BenchRow) -> BenchRow:
-    """The row of a method that ran out of device memory at this size."""
-    return replace(row, status=f"{row.method.split()[0]}: out of memory at n = {row.n}")
-
-
-def tflops(flops: int, time_ms: float) -> float:
-    return flops / (time_ms * 1e-3) / 1e12
-
-
-def _peak_hook() -> Any:
+def _peak_hook(cp: Any) -> Any:
     """A CuPy memory hook that tracks the peak of bytes allocated while it is active."""
-    import cupy
 
-    class Peak(cupy.cuda.MemoryHook):
+    class Peak(cp.cuda.MemoryHook):
         name = "flashviz_peak"
 
         def __init__(self) -> None:
@@ -226,46 +280,168 @@ def _peak_hook() -> Any:
     return Peak()
 
 
-def _measure_peak(method: str, fn: Callable[[], object]) -> int:
-    cupy = _cupy()
-    if method == TORCH:
-        import torch
-
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - before
-    with _peak_hook() as hook:
-        fn()
-        cupy.cuda.Device().synchronize()
-    return hook.peak
+def gpu_device() -> CupyDevice:
+    """The CuPy device, or GpuUnavailableError saying why there is none."""
+    ok, reason = available()
+    if not ok:
+        raise GpuUnavailableError(reason)
+    return CupyDevice()
 
 
-def _torch_usable() -> bool:
+# --- single runs ----------------------------------------------------------------------------
+
+
+def run_method(
+    device: Device, method: str, call: KernelCall, arrays: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Copy (bh, n, d) inputs to ``device``, run one method once, copy o and lse back."""
+    o, lse = device.runners(call, *(device.to_device(x) for x in arrays))[method]()()
+    o_h, lse_h = device.to_host(o), device.to_host(lse)
+    return o_h.reshape(*call.lead, call.n_q, call.d), lse_h.reshape(*call.lead, call.n_q)
+
+
+def _run(method: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, **options: Any) -> tuple:
+    """Prepare the call (shapes, scale, mask), then run one method on the GPU."""
+    call, arrays = prepare_call(q, k, v, **options)
+    return run_method(gpu_device(), method, call, arrays)
+
+
+def run_flash(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+    block_q: int | None = None,
+    block_kv: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CUDA kernel on (..., n, d) inputs (computed in float32); o and lse as NumPy."""
+    return _run(FLASH, q, k, v, causal=causal, causal_align=causal_align,
+                scale=scale, block_q=block_q, block_kv=block_kv)  # fmt: skip
+
+
+def run_naive(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Naive attention with CuPy on the same inputs, in float32; o and lse as NumPy."""
+    return _run(NAIVE, q, k, v, causal=causal, causal_align=causal_align, scale=scale)
+
+
+# --- checking, measuring, reporting -------------------------------------------------------
+
+
+def error_bound(ref: np.ndarray, naive: np.ndarray) -> float:
+    """Allowed error: twice naive attention's own error (in its precision), plus a few ulps."""
+    return allowed_error(ref, naive, float(np.finfo(naive.dtype).eps))
+
+
+def check_status(errors: dict[str, float], bounds: dict[str, float]) -> tuple[str, str]:
+    """('ok', '') or ('wrong result', which output is wrong and by how much)."""
+    bad = [f"{k} error {errors[k]:.2e} > {bounds[k]:.2e}" for k in errors if errors[k] > bounds[k]]
+    return (OK, "") if not bad else (WRONG, "; ".join(bad))
+
+
+def tflops(flops: int, time_ms: float) -> float:
+    return flops / (time_ms * 1e-3) / 1e12
+
+
+@dataclass
+class Problem:
+    """One random (bh, n, d) problem and what its results are checked against."""
+
+    call: KernelCall
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
+    tail: slice  # the query rows checked: the last ones, a bottom-right problem of their own
+    ref: tuple[np.ndarray, np.ndarray]
+    flops: int
+    _bounds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def bounds(self, dtype: str) -> dict[str, float]:
+        """Allowed errors of a method computing in ``dtype``: from naive attention in it."""
+        if dtype not in self._bounds:
+            o_n, lse_n = naive_in(dtype, self.arrays, self.tail, self.call)
+            self._bounds[dtype] = {
+                "o": error_bound(self.ref[0], o_n),
+                "lse": error_bound(self.ref[1], lse_n),
+            }
+        return self._bounds[dtype]
+
+
+def naive_in(
+    dtype: str, arrays: tuple[np.ndarray, ...], tail: slice, call: KernelCall
+) -> tuple[np.ndarray, np.ndarray]:
+    """Naive attention on the ``tail`` query rows as a kernel in ``dtype`` computes it:
+    float32 as is; float16/bfloat16 inputs rounded to it, float32 softmax state, P rounded
+    to it for P V (as FlashAttention's kernels do)."""
+    q, k, v = (x.astype(dtype).astype(np.float32) for x in arrays)
+    q = q[:, tail]
+    offset = mask_offset(q.shape[1], k.shape[1], call.causal, "bottom_right")
+    p_dtype = None if dtype == "float32" else np.dtype(dtype)
+    return softmax_attention(q, k, v, scale=call.scale, offset=offset, dtype=np.float32,
+                             p_dtype=p_dtype)  # fmt: skip
+
+
+def make_problem(
+    n: int, d: int, *, causal: bool, batch_heads: int, block_q: int | None,
+    block_kv: int | None, check_rows: int, seed: int | None,
+) -> Problem:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((batch_heads, n, d), dtype=np.float32) for _ in range(3))
+    call, arrays = prepare_call(q, k, v, causal=causal, block_q=block_q, block_kv=block_kv)
+    tail = slice(max(0, n - check_rows), n)
+    ref = attention_reference(q[:, tail], k, v, causal=causal)
+    return Problem(call, arrays, tail, ref, batch_heads * attention_flops(n, n, d, causal))
+
+
+def measure(
+    row: BenchRow,
+    make_run: Callable[[], Run],
+    check: Callable[[tuple[Any, Any]], dict[str, float]],
+    bounds: Callable[[], dict[str, float]],
+    device: Device,
+    flops: int,
+    *,
+    warmup: int = 3,
+    repeat: int = 20,
+) -> BenchRow:
+    """One method: bind it, run once and check; only if right, measure peak memory and time.
+
+    Out of device memory gives an "out of memory" row; any other exception an
+    "error: <one line>" row.
+    """
     try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+        run = make_run()
+        errors = check(run())
+        status, detail = check_status(errors, bounds())
+        row = replace(row, status=status, detail=detail, max_err=max(errors.values()))
+        if status != OK:
+            return row
+        peak = device.peak_bytes(run)
+        time_ms = device.time_ms(run, warmup, repeat)
+        return replace(row, time_ms=time_ms, peak_bytes=peak, tflops=tflops(flops, time_ms))
+    except device.oom:
+        return replace(row, status=OUT_OF_MEMORY)
+    except Exception as exc:
+        return replace(row, status=error_line(exc))
 
 
-def _oom_errors() -> tuple[type[BaseException], ...]:
-    import cupy
-
-    errors: list[type[BaseException]] = [cupy.cuda.memory.OutOfMemoryError]
-    if _torch_usable():
-        import torch
-
-        errors.append(torch.cuda.OutOfMemoryError)
-    return tuple(errors)
+def method_dtype(method: str) -> str:
+    return next((dt for b, dt in SDPA_BACKENDS if sdpa_method(b) == method), "float32")
 
 
 def benchmark(
     n: int,
     d: int,
     *,
+    device: Device | None = None,
     causal: bool = False,
     batch_heads: int = 1,
     block_q: int | None = None,
@@ -275,90 +451,53 @@ def benchmark(
     check_rows: int = 256,
     seed: int | None = None,
 ) -> list[BenchRow]:
-    """Flash kernel, naive CuPy and (if present) PyTorch SDPA on one random (bh, n, d) problem."""
-    cupy = _cupy()
-    from cupyx.profiler import benchmark as cuda_benchmark
+    """Every method of ``device`` (default: the GPU) on one random (bh, n, d) problem.
 
-    rng = np.random.default_rng(seed)
-    q, k, v = (rng.standard_normal((batch_heads, n, d), dtype=np.float32) for _ in range(3))
-    call, arrays = prepare_call(q, k, v, causal=causal, block_q=block_q, block_kv=block_kv)
-    dev = tuple(cupy.asarray(x) for x in arrays)
-    tail = slice(max(0, n - check_rows), n)  # last rows: a bottom-right problem of their own
-    sub = (q[:, tail], k, v)
-    o_ref, lse_ref = attention_reference(*sub, causal=causal)
-    o_32, lse_32 = naive_attention(*sub, causal=causal)
-    bounds = {"o": error_bound(o_ref, o_32), "lse": error_bound(lse_ref, lse_32)}
-    flops = batch_heads * attention_flops(n, n, d, causal)
+    Never raises for a method's failure: each gets a row with its status.
+    """
+    device = gpu_device() if device is None else device
+    base = BenchRow("", n, d, batch_heads, causal, status="not run")
+    try:
+        problem = make_problem(n, d, causal=causal, batch_heads=batch_heads, block_q=block_q,
+                               block_kv=block_kv, check_rows=check_rows, seed=seed)  # fmt: skip
+        dev = tuple(device.to_device(x) for x in problem.arrays)
+        runners = device.runners(problem.call, *dev)
+    except device.oom:
+        return [replace(base, method=m, status=OUT_OF_MEMORY) for m in (FLASH, NAIVE)]
+    except Exception as exc:  # the host's MemoryError in the float64 check, a driver error
+        return [replace(base, method=m, status=error_line(exc)) for m in (FLASH, NAIVE)]
+    tail = problem.tail
 
     def check(out: tuple[Any, Any]) -> dict[str, float]:
         o, lse = out
-        errors = {"o": max_error(cupy.asnumpy(cupy.asarray(o)[:, tail]), o_ref)}
+        errors = {"o": max_error(device.to_host(o[:, tail]), problem.ref[0])}
         if lse is not None:  # PyTorch's SDPA returns no lse
-            errors["lse"] = max_error(cupy.asnumpy(lse[:, tail]), lse_ref)
+            errors["lse"] = max_error(device.to_host(lse[:, tail]), problem.ref[1])
         return errors
 
-    def time_and_peak(method: str, run: Callable[[], object]) -> tuple[float, int]:
-        peak = _measure_peak(method, run)
-        timing = cuda_benchmark(run, (), n_warmup=warmup, n_repeat=repeat)
-        return float(np.median(timing.gpu_times[0])) * 1e3, peak
-
-    methods = {FLASH: _flash_device, NAIVE: _naive_device}
-    if _torch_usable():
-        methods[TORCH] = _torch_device
     rows = []
-    for method, fn in methods.items():
-        try:
-            rows.append(
-                measure(
-                    BenchRow(method, n, d, batch_heads, causal, status="not run"),
-                    functools.partial(fn, call, *dev),
-                    check,
-                    bounds,
-                    functools.partial(time_and_peak, method),
-                    flops,
-                    _oom_errors(),
-                )
-            )
-        finally:
-            cupy.get_default_memory_pool().free_all_blocks()
+    for method, make_run in runners.items():
+        bounds = functools.partial(problem.bounds, method_dtype(method))
+        rows.append(measure(replace(base, method=method), make_run, check, bounds, device,
+                            problem.flops, warmup=warmup, repeat=repeat))  # fmt: skip
+        with contextlib.suppress(Exception):  # freeing a cache is best effort
+            device.free()
     return rows
-
-
-def measure(
-    row: BenchRow,
-    run: Callable[[], Any],
-    check: Callable[[Any], dict[str, float]],
-    bounds: dict[str, float],
-    time_and_peak: Callable[[Callable[[], Any]], tuple[float, int]],
-    flops: int,
-    oom: tuple[type[BaseException], ...],
-) -> BenchRow:
-    """One method: run once and check (errors vs ``bounds``); only if right, time it.
-
-    An exception of a type in ``oom`` (out of device memory) gives an out-of-memory row.
-    """
-    try:
-        errors = check(run())
-        row = replace(row, status=check_status(errors, bounds), max_err=max(errors.values()))
-        if row.status != "ok":
-            return row
-        time_ms, peak = time_and_peak(run)
-        return replace(row, time_ms=time_ms, peak_bytes=peak, tflops=tflops(flops, time_ms))
-    except oom:
-        return out_of_memory_row(row)
 
 
 def sweep(
     ns: Sequence[int],
-    d: int,
+    d: int | Sequence[int],
     *,
     progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> list[BenchRow]:
-    """``benchmark`` at each n (options passed on); ``progress(done, total)`` after each."""
+    """``benchmark`` at each (d, n) (options passed on); ``progress(done, total)`` after each."""
+    ds = [d] if isinstance(d, int) else list(d)
+    jobs = [(n, dd) for dd in ds for n in ns]
     rows: list[BenchRow] = []
-    for done, n in enumerate(ns, start=1):
-        rows += benchmark(n, d, **options)
+    for done, (n, dd) in enumerate(jobs, start=1):
+        rows += benchmark(n, dd, **options)
         if progress is not None:
-            progress(done, len(ns))
+            progress(done, len(jobs))
     return rows

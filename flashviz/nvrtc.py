@@ -6,13 +6,15 @@ compiles to a cubin for a named architecture with ``-Xptxas=-v`` and parses the 
 (registers, spills, shared memory). Compile errors raise ``KernelCompileError`` whose
 message is NVRTC's log: ``kernels/flash_attention.cu(LINE): error: ...``.
 
-NVRTC comes from the pip wheel ``nvidia-cuda-nvrtc-cu12``; CuPy finds it by itself, and
-if it does not, ``load_nvrtc`` preloads ``libnvrtc.so.12`` from the wheel with ctypes.
+NVRTC comes from the pip wheel ``nvidia-cuda-nvrtc-cu12``; CuPy >= 14 finds it by itself
+(cuda-pathfinder). If it does not (CuPy 13), ``load_nvrtc`` preloads the wheel's library
+with ctypes: ``lib/libnvrtc.so.12`` on Linux, ``bin/nvrtc64_120_0.dll`` on Windows.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from types import ModuleType
 from flashviz.launch import KERNEL_NAME, KernelConfig, kernel_source, offered_configs
 
 ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
-BASE_OPTIONS = ("-std=c++17", "-Xptxas=-v")
+BASE_OPTIONS = ("-std=c++17",)
 
 
 class KernelCompileError(RuntimeError):
@@ -49,12 +51,31 @@ class Compiled:
     ptxas: PtxasInfo
 
 
-def _wheel_library() -> Path | None:
-    for entry in sys.path:
-        lib = Path(entry) / "nvidia" / "cuda_nvrtc" / "lib" / "libnvrtc.so.12"
+WHEEL_LIBRARY = {
+    "linux": ("lib", "libnvrtc.so.12"),
+    "win32": ("bin", "nvrtc64_120_0.dll"),
+}
+
+
+def wheel_library(paths: list[str] | None = None, platform: str = sys.platform) -> Path | None:
+    """NVRTC's shared library inside the ``nvidia-cuda-nvrtc-cu12`` wheel, if installed."""
+    folder, name = WHEEL_LIBRARY.get(platform, WHEEL_LIBRARY["linux"])
+    for entry in sys.path if paths is None else paths:
+        lib = Path(entry) / "nvidia" / "cuda_nvrtc" / folder / name
         if lib.is_file():
             return lib
     return None
+
+
+def nvrtc_path() -> str | None:
+    """Where the NVRTC library CuPy uses lives (cuda-pathfinder's answer), if it says."""
+    try:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+
+        return load_nvidia_dynamic_lib("nvrtc").abs_path
+    except Exception:
+        found = wheel_library()
+        return None if found is None else str(found)
 
 
 @cache
@@ -67,11 +88,13 @@ def load_nvrtc() -> ModuleType:
     try:
         nvrtc.getVersion()
     except Exception:
-        lib = _wheel_library()
+        lib = wheel_library()
         if lib is None:
             raise RuntimeError(
-                "NVRTC is missing: pip install nvidia-cuda-nvrtc-cu12 (libnvrtc.so.12)"
+                "NVRTC is missing: pip install -r requirements-gpu.txt (nvidia-cuda-nvrtc-cu12)"
             ) from None
+        if sys.platform == "win32":
+            os.add_dll_directory(str(lib.parent))
         ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
         nvrtc.getVersion()
     return nvrtc
@@ -102,16 +125,21 @@ def parse_ptxas(log: str, kernel: str = KERNEL_NAME) -> PtxasInfo:
 
 
 def compile_source(
-    source: str, arch: str, *, name: str = "kernel.cu", kernel: str = KERNEL_NAME
+    source: str,
+    arch: str,
+    *,
+    name: str = "kernel.cu",
+    kernel: str = KERNEL_NAME,
+    options: tuple[str, ...] = BASE_OPTIONS,
 ) -> Compiled:
-    """Compile ``source`` to a cubin for ``arch`` (e.g. "sm_80")."""
+    """Compile ``source`` to a cubin for ``arch`` (e.g. "sm_80") with ``-Xptxas=-v`` added."""
     if not re.fullmatch(r"sm_\d+", arch):
         raise ValueError(f"arch must look like 'sm_80', got {arch!r}")
     nvrtc = load_nvrtc()
     prog = nvrtc.createProgram(source, name, [], [])
     try:
         try:
-            nvrtc.compileProgram(prog, [f"-arch={arch}", *BASE_OPTIONS])
+            nvrtc.compileProgram(prog, [f"-arch={arch}", *options, "-Xptxas=-v"])
         except nvrtc.NVRTCError:
             log = nvrtc.getProgramLog(prog).rstrip("\x00")
             raise KernelCompileError(f"{arch}: {log.strip()}") from None

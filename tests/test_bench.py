@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
+from dataclasses import fields
 
 import numpy as np
+import pytest
 
 from flashviz import bench
+from flashviz.gpu import BenchRow
 
 
 def test_measure_reports_both_methods_and_their_errors():
@@ -40,27 +44,71 @@ def test_cli_help_and_run():
     assert "naive ms" in run.stdout and "CPU sweep" in run.stderr  # table + progress bar
 
 
-def test_gpu_flag_without_gpu_says_why_and_how_to_enable():
+def test_gpu_flag_without_gpu_says_why_and_still_writes_the_csv(tmp_path):
+    out = tmp_path / "gpu.csv"
     run = subprocess.run(
-        [sys.executable, "-m", "flashviz.bench", "--gpu", "--n", "128"],
+        [sys.executable, "-m", "flashviz.bench", "--gpu", "--n", "128", "--csv", str(out)],
         capture_output=True,
         text=True,
     )
     assert run.returncode == 2
-    assert "No GPU benchmark:" in run.stderr and "requirements-gpu.txt" in run.stderr
+    assert "No GPU benchmark: NVIDIA driver: no NVIDIA driver" in run.stderr
+    assert "requirements-gpu.txt" in run.stderr and "flashviz.doctor" in run.stderr
     assert "Traceback" not in run.stderr
+    assert out.read_text().splitlines() == [",".join(f.name for f in fields(BenchRow))]
 
 
-def test_gpu_table_and_csv_show_out_of_memory_as_a_result(tmp_path):
-    from flashviz.gpu import BenchRow, out_of_memory_row
-
+def test_gpu_table_and_csv_show_every_status():
     rows = [
         BenchRow("flash (CUDA kernel)", 65536, 64, 1, False, "ok", 12.5, 2**25, 44.0, 3e-7),
-        out_of_memory_row(BenchRow("naive (CuPy)", 65536, 64, 1, False, "not run")),
+        BenchRow("naive (CuPy)", 65536, 64, 1, False, "out of memory"),
+        BenchRow(
+            "PyTorch SDPA (FLASH)",
+            65536,
+            64,
+            1,
+            False,
+            "wrong result",
+            max_err=0.1,
+            detail="o error 1.00e-01 > 2.00e-03",
+        ),
     ]
     table = bench.format_gpu_table(rows)
-    assert "12.500" in table and "32.0" in table and "out of memory at n = 65536" in table
-    bench.write_csv(str(tmp_path / "gpu.csv"), rows)
-    lines = (tmp_path / "gpu.csv").read_text().splitlines()
-    assert lines[0].startswith("method,n,d") and len(lines) == 3
-    assert "out of memory at n = 65536" in lines[2]
+    assert "12.500" in table and "32.0" in table and "out of memory" in table
+    assert "wrong result (o error 1.00e-01 > 2.00e-03)" in table
+
+
+def test_gpu_cli_on_the_stand_in_clears_its_bar_and_writes_the_csv(tmp_path, capsys):
+    """The CLI's GPU path with the CPU stand-in device: a failing method is a row, the
+    CSV is written, the progress bar is gone at the end."""
+    from gpu_standin import CpuDevice
+
+    def fails():
+        raise RuntimeError("CUDA_ERROR_LAUNCH_FAILED")
+
+    out = tmp_path / "gpu.csv"
+    args = bench.parse_args(["--gpu", "--n", "64", "96", "--d", "16", "--csv", str(out)])
+    assert bench.run_gpu(args, CpuDevice(broken={"flash (CUDA kernel)": fails})) == 0
+    captured = capsys.readouterr()
+    assert "error: RuntimeError: CUDA_ERROR_LAUNCH_FAILED" in captured.out
+    *_, last, end = captured.err.split("\r")  # the bar's last draw is blanks: cleared
+    assert "GPU sweep" in captured.err and last.strip() == end == ""
+    with out.open() as f:
+        written = list(csv.DictReader(f))
+    assert [(r["n"], r["method"], r["status"].split(":")[0]) for r in written] == [
+        ("64", "flash (CUDA kernel)", "error"), ("64", "naive (CuPy)", "ok"),
+        ("96", "flash (CUDA kernel)", "error"), ("96", "naive (CuPy)", "ok"),
+    ]  # fmt: skip
+
+
+def test_gpu_cli_writes_the_csv_even_when_interrupted(tmp_path):
+    from gpu_standin import CpuDevice
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    out = tmp_path / "gpu.csv"
+    args = bench.parse_args(["--gpu", "--n", "64", "--d", "16", "--csv", str(out)])
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_gpu(args, CpuDevice(broken={"naive (CuPy)": interrupted}))
+    assert out.read_text().startswith("method,n,d")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from flashviz.bench import CpuResult
-from flashviz.figures.benchmarks import cpu_benchmark_figure, gpu_benchmark_figure
-from flashviz.gpu import BenchRow, out_of_memory_row
+from flashviz.figures.benchmarks import (
+    cpu_benchmark_figure,
+    gpu_benchmark_figure,
+    roofline_figure,
+)
+from flashviz.gpu import OUT_OF_MEMORY, BenchRow
+from flashviz.roofline import KNOWN_GPUS, expect
 
 
 def test_cpu_figure_plots_time_and_memory_of_both_methods():
@@ -34,7 +39,7 @@ def test_gpu_figure_marks_out_of_memory_instead_of_a_point():
     ]
     rows += [
         BenchRow("naive (CuPy)", 1024, 64, 1, False, "ok", 3.0, 2**24, 1.0, 1e-7),
-        out_of_memory_row(BenchRow("naive (CuPy)", 2048, 64, 1, False, "not run")),
+        BenchRow("naive (CuPy)", 2048, 64, 1, False, OUT_OF_MEMORY),
     ]
     fig = gpu_benchmark_figure(rows)
     flash = [t for t in fig.data if t.name == "flash (CUDA kernel)"]
@@ -42,5 +47,37 @@ def test_gpu_figure_marks_out_of_memory_instead_of_a_point():
     assert len(flash) == len(naive) == 3  # time, memory, TFLOP/s
     assert list(flash[1].y) == [1.0, 2.0]  # MiB
     assert list(naive[0].x) == [1024]  # no point where it ran out of memory
-    (oom,) = [t for t in fig.data if "out of memory" in t.name]
-    assert list(oom.x) == [2048] and list(oom.text) == ["out of memory"]
+    marks = [t for t in fig.data if "out of memory" in t.name]
+    assert len(marks) == 3  # in every panel, at the height of naive's last point
+    assert [list(t.x) for t in marks] == [[2048]] * 3 and list(marks[0].text) == [OUT_OF_MEMORY]
+    assert [t.y[0] for t in marks] == [3.0, 16.0, 1.0]
+    assert fig.layout.xaxis.type == fig.layout.yaxis3.type == "log"
+
+
+def test_gpu_figure_with_two_head_dims_has_a_line_per_method_and_d():
+    rows = [
+        BenchRow(m, n, d, 8, False, "ok", 1.0, 2**20, 1.0, 1e-7)
+        for m in ("flash (CUDA kernel)", "naive (CuPy)") for d in (64, 128) for n in (512, 1024)
+    ]  # fmt: skip
+    rows.append(BenchRow("naive (CuPy)", 2048, 128, 8, False, "error: RuntimeError: cuBLAS"))
+    fig = gpu_benchmark_figure(rows)
+    names = list(dict.fromkeys(t.name for t in fig.data))
+    assert names == ["flash (CUDA kernel), d = 64", "flash (CUDA kernel), d = 128",
+                     "naive (CuPy), d = 64", "naive (CuPy), d = 128",
+                     "naive (CuPy), d = 128: error"]  # fmt: skip
+    dashes = {t.name: t.line.dash for t in fig.data if t.mode == "lines+markers"}
+    assert dashes["naive (CuPy), d = 64"] == "solid" and dashes["naive (CuPy), d = 128"] == "dash"
+
+
+def test_roofline_figure_shows_both_methods_and_the_gpus_limits():
+    h100 = next(g for g in KNOWN_GPUS if "H100" in g.name)
+    expectations = [expect(n, 64, h100) for n in (1024, 4096, 16384)]
+    fig = roofline_figure(expectations, h100)
+    names = [t.name for t in fig.data]
+    assert names == ["naive (memory-bound)"] * 3 + ["flash (compute-bound)"] * 3
+    naive_time, _, naive_rate, _, flash_mem, _ = fig.data
+    assert list(naive_time.y) == [e.naive_ms for e in expectations]
+    assert list(flash_mem.y) == [e.flash_peak_bytes / 2**20 for e in expectations]
+    assert max(naive_rate.y) <= h100.fp32_tflops + 1e-9
+    assert {s.y0 for s in fig.layout.shapes} == {80 * 2**30 / 2**20, h100.fp32_tflops}
+    assert "H100" in fig.layout.title.text

@@ -115,8 +115,24 @@ def test_compile_source_checks_the_arch():
 
 def test_the_nvrtc_wheel_is_found():
     """load_nvrtc's fallback: libnvrtc.so.12 inside site-packages/nvidia/cuda_nvrtc/lib."""
-    from flashviz.nvrtc import _wheel_library
+    from flashviz.nvrtc import wheel_library
 
     if sys.platform == "linux":
-        assert _wheel_library() is not None and _wheel_library().is_file()
+        assert wheel_library() is not None and wheel_library().is_file()
     assert load_nvrtc().getVersion() >= (12, 0)
+
+
+@pytest.mark.parametrize(
+    ("platform", "folder", "name"),
+    [("linux", "lib", "libnvrtc.so.12"), ("win32", "bin", "nvrtc64_120_0.dll")],
+)
+def test_the_nvrtc_wheel_library_of_each_platform(tmp_path, platform, folder, name):
+    """Defect 7: on Windows the wheel keeps NVRTC as bin/nvrtc64_120_0.dll."""
+    from flashviz.nvrtc import wheel_library
+
+    lib = tmp_path / "site" / "nvidia" / "cuda_nvrtc" / folder / name
+    lib.parent.mkdir(parents=True)
+    lib.write_bytes(b"")
+    assert wheel_library([str(tmp_path / "empty"), str(tmp_path / "site")], platform) == lib
+    other = "win32" if platform == "linux" else "linux"
+    assert wheel_library([str(tmp_path / "site")], other) is None

@@ -1,8 +1,9 @@
-"""Benchmark charts: time and peak memory against n, one line per method (log-log).
+"""Benchmark charts: time, peak memory and throughput against n, one line per method.
 
 ``cpu_benchmark_figure`` takes ``flashviz.bench.CpuResult`` rows; ``gpu_benchmark_figure``
 takes ``flashviz.gpu.BenchRow`` rows, where a method that ran out of memory at some n shows
-an "out of memory" marker at that n instead of a point (the lesson of naive attention).
+an "out of memory" marker at that n instead of a point (the lesson of naive attention);
+``roofline_figure`` draws ``flashviz.roofline``'s expectation the same way. All log-log.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from flashviz.bench import CpuResult
-from flashviz.figures.style import BLUE, CHANGED, CURRENT, DONE, PURPLE, base_layout
+from flashviz.figures.style import BLUE, CHANGED, CURRENT, DONE, PURPLE, SKY_BLUE, base_layout
+from flashviz.gpu import OK, OUT_OF_MEMORY, WRONG, BenchRow
+from flashviz.roofline import Expectation, GpuSpec
 
-METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE)
+METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE, SKY_BLUE)
+DASHES = ("solid", "dash", "dot")
 MIB = 2**20
 
 
@@ -53,32 +57,72 @@ def cpu_benchmark_figure(results: Sequence[CpuResult]) -> go.Figure:
     return fig
 
 
-def gpu_benchmark_figure(rows: Sequence[object]) -> go.Figure:
-    """Time (ms), peak device memory (MiB) and TFLOP/s of each GPU method vs n."""
+def _marker(x: list[int], y: list[float], name: str, text: list[str], col: int) -> go.Scatter:
+    """Where a method has no number (out of memory, wrong, error): a cross, labelled."""
+    return go.Scatter(x=x, y=y, name=name, legendgroup=name, showlegend=col == 1,
+                      mode="markers+text", text=text, textposition="top center",
+                      marker={"symbol": "x", "size": 14, "color": CHANGED})  # fmt: skip
+
+
+def short_status(status: str) -> str:
+    return status if status in (OUT_OF_MEMORY, WRONG) else "error"
+
+
+def gpu_benchmark_figure(rows: Sequence[BenchRow]) -> go.Figure:
+    """Time (ms), peak device memory (MiB) and TFLOP/s of each GPU method vs n, log-log.
+
+    One colour per method (and one dash per head dim when there are several); where a
+    method has no number (out of memory first of all) a labelled cross sits at that n in
+    every panel, at the height of the method's last measured point.
+    """
     fig = make_subplots(rows=1, cols=3, subplot_titles=("time", "peak memory", "throughput"))
+    ds = sorted({r.d for r in rows})
     methods = list(dict.fromkeys(r.method for r in rows))
-    for colour, method in zip(METHOD_COLOURS, methods, strict=False):
-        mine = [r for r in rows if r.method == method]
-        ok = [r for r in mine if r.status == "ok"]
-        fields = ([r.time_ms for r in ok], [r.peak_bytes / MIB for r in ok], [r.tflops for r in ok])
-        for col, ys in enumerate(fields, start=1):
-            fig.add_trace(_line([r.n for r in ok], ys, method, colour, col), row=1, col=col)
-        failed = [r for r in mine if r.status != "ok"]
-        if failed:
-            fig.add_trace(
-                go.Scatter(
-                    x=[r.n for r in failed],
-                    y=[ok[-1].time_ms if ok else 1.0] * len(failed),
-                    name=f"{method}: {failed[0].status}",
-                    mode="markers+text",
-                    marker={"symbol": "x", "size": 14, "color": CHANGED},
-                    text=["out of memory" if "memory" in r.status else r.status for r in failed],
-                    textposition="top center",
-                    legendgroup=method,
-                ),
-                row=1,
-                col=1,
-            )
+    for i, method in enumerate(methods):
+        colour = METHOD_COLOURS[i % len(METHOD_COLOURS)]
+        for dash, d in zip(DASHES, ds, strict=False):
+            mine = [r for r in rows if r.method == method and r.d == d]
+            name = method if len(ds) == 1 else f"{method}, d = {d}"
+            ok = [r for r in mine if r.status == OK]
+            fields = ([r.time_ms for r in ok], [r.peak_bytes / MIB for r in ok],
+                      [r.tflops for r in ok])  # fmt: skip
+            failed = [r for r in mine if r.status != OK]
+            for col, ys in enumerate(fields, start=1):
+                line = _line([r.n for r in ok], ys, name, colour, col)
+                line.line.dash = dash
+                fig.add_trace(line, row=1, col=col)
+                if failed:
+                    height = ys[-1] if ys else 1.0
+                    text = [short_status(r.status) for r in failed]
+                    marker = _marker([r.n for r in failed], [height] * len(failed),
+                                     f"{name}: {text[0]}", text, col)  # fmt: skip
+                    fig.add_trace(marker, row=1, col=col)
     _axes(fig, ("milliseconds", "MiB", "TFLOP/s"))
-    fig.update_layout(base_layout({}, title="GPU: flash kernel vs naive attention", height=420))
+    fig.update_layout(base_layout({}, title="GPU: flash kernel vs naive attention", height=460))
+    return fig
+
+
+def roofline_figure(expectations: Sequence[Expectation], gpu: GpuSpec) -> go.Figure:
+    """The roofline expectation of naive and flash attention vs n, as the GPU sweep shows it:
+    lower bounds on time, peak memory, and the TFLOP/s those bounds allow."""
+    titles = ("time (lower bound)", "peak memory", "throughput (upper bound)")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles)
+    ns = [e.n for e in expectations]
+    series = {
+        "naive (memory-bound)": ([e.naive_ms for e in expectations],
+                                 [e.naive_peak_bytes / MIB for e in expectations]),
+        "flash (compute-bound)": ([e.flash_ms for e in expectations],
+                                  [e.flash_peak_bytes / MIB for e in expectations]),
+    }  # fmt: skip
+    for colour, (name, (times, peaks)) in zip(METHOD_COLOURS, series.items(), strict=False):
+        rates = [e.flops / (ms * 1e-3) / 1e12 for e, ms in zip(expectations, times, strict=True)]
+        for col, ys in ((1, times), (2, peaks), (3, rates)):
+            fig.add_trace(_line(ns, ys, name, colour, col), row=1, col=col)
+    limits = ((2, gpu.memory_gib * 2**30 / MIB, f"{gpu.memory_gib:.0f} GiB"),
+              (3, gpu.fp32_tflops, f"fp32 peak {gpu.fp32_tflops:g}"))  # fmt: skip
+    for col, y, label in limits:
+        fig.add_hline(y=y, line={"dash": "dot", "color": CHANGED}, row=1, col=col,
+                      annotation_text=label, annotation_position="bottom right")  # fmt: skip
+    _axes(fig, ("milliseconds", "MiB", "TFLOP/s"))
+    fig.update_layout(base_layout({}, title=f"Expected on the {gpu.name} (roofline)", height=460))
     return fig
