@@ -17,8 +17,12 @@ from collections.abc import Callable
 import numpy as np
 
 MAX_ROW = 4096  # longest row accepted: the page draws one bar per score
+MAX_TEXT_CHARS = 32 * MAX_ROW  # longest text accepted: 4096 numbers written with repr()
+MAX_TOKEN_SHOWN = 40  # characters of a bad entry quoted in a message
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# Linear time: no two adjacent quantifiers can match the same digits (r"\d+\.?\d*" could,
+# and backtracked quadratically: 20 s for one 30,000-digit token).
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORDS = {"inf": np.inf, "+inf": np.inf, "-inf": -np.inf, "nan": np.nan}
 _WORDS |= {w.replace("inf", "infinity"): v for w, v in _WORDS.items() if "inf" in w}
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -31,6 +35,13 @@ def _tokens(text: str) -> list[str]:
     return [t for t in _SEPARATORS.split(text) if t]
 
 
+def _shown(token: str, quote: bool = True) -> str:
+    """A bad entry as quoted in a message, cut to ``MAX_TOKEN_SHOWN`` characters."""
+    cut = token if len(token) <= MAX_TOKEN_SHOWN else token[: MAX_TOKEN_SHOWN - 1] + "\u2026"
+    shown = repr(cut) if quote else cut
+    return shown if cut == token else f"{shown}, {len(token):,} characters"
+
+
 def _number(token: str, position: int) -> float:
     word = token.lower()
     if word in _WORDS:
@@ -39,10 +50,11 @@ def _number(token: str, position: int) -> float:
         x = float(token)
         if not np.isfinite(x):
             raise ValueError(
-                f"entry {position} ({token}) is too large for float64; write -inf to mask a key"
+                f"entry {position} ({_shown(token, quote=False)}) is too large for float64; write -inf to "
+                f"mask a key"
             )
     else:
-        raise ValueError(f"entry {position} ({token!r}) is not a number")
+        raise ValueError(f"entry {position} ({_shown(token)}) is not a number")
     if np.isnan(x):
         raise ValueError(f"entry {position} is NaN: a score must be a number, or -inf to mask")
     if x == np.inf:
@@ -51,9 +63,17 @@ def _number(token: str, position: int) -> float:
 
 
 def parse_row(text: str, max_len: int = MAX_ROW) -> np.ndarray:
-    """Scores (n,) float64 from typed or pasted text; -inf marks a masked key."""
+    """Scores (n,) float64 from typed or pasted text; -inf marks a masked key.
+
+    Linear time in the text, which may hold at most ``MAX_TEXT_CHARS`` characters.
+    """
     if not isinstance(text, str):
         raise ValueError(f"text must be a string, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(
+            f"the text has {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are read "
+            f"({max_len} numbers). Upload a .npy row instead."
+        )
     tokens = _tokens(text)
     if not tokens:
         raise ValueError("the row is empty: type numbers separated by commas, spaces or lines")

@@ -2,8 +2,9 @@
 
 ``qkv_uploader`` reads and checks the file with ``flashviz.uploads`` (no pickle, size and
 shape limits) and answers with ``st.error`` (the message says what is wrong) or
-``st.success`` (the shapes). The parsed arrays are kept in session state per uploaded
-file, so a rerun does not parse the file again.
+``st.success`` (the shapes), the file name and message shown as literal text
+(``safe_text``). The parsed arrays (in their own dtype, ``QKVUpload``) are kept in session
+state per uploaded file, so a rerun does not parse the file again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import streamlit as st
 from flashviz.problem import MAX_CELLS, MAX_HEAD_DIM
 from flashviz.trace import Trace
 from flashviz.trace_export import trace_npz
-from flashviz.uploads import MAX_UPLOAD_BYTES, QKVUpload, UploadError, read_qkv
+from flashviz.uploads import MAX_UPLOAD_BYTES, QKVUpload, UploadError, read_qkv, short_name
+from flashviz_app.safe_text import plain_message
 
 _PARSED = "_upload_qkv_parsed"  # session state: (file_id, QKVUpload or error message)
 ACCEPTED = (
@@ -54,9 +56,12 @@ def qkv_uploader() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         st.session_state[_PARSED] = cached
     result = cached[1]
     if isinstance(result, str):
-        st.error(result, icon=":material/error:")
+        st.error(plain_message(result), icon=":material/error:")
         return None
-    st.success(f"Loaded {file.name}: {result.summary()}", icon=":material/check_circle:")
+    st.success(
+        plain_message(f"Loaded {short_name(file.name)}: {result.summary()}"),
+        icon=":material/check_circle:",
+    )
     return result.arrays
 
 

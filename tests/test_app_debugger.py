@@ -27,6 +27,7 @@ from flashviz.figures.debugger import (
 from flashviz.figures.style import CURRENT
 from flashviz.row_input import DEMO_PATTERN, MAX_ROW, ROW_PATTERNS, make_row, row_values
 from flashviz_app.pages.debugger_page import DEFAULTS, read_upload
+from flashviz_app.safe_text import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
@@ -230,7 +231,7 @@ def test_bad_typed_rows_say_why(app: AppTest, text: str, message: str) -> None:
     app.text_area(key="dbg_text").set_value(text).run()
     assert not app.exception
     (err,) = app.error
-    assert message in err.value
+    assert message in shown(err.value)
     assert not app.get("plotly_chart")
 
 
@@ -268,7 +269,7 @@ def test_bad_uploads_say_why(app: AppTest, data: bytes, message: str) -> None:
     app.run()
     assert not app.exception
     (err,) = app.error
-    assert message in err.value and "bad.npy" in err.value
+    assert message in shown(err.value) and "bad.npy" in shown(err.value)
 
 
 def test_read_upload_accepts_a_row_and_refuses_a_long_one() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.uploads import MAX_UPLOAD_BYTES, QKVUpload
+from flashviz_app.safe_text import shown
 from flashviz_app.uploads_view import parse_upload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +76,8 @@ def test_valid_npz_shows_shapes_and_offers_the_trace(app: AppTest, qkv) -> None:
     upload(app, "mine.npz", npz(**qkv))
     assert not app.exception and not app.error
     (success,) = app.success
-    assert success.value.startswith("Loaded mine.npz: q (6, 4), k (9, 4), v (9, 4)")
-    assert "float32, float64, converted to float64" in success.value
+    assert shown(success.value).startswith("Loaded mine.npz: q (6, 4), k (9, 4), v (9, 4)")
+    assert "float32, float64, converted to float64" in shown(success.value)
     assert app.session_state["shapes"] == [(6, 4), (9, 4), (9, 4)]
     (button,) = app.download_button
     assert button.key == "download_trace"
@@ -108,7 +110,7 @@ def test_bad_file_shows_its_message_not_a_traceback(app: AppTest, name, data, me
     upload(app, name, data)
     assert not app.exception and not app.success and not app.download_button
     (error,) = app.error
-    assert message in error.value and name in error.value
+    assert message in shown(error.value) and name in shown(error.value)
     assert app.session_state["shapes"] is None
 
 
@@ -124,3 +126,22 @@ def test_parse_upload_returns_the_message_or_the_arrays(qkv) -> None:
     good = parse_upload(npz(**qkv), "g.npz")
     assert isinstance(good, QKVUpload)
     np.testing.assert_array_equal(good.v, qkv["v"].astype(np.float64))
+
+
+HOSTILE = "`x`[link](https://evil.example/)![img](https://evil.example/i.png)<b>b</b>"
+
+
+@pytest.mark.parametrize("good", [True, False], ids=["loaded", "refused"])
+def test_a_file_name_is_shown_as_literal_text(app: AppTest, qkv, good: bool) -> None:
+    """A name with backticks, a markdown link and image: shown as typed, never as markup."""
+    name = HOSTILE + ".npz"
+    upload(app, name, npz(**qkv) if good else b"junk")
+    (alert,) = app.success if good else app.error
+    assert shown(alert.value).startswith(("Loaded " if good else "") + name[:40])
+    assert_no_markup(alert.value)
+
+
+def assert_no_markup(markdown: str) -> None:
+    """Every markdown-active character in ``markdown`` is backslash-escaped."""
+    unescaped = re.findall(r"(?<!\\)[`\[\]()!<>*_$:]", markdown.replace("\\\\", ""))
+    assert not unescaped, f"unescaped {unescaped} in {markdown!r}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from flashviz.bugzoo import BUGS, debug_row, first_bite, first_divergence
 from flashviz.row_input import (
     DEMO_PATTERN,
     MAX_ROW,
+    MAX_TEXT_CHARS,
     ROW_PATTERNS,
     format_row,
     make_row,
@@ -199,3 +202,39 @@ def test_every_bug_bites_on_its_demo_pattern(bug, n, chunk):
 def test_demo_patterns_cover_every_bug():
     assert set(DEMO_PATTERN) == set(BUGS)
     assert set(DEMO_PATTERN.values()) <= set(ROW_PATTERNS)
+
+
+# --- linear time on hostile text (issue 11, finding 3) -----------------------------------
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("1" * 30_000 + "x", r"entry 1 \('1111.*…', 30,001 characters\) is not a number"),
+        ("1" * 30_000, r"entry 1 \(1111.*…, 30,000 characters\) is too large for float64"),
+        ("1" * 120_000 + ".", r"entry 1 \(1111.*…, 120,001 characters\) is too large"),
+        ("1." + "1" * 120_000 + "e", r"entry 1 \('1\.11.*…', 120,003 characters\) is not a n"),
+        ("9" * 2**20, r"the text has 1,048,576 characters; at most 131,072 are read"),
+        ("\x00#" * 2**19, r"the text has 1,048,576 characters; at most 131,072"),
+    ],
+    ids=["30k digits + x", "30k digits", "120k digits", "120k decimals + e", "1 MB", "1 MB junk"],
+)
+def test_long_tokens_are_refused_fast_with_a_short_message(text: str, pattern: str) -> None:
+    """One paste must not hold the GIL: was 20 s for 30,000 digits (quadratic backtracking)."""
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=pattern) as caught:
+        parse_row(text)
+    assert time.perf_counter() - start < 0.2
+    assert len(str(caught.value)) < 200
+
+
+def test_a_long_valid_text_parses_in_linear_time() -> None:
+    """The longest text accepted, 4096 numbers of 31 characters, parses well under 0.2 s."""
+    number = "-1.2345678901234567890123456e-05"[:31]
+    text = " ".join([number] * MAX_ROW)
+    assert len(text) <= MAX_TEXT_CHARS
+    start = time.perf_counter()
+    row = parse_row(text)
+    assert time.perf_counter() - start < 0.2
+    assert row.shape == (MAX_ROW,) and row[0] == float(number)

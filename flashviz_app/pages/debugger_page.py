@@ -27,12 +27,15 @@ from flashviz.figures.debugger import (
 from flashviz.row_input import (
     DEMO_PATTERN,
     MAX_ROW,
+    MAX_TEXT_CHARS,
     ROW_PATTERNS,
     make_row,
     parse_row,
     row_values,
 )
 from flashviz.uploads import MAX_UPLOAD_BYTES, UploadError, load_score_row
+from flashviz_app.kept import keep, mirror_url, page_fields
+from flashviz_app.safe_text import plain_message
 from flashviz_app.step_controls import step_controls
 
 SOURCES = {
@@ -55,6 +58,12 @@ DEFAULTS: dict[str, object] = {
     "dbg_component": 0,
 }
 
+FIELDS = page_fields(
+    DEFAULTS,
+    choices={"dbg_source": tuple(SOURCES), "dbg_pattern": tuple(ROW_PATTERNS),
+             "dbg_bugs": tuple(BUGS)},
+    local=("dbg_text",),  # a typed row can be long: it stays out of links
+)  # fmt: skip
 Runs = dict[str, list[RowStep]]
 
 
@@ -98,6 +107,7 @@ def _row_source() -> np.ndarray | None:
                 "scores (commas, spaces or new lines; -inf masks a key)",
                 key="dbg_text",
                 height=100,
+                max_chars=MAX_TEXT_CHARS,  # one paste must not hold the server for long
             )
             return parse_row(text)
         file = st.file_uploader(
@@ -114,8 +124,8 @@ def _row_source() -> np.ndarray | None:
             st.info("Upload a .npy row to debug it, or pick a pattern.")
             return None
         return read_upload(file.getvalue(), file.name)
-    except ValueError as exc:
-        st.error(str(exc), icon=":material/error:")
+    except ValueError as exc:  # it may quote the typed text or the file name: show it literally
+        st.error(plain_message(exc), icon=":material/error:")
         return None
 
 
@@ -254,9 +264,15 @@ def _current(runs: Runs, step: int, component: int) -> None:
 
 
 def render() -> None:
-    for key, value in DEFAULTS.items():  # re-set each run: a hidden widget keeps its value
-        st.session_state[key] = st.session_state.get(key, value)
+    warnings = keep(FIELDS)  # every run: a hidden widget keeps its value
+    _page(warnings)
+    mirror_url(FIELDS)
+
+
+def _page(warnings: list[str]) -> None:
     st.title("Online-softmax debugger")
+    for w in warnings:
+        st.warning(w)
     st.markdown(
         "One query row of scores s_j, split into chunks as the FA2 inner loop splits the "
         "keys into K/V blocks. Each chunk updates the running max m, the rescale "
