@@ -22,6 +22,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -203,6 +204,107 @@ def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
             write_csv(args.csv, rows, gpu.BenchRow)
 
 
+ACCEPTANCE_NS = (512, 1024, 2048, 4096, 8192, 16384)
+ACCEPTANCE_DS = (64, 128)
+ACCEPTANCE_BATCH_HEADS = 8
+GPU_TESTS = ("tests/test_kernel_gpu.py", "tests/test_doctor.py", "tests/test_gpu_install.py")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def naive_faster(rows: Sequence[object]) -> list[tuple[int, int]]:
+    """(n, d) where naive attention's time beat the flash kernel's (both measured)."""
+    from flashviz.gpu import FLASH, NAIVE, OK
+
+    times = {(r.method, r.n, r.d): r.time_ms for r in rows if r.status == OK}
+    return [(n, d) for (m, n, d), t in times.items()
+            if m == NAIVE and t < times.get((FLASH, n, d), float("inf"))]  # fmt: skip
+
+
+NAIVE_FASTER_WHY = (
+    "naive attention hands its two matmuls to cuBLAS, which runs them near the fp32 peak, "
+    "and at small n its n x n scores stay in the L2 cache, so the softmax's extra memory "
+    "traffic costs little; flashviz's kernel is scalar CUDA C (no tensor cores, a few "
+    "rows per thread), so it wins only once naive's traffic (8 n^2 floats) dominates"
+)
+
+
+def acceptance_summary(rows: Sequence[object], tests_ok: bool | None, seconds: float) -> str:
+    """The one line ``--acceptance`` ends with."""
+    from flashviz.gpu import FLASH, NAIVE, OK, OUT_OF_MEMORY, WRONG
+
+    counts = {s: sum(r.status == s for r in rows) for s in (OK, OUT_OF_MEMORY, WRONG)}
+    errors = sum(r.status.startswith("error") for r in rows)
+    tests = {None: "GPU tests not run", True: "GPU tests passed", False: "GPU tests FAILED"}
+    both = [(r.n, r.d) for r in rows if r.method == FLASH and r.status == OK
+            and any(o.method == NAIVE and o.status == OK and (o.n, o.d) == (r.n, r.d)
+                    for o in rows)]  # fmt: skip
+    ms = {(r.method, r.n, r.d): r.time_ms for r in rows}
+    compare = ""
+    if both:
+        n, d = max(both)
+        compare = (f"; at n = {n}, d = {d}: flash {ms[FLASH, n, d]:.3g} ms, "
+                   f"naive {ms[NAIVE, n, d]:.3g} ms")  # fmt: skip
+    return (f"acceptance: {tests[tests_ok]}; {len(rows)} rows: {counts[OK]} ok, "
+            f"{counts[OUT_OF_MEMORY]} out of memory, {counts[WRONG]} wrong result, "
+            f"{errors} error{compare}; {seconds:.0f} s")  # fmt: skip
+
+
+def acceptance(
+    out_dir: str,
+    device: object | None = None,
+    *,
+    ns: Sequence[int] = ACCEPTANCE_NS,
+    ds: Sequence[int] = ACCEPTANCE_DS,
+    batch_heads: int = ACCEPTANCE_BATCH_HEADS,
+    gpu_tests: bool = True,
+    repeat: int = 10,
+) -> int:
+    """``--gpu --acceptance``: the doctor, the GPU tests, the sweep; CSV, PNG, one line.
+
+    Exit code 0 when the tests passed and every row is ok or out of memory.
+    """
+    import subprocess
+
+    from flashviz import doctor, gpu
+
+    start = time.perf_counter()
+    if device is None:
+        checks = doctor.run_checks()
+        print("\n".join(c.line() for c in checks), file=sys.stderr)
+        ready, reason = doctor.gpu_ready(checks)
+        if not ready:
+            print(f"acceptance: no GPU ({reason}); nothing measured", file=sys.stderr)
+            return 2
+        device = gpu.CupyDevice()
+    tests_ok = None
+    if gpu_tests:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *GPU_TESTS]
+        tests = subprocess.run(command, cwd=ROOT, check=False)
+        tests_ok = tests.returncode == 0
+    csv_path, png_path = Path(out_dir) / "gpu_acceptance.csv", Path(out_dir) / "gpu_acceptance.png"
+    rows: list = []
+    try:
+        rows = gpu_sweep(ns, ds, device, batch_heads=batch_heads, repeat=repeat, seed=0)
+    finally:
+        write_csv(str(csv_path), rows, gpu.BenchRow)
+    print(format_gpu_table(rows))
+    wrote = [csv_path.name]
+    try:
+        from flashviz.figures.benchmarks import gpu_benchmark_figure
+
+        gpu_benchmark_figure(rows).write_image(str(png_path), width=1500, height=520)
+        wrote.append(png_path.name)
+    except Exception as exc:  # no Chromium for kaleido: the CSV still has every number
+        wrote.append(f"no PNG ({gpu.error_line(exc)})")
+    faster = naive_faster(rows)
+    if faster:
+        print(f"naive is faster at (n, d) = {faster}: {NAIVE_FASTER_WHY}")
+    summary = acceptance_summary(rows, tests_ok, time.perf_counter() - start)
+    print(f"{summary}; wrote {', '.join(wrote)} in {out_dir}")
+    bad = any(r.status not in (gpu.OK, gpu.OUT_OF_MEMORY) for r in rows)
+    return 0 if tests_ok is not False and not bad else 1
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m flashviz.bench",
@@ -231,12 +333,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "if installed) instead; needs requirements-gpu.txt and an NVIDIA GPU",
     )
     parser.add_argument("--batch-heads", type=int, default=1, help="batch x heads (--gpu)")
+    parser.add_argument(
+        "--acceptance",
+        action="store_true",
+        help="with --gpu: the doctor, the GPU tests, and the sweep n = 512 ... 16384, "
+        "d = 64 and 128, batch x heads 8, float32; writes gpu_acceptance.csv and .png "
+        "into --out and prints one summary line (a few minutes on a current GPU)",
+    )
+    parser.add_argument("--out", default=".", help="folder for --acceptance's files")
     parser.add_argument("--csv", metavar="PATH", help="also write the results as CSV")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.gpu and args.acceptance:
+        return acceptance(args.out)
     if args.gpu:
         return run_gpu(args)
     results = sweep(

@@ -112,3 +112,54 @@ def test_gpu_cli_writes_the_csv_even_when_interrupted(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         bench.run_gpu(args, CpuDevice(broken={"naive (CuPy)": interrupted}))
     assert out.read_text().startswith("method,n,d")
+
+
+@pytest.mark.slow
+def test_acceptance_on_the_stand_in_writes_csv_png_and_one_summary_line(tmp_path, capsys):
+    """--gpu --acceptance's flow, up to the device: the stand-in's memory holds naive's
+    n x n scores at n = 64 but not at n = 128."""
+    from gpu_standin import CpuDevice
+
+    device = CpuDevice(memory_bytes=100_000)
+    code = bench.acceptance(str(tmp_path), device, ns=(64, 128), ds=(16, 32), batch_heads=2,
+                            gpu_tests=False, repeat=1)  # fmt: skip
+    assert code == 0  # out of memory is a result, not a failure
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith(
+        "acceptance: GPU tests not run; 8 rows: 6 ok, 2 out of memory, 0 wrong result, 0 error; "
+        "at n = 64, d = 32: flash "
+    )
+    assert out[-1].endswith(f"wrote gpu_acceptance.csv, gpu_acceptance.png in {tmp_path}")
+    with (tmp_path / "gpu_acceptance.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["d"], r["n"], r["status"]) for r in rows if r["method"] == "naive (CuPy)"] == [
+        ("16", "64", "ok"), ("16", "128", "out of memory"),
+        ("32", "64", "ok"), ("32", "128", "out of memory"),
+    ]  # fmt: skip
+    assert (tmp_path / "gpu_acceptance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_acceptance_without_gpu_prints_the_doctor_and_measures_nothing(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "flashviz.bench", "--gpu", "--acceptance", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "NVIDIA driver  missing  no NVIDIA driver on this machine" in run.stderr
+    assert run.stderr.splitlines()[-1].startswith("acceptance: no GPU (NVIDIA driver: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_naive_faster_and_the_summary_line():
+    def row(method, n, ms, status="ok"):
+        return BenchRow(method, n, 64, 8, False, status, ms, 1, 1.0, 0.0)
+
+    rows = [row("flash (CUDA kernel)", 512, 0.2), row("naive (CuPy)", 512, 0.1),
+            row("flash (CUDA kernel)", 4096, 3.0), row("naive (CuPy)", 4096, 5.0),
+            row("naive (CuPy)", 8192, None, "out of memory")]  # fmt: skip
+    assert bench.naive_faster(rows) == [(512, 64)]
+    assert bench.acceptance_summary(rows, True, 42.4) == (
+        "acceptance: GPU tests passed; 5 rows: 4 ok, 1 out of memory, 0 wrong result, 0 error; "
+        "at n = 4096, d = 64: flash 3 ms, naive 5 ms; 42 s"
+    )
