@@ -22,22 +22,40 @@ MAX_ROWS = 64
 MAX_DIMS = 32
 
 
-def run_states(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """m (steps, n_q), l (steps, n_q), o (steps, n_q, d) after each step; NaN = not started."""
-    n, d, s = trace.n_q, trace.d, len(trace.steps)
-    m, l, o = np.full((s, n), np.nan), np.full((s, n), np.nan), np.full((s, n, d), np.nan)
-    cur_m, cur_l, cur_o = np.full(n, np.nan), np.full(n, np.nan), np.full((n, d), np.nan)
-    for k, step in enumerate(trace.steps):
-        r = slice(step.rows.start, step.rows.stop)
+def run_states(
+    trace: Trace,
+    steps: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    dims: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """m (frames, rows), l (frames, rows), o (frames, rows, dims) after the given steps.
+
+    ``steps`` (sorted step indices; default all), ``rows`` (sorted query rows; default all)
+    and ``dims`` (the first output dims; default d) pick what is drawn, and only that is
+    kept: memory is O(frames x rows x dims), never O(steps x n_q x d). NaN = not started.
+    """
+    steps = np.arange(len(trace.steps)) if steps is None else np.asarray(steps)
+    rows = np.arange(trace.n_q) if rows is None else np.asarray(rows)
+    dims = trace.d if dims is None else min(dims, trace.d)
+    n, f = len(rows), len(steps)
+    m, l, o = np.full((f, n), np.nan), np.full((f, n), np.nan), np.full((f, n, dims), np.nan)
+    cur_m, cur_l, cur_o = np.full(n, np.nan), np.full(n, np.nan), np.full((n, dims), np.nan)
+    frame = 0
+    for k, step in enumerate(trace.steps[: int(steps[-1]) + 1] if f else []):
+        lo, hi = np.searchsorted(rows, [step.rows.start, step.rows.stop])
+        mine = rows[lo:hi] - step.rows.start  # the drawn rows of this block, block-relative
         if isinstance(step, LoadStep):
-            cur_m[r], cur_l[r], cur_o[r] = np.nan, step.l, 0.0
+            cur_m[lo:hi], cur_l[lo:hi], cur_o[lo:hi] = np.nan, step.l[mine], 0.0
         elif isinstance(step, TileStep):
-            cur_m[r], cur_l[r] = np.where(np.isfinite(step.m), step.m, np.nan), step.l
-            cur_o[r] = step_estimate(trace, step)
+            cur_m[lo:hi] = np.where(np.isfinite(step.m), step.m, np.nan)[mine]
+            cur_l[lo:hi] = step.l[mine]
+            cur_o[lo:hi] = step_estimate(trace, step)[mine, :dims]
         else:
-            cur_m[r] = np.where(np.isfinite(step.m), step.m, np.nan)
-            cur_l[r], cur_o[r] = step.l, step.o
-        m[k], l[k], o[k] = cur_m, cur_l, cur_o
+            cur_m[lo:hi] = np.where(np.isfinite(step.m), step.m, np.nan)[mine]
+            cur_l[lo:hi], cur_o[lo:hi] = step.l[mine], step.o[mine, :dims]
+        while frame < f and steps[frame] == k:
+            m[frame], l[frame], o[frame] = cur_m, cur_l, cur_o
+            frame += 1
     return m, l, o
 
 
@@ -92,18 +110,17 @@ def _controls(names: list[str], labels: list[str]) -> dict:
 def whole_run_figure(ctx: FigureContext, height: int = 560) -> go.Figure:
     """Animated m_i, l_i and output rows of every query row, one frame per (sampled) step."""
     trace = ctx.trace
-    m, l, o = run_states(trace)
     row_stride = -(-trace.n_q // MAX_ROWS)
     rows = np.arange(0, trace.n_q, row_stride)
-    m, l, o = m[:, rows], l[:, rows], o[:, rows, :MAX_DIMS]
     picks = frame_steps(len(trace.steps))
+    m, l, o = run_states(trace, picks, rows, MAX_DIMS)  # only what is drawn
     names = [str(k) for k in picks]
     labels = [f"{k}: {trace.steps[k].kind} (block {trace.steps[k].i})" for k in picks]
     frames = [
-        {"name": name, "data": _frame_data(m[k], l[k], o[k], rows), "traces": [0, 1, 2]}
-        for name, k in zip(names, picks, strict=True)
+        {"name": name, "data": _frame_data(m[f], l[f], o[f], rows), "traces": [0, 1, 2]}
+        for f, name in enumerate(names)
     ]
-    first = _frame_data(m[picks[0]], l[picks[0]], o[picks[0]], rows)
+    first = _frame_data(m[0], l[0], o[0], rows)
     first[0].update(mode="lines+markers", name="m", xaxis="x", yaxis="y")
     first[1].update(mode="lines+markers", name=ELL, xaxis="x2", yaxis="y2")
     vmax = symmetric_range(o[-1])
