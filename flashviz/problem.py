@@ -3,11 +3,18 @@
 ``ProblemSpec`` holds only plain values (ints, floats, strings), so it can key a cache and
 round-trip through URL query parameters. ``problem_errors`` lists everything wrong with a
 spec as sentences a user can act on; ``build_trace`` makes the inputs and records the run.
+
+One budget bounds what a page computes for one problem: ``estimate_cost`` adds up the
+trace (every tile's arrays, twice with a bug: the correct run too), the figure context (the
+full score matrix and the float64 reference) and the figures (whole-run frames are bounded
+by what is drawn), in bytes and seconds of server CPU; a problem over ``MEMORY_BUDGET``
+(256 MiB) or ``TIME_BUDGET`` (4 s) is refused before anything is allocated, with a
+suggested size (``suggest_spec`` / ``suggest_size``) that fits every limit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +30,10 @@ NO_BUG = "none"
 MAX_CELLS = 512 * 512  # n_q * n_k: the trace keeps every tile's scores
 MAX_STEPS = 3000  # steps a slider can still reach
 MAX_HEAD_DIM = 256
+MEMORY_BUDGET = 256 * 2**20  # bytes one problem's page may hold (trace, context, figures)
+TIME_BUDGET = 4.0  # seconds of server CPU to trace a problem and build its figures
+_FIGURES_BYTES = 16 * 2**20  # whole-run frames (<= 150 x 64 rows x 32 dims) and figure JSON
+_SECONDS_FIXED, _SECONDS_PER_STEP, _SECONDS_PER_MIB = 1.0, 0.4e-3, 8e-3  # measured, rounded up
 
 
 @dataclass(frozen=True)
@@ -90,17 +101,81 @@ def _size_errors(spec: ProblemSpec) -> list[str]:
     return errors
 
 
+@dataclass(frozen=True)
+class PageCost:
+    """What one problem costs the server (upper bounds): bytes of each part, and seconds."""
+
+    trace_bytes: int  # every recorded trace (two with a bug: the correct one too)
+    context_bytes: int  # full score matrix, tile map, float64 reference, per trace
+    figure_bytes: int
+    seconds: float
+
+    @property
+    def total_bytes(self) -> int:
+        return self.trace_bytes + self.context_bytes + self.figure_bytes
+
+    @property
+    def within_budget(self) -> bool:
+        return self.total_bytes <= MEMORY_BUDGET and self.seconds <= TIME_BUDGET
+
+
+def estimate_cost(spec: ProblemSpec) -> PageCost:
+    """Memory and time of everything the stepper computes for ``spec`` (no allocation).
+
+    float64 everywhere (lower precisions take less). The trace: q, k, v; per query block
+    q_i and the state at load and write; per tile s_ij and P~ (together n_q x n_k over all
+    tiles), o before adding P~ V and after (n_q x d per K/V block), five row vectors.
+    """
+    n_q, n_k, d = spec.n_q, spec.n_k, spec.head_dim
+    n_kb = num_blocks(n_k, spec.block_kv)
+    trace = 8 * (
+        (n_q + 2 * n_k) * d  # inputs
+        + n_q * (2 * d + 2)  # load steps
+        + 2 * n_q * n_k + n_q * n_kb * (2 * d + 5)  # tile steps
+        + n_q * (2 * d + 3)  # write steps
+    )
+    context = 8 * (4 * n_q * n_k + 3 * n_q * d)
+    runs = 1 if spec.bug == NO_BUG else 2
+    total = runs * (trace + context) + _FIGURES_BYTES
+    seconds = (
+        _SECONDS_FIXED
+        + runs * spec.n_steps * _SECONDS_PER_STEP
+        + total / 2**20 * _SECONDS_PER_MIB
+    )
+    return PageCost(runs * trace, runs * context, _FIGURES_BYTES, seconds)
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.0f} MiB"
+
+
+def _try(spec: ProblemSpec) -> str:
+    s = suggest_spec(spec)
+    return (
+        f"Try n_q = {s.n_q}, n_k = {s.n_k}, block_q = {s.block_q}, block_kv = {s.block_kv}."
+    )
+
+
 def _limit_errors(spec: ProblemSpec) -> list[str]:
     errors = []
     if spec.head_dim > MAX_HEAD_DIM:
         errors.append(f"`head_dim` = {spec.head_dim} is above {MAX_HEAD_DIM}; try 64 or 128.")
+        return errors
     if spec.n_q * spec.n_k > MAX_CELLS or spec.n_steps > MAX_STEPS:
-        n_q, n_k, b_q, b_kv = suggest_size(spec)
         errors.append(
             f"This problem is too large to trace step by step ({spec.n_q} x {spec.n_k} scores, "
             f"up to {spec.n_steps} steps; the limits are {MAX_CELLS:,} scores and "
-            f"{MAX_STEPS:,} steps). Try n_q = {n_q}, n_k = {n_k}, block_q = {b_q}, "
-            f"block_kv = {b_kv}."
+            f"{MAX_STEPS:,} steps). {_try(spec)}"
+        )
+        return errors
+    cost = estimate_cost(spec)
+    if not cost.within_budget:
+        errors.append(
+            f"This problem would cost the server about {_mib(cost.total_bytes)} and "
+            f"{cost.seconds:.1f} s of CPU (trace {_mib(cost.trace_bytes)}, scores and "
+            f"reference {_mib(cost.context_bytes)}, figures {_mib(cost.figure_bytes)}); one "
+            f"problem may take at most {_mib(MEMORY_BUDGET)} and {TIME_BUDGET:g} s, so that "
+            f"a class can share the server. {_try(spec)}"
         )
     return errors
 
@@ -125,15 +200,46 @@ def problem_errors(spec: ProblemSpec) -> list[str]:
     return errors
 
 
-def suggest_size(spec: ProblemSpec) -> tuple[int, int, int, int]:
-    """A size within the limits close to ``spec``: (n_q, n_k, block_q, block_kv)."""
-    n_q, n_k, b_q, b_kv = spec.n_q, spec.n_k, spec.block_q, spec.block_kv
+def _fits(spec: ProblemSpec) -> bool:
+    return (
+        spec.n_q * spec.n_k <= MAX_CELLS
+        and spec.n_steps <= MAX_STEPS
+        and estimate_cost(spec).within_budget
+    )
+
+
+def suggest_spec(spec: ProblemSpec) -> ProblemSpec:
+    """``spec`` with n_q, n_k, block_q, block_kv changed as little as it takes to fit the
+    size limits and the budget: the sizes halved to the score limit, then blocks doubled
+    (fewer steps, fewer saved accumulators), then the larger of n_q, n_k halved."""
+    n_q, n_k = max(1, spec.n_q), max(1, spec.n_k)
     while n_q * n_k > MAX_CELLS:
         n_q, n_k = max(1, n_q // 2), max(1, n_k // 2)
-    b_q, b_kv = min(b_q, n_q), min(b_kv, n_k)
-    while num_blocks(n_q, b_q) * (num_blocks(n_k, b_kv) + 2) > MAX_STEPS:
-        b_q, b_kv = min(2 * b_q, n_q), min(2 * b_kv, n_k)
-    return n_q, n_k, b_q, b_kv
+    head_dim = min(max(1, spec.head_dim), MAX_HEAD_DIM)
+    s = replace(
+        spec,
+        n_q=n_q,
+        n_k=n_k,
+        head_dim=head_dim,
+        block_q=min(max(1, spec.block_q), n_q),
+        block_kv=min(max(1, spec.block_kv), n_k),
+    )
+    while not _fits(s):
+        if s.n_steps > MAX_STEPS and (s.block_q < s.n_q or s.block_kv < s.n_k):
+            s = replace(s, block_q=min(2 * s.block_q, s.n_q), block_kv=min(2 * s.block_kv, s.n_k))
+        elif s.block_kv < s.n_k:
+            s = replace(s, block_kv=min(2 * s.block_kv, s.n_k))
+        elif s.n_q >= s.n_k:
+            s = replace(s, n_q=max(1, s.n_q // 2), block_q=min(s.block_q, max(1, s.n_q // 2)))
+        else:
+            s = replace(s, n_k=max(1, s.n_k // 2), block_kv=min(s.block_kv, max(1, s.n_k // 2)))
+    return replace(s, head_dim=spec.head_dim)
+
+
+def suggest_size(spec: ProblemSpec) -> tuple[int, int, int, int]:
+    """``suggest_spec``'s sizes: (n_q, n_k, block_q, block_kv)."""
+    s = suggest_spec(spec)
+    return s.n_q, s.n_k, s.block_q, s.block_kv
 
 
 def spec_inputs(

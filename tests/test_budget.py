@@ -3,14 +3,27 @@ estimates memory and time of everything a page computes against one stated budge
 
 from __future__ import annotations
 
+import time
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flashviz.figures.context import figure_context
 from flashviz.figures.whole_run import MAX_DIMS, MAX_ROWS, frame_steps, run_states, whole_run_figure
-from flashviz.problem import ProblemSpec, build_trace
+from flashviz.problem import (
+    NO_BUG,
+    ProblemSpec,
+    build_trace,
+    estimate_cost,
+    problem_errors,
+    suggest_size,
+    suggest_spec,
+)
+from tests.test_app import run_app
 
 
 def test_whole_run_data_is_bounded_by_what_is_drawn() -> None:
@@ -41,3 +54,75 @@ def test_run_states_of_picked_frames_rows_and_dims_equal_the_full_run(spec) -> N
     np.testing.assert_array_equal(m2, m[picks][:, rows])
     np.testing.assert_array_equal(l2, l[picks][:, rows])
     np.testing.assert_array_equal(o2, o[picks][:, rows, :MAX_DIMS])
+
+
+URL_ACCEPTED = dict(n_q=4096, n_k=64, head_dim=256, block_q=16, block_kv=64)  # issue 11
+URL_REFUSED = dict(n_q=16384, n_k=16, head_dim=256, block_q=64, block_kv=16)  # issue 11
+
+
+@pytest.mark.parametrize("spec", [
+    ProblemSpec(**URL_ACCEPTED),
+    ProblemSpec(n_q=512, n_k=512, head_dim=64, block_q=16, block_kv=16, causal=True),
+    ProblemSpec(n_q=300, n_k=200, head_dim=128, block_q=8, block_kv=32, bug="no_rescale_l"),
+], ids=["issue URL", "512 causal", "bug: two traces"])  # fmt: skip
+def test_the_estimate_bounds_the_memory_a_page_takes(spec: ProblemSpec) -> None:
+    """Measured: trace(s), figure context and whole-run figure, as the stepper builds them."""
+    cost = estimate_cost(spec)
+    tracemalloc.start()
+    try:
+        traces = [build_trace(spec)]
+        if spec.bug != NO_BUG:
+            traces.append(build_trace(replace(spec, bug=NO_BUG)))
+        contexts = [figure_context(t) for t in traces]
+        whole_run_figure(contexts[0])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= cost.total_bytes, f"{peak / 2**20:.0f} > {cost.total_bytes / 2**20:.0f} MiB"
+    assert cost.total_bytes - cost.figure_bytes <= 3 * peak  # a bound, not a wild guess
+    assert cost.within_budget
+
+
+def test_the_issue_url_is_refused_with_a_size_that_fits() -> None:
+    (error,) = problem_errors(ProblemSpec(**URL_REFUSED))
+    assert "about 349 MiB and 4.1 s of CPU" in error
+    assert "at most 256 MiB and 4 s" in error
+    assert error.endswith("Try n_q = 8192, n_k = 16, block_q = 64, block_kv = 16.")
+    assert suggest_spec(ProblemSpec(**URL_REFUSED)) == ProblemSpec(**{**URL_REFUSED, "n_q": 8192})
+    with pytest.raises(ValueError, match="would cost the server about 349 MiB"):
+        build_trace(ProblemSpec(**URL_REFUSED))  # refused before anything is allocated
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n_q=st.integers(1, 40_000),
+    n_k=st.integers(1, 40_000),
+    head_dim=st.integers(1, 256),
+    block_q=st.integers(1, 4096),
+    block_kv=st.integers(1, 4096),
+    bug=st.sampled_from([NO_BUG, "stale_l"]),
+)
+def test_the_suggestion_always_fits_and_keeps_what_fits(n_q, n_k, head_dim, block_q, block_kv, bug):
+    spec = ProblemSpec(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=min(block_q, n_q),
+                       block_kv=min(block_kv, n_k), bug=bug)  # fmt: skip
+    fitted = suggest_spec(spec)
+    assert problem_errors(fitted) == []
+    assert fitted.head_dim == head_dim and fitted.bug == bug
+    if problem_errors(spec) == []:
+        assert fitted == spec
+    else:
+        assert "Try n_q = {}, n_k = {}, block_q = {}, block_kv = {}.".format(
+            *suggest_size(spec)
+        ) in problem_errors(spec)[0]
+
+
+@pytest.mark.timeout(120)
+def test_the_issue_urls_in_the_app() -> None:
+    """The refused URL answers at once with the suggestion; the accepted one renders."""
+    start = time.perf_counter()
+    at = run_app(**URL_REFUSED)
+    assert time.perf_counter() - start < 10
+    assert any("Try n_q = 8192, n_k = 16" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+    at = run_app(**URL_ACCEPTED)
+    assert not at.error and len(at.get("plotly_chart")) >= 4

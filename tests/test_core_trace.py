@@ -153,7 +153,9 @@ def test_memory_is_steps_times_tile_size(make_qkv):
 
 def test_rescale_happens_when_the_max_jumps(make_qkv):
     q, k, v = make_qkv(4, 8, 2)
-    k[6] = 20 * q[0] / np.linalg.norm(q[0])  # a late key with a much larger score for row 0
+    m_first = (q[0] @ k[:4].T).max() / np.sqrt(2)  # row 0's max over the first tile
+    # a late key whose score for row 0 is exactly 10 above it: alpha = exp(-10) for certain
+    k[6] = q[0] * (m_first + 10) * np.sqrt(2) / (q[0] @ q[0])
     trace = record_trace(q, k, v, block_q=4, block_kv=4)
     second = trace.tile_steps()[1]
     assert second.max_changed[0] and second.alpha[0] < 1e-2
