@@ -88,12 +88,12 @@ class Click:
     heading_ms: float  # click to the new heading
 
 
-def _step_heading(page: object) -> int:
-    text = page.evaluate(  # type: ignore[attr-defined]
+def step_heading(page: object) -> str:
+    """The text of the h3 that starts with "Step " ('' when there is none)."""
+    return page.evaluate(  # type: ignore[attr-defined]
         "[...document.querySelectorAll('h3')].map(h => h.innerText)"
         ".find(t => t.startsWith('Step ')) || ''"
     )
-    return int(text.split()[1])
 
 
 def open_page(browser: object, url: str, charts: int) -> object:
@@ -110,7 +110,7 @@ def open_page(browser: object, url: str, charts: int) -> object:
 
 def click_next(page: object, timeout_ms: int = 30_000) -> Click:
     """Click Next once and wait until charts and heading have been quiet for 300 ms."""
-    k = _step_heading(page)
+    k = int(step_heading(page).split()[1])
     page.evaluate(CLICK, f"Step {k + 1}")  # type: ignore[attr-defined]
     page.wait_for_function(SETTLED, timeout=timeout_ms, polling=50)  # type: ignore[attr-defined]
     lat = page.evaluate("window.__lat")  # type: ignore[attr-defined]
