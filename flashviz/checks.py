@@ -38,6 +38,8 @@ class Problem(NamedTuple):
 
 def _as_float_array(name: str, x: object) -> np.ndarray:
     arr = np.asarray(x)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:  # big-endian on a little-endian CPU
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in SUPPORTED_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array, got dtype {arr.dtype}; "
@@ -85,12 +87,91 @@ def check_qkv(q: object, k: object, v: object, *, two_d: bool = False) -> tuple[
 
 
 def check_scale(scale: float | None, d: int) -> float:
-    """Resolve the softmax scale: 1/sqrt(d) by default, else a finite real number."""
+    """Resolve the softmax scale: 1/sqrt(d) by default, else a finite real number
+    (a Python or NumPy real, ``fractions.Fraction`` included)."""
     if scale is None:
         return 1.0 / float(np.sqrt(d))
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale):
+    if isinstance(scale, bool | np.bool_) or not isinstance(scale, numbers.Real):
+        raise ValueError(
+            f"scale must be a finite real number or None (1/sqrt(d)), got {scale!r} "
+            f"({type(scale).__name__}; convert it with float())"
+        )
+    try:
+        value = float(scale)
+    except OverflowError:  # a Fraction beyond the float range
+        value = float("inf")
+    if not np.isfinite(value):
         raise ValueError(f"scale must be a finite real number or None (1/sqrt(d)), got {scale!r}")
-    return float(scale)
+    return value
+
+
+def check_causal(causal: object) -> bool:
+    """``causal`` must be a bool: a string such as "False" is truthy and would mask."""
+    if not isinstance(causal, bool | np.bool_):
+        raise ValueError(f"causal must be True or False, got {causal!r}")
+    return bool(causal)
+
+
+def check_seed(seed: object) -> int | None:
+    """A dropout seed: an integer (any size; reduced mod 2**64) or None for a fresh one."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an integer or None, got {seed!r}")
+    return int(seed)
+
+
+_SCORE_CHUNK = 2**16  # scores computed at a time by the exact range check
+
+
+def max_abs_score(q: np.ndarray, k: np.ndarray, dtype: type[np.floating]) -> float:
+    """max |q k^T| over every query-key pair and head, computed in ``dtype`` a few rows at a
+    time (O(chunk) memory, never the n_q x n_k matrix); inf if it overflows ``dtype``."""
+    q2 = np.asarray(q, dtype=dtype).reshape(-1, q.shape[-2], q.shape[-1])
+    k2 = np.asarray(k, dtype=dtype).reshape(-1, k.shape[-2], k.shape[-1])
+    rows = max(1, _SCORE_CHUNK // max(1, k2.shape[1]))
+    best = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for h in range(q2.shape[0]):
+            for r in range(0, q2.shape[1], rows):
+                top = float(np.abs(q2[h, r : r + rows] @ k2[h].T).max(initial=0.0))
+                if not np.isfinite(top):  # inf, or NaN from inf - inf in a partial sum
+                    return float("inf")
+                best = max(best, top)
+    return best
+
+
+def check_scores_fit(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, dtype: type[np.floating]
+) -> None:
+    """ValueError if scale * q k^T, or the accumulator sum P~ v (|P~| <= 1), can overflow
+    ``dtype``: the running max keeps exp() finite, not the scores themselves.
+
+    A cheap bound first (|q . k| <= d max|q| max|k|); the exact scores, a few rows at a
+    time, only when the bound does not settle it.
+    """
+    big = float(np.finfo(dtype).max)
+    d, n_k = q.shape[-1], k.shape[-2]
+    q_max, k_max = (float(np.abs(x).max(initial=0.0)) for x in (q, k))
+    bound = d * q_max * k_max * max(1.0, abs(scale))  # Python floats: inf on overflow
+    if not abs(scale) < big:
+        raise ValueError(
+            f"the softmax scale {scale:g} overflows {np.dtype(dtype)} (largest {big:.4g}), "
+            f"so the scores scale * q k^T would too: use a smaller scale"
+        )
+    if not bound < big:
+        s_max = max_abs_score(q, k, dtype)
+        if not (s_max < big and s_max * abs(scale) < big):
+            raise ValueError(
+                f"the scores scale * q k^T overflow {np.dtype(dtype)} (largest "
+                f"{big:.4g}): scale q or k down (or the softmax scale, now {scale:g})"
+            )
+    v_max = float(np.abs(v).max(initial=0.0))
+    if not v_max * n_k < big:
+        raise ValueError(
+            f"v has values up to {v_max:.4g}: the accumulator o = sum P~ v over {n_k} keys "
+            f"may overflow {np.dtype(dtype)} (largest {big:.4g}); scale v down"
+        )
 
 
 def check_causal_align(causal_align: str) -> str:
@@ -116,9 +197,17 @@ def check_dropout_p(dropout_p: object) -> float:
 
 
 def check_problem(
-    q: object, k: object, v: object, scale: float | None, causal_align: str, *, two_d: bool = False
+    q: object,
+    k: object,
+    v: object,
+    scale: float | None,
+    causal_align: str,
+    *,
+    two_d: bool = False,
+    causal: object = False,
 ) -> Problem:
     """Validate everything an attention call shares; return arrays and resolved scale."""
     q_, k_, v_ = check_qkv(q, k, v, two_d=two_d)
+    check_causal(causal)
     check_causal_align(causal_align)
     return Problem(q_, k_, v_, check_scale(scale, q_.shape[-1]))

@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from flashviz import dropout
-from flashviz.checks import check_block, check_dropout_p, check_problem
+from flashviz.checks import (
+    check_block,
+    check_dropout_p,
+    check_problem,
+    check_scores_fit,
+    check_seed,
+)
 from flashviz.masking import block_range, kv_blocks_for, mask_offset, num_blocks, visible
 from flashviz.stepper import attn_fwd_inner, finalize, initial_state
 
@@ -37,12 +43,16 @@ def flash_attention(
     Computes in the inputs' precision (float32 or float64). Conventions as in
     ``attention_reference``. With ``dropout_p > 0``, P~ is dropped (kept entries scaled
     by 1/(1 - p)) before P~ V while l sums the undropped P~, as FA2 does; the mask is a
-    function of ``seed`` and the entry's position only (see ``flashviz.dropout``).
+    function of ``seed`` (an integer, or None for a fresh one) and the entry's position
+    only (see ``flashviz.dropout``). ``causal`` must be a bool; scores or values that
+    overflow the inputs' precision raise ValueError (never a silent NaN).
     """
-    prob = check_problem(q, k, v, scale, causal_align)
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
     block_q = check_block("block_q", block_q)
     block_kv = check_block("block_kv", block_kv)
     dropout_p = check_dropout_p(dropout_p)
+    seed = check_seed(seed)
     if dropout_p > 0 and seed is None:
         seed = dropout.fresh_seed()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flashviz.checks import check_problem
+from flashviz.checks import check_problem, check_scores_fit
 from flashviz.masking import mask_offset, visible
 
 
@@ -69,9 +69,11 @@ def attention_reference(
 
     ``scale`` defaults to 1/sqrt(d). ``causal_align`` is "bottom_right" (row r sees key c
     iff c <= r + n_k - n_q, flash-attn >= 2.1) or "top_left" (c <= r, PyTorch).
-    Rows that see no key give o = 0 and lse = -inf.
+    Rows that see no key give o = 0 and lse = -inf. Scores or values that overflow
+    float64 raise ValueError (never a silent NaN).
     """
-    prob = check_problem(q, k, v, scale, causal_align)
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, np.float64)
     offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
     return softmax_attention(
         prob.q, prob.k, prob.v, scale=prob.scale, offset=offset, dtype=np.float64
@@ -88,7 +90,8 @@ def naive_attention(
     scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The same computation in the inputs' own precision: what a user would write."""
-    prob = check_problem(q, k, v, scale, causal_align)
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
     offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
     return softmax_attention(
         prob.q, prob.k, prob.v, scale=prob.scale, offset=offset, dtype=prob.q.dtype.type

@@ -50,8 +50,8 @@ def _number(token: str, position: int) -> float:
         x = float(token)
         if not np.isfinite(x):
             raise ValueError(
-                f"entry {position} ({_shown(token, quote=False)}) is too large for float64; write -inf to "
-                f"mask a key"
+                f"entry {position} ({_shown(token, quote=False)}) is too large for float64; "
+                f"write -inf to mask a key"
             )
     else:
         raise ValueError(f"entry {position} ({_shown(token)}) is not a number")

@@ -23,7 +23,7 @@ import ml_dtypes
 import numpy as np
 
 from flashviz.bugzoo import check_bug, online_step
-from flashviz.checks import check_block, check_problem
+from flashviz.checks import check_block, check_problem, check_scores_fit
 from flashviz.masking import (
     TileKind,
     block_range,
@@ -172,7 +172,7 @@ def record_trace(
     rounds q, k, v to its storage type and keeps the state in its state type; ``bug`` (a
     key of ``flashviz.bugzoo.BUGS``) records the run with that mistake in the update.
     """
-    prob = check_problem(q, k, v, scale, causal_align, two_d=True)
+    prob = check_problem(q, k, v, scale, causal_align, two_d=True, causal=causal)
     block_q = check_block("block_q", block_q)
     block_kv = check_block("block_kv", block_kv)
     prec = get_precision(precision or prob.q.dtype.name)
@@ -256,13 +256,7 @@ def _check_range(
                 f"{float(ml_dtypes.finfo(prec.storage).max):.4g}): scale the inputs down or "
                 "pick a wider precision"
             )
-    with np.errstate(over="ignore", invalid="ignore"):
-        s_max = np.abs(q @ k.T).max(initial=0.0) * prec.state.type(scale)
-    if not np.isfinite(s_max):
-        raise ValueError(
-            f"the scores scale * q k^T overflow {prec.state} (largest "
-            f"{float(np.finfo(prec.state).max):.4g}): scale q or k down"
-        )
+    check_scores_fit(q, k, v, scale, prec.state.type)  # never builds the n_q x n_k matrix
 
 
 def _buggy_inner(
