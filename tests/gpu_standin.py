@@ -33,6 +33,7 @@ class CpuDevice:
     freed: int = 0
     timed: list[str] = field(default_factory=list)
     broken: dict[str, Callable[[], Any]] = field(default_factory=dict)  # method -> replacement
+    max_repeat: int | None = None  # caps warm-up and timed runs (the emulation is slow)
 
     def allocate(self, nbytes: int) -> None:
         if self.memory_bytes is not None and nbytes > self.memory_bytes:
@@ -62,6 +63,8 @@ class CpuDevice:
         return {m: self.broken.get(m, f) for m, f in found.items()}
 
     def time_ms(self, run: gpu.Run, warmup: int, repeat: int) -> float:
+        if self.max_repeat is not None:
+            warmup, repeat = min(warmup, self.max_repeat), min(repeat, self.max_repeat)
         for _ in range(warmup):
             run()
         times = []

@@ -1,7 +1,10 @@
-"""The GPU timings page without a GPU: it says why, how to enable it, and shows CPU numbers."""
+"""The GPU timings page: without a GPU it says why, shows the doctor's checklist, the
+roofline expectation and the CPU sweep as charts; its GPU section runs on the stand-in."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,11 +13,20 @@ from streamlit.testing.v1 import AppTest
 from flashviz import gpu
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
-    "from flashviz_app.pages import gpu_page\ngpu_page.render()\n"
+HEAD = (
+    f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+)
+PAGE = HEAD + "from flashviz_app.pages import gpu_page\ngpu_page.render()\n"
+STAND_IN = HEAD + (
+    "from gpu_standin import CpuDevice\nfrom flashviz_app.pages import gpu_page\n"
+    "gpu_page.gpu_section('CPU stand-in', lambda: CpuDevice(memory_bytes=2**20, max_repeat=1))\n"
 )
 
-pytestmark = pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
+HAS_GPU = gpu.available()[0]
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 @pytest.fixture
@@ -23,25 +35,39 @@ def page() -> AppTest:
     return at.run()
 
 
-def test_no_gpu_says_why_and_how_to_enable(page):
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_no_gpu_says_why_shows_the_checklist_and_how_to_enable(page):
     assert not page.exception
     (warning,) = page.warning
     assert warning.value.startswith("No GPU here: ") and gpu.available()[1] in warning.value
-    assert any("requirements-gpu.txt" in c.value for c in page.code)
-    assert len(page.dataframe) == 1  # the roofline expectations
+    assert "no NVIDIA driver on this machine" in warning.value
+    (checklist,) = page.table
+    table = checklist.value
+    assert list(table["layer"]) == ["CuPy", "NVRTC", "cuBLAS", "CUDA headers", "NVIDIA driver",
+                                    "GPU device", "NVRTC compile", "kernel launch",
+                                    "cuBLAS matmul", "flash kernel"]  # fmt: skip
+    driver = table[table["layer"] == "NVIDIA driver"].iloc[0]
+    assert driver["status"] == "missing" and "install the NVIDIA driver" in driver["fix"]
+    assert any("--acceptance" in c.value and "requirements-gpu.txt" in c.value for c in page.code)
+    (roofline,) = chart_specs(page)  # the expectation is a chart, not a table
+    assert "roofline" in roofline["layout"]["title"]["text"]
+    assert any("fraction of the fp32 peak" in c.value for c in page.caption)
 
 
-def test_cpu_sweep_shows_measured_numbers(page):
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_cpu_sweep_is_a_chart_and_a_table(page):
     page.multiselect(key="cpu_ns").set_value([256, 512])
     page.selectbox(key="cpu_d").set_value(16)
     page.button(key="cpu_run").click().run()
     assert not page.exception
-    (chart,) = page.get("plotly_chart")
-    assert '"naive (NumPy)"' in chart.proto.spec and '"flash (NumPy, tiled)"' in chart.proto.spec
-    table = next(c.value for c in page.code if "naive ms" in c.value)
-    assert [line.split()[0] for line in table.splitlines()[2:]] == ["256", "512"]
+    _, cpu = chart_specs(page)
+    assert {t["name"] for t in cpu["data"]} == {"naive (NumPy)", "flash (NumPy, tiled)"}
+    (table,) = page.dataframe
+    assert list(table.value["n"]) == [256, 512] and "time ratio (flash / naive)" in table.value
+    assert not page.get("progress")  # the bar is cleared
 
 
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
 def test_expectations_follow_the_chosen_gpu(page):
     page.selectbox(key="gpu_spec").set_value(
         next(g for g in page.selectbox(key="gpu_spec").options if "A100" in g)
@@ -49,6 +75,24 @@ def test_expectations_follow_the_chosen_gpu(page):
     page.run()
     assert not page.exception
     assert any("2039 GB/s" in m.value for m in page.markdown)
+    assert "A100" in chart_specs(page)[0]["layout"]["title"]["text"]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ runs the kernel's CPU emulation")
+@pytest.mark.timeout(180)
+def test_gpu_section_on_the_stand_in_charts_every_row_and_marks_out_of_memory():
+    at = AppTest.from_string(STAND_IN, default_timeout=150).run()
+    at.selectbox(key="gpu_d").set_value(16)
+    at.multiselect(key="gpu_ns").set_value([512])
+    at.button(key="gpu_run").click().run()
+    assert not at.exception
+    measured, _roofline = chart_specs(at)
+    names = {t["name"] for t in measured["data"]}
+    assert {"flash (CUDA kernel)", "naive (CuPy)", "naive (CuPy): out of memory"} <= names
+    (table,) = at.dataframe
+    assert list(table.value["status"]) == ["ok", "out of memory"]
+    assert any("x = out of memory" in c.value for c in at.caption)
+    assert not at.get("progress")
 
 
 def test_navigation_lists_the_gpu_page():

@@ -74,10 +74,12 @@ def test_roofline_figure_shows_both_methods_and_the_gpus_limits():
     expectations = [expect(n, 64, h100) for n in (1024, 4096, 16384)]
     fig = roofline_figure(expectations, h100)
     names = [t.name for t in fig.data]
-    assert names == ["naive (memory-bound)"] * 3 + ["flash (compute-bound)"] * 3
-    naive_time, _, naive_rate, _, flash_mem, _ = fig.data
+    assert names[:6] == ["naive (memory-bound)"] * 3 + ["flash (compute-bound)"] * 3
+    naive_time, _, naive_rate, _, flash_mem, _, memory, peak = fig.data
     assert list(naive_time.y) == [e.naive_ms for e in expectations]
     assert list(flash_mem.y) == [e.flash_peak_bytes / 2**20 for e in expectations]
     assert max(naive_rate.y) <= h100.fp32_tflops + 1e-9
-    assert {s.y0 for s in fig.layout.shapes} == {80 * 2**30 / 2**20, h100.fp32_tflops}
+    assert (memory.name, list(memory.y)) == ("device memory (80 GiB)", [80 * 2**10] * 2)
+    assert (peak.name, list(peak.y)) == ("fp32 peak (67 TFLOP/s)", [67.0] * 2)
+    assert (memory.xaxis, peak.xaxis) == ("x2", "x3")
     assert "H100" in fig.layout.title.text

@@ -118,11 +118,12 @@ def roofline_figure(expectations: Sequence[Expectation], gpu: GpuSpec) -> go.Fig
         rates = [e.flops / (ms * 1e-3) / 1e12 for e, ms in zip(expectations, times, strict=True)]
         for col, ys in ((1, times), (2, peaks), (3, rates)):
             fig.add_trace(_line(ns, ys, name, colour, col), row=1, col=col)
-    limits = ((2, gpu.memory_gib * 2**30 / MIB, f"{gpu.memory_gib:.0f} GiB"),
-              (3, gpu.fp32_tflops, f"fp32 peak {gpu.fp32_tflops:g}"))  # fmt: skip
-    for col, y, label in limits:
-        fig.add_hline(y=y, line={"dash": "dot", "color": CHANGED}, row=1, col=col,
-                      annotation_text=label, annotation_position="bottom right")  # fmt: skip
+    limits = ((2, gpu.memory_gib * 2**30 / MIB, f"device memory ({gpu.memory_gib:.0f} GiB)"),
+              (3, gpu.fp32_tflops, f"fp32 peak ({gpu.fp32_tflops:g} TFLOP/s)"))  # fmt: skip
+    for col, y, label in limits:  # a dotted line, as a trace: shapes misplace on log axes
+        line = go.Scatter(x=[ns[0], ns[-1]], y=[y, y], name=label, mode="lines",
+                          line={"dash": "dot", "color": CHANGED})  # fmt: skip
+        fig.add_trace(line, row=1, col=col)
     _axes(fig, ("milliseconds", "MiB", "TFLOP/s"))
     fig.update_layout(base_layout({}, title=f"Expected on the {gpu.name} (roofline)", height=460))
     return fig

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from flashviz import gpu
-
 from .helpers import assert_no_exception, screenshot, wait_for_charts, wait_for_heading
 
 pytestmark = pytest.mark.browser
@@ -51,17 +49,6 @@ def test_play_advances_the_step_on_its_own(page: object, server_url: str) -> Non
         timeout=30_000,
     )
     assert_no_exception(page)
-
-
-@pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
-def test_gpu_page_explains_and_runs_the_cpu_sweep(
-    page: object, server_url: str, screenshots: Path
-) -> None:
-    page.goto(f"{server_url}/gpu")  # type: ignore[attr-defined]
-    page.get_by_text("No GPU here", exact=False).wait_for(timeout=60_000)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Run the CPU sweep").click()  # type: ignore[attr-defined]
-    wait_for_charts(page, 1, timeout_ms=120_000)
-    screenshot(page, screenshots / "gpu_page.png")
 
 
 def test_bug_switch_points_at_the_first_bad_step_and_code_is_highlighted(
