@@ -1,9 +1,10 @@
-"""Problem widgets' keys, their defaults, and the URL query parameters that mirror them.
+"""The stepper's problem fields, their defaults, and the URL query parameters that mirror them.
 
-A link carries every widget key (``n_q``, ``n_k``, ``head_dim``, ``block_q``, ``block_kv``,
-``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``, ``precision``, ``bug``) and
-``step``, so opening it restores the same view. Uploaded tensors cannot travel in a link:
-``upload`` (their digest) stays out of the URL.
+A link carries every problem field (``n_q``, ``n_k``, ``head_dim``, ``block_q``,
+``block_kv``, ``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``,
+``precision``, ``bug``) and ``step``, so opening it restores the same view. Uploaded tensors
+cannot travel in a link: ``upload`` (their digest) stays out of the URL. The values live in
+``flashviz_app.kept``'s store, shared with the other pages that have the same fields.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flashviz.checks import CAUSAL_ALIGNS
 from flashviz.patterns import PATTERNS
 from flashviz.precision import PRECISIONS
 from flashviz.problem import NO_BUG, ProblemSpec
+from flashviz_app.kept import Field, keep
 
 DEFAULTS = asdict(ProblemSpec())
 LOCAL_ONLY = ("upload",)  # state that a link cannot carry
@@ -26,40 +28,21 @@ CHOICES = {
     "precision": tuple(PRECISIONS),
     "bug": (NO_BUG, *BUGS),
 }
-TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def parse(key: str, text: str) -> object:
-    """Convert one query parameter to its widget's type; ValueError with a reason if it fails."""
-    default = DEFAULTS.get(key, 0)
-    if isinstance(default, bool):
-        if text.lower() not in TRUE + FALSE:
-            raise ValueError("expected true or false")
-        return text.lower() in TRUE
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float):
-        return float(text)
-    if text not in CHOICES[key]:
-        raise ValueError(f"expected one of {', '.join(CHOICES[key])}")
-    return text
+STEPPER_FIELDS = [
+    *(
+        Field(k, v, choices=tuple(CHOICES.get(k, ())), url=k not in LOCAL_ONLY)
+        for k, v in DEFAULTS.items()
+    ),
+    Field("step", 0),
+    Field("row", 0, url=False),
+    Field("speed", "1 step/s", url=False),
+]
 
 
 def init_state() -> list[str]:
-    """Once per session: defaults, overridden by the URL. Returns warnings for bad params."""
-    if st.session_state.get("_initialised"):
-        return []
-    st.session_state["_initialised"] = True
-    warnings = []
-    for key in [*DEFAULTS, "step"]:
-        value: object = DEFAULTS.get(key, 0)
-        if key in st.query_params and key not in LOCAL_ONLY:
-            try:
-                value = parse(key, st.query_params[key])
-            except ValueError as err:
-                warnings.append(f"Ignored URL parameter `{key}={st.query_params[key]}`: {err}.")
-        st.session_state[key] = value
-    return warnings
+    """Before the sidebar: the stepper's fields from the shared store (on a session's first
+    page, from the URL). Returns warnings for bad URL parameters."""
+    return keep(STEPPER_FIELDS)
 
 
 def spec_from_state() -> ProblemSpec:

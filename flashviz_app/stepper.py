@@ -93,9 +93,7 @@ def play_controls() -> float | None:
         on_click=_toggle_play,
         icon=":material/pause:" if playing else ":material/play_arrow:",
     )
-    b.select_slider(
-        "speed", list(SPEEDS), value="1 step/s", key="speed", label_visibility="collapsed"
-    )
+    b.select_slider("speed", list(SPEEDS), key="speed", label_visibility="collapsed")
     return SPEEDS[st.session_state.speed] if playing else None
 
 
@@ -136,6 +134,7 @@ def _explanation(ctx: FigureContext, k: int) -> None:
     block_rows = len(ctx.trace.steps[k].rows)
     row = 0
     if block_rows > 1:
+        st.session_state.row = min(int(st.session_state.get("row", 0)), ctx.trace.block_q - 1)
         row = st.slider(
             "query row inside the Q block (for the numbers)", 0, ctx.trace.block_q - 1, key="row"
         )

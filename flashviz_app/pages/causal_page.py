@@ -18,6 +18,7 @@ from flashviz.alignment import (
     size_errors,
 )
 from flashviz.figures.alignment import alignment_flops_figure, alignment_map_figure
+from flashviz_app.kept import keep, mirror_url, page_fields, put
 
 SIZES = ("n_q", "n_k", "block_q", "block_kv")
 # (n_q, n_k, block_q, block_kv)
@@ -37,11 +38,17 @@ DEFAULTS = {
 }
 
 
+FIELDS = page_fields(
+    DEFAULTS,
+    shared={f"causal_{name}": name for name in (*SIZES, "head_dim", "seed")},
+    local=("causal_preset",),
+)
+
+
 def _apply_preset() -> None:
     preset = st.session_state.causal_preset
     if preset in PRESETS:
-        for name, value in zip(SIZES, PRESETS[preset], strict=True):
-            st.session_state[f"causal_{name}"] = value
+        put(FIELDS, dict(zip(SIZES, PRESETS[preset], strict=True)))
 
 
 def _mark_custom() -> None:
@@ -49,8 +56,10 @@ def _mark_custom() -> None:
 
 
 def controls() -> None:
-    for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
+    ss = st.session_state
+    sizes = tuple(ss[f"causal_{name}"] for name in SIZES)
+    if PRESETS.get(ss.causal_preset, sizes) != sizes:  # sizes from another page or the URL
+        ss.causal_preset = CUSTOM
     st.selectbox("Example", [*PRESETS, CUSTOM], key="causal_preset", on_change=_apply_preset)
     cols = st.columns(6)
     labels = ("n_q (queries)", "n_k (keys)", "block_q", "block_kv", "head dim d", "seed")
@@ -127,7 +136,15 @@ def empty_rows_section(views: list[Alignment], head_dim: int, seed: int) -> None
 
 
 def render() -> None:
+    warnings = keep(FIELDS)
+    _page(warnings)
+    mirror_url(FIELDS)
+
+
+def _page(warnings: list[str]) -> None:
     st.title("Causal alignment")
+    for w in warnings:
+        st.warning(w)
     st.caption(
         "When there are more queries than keys, or fewer, where does the causal diagonal go? "
         f"**{ALIGN_LABELS['top_left']}**: row r sees key c iff c <= r. "

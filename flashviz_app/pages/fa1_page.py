@@ -19,6 +19,8 @@ from flashviz.problem import ProblemSpec, problem_errors
 from flashviz.reference import attention_reference
 from flashviz.trace import LoadStep, Step, TileStep
 from flashviz_app.fa1_model import hbm_series, load_comparison
+from flashviz_app.kept import keep, mirror_url, page_fields
+from flashviz_app.problem_view import problem_errors_view
 from flashviz_app.step_controls import step_controls
 
 DEFAULTS = {
@@ -26,13 +28,13 @@ DEFAULTS = {
     "fa1_n_q": 16,
     "fa1_n_k": 16,
     "fa1_d": 8,
-    "fa1_block_mode": "blocks",
     "fa1_block_q": 4,
     "fa1_block_kv": 4,
-    "fa1_sram": 128,
     "fa1_causal": False,
     "fa1_causal_align": "bottom_right",
     "fa1_seed": 0,
+    "fa1_block_mode": "blocks",
+    "fa1_sram": 128,
     "fa1_align": "step",
     "fa1_step": 0,
     "fa1_chart_d": 64,
@@ -61,9 +63,27 @@ end, and only O and L are written. Same tiles, same result, other order and othe
 """
 
 
-def _init_state() -> None:
-    for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
+CHOICES = {
+    "fa1_pattern": tuple(PATTERNS),
+    "fa1_causal_align": CAUSAL_ALIGNS,
+    "fa1_block_mode": tuple(BLOCK_MODES),
+    "fa1_align": tuple(ALIGN_LABELS),
+}
+SHARED = {  # the problem is shared with the other pages under these names
+    "fa1_pattern": "pattern",
+    "fa1_n_q": "n_q",
+    "fa1_n_k": "n_k",
+    "fa1_d": "head_dim",
+    "fa1_block_q": "block_q",
+    "fa1_block_kv": "block_kv",
+    "fa1_causal": "causal",
+    "fa1_causal_align": "causal_align",
+    "fa1_seed": "seed",
+}
+FIELDS = page_fields(
+    DEFAULTS, SHARED, CHOICES, local=("fa1_chart_d", "fa1_chart_m", "fa1_chart_causal")
+)
+STEP_FIELD = next(f for f in FIELDS if f.key == "fa1_step")
 
 
 def _controls() -> tuple[ProblemSpec, list[str]]:
@@ -163,6 +183,7 @@ def stepper_body(cmp: Comparison) -> None:
     align = st.session_state.fa1_align
     last = cmp.last_position(align)
     pos = step_controls("fa1_step", last, "fa1_", label="position")
+    mirror_url([STEP_FIELD])
     k1, k2 = cmp.indices(pos, align)
     n1, n2 = cmp.fa1_counts.n_steps, cmp.fa2_counts.n_steps
     what = "step" if align == "step" else "tiles done"
@@ -241,14 +262,15 @@ def _hbm_chart() -> None:
 
 
 def render() -> None:
-    _init_state()
+    warnings = keep(FIELDS)
     spec, errors = _controls()
     st.title("FA1 vs FA2: loop order and where the state lives")
+    for w in warnings:
+        st.warning(w)
     with st.expander("What differs", expanded=False):
         st.markdown(INTRO)
     if errors:
-        for e in errors:
-            st.error(e)
+        problem_errors_view(errors, spec, FIELDS)
     else:
         if st.session_state.get("_fa1_spec") not in (None, spec):
             st.session_state.fa1_step = 0  # a new problem starts at the start
@@ -259,3 +281,4 @@ def render() -> None:
         st.fragment(stepper_body)(cmp)
         _checks(cmp, spec)
     _hbm_chart()
+    mirror_url(FIELDS)

@@ -44,6 +44,7 @@ from flashviz.precision_lab import (
 )
 from flashviz.problem import ProblemSpec, problem_errors, spec_inputs
 from flashviz.trace import record_trace
+from flashviz_app.kept import keep, mirror_url, page_fields
 
 DEFAULTS = {
     "prec_precision": "float16",
@@ -65,6 +66,14 @@ DEFAULTS = {
     "prec_tile": 1,  # the second tile: alpha and "m before" are not trivial there
     "prec_form_dtype": "float32",
 }
+FIELDS = page_fields(
+    DEFAULTS,
+    shared={f"prec_{name}": name for name in (
+        "precision", "pattern", "n_q", "n_k", "head_dim", "block_q", "block_kv", "seed", "causal"
+    )},
+    choices={"prec_precision": tuple(PRECISIONS), "prec_pattern": tuple(PATTERNS),
+             "prec_form_dtype": ("float32", "float64")},
+)  # fmt: skip
 MAX_LOGIT_SCALE = 1000.0
 MAX_DEMO_GAP = 200.0
 MAX_DEMO_BASE = 1e6
@@ -118,8 +127,6 @@ def _forms(values: tuple, i: int, dtype: str) -> FormsRun:
 
 def problem_controls() -> tuple[ProblemSpec | None, list[str]]:
     """The problem widgets; returns the spec (None when invalid) and what is wrong."""
-    for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
     a, b, c = st.columns([2, 2, 1])
     a.selectbox(
         "Precision",
@@ -451,7 +458,15 @@ def forms_numbers(spec: ProblemSpec) -> None:
 
 
 def render() -> None:
+    warnings = keep(FIELDS)
+    _page(warnings)
+    mirror_url(FIELDS)
+
+
+def _page(warnings: list[str]) -> None:
     st.title("Precision")
+    for w in warnings:
+        st.warning(w)
     st.markdown(
         "Real FlashAttention kernels read Q, K, V in float16 or bfloat16 and keep the softmax "
         "state in float32. This page shows where the resulting error comes from, why the "

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import streamlit as st
 
 from flashviz.problem import problem_errors
 from flashviz_app.model import first_divergence, load_context
-from flashviz_app.params import init_state, spec_from_state, sync_query_params
+from flashviz_app.params import STEPPER_FIELDS, init_state, spec_from_state, sync_query_params
+from flashviz_app.problem_view import problem_errors_view
 from flashviz_app.sections import (
     correctness_section,
     downloads_section,
@@ -29,13 +30,13 @@ def render() -> None:
     spec = spec_from_state()
     errors = problem_errors(spec)
     if errors:
-        for e in errors:
-            st.error(e)
+        problem_errors_view(errors, spec, STEPPER_FIELDS)
         return
-    if st.session_state.get("_spec") != spec:  # a new problem starts at step 0
+    same_problem = replace(spec, precision="", bug="")  # precision, bug: the same steps
+    if st.session_state.get("_spec") != same_problem:  # a new problem starts at step 0
         if "_spec" in st.session_state:
             st.session_state.step = 0
-        st.session_state["_spec"] = spec
+        st.session_state["_spec"] = same_problem
     sync_query_params(asdict(spec))
     if uploaded is not None:
         st.info(
