@@ -1,9 +1,14 @@
-"""Counters for one step of a trace: tiles done, HBM bytes moved so far, on-chip bytes."""
+"""Counters for one step of a trace: tiles done, HBM bytes moved so far, on-chip bytes.
+
+The per-step sums are computed once per trace and live exactly as long as the trace (a
+weak-keyed table): whoever caches the trace decides when both go, never this module.
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -23,12 +28,23 @@ class Progress:
     sram_bytes: int  # on chip while one tile is processed
 
 
-@lru_cache(maxsize=16)
+_CUMULATIVE: weakref.WeakKeyDictionary[Trace, tuple[np.ndarray, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCK = threading.Lock()  # sessions run in threads
+
+
 def _cumulative(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-    """Per step: tiles done and HBM bytes moved, both cumulative."""
-    tiles = np.cumsum([isinstance(s, TileStep) for s in trace.steps])
-    hbm = np.cumsum([step_hbm(s, trace.d, ITEMSIZE).total for s in trace.steps])
-    return tiles, hbm
+    """Per step: tiles done and HBM bytes moved, both cumulative; kept while ``trace`` is."""
+    with _LOCK:
+        found = _CUMULATIVE.get(trace)
+    if found is None:
+        tiles = np.cumsum([isinstance(s, TileStep) for s in trace.steps])
+        hbm = np.cumsum([step_hbm(s, trace.d, ITEMSIZE).total for s in trace.steps])
+        found = (tiles, hbm)
+        with _LOCK:
+            _CUMULATIVE[trace] = found
+    return found
 
 
 def progress(trace: Trace, step_index: int) -> Progress:
