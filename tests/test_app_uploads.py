@@ -42,6 +42,15 @@ def npy(x: np.ndarray, **kw: object) -> bytes:
     return f.getvalue()
 
 
+def header_only(shape: tuple[int, ...]) -> bytes:
+    """A .npy header announcing ``shape`` (float64) and no data."""
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        f, {"descr": "<f8", "fortran_order": False, "shape": shape}
+    )
+    return f.getvalue()
+
+
 @pytest.fixture
 def app() -> AppTest:
     return AppTest.from_string(SCRIPT, default_timeout=60).run()
@@ -104,7 +113,10 @@ def test_valid_npz_shows_shapes_and_offers_the_trace(app: AppTest, qkv) -> None:
         ("big.npy", b"\x93NUMPY" + bytes(MAX_UPLOAD_BYTES), "uploads are limited to"),
         ("junk.npz", b"definitely not numpy", "neither an .npz (zip) nor a .npy"),
         ("row.npy", npy(np.ones(5)), "must stack q, k, v as one array of shape (3, n, d)"),
+        ("wide.npy", header_only((0, 2**70)), "a dimension over 20,971,520"),
+        ("deep.npy", header_only((1,) * 65), "has 65 dimensions; at most 4 are accepted"),
     ],
+    ids=["object", "shape", "d", "nan", "big", "junk", "row", "(0, 2**70)", "65 dims"],
 )
 def test_bad_file_shows_its_message_not_a_traceback(app: AppTest, name, data, message) -> None:
     upload(app, name, data)
@@ -145,3 +157,13 @@ def assert_no_markup(markdown: str) -> None:
     """Every markdown-active character in ``markdown`` is backslash-escaped."""
     unescaped = re.findall(r"(?<!\\)[`\[\]()!<>*_$:]", markdown.replace("\\\\", ""))
     assert not unescaped, f"unescaped {unescaped} in {markdown!r}"
+
+
+def test_an_int8_upload_is_kept_compact_in_session_state(app: AppTest) -> None:
+    """The parsed upload stays int8 (1 byte a number); float64 is made when traced."""
+    q = np.arange(40 * 8, dtype=np.int8).reshape(40, 8)
+    upload(app, "int8.npz", npz(q=q, k=q[:9], v=q[:9]))
+    assert not app.exception and app.success
+    _, parsed = app.session_state["_upload_qkv_parsed"]
+    assert parsed.q.dtype == np.int8 and parsed.q.nbytes == q.nbytes
+    assert app.session_state["shapes"] == [(40, 8), (9, 8), (9, 8)]
