@@ -14,6 +14,7 @@ import streamlit as st
 
 from flashviz.figures import FigureContext
 from flashviz.quiz import Feedback, Quiz, grade_numbers, grade_rows, quiz_for
+from flashviz_app.safe_text import plain_message
 
 COLUMNS = 4  # answer boxes per line
 
@@ -89,7 +90,7 @@ def _inputs(quiz: Quiz) -> None:
             if n % COLUMNS == 0:
                 cols = st.columns(COLUMNS)
             cols[n % COLUMNS].text_input(
-                item.label, key=f"quiz_{k}_{n}", placeholder="e.g. 1.25 or -inf"
+                item.label, key=f"quiz_{k}_{n}", placeholder="e.g. 1.25 or -inf", max_chars=40
             )
     if quiz.rows is not None:
         st.multiselect(
@@ -107,8 +108,9 @@ def _show(feedback: list[Feedback]) -> None:
     right = sum(f.ok for f in feedback)
     st.markdown(f"**{right} of {len(feedback)} right.**")
     for f in feedback:
-        (st.success if f.ok else st.error)(
-            f.message, icon=":material/check_circle:" if f.ok else ":material/cancel:"
+        (st.success if f.ok else st.error)(  # it may quote a typed answer: literal text
+            plain_message(f.message),
+            icon=":material/check_circle:" if f.ok else ":material/cancel:",
         )
 
 

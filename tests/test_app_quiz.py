@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from flashviz.problem import ProblemSpec, build_trace
 from flashviz.quiz import fmt, quiz_for
+from flashviz_app.safe_text import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ProblemSpec(n_q=11, n_k=7, block_q=4, block_kv=3, causal=True, pattern="spiky")
@@ -83,7 +84,7 @@ def test_wrong_answers_get_reasons_per_row():
     at.multiselect(key=f"quiz_{k}_rows").set_value(list(quiz.rows.options))  # all rescale?
     at.button(key="quiz_check").click().run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any(e.startswith(f"row {step.rows.start}") and "you entered 0" in e for e in errors)
     assert any("wrongly picked" in e and "alpha = 1" in e for e in errors)
     assert at.session_state["allowed"] is True  # answered: Next may show the step
@@ -146,3 +147,15 @@ def test_png_download_renders_a_zip():
     (button,) = at.get("download_button")
     assert button.proto.label.startswith("Download flashviz_views.zip")
     assert any(c.value.startswith("Rendered 2 PNG(s) in ") for c in at.caption)
+
+
+def test_a_typed_answer_is_quoted_as_literal_text():
+    k = rescale_step()
+    at = app(k)
+    at.text_input(key=f"quiz_{k}_0").input("[x](https://evil.example)").run()
+    at.button(key="quiz_check").click().run()
+    assert not at.exception
+    (bad,) = [e.value for e in at.error if "is not a number" in e.value]
+    assert "'[x](https://evil.example)' is not a number" in shown(bad)
+    assert "](" not in bad and "\\[x\\]" in bad
+    assert at.text_input(key=f"quiz_{k}_0").max_chars == 40
