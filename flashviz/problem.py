@@ -4,12 +4,13 @@
 round-trip through URL query parameters. ``problem_errors`` lists everything wrong with a
 spec as sentences a user can act on; ``build_trace`` makes the inputs and records the run.
 
-One budget bounds what a page computes for one problem: ``estimate_cost`` adds up the
-trace (every tile's arrays, twice with a bug: the correct run too), the figure context (the
-full score matrix and the float64 reference) and the figures (whole-run frames are bounded
-by what is drawn), in bytes and seconds of server CPU; a problem over ``MEMORY_BUDGET``
-(256 MiB) or ``TIME_BUDGET`` (4 s) is refused before anything is allocated, with a
-suggested size (``suggest_spec`` / ``suggest_size``) that fits every limit.
+One budget bounds what a page computes for one problem: ``estimate_cost`` adds up two
+recorded runs (every tile's arrays: a bug's run and the correct one, or FA1 and FA2), the
+figure context (the full score matrix and the float64 reference) and the figures
+(whole-run frames are bounded by what is drawn), in bytes and seconds of server CPU; a
+problem over ``MEMORY_BUDGET`` (256 MiB) or ``TIME_BUDGET`` (4 s) is refused before
+anything is allocated, with a suggested size (``suggest_spec`` / ``suggest_size``) that
+fits every limit.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _size_errors(spec: ProblemSpec) -> list[str]:
 class PageCost:
     """What one problem costs the server (upper bounds): bytes of each part, and seconds."""
 
-    trace_bytes: int  # every recorded trace (two with a bug: the correct one too)
+    trace_bytes: int  # two recorded runs: a bug's and the correct one, or FA1 and FA2
     context_bytes: int  # full score matrix, tile map, float64 reference, per trace
     figure_bytes: int
     seconds: float
@@ -120,7 +121,9 @@ class PageCost:
 
 
 def estimate_cost(spec: ProblemSpec) -> PageCost:
-    """Memory and time of everything the stepper computes for ``spec`` (no allocation).
+    """Memory and time of everything a page computes for ``spec`` (no allocation): two
+    recorded runs (the stepper with a bug records the correct run too; the FA1 vs FA2 page
+    records both), the figure context of each stepper run, and the figures.
 
     float64 everywhere (lower precisions take less). The trace: q, k, v; per query block
     q_i and the state at load and write; per tile s_ij and P~ (together n_q x n_k over all
@@ -135,14 +138,15 @@ def estimate_cost(spec: ProblemSpec) -> PageCost:
         + n_q * (2 * d + 3)  # write steps
     )
     context = 8 * (4 * n_q * n_k + 3 * n_q * d)
-    runs = 1 if spec.bug == NO_BUG else 2
-    total = runs * (trace + context) + _FIGURES_BYTES
+    traces = 2  # the pages that record the most: the stepper with a bug, FA1 vs FA2
+    contexts = 1 if spec.bug == NO_BUG else 2
+    total = traces * trace + contexts * context + _FIGURES_BYTES
     seconds = (
         _SECONDS_FIXED
-        + runs * spec.n_steps * _SECONDS_PER_STEP
+        + traces * spec.n_steps * _SECONDS_PER_STEP
         + total / 2**20 * _SECONDS_PER_MIB
     )
-    return PageCost(runs * trace, runs * context, _FIGURES_BYTES, seconds)
+    return PageCost(traces * trace, contexts * context, _FIGURES_BYTES, seconds)
 
 
 def _mib(n_bytes: int) -> str:
@@ -172,7 +176,7 @@ def _limit_errors(spec: ProblemSpec) -> list[str]:
     if not cost.within_budget:
         errors.append(
             f"This problem would cost the server about {_mib(cost.total_bytes)} and "
-            f"{cost.seconds:.1f} s of CPU (trace {_mib(cost.trace_bytes)}, scores and "
+            f"{cost.seconds:.1f} s of CPU (two recorded runs {_mib(cost.trace_bytes)}, scores and "
             f"reference {_mib(cost.context_bytes)}, figures {_mib(cost.figure_bytes)}); one "
             f"problem may take at most {_mib(MEMORY_BUDGET)} and {TIME_BUDGET:g} s, so that "
             f"a class can share the server. {_try(spec)}"

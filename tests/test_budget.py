@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flashviz.fa_compare import compare
 from flashviz.figures.context import figure_context
 from flashviz.figures.whole_run import MAX_DIMS, MAX_ROWS, frame_steps, run_states, whole_run_figure
 from flashviz.problem import (
@@ -20,6 +21,7 @@ from flashviz.problem import (
     build_trace,
     estimate_cost,
     problem_errors,
+    spec_inputs,
     suggest_size,
     suggest_spec,
 )
@@ -83,13 +85,28 @@ def test_the_estimate_bounds_the_memory_a_page_takes(spec: ProblemSpec) -> None:
     assert cost.within_budget
 
 
+@pytest.mark.parametrize("spec", [
+    ProblemSpec(**URL_ACCEPTED),
+    ProblemSpec(n_q=512, n_k=512, head_dim=256, block_q=16, block_kv=16),
+], ids=["issue URL", "512 x 512, d = 256"])  # fmt: skip
+def test_the_estimate_bounds_the_fa1_page_too(spec: ProblemSpec) -> None:
+    """The FA1 vs FA2 page records both runs on the same problem."""
+    tracemalloc.start()
+    try:
+        compare(*spec_inputs(spec), **spec.tiling)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= estimate_cost(spec).total_bytes
+
+
 def test_the_issue_url_is_refused_with_a_size_that_fits() -> None:
     (error,) = problem_errors(ProblemSpec(**URL_REFUSED))
-    assert "about 349 MiB and 4.1 s of CPU" in error
+    assert "about 579 MiB and 6.2 s of CPU (two recorded runs 459 MiB" in error
     assert "at most 256 MiB and 4 s" in error
-    assert error.endswith("Try n_q = 8192, n_k = 16, block_q = 64, block_kv = 16.")
-    assert suggest_spec(ProblemSpec(**URL_REFUSED)) == ProblemSpec(**{**URL_REFUSED, "n_q": 8192})
-    with pytest.raises(ValueError, match="would cost the server about 349 MiB"):
+    assert error.endswith("Try n_q = 4096, n_k = 16, block_q = 64, block_kv = 16.")
+    assert suggest_spec(ProblemSpec(**URL_REFUSED)) == ProblemSpec(**{**URL_REFUSED, "n_q": 4096})
+    with pytest.raises(ValueError, match="would cost the server about 579 MiB"):
         build_trace(ProblemSpec(**URL_REFUSED))  # refused before anything is allocated
 
 
@@ -122,7 +139,7 @@ def test_the_issue_urls_in_the_app() -> None:
     start = time.perf_counter()
     at = run_app(**URL_REFUSED)
     assert time.perf_counter() - start < 10
-    assert any("Try n_q = 8192, n_k = 16" in e.value for e in at.error)
+    assert any("Try n_q = 4096, n_k = 16" in e.value for e in at.error)
     assert not at.get("plotly_chart")
     at = run_app(**URL_ACCEPTED)
     assert not at.error and len(at.get("plotly_chart")) >= 4
