@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from accuracy import assert_matches_reference
 from gpu_standin import CpuDevice
 
 from flashviz import gpu
@@ -134,3 +135,20 @@ def test_the_timed_flash_callable_is_only_the_launch():
     assert calls == []
     run()
     assert calls == [("empty", (2, 8, 16)), ("empty", (2, 8)), ("launch", (call.grid, call.block))]
+
+
+def test_run_method_copies_back_in_the_callers_shape(make_qkv):
+    q, k, v = make_qkv(40, 40, 16, lead=(2, 3), dtype=np.float32)
+    call, arrays = gpu.prepare_call(q, k, v, causal=True)
+    for method in (gpu.FLASH, gpu.NAIVE):
+        o, lse = gpu.run_method(CpuDevice(), method, call, arrays)
+        assert o.shape == q.shape and lse.shape == q.shape[:-1]
+        assert_matches_reference(o, lse, q, k, v, causal=True)
+
+
+def test_peak_hook_tracks_the_highest_point():
+    cupy = pytest.importorskip("cupy")
+    hook = gpu._peak_hook(cupy)
+    for event, size in (("malloc", 512), ("malloc", 256), ("free", 512), ("malloc", 128)):
+        getattr(hook, f"{event}_postprocess")(mem_size=size)
+    assert (hook.now, hook.peak) == (384, 768)
