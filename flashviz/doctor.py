@@ -60,8 +60,11 @@ def _version(dist: str) -> str | None:
 
 
 def _where(path: str) -> str:
-    """'pip wheel' when ``path`` is inside site-packages, else 'system'."""
-    return "pip wheel" if "site-packages" in Path(path).parts else "system"
+    """'pip wheel: site-packages/...' for a path inside site-packages, else 'system: path'."""
+    parts = Path(path).parts
+    if "site-packages" in parts:
+        return "pip wheel: " + "/".join(parts[parts.index("site-packages") :])
+    return f"system: {path}"
 
 
 def check_cupy() -> tuple[Check, Any]:
@@ -84,7 +87,7 @@ def check_nvrtc() -> Check:
     except Exception as exc:
         return Check("NVRTC", MISSING, str(exc), INSTALL)
     path = nvrtc_path()
-    where = f" ({_where(path)}: {path})" if path else ""
+    where = f" ({_where(path)})" if path else ""
     return Check("NVRTC", OK, f"NVRTC {major}.{minor}{where}")
 
 
@@ -151,7 +154,7 @@ def check_headers() -> Check:
         compile_with_cupy_headers("sm_80")
     except Exception as exc:
         return Check("CUDA headers", FAILED, f"{type(exc).__name__}: {exc}", fix)
-    detail = f"CUDA {version[0]}.{version[1]} ({_where(include)}: {include})"
+    detail = f"CUDA {version[0]}.{version[1]} ({_where(include)})"
     return Check("CUDA headers", OK, detail)
 
 

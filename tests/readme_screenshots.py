@@ -25,7 +25,7 @@ PAGES = {
     "causal": ("causal_alignment", 1),
     "debugger": ("debugger", 1),
     "precision": ("precision", 1),
-    "gpu": ("gpu_timings", 0),
+    "gpu": ("gpu_timings", 1),
 }
 
 
