@@ -71,7 +71,7 @@ def available() -> tuple[bool, str]:
     """
     from flashviz import doctor
 
-    return doctor.gpu_ready(doctor.run_checks())
+    return doctor.gpu_ready(doctor.run_checks(compile_without_device=False))
 
 
 def error_line(exc: BaseException) -> str:
