@@ -215,10 +215,11 @@ class CupyDevice:
 
         q4, k4, v4 = (torch.as_tensor(x, device="cuda").to(getattr(torch, dtype))
                       .reshape(sdpa_shape(call)) for x in qkv)  # fmt: skip
-        force = sdpa_kernel([getattr(SDPBackend, backend)])
+        only = [getattr(SDPBackend, backend)]
 
         def run() -> tuple[Any, None]:
-            with force:
+            # a new context each call: sdpa_kernel is a generator-based, single-use one
+            with sdpa_kernel(only):
                 o = scaled_dot_product_attention(
                     q4, k4, v4, is_causal=call.causal, scale=call.scale
                 )
