@@ -38,10 +38,13 @@ def step_controls(
     label: str = "step",
     locked: bool = False,
     on_move: Callable[[], None] | None = None,
+    slider: bool = True,
 ) -> int:
     """Draw the four buttons (keys ``key_prefix`` + first/prev/next/last) and, when there is
     more than one step, a slider labelled ``label``, all moving ``st.session_state[key]``
-    within 0 .. ``last``. ``locked``: Next, Last and the slider are disabled (the quiz holds
+    within 0 .. ``last``. ``slider`` False: a progress bar stands in for the slider (while
+    playing, so that a stale slider value from the browser cannot move the step back).
+    ``locked``: Next, Last and the slider are disabled (the quiz holds
     the next step back). ``on_move`` runs after any user move. Returns the step."""
     st.session_state[key] = min(max(int(st.session_state.get(key, 0)), 0), last)
     for col, (to, text, icon) in zip(st.columns(4), MOVES, strict=True):
@@ -54,6 +57,9 @@ def step_controls(
             width="stretch",
             disabled=locked and to in ("next", "last"),
         )
-    if last > 0:  # a slider needs two values
+    k = int(st.session_state[key])
+    if last > 0 and slider:  # a slider needs two values
         st.slider(label, 0, last, key=key, on_change=on_move, disabled=locked)
-    return int(st.session_state[key])
+    elif last > 0:
+        st.progress(k / last, text=f"{label} {k} of {last}")
+    return k

@@ -98,14 +98,22 @@ def play_controls() -> float | None:
 
 
 def _advance_if_playing(last: int) -> None:
-    if not st.session_state.get("_play", False):
+    """While playing, the step is counted here (``_play_step``), not read back from the
+    slider: a timer rerun that starts before the browser drew the last step would carry the
+    slider's old value and step back. The slider is hidden while playing."""
+    ss = st.session_state
+    if not ss.get("_play", False):
+        ss.pop("_play_step", None)
         return
-    if st.session_state.pop("_user_moved", False):
+    if ss.pop("_user_moved", False):  # a button while playing: continue from there
+        ss["_play_step"] = ss.step
         return
-    if st.session_state.step >= last:
-        st.session_state["_play"] = False
+    k = min(max(int(ss.get("_play_step", ss.step)), 0), last)
+    if k >= last:
+        ss.step, ss["_play"] = last, False
+        ss.pop("_play_step", None)
         st.rerun(scope="app")  # drop the timer
-    st.session_state.step += 1
+    ss.step = ss["_play_step"] = k + 1
 
 
 def _counters(ctx: FigureContext, k: int) -> None:
@@ -193,7 +201,8 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     step_now = st.session_state.step
     _advance_if_playing(last)
     locked = quiz and step_now < last and not unlocked(step_now + 1)  # the quiz holds Next
-    k = step_controls("step", last, "btn_", locked=locked, on_move=_user_moved)
+    playing = bool(st.session_state.get("_play", False))
+    k = step_controls("step", last, "btn_", locked=locked, on_move=_user_moved, slider=not playing)
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
     sync_query_params({"step": k})
