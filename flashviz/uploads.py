@@ -112,11 +112,6 @@ def as_bytes(data: object, filename: str) -> bytes:
     return view.tobytes()
 
 
-def check_size(data: object, filename: str) -> None:
-    """Refuse files over ``MAX_UPLOAD_BYTES`` before parsing anything."""
-    _check_nbytes(memoryview(data).nbytes, filename)  # type: ignore[arg-type]
-
-
 def _header(fp: io.BytesIO, label: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Parse a .npy header: (shape, fortran_order, dtype); never touches the data."""
     try:
@@ -195,30 +190,34 @@ def read_npy_raw(data: bytes, label: str) -> np.ndarray:
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
-def read_npy(data: bytes, label: str) -> np.ndarray:
-    """One array from .npy bytes, as float64, without pickle; ``label`` names it in errors."""
-    return read_npy_raw(data, label).astype(np.float64)
-
-
 def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(x) for x in np.argwhere(mask)[0])
 
 
-def load_score_row(data: bytes | memoryview, filename: str) -> np.ndarray:
+def load_score_row(
+    data: bytes | memoryview, filename: str, max_len: int | None = None
+) -> np.ndarray:
     """A score row s (n,) from a .npy file: finite or -inf (masked) entries; float64.
 
     Raises ``UploadError`` for a file over the size limit, anything that is not a .npy of
-    real numbers, an array that is not 1-D or is empty, and NaN or +inf entries.
+    real numbers, an array that is not 1-D, is empty or longer than ``max_len``, and NaN or
+    +inf entries. The shape is checked before the row is converted to float64.
     """
     filename = short_name(filename)
-    row = read_npy(as_bytes(data, filename), filename)
-    if row.ndim != 1:
+    raw = read_npy_raw(as_bytes(data, filename), filename)
+    if raw.ndim != 1:
         raise UploadError(
-            f"{filename} must hold one score row of shape (n,), got shape {row.shape}; "
+            f"{filename} must hold one score row of shape (n,), got shape {raw.shape}; "
             f"save a single row, e.g. np.save(f, s[0])."
         )
-    if row.size == 0:
+    if raw.size == 0:
         raise UploadError(f"{filename} holds an empty row (shape (0,)); a row needs n >= 1.")
+    if max_len is not None and raw.size > max_len:
+        raise UploadError(
+            f"{filename} holds {raw.size} scores; the debugger takes at most {max_len}. "
+            f"Save a slice, e.g. np.save(f, s[:{max_len}])."
+        )
+    row = raw.astype(np.float64)
     bad = np.isnan(row) | (row == np.inf)
     if bad.any():
         (index,) = _first_bad(bad)

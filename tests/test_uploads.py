@@ -495,3 +495,19 @@ def test_bytes_like_uploads_are_accepted(wrap) -> None:
     assert row.tolist() == [1.0, -np.inf]
     with pytest.raises(UploadError, match=r"expected the file's bytes .* got str"):
         load_qkv("not bytes", "x")  # type: ignore[arg-type]
+
+
+def test_a_score_row_is_checked_before_conversion() -> None:
+    """20 MiB of int8 is refused as too long without a float64 copy (160 MiB)."""
+    data = npy(np.ones(20_000_000, np.int8))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UploadError, match=r"holds 20000000 scores; the debugger takes at"):
+            load_score_row(data, "row.npy", max_len=4096)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"peak {peak / 2**20:.1f} MiB"
+    assert load_score_row(npy(np.arange(3, dtype=np.int8)), "r.npy", max_len=3).tolist() == [
+        0.0, 1.0, 2.0,
+    ]  # fmt: skip

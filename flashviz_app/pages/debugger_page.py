@@ -33,7 +33,7 @@ from flashviz.row_input import (
     parse_row,
     row_values,
 )
-from flashviz.uploads import MAX_UPLOAD_BYTES, UploadError, load_score_row
+from flashviz.uploads import MAX_UPLOAD_BYTES, load_score_row
 from flashviz_app.kept import keep, mirror_url, page_fields
 from flashviz_app.safe_text import plain_message
 from flashviz_app.step_controls import step_controls
@@ -72,13 +72,7 @@ Runs = dict[str, list[RowStep]]
 
 def read_upload(data: bytes, filename: str) -> np.ndarray:
     """The uploaded score row, within the debugger's length limit; ValueError says why not."""
-    row = load_score_row(data, filename)
-    if row.size > MAX_ROW:
-        raise UploadError(
-            f"{filename} holds {row.size} scores; the debugger takes at most {MAX_ROW}. "
-            f"Save a slice, e.g. np.save(f, s[:{MAX_ROW}])."
-        )
-    return row
+    return load_score_row(data, filename, max_len=MAX_ROW)
 
 
 def _row_source() -> np.ndarray | None:
