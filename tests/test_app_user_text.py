@@ -3,8 +3,10 @@ markdown: a backtick, a link or an image in it must not become live markup in th
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,6 +19,7 @@ from tests.test_app import TIMEOUT, run_app
 from tests.test_app_debugger import PAGE as DEBUGGER
 
 HOSTILE = "`x`[link](https://evil.example/)![img](https://evil.example/i.png)<b>b</b>:red[r]$x$"
+ROOT = Path(__file__).resolve().parent.parent
 URL_FIELDS = [*(name for name in asdict(ProblemSpec()) if name != "upload"), "step"]
 
 
@@ -69,3 +72,26 @@ def test_a_typed_row_is_quoted_literally_in_its_error() -> None:
     assert shown(err.value).startswith("entry 2 ('`x`[link](https://evil.example")
     assert_no_markup(err.value)
     assert at.text_area(key="dbg_text").max_chars == 131_072
+
+
+PAGES = ["causal_page", "debugger_page", "fa1_page", "precision_page"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_url_parameter_of_every_page_is_shown_literally(name: str) -> None:
+    """Each page's own query parameters: a hostile value is refused, its warning literal."""
+    page = importlib.import_module(f"flashviz_app.pages.{name}")
+    url_fields = [f for f in page.FIELDS if f.url]
+    script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
+        f"from flashviz_app.pages import {name}\n{name}.render()\n"
+    )
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    for f in url_fields:
+        at.query_params[f.name] = HOSTILE
+    at.run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning if "Ignored URL parameter" in w.value]
+    assert len(warnings) == len(url_fields) > 0
+    for warning in warnings:
+        assert_no_markup(warning)
+        assert HOSTILE[:30] in shown(warning)
