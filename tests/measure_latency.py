@@ -8,9 +8,9 @@ heading changed. Clicks alternate between the two pages so that both see the sam
 load. Prints the medians and the ratio app / floor for each problem.
 
 Run: ``python tests/measure_latency.py [--clicks 10] [--trace out.json]`` (needs chromium and
-playwright). ``--trace`` writes a Chromium performance trace of the app's clicks (open it
-in chrome://tracing or Perfetto). Not collected by pytest; the CI bound is
-``tests/browser/test_browser_latency.py``.
+playwright). ``--trace`` writes a Chromium performance trace of the clicks (open it in
+chrome://tracing or Perfetto); ``--react`` also times ``tests/latency_react_app.py``. Not
+collected by pytest; the CI bound is ``tests/browser/test_browser_latency.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 FLOOR_APP = ROOT / "tests" / "latency_floor_app.py"
+REACT_APP = ROOT / "tests" / "latency_react_app.py"
 QUIET_MS = 300
 PROBLEMS = {
     "default (16 x 16, d = 8, 4 x 4 tiles)": "",
@@ -117,19 +119,28 @@ def click_next(page: object, timeout_ms: int = 30_000) -> Click:
     return Click(lat["last"] - lat["start"], lat["heading"] - lat["start"])
 
 
+def alternate(browser: object, pages: list[tuple[str, int]], clicks: int) -> list[list[Click]]:
+    """``clicks`` Next clicks on each (URL, chart count) page, in turns: clicks per page."""
+    opened = [open_page(browser, url, charts) for url, charts in pages]
+    for page in opened:  # warm-up: the first click runs code paths for the first time
+        click_next(page)
+    timed: list[list[Click]] = [[] for _ in opened]
+    for _ in range(clicks):
+        for page, times in zip(opened, timed, strict=True):
+            times.append(click_next(page))
+    for page in opened:
+        page.close()  # type: ignore[attr-defined]
+    return timed
+
+
 def side_by_side(
     browser: object, app_url: str, floor_url: str, clicks: int, start_step: int = 1
 ) -> tuple[list[Click], list[Click]]:
-    """``clicks`` Next clicks on each page, alternating: (app clicks, floor clicks)."""
-    app = open_page(browser, f"{app_url}&step={start_step}" if "?" in app_url
-                    else f"{app_url}/?step={start_step}", charts=6)  # fmt: skip
-    floor = open_page(browser, floor_url, charts=2)
-    click_next(app), click_next(floor)  # warm-up: first click compiles code paths
-    on_app, on_floor = [], []
-    for _ in range(clicks):
-        on_app.append(click_next(app))
-        on_floor.append(click_next(floor))
-    app.close(), floor.close()  # type: ignore[attr-defined]
+    """``clicks`` Next clicks on the app and on the floor page, alternating."""
+    sep = "&" if "?" in app_url else "/?"
+    on_app, on_floor = alternate(
+        browser, [(f"{app_url}{sep}step={start_step}", 6), (floor_url, 2)], clicks
+    )
     return on_app, on_floor
 
 
@@ -138,25 +149,36 @@ def median(values: list[float]) -> float:
 
 
 @contextlib.contextmanager
-def servers() -> object:
-    with streamlit_server() as app_url, streamlit_server(FLOOR_APP) as floor_url:
-        yield app_url, floor_url
+def servers(react: bool) -> Iterator[tuple[str, str, str | None]]:
+    with contextlib.ExitStack() as stack:
+        app_url = stack.enter_context(streamlit_server())
+        floor_url = stack.enter_context(streamlit_server(FLOOR_APP))
+        react_url = stack.enter_context(streamlit_server(REACT_APP)) if react else None
+        yield app_url, floor_url, react_url
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clicks", type=int, default=10)
-    parser.add_argument("--trace", help="write a Chromium performance trace of the app here")
+    parser.add_argument("--trace", help="write a Chromium performance trace of the run here")
+    parser.add_argument(
+        "--react",
+        action="store_true",
+        help="also time tests/latency_react_app.py (the same charts by Plotly.react in place)",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with servers() as (app_url, floor_url), sync_playwright() as p:
+    with servers(args.react) as (app_url, floor_url, react_url), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         if args.trace:
             browser.start_tracing(path=args.trace, screenshots=False)
         for label, query in PROBLEMS.items():
-            url = f"{app_url}/?{query}" if query else app_url
-            on_app, on_floor = side_by_side(browser, url, floor_url, args.clicks)
+            pages = [(f"{app_url}/?{query}&step=1", 6), (f"{floor_url}/", 2)]
+            if react_url:
+                pages.append((f"{react_url}/?{query}&step=1", 5))
+            timed = alternate(browser, pages, args.clicks)
+            on_app, on_floor = timed[0], timed[1]
             a = median([c.charts_ms for c in on_app])
             h = median([c.heading_ms for c in on_app])
             f = median([c.charts_ms for c in on_floor])
@@ -166,6 +188,9 @@ def main() -> None:
                 f"{gap:.0f} ms), floor page {f:.0f} ms: ratio {a / f:.2f}x "
                 f"(median of {args.clicks})"
             )
+            if react_url:
+                r = median([c.charts_ms for c in timed[2]])
+                print(f"  the same charts by Plotly.react in place: {r:.0f} ms, {r / f:.2f}x")
         if args.trace:
             browser.stop_tracing()
         browser.close()
