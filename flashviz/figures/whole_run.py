@@ -75,8 +75,13 @@ def _frame_data(m: np.ndarray, l: np.ndarray, o: np.ndarray, rows: np.ndarray) -
 
 
 def _controls(names: list[str], labels: list[str]) -> dict:
-    play = {"frame": {"duration": 400, "redraw": True}, "fromcurrent": True, "mode": "immediate"}
-    pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}
+    # redraw: True everywhere: without it Plotly.animate only tweens scatter traces and a
+    # heatmap keeps its first frame (or vanishes) until the last one.
+    play = {"frame": {"duration": 400, "redraw": True}, "fromcurrent": True, "mode": "immediate",
+            "transition": {"duration": 0}}  # fmt: skip
+    jump = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
+            "transition": {"duration": 0}}  # fmt: skip
+    pause = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}
     return {
         "updatemenus": [
             {
@@ -99,7 +104,7 @@ def _controls(names: list[str], labels: list[str]) -> dict:
                 "len": 0.85,
                 "currentvalue": {"prefix": "after step "},
                 "steps": [
-                    {"label": label, "method": "animate", "args": [[name], pause]}
+                    {"label": label, "method": "animate", "args": [[name], jump]}
                     for name, label in zip(names, labels, strict=True)
                 ],
             }

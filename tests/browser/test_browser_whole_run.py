@@ -1,0 +1,85 @@
+"""Finding 3 in headless Chromium: every frame of the whole-run animation draws every panel,
+in the app and in the exported offline HTML opened from disk. A heatmap is drawn as an
+<image> inside the SVG: the test counts its painted pixels after moving to a middle frame
+(slider) and after playing a few frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .helpers import CHART, screenshot, wait_for_charts
+
+pytestmark = pytest.mark.browser
+
+# The whole-run chart's heatmap image: painted pixels (alpha > 0), -1 when there is none.
+HEATMAP_PIXELS = """async (index) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[index];
+  const img = gd.querySelector('g.hm image');
+  if (!img) return -1;
+  const el = new Image();
+  el.src = img.getAttribute('href') || img.getAttribute('xlink:href');
+  await el.decode();
+  const c = document.createElement('canvas');
+  c.width = el.naturalWidth; c.height = el.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(el, 0, 0);
+  const px = ctx.getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++;
+  return n;
+}"""
+WHOLE_RUN_INDEX = """() => [...document.querySelectorAll('.js-plotly-plot')].findIndex(
+  gd => (gd.querySelector('.gtitle')?.textContent || '').startsWith('The whole run'))"""
+SLIDER_VALUE = """(index) => document.querySelectorAll('.js-plotly-plot')[index]
+  .querySelector('.slider-container .slider-label')?.textContent || ''"""
+
+
+def _move_slider_to_middle(page: object, index: int) -> str:
+    rail = page.locator(CHART).nth(index).locator(".slider-rail-rect")  # type: ignore[attr-defined]
+    box = rail.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)  # type: ignore[attr-defined]
+    page.wait_for_timeout(800)  # type: ignore[attr-defined]
+    return page.evaluate(SLIDER_VALUE, index)  # type: ignore[attr-defined]
+
+
+def _play_a_few_frames(page: object, index: int) -> str:
+    chart = page.locator(CHART).nth(index)  # type: ignore[attr-defined]
+    chart.locator(".updatemenu-button", has_text="Play").click()
+    page.wait_for_timeout(1800)  # type: ignore[attr-defined]  # 400 ms a frame
+    chart.locator(".updatemenu-button", has_text="Pause").click()
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    return page.evaluate(SLIDER_VALUE, index)  # type: ignore[attr-defined]
+
+
+def _check_frames(page: object, index: int) -> None:
+    at = _move_slider_to_middle(page, index)
+    assert at.startswith("after step") and "write" not in at, at  # a frame in mid-block
+    pixels = page.evaluate(HEATMAP_PIXELS, index)  # type: ignore[attr-defined]
+    assert pixels > 0, f"no heatmap drawn at the middle frame ({at})"
+    at = _move_slider_to_middle(page, index)  # back to a known frame, then play on
+    played_to = _play_a_few_frames(page, index)
+    assert played_to != at, "Play did not move the animation"
+    assert page.evaluate(HEATMAP_PIXELS, index) > 0, f"no heatmap after playing ({played_to})"  # type: ignore[attr-defined]
+
+
+def test_whole_run_frames_draw_the_output_heatmap_in_app_and_offline_html(
+    page: object, server_url: str, screenshots: Path, tmp_path: Path
+) -> None:
+    page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
+    wait_for_charts(page, 6)
+    index = page.evaluate(WHOLE_RUN_INDEX)  # type: ignore[attr-defined]
+    assert index >= 0
+    page.locator(CHART).nth(index).scroll_into_view_if_needed()  # type: ignore[attr-defined]
+    _check_frames(page, index)
+    screenshot(page, screenshots / "whole_run_middle_frame.png")
+
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Download the animation").click()  # type: ignore[attr-defined]
+    html = tmp_path / "flashviz_whole_run.html"
+    download.value.save_as(html)
+    page.goto(html.as_uri())  # type: ignore[attr-defined]
+    wait_for_charts(page, 1)
+    _check_frames(page, 0)
+    page.screenshot(path=str(screenshots / "whole_run_offline_html.png"))  # type: ignore[attr-defined]
