@@ -34,7 +34,7 @@ MAX_HEAD_DIM = 256
 MEMORY_BUDGET = 256 * 2**20  # bytes one problem's page may hold (trace, context, figures)
 TIME_BUDGET = 4.0  # seconds of server CPU to trace a problem and build its figures
 _FIGURES_BYTES = 16 * 2**20  # whole-run frames (<= 150 x 64 rows x 32 dims) and figure JSON
-_SECONDS_FIXED, _SECONDS_PER_STEP, _SECONDS_PER_MIB = 1.0, 0.4e-3, 8e-3  # measured, rounded up
+_SECONDS_FIXED, _SECONDS_PER_STEP, _SECONDS_PER_MIB = 1.0, 0.6e-3, 8e-3  # measured, rounded up
 
 
 @dataclass(frozen=True)
@@ -120,15 +120,23 @@ class PageCost:
         return self.total_bytes <= MEMORY_BUDGET and self.seconds <= TIME_BUDGET
 
 
-def estimate_cost(spec: ProblemSpec) -> PageCost:
-    """Memory and time of everything a page computes for ``spec`` (no allocation): two
-    recorded runs (the stepper with a bug records the correct run too; the FA1 vs FA2 page
-    records both), the figure context of each stepper run, and the figures.
+PAGES = ("stepper", "fa1", "precision")  # the pages whose work ``estimate_cost`` knows
+_PRECISION_RUNS = 12  # the Precision page: 4 precisions x 3 stages, each a recorded run
 
-    float64 everywhere (lower precisions take less). The trace: q, k, v; per query block
-    q_i and the state at load and write; per tile s_ij and P~ (together n_q x n_k over all
-    tiles), o before adding P~ V and after (n_q x d per K/V block), five row vectors.
+
+def estimate_cost(spec: ProblemSpec, page: str = "stepper") -> PageCost:
+    """Memory and time of everything ``page`` computes for ``spec`` (no allocation).
+
+    "stepper" and "fa1": two recorded runs (the stepper with a bug records the correct run
+    too; FA1 vs FA2 records both), the figure context of each stepper run, the figures.
+    "precision": the exact run and one of the 12 stage runs alive at a time, 12 kept
+    outputs (o and its error, n_q x d each), 13 runs' time. float64 everywhere (lower
+    precisions take less). A trace holds q, k, v; per query block q_i and the state at load
+    and write; per tile s_ij and P~ (together n_q x n_k over all tiles), o before adding
+    P~ V and after (n_q x d per K/V block), five row vectors.
     """
+    if page not in PAGES:
+        raise ValueError(f"page must be one of {PAGES}, got {page!r}")
     n_q, n_k, d = spec.n_q, spec.n_k, spec.head_dim
     n_kb = num_blocks(n_k, spec.block_kv)
     trace = 8 * (
@@ -138,12 +146,16 @@ def estimate_cost(spec: ProblemSpec) -> PageCost:
         + n_q * (2 * d + 3)  # write steps
     )
     context = 8 * (4 * n_q * n_k + 3 * n_q * d)
-    traces = 2  # the pages that record the most: the stepper with a bug, FA1 vs FA2
-    contexts = 1 if spec.bug == NO_BUG else 2
+    if page == "precision":
+        traces, runs = 2, 1 + _PRECISION_RUNS
+        contexts, context = 1, 8 * 2 * _PRECISION_RUNS * n_q * d  # the kept outputs
+    else:
+        traces = runs = 2
+        contexts = 1 if spec.bug == NO_BUG or page == "fa1" else 2
     total = traces * trace + contexts * context + _FIGURES_BYTES
     seconds = (
         _SECONDS_FIXED
-        + traces * spec.n_steps * _SECONDS_PER_STEP
+        + runs * spec.n_steps * _SECONDS_PER_STEP
         + total / 2**20 * _SECONDS_PER_MIB
     )
     return PageCost(traces * trace, contexts * context, _FIGURES_BYTES, seconds)
@@ -153,14 +165,14 @@ def _mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB"
 
 
-def _try(spec: ProblemSpec) -> str:
-    s = suggest_spec(spec)
+def _try(spec: ProblemSpec, page: str) -> str:
+    s = suggest_spec(spec, page)
     return (
         f"Try n_q = {s.n_q}, n_k = {s.n_k}, block_q = {s.block_q}, block_kv = {s.block_kv}."
     )
 
 
-def _limit_errors(spec: ProblemSpec) -> list[str]:
+def _limit_errors(spec: ProblemSpec, page: str) -> list[str]:
     errors = []
     if spec.head_dim > MAX_HEAD_DIM:
         errors.append(f"`head_dim` = {spec.head_dim} is above {MAX_HEAD_DIM}; try 64 or 128.")
@@ -169,23 +181,26 @@ def _limit_errors(spec: ProblemSpec) -> list[str]:
         errors.append(
             f"This problem is too large to trace step by step ({spec.n_q} x {spec.n_k} scores, "
             f"up to {spec.n_steps} steps; the limits are {MAX_CELLS:,} scores and "
-            f"{MAX_STEPS:,} steps). {_try(spec)}"
+            f"{MAX_STEPS:,} steps). {_try(spec, page)}"
         )
         return errors
-    cost = estimate_cost(spec)
+    cost = estimate_cost(spec, page)
     if not cost.within_budget:
         errors.append(
             f"This problem would cost the server about {_mib(cost.total_bytes)} and "
-            f"{cost.seconds:.1f} s of CPU (two recorded runs {_mib(cost.trace_bytes)}, scores and "
-            f"reference {_mib(cost.context_bytes)}, figures {_mib(cost.figure_bytes)}); one "
+            f"{cost.seconds:.1f} s of CPU (recorded runs {_mib(cost.trace_bytes)}, scores, "
+            f"reference and outputs {_mib(cost.context_bytes)}, figures "
+            f"{_mib(cost.figure_bytes)}); one "
             f"problem may take at most {_mib(MEMORY_BUDGET)} and {TIME_BUDGET:g} s, so that "
-            f"a class can share the server. {_try(spec)}"
+            f"a class can share the server. {_try(spec, page)}"
         )
     return errors
 
 
-def problem_errors(spec: ProblemSpec) -> list[str]:
-    """Everything wrong with ``spec``, one actionable sentence each; empty when it is fine."""
+def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
+    """Everything wrong with ``spec``, one actionable sentence each; empty when it is fine.
+
+    ``page`` (one of ``PAGES``) says whose work the budget is estimated for."""
     errors = _size_errors(spec)
     if spec.causal_align not in CAUSAL_ALIGNS:
         errors.append(f"`causal_align` must be one of {list(CAUSAL_ALIGNS)}.")
@@ -200,19 +215,19 @@ def problem_errors(spec: ProblemSpec) -> list[str]:
     if spec.scale < 0:
         errors.append(f"`scale` must be positive (or 0 for 1/sqrt(d)), got {spec.scale}.")
     if not errors:
-        errors = _limit_errors(spec)
+        errors = _limit_errors(spec, page)
     return errors
 
 
-def _fits(spec: ProblemSpec) -> bool:
+def _fits(spec: ProblemSpec, page: str) -> bool:
     return (
         spec.n_q * spec.n_k <= MAX_CELLS
         and spec.n_steps <= MAX_STEPS
-        and estimate_cost(spec).within_budget
+        and estimate_cost(spec, page).within_budget
     )
 
 
-def suggest_spec(spec: ProblemSpec) -> ProblemSpec:
+def suggest_spec(spec: ProblemSpec, page: str = "stepper") -> ProblemSpec:
     """``spec`` with n_q, n_k, block_q, block_kv changed as little as it takes to fit the
     size limits and the budget: the sizes halved to the score limit, then blocks doubled
     (fewer steps, fewer saved accumulators), then the larger of n_q, n_k halved."""
@@ -228,7 +243,7 @@ def suggest_spec(spec: ProblemSpec) -> ProblemSpec:
         block_q=min(max(1, spec.block_q), n_q),
         block_kv=min(max(1, spec.block_kv), n_k),
     )
-    while not _fits(s):
+    while not _fits(s, page):
         if s.n_steps > MAX_STEPS and (s.block_q < s.n_q or s.block_kv < s.n_k):
             s = replace(s, block_q=min(2 * s.block_q, s.n_q), block_kv=min(2 * s.block_kv, s.n_k))
         elif s.block_kv < s.n_k:
@@ -240,9 +255,9 @@ def suggest_spec(spec: ProblemSpec) -> ProblemSpec:
     return replace(s, head_dim=spec.head_dim)
 
 
-def suggest_size(spec: ProblemSpec) -> tuple[int, int, int, int]:
+def suggest_size(spec: ProblemSpec, page: str = "stepper") -> tuple[int, int, int, int]:
     """``suggest_spec``'s sizes: (n_q, n_k, block_q, block_kv)."""
-    s = suggest_spec(spec)
+    s = suggest_spec(spec, page)
     return s.n_q, s.n_k, s.block_q, s.block_kv
 
 

@@ -15,8 +15,11 @@ from hypothesis import strategies as st
 from flashviz.fa_compare import compare
 from flashviz.figures.context import figure_context
 from flashviz.figures.whole_run import MAX_DIMS, MAX_ROWS, frame_steps, run_states, whole_run_figure
+from flashviz.precision import PRECISIONS
+from flashviz.precision_lab import UNDERFLOW_TYPES, error_breakdown, problem_underflow
 from flashviz.problem import (
     NO_BUG,
+    PAGES,
     ProblemSpec,
     build_trace,
     estimate_cost,
@@ -25,6 +28,7 @@ from flashviz.problem import (
     suggest_size,
     suggest_spec,
 )
+from flashviz.trace import record_trace
 from tests.test_app import run_app
 
 
@@ -102,12 +106,43 @@ def test_the_estimate_bounds_the_fa1_page_too(spec: ProblemSpec) -> None:
 
 def test_the_issue_url_is_refused_with_a_size_that_fits() -> None:
     (error,) = problem_errors(ProblemSpec(**URL_REFUSED))
-    assert "about 579 MiB and 6.2 s of CPU (two recorded runs 459 MiB" in error
+    assert "about 579 MiB and 6.6 s of CPU (recorded runs 459 MiB" in error
     assert "at most 256 MiB and 4 s" in error
     assert error.endswith("Try n_q = 4096, n_k = 16, block_q = 64, block_kv = 16.")
     assert suggest_spec(ProblemSpec(**URL_REFUSED)) == ProblemSpec(**{**URL_REFUSED, "n_q": 4096})
     with pytest.raises(ValueError, match="would cost the server about 579 MiB"):
         build_trace(ProblemSpec(**URL_REFUSED))  # refused before anything is allocated
+
+
+@pytest.mark.parametrize("spec", [
+    ProblemSpec(n_q=256, n_k=256, head_dim=64, block_q=16, block_kv=32),
+    ProblemSpec(n_q=1024, n_k=32, head_dim=128, block_q=32, block_kv=32, causal=True),
+], ids=["256 x 256", "1024 x 32"])  # fmt: skip
+def test_the_estimate_bounds_the_precision_page(spec: ProblemSpec) -> None:
+    """Every precision run three times (12 recorded runs) and the exact trace."""
+    tracemalloc.start()
+    try:
+        q, k, v = spec_inputs(spec)
+        runs = {p: error_breakdown(q, k, v, precision=p, **spec.tiling) for p in PRECISIONS}
+        exact = record_trace(q, k, v, **spec.tiling)
+        [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(runs) == 4
+    cost = estimate_cost(spec, "precision")
+    assert peak <= cost.total_bytes and cost.within_budget
+    assert cost.seconds > estimate_cost(spec).seconds  # 13 runs against 2
+
+
+def test_the_precision_page_has_its_own_budget() -> None:
+    spec = ProblemSpec(n_q=512, n_k=512, head_dim=256, block_q=16, block_kv=16)
+    assert problem_errors(spec) == []
+    (error,) = problem_errors(spec, "precision")
+    assert "s of CPU" in error
+    assert error.endswith("Try n_q = 512, n_k = 512, block_q = 16, block_kv = 128.")
+    with pytest.raises(ValueError, match="page must be one of"):
+        estimate_cost(spec, "gpu")
 
 
 @settings(max_examples=80, deadline=None)
@@ -118,19 +153,22 @@ def test_the_issue_url_is_refused_with_a_size_that_fits() -> None:
     block_q=st.integers(1, 4096),
     block_kv=st.integers(1, 4096),
     bug=st.sampled_from([NO_BUG, "stale_l"]),
+    page=st.sampled_from(PAGES),
 )
-def test_the_suggestion_always_fits_and_keeps_what_fits(n_q, n_k, head_dim, block_q, block_kv, bug):
+def test_the_suggestion_always_fits_and_keeps_what_fits(
+    n_q, n_k, head_dim, block_q, block_kv, bug, page
+):
     spec = ProblemSpec(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=min(block_q, n_q),
                        block_kv=min(block_kv, n_k), bug=bug)  # fmt: skip
-    fitted = suggest_spec(spec)
-    assert problem_errors(fitted) == []
+    fitted = suggest_spec(spec, page)
+    assert problem_errors(fitted, page) == []
     assert fitted.head_dim == head_dim and fitted.bug == bug
-    if problem_errors(spec) == []:
+    if problem_errors(spec, page) == []:
         assert fitted == spec
     else:
         assert "Try n_q = {}, n_k = {}, block_q = {}, block_kv = {}.".format(
-            *suggest_size(spec)
-        ) in problem_errors(spec)[0]
+            *suggest_size(spec, page)
+        ) in problem_errors(spec, page)[0]
 
 
 @pytest.mark.timeout(120)

@@ -167,7 +167,7 @@ def problem_controls() -> tuple[ProblemSpec | None, list[str]]:
         pattern=ss.prec_pattern,
         precision=ss.prec_precision,
     )
-    errors += problem_errors(spec)
+    errors += problem_errors(spec, page="precision")  # 13 recorded runs: its own budget
     return (None if errors else spec), errors
 
 
