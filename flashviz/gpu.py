@@ -179,7 +179,6 @@ class CupyDevice:
     """The GPU, through CuPy (and PyTorch for the SDPA rows, when present)."""
 
     sdpa: bool = True
-    torch_methods: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         import cupy
@@ -205,7 +204,6 @@ class CupyDevice:
         }
         for method, backend, dtype in sdpa_plan(call) if self.torch is not None else ():
             found[method] = functools.partial(self._sdpa, call, (q, k, v), backend, dtype)
-            self.torch_methods.add(method)
         return found
 
     def _sdpa(self, call: KernelCall, qkv: tuple, backend: str, dtype: str) -> Run:
