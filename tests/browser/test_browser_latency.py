@@ -23,10 +23,11 @@ pytestmark = pytest.mark.browser
 CLICKS = 5
 # Issue #9's goal is 1.0x and is NOT met: Streamlit 1.67 rebuilds every st.plotly_chart on
 # each step (its element id hashes the figure, whatever key= says), so four charts cannot
-# beat a page with two tiny ones. Measured on the 2-core machine: 3.6-4.3x when quiet,
-# up to 5.5x under heavy load (the heavier page suffers more). The bound is a regression
-# guard with that margin: a chart drawn twice per click, or a stall, goes past it.
-RATIO_BOUND = 10.0
+# beat a page with two tiny ones. Measured at the default problem on the 2-core machine
+# shared with other jobs: 3.8-7.0x, higher the busier the machine (the heavier page
+# suffers more). The bound is a regression guard with that margin: a chart drawn twice
+# per click, or a stall, goes past it.
+RATIO_BOUND = 12.0
 
 
 @pytest.fixture(scope="module")
