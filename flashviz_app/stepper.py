@@ -20,6 +20,7 @@ from flashviz.figures import (
     tile_figure,
     tile_map_figure,
 )
+from flashviz.figures.style import FULL_WIDTH
 from flashviz.progress import progress
 from flashviz.trace import TileStep
 from flashviz_app.code_view import code_section
@@ -166,8 +167,8 @@ def _views(ctx: FigureContext, k: int) -> None:
     step = ctx.trace.steps[k]
     figs = {"tile_map": tile_map_figure(ctx, k)}
     if isinstance(step, TileStep):
-        figs["tile"] = tile_figure(ctx, k)
-    figs["stats"] = stats_figure(ctx, k)
+        figs["tile"] = tile_figure(ctx, k, width=FULL_WIDTH)
+    figs["stats"] = stats_figure(ctx, k, width=FULL_WIDTH)
     figs["accumulator"] = accumulator_figure(ctx, k)
     left, right = st.columns([1, 1])
     with left:
@@ -178,13 +179,11 @@ def _views(ctx: FigureContext, k: int) -> None:
         )
     with right:
         _explanation(ctx, k)
-    left, right = st.columns([1, 1])
-    with left:
-        if "tile" in figs:
-            st.plotly_chart(figs["tile"], width="stretch", key="chart_tile")
-        else:
-            st.info("No tile at this step: see the explanation above.")
-    right.plotly_chart(figs["stats"], width="stretch", key="chart_stats")
+    if "tile" in figs:  # full width: the cells are wide enough for their numbers
+        st.plotly_chart(figs["tile"], width="stretch", key="chart_tile")
+    else:
+        st.info("No tile at this step: see the explanation above.")
+    st.plotly_chart(figs["stats"], width="stretch", key="chart_stats")
     st.plotly_chart(figs["accumulator"], width="stretch", key="chart_accumulator")
     png_download(figs, file_stem=f"flashviz_step{k}")
     code_section(step.kind)

@@ -16,12 +16,13 @@ from flashviz.figures.style import (
     ALPHA,
     ELL,
     ERROR_SCALE,
+    FULL_WIDTH,
     MINUS,
     OUT_SCALE,
     P_TILDE,
     base_layout,
+    fit_numbers,
     symmetric_range,
-    with_numbers,
 )
 from flashviz.trace import LoadStep, TileStep, WriteStep
 
@@ -62,7 +63,9 @@ def _panel_style(is_error: bool, first: bool, vmax: float) -> dict:
     }
 
 
-def accumulator_figure(ctx: FigureContext, step_index: int, height: int = 380) -> go.Figure:
+def accumulator_figure(
+    ctx: FigureContext, step_index: int, height: int = 380, width: int = FULL_WIDTH
+) -> go.Figure:
     """One heatmap (rows x head dims) per stage of o at this step, on a shared colour scale."""
     step = ctx.trace.steps[step_index]
     panels = accumulator_panels(ctx, step_index)
@@ -85,11 +88,13 @@ def accumulator_figure(ctx: FigureContext, step_index: int, height: int = 380) -
                 "x": np.arange(a.shape[1]),
                 "y": rows,
                 "hovertemplate": "row %{y}, dim %{x}: %{z:.4g}<extra></extra>",
-                **with_numbers(a.size, ".1e" if is_error else ".2f"),
+                "numbers": (".0e",) if is_error else (".2f", ".1f"),
                 **_panel_style(is_error, k == 0, vmax),
             }
         )
         layout[f"xaxis{x[1:]}"]["title"] = {"text": "dim"}
         layout[f"yaxis{y[1:]}"]["autorange"] = "reversed"
     title = f"Output accumulator o of Q block {step.i}"
-    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 120}))
+    layout = base_layout(layout, title=title, height=height, margin={"l": 120, "r": 90})
+    fit_numbers(data, layout, width)
+    return figure(data, layout)

@@ -16,14 +16,16 @@ from flashviz.figures.style import (
     ALPHA,
     CHANGED,
     ELL,
+    FONT_SIZE,
+    HALF_WIDTH,
     MINUS,
     PROB_SCALE,
     SCORE_SCALE,
     base_layout,
     finite_or_nan,
-    with_numbers,
+    fit_numbers,
 )
-from flashviz.trace import TileStep
+from flashviz.trace import LoadStep, TileStep
 
 UNCHANGED = "#999999"
 
@@ -72,7 +74,9 @@ def _alpha_traces(step: TileStep, rows: np.ndarray) -> list[dict]:
     return [circles, bars]
 
 
-def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Figure:
+def stats_figure(
+    ctx: FigureContext, step_index: int, height: int = 420, width: int = HALF_WIDTH
+) -> go.Figure:
     """Heatmaps of m and l after each tile so far, and a bar of alpha for this step."""
     step = ctx.trace.steps[step_index]
     rows = np.arange(step.rows.start, step.rows.stop)
@@ -80,9 +84,9 @@ def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.F
     tiles = np.arange(m.shape[1])
     layout = row_layout(
         [
-            "m<sub>i</sub> (colours of the map)",
-            f"{ELL}<sub>i</sub> after tile j",
-            f"{ALPHA} = exp(m<sub>prev</sub> {MINUS} m)",
+            "running max m<sub>i</sub>",
+            f"running sum {ELL}<sub>i</sub>",
+            f"{ALPHA} = exp(m<sub>prev</sub><br>{MINUS} m)",
         ],
         widths=[0.38, 0.38, 0.24],
         gap=0.06,
@@ -100,7 +104,7 @@ def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.F
             "zmax": ctx.score_max,
             "showscale": False,
             "hovertemplate": "row %{y}, after tile %{x}: m = %{z:.4f}<extra></extra>",
-            **with_numbers(m.size),
+            "numbers": (".2f", ".1f"),
         },
         {
             **common,
@@ -113,17 +117,27 @@ def stats_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.F
             "zmax": float(finite_l.max()) if finite_l.size else 1.0,
             "showscale": False,
             "hovertemplate": "row %{y}, after tile %{x}: l = %{z:.4f}<extra></extra>",
-            **with_numbers(l.size),
+            "numbers": (".2f", ".1f"),
         },
     ]
     if isinstance(step, TileStep):
         data += _alpha_traces(step, rows)
+    if isinstance(step, LoadStep):  # no tile yet: say what the state starts at
+        starts = (("x", f"m<sub>i</sub> = {MINUS}\u221e"), ("x2", f"{ELL}<sub>i</sub> = 0"))
+        for x_ref, text in starts:
+            layout["annotations"].append(
+                {"text": f"initial state:<br>{text}", "xref": f"{x_ref} domain",
+                 "yref": "y domain", "x": 0.5, "y": 0.5, "showarrow": False,
+                 "font": {"size": FONT_SIZE + 2}}
+            )  # fmt: skip
     for axis in ("xaxis", "xaxis2"):
         layout[axis].update(title={"text": "tile j"}, dtick=1)
     layout["xaxis3"].update(title={"text": ALPHA}, range=[0, 1.05])
     for axis in ("yaxis", "yaxis2", "yaxis3"):
         layout[axis].update(autorange="reversed", dtick=1 if len(rows) <= 32 else None)
     layout["yaxis"]["title"] = {"text": "query r"}
-    layout["legend"] = {"orientation": "h", "y": -0.2, "x": 0}
+    layout["legend"] = {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"}
     title = f"Running statistics of Q block {step.i}"
-    return figure(data, base_layout(layout, title=title, height=height, margin={"t": 90}))
+    layout = base_layout(layout, title=title, height=height, margin={"t": 110, "b": 110})
+    fit_numbers(data, layout, width)
+    return figure(data, layout)

@@ -11,7 +11,10 @@ import numpy as np
 from plotly.colors import get_colorscale
 
 FONT_SIZE = 16
-CELL_FONT_SIZE = 13
+CELL_FONT_SIZE = 16  # numbers in cells: as readable as the rest (finding 8)
+CHAR_WIDTH = 0.62  # a digit, sign or point is at most this many font sizes wide
+HALF_WIDTH = 380  # px: a half-column chart of the stepper at 1280 x 720, sidebar open
+FULL_WIDTH = 780  # px: a full-width chart there (the main column is 790 px wide)
 # Resolved to explicit [position, colour] lists: figures skip Python-side validation, and
 # plotly.js itself knows neither reversed ("_r") nor all ColorBrewer names.
 SCORE_SCALE = get_colorscale("RdBu_r")  # ColorBrewer RdBu: colour-blind safe; red = high
@@ -56,6 +59,44 @@ def with_numbers(n_cells: int, fmt: str = ".2f") -> dict:
     if n_cells > MAX_CELLS_WITH_NUMBERS:
         return {}
     return {"texttemplate": f"%{{z:{fmt}}}", "textfont": {"size": CELL_FONT_SIZE}}
+
+
+def _widest(z: np.ndarray, fmt: str) -> int:
+    finite = np.asarray(z, dtype=float)[np.isfinite(z)]
+    if not finite.size:
+        return 0
+    return max(len(format(float(v), fmt)) for v in (finite.min(), finite.max(), 0.0))
+
+
+def fit_numbers(data: list[dict], layout: dict, width: float) -> None:
+    """Print each heatmap's values in its cells where they fit, in place.
+
+    A heatmap trace that asks for numbers carries ``"numbers": (fmt, ...)``, formats tried
+    in order (e.g. ``(".2f", ".1f")``); the key is removed. ``width`` is the narrowest the
+    app draws the figure (``HALF_WIDTH``, ``FULL_WIDTH``): a format is used only if its
+    widest label fits a cell there, so numbers never run into each other; wider screens
+    only make cells larger. Needs the layout's margin, height and axis domains.
+    """
+    margin = layout["margin"]
+    plot_w = width - margin["l"] - margin["r"]
+    plot_h = layout["height"] - margin["t"] - margin["b"]
+    for trace in data:
+        formats = trace.pop("numbers", ())
+        z = np.asarray(trace.get("z"))
+        if not formats or z.ndim != 2 or z.size > MAX_CELLS_WITH_NUMBERS:
+            continue
+        x_axis = "xaxis" + trace.get("xaxis", "x")[1:]
+        y_axis = "yaxis" + trace.get("yaxis", "y")[1:]
+        x0, x1 = layout.get(x_axis, {}).get("domain", [0.0, 1.0])
+        y0, y1 = layout.get(y_axis, {}).get("domain", [0.0, 1.0])
+        cell_w = plot_w * (x1 - x0) / z.shape[1]
+        cell_h = plot_h * (y1 - y0) / z.shape[0]
+        if cell_h < 1.2 * CELL_FONT_SIZE:
+            continue
+        for fmt in formats:
+            if _widest(z, fmt) * CHAR_WIDTH * CELL_FONT_SIZE + 4 <= cell_w:
+                trace.update(texttemplate=f"%{{z:{fmt}}}", textfont={"size": CELL_FONT_SIZE})
+                break
 
 
 def finite_or_nan(a: np.ndarray) -> np.ndarray:

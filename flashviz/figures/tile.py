@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
+    HALF_WIDTH,
     MINUS,
     P_TILDE,
     PROB_SCALE,
@@ -15,7 +16,7 @@ from flashviz.figures.style import (
     TAU,
     base_layout,
     finite_or_nan,
-    with_numbers,
+    fit_numbers,
 )
 from flashviz.trace import TileStep
 
@@ -31,12 +32,14 @@ def _heat(panel: int, z: np.ndarray, step: TileStep, name: str, **style) -> dict
         "y": np.arange(step.rows.start, step.rows.stop),
         "name": name,
         "hovertemplate": f"query %{{y}}, key %{{x}}: {name} = %{{z:.4f}}<extra></extra>",
-        **with_numbers(z.size),
+        "numbers": (".2f", ".1f"),
         **style,
     }
 
 
-def tile_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Figure:
+def tile_figure(
+    ctx: FigureContext, step_index: int, height: int = 420, width: int = HALF_WIDTH
+) -> go.Figure:
     """Heatmaps of the scaled, masked scores S_ij (blank = masked) and P~_ij = exp(S_ij - m)."""
     step = ctx.trace.steps[step_index]
     if not isinstance(step, TileStep):
@@ -47,7 +50,7 @@ def tile_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Fi
             f"S<sub>{ij}</sub> = {TAU} Q<sub>{step.i}</sub> K<sub>{step.j}</sub><sup>T</sup>",
             f"{P_TILDE}<sub>{ij}</sub> = exp(S<sub>{ij}</sub> {MINUS} m<sub>new</sub>)",
         ],
-        gap=0.2,
+        gap=0.12,
     )
     for k in (1, 2):
         suffix = "" if k == 1 else "2"
@@ -63,7 +66,7 @@ def tile_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Fi
             colorscale=SCORE_SCALE,
             zmin=-ctx.score_max,
             zmax=ctx.score_max,
-            colorbar={"title": {"text": "score"}, "x": 0.41},
+            colorbar=_colorbar("score", layout["xaxis"]["domain"]),
         ),
         _heat(
             1,
@@ -73,9 +76,27 @@ def tile_figure(ctx: FigureContext, step_index: int, height: int = 420) -> go.Fi
             colorscale=PROB_SCALE,
             zmin=0,
             zmax=1,
-            colorbar={"title": {"text": P_TILDE}, "x": 1.0},
+            colorbar=_colorbar(P_TILDE, layout["xaxis2"]["domain"]),
         ),
     ]
-    masked = "" if step.tile_kind == "full" else " (on the causal diagonal: blank = masked)"
+    masked = "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
     title = f"Tile ({step.i}, {step.j}){masked}"
-    return figure(data, base_layout(layout, title=title, height=height, margin={"t": 90}))
+    layout = base_layout(layout, title=title, height=height, margin={"t": 100, "b": 150})
+    fit_numbers(data, layout, width)
+    return figure(data, layout)
+
+
+def _colorbar(title: str, domain: list[float]) -> dict:
+    """A horizontal colour bar under its own panel (a vertical one beside a panel of a
+    narrow figure ran over the next panel)."""
+    return {
+        "title": {"text": title, "side": "top"},
+        "orientation": "h",
+        "x": (domain[0] + domain[1]) / 2,
+        "xanchor": "center",
+        "len": domain[1] - domain[0],
+        "y": -0.5,  # below the axis title
+        "yanchor": "top",
+        "thickness": 14,
+        "nticks": 4,
+    }

@@ -85,12 +85,12 @@ def _controls(names: list[str], labels: list[str]) -> dict:
     return {
         "updatemenus": [
             {
-                "type": "buttons",
+                "type": "buttons",  # top right: below, they covered the slider's label
                 "direction": "left",
-                "x": 0,
-                "y": -0.12,
-                "xanchor": "left",
-                "yanchor": "top",
+                "x": 1,
+                "y": 1.1,
+                "xanchor": "right",
+                "yanchor": "bottom",
                 "buttons": [
                     {"label": "Play", "method": "animate", "args": [None, play]},
                     {"label": "Pause", "method": "animate", "args": [[None], pause]},
@@ -99,9 +99,9 @@ def _controls(names: list[str], labels: list[str]) -> dict:
         ],
         "sliders": [
             {
-                "x": 0.15,
+                "x": 0,
                 "y": -0.08,
-                "len": 0.85,
+                "len": 1,
                 "currentvalue": {"prefix": "after step "},
                 "steps": [
                     {"label": label, "method": "animate", "args": [[name], jump]}

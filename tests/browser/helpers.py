@@ -63,3 +63,43 @@ def screenshot(page: object, path: Path) -> None:
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     assert_no_exception(page)
+
+
+# --- what a person sees inside the charts: overlapping text, colour bars over panels -------
+
+_CHART_BOXES = """(minOverlap) => {
+  const visible = (e) => {
+    const r = e.getBoundingClientRect();
+    const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'
+      && parseFloat(s.opacity || '1') > 0 && (e.textContent || '').trim() !== '';
+  };
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom}; };
+  const overlap = (a, b) => Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) > minOverlap
+    && Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) > minOverlap;
+  const found = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((gd, chart) => {
+    const title = gd.querySelector('.gtitle')?.textContent || `chart ${chart}`;
+    const texts = [...gd.querySelectorAll('svg text')].filter(visible)
+      .map(e => ({text: e.textContent.trim(), box: box(e)}));
+    for (let i = 0; i < texts.length; i++)
+      for (let j = i + 1; j < texts.length; j++)
+        if (overlap(texts[i].box, texts[j].box))
+          found.push(`${title}: text "${texts[i].text}" overlaps "${texts[j].text}"`);
+    const panels = [...gd.querySelectorAll('.draglayer .nsewdrag')].map(box);
+    gd.querySelectorAll('g.colorbar').forEach((cb) => {
+      const b = box(cb.querySelector('rect.cbbg') || cb);
+      panels.forEach((p, k) => { if (overlap(b, p))
+        found.push(`${title}: a colour bar covers panel ${k}`); });
+    });
+  });
+  return found;
+}"""
+
+
+def chart_overlaps(page: object, min_overlap_px: float = 2.0) -> list[str]:
+    """Every pair of visible SVG texts inside one chart that overlap by more than
+    ``min_overlap_px`` in both directions, and every colour bar that covers a panel (plot
+    area) of its chart; one line each, naming the chart by its title."""
+    return page.evaluate(_CHART_BOXES, min_overlap_px)  # type: ignore[attr-defined]

