@@ -53,3 +53,28 @@ def test_a_hostile_file_name_renders_as_literal_text(page: object, server_url: s
     assert HOSTILE[:40] in alert["text"].replace("\u2060", "")
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
+
+
+def test_a_typed_row_is_capped_and_quoted_literally(page: object, server_url: str) -> None:
+    """The debugger's text box takes at most 131,072 characters (a longer paste is refused);
+    a bad entry is quoted as the characters typed, cut to 40."""
+    page.goto(f"{server_url}/debugger")  # type: ignore[attr-defined]
+    wait_for_text(page, "Row of scores from")
+    page.get_by_text("typed or pasted numbers").click()  # type: ignore[attr-defined]
+    box = page.locator("textarea").first  # type: ignore[attr-defined]
+    box.wait_for()
+    before = box.input_value()
+    box.fill("9" * 131_073)  # one paste past the cap: the box refuses it
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    assert box.input_value() == before
+    box.fill("9" * 131_072)  # at the cap: accepted, and answered at once
+    box.press("Control+Enter")
+    wait_for_text(page, "131,072 characters) is too large for float64")
+    box.fill("1, " + HOSTILE)
+    box.press("Control+Enter")
+    wait_for_text(page, "is not a number")
+    alerts = [a for a in markup_inside(page, ERROR) if "is not a number" in a["text"]]
+    assert len(alerts) == 1 and alerts[0]["markup"] == [], alerts
+    assert "entry 2 ('`x`[link](https://evil.example" in alerts[0]["text"].replace("\u2060", "")
+    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
+    assert_no_exception(page)
