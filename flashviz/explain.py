@@ -7,10 +7,12 @@ selected query row inside the current Q block (clipped to the block).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from flashviz.bugzoo import online_step
 from flashviz.trace import LoadStep, TileStep, Trace, WriteStep
 
 
@@ -19,8 +21,34 @@ class Explanation:
     title: str
     text: str  # Markdown paragraph
     formula: str  # LaTeX: the phase's general formula
-    numbers: str  # LaTeX: the same with the selected row's actual numbers
+    numbers: str  # LaTeX: the update the run performed, with the selected row's numbers
     row: int  # the global query row the numbers are for
+    correct: str = ""  # with a bug on (tile step): the correct update from the same state
+
+
+def term(x: float) -> str:
+    """A number that follows a + or a x: negatives in parentheses."""
+    return f"({num(x)})" if x < 0 else num(x)
+
+
+LINE_CHARS = 26  # a line longer than this (in visible characters) puts its result below
+
+
+def _visible(tex: str) -> int:
+    return len(re.sub(r"\\[a-zA-Z]+|[{}&_^\\ ]", "", tex))
+
+
+def lines(*equations: str) -> str:
+    """One equation a line, aligned at '&='; a long 'name = expression = result' line puts
+    ``= result`` on a line of its own, so the numbers fit a half-column box at 1280 px."""
+    out = []
+    for eq in equations:
+        head, sep, result = eq.rpartition(" = ")
+        if sep and "&=" in head and _visible(eq) > LINE_CHARS:
+            out += [head, f"&= {result}"]
+        else:
+            out.append(eq)
+    return r"\begin{aligned} " + r" \\ ".join(out) + r" \end{aligned}"
 
 
 def num(x: float) -> str:
@@ -68,7 +96,9 @@ def _tile_story(step: TileStep, r: int, row: int) -> str:
     )
 
 
-def _tile(step: TileStep, r: int, row: int) -> Explanation:
+def _tile(
+    step: TileStep, r: int, row: int, bug: str | None = None, v_j: np.ndarray | None = None
+) -> Explanation:
     masked = (
         " The tile crosses the causal diagonal, so keys after a query's position are masked "
         "to minus infinity (they get P~ = 0)."
@@ -85,21 +115,51 @@ def _tile(step: TileStep, r: int, row: int) -> Explanation:
     )
     formula = (
         r"\begin{aligned} m_i^{new} &= \max\left(m_i,\ \mathrm{rowmax}(S_{ij})\right) \\ "
-        r"\tilde P_{ij} &= e^{S_{ij} - m_i^{new}},\qquad \alpha = e^{m_i - m_i^{new}} \\ "
+        r"\tilde P_{ij} &= e^{S_{ij} - m_i^{new}} \\ \alpha &= e^{m_i - m_i^{new}} \\ "
         r"\ell_i &\leftarrow \alpha\,\ell_i + \mathrm{rowsum}(\tilde P_{ij}) \\ "
         r"o_i &\leftarrow \mathrm{diag}(\alpha)\,o_i + \tilde P_{ij} V_j \end{aligned}"
     )
-    rowmax = step.s[r].max()
-    psum = step.p[r].sum()
-    numbers = (
-        rf"m_{{{row}}} = \max({num(step.m_prev[r])},\ {num(rowmax)}) = {num(step.m[r])},\quad "
-        rf"\alpha = {num(step.alpha[r])}"
-        rf"\\ \ell_{{{row}}} = {num(step.alpha[r])} \times {num(step.l_prev[r])} + {num(psum)} "
-        rf"= {num(step.l[r])}"
-        rf"\\ o_{{{row},0}} = {num(step.alpha[r])} \times {num(step.o_prev[r, 0])} + "
-        rf"{num(step.pv[r, 0])} = {num(step.o[r, 0])}"
+    numbers = _tile_numbers(step, r, row, bug, v_j)
+    correct = _correct_numbers(step, r, row, v_j) if bug else ""
+    return Explanation(f"Step: tile ({step.i}, {step.j})", text, formula, numbers, row, correct)
+
+
+def _tile_numbers(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray | None) -> str:
+    """The update the run performed on row r, in the form its bug (if any) computes it."""
+    a, rowmax, psum = num(step.alpha[r]), num(step.s[r].max()), num(step.p[r].sum())
+    m_prev, m = num(step.m_prev[r]), num(step.m[r])
+    m_line = (
+        rf"m_{{{row}}} &= 0 \quad\text{{(max not subtracted)}}"
+        if bug == "no_max"
+        else rf"m_{{{row}}} &= \max({m_prev},\ {rowmax}) = {m}"
     )
-    return Explanation(f"Step: tile ({step.i}, {step.j})", text, formula, numbers, row)
+    sign = (m, m_prev) if bug == "wrong_sign" else (m_prev, m)
+    alpha_line = rf"\alpha &= e^{{{sign[0]} - ({sign[1]})}} = {a}"
+    l_scale = "" if bug == "no_rescale_l" else rf"{a} \times "
+    l_line = rf"\ell_{{{row}}} &= {l_scale}{num(step.l_prev[r])} + {psum} = {num(step.l[r])}"
+    o_prev, pv, o = term(step.o_prev[r, 0]), term(step.pv[r, 0]), num(step.o[r, 0])
+    if bug == "no_rescale_o":
+        o_line = rf"o_{{{row},0}} &= {o_prev} + {pv} = {o}"
+    elif bug == "stale_l" and v_j is not None:  # o is stored normalised: P~ V from P~, V
+        pv = term(float(step.p[r] @ v_j[:, 0]))
+        o_line = rf"o_{{{row},0}} &= ({a} \times {o_prev} + {pv}) / {num(step.l[r])} = {o}"
+    else:
+        o_line = rf"o_{{{row},0}} &= {a} \times {o_prev} + {pv} = {o}"
+    return lines(m_line, alpha_line, l_line, o_line)
+
+
+def _correct_numbers(step: TileStep, r: int, row: int, v_j: np.ndarray) -> str:
+    """What the correct update gives from the same state as the buggy step, and the gap."""
+    one = slice(r, r + 1)
+    c = online_step(step.m_prev[one], step.l_prev[one], step.o_prev[one], step.s[one], v_j)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d_l = float(step.l[r] - c.l[0])
+        d_o = float(step.o[r, 0] - c.o[0, 0])
+    return lines(
+        rf"m_{{{row}}} &= {num(c.m[0])},\quad \alpha = {num(c.alpha[0])}",
+        rf"\ell_{{{row}}} &= {num(c.l[0])},\quad \Delta\ell = {num(d_l)}",
+        rf"o_{{{row},0}} &= {num(c.o[0, 0])},\quad \Delta o = {num(d_o)}",
+    )
 
 
 def _write(step: WriteStep, r: int, row: int) -> Explanation:
@@ -110,10 +170,10 @@ def _write(step: WriteStep, r: int, row: int) -> Explanation:
         "did; then O_i and the logsumexp L_i = m + log l go back to HBM."
     )
     formula = r"O_i = \mathrm{diag}(\ell_i)^{-1}\, o_i,\qquad L_i = m_i + \log \ell_i"
-    numbers = (
-        rf"O_{{{row},0}} = {num(step.o_unnormalized[r, 0])} / {num(step.l[r])} = "
-        rf"{num(step.o[r, 0])},\quad L_{{{row}}} = {num(step.m[r])} + \log {num(step.l[r])} = "
-        rf"{num(step.lse[r])}"
+    numbers = lines(
+        rf"O_{{{row},0}} &= {term(step.o_unnormalized[r, 0])} / {num(step.l[r])} = "
+        rf"{num(step.o[r, 0])}",
+        rf"L_{{{row}}} &= {num(step.m[r])} + \log {num(step.l[r])} = {num(step.lse[r])}",
     )
     return Explanation(f"Step: write O block {step.i}", text, formula, numbers, row)
 
@@ -126,6 +186,6 @@ def explain(trace: Trace, step_index: int, row: int = 0) -> Explanation:
     if isinstance(step, LoadStep):
         return _load(step, r, global_row)
     if isinstance(step, TileStep):
-        return _tile(step, r, global_row)
+        return _tile(step, r, global_row, trace.bug, trace.v[step.cols])
     assert isinstance(step, WriteStep)
     return _write(step, r, global_row)

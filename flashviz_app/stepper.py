@@ -151,16 +151,17 @@ def _explanation(ctx: FigureContext, k: int) -> None:
     st.markdown(f"#### {e.title}")
     st.markdown(e.text)
     st.latex(e.formula)
-    st.caption(
-        f"With the numbers of query row {e.row}"
-        + (
-            " (the formulas are the correct update; the numbers are what the run with the "
-            "bug produced, so they need not add up):"
-            if ctx.trace.bug
-            else ":"
+    if e.correct:  # a bug is on: its own update, then the correct one from the same state
+        st.caption(f"The update the bug performs on query row {e.row}, with its numbers:")
+        st.latex(e.numbers)
+        st.caption(
+            "What the correct update gives from the same state, and the difference "
+            "(Delta = bug - correct):"
         )
-    )
-    st.latex(e.numbers)
+        st.latex(e.correct)
+    else:
+        st.caption(f"With the numbers of query row {e.row}:")
+        st.latex(e.numbers)
 
 
 def _views(ctx: FigureContext, k: int) -> None:

@@ -1,0 +1,98 @@
+"""Findings 5 and 6 in headless Chromium at 1280x720 with the sidebar open: the worked
+numbers under the explanation fit their box (nothing cut off on the right), and with a bug
+switched on the shown equations hold for the shown numbers (read back from KaTeX's own
+TeX annotation and evaluated)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from .helpers import screenshot, wait_for_charts, wait_for_heading
+
+pytestmark = pytest.mark.browser
+
+OVERFLOWING = """() => [...document.querySelectorAll('[data-testid=stMain] .katex-display')]
+  .filter(e => e.scrollWidth > e.clientWidth + 3
+    || e.querySelector('.katex').getBoundingClientRect().right
+       > e.parentElement.getBoundingClientRect().right + 3)
+  .map(e => e.querySelector('annotation')?.textContent || '?')"""
+TEX = """() => [...document.querySelectorAll('[data-testid=stMain] .katex-display annotation')]
+  .map(e => e.textContent)"""
+SUBS = [
+    (r"\\mathrm\{e\}", "e"), (r"\\times", "*"), (r"-\\infty", "-inf"), (r"\\infty", "inf"),
+    (r"\\max\(", "max("), (r"\\log\s*([-\d.e]+)", r"log(\1)"), (r"e\^\{([^}]*)\}", r"exp(\1)"),
+    (r"\\ ", " "), (r"&", ""),
+]  # fmt: skip
+
+
+def _value(text: str) -> float:
+    for pattern, repl in SUBS:
+        text = re.sub(pattern, repl, text)
+    env = {"max": max, "exp": math.exp, "log": math.log, "inf": math.inf}
+    return float(eval(text, {"__builtins__": {}}, env))  # our own TeX
+
+
+def equations(tex: str) -> list[tuple[str, float, float]]:
+    """(line, left value, right value) of each 'name = expression = number' line."""
+    body = re.sub(r"\\(begin|end)\{aligned\}", "", tex)
+    found, merged = [], []
+    for line in re.split(r"\\\\|,\\quad", body):  # '&= result' continues the line above
+        if line.strip().startswith("&=") and merged:
+            merged[-1] += " " + line.strip()[1:]
+        else:
+            merged.append(line)
+    for line in merged:
+        parts = [p.strip() for p in line.split("=")]
+        if len(parts) < 3 or "text" in line:
+            continue
+        try:
+            found.append((line.strip(), _value(parts[-2]), _value(parts[-1])))
+        except (SyntaxError, NameError, TypeError, ValueError, OverflowError):
+            continue
+    return found
+
+
+def _page(browser: object, url: str) -> object:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(url)
+    return page
+
+
+@pytest.mark.parametrize("step", [3, 5])  # a tile step whose max rises, a write step
+def test_worked_numbers_fit_their_box_at_1280(
+    browser: object, server_url: str, screenshots: Path, step: int
+) -> None:
+    page = _page(browser, f"{server_url}/?step={step}")
+    try:
+        wait_for_heading(page, f"Step {step} of")
+        wait_for_charts(page, 6 if step == 3 else 5)
+        page.wait_for_timeout(500)  # type: ignore[attr-defined]
+        assert page.evaluate(OVERFLOWING) == []  # type: ignore[attr-defined]
+        screenshot(page, screenshots / f"explanation_step{step}_1280.png")
+    finally:
+        page.context.close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bug", ["no_rescale_o", "no_rescale_l", "wrong_sign", "stale_l"])
+def test_with_a_bug_on_the_shown_equations_hold(
+    browser: object, server_url: str, screenshots: Path, bug: str
+) -> None:
+    page = _page(browser, f"{server_url}/?step=3&bug={bug}")  # row 0's max rises at step 3
+    try:
+        wait_for_heading(page, "Step 3 of")
+        wait_for_charts(page, 6)
+        page.wait_for_timeout(500)  # type: ignore[attr-defined]
+        shown = [eq for tex in page.evaluate(TEX) for eq in equations(tex)]  # type: ignore[attr-defined]
+        assert len(shown) >= 4, shown
+        for line, left, right in shown:
+            assert math.isclose(left, right, rel_tol=2e-3, abs_tol=2e-3), line
+        assert page.get_by_text("What the correct update gives").count() == 1  # type: ignore[attr-defined]
+        assert page.evaluate(OVERFLOWING) == []  # type: ignore[attr-defined]
+        screenshot(page, screenshots / f"explanation_bug_{bug}.png")
+    finally:
+        page.context.close()  # type: ignore[attr-defined]
