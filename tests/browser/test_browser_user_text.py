@@ -1,12 +1,18 @@
-"""User text on screen: a URL value or a file name holding a backtick, a markdown link and
-an image shows as the characters typed; no link or image appears in the app's message."""
+"""Hostile input on screen: a URL value, a file name or a typed row holding a backtick, a
+markdown link and an image shows as the characters typed (no link or image appears in the
+app's message); a zip bomb and a costly URL are refused without growing the server."""
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from urllib.parse import quote
 
 import pytest
 
+from tests.test_uploads import K, V, _compress_zeros, npy, npy_header_only, stored, zip_raw
+
+from .conftest import SERVER_PIDS
 from .helpers import assert_no_exception, wait_for_text
 
 pytestmark = pytest.mark.browser
@@ -77,4 +83,43 @@ def test_a_typed_row_is_capped_and_quoted_literally(page: object, server_url: st
     assert len(alerts) == 1 and alerts[0]["markup"] == [], alerts
     assert "entry 2 ('`x`[link](https://evil.example" in alerts[0]["text"].replace("\u2060", "")
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
+    assert_no_exception(page)
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        line = next(x for x in f if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_a_zip_bomb_upload_is_refused_without_growing_the_server(
+    page: object, server_url: str
+) -> None:
+    """A 1 MiB .npz whose q declares 200 bytes but inflates to 256 MiB of zeros."""
+    header = npy_header_only((5, 3))[:-16]
+    deflate = zlib.compressobj(1, zlib.DEFLATED, -15)
+    data = deflate.compress(header) + _compress_zeros(deflate, 256)
+    bomb = zip_raw([("q.npy", zipfile.ZIP_DEFLATED, data, 200, 0),
+                    stored("k.npy", npy(K)), stored("v.npy", npy(V))])  # fmt: skip
+    assert len(bomb) < 2**21
+    pid = SERVER_PIDS[server_url]
+    page.goto(server_url)  # type: ignore[attr-defined]
+    page.get_by_text("Your own tensors").click()  # type: ignore[attr-defined]
+    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first  # type: ignore[attr-defined]
+    dropzone.wait_for(state="attached")
+    before = _rss_mib(pid)
+    file = {"name": "bomb.npz", "mimeType": "application/octet-stream", "buffer": bomb}
+    dropzone.set_input_files(files=[file])
+    wait_for_text(page, "unpacks to more than 20.0 MiB (it declares 200 bytes)")
+    assert _rss_mib(pid) - before < 100, f"server grew from {before:.0f} to {_rss_mib(pid):.0f} MiB"
+    assert_no_exception(page)
+
+
+def test_a_costly_url_is_refused_at_once_with_a_size_that_fits(
+    page: object, server_url: str
+) -> None:
+    page.goto(f"{server_url}/?n_q=16384&n_k=16&head_dim=256&block_q=64&block_kv=16")  # type: ignore[attr-defined]
+    wait_for_text(page, "would cost the server about 579 MiB")
+    wait_for_text(page, "Try n_q = 4096, n_k = 16, block_q = 64, block_kv = 16.")
+    assert page.locator(".js-plotly-plot").count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
