@@ -43,7 +43,7 @@ def test_whole_run_data_is_bounded_by_what_is_drawn() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 24 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # ~6 MiB; ~19 on a first figure
     assert len(fig.frames) == 150
 
 
