@@ -49,7 +49,8 @@ def test_every_url_parameter_is_shown_literally_in_its_warning() -> None:
     at = run_app(**dict.fromkeys(URL_FIELDS, HOSTILE))
     warnings = [w.value for w in at.warning if "Ignored URL parameter" in w.value]
     assert len(warnings) == len(URL_FIELDS) >= 13
-    for name, warning in zip(URL_FIELDS, warnings, strict=True):
+    for name in URL_FIELDS:
+        (warning,) = [w for w in warnings if shown(w).startswith(f"Ignored URL parameter {name} =")]
         assert shown(warning).startswith(f"Ignored URL parameter {name} = {HOSTILE[:20]}")
         assert_no_markup(warning)
     assert not at.error  # the defaults were kept: the problem is fine
