@@ -22,9 +22,9 @@ before its data is read, and the shapes of q, k, v against the stepper's limits 
 any conversion; q, k and v together take at most ``MAX_UPLOAD_BYTES`` once converted to
 float64, and are kept in their own dtype until then (``QKVUpload.arrays``).
 ``data`` may be any bytes-like object (``bytes``, ``memoryview``, a uint8 array).
-Accepted dtypes are float16, bfloat16
-(``ml_dtypes``; NumPy writes it to ``.npy`` as the 2-byte void ``|V2``, which is read back as
-bfloat16; any other void is refused), float32, float64 and integers; every array is
+Accepted dtypes are float16, bfloat16 (``ml_dtypes``; NumPy writes it to ``.npy`` as the
+2-byte void ``|V2``, which is read back as bfloat16; any other void is refused), float32,
+float64 and integers; every array is
 converted to float64 for the trace, which is exact for all of them (integers up to 2**53),
 so the trace shows the uploaded values themselves, in float64 arithmetic. Complex, bool,
 string, date, structured and object arrays are refused. Every failure raises
