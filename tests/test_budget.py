@@ -180,4 +180,5 @@ def test_the_issue_urls_in_the_app() -> None:
     assert any("Try n_q = 4096, n_k = 16" in e.value for e in at.error)
     assert not at.get("plotly_chart")
     at = run_app(**URL_ACCEPTED)
-    assert not at.error and len(at.get("plotly_chart")) >= 4
+    assert not at.error and not at.exception
+    assert "chart_whole_run" in {c.key for c in at.get("plotly_chart")}  # the costly one
