@@ -18,6 +18,7 @@ from flashviz.divergence import first_diverging_step
 from flashviz.figures.context import FigureContext, figure_context
 from flashviz.figures.whole_run import whole_run_figure
 from flashviz.problem import NO_BUG, ProblemSpec, build_trace
+from flashviz_app.charts import themed
 
 Uploaded = tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
@@ -44,13 +45,13 @@ def first_divergence(spec: ProblemSpec, uploaded: Uploaded = None) -> int | None
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _whole_run(values: tuple, _uploaded: Uploaded) -> go.Figure:
-    return whole_run_figure(_context(values, _uploaded))
+def _whole_run(values: tuple, _uploaded: Uploaded, theme: str = "light") -> go.Figure:
+    return themed(whole_run_figure(_context(values, _uploaded)), theme)
 
 
-def whole_run(spec: ProblemSpec, uploaded: Uploaded = None) -> go.Figure:
-    """The animated whole-run figure, built once per problem."""
-    return _whole_run(astuple(spec), uploaded)
+def whole_run(spec: ProblemSpec, uploaded: Uploaded = None, theme: str = "light") -> go.Figure:
+    """The animated whole-run figure, built once per problem and theme (light or dark)."""
+    return _whole_run(astuple(spec), uploaded, theme)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

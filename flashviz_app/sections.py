@@ -7,6 +7,7 @@ import streamlit as st
 from flashviz.figures import FigureContext
 from flashviz.figures.correctness import error_figure
 from flashviz.problem import ProblemSpec
+from flashviz_app.charts import chart, theme_name
 from flashviz_app.model import Uploaded, whole_run, whole_run_html
 from flashviz_app.uploads_view import trace_download_button
 
@@ -40,7 +41,9 @@ def whole_run_section(spec: ProblemSpec, uploaded: Uploaded = None) -> None:
         "Runs in your browser (Play / slider), no server round-trips. Download it as "
         "one HTML file to use offline in class."
     )
-    st.plotly_chart(whole_run(spec, uploaded), width="stretch", key="chart_whole_run")
+    theme = theme_name()  # the cached figure is built once per problem and theme
+    st.plotly_chart(whole_run(spec, uploaded, theme), width="stretch", key="chart_whole_run",
+                    theme=None)  # fmt: skip
     st.download_button(
         "Download the animation (HTML, works offline)",
         data=lambda: whole_run_html(spec, uploaded),
@@ -72,7 +75,7 @@ def correctness_section(ctx: FigureContext) -> None:
         st.success(f"Correct: the tiled run matches the reference. {message}", icon="✅")
     else:
         st.error(f"Mismatch: the tiled run differs from the reference. {message}", icon="❌")
-    st.plotly_chart(error_figure(ctx), width="stretch", key="chart_errors")
+    chart(error_figure(ctx), key="chart_errors")
 
 
 def downloads_section(ctx: FigureContext) -> None:

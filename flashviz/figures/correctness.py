@@ -32,7 +32,12 @@ def error_figure(ctx: FigureContext, height: int = 360) -> go.Figure:
     ]
     layout = {
         "xaxis": {"title": {"text": "query r"}},
-        "yaxis": {"title": {"text": "|error|"}, "type": "log", "exponentformat": "power"},
+        "yaxis": {
+            "title": {"text": "|error|"},
+            "type": "log",
+            "exponentformat": "power",
+            "dtick": 1,
+        },
         "shapes": [
             {
                 "type": "line",

@@ -238,7 +238,7 @@ def state_figure(runs: Runs, step: int, *, height: int = 340) -> go.Figure:
         layout[f"xaxis{suffix}"].update(
             title={"text": "chunk"}, range=[-0.5, n_steps - 0.5], dtick=1 if n_steps <= 24 else None
         )
-    layout["yaxis2"]["type"] = "log"
+    layout["yaxis2"].update(type="log", dtick=1)  # decades only: no small minor labels
     layout["shapes"] = [_current_band(f"x{'' if k == 0 else k + 1}", step) for k in range(3)]
     layout["legend"] = {"orientation": "h", "y": -0.5, "x": 0, "yanchor": "top"}
     title = f"State after each chunk: m, {ELL} and {ALPHA} (blank: not finite, or still to come)"
@@ -258,7 +258,7 @@ def _not_finite_markers(key: str, steps: Sequence[RowStep], step: int, component
         "text": text[:1] + [""] * (len(idx) - 1),
         "customdata": text,
         "textposition": "bottom center",
-        "textfont": {"size": 12, "color": variant_style(key)["color"]},
+        "textfont": {"size": 16, "color": variant_style(key)["color"]},
         "marker": {"symbol": "x-open", "size": 14, "color": variant_style(key)["color"]},
         "name": f"{variant_label(key)}: not finite",
         "legendgroup": key,
@@ -365,7 +365,7 @@ def estimate_figure(
                     "y": 0.97 - 0.08 * len(annotations),
                     "xanchor": "left" if first < n_steps / 2 else "right",
                     "showarrow": False,
-                    "font": {"color": colour, "size": 13},
+                    "font": {"color": colour, "size": 16},
                     "bgcolor": "rgba(255, 255, 255, 0.7)",
                 }
             )
@@ -375,6 +375,7 @@ def estimate_figure(
         )
     layout["yaxis2"].update(
         type="log",
+        dtick=1,
         title={"text": "|error|, log scale"},
         range=[np.log10(ERROR_FLOOR) - 0.5, np.log10(ceiling) + 0.5],
     )
@@ -400,7 +401,7 @@ def estimate_figure(
             "xanchor": "right",
             "yanchor": "bottom",
             "showarrow": False,
-            "font": {"size": 12, "color": "#666666"},
+            "font": {"size": 16},
         }
     )
     shapes += [_current_band(axis, step) for axis in ("x", "x2")]

@@ -219,8 +219,8 @@ def hbm_over_n_figure(h: HbmOverN, height: int = 460) -> go.Figure:
         for name, ys, colour, dash in lines
     ]  # fmt: skip
     layout = {
-        "xaxis": {"type": "log", "title": {"text": "n = n_q = n_k"}},
-        "yaxis": {"type": "log", "title": {"text": "HBM accesses (numbers moved)"}},
+        "xaxis": {"type": "log", "dtick": 1, "title": {"text": "n = n_q = n_k"}},
+        "yaxis": {"type": "log", "dtick": 1, "title": {"text": "HBM accesses (numbers moved)"}},
         "legend": {"orientation": "h", "y": -0.25, "x": 0, "yanchor": "top"},
     }
     title = (f"HBM accesses over n: d = {h.d}, M = {h.sram_elements:,} numbers on chip "

@@ -30,7 +30,7 @@ STAGE_SHORT = {
 
 
 def _log_axis(title: str) -> dict:
-    return {"title": {"text": title}, "type": "log", "exponentformat": "power"}
+    return {"title": {"text": title}, "type": "log", "exponentformat": "power", "dtick": 1}
 
 
 def _log_y_figure(
@@ -204,7 +204,7 @@ def _note(x: float, y: float, text: str, color: str) -> dict:
         "text": text,
         "showarrow": False,
         "xanchor": "left",
-        "font": {"color": color, "size": 13},
+        "font": {"color": color, "size": 16},
     }
 
 
@@ -271,8 +271,8 @@ def forms_table_figure(rows: Sequence[FormRow], title: str) -> go.Figure:
         {
             "type": "table",
             "columnwidth": [3.2, 1.6, 1.6, 1.8, 1.1],
-            "header": {"values": header, "font": {"size": 15}, "align": "left"},
-            "cells": {"values": columns, "font": {"size": 14}, "align": "left", "height": 28},
+            "header": {"values": header, "font": {"size": 16}, "align": "left"},
+            "cells": {"values": columns, "font": {"size": 16}, "align": "left", "height": 30},
         }
     ]
     height = 80 + 30 * (len(rows) + 1)  # title, header and one line per quantity

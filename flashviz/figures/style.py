@@ -83,7 +83,7 @@ def fit_numbers(data: list[dict], layout: dict, width: float) -> None:
     for trace in data:
         formats = trace.pop("numbers", ())
         z = np.asarray(trace.get("z"))
-        if not formats or z.ndim != 2 or z.size > MAX_CELLS_WITH_NUMBERS:
+        if not formats or z.ndim != 2 or not 0 < z.size <= MAX_CELLS_WITH_NUMBERS:
             continue
         x_axis = "xaxis" + trace.get("xaxis", "x")[1:]
         y_axis = "yaxis" + trace.get("yaxis", "y")[1:]

@@ -18,6 +18,7 @@ from flashviz.alignment import (
     size_errors,
 )
 from flashviz.figures.alignment import alignment_flops_figure, alignment_map_figure
+from flashviz_app.charts import chart
 from flashviz_app.kept import keep, mirror_url, page_fields, put
 
 SIZES = ("n_q", "n_k", "block_q", "block_kv")
@@ -102,7 +103,7 @@ def flops_section(views: list[Alignment]) -> None:
             delta_color="off",
             delta_arrow="off",
         )
-    st.plotly_chart(alignment_flops_figure(views), width="stretch", key="causal_flops")
+    chart(alignment_flops_figure(views), key="causal_flops")
     st.caption(
         f"Without a mask every tile runs: {views[0].flops.unmasked:,} FLOPs (4 n_q n_k d). "
         "With the mask, skipped tiles are never computed; partial tiles are computed whole "
@@ -162,7 +163,7 @@ def _page(warnings: list[str]) -> None:
     if errors:
         return
     views = cached_views(n_q, n_k, head_dim, block_q, block_kv)
-    st.plotly_chart(alignment_map_figure(views), width="stretch", key="causal_map")
+    chart(alignment_map_figure(views), key="causal_map")
     st.caption(
         "Each cell is one (query r, key c) score: dark if r sees c. Tiles are "
         f"block_q x block_kv = {block_q} x {block_kv}: full (green) tiles need no mask, "

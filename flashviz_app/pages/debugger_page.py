@@ -34,6 +34,7 @@ from flashviz.row_input import (
     row_values,
 )
 from flashviz.uploads import MAX_UPLOAD_BYTES, load_score_row
+from flashviz_app.charts import chart
 from flashviz_app.kept import keep, mirror_url, page_fields
 from flashviz_app.safe_text import plain_message
 from flashviz_app.step_controls import step_controls
@@ -239,7 +240,7 @@ def _tables(runs: Runs, step: int, component: int) -> None:
     )
     tabs = st.tabs([variant_label(k) for k in runs])
     for tab, steps in zip(tabs, runs.values(), strict=True):
-        tab.dataframe(step_table(steps, step, component), hide_index=True, width="stretch")
+        tab.dataframe(step_table(steps, step, component), hide_index=True)
 
 
 def _current(runs: Runs, step: int, component: int) -> None:
@@ -299,11 +300,10 @@ def _page(warnings: list[str]) -> None:
         st.number_input("component of o shown", 0, int(ss.dbg_d) - 1, key="dbg_component")
     component = int(ss.dbg_component)
     _current(runs, step, component)
-    st.plotly_chart(scores_figure(scores, runs[CORRECT], step), width="stretch", key="dbg_scores")
-    st.plotly_chart(state_figure(runs, step, height=380), width="stretch", key="dbg_state")
-    st.plotly_chart(
+    chart(scores_figure(scores, runs[CORRECT], step), key="dbg_scores")
+    chart(state_figure(runs, step, height=380), key="dbg_state")
+    chart(
         estimate_figure(runs, step, component=component, height=440),
-        width="stretch",
         key="dbg_estimate",
     )
     _tables(runs, step, component)

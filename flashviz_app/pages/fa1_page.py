@@ -18,6 +18,7 @@ from flashviz.patterns import PATTERNS
 from flashviz.problem import ProblemSpec, problem_errors
 from flashviz.reference import attention_reference
 from flashviz.trace import LoadStep, Step, TileStep
+from flashviz_app.charts import chart
 from flashviz_app.fa1_model import hbm_series, load_comparison
 from flashviz_app.kept import keep, mirror_url, page_fields
 from flashviz_app.problem_view import problem_errors_view
@@ -192,9 +193,9 @@ def stepper_body(cmp: Comparison) -> None:
     left, right = st.columns(2)
     left.markdown("FA1: " + describe_fa1(cmp.fa1.steps[k1]), unsafe_allow_html=True)
     right.markdown("FA2: " + describe_fa2(cmp.fa2.steps[k2], cmp.fa2.d), unsafe_allow_html=True)
-    st.plotly_chart(loop_orders_figure(cmp, k1, k2), width="stretch", key="fa1_chart_orders")
+    chart(loop_orders_figure(cmp, k1, k2), key="fa1_chart_orders")
     _metrics(cmp, k1, k2)
-    st.plotly_chart(counters_figure(cmp, k1, k2), width="stretch", key="fa1_chart_counters")
+    chart(counters_figure(cmp, k1, k2), key="fa1_chart_counters")
 
 
 def _checks(cmp: Comparison, spec: ProblemSpec) -> None:
@@ -245,7 +246,7 @@ def _hbm_chart() -> None:
                         key="fa1_chart_m")  # fmt: skip
     causal = c.toggle("causal", key="fa1_chart_causal")
     h = hbm_series(CHART_NS, int(d), int(m), bool(causal))
-    st.plotly_chart(hbm_over_n_figure(h), width="stretch", key="fa1_chart_hbm_n")
+    chart(hbm_over_n_figure(h), key="fa1_chart_hbm_n")
     note = ""
     if h.left_out:
         note = (f" n = {', '.join(map(str, h.left_out))} left out: more than 300,000 tiles to "

@@ -44,6 +44,7 @@ from flashviz.precision_lab import (
 )
 from flashviz.problem import ProblemSpec, problem_errors, spec_inputs
 from flashviz.trace import record_trace
+from flashviz_app.charts import chart
 from flashviz_app.kept import keep, mirror_url, page_fields
 
 DEFAULTS = {
@@ -192,7 +193,7 @@ def breakdown_section(spec: ProblemSpec) -> None:
         "effects partly cancel, so the changes say which effect dominates."
     )
     all_runs = breakdowns(spec)
-    st.plotly_chart(breakdown_figure(list(all_runs.values())), width="stretch")
+    chart(breakdown_figure(list(all_runs.values())))
     b = all_runs[spec.precision]
     effects = b.effects
     st.markdown(breakdown_verdict(b))
@@ -206,7 +207,7 @@ def breakdown_section(spec: ProblemSpec) -> None:
         },
         hide_index=True,
     )
-    st.plotly_chart(row_error_figure(b), width="stretch")
+    chart(row_error_figure(b))
 
 
 def breakdown_verdict(b: Breakdown) -> str:
@@ -257,7 +258,7 @@ def underflow_section(spec: ProblemSpec | None) -> None:
         hide_index=True,
     )
     gap = st.slider("gap", 0.0, 110.0, step=0.5, key="prec_gap")
-    st.plotly_chart(underflow_figure(limits, UNDERFLOW_GAPS, gap), width="stretch")
+    chart(underflow_figure(limits, UNDERFLOW_GAPS, gap))
     cols = st.columns(len(limits))
     for col, lim in zip(cols, limits, strict=True):
         value = float(exp_neg(gap, lim.name))
@@ -336,7 +337,7 @@ def demo_section() -> None:
     st.markdown(demo_verdict(runs))
     sweep = demo_sweep(base, chunk)
     fig = gap_sweep_figure(SWEEP_GAPS, sweep, underflow_limits("float16"), gap)
-    st.plotly_chart(fig, width="stretch")
+    chart(fig)
 
 
 def _fmt_err(err: float) -> str:
@@ -444,7 +445,7 @@ def forms_numbers(spec: ProblemSpec) -> None:
     r = run.rows.start + row
     keys = f"keys {run.cols[tile].start} - {run.cols[tile].stop - 1}"
     title = f"Query row {r} at K/V tile {tile} ({keys}), {ss.prec_form_dtype}"
-    st.plotly_chart(forms_table_figure(forms_table(run, row, tile), title), width="stretch")
+    chart(forms_table_figure(forms_table(run, row, tile), title))
     eps = float(np.finfo(ss.prec_form_dtype).eps)
     seen = np.isfinite(run.lse)
     with np.errstate(invalid="ignore"):

@@ -103,3 +103,44 @@ def chart_overlaps(page: object, min_overlap_px: float = 2.0) -> list[str]:
     ``min_overlap_px`` in both directions, and every colour bar that covers a panel (plot
     area) of its chart; one line each, naming the chart by its title."""
     return page.evaluate(_CHART_BOXES, min_overlap_px)  # type: ignore[attr-defined]
+
+
+_CHART_TEXT = """([minPx, minContrast, selector]) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05); };
+  let bg = rgb(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
+  const found = [];
+  document.querySelectorAll(selector).forEach((gd, chart) => {
+    const title = gd.querySelector('.gtitle')?.textContent || `chart ${chart}`;
+    const panels = [...gd.querySelectorAll('.draglayer .nsewdrag')]
+      .map(e => e.getBoundingClientRect());
+    gd.querySelectorAll('svg text').forEach((e) => {
+      const r = e.getBoundingClientRect();
+      const text = (e.textContent || '').trim();
+      if (!text || r.width === 0 || getComputedStyle(e).visibility === 'hidden') return;
+      const size = parseFloat(getComputedStyle(e).fontSize);
+      if (size < minPx - 0.01) found.push(`${title}: "${text}" is ${size} px`);
+      const cx = (r.left + r.right) / 2, cy = (r.top + r.bottom) / 2;
+      if (panels.some(p => cx > p.left && cx < p.right && cy > p.top && cy < p.bottom))
+        return;  // inside a plot area (cell numbers): Plotly picks black or white per cell
+      const fill = rgb(getComputedStyle(e).fill);
+      const alpha = fill.length > 3 ? fill[3] : parseFloat(getComputedStyle(e).fillOpacity);
+      const mixed = fill.slice(0, 3).map((v, i) => alpha * v + (1 - alpha) * bg[i]);
+      const c = contrast(mixed, bg);
+      if (c < minContrast) found.push(`${title}: "${text}" contrast ${c.toFixed(2)}:1`);
+    });
+  });
+  return found;
+}"""
+
+
+def chart_text_problems(
+    page: object, min_px: float = 16.0, min_contrast: float = 4.5, selector: str = CHART
+) -> list[str]:
+    """Every visible SVG text in the charts smaller than ``min_px`` or, outside the plot
+    areas, with less than ``min_contrast`` (WCAG) against the app's background."""
+    return page.evaluate(_CHART_TEXT, [min_px, min_contrast, selector])  # type: ignore[attr-defined]
