@@ -39,15 +39,18 @@ def step_controls(
     locked: bool = False,
     on_move: Callable[[], None] | None = None,
     slider: bool = True,
+    buttons: bool = True,
 ) -> int:
     """Draw the four buttons (keys ``key_prefix`` + first/prev/next/last) and, when there is
     more than one step, a slider labelled ``label``, all moving ``st.session_state[key]``
     within 0 .. ``last``. ``slider`` False: a progress bar stands in for the slider (while
     playing, so that a stale slider value from the browser cannot move the step back).
     ``locked``: Next, Last and the slider are disabled (the quiz holds
-    the next step back). ``on_move`` runs after any user move. Returns the step."""
+    the next step back). ``on_move`` runs after any user move. ``buttons`` False: the slider
+    only (the stepper's buttons are drawn in the browser, ``flashviz_app.step_view``).
+    Returns the step."""
     st.session_state[key] = min(max(int(st.session_state.get(key, 0)), 0), last)
-    for col, (to, text, icon) in zip(st.columns(4), MOVES, strict=True):
+    for col, (to, text, icon) in zip(st.columns(4) if buttons else (), MOVES, strict=False):
         col.button(
             text,
             key=f"{key_prefix}{to}",

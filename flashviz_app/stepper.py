@@ -7,8 +7,10 @@ because they change the fragment's timer (``run_every``).
 
 from __future__ import annotations
 
+import functools
 import time
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from flashviz.bugzoo import BUGS
@@ -23,6 +25,8 @@ from flashviz.figures import (
 from flashviz.figures.style import FULL_WIDTH
 from flashviz.progress import progress
 from flashviz.trace import TileStep
+from flashviz_app import step_view
+from flashviz_app.charts import theme_name
 from flashviz_app.code_view import code_section
 from flashviz_app.export_view import png_download
 from flashviz_app.params import sync_query_params
@@ -164,30 +168,41 @@ def _explanation(ctx: FigureContext, k: int) -> None:
         st.latex(e.numbers)
 
 
-def _views(ctx: FigureContext, k: int) -> None:
-    step = ctx.trace.steps[k]
+def step_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
+    """The stepper's charts at step ``k`` (no tile at a load or finish step)."""
     figs = {"tile_map": tile_map_figure(ctx, k)}
-    if isinstance(step, TileStep):
+    if isinstance(ctx.trace.steps[k], TileStep):
         figs["tile"] = tile_figure(ctx, k, width=FULL_WIDTH)
     figs["stats"] = stats_figure(ctx, k, width=FULL_WIDTH)
     figs["accumulator"] = accumulator_figure(ctx, k)
+    return figs
+
+
+def step_heading(ctx: FigureContext, k: int) -> str:
+    step = ctx.trace.steps[k]
+    return (
+        f"Step {k} of {len(ctx.trace.steps) - 1}: {step.kind.replace('_', ' ')}, Q block {step.i}"
+        + (f", K/V block {step.j}" if isinstance(step, TileStep) else "")
+    )
+
+
+def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
+    """The charts, drawn in the browser from the window (``step_view``)."""
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(figs["tile_map"], width="stretch", key="chart_tile_map")
+        step_view.chart(w, "tile_map")
         st.caption(
             "Drawn for teaching: the real kernel never materialises this n_q x n_k "
             "matrix; only one tile of it is ever on chip."
         )
     with right:
         _explanation(ctx, k)
-    if "tile" in figs:  # full width: the cells are wide enough for their numbers
-        st.plotly_chart(figs["tile"], width="stretch", key="chart_tile")
-    else:
-        st.info("No tile at this step: see the explanation above.")
-    st.plotly_chart(figs["stats"], width="stretch", key="chart_stats")
-    st.plotly_chart(figs["accumulator"], width="stretch", key="chart_accumulator")
-    png_download(figs, file_stem=f"flashviz_step{k}")
-    code_section(step.kind)
+    # full width: the cells are wide enough for their numbers
+    step_view.chart(w, "tile", note="No tile at this step: see the explanation above.")
+    step_view.chart(w, "stats")
+    step_view.chart(w, "accumulator")
+    png_download(step_figures(ctx, k), file_stem=f"flashviz_step{k}")
+    code_section(ctx.trace.steps[k].kind)
 
 
 def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
@@ -202,18 +217,22 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     _advance_if_playing(last)
     locked = quiz and step_now < last and not unlocked(step_now + 1)  # the quiz holds Next
     playing = bool(st.session_state.get("_play", False))
-    k = step_controls("step", last, "btn_", locked=locked, on_move=_user_moved, slider=not playing)
+    k = int(st.session_state.step)
+    # Buttons, heading and charts step in the browser at once, then tell the server.
+    w = step_view.step_window(
+        ctx, k, allowed=k if locked else last, figures=step_figures, theme=theme_name()
+    )
+    step_view.buttons(w, on_move=_user_moved)
+    step_controls(
+        "step", last, "btn_", locked=locked, on_move=_user_moved, slider=not playing, buttons=False
+    )
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
     sync_query_params({"step": k})
-    step = ctx.trace.steps[k]
-    st.markdown(
-        f"### Step {k} of {last}: {step.kind.replace('_', ' ')}, Q block {step.i}"
-        + (f", K/V block {step.j}" if isinstance(step, TileStep) else "")
-    )
+    step_view.heading(w, functools.partial(step_heading, ctx))
     _bug_banner(ctx, k, bug_at)
     _counters(ctx, k)
-    _views(ctx, k)
+    _views(ctx, k, w)
     elapsed = (time.perf_counter() - started) * 1000
     st.session_state["_step_ms"] = elapsed
     st.caption(f"Server time for this step: {elapsed:.0f} ms")

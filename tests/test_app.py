@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from flashviz.patterns import PATTERNS
 from flashviz.problem import ProblemSpec, build_trace
 from tests.figure_json import decode, spec
+from tests.step_view_driver import move, parts, step_charts, step_title
 
 TIMEOUT = 60
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -26,11 +27,8 @@ def run_app(**params: object) -> AppTest:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
-    return {c.key: spec(c.proto.spec) for c in at.get("plotly_chart")}
-
-
-def step_title(at: AppTest) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("### Step "))
+    """Every chart: the stepper's (drawn in the browser from its data) and st.plotly_chart's."""
+    return {**step_charts(at), **{c.key: spec(c.proto.spec) for c in at.get("plotly_chart")}}
 
 
 def test_defaults_render_every_view() -> None:
@@ -54,14 +52,14 @@ def test_defaults_render_every_view() -> None:
 def test_buttons_and_slider_move_the_step() -> None:
     at = run_app()
     last = len(build_trace(ProblemSpec()).steps) - 1
-    at.button(key="btn_next").click().run()
+    move(at, "next")
     assert at.session_state["step"] == 1 and "K/V block 0" in step_title(at)
-    at.button(key="btn_next").click().run()
-    at.button(key="btn_prev").click().run()
+    move(at, "next")
+    move(at, "prev")
     assert at.session_state["step"] == 1
-    at.button(key="btn_last").click().run()
-    assert at.session_state["step"] == last
-    at.button(key="btn_first").click().run()
+    move(at, "last")
+    assert at.session_state["step"] == last and at.query_params["step"] == str(last)
+    move(at, "first")
     assert at.session_state["step"] == 0
     at.slider(key="step").set_value(7).run()
     assert at.session_state["step"] == 7 and at.query_params["step"] == "7"
@@ -92,7 +90,7 @@ def test_patterns_alignments_ragged_blocks(pattern: str, align: str) -> None:
         step=2,
     )
     for _ in range(2):
-        at.button(key="btn_next").click().run()
+        move(at, "next")
     assert not at.exception and not at.error
     assert at.session_state["step"] == 4
     assert at.success  # the verdict is green
@@ -110,7 +108,7 @@ def test_patterns_alignments_ragged_blocks(pattern: str, align: str) -> None:
 def test_invalid_inputs_show_a_message(params: dict, message: str) -> None:
     at = run_app(**params)
     assert any(message in e.value for e in at.error)
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not parts(at)
 
 
 def test_too_large_suggests_a_size() -> None:

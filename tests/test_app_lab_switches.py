@@ -8,6 +8,7 @@ from flashviz.bugzoo import BUGS
 from flashviz.divergence import first_diverging_step
 from flashviz.precision import PRECISIONS
 from flashviz.problem import ProblemSpec, build_trace
+from tests.step_view_driver import enabled, move
 from tests.test_app import run_app, step_title
 
 # Causal with n_q > n_k (empty rows), a spiky pattern (rising maxima) and logits near 1e3.
@@ -72,7 +73,7 @@ def test_uploaded_tensors_are_traced_and_can_be_downloaded(rng) -> None:
     assert at.number_input(key="n_q").disabled
     assert any("uploaded tensors" in i.value for i in at.info)
     assert "upload" not in at.query_params
-    at.button(key="btn_last").click().run()
+    move(at, "last")
     assert at.success and "Correct" in at.success[0].value
     assert at.get_by_key("download_trace") is not None
     at.get_by_key("upload_qkv").set_value(None)
@@ -94,14 +95,14 @@ def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
     at = run_app(step=1)
     at.toggle(key="quiz_mode").set_value(True).run()
     assert not at.exception
-    assert at.button(key="btn_next").disabled and at.button(key="btn_last").disabled
-    assert not at.button(key="btn_prev").disabled and at.button(key="btn_play").disabled
+    assert not enabled(at, "next") and not enabled(at, "last")
+    assert enabled(at, "prev") and at.button(key="btn_play").disabled
     at.button(key="quiz_reveal").click().run()
-    assert not at.button(key="btn_next").disabled
-    at.button(key="btn_next").click().run()
-    assert at.session_state["step"] == 2 and at.button(key="btn_next").disabled
+    assert enabled(at, "next")
+    move(at, "next")
+    assert at.session_state["step"] == 2 and not enabled(at, "next")
     at.toggle(key="quiz_mode").set_value(False).run()
-    assert not at.button(key="btn_next").disabled
+    assert enabled(at, "next")
 
 
 def test_png_export_button_is_offered_for_the_views() -> None:
@@ -132,7 +133,7 @@ def test_switching_the_bug_starts_the_quiz_afresh() -> None:
     at = run_app(step=0)
     at.toggle(key="quiz_mode").set_value(True).run()
     at.button(key="quiz_reveal").click().run()
-    assert not at.button(key="btn_next").disabled
+    assert enabled(at, "next")
     at.selectbox(key="bug").set_value("no_max").run()
     assert not at.exception
-    assert at.button(key="btn_next").disabled  # a new run: its steps are not revealed
+    assert not enabled(at, "next")  # a new run: its steps are not revealed
