@@ -68,13 +68,21 @@ def correctness_section(ctx: FigureContext) -> None:
             "attention in the same precision, plus 4 ulps (flash-attn's rule)."
         )
     if ctx.trace.bug is not None and not v.ok:
-        st.error(f"Wrong, as the bug ({ctx.trace.bug}) makes it: {message}", icon="🐞")
+        st.error(
+            f"Wrong, as the bug ({ctx.trace.bug}) makes it: {message}", icon=":material/bug_report:"
+        )
     elif ctx.trace.bug is not None:
         st.warning(f"The bug ({ctx.trace.bug}) does not bite on this problem: {message}")
     elif v.ok:
-        st.success(f"Correct: the tiled run matches the reference. {message}", icon="✅")
+        st.success(
+            f"Correct: the tiled run matches the reference. {message}",
+            icon=":material/check_circle:",
+        )
     else:
-        st.error(f"Mismatch: the tiled run differs from the reference. {message}", icon="❌")
+        st.error(
+            f"Mismatch: the tiled run differs from the reference. {message}",
+            icon=":material/error:",
+        )
     chart(error_figure(ctx), key="chart_errors")
 
 

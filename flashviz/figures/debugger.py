@@ -373,9 +373,11 @@ def estimate_figure(
         layout[axis].update(
             title={"text": "chunk"}, range=[-0.5, n_steps - 0.5], dtick=1 if n_steps <= 24 else None
         )
+    decades = np.log10(ceiling) - np.log10(ERROR_FLOOR) + 1
     layout["yaxis2"].update(
         type="log",
-        dtick=1,
+        dtick=max(1, int(np.ceil(decades / 6))),  # at most ~7 labels: 16 px ones fit
+        exponentformat="power",
         title={"text": "|error|, log scale"},
         range=[np.log10(ERROR_FLOOR) - 0.5, np.log10(ceiling) + 0.5],
     )

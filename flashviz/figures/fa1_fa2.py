@@ -121,6 +121,11 @@ def _grid_panel(panel: int, states: np.ndarray, order: list[tuple[int, int]], na
     return trace
 
 
+# Legends at the foot of the figure (container coordinates): below the axis titles, which
+# a legend placed at a fraction of the plot height ran into at 16 px.
+BOTTOM_LEGEND = {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"}
+
+
 def _legend() -> list[dict]:
     return [
         {"type": "scatter", "x": [None], "y": [None], "mode": "markers", "name": label,
@@ -156,11 +161,10 @@ def loop_orders_figure(cmp: Comparison, k1: int, k2: int, height: int = 480) -> 
         layout[f"yaxis{y[1:]}"].update(title={"text": "Q block i"}, autorange="reversed", **axis)
     for note in notes[:2]:
         note["y"] = 1.12  # panel titles above the K/V bars
-    layout.update(shapes=shapes, annotations=notes,
-                  legend={"orientation": "h", "y": -0.22, "x": 0, "yanchor": "top"})  # fmt: skip
+    layout.update(shapes=shapes, annotations=notes, legend=BOTTOM_LEGEND)
     title = "The same tiles in two orders (numbers: the order each run computes them)"
-    return figure(data + _legend(), base_layout(layout, title=title, height=height,
-                                                margin={"t": 130, "r": 90}))  # fmt: skip
+    return figure(data + _legend(), base_layout(layout, title=title, height=height + 40,
+                                                margin={"t": 130, "r": 90, "b": 110}))  # fmt: skip
 
 
 def _bar(x: list[str], y: list[float], name: str, colour: str, panel: int, **kw) -> dict:
@@ -220,9 +224,15 @@ def hbm_over_n_figure(h: HbmOverN, height: int = 460) -> go.Figure:
     ]  # fmt: skip
     layout = {
         "xaxis": {"type": "log", "dtick": 1, "title": {"text": "n = n_q = n_k"}},
-        "yaxis": {"type": "log", "dtick": 1, "title": {"text": "HBM accesses (numbers moved)"}},
-        "legend": {"orientation": "h", "y": -0.25, "x": 0, "yanchor": "top"},
+        "yaxis": {
+            "type": "log",
+            "dtick": 1,
+            "automargin": True,
+            "title": {"text": "HBM accesses (numbers moved)", "standoff": 12},
+        },
+        "legend": BOTTOM_LEGEND,
     }
     title = (f"HBM accesses over n: d = {h.d}, M = {h.sram_elements:,} numbers on chip "
              f"(B<sub>r</sub> = {h.block_q}, B<sub>c</sub> = {h.block_kv})")  # fmt: skip
-    return figure(data, base_layout(layout, title=title, height=height, margin={"t": 80, "b": 60}))
+    return figure(data, base_layout(layout, title=title, height=height + 80,
+                                    margin={"t": 80, "b": 150}))  # fmt: skip

@@ -29,8 +29,22 @@ STAGE_SHORT = {
 }
 
 
+def _log_ticks(*arrays: object) -> dict:
+    """Tick spacing for a log axis over ``arrays``: at most ~6 labels of 16 px, whole
+    decades when the values span two or more, else 3 labels in between."""
+    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return {}
+    lo, hi = np.log10(values.min()), np.log10(values.max())
+    if hi - lo >= 2:
+        return {"dtick": max(1, int(np.ceil((hi - lo + 1) / 6)))}
+    ticks = 10 ** np.linspace(lo, hi, 3) if hi > lo else values[:1]
+    return {"tickvals": ticks.tolist(), "tickformat": ".2g"}
+
+
 def _log_axis(title: str) -> dict:
-    return {"title": {"text": title}, "type": "log", "exponentformat": "power", "dtick": 1}
+    return {"title": {"text": title}, "type": "log", "exponentformat": "power"}
 
 
 def _log_y_figure(
@@ -40,11 +54,12 @@ def _log_y_figure(
     ``extra``: more layout (shapes, annotations)."""
     layout = {
         "xaxis": {"title": {"text": x_title}},
-        "yaxis": _log_axis(y_title),
+        "yaxis": {**_log_axis(y_title), **_log_ticks(*(t["y"] for t in data if "y" in t))},
         **extra,
-        "legend": {"orientation": "h", "y": -0.25, "x": 0},
+        "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
     }
-    return figure(data, base_layout(layout, title=title, height=height, margin={"l": 90}))
+    layout = base_layout(layout, title=title, height=height + 60, margin={"l": 90, "b": 140})
+    return figure(data, layout)
 
 
 def breakdown_figure(breakdowns: Sequence[Breakdown], height: int = 420) -> go.Figure:
@@ -90,8 +105,9 @@ def breakdown_figure(breakdowns: Sequence[Breakdown], height: int = 420) -> go.F
         }
     )
     layout = row_layout(["error after each stage", "change each stage makes"])
-    layout["yaxis"].update(_log_axis("max |O \u2212 O_ref|"))
-    layout["yaxis2"].update(_log_axis("max |\u0394O|"))
+    ys = [t["y"] for t in data]
+    layout["yaxis"].update(_log_axis("max |O \u2212 O_ref|"), **_log_ticks(*ys))
+    layout["yaxis2"].update(_log_axis("max |\u0394O|"), **_log_ticks(*ys))
     layout.update(barmode="group", legend={"orientation": "h", "y": -0.2, "x": 0})
     title = "Where the error comes from (reference: float64 on the original inputs)"
     margin = {"t": 100, "l": 90}

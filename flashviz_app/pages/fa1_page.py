@@ -166,7 +166,7 @@ def describe_fa2(step: Step, d: int) -> str:
 
 def _metrics(cmp: Comparison, k1: int, k2: int) -> None:
     c1, c2 = cmp.fa1_counts, cmp.fa2_counts
-    cols = st.columns(5)
+    cols = [*st.columns(3), *st.columns(3)[:2]]  # two rows: five in one cut the labels
     cols[0].metric("FA1 HBM so far", _kib(int(c1.reads[k1] + c1.writes[k1])),
                    help=f"whole run: {_kib(int(c1.reads[-1] + c1.writes[-1]))}")  # fmt: skip
     cols[1].metric("FA2 HBM so far", _kib(int(c2.reads[k2] + c2.writes[k2])),
