@@ -36,6 +36,7 @@ STEPPER_FIELDS = [
     Field("step", 0),
     Field("row", 0, url=False),
     Field("speed", "1 step/s", url=False),
+    Field("present", False),  # presentation mode (flashviz_app/presentation.py)
 ]
 
 

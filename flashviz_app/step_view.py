@@ -67,14 +67,15 @@ def step_json(
 ) -> StepJson:
     """Figure JSON of step ``k``'s charts in ``theme``, cached per problem (the newest
     CACHED_STEPS)."""
+    key = (k, theme, getattr(figures, "__qualname__", ""))  # one cache per figure set
     with _LOCK:
         cached = _JSON.setdefault(ctx, {})
-        if (k, theme) in cached:
-            return cached[k, theme]
+        if key in cached:
+            return cached[key]
     figs = figures(ctx, k)
     found = {name: pio.to_json(themed(fig, theme), validate=False) for name, fig in figs.items()}
     with _LOCK:
-        cached[k, theme] = found
+        cached[key] = found
         while len(cached) > CACHED_STEPS:
             cached.pop(next(iter(cached)))
     return found

@@ -25,7 +25,7 @@ from flashviz.figures import (
 from flashviz.figures.style import FULL_WIDTH
 from flashviz.progress import progress
 from flashviz.trace import TileStep
-from flashviz_app import step_view
+from flashviz_app import presentation, step_view
 from flashviz_app.charts import theme_name
 from flashviz_app.code_view import code_section
 from flashviz_app.export_view import png_download
@@ -205,7 +205,43 @@ def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
     code_section(ctx.trace.steps[k].kind)
 
 
+def present_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
+    """Presentation mode's charts: the same four, sized for a 2 x 2 grid on 1280 x 720."""
+    h, w = presentation.CHART_HEIGHT, presentation.HALF
+    figs = {"tile_map": tile_map_figure(ctx, k, height=h)}
+    if isinstance(ctx.trace.steps[k], TileStep):
+        figs["tile"] = tile_figure(ctx, k, height=h, width=w)
+    figs["stats"] = stats_figure(ctx, k, height=h, width=w)
+    figs["accumulator"] = accumulator_figure(ctx, k, height=h, width=w)
+    for fig in figs.values():  # compact: small margins, no legends or colour bars
+        fig.update_layout(margin={"t": 60, "b": 62, "l": 64, "r": 15}, showlegend=False)
+        fig.update_traces(showscale=False, selector={"type": "heatmap"})
+    figs["tile_map"].update_layout(title_text="")  # its K/V bar sits where the title was
+    return figs
+
+
+def presentation_body(ctx: FigureContext) -> None:
+    """Presentation mode: the pinned step bar and the four charts, nothing else."""
+    last = len(ctx.trace.steps) - 1
+    st.session_state.step = k = min(max(int(st.session_state.get("step", 0)), 0), last)
+    w = step_view.step_window(ctx, k, allowed=last, figures=present_figures, theme=theme_name())
+    with st.container(key=presentation.STEP_BAR):
+        bar, leave = st.columns([9, 1], vertical_alignment="center")
+        with bar:
+            step_view.buttons(w, on_move=_user_moved)
+            step_view.heading(w, functools.partial(step_heading, ctx))
+        presentation.leave_button(leave)
+    sync_query_params({"step": k})
+    for names in (("tile_map", "tile"), ("stats", "accumulator")):
+        for col, name in zip(st.columns(2), names, strict=True):
+            with col, st.container(height=presentation.CHART_HEIGHT + 10, border=False):
+                step_view.chart(w, name, note="No tile at this step (a load or a write).")
+
+
 def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
+    if presentation.on():
+        presentation_body(ctx)
+        return
     started = time.perf_counter()
     last = len(ctx.trace.steps) - 1
     st.session_state.step = min(max(int(st.session_state.get("step", 0)), 0), last)

@@ -27,6 +27,7 @@ PAGES = {
     "precision": ("precision", 1),
     "gpu": ("gpu_timings", 1),
 }
+PRESENTATION = ("?present=true&step=7", "presentation", 4)  # at a projector's 1280 x 720
 
 
 def main() -> None:
@@ -46,6 +47,16 @@ def main() -> None:
             page.wait_for_timeout(1500)
             page.screenshot(path=str(OUT / f"{name}.png"))
             print(f"wrote {OUT / f'{name}.png'}")
+        path, name, charts = PRESENTATION
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(f"{url}/{path}")
+        page.wait_for_function(
+            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(OUT / f"{name}.png"))
+        print(f"wrote {OUT / f'{name}.png'}")
         browser.close()
 
 

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure
-from flashviz.figures.style import CHANGED, DONE, base_layout
+from flashviz.figures.style import CHANGED, DONE, base_layout, log_ticks
 
 FLOOR = 1e-18  # exact zeros drawn at this height on the log axis
 
@@ -33,10 +33,11 @@ def error_figure(ctx: FigureContext, height: int = 360) -> go.Figure:
     layout = {
         "xaxis": {"title": {"text": "query r"}},
         "yaxis": {
-            "title": {"text": "|error|"},
+            "title": {"text": "|error|", "standoff": 10},
+            "automargin": True,  # the title clear of the tick numbers
             "type": "log",
             "exponentformat": "power",
-            "dtick": 1,
+            **log_ticks(*(t["y"] for t in data), [v.tol, v.tol_lse]),  # <= ~6 labels of 16 px
         },
         "shapes": [
             {

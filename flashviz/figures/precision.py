@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from flashviz.figures.grid import figure, panel_axes, row_layout
-from flashviz.figures.style import BLUE, CURRENT, GREEN, VERMILLION, base_layout
+from flashviz.figures.style import BLUE, CURRENT, GREEN, VERMILLION, base_layout, log_ticks
 from flashviz.precision_lab import STAGES, Breakdown, FormRow, UnderflowLimits, exp_neg
 
 FLOOR = 1e-18  # exact zeros drawn at this height on log axes
@@ -27,20 +27,6 @@ STAGE_SHORT = {
     "state": "+ float32 state",
     "p_round": "+ P\u0303 rounded",
 }
-
-
-def _log_ticks(*arrays: object) -> dict:
-    """Tick spacing for a log axis over ``arrays``: at most ~6 labels of 16 px, whole
-    decades when the values span two or more, else 3 labels in between."""
-    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
-    values = values[np.isfinite(values) & (values > 0)]
-    if not values.size:
-        return {}
-    lo, hi = np.log10(values.min()), np.log10(values.max())
-    if hi - lo >= 2:
-        return {"dtick": max(1, int(np.ceil((hi - lo + 1) / 6)))}
-    ticks = 10 ** np.linspace(lo, hi, 3) if hi > lo else values[:1]
-    return {"tickvals": ticks.tolist(), "tickformat": ".2g"}
 
 
 def _log_axis(title: str) -> dict:
@@ -54,7 +40,7 @@ def _log_y_figure(
     ``extra``: more layout (shapes, annotations)."""
     layout = {
         "xaxis": {"title": {"text": x_title}},
-        "yaxis": {**_log_axis(y_title), **_log_ticks(*(t["y"] for t in data if "y" in t))},
+        "yaxis": {**_log_axis(y_title), **log_ticks(*(t["y"] for t in data if "y" in t))},
         **extra,
         "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
     }
@@ -106,8 +92,8 @@ def breakdown_figure(breakdowns: Sequence[Breakdown], height: int = 420) -> go.F
     )
     layout = row_layout(["error after each stage", "change each stage makes"])
     ys = [t["y"] for t in data]
-    layout["yaxis"].update(_log_axis("max |O \u2212 O_ref|"), **_log_ticks(*ys))
-    layout["yaxis2"].update(_log_axis("max |\u0394O|"), **_log_ticks(*ys))
+    layout["yaxis"].update(_log_axis("max |O \u2212 O_ref|"), **log_ticks(*ys))
+    layout["yaxis2"].update(_log_axis("max |\u0394O|"), **log_ticks(*ys))
     layout.update(barmode="group", legend={"orientation": "h", "y": -0.2, "x": 0})
     title = "Where the error comes from (reference: float64 on the original inputs)"
     margin = {"t": 100, "l": 90}

@@ -99,6 +99,20 @@ def fit_numbers(data: list[dict], layout: dict, width: float) -> None:
                 break
 
 
+def log_ticks(*arrays: object) -> dict:
+    """Tick spacing for a log axis over ``arrays``: at most ~6 labels of 16 px, whole
+    decades when the values span two or more, else 3 labels in between."""
+    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return {}
+    lo, hi = np.log10(values.min()), np.log10(values.max())
+    if hi - lo >= 2:
+        return {"dtick": max(1, int(np.ceil((hi - lo + 1) / 6)))}
+    ticks = 10 ** np.linspace(lo, hi, 3) if hi > lo else values[:1]
+    return {"tickvals": ticks.tolist(), "tickformat": ".2g"}
+
+
 def finite_or_nan(a: np.ndarray) -> np.ndarray:
     """-inf (masked score, row with no key yet) drawn as an empty cell."""
     return np.where(np.isfinite(a), a, np.nan)

@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 import streamlit as st
 
 from flashviz.problem import problem_errors
+from flashviz_app import presentation
 from flashviz_app.model import first_divergence, load_context
 from flashviz_app.params import STEPPER_FIELDS, init_state, spec_from_state, sync_query_params
 from flashviz_app.problem_view import problem_errors_view
@@ -22,11 +23,17 @@ from flashviz_app.stepper import play_controls, stepper
 
 def render() -> None:
     warnings = init_state()
+    presentation.toggle()
     uploaded = problem_sidebar()
-    st.title("FlashAttention-2, tile by tile")
+    present = presentation.on()
+    if present:
+        presentation.style()
+    else:
+        st.title("FlashAttention-2, tile by tile")
     for w in warnings:
         st.warning(w)
-    how_to_read()
+    if not present:
+        how_to_read()
     spec = spec_from_state()
     errors = problem_errors(spec)
     if errors:
@@ -49,6 +56,9 @@ def render() -> None:
         bug_at = first_divergence(spec, uploaded)
     except ValueError as e:  # uploaded values beyond the chosen precision's range
         st.error(f"Cannot trace this problem: {e}.")
+        return
+    if present:
+        stepper(ctx, None, bug_at)
         return
     stepper(ctx, play_controls(), bug_at)
     whole_run_section(spec, uploaded)

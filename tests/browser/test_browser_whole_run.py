@@ -14,8 +14,7 @@ from .helpers import CHART, screenshot, wait_for_charts
 pytestmark = pytest.mark.browser
 
 # The whole-run chart's heatmap image: painted pixels (alpha > 0), -1 when there is none.
-HEATMAP_PIXELS = """async (index) => {
-  const gd = document.querySelectorAll('.js-plotly-plot')[index];
+HEATMAP_PIXELS = """async (gd) => {
   const img = gd.querySelector('g.hm image');
   if (!img) return -1;
   const el = new Image();
@@ -30,49 +29,43 @@ HEATMAP_PIXELS = """async (index) => {
   for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++;
   return n;
 }"""
-WHOLE_RUN_INDEX = """() => [...document.querySelectorAll('.js-plotly-plot')].findIndex(
-  gd => (gd.querySelector('.gtitle')?.textContent || '').startsWith('The whole run'))"""
-SLIDER_VALUE = """(index) => document.querySelectorAll('.js-plotly-plot')[index]
-  .querySelector('.slider-container .slider-label')?.textContent || ''"""
+SLIDER_VALUE = """(gd) => gd.querySelector('.slider-container .slider-label')?.textContent || ''"""
 
 
-def _move_slider_to_middle(page: object, index: int) -> str:
-    rail = page.locator(CHART).nth(index).locator(".slider-rail-rect")  # type: ignore[attr-defined]
-    box = rail.bounding_box()
+def _move_slider_to_middle(page: object, chart: object) -> str:
+    box = chart.locator(".slider-rail-rect").bounding_box()  # type: ignore[attr-defined]
     page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)  # type: ignore[attr-defined]
     page.wait_for_timeout(800)  # type: ignore[attr-defined]
-    return page.evaluate(SLIDER_VALUE, index)  # type: ignore[attr-defined]
+    return chart.evaluate(SLIDER_VALUE)  # type: ignore[attr-defined]
 
 
-def _play_a_few_frames(page: object, index: int) -> str:
-    chart = page.locator(CHART).nth(index)  # type: ignore[attr-defined]
-    chart.locator(".updatemenu-button", has_text="Play").click()
+def _play_a_few_frames(page: object, chart: object) -> str:
+    chart.locator(".updatemenu-button", has_text="Play").click()  # type: ignore[attr-defined]
     page.wait_for_timeout(1800)  # type: ignore[attr-defined]  # 400 ms a frame
-    chart.locator(".updatemenu-button", has_text="Pause").click()
+    chart.locator(".updatemenu-button", has_text="Pause").click()  # type: ignore[attr-defined]
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    return page.evaluate(SLIDER_VALUE, index)  # type: ignore[attr-defined]
+    return chart.evaluate(SLIDER_VALUE)  # type: ignore[attr-defined]
 
 
-def _check_frames(page: object, index: int) -> None:
-    at = _move_slider_to_middle(page, index)
+def _check_frames(page: object, chart: object) -> None:
+    at = _move_slider_to_middle(page, chart)
     assert at.startswith("after step") and "write" not in at, at  # a frame in mid-block
-    pixels = page.evaluate(HEATMAP_PIXELS, index)  # type: ignore[attr-defined]
+    pixels = chart.evaluate(HEATMAP_PIXELS)  # type: ignore[attr-defined]
     assert pixels > 0, f"no heatmap drawn at the middle frame ({at})"
-    at = _move_slider_to_middle(page, index)  # back to a known frame, then play on
-    played_to = _play_a_few_frames(page, index)
+    at = _move_slider_to_middle(page, chart)  # back to a known frame, then play on
+    played_to = _play_a_few_frames(page, chart)
     assert played_to != at, "Play did not move the animation"
-    assert page.evaluate(HEATMAP_PIXELS, index) > 0, f"no heatmap after playing ({played_to})"  # type: ignore[attr-defined]
+    assert chart.evaluate(HEATMAP_PIXELS) > 0, f"no heatmap after playing ({played_to})"  # type: ignore[attr-defined]
 
 
 def test_whole_run_frames_draw_the_output_heatmap_in_app_and_offline_html(
     page: object, server_url: str, screenshots: Path, tmp_path: Path
 ) -> None:
     page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
-    wait_for_charts(page, 6)
-    index = page.evaluate(WHOLE_RUN_INDEX)  # type: ignore[attr-defined]
-    assert index >= 0
-    page.locator(CHART).nth(index).scroll_into_view_if_needed()  # type: ignore[attr-defined]
-    _check_frames(page, index)
+    chart = page.locator(CHART, has_text="The whole run").first  # type: ignore[attr-defined]
+    chart.locator(".slider-rail-rect").wait_for(timeout=60_000)
+    chart.scroll_into_view_if_needed()
+    _check_frames(page, chart)
     screenshot(page, screenshots / "whole_run_middle_frame.png")
 
     with page.expect_download() as download:  # type: ignore[attr-defined]
@@ -81,5 +74,5 @@ def test_whole_run_frames_draw_the_output_heatmap_in_app_and_offline_html(
     download.value.save_as(html)
     page.goto(html.as_uri())  # type: ignore[attr-defined]
     wait_for_charts(page, 1)
-    _check_frames(page, 0)
+    _check_frames(page, page.locator(CHART).first)  # type: ignore[attr-defined]
     page.screenshot(path=str(screenshots / "whole_run_offline_html.png"))  # type: ignore[attr-defined]

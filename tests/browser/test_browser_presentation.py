@@ -1,0 +1,62 @@
+"""Presentation mode in headless Chromium at 1280x720 (``?present=true``): the sidebar and
+controls are gone, the step bar and the four charts fit the screen, Left / Right step and
+Home / End jump, and the charts keep their place and size from step to step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .helpers import chart_overlaps, screenshot, step_heading, wait_for_heading
+
+pytestmark = pytest.mark.browser
+
+BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0)
+  .map(e => { const r = e.getBoundingClientRect();
+    return [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)];
+  })"""  # the shown charts (the step view keeps a hidden div per cached step)
+
+
+def _charts(page: object, count: int) -> list[tuple[int, ...]]:
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {count}",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(800)  # type: ignore[attr-defined]
+    return sorted({tuple(b) for b in page.evaluate(BOXES)})  # type: ignore[attr-defined]
+
+
+def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
+    browser: object, server_url: str, screenshots: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?present=true&step=7")
+        wait_for_heading(page, "Step 7 of")
+        boxes = _charts(page, 4)
+        screenshot(page, screenshots / "presentation_step7.png")
+        assert not page.locator("[data-testid=stSidebar]").is_visible()
+        assert len(boxes) == 4
+        for left, top, width, height in boxes:  # all four on one screen
+            assert left >= 0 and top >= 0 and left + width <= 1280 and top + height <= 720
+        assert not chart_overlaps(page)
+        page.keyboard.press("ArrowRight")
+        wait_for_heading(page, "Step 8 of")
+        assert _charts(page, 4) == boxes  # same place, same size
+        page.keyboard.press("ArrowLeft")
+        wait_for_heading(page, "Step 7 of")
+        page.keyboard.press("Home")
+        wait_for_heading(page, "Step 0 of")
+        page.keyboard.press("End")
+        wait_for_heading(page, "Step 23 of")
+        page.wait_for_timeout(800)
+        shown = _charts(page, 3)  # the last step is a write: no tile chart, its place kept
+        assert set(shown) <= set(boxes) and step_heading(page).startswith("Step 23 of")
+        page.wait_for_function(  # the URL follows the step
+            "new URLSearchParams(location.search).get('step') === '23'", timeout=30_000
+        )
+    finally:
+        context.close()
