@@ -3,10 +3,10 @@
 // Every part (buttons, heading, one chart each) is an instance of one components-v2 component
 // with a stable key; the parts of one stepper form a group that shares this module. Each part
 // holds the server's window of steps (headings, figure JSON built in Python). A click or an
-// arrow key redraws every part at once, in the same task (Plotly.react into fixed-size divs),
-// then reports the step to the server ({step, seq}); until the server echoes that seq, data
-// from older reruns does not move the view back. A part whose step and figure are already
-// shown is not redrawn.
+// arrow key redraws every part at once, in the same task (a chart drawn ahead into a hidden
+// div of the same fixed size is swapped in, else Plotly.react draws it), then reports the
+// step to the server ({step, seq}); until the server echoes that seq, data from older reruns
+// does not move the view back. A part whose step and figure are already shown is not redrawn.
 
 const groups = new Map();
 const style = document.createElement("link");
@@ -128,11 +128,53 @@ function headingPart(host, part) {
   };
 }
 
+// A chart: up to three plot divs ("slots") stacked in a fixed-height box, one visible. The
+// shown step is drawn (Plotly.react) only if no slot holds it yet; the next and previous
+// steps are drawn into hidden slots when the browser is idle, so that a step usually only
+// swaps which slot is visible.
 function chartPart(host, part, g) {
   const box = el("div", "fv-chart", host);
-  const div = el("div", "fv-plot", box);
   const note = el("div", "fv-note", box);
-  let shown; // the figure JSON drawn now (its colours are the theme's: flashviz_app/charts.py)
+  note.style.display = "none";
+  const slots = []; // {div, json, height}
+  let current = null; // the visible slot (null: the note, or nothing yet)
+  let idle = null;
+  const holding = (json) => slots.find((s) => s.json === json);
+  const spare = (keep) => {
+    let s = slots.find((t) => t !== current && !keep.has(t.json));
+    if (!s && slots.length < 3) {
+      s = { div: el("div", "fv-plot fv-hidden", box), json: null, height: 0 };
+      slots.push(s);
+    }
+    return s ?? slots.find((t) => t !== current);
+  };
+  const draw = (slot, json) => {
+    const fig = JSON.parse(json);
+    slot.json = json;
+    slot.height = fig.layout.height;
+    g.P.react(slot.div, fig.data, fig.layout, CONFIG);
+  };
+  const reveal = (slot) => {
+    box.style.height = `${slot.height}px`;
+    note.style.display = "none";
+    if (current === slot) return;
+    slot.div.classList.remove("fv-hidden");
+    current?.div.classList.add("fv-hidden");
+    current = slot;
+  };
+  const prefetch = () => {
+    idle = null;
+    const k = g.shown;
+    const keep = new Set([k, k + 1, k - 1].map((s) => part.data.figs[s]));
+    for (const s of [k + 1, k - 1]) {
+      const json = part.data.figs[s];
+      if (json && !holding(json)) {
+        draw(spare(keep), json);
+        idle = requestIdleCallback(prefetch, { timeout: 1000 }); // one chart per idle slot
+        return;
+      }
+    }
+  };
   return (k) => {
     const json = part.data.figs[k];
     if (json === undefined) return; // not in the window yet: the server's rerun brings it
@@ -144,20 +186,19 @@ function chartPart(host, part, g) {
       return;
     }
     if (json === null) {
-      if (shown === null) return;
-      shown = null;
-      div.style.display = "none";
+      current?.div.classList.add("fv-hidden");
+      current = null;
       note.textContent = part.data.note;
       note.style.display = "";
-      return;
+    } else {
+      let slot = holding(json);
+      if (!slot) {
+        slot = spare(new Set([json]));
+        draw(slot, json);
+      }
+      reveal(slot);
     }
-    if (shown === json) return;
-    shown = json;
-    const fig = JSON.parse(json);
-    box.style.height = `${fig.layout.height}px`;
-    note.style.display = "none";
-    div.style.display = "";
-    g.P.react(div, fig.data, fig.layout, CONFIG);
+    if (idle === null) idle = requestIdleCallback(prefetch, { timeout: 1000 });
   };
 }
 

@@ -12,10 +12,12 @@ NAV_LINK = "[data-testid='stSidebarNavLink']"
 
 
 def wait_for_charts(page: object, count: int, timeout_ms: int = 60_000) -> None:
-    """Wait until exactly ``count`` charts are drawn (a rerun briefly shows old and new)."""
+    """Wait until exactly ``count`` charts are shown (a rerun briefly shows old and new; the
+    stepper draws neighbouring steps ahead into hidden charts)."""
     page.wait_for_function(  # type: ignore[attr-defined]
         f"document.querySelectorAll('{CHART} .main-svg').length >= {count}"
-        f" && document.querySelectorAll('{CHART}').length === {count}",
+        f" && [...document.querySelectorAll('{CHART}')]"
+        f".filter(c => c.checkVisibility({{visibilityProperty: true}})).length === {count}",
         timeout=timeout_ms,
     )
 
