@@ -217,7 +217,9 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
     layout = {
         "shapes": _grid_lines(ctx) + _status_shapes(ctx, step_index) + bars,
         "annotations": notes,
-        "legend": {"orientation": "h", "y": -0.16, "x": 0, "yanchor": "top"},
+        # at the figure's foot: with square cells the plot's height depends on the width,
+        # and a legend at a fraction of it ran into "key c" at some widths
+        "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
         "xaxis": {"title": {"text": "key c"}, "range": [-0.5, t.n_k - 0.5], **axis},
         "yaxis": {
             "title": {"text": "query r"},
@@ -228,6 +230,6 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
         },
     }
     layout = base_layout(
-        layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40}
+        layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40, "b": 120}
     )
     return figure([heat, *legend_squares(LEGEND)], layout)

@@ -12,7 +12,7 @@ from .helpers import chart_overlaps, screenshot, wait_for_charts, wait_for_headi
 
 pytestmark = pytest.mark.browser
 
-VIEWPORTS = [(1280, 720), (1920, 1080)]
+VIEWPORTS = [(1280, 720), (1400, 900), (1920, 1080)]
 PROBLEMS = {  # name: (query, step, charts)
     "default tile": ("", 7, 6),
     "n=64 d=16 blocks 8": ("n_q=64&n_k=64&head_dim=16&block_q=8&block_kv=8", 3, 6),
