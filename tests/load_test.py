@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import statistics
@@ -36,11 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from flashviz_app.step_view import GROUP  # noqa: E402
 from tests.browser.conftest import SERVER_PIDS, streamlit_server  # noqa: E402
 
 P95_BOUND_MS = 250.0
 RUN_TIMEOUT_S = 60.0  # a script run that answers later counts as an error
-HEADING = re.compile(r"^### Step (\d+) of (\d+)")
+HEADING = re.compile(r"^Step (\d+) of (\d+)")
 TILE_MAP_TITLE = re.compile(r'"Tile map: all (\d+) x (\d+) scores')
 # A problem per session: n_q = n_k = 16 + 4 s, d = 8, 4 x 4 tiles: 24 + 10 s steps in all.
 PROBLEM = "n_q={n}&n_k={n}&head_dim=8&block_q=4&block_kv=4"
@@ -75,19 +77,26 @@ class Run:
 
 
 def _read(msg: ForwardMsg, run: Run) -> None:
+    """The stepper's parts are components (``flashviz_app/step_view.py``): their data holds
+    the step shown, its heading and figure JSON; the buttons part takes the moves."""
     kind = msg.WhichOneof("type")
     if kind == "new_session":
         run.page_hash = msg.new_session.page_script_hash
     elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
         el = msg.delta.new_element
         which = el.WhichOneof("type")
-        if which == "markdown" and (m := HEADING.match(el.markdown.body)):
-            run.headings.append((int(m[1]), int(m[2])))
-        elif which == "button" and el.button.id.endswith("-btn_next"):
-            run.next_button = el.button.id
-            run.fragment_id = msg.delta.fragment_id or None
-        elif which == "plotly_chart" and (m := TILE_MAP_TITLE.search(el.plotly_chart.spec)):
-            run.tile_maps.append((int(m[1]), int(m[2])))  # a regex: JSON parsing costs more
+        if which == "bidi_component":
+            data = json.loads(el.bidi_component.json or "null")
+            if not isinstance(data, dict) or data.get("group") != GROUP:
+                return
+            shown = str(data["step"])
+            if data["part"] == "heading" and (m := HEADING.match(data["texts"][shown])):
+                run.headings.append((int(m[1]), int(m[2])))
+            elif data["part"] == "buttons":
+                run.next_button = el.bidi_component.id
+                run.fragment_id = msg.delta.fragment_id or None
+            elif data["part"] == "tile_map" and (m := TILE_MAP_TITLE.search(data["figs"][shown])):
+                run.tile_maps.append((int(m[1]), int(m[2])))  # a regex: parsing costs more
         elif which == "exception":
             run.exception = el.exception.message
 
@@ -146,7 +155,8 @@ class Session:
             self.errors.append("no Next button inside a fragment")
 
     async def click_next(self) -> float:
-        """Click Next as the browser does; returns the response time in ms."""
+        """Click Next as the browser does (``frontend/step_view.js``: the buttons part's
+        state ``{"move": {"step", "seq"}}``); returns the response time in ms."""
         msg = BackMsg()
         rerun = msg.rerun_script
         rerun.query_string = self.query + f"&step={self.step}"
@@ -154,7 +164,8 @@ class Session:
         rerun.fragment_id = self.fragment_id or ""
         widget = rerun.widget_states.widgets.add()
         widget.id = self.next_button or ""
-        widget.trigger_value = True
+        move = {"step": min(self.step + 1, last_step(self.n)), "seq": f"{self.n}.{self.step}"}
+        widget.json_value = json.dumps({"move": move})
         started = time.perf_counter()
         run = await self._run(msg)
         elapsed = (time.perf_counter() - started) * 1000

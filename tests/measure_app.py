@@ -1,4 +1,5 @@
-"""Measure the stepper: server time of a step change, figure JSON per step, first render.
+"""Measure the stepper: server time of a step change, figure JSON per rerun (the window of
+steps the browser holds, ``flashviz_app/step_view.py``), first render.
 
 Run: ``python tests/measure_app.py`` (the browser part needs chromium and playwright).
 Prints one line per number; not collected by pytest.
@@ -16,12 +17,14 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 APP = str(ROOT / "app.py")
-STEPPER_CHARTS = ("chart_tile_map", "chart_tile", "chart_stats", "chart_accumulator")
+
+from tests.step_view_driver import enabled, move, window_bytes  # noqa: E402
+
 N256 = {"n_q": 256, "n_k": 256, "head_dim": 64, "block_q": 32, "block_kv": 32}
 
 
 def step_changes(params: dict, clicks: int = 30) -> tuple[list[float], list[float], list[int]]:
-    """Click Next ``clicks`` times: fragment ms, AppTest rerun ms, stepper JSON bytes."""
+    """Click Next ``clicks`` times: fragment ms, AppTest rerun ms, stepper JSON bytes sent."""
     at = AppTest.from_file(APP, default_timeout=120)
     for key, value in params.items():
         at.query_params[key] = str(value)
@@ -29,12 +32,10 @@ def step_changes(params: dict, clicks: int = 30) -> tuple[list[float], list[floa
     inner, outer, sizes = [], [], []
     for _ in range(clicks):
         started = time.perf_counter()
-        at.button(key="btn_next").click().run()
+        move(at, "next" if enabled(at, "next") else "first")
         outer.append((time.perf_counter() - started) * 1000)
         inner.append(at.session_state["_step_ms"])
-        sizes.append(
-            sum(len(c.proto.spec) for c in at.get("plotly_chart") if c.key in STEPPER_CHARTS)
-        )
+        sizes.append(window_bytes(at))
     assert not at.exception
     return inner, outer, sizes
 
@@ -68,8 +69,8 @@ def main() -> None:
         inner, outer, sizes = step_changes(params)
         print(
             f"{label}: step change median {statistics.median(inner):.1f} ms inside the fragment "
-            f"(AppTest full rerun {statistics.median(outer):.1f} ms); stepper figure JSON "
-            f"median {statistics.median(sizes) / 1000:.1f} kB, max {max(sizes) / 1000:.1f} kB"
+            f"(AppTest full rerun {statistics.median(outer):.1f} ms); stepper figure JSON per "
+            f"rerun median {statistics.median(sizes) / 1000:.1f} kB, max {max(sizes) / 1000:.1f} kB"
         )
     times = first_render_s()
     if times:
