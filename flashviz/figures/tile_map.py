@@ -219,8 +219,21 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
         "annotations": notes,
         # at the figure's foot: with square cells the plot's height depends on the width,
         # and a legend at a fraction of it ran into "key c" at some widths
-        "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
-        "xaxis": {"title": {"text": "key c"}, "range": [-0.5, t.n_k - 0.5], **axis},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": 0,
+            "yref": "container",
+            "yanchor": "bottom",
+            "entrywidth": 0.5,
+            "entrywidthmode": "fraction",
+        },  # two a row, always
+        "xaxis": {
+            "title": {"text": "key c"},
+            "range": [-0.5, t.n_k - 0.5],
+            "constrain": "domain",  # a tall map shrinks its width, not past its labels
+            **axis,
+        },
         "yaxis": {
             "title": {"text": "query r"},
             "range": [t.n_q - 0.5, -0.5],

@@ -158,6 +158,8 @@ def whole_run_figure(ctx: FigureContext, height: int = 560) -> go.Figure:
     for axis in ("yaxis", "yaxis2", "yaxis3"):
         layout[axis]["range"] = [trace.n_q - 0.5, -0.5]
     layout["yaxis"]["title"] = {"text": "query r"}
+    for axis in ("xaxis", "xaxis2"):  # narrow panels: a few 16 px numbers only
+        layout[axis]["nticks"] = 4
     layout.update(_controls(names, labels), showlegend=False)
     sampled = "" if row_stride == 1 else f", every {row_stride}th row"
     title = f"The whole run, {len(picks)} frames{sampled}: press Play"

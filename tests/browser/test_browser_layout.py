@@ -16,6 +16,11 @@ VIEWPORTS = [(1280, 720), (1400, 900), (1920, 1080)]
 PROBLEMS = {  # name: (query, step, charts)
     "default tile": ("", 7, 6),
     "n=64 d=16 blocks 8": ("n_q=64&n_k=64&head_dim=16&block_q=8&block_kv=8", 3, 6),
+    "12x9 causal bug": (
+        "n_q=12&n_k=9&head_dim=4&block_q=4&block_kv=3&causal=true&scale=400&bug=no_rescale_o",
+        5,
+        6,
+    ),
 }
 
 
