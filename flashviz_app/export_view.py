@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -10,13 +11,21 @@ import streamlit as st
 from flashviz.export import ExportError, figures_png, png_zip
 
 
-def png_download(figs: dict[str, go.Figure], *, file_stem: str = "flashviz_views") -> None:
+def png_download(
+    figs: dict[str, go.Figure] | Callable[[], dict[str, go.Figure]],
+    *,
+    count: int | None = None,
+    file_stem: str = "flashviz_views",
+) -> None:
     """A button that renders ``figs`` to PNG in headless Chromium, then a download button.
 
     The download button appears in the run of the click and stays until the next rerun
     (downloading does not rerun the app); a failure shows ``st.error`` with what to install.
+    ``figs`` may be a function that builds them once the button is clicked; ``count`` then
+    says how many there will be.
     """
-    label = "Render PNG" if len(figs) == 1 else f"Render {len(figs)} views as PNG (zip)"
+    n = len(figs) if count is None else count  # type: ignore[arg-type]
+    label = "Render PNG" if n == 1 else f"Render {n} views as PNG (zip)"
     if not st.button(
         label,
         key="png_render",
@@ -24,6 +33,8 @@ def png_download(figs: dict[str, go.Figure], *, file_stem: str = "flashviz_views
         help="Renders the current views in a headless Chromium (kaleido); takes a few seconds.",
     ):
         return
+    if callable(figs):  # built only when asked for (the stepper's are JSON until then)
+        figs = figs()
     started = time.perf_counter()
     try:
         with st.spinner("Rendering with headless Chromium ..."):

@@ -201,7 +201,9 @@ def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
     step_view.chart(w, "tile", note="No tile at this step: see the explanation above.")
     step_view.chart(w, "stats")
     step_view.chart(w, "accumulator")
-    png_download(step_figures(ctx, k), file_stem=f"flashviz_step{k}")
+    png_download(
+        functools.partial(step_figures, ctx, k), count=len(w.figs[k]), file_stem=f"flashviz_step{k}"
+    )
     code_section(ctx.trace.steps[k].kind)
 
 
