@@ -184,7 +184,7 @@ LEGEND = [
     ("current tile", outline(CURRENT, 4)),
     ("processed", outline(DONE, 3)),
     ("still to come", {"color": TO_COME}),
-    ("skipped (causal mask)", outline(SKIPPED, 3)),
+    ("skipped (masked)", outline(SKIPPED, 3)),
 ]
 
 
