@@ -50,7 +50,9 @@ LOADER = """export default function (component) {
 _component = st.components.v2.component("flashviz.step_view", js=LOADER, isolate_styles=False)
 
 StepJson = dict[str, str | None]  # chart name -> figure JSON (None: no such chart there)
-_JSON: weakref.WeakKeyDictionary[FigureContext, dict[int, StepJson]] = weakref.WeakKeyDictionary()
+_JSON: weakref.WeakKeyDictionary[FigureContext, dict[tuple[int, str, str], StepJson]] = (
+    weakref.WeakKeyDictionary()
+)
 _LOCK = threading.Lock()
 
 

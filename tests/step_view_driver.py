@@ -66,11 +66,16 @@ def enabled(at: AppTest, to: str) -> bool:
 
 def move(at: AppTest, to: str) -> AppTest:
     """Click ``to`` (first, prev, next, last) and rerun, as the browser does."""
-    element_id, data = parts(at)["buttons"]
+    _, data = parts(at)["buttons"]
     if not enabled(at, to):
         raise AssertionError(f"{to} is disabled at step {data['step']}")
     k, allowed = int(data["step"]), int(data["allowed"])
-    step = {"first": 0, "prev": k - 1, "next": k + 1, "last": allowed}[to]
+    return send(at, {"first": 0, "prev": k - 1, "next": k + 1, "last": allowed}[to])
+
+
+def send(at: AppTest, step: object) -> AppTest:
+    """Send the buttons part the move to ``step`` (what a browser could send) and rerun."""
+    element_id, _ = parts(at)["buttons"]
     state = WidgetState(id=element_id)
     state.json_value = json.dumps({"move": {"step": step, "seq": f"test.{next(_SEQ)}"}})
     states = at._tree.get_widget_states()  # AppTest has no API for a component's state
