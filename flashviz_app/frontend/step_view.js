@@ -175,6 +175,10 @@ function chartPart(host, part, g) {
       }
     }
   };
+  part.dispose = () => {
+    if (idle !== null) cancelIdleCallback(idle);
+    for (const slot of slots) g.P?.purge(slot.div); // its resize listener, its data
+  };
   return (k) => {
     const json = part.data.figs[k];
     if (json === undefined) return; // not in the window yet: the server's rerun brings it
@@ -223,4 +227,8 @@ export function render(component) {
     if (data.keys) bindKeys(g);
   }
   showAll(g);
+  // Streamlit calls the latest render's cleanup when the part unmounts (leaving the page)
+  return () => {
+    if (!part.host.isConnected) part.dispose?.();
+  };
 }
