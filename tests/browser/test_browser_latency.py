@@ -102,3 +102,41 @@ def test_arrow_keys_step_and_home_end_jump_but_not_while_typing(
     page.keyboard.press("End")  # type: ignore[attr-defined]
     page.wait_for_timeout(500)  # type: ignore[attr-defined]
     assert step_heading(page).startswith("Step 0 of")
+
+
+# Every text the step heading shows, in order (a MutationObserver on the page).
+RECORD_HEADINGS = """() => {
+  window.__headings = [];
+  const read = () => [...document.querySelectorAll('h3')].map(h => h.innerText)
+    .find(t => t.startsWith('Step ')) || '';
+  new MutationObserver(() => {
+    const t = read(), seen = window.__headings;
+    if (t && seen[seen.length - 1] !== t) seen.push(t);
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+FAST_CLICKS = """() => new Promise((done) => {
+  const next = document.querySelector('.fv-button[data-move=next]');
+  let n = 0;
+  const click = () => { next.click(); if (++n < 12) setTimeout(click, 30); else done(); };
+  click();
+})"""
+
+
+def test_fast_clicks_never_step_back_while_the_server_catches_up(
+    page: object, server_url: str
+) -> None:
+    """Twelve Next clicks 30 ms apart, faster than the server answers (its answers to older
+    clicks land in between): the heading only goes forward, and the page and the URL end on
+    the twelfth step."""
+    page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
+    wait_for_charts(page, 6)
+    page.evaluate(RECORD_HEADINGS)  # type: ignore[attr-defined]
+    page.evaluate(FAST_CLICKS)  # type: ignore[attr-defined]
+    page.wait_for_function(f"{SERVER_STEP} === '13'", timeout=30_000)  # type: ignore[attr-defined]
+    page.wait_for_timeout(1000)  # type: ignore[attr-defined]  # any late rerun lands
+    steps = [int(h.split()[1]) for h in page.evaluate("window.__headings")]  # type: ignore[attr-defined]
+    assert steps == sorted(steps) and steps[-1] == 13, steps
+    heading = step_heading(page)
+    j = re.search(r"K/V block (\d+)", heading)
+    assert heading.startswith("Step 13 of") and j is not None
+    assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}"  # type: ignore[attr-defined]
