@@ -119,12 +119,12 @@ def _on_chip_bars(ctx: FigureContext, step_index: int) -> tuple[list[dict], list
     y0, y1 = _span(step.i, step.i + 1, t.block_q, t.n_q)
     bar = {"type": "rect", "fillcolor": CURRENT, "line": {"width": 0}}
     shapes = [
-        {**bar, "name": "Q block", "xref": "paper", "x0": 1.01, "x1": 1.04, "y0": y0, "y1": y1}
+        {**bar, "name": "Q block", "xref": "x domain", "x0": 1.01, "x1": 1.04, "y0": y0, "y1": y1}
     ]
     notes = [
         {
             "text": f"Q<sub>{step.i}</sub>",
-            "xref": "paper",
+            "xref": "x domain",
             "x": 1.05,
             "xanchor": "left",
             "y": (y0 + y1) / 2,
@@ -137,7 +137,7 @@ def _on_chip_bars(ctx: FigureContext, step_index: int) -> tuple[list[dict], list
             {
                 **bar,
                 "name": "K/V block",
-                "yref": "paper",
+                "yref": "y domain",
                 "x0": x0,
                 "x1": x1,
                 "y0": 1.01,
@@ -147,7 +147,7 @@ def _on_chip_bars(ctx: FigureContext, step_index: int) -> tuple[list[dict], list
         notes.append(
             {
                 "text": f"K<sub>{step.j}</sub>, V<sub>{step.j}</sub>",
-                "yref": "paper",
+                "yref": "y domain",
                 "y": 1.05,
                 "yanchor": "bottom",
                 "x": (x0 + x1) / 2,
