@@ -83,3 +83,16 @@ def test_roofline_figure_shows_both_methods_and_the_gpus_limits():
     assert (peak.name, list(peak.y)) == ("fp32 peak (67 TFLOP/s)", [67.0] * 2)
     assert (memory.xaxis, peak.xaxis) == ("x2", "x3")
     assert "H100" in fig.layout.title.text
+
+
+def test_benchmark_axes_label_at_most_four_measured_ns_and_few_log_ticks():
+    """16 px labels fit a third of the page: x labels are measured n (512, 2k, 8k), y axes
+    set their own log ticks (Plotly's default adds small labels between decades)."""
+    h100 = next(g for g in KNOWN_GPUS if "H100" in g.name)
+    ns = (512, 1024, 2048, 4096, 8192, 16384)
+    fig = roofline_figure([expect(n, 64, h100) for n in ns], h100)
+    for axis in (fig.layout.xaxis, fig.layout.xaxis2, fig.layout.xaxis3):
+        assert list(axis.tickvals) == [512, 2048, 8192]
+        assert list(axis.ticktext) == ["512", "2k", "8k"]
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2, fig.layout.yaxis3):
+        assert axis.dtick is not None or axis.tickvals is not None

@@ -14,7 +14,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from flashviz.bench import CpuResult
-from flashviz.figures.style import BLUE, CHANGED, CURRENT, DONE, PURPLE, SKY_BLUE, base_layout
+from flashviz.figures.style import (
+    BLUE,
+    CHANGED,
+    CURRENT,
+    DONE,
+    PURPLE,
+    SKY_BLUE,
+    base_layout,
+    log_ticks,
+)
 from flashviz.gpu import OK, OUT_OF_MEMORY, WRONG, BenchRow
 from flashviz.roofline import Expectation, GpuSpec
 
@@ -29,10 +38,25 @@ def _line(x: Sequence[int], y: Sequence[float], name: str, colour: str, col: int
                       mode="lines+markers", line={"color": colour})  # fmt: skip
 
 
+def _n_ticks(*xs: Sequence[int]) -> dict:
+    """At most 4 of the measured sequence lengths as x labels, written 512, 2k, 16k."""
+    ns = sorted({int(n) for x in xs for n in x})
+    if not ns:
+        return {}
+    shown = ns[:: -(-len(ns) // 4)]
+    text = [str(n) if n < 1024 or n % 1024 else f"{n // 1024}k" for n in shown]
+    return {"tickvals": shown, "ticktext": text}
+
+
 def _axes(fig: go.Figure, titles: Sequence[str]) -> None:
+    """Log-log panels, each with at most ~6 tick labels of the figure's font size (Plotly's
+    own log ticks add small, faint labels between decades)."""
     for col, title in enumerate(titles, start=1):
-        fig.update_xaxes(type="log", title_text="n (sequence length)", row=1, col=col)
-        fig.update_yaxes(type="log", title_text=title, row=1, col=col)
+        mine = [t for t in fig.data if t.xaxis == ("x" if col == 1 else f"x{col}")]
+        xs, ys = [t.x for t in mine if t.x is not None], [t.y for t in mine if t.y is not None]
+        fig.update_xaxes(type="log", title_text="n (sequence length)", **_n_ticks(*xs),
+                         row=1, col=col)  # fmt: skip
+        fig.update_yaxes(type="log", title_text=title, **log_ticks(*ys), row=1, col=col)
 
 
 def cpu_benchmark_figure(results: Sequence[CpuResult]) -> go.Figure:

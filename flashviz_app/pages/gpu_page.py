@@ -19,6 +19,7 @@ from flashviz.figures.benchmarks import (
 )
 from flashviz.launch import KERNEL_HEAD_DIMS, kernel_blocks
 from flashviz.roofline import KNOWN_GPUS, expect, naive_out_of_memory_n
+from flashviz_app.charts import chart
 
 SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 CPU_SIZES = (256, 512, 1024, 2048, 4096)
@@ -59,7 +60,7 @@ def expectations_section(d: int, ns: list[int]) -> None:
     spec = st.selectbox(
         "GPU for the estimate", KNOWN_GPUS, format_func=lambda g: g.name, index=2, key="gpu_spec"
     )
-    st.plotly_chart(roofline_figure([expect(n, d, spec) for n in ns], spec), width="stretch")
+    chart(roofline_figure([expect(n, d, spec) for n in ns], spec), key="gpu_roofline")
     st.markdown(
         f"Both methods do the same 4 n^2 d FLOPs. Naive attention also streams the n x n "
         f"matrices S and P through memory about 8 times, so it is memory-bound: its time "
@@ -102,7 +103,7 @@ def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.Cu
 
 
 def gpu_results(rows: Sequence[gpu.BenchRow]) -> None:
-    st.plotly_chart(gpu_benchmark_figure(rows), width="stretch")
+    chart(gpu_benchmark_figure(rows), key="gpu_sweep")
     st.dataframe([dataclasses.asdict(r) for r in rows], hide_index=True)
     faster = bench.naive_faster(rows)
     if faster:
@@ -157,7 +158,7 @@ def cpu_section(reason: str, checks: Sequence[doctor.Check]) -> None:
     d = cols[1].selectbox("head dim d", (16, 32, 64, 128), index=2, key="cpu_d")
     if st.button("Run the CPU sweep", key="cpu_run", type="primary") and ns:
         results = sweep_with_progress(sorted(ns), lambda n: cpu_sweep((n,), d), "CPU sweep")
-        st.plotly_chart(cpu_benchmark_figure(results), width="stretch")
+        chart(cpu_benchmark_figure(results), key="gpu_cpu_sweep")
         st.dataframe(cpu_table(results), hide_index=True)
         st.caption(
             "Same as `python -m flashviz.bench`: medians of 3 runs after a warm-up; "

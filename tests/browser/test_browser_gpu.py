@@ -1,6 +1,7 @@
 """The GPU timings page in headless Chromium, on this machine without a GPU: the doctor's
 checklist is on screen, the roofline expectation and the CPU sweep are charts, the CPU
-numbers are a table (not a clipped text block), and no exception box appears."""
+numbers are a table (not a clipped text block), every chart's text is at least 16 px with
+AA contrast (issue #9, finding 8), and no exception box appears."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import pytest
 
 from flashviz import gpu
 
-from .helpers import CHART, assert_no_exception, screenshot, wait_for_charts, wait_for_text
+from .helpers import (
+    CHART,
+    assert_no_exception,
+    chart_text_problems,
+    screenshot,
+    wait_for_charts,
+    wait_for_text,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,3 +55,5 @@ def test_gpu_page_shows_checklist_roofline_and_cpu_sweep_charts(
     assert page.locator("[data-testid='stProgress']").count() == 0  # type: ignore[attr-defined]
     screenshot(page, screenshots / "gpu_page.png")
     assert_no_exception(page)
+    problems = chart_text_problems(page)
+    assert not problems, "\n".join(problems[:20])
