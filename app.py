@@ -7,6 +7,10 @@ figures and numbers in ``flashviz`` (which never imports streamlit).
 import streamlit as st
 
 from flashviz_app.navigation import pages
+from flashviz_app.theme_switch import theme_switch
 
 st.set_page_config(page_title="flashviz: FlashAttention-2 stepper", layout="wide")
-st.navigation(pages()).run()
+page = st.navigation(pages())
+with st.sidebar:
+    theme_switch()  # every page: Light / Dark, the charts follow
+page.run()

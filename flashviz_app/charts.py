@@ -3,8 +3,9 @@
 Streamlit's own chart theme prints tick labels in faded grey at ~13 px (3.7:1 on white);
 charts here are drawn with ``theme=None`` and their text in the theme's ink instead: at
 least 16 px (the figures' ``font.size``) and well above WCAG AA's 4.5:1 in both themes.
-The theme is the one the browser reports (``st.context.theme.type``); charts follow a
-switch of it on the next run.
+The theme is the one the browser reports (``st.context.theme.type``); the sidebar's
+Light / Dark switch (``flashviz_app.theme_switch``) changes it and reruns the app, so the
+charts follow at once.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-THEMES = {  # ink on paper: 14.7:1 (light) and 18.0:1 (dark)
+THEMES = {  # ink on paper: 14.7:1 (light) and 17.3:1 (dark); paper = Streamlit's page
     "light": {"ink": "#262730", "paper": "#FFFFFF"},
-    "dark": {"ink": "#FAFAFA", "paper": "#0E1117"},
+    "dark": {"ink": "#FAFAFA", "paper": "#171614"},
 }
 
 

@@ -1,9 +1,9 @@
 """Presentation mode: for a lecturer at a projector (toggle in the sidebar, ``?present=true``).
 
 The controls go (sidebar, header, title, explanation, counters, code, the sections below);
-a compact step bar (First / Previous / Next / Last and the step heading) stays pinned at
-the top; the tile map, the tile, the running statistics and the accumulator share one
-1280 x 720 screen in a 2 x 2 grid of fixed-size charts, so nothing moves from step to step.
+a compact step bar (First / Previous / Next / Last, the step heading, Light / Dark) stays
+pinned at the top; the tile map, the tile, the running statistics and the accumulator share
+one 1280 x 720 screen in a 2 x 2 grid of fixed-size charts, so nothing moves from step to step.
 Left / Right step and Home / End jump (the step bar's keys, ``step_view``).
 """
 
@@ -15,6 +15,7 @@ KEY = "present"
 CHART_HEIGHT = 285  # px: two rows of charts under the step bar fit 720 px
 HALF = 610  # px: a half-width chart at 1280 px without the sidebar
 STEP_BAR = "present_bar"  # container key: class st-key-present_bar
+THEME_SWITCH = "theme_switch_present"  # the step bar's Light / Dark switch
 CSS = f"""<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stHeader"], [data-testid="stToolbar"] {{ display: none !important; }}

@@ -37,6 +37,7 @@ from flashviz_app.quiz_view import (
     unlocked,
 )
 from flashviz_app.step_controls import step_controls
+from flashviz_app.theme_switch import theme_switch
 
 SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
 
@@ -228,10 +229,12 @@ def presentation_body(ctx: FigureContext) -> None:
     st.session_state.step = k = min(max(int(st.session_state.get("step", 0)), 0), last)
     w = step_view.step_window(ctx, k, allowed=last, figures=present_figures, theme=theme_name())
     with st.container(key=presentation.STEP_BAR):
-        bar, leave = st.columns([9, 1], vertical_alignment="center")
+        bar, theme, leave = st.columns([8, 2, 1], vertical_alignment="center")
         with bar:
             step_view.buttons(w, on_move=_user_moved)
             step_view.heading(w, functools.partial(step_heading, ctx))
+        with theme:
+            theme_switch(presentation.THEME_SWITCH)  # the sidebar's is hidden here
         presentation.leave_button(leave)
     sync_query_params({"step": k})
     for names in (("tile_map", "tile"), ("stats", "accumulator")):

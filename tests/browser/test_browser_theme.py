@@ -1,5 +1,6 @@
 """Finding 8 in headless Chromium: chart text at least 16 px with contrast >= 4.5:1 (WCAG AA)
-in the light and the dark theme, and a visible switch between them that the charts follow."""
+in the light and the dark theme, and a visible Light / Dark switch (sidebar, presentation
+mode's step bar) that turns the page and every chart dark and back, kept across pages."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import chart_text_problems, screenshot, wait_for_charts
+from .helpers import (
+    chart_text_problems,
+    go_to_page,
+    screenshot,
+    step_heading,
+    wait_for_charts,
+    wait_for_heading,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -32,5 +40,90 @@ def test_chart_text_is_large_and_contrasted_in_both_themes(
         found = chart_text_problems(page)
         screenshot(page, screenshots / f"theme_{name}_{scheme}.png")
         assert not found, "\n".join(found[:25]) + f"\n... {len(found)} in all"
+    finally:
+        context.close()
+
+
+# --- the visible Light / Dark switch (flashviz_app/theme_switch.py) ---------------------
+
+COLOURS = """() => ({
+  page: getComputedStyle(document.querySelector('.stApp')).backgroundColor,
+  papers: [...new Set([...document.querySelectorAll('.js-plotly-plot')]
+    .filter(c => c.checkVisibility({visibilityProperty: true}))
+    .map(c => c.querySelector('.main-svg')?.style.background || 'none'))],
+})"""
+PAGE_BG = {"light": "rgb(255, 255, 255)", "dark": "rgb(23, 22, 20)"}  # Streamlit 1.67
+
+
+def _wait_theme(page: object, scheme: str, charts: int) -> None:
+    """Wait until the page and the paper of each of the ``charts`` shown charts are
+    ``scheme``'s background, then check their text (>= 16 px, >= 4.5:1)."""
+    wait_for_charts(page, charts)
+    bg = PAGE_BG[scheme]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"(() => {{ const c = ({COLOURS})(); return c.page === {bg!r}"
+        f" && c.papers.length === 1 && c.papers[0] === {bg!r}; }})()",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    wait_for_charts(page, charts)
+    assert page.evaluate(COLOURS) == {"page": bg, "papers": [bg]}  # type: ignore[attr-defined]
+    found = chart_text_problems(page)
+    assert not found, "\n".join(found[:25])
+
+
+def test_switch_turns_page_and_charts_dark_and_back_kept_across_pages(
+    browser: object, server_url: str, screenshots: Path
+) -> None:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 720}, color_scheme="light"
+    )
+    page = context.new_page()
+    switch = "[data-testid=stSidebar] button[data-theme={}]"
+    try:
+        page.goto(f"{server_url}/?step=7")
+        _wait_theme(page, "light", 6)
+        page.locator(switch.format("dark")).click()
+        _wait_theme(page, "dark", 6)
+        assert page.locator(switch.format("dark")).get_attribute("aria-pressed") == "true"
+        assert not page.locator("[data-testid=stMainMenuPopover]").is_visible()
+        screenshot(page, screenshots / "theme_switch_dark.png")
+        go_to_page(page, "FA1 vs FA2")  # another page and back: still dark
+        _wait_theme(page, "dark", 3)
+        go_to_page(page, "Stepper")
+        _wait_theme(page, "dark", 6)
+        assert step_heading(page).startswith("Step 7 of")
+        page.goto(f"{server_url}/fa1")  # a fresh load of another page's address too
+        _wait_theme(page, "dark", 3)
+        page.locator(switch.format("light")).click()
+        _wait_theme(page, "light", 3)
+        page.locator("[data-testid=stMainMenuButton]").click()  # the main menu: followed too
+        page.locator("[data-testid='stMainMenuItem-theme-Dark']").click()
+        page.keyboard.press("Escape")
+        _wait_theme(page, "dark", 3)
+        assert page.locator(switch.format("dark")).get_attribute("aria-pressed") == "true"
+    finally:
+        context.close()
+
+
+def test_presentation_step_bar_has_the_switch(
+    browser: object, server_url: str, screenshots: Path
+) -> None:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 720}, color_scheme="light"
+    )
+    page = context.new_page()
+    bar = ".st-key-present_bar button[data-theme={}]"
+    try:
+        page.goto(f"{server_url}/?present=true&step=7")
+        _wait_theme(page, "light", 4)
+        page.locator(bar.format("dark")).click()
+        _wait_theme(page, "dark", 4)
+        assert not page.locator("[data-testid=stMainMenuPopover]").is_visible()
+        screenshot(page, screenshots / "theme_switch_presentation_dark.png")
+        page.keyboard.press("ArrowRight")  # the keys still step
+        wait_for_heading(page, "Step 8 of")
+        page.locator(bar.format("light")).click()
+        _wait_theme(page, "light", 4)
     finally:
         context.close()
