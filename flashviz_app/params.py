@@ -2,8 +2,9 @@
 
 A link carries every problem field (``n_q``, ``n_k``, ``head_dim``, ``block_q``,
 ``block_kv``, ``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``,
-``precision``, ``bug``) and ``step``, so opening it restores the same view. Uploaded tensors
-cannot travel in a link: ``upload`` (their digest) stays out of the URL. The values live in
+``precision``, ``bug``), ``step`` and ``tile_scale`` (the tile's colour scale), so
+opening it restores the same view. Uploaded tensors cannot travel in a link: ``upload``
+(their digest) stays out of the URL. The values live in
 ``flashviz_app.kept``'s store, shared with the other pages that have the same fields.
 """
 
@@ -22,6 +23,7 @@ from flashviz_app.kept import Field, keep
 
 DEFAULTS = asdict(ProblemSpec())
 LOCAL_ONLY = ("upload",)  # state that a link cannot carry
+TILE_SCALE = "tile_scale"  # stepper toggle: S coloured on the tile's own range
 CHOICES = {
     "causal_align": CAUSAL_ALIGNS,
     "pattern": tuple(PATTERNS),
@@ -37,6 +39,7 @@ STEPPER_FIELDS = [
     Field("row", 0, url=False),
     Field("speed", "1 step/s", url=False),
     Field("present", False),  # presentation mode (flashviz_app/presentation.py)
+    Field(TILE_SCALE, True),  # the tile's S on its own colour scale (else the tile map's)
 ]
 
 

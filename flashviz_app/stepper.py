@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -29,7 +30,7 @@ from flashviz_app import presentation, step_view
 from flashviz_app.charts import theme_name
 from flashviz_app.code_view import code_section
 from flashviz_app.export_view import png_download
-from flashviz_app.params import sync_query_params
+from flashviz_app.params import TILE_SCALE, sync_query_params
 from flashviz_app.quiz_view import (
     quiz_mode_toggle,
     quiz_section,
@@ -169,14 +170,26 @@ def _explanation(ctx: FigureContext, k: int) -> None:
         st.latex(e.numbers)
 
 
-def step_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
-    """The stepper's charts at step ``k`` (no tile at a load or finish step)."""
+def step_figures(ctx: FigureContext, k: int, tile_scale: bool = True) -> dict[str, go.Figure]:
+    """The stepper's charts at step ``k`` (no tile at a load or finish step); S on the
+    tile's own colour scale, or with ``tile_scale=False`` on the tile map's."""
     figs = {"tile_map": tile_map_figure(ctx, k)}
     if isinstance(ctx.trace.steps[k], TileStep):
-        figs["tile"] = tile_figure(ctx, k, width=FULL_WIDTH)
+        figs["tile"] = tile_figure(ctx, k, width=FULL_WIDTH, tile_scale=tile_scale)
     figs["stats"] = stats_figure(ctx, k, width=FULL_WIDTH)
     figs["accumulator"] = accumulator_figure(ctx, k)
     return figs
+
+
+def step_figures_map_scale(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
+    """``step_figures`` with S on the tile map's colour scale (its own name: step_view
+    caches figure JSON per figure function)."""
+    return step_figures(ctx, k, tile_scale=False)
+
+
+def _figures() -> Callable[[FigureContext, int], dict[str, go.Figure]]:
+    """The stepper's figure set for the colour-scale toggle (``tile_scale``, in the URL)."""
+    return step_figures if st.session_state.get(TILE_SCALE, True) else step_figures_map_scale
 
 
 def step_heading(ctx: FigureContext, k: int) -> str:
@@ -199,11 +212,17 @@ def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
     with right:
         _explanation(ctx, k)
     # full width: the cells are wide enough for their numbers
+    st.toggle(
+        "S colour scale: this tile (off: the whole tile map's)",
+        key=TILE_SCALE,
+        help="A tile of small scores in a map with large ones looks blank on the map's "
+        "scale; on this tile's own scale its contrast shows (see the colour bar's numbers).",
+    )
     step_view.chart(w, "tile", note="No tile at this step: see the explanation above.")
     step_view.chart(w, "stats")
     step_view.chart(w, "accumulator")
     png_download(
-        functools.partial(step_figures, ctx, k), count=len(w.figs[k]), file_stem=f"flashviz_step{k}"
+        functools.partial(_figures(), ctx, k), count=len(w.figs[k]), file_stem=f"flashviz_step{k}"
     )
     code_section(ctx.trace.steps[k].kind)
 
@@ -213,7 +232,7 @@ def present_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
     h, w = presentation.CHART_HEIGHT, presentation.HALF
     figs = {"tile_map": tile_map_figure(ctx, k, height=h)}
     if isinstance(ctx.trace.steps[k], TileStep):
-        figs["tile"] = tile_figure(ctx, k, height=h, width=w)
+        figs["tile"] = tile_figure(ctx, k, height=h, width=w, tile_scale=True)
     figs["stats"] = stats_figure(ctx, k, height=h, width=w)
     figs["accumulator"] = accumulator_figure(ctx, k, height=h, width=w)
     for fig in figs.values():  # compact: small margins, no legends or colour bars
@@ -261,7 +280,7 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     k = int(st.session_state.step)
     # Buttons, heading and charts step in the browser at once, then tell the server.
     w = step_view.step_window(
-        ctx, k, allowed=k if locked else last, figures=step_figures, theme=theme_name()
+        ctx, k, allowed=k if locked else last, figures=_figures(), theme=theme_name()
     )
     step_view.buttons(w, on_move=_user_moved)
     step_controls(
@@ -269,7 +288,7 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     )
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
-    sync_query_params({"step": k})
+    sync_query_params({"step": k, TILE_SCALE: bool(st.session_state.get(TILE_SCALE, True))})
     step_view.heading(w, functools.partial(step_heading, ctx))
     _bug_banner(ctx, k, bug_at)
     _counters(ctx, k)

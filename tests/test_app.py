@@ -133,3 +133,25 @@ def test_bad_url_parameter_is_ignored_with_a_warning() -> None:
     at = run_app(n_q="many", pattern="zigzag")
     assert len(at.warning) == 2
     assert at.session_state["n_q"] == ProblemSpec().n_q
+
+
+def test_tile_colour_scale_toggle_and_url() -> None:
+    """Finding 7: the tile's S is on its own colour scale by default; the toggle (kept in
+    the URL as ``tile_scale``) puts it on the tile map's, and a link restores either."""
+    at = run_app(step=3)
+
+    def s_range(at: AppTest) -> tuple[float, float]:
+        s = step_charts(at)["chart_tile"]["data"][0]
+        return s["zmin"], s["zmax"]
+
+    z = decode(step_charts(at)["chart_tile"]["data"][0]["z"])
+    assert s_range(at) == (np.nanmin(z), np.nanmax(z))
+    assert at.toggle(key="tile_scale").value is True
+    assert at.query_params["tile_scale"] == "true"
+    at.toggle(key="tile_scale").set_value(False).run()
+    assert not at.exception
+    low, high = s_range(at)
+    assert low == -high and high >= np.nanmax(np.abs(z))  # the map's symmetric scale
+    assert at.query_params["tile_scale"] == "false" and at.session_state["step"] == 3
+    linked = run_app(step=3, tile_scale=False)
+    assert s_range(linked) == (low, high) and linked.toggle(key="tile_scale").value is False

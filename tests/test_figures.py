@@ -15,6 +15,7 @@ from flashviz.figures import (
 )
 from flashviz.figures.context import pool_max
 from flashviz.figures.correctness import error_figure
+from flashviz.figures.tile import score_range as tile_scale_range
 from flashviz.figures.whole_run import run_states, whole_run_figure
 from flashviz.problem import ProblemSpec, build_trace
 from flashviz.trace import LoadStep, TileStep, WriteStep
@@ -90,6 +91,31 @@ def test_tile_figure_data_equals_the_trace(ctx) -> None:
         assert np.allclose(s[np.isfinite(s)], step.s[np.isfinite(step.s)], rtol=0, atol=0)
         assert np.array_equal(decode(p_trace["z"]), step.p)
         assert list(decode(s_trace["x"])) == list(step.cols)
+
+
+def test_tile_colour_scale_whole_map_or_this_tile() -> None:
+    """Finding 7: at n = 512 (d = 64, blocks 64) a tile's scores span a sliver of the map's
+    symmetric scale; with ``tile_scale`` the S heatmap's zmin / zmax are the tile's own
+    finite min and max, P~ keeps [0, 1], and the map's scale stays the default."""
+    ctx = figure_context(
+        build_trace(ProblemSpec(n_q=512, n_k=512, head_dim=64, block_q=64, block_kv=64))
+    )
+    k = next(k for k, s in enumerate(ctx.trace.steps) if isinstance(s, TileStep) and s.j == 4)
+    step = ctx.trace.steps[k]
+    finite = step.s[np.isfinite(step.s)]
+    whole, own = (spec(tile_figure(ctx, k, tile_scale=t).to_json())["data"] for t in (0, 1))
+    assert (whole[0]["zmin"], whole[0]["zmax"]) == (-ctx.score_max, ctx.score_max)
+    assert (finite.max() - finite.min()) < 0.5 * (2 * ctx.score_max)  # blank on the map's
+    assert (own[0]["zmin"], own[0]["zmax"]) == (finite.min(), finite.max())
+    assert own[0]["colorbar"]["title"]["text"] == "score (this tile)"
+    assert (own[1]["zmin"], own[1]["zmax"]) == (0, 1)
+    assert np.array_equal(decode(own[0]["z"]), decode(whole[0]["z"]), equal_nan=True)
+    flat = np.full_like(step.s, 0.25)  # a tile with no spread keeps the map's scale
+    assert tile_scale_range(ctx, flat, True) == (-ctx.score_max, ctx.score_max)
+    assert tile_scale_range(ctx, np.full_like(flat, -np.inf), True) == (
+        -ctx.score_max,
+        ctx.score_max,
+    )
 
 
 def test_stats_history_and_alpha(ctx) -> None:

@@ -37,10 +37,26 @@ def _heat(panel: int, z: np.ndarray, step: TileStep, name: str, **style) -> dict
     }
 
 
+def score_range(ctx: FigureContext, s: np.ndarray, tile_scale: bool) -> tuple[float, float]:
+    """(zmin, zmax) of the S heatmap: the tile map's symmetric scale, or with ``tile_scale``
+    the tile's own finite min and max (a tile of small scores in a map with large ones
+    looks blank on the map's scale); the map's when the tile has no spread."""
+    finite = s[np.isfinite(s)]
+    if tile_scale and finite.size and finite.max() > finite.min():
+        return float(finite.min()), float(finite.max())
+    return -ctx.score_max, ctx.score_max
+
+
 def tile_figure(
-    ctx: FigureContext, step_index: int, height: int = 420, width: int = HALF_WIDTH
+    ctx: FigureContext,
+    step_index: int,
+    height: int = 420,
+    width: int = HALF_WIDTH,
+    tile_scale: bool = False,
 ) -> go.Figure:
-    """Heatmaps of the scaled, masked scores S_ij (blank = masked) and P~_ij = exp(S_ij - m)."""
+    """Heatmaps of the scaled, masked scores S_ij (blank = masked) and P~_ij = exp(S_ij - m).
+
+    S is coloured on the tile map's scale, or with ``tile_scale`` on this tile's own range."""
     step = ctx.trace.steps[step_index]
     if not isinstance(step, TileStep):
         raise ValueError(f"step {step_index} is a {step.kind!r} step, not a tile")
@@ -57,6 +73,8 @@ def tile_figure(
         layout[f"xaxis{suffix}"].update(title={"text": "key c"}, showgrid=False)
         layout[f"yaxis{suffix}"].update(autorange="reversed", showgrid=False)
     layout["yaxis"]["title"] = {"text": "query r"}
+    zmin, zmax = score_range(ctx, step.s, tile_scale)
+    own = (zmin, zmax) != (-ctx.score_max, ctx.score_max)
     data = [
         _heat(
             0,
@@ -64,9 +82,9 @@ def tile_figure(
             step,
             "S",
             colorscale=SCORE_SCALE,
-            zmin=-ctx.score_max,
-            zmax=ctx.score_max,
-            colorbar=_colorbar("score", layout["xaxis"]["domain"]),
+            zmin=zmin,
+            zmax=zmax,
+            colorbar=_colorbar("score (this tile)" if own else "score", layout["xaxis"]["domain"]),
         ),
         _heat(
             1,
