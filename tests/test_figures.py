@@ -118,6 +118,35 @@ def test_tile_colour_scale_whole_map_or_this_tile() -> None:
     )
 
 
+def test_stats_alpha_below_m_and_l_when_their_columns_would_be_slivers() -> None:
+    """Finding 7: at n = 512 in blocks of 64 (8 tiles) side by side with alpha a tile's
+    column of m or l got ~30 px at 1280 x 720; alpha then moves below them, each column is
+    >= MIN_COLUMN_PX, alpha stays one upright bar per row; small problems and presentation
+    mode's 285 px charts keep the single row."""
+    from flashviz.figures.stats import MIN_COLUMN_PX, stacked
+    from flashviz.figures.style import FULL_WIDTH
+
+    big = figure_context(
+        build_trace(ProblemSpec(n_q=512, n_k=512, head_dim=64, block_q=64, block_kv=64))
+    )
+    k = next(k for k, s in enumerate(big.trace.steps) if isinstance(s, TileStep) and s.j == 4)
+    fig = stats_figure(big, k, width=FULL_WIDTH)
+    go.Figure(fig.to_dict())  # valid Plotly
+    layout = spec(fig.to_json())["layout"]
+    plot_w = FULL_WIDTH - layout["margin"]["l"] - layout["margin"]["r"]
+    for axis in ("xaxis", "xaxis2"):
+        x0, x1 = layout[axis]["domain"]
+        assert plot_w * (x1 - x0) / big.trace.grid[1] >= MIN_COLUMN_PX
+    assert layout["yaxis3"]["domain"][1] < layout["yaxis"]["domain"][0]  # alpha below
+    assert layout["height"] == 420 + 200
+    bars = next(d for d in spec(fig.to_json())["data"] if d["type"] == "bar")
+    assert bars["orientation"] == "v"
+    assert np.allclose(decode(bars["y"]), big.trace.steps[k].alpha)
+    assert not stacked(big, 285, 610)  # presentation mode: fixed height, one row
+    small = figure_context(build_trace(ProblemSpec()))
+    assert not stacked(small, 420, FULL_WIDTH)
+
+
 def test_stats_history_and_alpha(ctx) -> None:
     for k, step in enumerate(ctx.trace.steps):
         data = spec(stats_figure(ctx, k).to_json())["data"]
@@ -129,7 +158,8 @@ def test_stats_history_and_alpha(ctx) -> None:
             assert np.allclose(col[finite], step.m[finite])
             assert np.isnan(m[:, step.j + 1 :]).all()
             bars = next(d for d in data if d["type"] == "bar")
-            assert np.allclose(decode(bars["x"]), step.alpha)
+            values = bars["x"] if bars["orientation"] == "h" else bars["y"]  # alpha below m, l
+            assert np.allclose(decode(values), step.alpha)
             circles = next(d for d in data if d["type"] == "scatter")
             rose = step.max_changed & np.isfinite(step.m_prev)
             assert sorted(decode(circles["y"]).astype(int)) == list(

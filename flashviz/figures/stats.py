@@ -28,6 +28,8 @@ from flashviz.figures.style import (
 from flashviz.trace import LoadStep, TileStep
 
 UNCHANGED = "#999999"
+MIN_COLUMN_PX = 40  # a tile's column of m or l narrower than this reads as a sliver
+ALPHA_ROW_PX = 200  # height added when alpha moves below m and l
 
 
 def history(ctx: FigureContext, step_index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +47,16 @@ def changed_rows(step: TileStep) -> np.ndarray:
     return step.max_changed & np.isfinite(step.m_prev)
 
 
-def _alpha_traces(step: TileStep, rows: np.ndarray) -> list[dict]:
+def stacked(ctx: FigureContext, height: int, width: int) -> bool:
+    """Whether alpha goes below m and l: side by side with it, a tile's column would be
+    narrower than MIN_COLUMN_PX at ``width`` (n = 512 in blocks of 64: 8 tiles), and the
+    figure is tall enough for a second row (not presentation mode's fixed 285 px)."""
+    plot_w = width - 80  # base_layout's left and right margins
+    side_by_side = plot_w * 0.38 * (1 - 2 * 0.06) / ctx.trace.grid[1]
+    return side_by_side < MIN_COLUMN_PX and height >= 400
+
+
+def _alpha_traces(step: TileStep, rows: np.ndarray, below: bool = False) -> list[dict]:
     changed = changed_rows(step)
     circles = {
         "type": "scatter",
@@ -71,27 +82,57 @@ def _alpha_traces(step: TileStep, rows: np.ndarray) -> list[dict]:
         "hovertemplate": "row %{y}: " + ALPHA + " = %{x:.4f}<extra></extra>",
         "showlegend": False,
     }
+    if below:  # one upright bar per query row, under m and l (too narrow for its number)
+        bars.update(x=rows, y=step.alpha, orientation="v", text=None, textposition="none")
+        bars["hovertemplate"] = "row %{x}: " + ALPHA + " = %{y:.4f}<extra></extra>"
     return [circles, bars]
+
+
+def _stacked_layout(titles: list[str]) -> dict:
+    """m and l side by side on top (each almost half the width), alpha across below."""
+    layout: dict = {"annotations": []}
+    top, alpha_top = (0.5, 1.0), 0.24
+    for k, (x_domain, title) in enumerate(zip(([0.0, 0.47], [0.53, 1.0]), titles, strict=False)):
+        suffix = "" if k == 0 else "2"
+        layout[f"xaxis{suffix}"] = {"domain": x_domain, "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = {"domain": list(top), "anchor": f"x{suffix}"}
+        if k:
+            layout["yaxis2"].update(matches="y", showticklabels=False)
+        layout["annotations"].append(_title(title, sum(x_domain) / 2, top[1]))
+    layout["xaxis3"] = {"domain": [0.0, 1.0], "anchor": "y3"}
+    layout["yaxis3"] = {"domain": [0.0, alpha_top], "anchor": "x3"}
+    layout["annotations"].append(_title(titles[2].replace("<br>", " "), 0.5, alpha_top))
+    return layout
+
+
+def _title(text: str, x: float, y: float) -> dict:
+    return {"text": text, "x": x, "y": y, "xref": "paper", "yref": "paper",
+            "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+            "font": {"size": FONT_SIZE}}  # fmt: skip
 
 
 def stats_figure(
     ctx: FigureContext, step_index: int, height: int = 420, width: int = HALF_WIDTH
 ) -> go.Figure:
-    """Heatmaps of m and l after each tile so far, and a bar of alpha for this step."""
+    """Heatmaps of m and l after each tile so far, and a bar of alpha for this step.
+
+    With many tiles (``stacked``) alpha moves below m and l, so their columns stay readable;
+    the figure is then ALPHA_ROW_PX taller."""
     step = ctx.trace.steps[step_index]
     rows = np.arange(step.rows.start, step.rows.stop)
     m, l = history(ctx, step_index)
     tiles = np.arange(m.shape[1])
-    layout = row_layout(
-        [
-            "running max m<sub>i</sub>",
-            f"running sum {ELL}<sub>i</sub>",
-            f"{ALPHA} = exp(m<sub>prev</sub><br>{MINUS} m)",
-        ],
-        widths=[0.38, 0.38, 0.24],
-        gap=0.06,
-        share_y=True,
-    )
+    titles = [
+        "running max m<sub>i</sub>",
+        f"running sum {ELL}<sub>i</sub>",
+        f"{ALPHA} = exp(m<sub>prev</sub><br>{MINUS} m)",
+    ]
+    below = stacked(ctx, height, width)
+    if below:
+        layout = _stacked_layout(titles)
+        height += ALPHA_ROW_PX
+    else:
+        layout = row_layout(titles, widths=[0.38, 0.38, 0.24], gap=0.06, share_y=True)
     common = {"type": "heatmap", "x": tiles, "y": rows, "xgap": 1, "ygap": 1}
     finite_l = l[np.isfinite(l)]
     data = [
@@ -121,7 +162,7 @@ def stats_figure(
         },
     ]
     if isinstance(step, TileStep):
-        data += _alpha_traces(step, rows)
+        data += _alpha_traces(step, rows, below)
     if isinstance(step, LoadStep):  # no tile yet: say what the state starts at
         starts = (("x", f"m<sub>i</sub> = {MINUS}\u221e"), ("x2", f"{ELL}<sub>i</sub> = 0"))
         for x_ref, text in starts:
@@ -132,11 +173,17 @@ def stats_figure(
             )  # fmt: skip
     for axis in ("xaxis", "xaxis2"):
         layout[axis].update(title={"text": "tile j"}, dtick=1)
-    layout["xaxis3"].update(title={"text": ALPHA}, range=[0, 1.05])
-    for axis in ("yaxis", "yaxis2", "yaxis3"):
+    row_axes = ("yaxis", "yaxis2") if below else ("yaxis", "yaxis2", "yaxis3")
+    for axis in row_axes:
         layout[axis].update(autorange="reversed", dtick=1 if len(rows) <= 32 else None)
     layout["yaxis"]["title"] = {"text": "query r"}
-    layout["legend"] = {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"}
+    if below:
+        layout["xaxis3"].update(title={"text": "query r"})
+        layout["yaxis3"].update(title={"text": ALPHA}, range=[0, 1.05], nticks=3)
+        layout["legend"] = {"orientation": "h", "y": -0.25, "x": 0, "yanchor": "top"}
+    else:
+        layout["xaxis3"].update(title={"text": ALPHA}, range=[0, 1.05])
+        layout["legend"] = {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"}
     title = f"Running statistics of Q block {step.i}"
     layout = base_layout(layout, title=title, height=height, margin={"t": 110, "b": 110})
     fit_numbers(data, layout, width)

@@ -1,7 +1,8 @@
 """Findings 4 and 7 in headless Chromium, at 1280x720 with the sidebar open and at
 1920x1080: inside every stepper chart no two texts overlap by more than 2 px and no colour
 bar covers another panel; a load step shows the initial state m = -inf, l = 0; the tile
-map's on-chip bars (Q block right of the map, K/V block above it) touch the map."""
+map's on-chip bars (Q block right of the map, K/V block above it) touch the map; at n = 512
+in blocks of 64 the S tile shows its contrast and each m / l column is >= 40 px wide."""
 
 from __future__ import annotations
 
@@ -73,5 +74,58 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         found = chart_overlaps(page) + detached_bars(page)
         screenshot(page, screenshots / f"layout_{problem.replace(' ', '_')}_{width}.png")
         assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
+    finally:
+        context.close()
+
+
+# --- finding 7 at n = 512 (d = 64, blocks 64): the S tile's contrast, m / l columns ------
+
+_HEATMAPS = """() => {
+  const shown = [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(c => c.checkVisibility({visibilityProperty: true}));
+  const chart = (t) => shown.find(c => (c.querySelector('.gtitle')?.textContent || '')
+    .startsWith(t));
+  const heat = (gd, i, name) => {
+    const z = gd.calcdata[i][0].z, finite = z.flat().filter(Number.isFinite);
+    const img = gd.querySelectorAll('.heatmaplayer image')[i];
+    img.setAttribute('data-heatmap', name);
+    return {zmin: gd._fullData[i].zmin, zmax: gd._fullData[i].zmax,
+      lo: Math.min(...finite), hi: Math.max(...finite), cols: z[0].length,
+      width: img.getBoundingClientRect().width};
+  };
+  const tile = chart('Tile ('), stats = chart('Running statistics');
+  return {S: heat(tile, 0, 'S'), m: heat(stats, 0, 'm'), l: heat(stats, 1, 'l')};
+}"""
+
+
+def test_n512_tile_shows_contrast_and_m_l_columns_are_readable(
+    browser: object, server_url: str, screenshots: Path
+) -> None:
+    """The S tile spans its colour scale (it looked blank on the tile map's) and shows it
+    in pixels; each m / l column is at least 40 px wide (they were slivers); no overlaps."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?n_q=512&n_k=512&head_dim=64&block_q=64&block_kv=64&step=5")
+        wait_for_heading(page, "Step 5 of")
+        wait_for_charts(page, 6, timeout_ms=120_000)
+        page.wait_for_timeout(800)
+        found = page.evaluate(_HEATMAPS)
+        s = found["S"]
+        assert (s["hi"] - s["lo"]) / (s["zmax"] - s["zmin"]) > 0.99, s  # spans the scale
+        shot = page.locator("[data-heatmap=S]").screenshot()
+        rgb = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=float)
+        luminance = rgb @ [0.2126, 0.7152, 0.0722]
+        assert luminance.std() > 15, luminance.std()  # 1.2 on the map's scale, 31 on its own
+        for name in ("m", "l"):
+            assert found[name]["width"] / found[name]["cols"] >= 40, found[name]
+        overlaps = [o for o in chart_overlaps(page) if o.startswith(("Tile (", "Running"))]
+        screenshot(page, screenshots / "layout_n512_blocks64_1280.png")
+        assert not overlaps, "\n".join(overlaps[:20])
     finally:
         context.close()
