@@ -167,6 +167,8 @@ export default function (component) {
   }
   if (!S.restored) {
     S.restored = true;
+    const reloaded = window.sessionStorage.getItem(RELOADED);
+    if (reloaded && reloaded === shown()) window.sessionStorage.removeItem(RELOADED); // it took
     const want = store(true, STORE);
     if (want in LABEL && want !== shown()) apply(want);
   }

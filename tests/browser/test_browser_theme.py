@@ -127,3 +127,26 @@ def test_presentation_step_bar_has_the_switch(
         _wait_theme(page, "light", 4)
     finally:
         context.close()
+
+
+def test_switch_without_the_main_menu_reloads_once_into_the_theme(
+    browser: object, server_url: str
+) -> None:
+    """Should Streamlit's menu not be found, the switch writes Streamlit's stored choice
+    for this address and reloads once; the page and the charts come back dark."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 720}, color_scheme="light"
+    )
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/fa1")
+        _wait_theme(page, "light", 3)
+        page.evaluate(  # hide the menu from the switch
+            "document.querySelector('[data-testid=stMainMenuButton]')"
+            ".setAttribute('data-testid', 'hidden-menu')"
+        )
+        page.locator("[data-testid=stSidebar] button[data-theme=dark]").click()
+        _wait_theme(page, "dark", 3)
+        assert page.evaluate("sessionStorage.getItem('flashviz-theme-reloaded')") is None
+    finally:
+        context.close()
