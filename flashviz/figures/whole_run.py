@@ -163,6 +163,8 @@ def whole_run_figure(ctx: FigureContext, height: int = 560) -> go.Figure:
     layout.update(_controls(names, labels), showlegend=False)
     sampled = "" if row_stride == 1 else f", every {row_stride}th row"
     title = f"The whole run, {len(picks)} frames{sampled}: press Play"
-    fig = figure(first, base_layout(layout, title=title, height=height, margin={"b": 140}))
+    layout = base_layout(layout, title=title, height=height, margin={"b": 140})
+    layout["title"].update(x=0, xref="paper", xanchor="left")  # left: Play / Pause are right
+    fig = figure(first, layout)
     fig.frames = [go.Frame(f, _validate=False) for f in frames]
     return fig

@@ -1,7 +1,8 @@
 """Finding 3 in headless Chromium: every frame of the whole-run animation draws every panel,
 in the app and in the exported offline HTML opened from disk. A heatmap is drawn as an
 <image> inside the SVG: the test counts its painted pixels after moving to a middle frame
-(slider) and after playing a few frames."""
+(slider) and after playing a few frames. Its title, buttons and slider label do not
+overlap at 1280x720, also when the title is long (a sampled run)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import CHART, screenshot, wait_for_charts
+from .helpers import CHART, chart_overlaps, screenshot, wait_for_charts
 
 pytestmark = pytest.mark.browser
 
@@ -76,3 +77,23 @@ def test_whole_run_frames_draw_the_output_heatmap_in_app_and_offline_html(
     wait_for_charts(page, 1)
     _check_frames(page, page.locator(CHART).first)  # type: ignore[attr-defined]
     page.screenshot(path=str(screenshots / "whole_run_offline_html.png"))  # type: ignore[attr-defined]
+
+
+def test_whole_run_title_buttons_and_labels_do_not_overlap_at_1280(
+    browser: object, server_url: str, screenshots: Path
+) -> None:
+    """n = 512 in blocks of 64: 'The whole run, 80 frames, every 8th row: press Play' once
+    ran under the Play / Pause buttons."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?n_q=512&n_k=512&head_dim=64&block_q=64&block_kv=64&step=1")
+        chart = page.locator(CHART, has_text="The whole run").first
+        chart.locator(".slider-rail-rect").wait_for(timeout=90_000)
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        found = [f for f in chart_overlaps(page) if f.startswith("The whole run")]
+        screenshot(page, screenshots / "whole_run_512_1280.png")
+        assert not found, "\n".join(found)
+    finally:
+        context.close()
