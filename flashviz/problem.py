@@ -142,7 +142,8 @@ def estimate_cost(spec: ProblemSpec, page: str = "stepper") -> PageCost:
     trace = 8 * (
         (n_q + 2 * n_k) * d  # inputs
         + n_q * (2 * d + 2)  # load steps
-        + 2 * n_q * n_k + n_q * n_kb * (2 * d + 5)  # tile steps
+        + 2 * n_q * n_k
+        + n_q * n_kb * (2 * d + 5)  # tile steps
         + n_q * (2 * d + 3)  # write steps
     )
     context = 8 * (4 * n_q * n_k + 3 * n_q * d)
@@ -154,9 +155,7 @@ def estimate_cost(spec: ProblemSpec, page: str = "stepper") -> PageCost:
         contexts = 1 if spec.bug == NO_BUG or page == "fa1" else 2
     total = traces * trace + contexts * context + _FIGURES_BYTES
     seconds = (
-        _SECONDS_FIXED
-        + runs * spec.n_steps * _SECONDS_PER_STEP
-        + total / 2**20 * _SECONDS_PER_MIB
+        _SECONDS_FIXED + runs * spec.n_steps * _SECONDS_PER_STEP + total / 2**20 * _SECONDS_PER_MIB
     )
     return PageCost(traces * trace, contexts * context, _FIGURES_BYTES, seconds)
 
@@ -167,9 +166,7 @@ def _mib(n_bytes: int) -> str:
 
 def _try(spec: ProblemSpec, page: str) -> str:
     s = suggest_spec(spec, page)
-    return (
-        f"Try n_q = {s.n_q}, n_k = {s.n_k}, block_q = {s.block_q}, block_kv = {s.block_kv}."
-    )
+    return f"Try n_q = {s.n_q}, n_k = {s.n_k}, block_q = {s.block_q}, block_kv = {s.block_kv}."
 
 
 def _limit_errors(spec: ProblemSpec, page: str) -> list[str]:

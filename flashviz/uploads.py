@@ -470,9 +470,7 @@ def read_qkv(data: bytes | memoryview, filename: str) -> QKVUpload:
     return _validated(dict(zip(QKV_NAMES, stacked, strict=True)), labels)
 
 
-def load_qkv(
-    data: bytes | memoryview, filename: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_qkv(data: bytes | memoryview, filename: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(q, k, v) in float64 from an .npz or a stacked .npy; see ``read_qkv``."""
     return read_qkv(data, filename).arrays
 

@@ -19,8 +19,10 @@ OUT = ROOT / "docs" / "images"
 # page url path (with query) -> (file name, number of charts to wait for)
 PAGES = {
     "?step=3": ("stepper", 4),
-    "?n_q=12&n_k=9&head_dim=4&block_q=4&block_kv=3&causal=true&scale=400"
-    "&bug=no_rescale_o&step=5": ("stepper_bug", 4),
+    "?n_q=12&n_k=9&head_dim=4&block_q=4&block_kv=3&causal=true&scale=400&bug=no_rescale_o&step=5": (
+        "stepper_bug",
+        4,
+    ),
     "fa1": ("fa1_vs_fa2", 1),
     "causal": ("causal_alignment", 1),
     "debugger": ("debugger", 1),

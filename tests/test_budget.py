@@ -166,9 +166,10 @@ def test_the_suggestion_always_fits_and_keeps_what_fits(
     if problem_errors(spec, page) == []:
         assert fitted == spec
     else:
-        assert "Try n_q = {}, n_k = {}, block_q = {}, block_kv = {}.".format(
-            *suggest_size(spec, page)
-        ) in problem_errors(spec, page)[0]
+        assert (
+            "Try n_q = {}, n_k = {}, block_q = {}, block_kv = {}.".format(*suggest_size(spec, page))
+            in problem_errors(spec, page)[0]
+        )
 
 
 @pytest.mark.timeout(120)

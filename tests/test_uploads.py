@@ -334,9 +334,7 @@ def zip_raw(members: list[tuple[str, int, bytes, int, int]]) -> bytes:
             len(body),
         ) + struct.pack("<4sIQI", b"PK\x06\x07", 0, at, 1)  # fmt: skip
         count = 0xFFFF
-    end = struct.pack(
-        "<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0
-    )
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), len(body), 0)
     return bytes(body + central + zip64 + end)
 
 
