@@ -32,6 +32,18 @@ PAGES = {
 PRESENTATION = ("?present=true&step=7", "presentation", 4)  # at a projector's 1280 x 720
 
 
+def _shoot(page: object, address: str, name: str, charts: int) -> None:
+    """Open ``address``, wait for ``charts`` drawn charts, write ``docs/images/<name>.png``."""
+    page.goto(address)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(OUT / f"{name}.png"))  # type: ignore[attr-defined]
+    print(f"wrote {OUT / f'{name}.png'}")
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -40,25 +52,11 @@ def main() -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         for path, (name, charts) in PAGES.items():
-            page.goto(f"{url}/{path}")
-            page.wait_for_selector("h1", timeout=60_000)
-            page.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-                timeout=60_000,
-            )
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(OUT / f"{name}.png"))
-            print(f"wrote {OUT / f'{name}.png'}")
+            _shoot(page, f"{url}/{path}", name, charts)
         path, name, charts = PRESENTATION
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(f"{url}/{path}")
-        page.wait_for_function(
-            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-            timeout=60_000,
+        _shoot(
+            browser.new_page(viewport={"width": 1280, "height": 720}), f"{url}/{path}", name, charts
         )
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(OUT / f"{name}.png"))
-        print(f"wrote {OUT / f'{name}.png'}")
         browser.close()
 
 
