@@ -1,13 +1,13 @@
 """flashviz: step through FlashAttention-2 tile by tile. Run: ``streamlit run app.py``.
 
-Thin on purpose: page set-up and navigation only. Pages live in ``flashviz_app/pages``;
+Thin on purpose: page set-up and navigation only. Pages live in ``flashviz/app/pages``;
 figures and numbers in ``flashviz`` (which never imports streamlit).
 """
 
 import streamlit as st
 
-from flashviz_app.navigation import pages
-from flashviz_app.theme_switch import theme_switch
+from flashviz.app.navigation import pages
+from flashviz.app.theme_switch import theme_switch
 
 st.set_page_config(page_title="flashviz: FlashAttention-2 stepper", layout="wide")
 page = st.navigation(pages())

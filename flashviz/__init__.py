@@ -9,10 +9,10 @@ Public API:
 - ``flashviz.costs``: FLOPs, on-chip bytes, HBM traffic, memory saving.
 """
 
-from flashviz import costs
-from flashviz.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
-from flashviz.reference import attention_reference, naive_attention
-from flashviz.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_trace
+from flashviz.core import costs
+from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
+from flashviz.core.reference import attention_reference, naive_attention
+from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_trace
 
 __all__ = [
     "DEFAULT_BLOCK_KV",

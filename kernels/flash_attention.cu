@@ -3,13 +3,13 @@
 // One thread block per (query block i, batch*head). The state of the query block
 // (m_i, l_i, o_i) stays in registers; K/V tiles pass through shared memory; O is
 // normalised once, after the last tile. The "phase:" markers are the same as in
-// flashviz/stepper.py, so both sources can be read side by side.
+// flashviz/core/inner_step.py, so both sources can be read side by side.
 //
 // Inputs are contiguous (batch_heads, n, d) arrays; o is (batch_heads, n_q, d) and
-// lse (batch_heads, n_q), the natural-log logsumexp. Launch (flashviz/launch.py):
+// lse (batch_heads, n_q), the natural-log logsumexp. Launch (flashviz/gpu/launch_params.py):
 // grid = (ceil(n_q / BLOCK_Q), batch_heads), block = NUM_THREADS.
 //
-// Compile-time sizes, prepended as #defines by flashviz/launch.py (kernel_source):
+// Compile-time sizes, prepended as #defines by flashviz/gpu/launch_params.py (kernel_source):
 //   BLOCK_Q          query rows per block (B_r in the paper)
 //   BLOCK_KV         key/value rows per tile (B_c)
 //   HEAD_DIM         head dim of the shared tiles, >= d (extra columns are zeros)
@@ -47,7 +47,7 @@ __device__ void load_tile(float (*tile)[HEAD_DIM + PAD], const float* src, int s
 }
 
 // __launch_bounds__: NUM_THREADS a block, at least 2 blocks an SM. With no minimum, ptxas
-// squeezed some builds into 64 registers and spilled (tests/test_kernel_nvrtc.py checks).
+// squeezed some builds into 64 registers and spilled (tests/gpu/test_nvrtc.py checks).
 extern "C" __global__ void __launch_bounds__(NUM_THREADS, 2)
 flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
                     const float* __restrict__ v, float* __restrict__ o,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from flashviz.core.trace import LoadStep, TileStep, WriteStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
@@ -24,7 +25,6 @@ from flashviz.figures.style import (
     fit_numbers,
     symmetric_range,
 )
-from flashviz.trace import LoadStep, TileStep, WriteStep
 
 
 def accumulator_panels(ctx: FigureContext, step_index: int) -> list[tuple[str, np.ndarray]]:

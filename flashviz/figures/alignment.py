@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.alignment import Alignment
+from flashviz.core.masking import block_range
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
     CHANGED,
@@ -24,7 +24,7 @@ from flashviz.figures.style import (
     with_numbers,
 )
 from flashviz.figures.tile_map import legend_squares, outline
-from flashviz.masking import block_range
+from flashviz.lab.alignment import Alignment
 
 SEEN = "#4D4D4D"  # dark grey: query r sees key c
 MASKED = "#EDEDED"  # light grey: masked

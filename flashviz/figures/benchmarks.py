@@ -1,9 +1,9 @@
 """Benchmark charts: time, peak memory and throughput against n, one line per method.
 
-``cpu_benchmark_figure`` takes ``flashviz.bench.CpuResult`` rows; ``gpu_benchmark_figure``
-takes ``flashviz.gpu.BenchRow`` rows, where a method that ran out of memory at some n shows
+``cpu_benchmark_figure`` takes ``flashviz.perf.bench.CpuResult`` rows; ``gpu_benchmark_figure``
+takes ``flashviz.gpu.launcher.BenchRow`` rows, where a method that ran out of memory at some n shows
 an "out of memory" marker at that n instead of a point (the lesson of naive attention);
-``roofline_figure`` draws ``flashviz.roofline``'s expectation the same way. All log-log.
+``roofline_figure`` draws ``flashviz.perf.roofline``'s expectation the same way. All log-log.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from flashviz.bench import CpuResult
 from flashviz.figures.style import (
     BLUE,
     CHANGED,
@@ -24,8 +23,9 @@ from flashviz.figures.style import (
     base_layout,
     log_ticks,
 )
-from flashviz.gpu import OK, OUT_OF_MEMORY, WRONG, BenchRow
-from flashviz.roofline import Expectation, GpuSpec
+from flashviz.gpu.launcher import OK, OUT_OF_MEMORY, WRONG, BenchRow
+from flashviz.perf.bench import CpuResult
+from flashviz.perf.roofline import Expectation, GpuSpec
 
 METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE, SKY_BLUE)
 DASHES = ("solid", "dash", "dot")

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashviz.masking import block_range, kv_blocks_for
-from flashviz.reference import masked_scores
-from flashviz.trace import TileStep, Trace
-from flashviz.verdict import Verdict, compare_with_reference
+from flashviz.core.masking import block_range, kv_blocks_for
+from flashviz.core.reference import masked_scores
+from flashviz.core.trace import TileStep, Trace
+from flashviz.core.verdict import Verdict, compare_with_reference
 
 MAX_MAP_SIDE = 96  # the tile map shows at most this many cells per side
 

@@ -1,7 +1,7 @@
 """The online-softmax debugger: one row of scores, chunk by chunk, correct vs buggy.
 
 ``runs`` maps a variant to its ``debug_row`` steps: ``CORRECT`` for the right update and
-bug keys of ``flashviz.bugzoo.BUGS`` for the mistakes, all on the same row and chunks.
+bug keys of ``flashviz.lab.bugzoo.BUGS`` for the mistakes, all on the same row and chunks.
 Every figure shows the chunks up to ``step`` (the rest is still to come):
 
 - ``scores_figure``: the scores s_j as bars coloured by chunk (done, current, to come),
@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.bugzoo import BUGS, TOL, RowStep, first_divergence
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import (
     ALPHA,
@@ -35,6 +34,7 @@ from flashviz.figures.style import (
     base_layout,
     finite_or_nan,
 )
+from flashviz.lab.bugzoo import BUGS, TOL, RowStep, first_divergence
 
 CORRECT = "correct"
 CORRECT_COLOUR = DONE

@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.fa1 import Fa1LoadStep, Fa1TileStep
-from flashviz.fa_compare import Comparison, HbmOverN, RunCounts
+from flashviz.core.trace import LoadStep, TileStep, WriteStep
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
     BLUE,
@@ -29,7 +28,8 @@ from flashviz.figures.style import (
     VERMILLION,
     base_layout,
 )
-from flashviz.trace import LoadStep, TileStep, WriteStep
+from flashviz.lab.fa1 import Fa1LoadStep, Fa1TileStep
+from flashviz.lab.fa_compare import Comparison, HbmOverN, RunCounts
 
 FA1_COLOUR = BLUE
 FA2_COLOUR = VERMILLION

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from flashviz.core.trace import LoadStep, TileStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import (
@@ -25,7 +26,6 @@ from flashviz.figures.style import (
     finite_or_nan,
     fit_numbers,
 )
-from flashviz.trace import LoadStep, TileStep
 
 UNCHANGED = "#999999"
 MIN_COLUMN_PX = 40  # a tile's column of m or l narrower than this reads as a sliver

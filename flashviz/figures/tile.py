@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from flashviz.core.trace import TileStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
@@ -18,7 +19,6 @@ from flashviz.figures.style import (
     finite_or_nan,
     fit_numbers,
 )
-from flashviz.trace import TileStep
 
 
 def _heat(panel: int, z: np.ndarray, step: TileStep, name: str, **style) -> dict:

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import plotly.graph_objects as go
 
+from flashviz.core.trace import LoadStep, TileStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure
 from flashviz.figures.style import (
@@ -23,7 +24,6 @@ from flashviz.figures.style import (
     TO_COME,
     base_layout,
 )
-from flashviz.trace import LoadStep, TileStep
 
 
 class RowState(NamedTuple):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.divergence import step_estimate
+from flashviz.core.trace import LoadStep, TileStep, Trace
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import ELL, OUT_SCALE, base_layout, symmetric_range
-from flashviz.trace import LoadStep, TileStep, Trace
+from flashviz.lab.divergence import step_estimate
 
 MAX_FRAMES = 150
 MAX_ROWS = 64

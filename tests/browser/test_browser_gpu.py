@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flashviz import gpu
+from flashviz.gpu import launcher as gpu
 
 from .helpers import (
     CHART,

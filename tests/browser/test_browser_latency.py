@@ -1,12 +1,12 @@
 """Stepping latency as a person feels it, against a minimal Streamlit page, side by side
 (issue #9: "Stepping must feel instant").
 
-Each step is timed in the page (``tests/measure_latency.py``: ``performance.now()`` from the
+Each step is timed in the page (``tests/tools/measure_latency.py``: ``performance.now()`` from the
 click, or the Right key, to the frame after the last change inside a shown chart),
-alternating between the stepper and ``tests/latency_floor_app.py`` (a fragment redrawing two
+alternating between the stepper and ``tests/tools/latency_floor_app.py`` (a fragment redrawing two
 4x4 heatmaps), so that both see the same machine load. The bound is on the ratio of the
 medians, not on milliseconds, so a busy CI machine slows both sides alike. The stepper steps
-in the browser (``flashviz_app/step_view.py``): no server round trip before the charts change.
+in the browser (``flashviz.app/step_view.py``): no server round trip before the charts change.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.measure_latency import FLOOR_APP, side_by_side, step_heading
+from tests.tools.measure_latency import FLOOR_APP, side_by_side, step_heading
 
 from .conftest import streamlit_server
 from .helpers import wait_for_charts, wait_for_heading

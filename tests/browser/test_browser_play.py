@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from flashviz_app.stepper import SPEEDS
+from flashviz.app.stepper.step_panel import SPEEDS
 
 from .helpers import assert_no_exception, step_heading, wait_for_heading
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_uploads import K, V, _compress_zeros, npy, npy_header_only, stored, zip_raw
+from tests.io.test_uploads import K, V, _compress_zeros, npy, npy_header_only, stored, zip_raw
 
 from .conftest import SERVER_PIDS
 from .helpers import assert_no_exception, wait_for_text

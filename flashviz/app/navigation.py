@@ -1,0 +1,41 @@
+"""The app's pages. Add a page: write ``pages/<name>.py`` with ``render()`` and list it here."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from flashviz.app.pages import causal as causal_page
+from flashviz.app.pages import debugger as debugger_page
+from flashviz.app.pages import fa1 as fa1_page
+from flashviz.app.pages import gpu as gpu_page
+from flashviz.app.pages import precision as precision_page
+from flashviz.app.pages import stepper as stepper_page
+
+
+def pages() -> list:
+    return [
+        st.Page(
+            stepper_page.render,
+            title="Stepper",
+            url_path="stepper",
+            default=True,
+            icon=":material/grid_on:",
+        ),
+        st.Page(fa1_page.render, title="FA1 vs FA2", url_path="fa1", icon=":material/swap_horiz:"),
+        st.Page(
+            causal_page.render,
+            title="Causal alignment",
+            url_path="causal",
+            icon=":material/change_history:",
+        ),
+        st.Page(
+            debugger_page.render,
+            title="Online-softmax debugger",
+            url_path="debugger",
+            icon=":material/bug_report:",
+        ),
+        st.Page(
+            precision_page.render, title="Precision", url_path="precision", icon=":material/tune:"
+        ),
+        st.Page(gpu_page.render, title="GPU timings", url_path="gpu", icon=":material/speed:"),
+    ]

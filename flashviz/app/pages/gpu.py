@@ -1,0 +1,184 @@
+"""Page: GPU timings of the CUDA kernel against naive attention, or CPU numbers without one.
+
+Both cases show the doctor's checklist (``flashviz.gpu.doctor``: one line per layer, with the
+fix) and the roofline expectation for a chosen GPU as a chart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from flashviz.app.charts import chart
+from flashviz.figures.benchmarks import (
+    cpu_benchmark_figure,
+    gpu_benchmark_figure,
+    roofline_figure,
+)
+from flashviz.gpu import doctor
+from flashviz.gpu import launcher as gpu
+from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, kernel_blocks
+from flashviz.perf import bench
+from flashviz.perf.roofline import KNOWN_GPUS, expect, naive_out_of_memory_n
+
+SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+CPU_SIZES = (256, 512, 1024, 2048, 4096)
+
+
+@st.cache_resource(show_spinner="Checking the GPU layers ...")
+def doctor_checks() -> list[doctor.Check]:
+    return doctor.run_checks()
+
+
+def sweep_with_progress(ns: Sequence[int], run_one: Callable[[int], list], label: str) -> list:
+    """``run_one(n)`` for each n under a progress bar that is cleared whatever happens."""
+    bar = st.progress(0.0, text=label)
+    rows: list = []
+    try:
+        for done, n in enumerate(ns, start=1):
+            rows += run_one(n)
+            bar.progress(done / len(ns), text=f"{label}: n = {n} done")
+    finally:
+        bar.empty()
+    return rows
+
+
+def checklist_section(checks: Sequence[doctor.Check]) -> None:
+    st.subheader("Is this machine ready? (`python -m flashviz.gpu.doctor`)")
+    st.table(
+        {
+            "layer": [c.layer for c in checks],
+            "status": [c.status for c in checks],
+            "what was found": [c.detail for c in checks],
+            "fix": [c.fix if c.status != doctor.OK else "" for c in checks],
+        }
+    )
+
+
+def expectations_section(d: int, ns: list[int]) -> None:
+    st.subheader("What to expect, and why")
+    spec = st.selectbox(
+        "GPU for the estimate", KNOWN_GPUS, format_func=lambda g: g.name, index=2, key="gpu_spec"
+    )
+    chart(roofline_figure([expect(n, d, spec) for n in ns], spec), key="gpu_roofline")
+    st.markdown(
+        f"Both methods do the same 4 n^2 d FLOPs. Naive attention also streams the n x n "
+        f"matrices S and P through memory about 8 times, so it is memory-bound: its time "
+        f"grows with n^2 bytes at {spec.bandwidth_gbs:.0f} GB/s, and it holds two n x n "
+        f"arrays at once, so on this GPU's {spec.memory_gib:.0f} GiB it runs out of memory "
+        f"near n = {naive_out_of_memory_n(d, spec):,}. FlashAttention-2 keeps each tile on "
+        f"chip: it moves only Q, K, V and O, is bound by FLOPs ({spec.fp32_tflops} TFLOP/s "
+        "fp32 peak without tensor cores) and its memory grows linearly in n."
+    )
+    st.caption(
+        f"d = {d}, float32, one head. The times are lower bounds (roofline). flashviz's "
+        "kernel is scalar float32 CUDA C (no tensor cores, a few rows per thread), so it "
+        "reaches only a fraction of the fp32 peak drawn in the throughput panel; cuBLAS's "
+        "matmuls in the naive path come much closer to it."
+    )
+
+
+def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.CupyDevice) -> None:
+    st.success(f"GPU: {device_name}")
+    cols = st.columns(4)
+    d = cols[0].selectbox("head dim d", KERNEL_HEAD_DIMS, index=2, key="gpu_d")
+    blocks = cols[1].selectbox(
+        "blocks (q x kv)",
+        kernel_blocks(d),
+        key="gpu_blocks",
+        format_func=lambda b: f"{b[0]} x {b[1]}",
+    )
+    causal = cols[2].checkbox("causal", key="gpu_causal")
+    batch_heads = cols[3].number_input("batch x heads", 1, 64, 1, key="gpu_bh")
+    ns = st.multiselect("sequence lengths n", SIZES, default=list(SIZES[:5]), key="gpu_ns")
+    if st.button("Run the GPU sweep", key="gpu_run", type="primary") and ns:
+        device = make_device()
+        options = {"device": device, "causal": causal, "batch_heads": int(batch_heads),
+                   "block_q": blocks[0], "block_kv": blocks[1]}  # fmt: skip
+        rows = sweep_with_progress(
+            sorted(ns), lambda n: gpu.benchmark(n, d, **options), "GPU sweep"
+        )
+        gpu_results(rows)
+    expectations_section(d, sorted(ns) or list(SIZES[:5]))
+
+
+def gpu_results(rows: Sequence[gpu.BenchRow]) -> None:
+    chart(gpu_benchmark_figure(rows), key="gpu_sweep")
+    st.dataframe([dataclasses.asdict(r) for r in rows], hide_index=True)
+    faster = bench.naive_faster(rows)
+    if faster:
+        where = ", ".join(f"n = {n}" for n, _ in faster)
+        st.info(f"Naive attention is faster here at {where}: {bench.NAIVE_FASTER_WHY}.")
+    if any(r.status == gpu.OUT_OF_MEMORY for r in rows):
+        st.caption(
+            "x = out of memory: naive attention holds the n x n scores S and P; the flash "
+            "kernel never stores them."
+        )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cpu_sweep(ns: tuple[int, ...], d: int) -> list[bench.CpuResult]:
+    return [bench.measure(n, d, repeat=3) for n in ns]
+
+
+def cpu_table(results: Sequence[bench.CpuResult]) -> dict[str, list]:
+    """The CPU sweep as table columns (what ``bench.format_table`` prints)."""
+    return {
+        "n": [r.n for r in results],
+        "d": [r.d for r in results],
+        "naive ms": [round(r.naive_s * 1e3, 2) for r in results],
+        "flash ms": [round(r.flash_s * 1e3, 2) for r in results],
+        "time ratio (flash / naive)": [round(r.time_ratio, 2) for r in results],
+        "naive peak MiB": [round(r.naive_peak / 2**20, 2) for r in results],
+        "flash peak MiB": [round(r.flash_peak / 2**20, 2) for r in results],
+        "memory ratio": [f"{r.memory_ratio:.1%}" for r in results],
+        "naive max error": [f"{r.naive_err:.1e}" for r in results],
+        "flash max error": [f"{r.flash_err:.1e}" for r in results],
+    }
+
+
+def cpu_section(reason: str, checks: Sequence[doctor.Check]) -> None:
+    st.warning(f"No GPU here: {reason}.")
+    checklist_section(checks)
+    st.markdown(
+        "To time the CUDA kernel, run flashviz on a Linux or Windows machine with an NVIDIA "
+        "GPU and install the GPU extras; the acceptance run writes a CSV and a chart:"
+    )
+    st.code(
+        "pip install -r requirements-gpu.txt\npython -m flashviz.gpu.doctor\n"
+        "python -m flashviz.perf.bench --gpu --acceptance",
+        language="bash",
+    )
+    expectations_section(64, list(SIZES[:6]))
+    st.subheader("Meanwhile, on this CPU: tiled NumPy vs naive NumPy")
+    cols = st.columns(2)
+    ns = cols[0].multiselect(
+        "sequence lengths n", CPU_SIZES, default=list(CPU_SIZES[:4]), key="cpu_ns"
+    )
+    d = cols[1].selectbox("head dim d", (16, 32, 64, 128), index=2, key="cpu_d")
+    if st.button("Run the CPU sweep", key="cpu_run", type="primary") and ns:
+        results = sweep_with_progress(sorted(ns), lambda n: cpu_sweep((n,), d), "CPU sweep")
+        chart(cpu_benchmark_figure(results), key="gpu_cpu_sweep")
+        st.dataframe(cpu_table(results), hide_index=True)
+        st.caption(
+            "Same as `python -m flashviz.perf.bench`: medians of 3 runs after a warm-up; "
+            "peak memory from tracemalloc, output included."
+        )
+
+
+def render() -> None:
+    st.title("GPU timings")
+    st.caption(
+        "The same FlashAttention-2 tiles as a CUDA kernel (kernels/flash_attention.cu), "
+        "timed against naive attention on the same inputs after both are checked "
+        "against the float64 reference."
+    )
+    checks = doctor_checks()
+    ok, reason = doctor.gpu_ready(checks)
+    if ok:
+        gpu_section(reason)
+        checklist_section(checks)
+    else:
+        cpu_section(reason, checks)

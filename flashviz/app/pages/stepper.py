@@ -1,0 +1,66 @@
+"""Page 1: step through FlashAttention-2 tile by tile."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import streamlit as st
+
+from flashviz.app.params import STEPPER_FIELDS, init_state, spec_from_state, sync_query_params
+from flashviz.app.problem_view import problem_errors_view
+from flashviz.app.stepper import presentation
+from flashviz.app.stepper.model import first_divergence, load_context
+from flashviz.app.stepper.sections import (
+    correctness_section,
+    downloads_section,
+    how_to_read,
+    whole_run_section,
+)
+from flashviz.app.stepper.sidebar import problem_sidebar
+from flashviz.app.stepper.step_panel import play_controls, stepper
+from flashviz.lab.problem import problem_errors
+
+
+def render() -> None:
+    warnings = init_state()
+    presentation.toggle()
+    uploaded = problem_sidebar()
+    present = presentation.on()
+    if present:
+        presentation.style()
+    else:
+        st.title("FlashAttention-2, tile by tile")
+    for w in warnings:
+        st.warning(w)
+    if not present:
+        how_to_read()
+    spec = spec_from_state()
+    errors = problem_errors(spec)
+    if errors:
+        problem_errors_view(errors, spec, STEPPER_FIELDS)
+        return
+    same_problem = replace(spec, precision="", bug="")  # precision, bug: the same steps
+    if st.session_state.get("_spec") != same_problem:  # a new problem starts at step 0
+        if "_spec" in st.session_state:
+            st.session_state.step = 0
+        st.session_state["_spec"] = same_problem
+    sync_query_params(asdict(spec))
+    if uploaded is not None:
+        st.info(
+            "Tracing your uploaded tensors. A link cannot carry them: it reopens the "
+            "settings and step only.",
+            icon=":material/upload_file:",
+        )
+    try:
+        ctx = load_context(spec, uploaded)
+        bug_at = first_divergence(spec, uploaded)
+    except ValueError as e:  # uploaded values beyond the chosen precision's range
+        st.error(f"Cannot trace this problem: {e}.")
+        return
+    if present:
+        stepper(ctx, None, bug_at)
+        return
+    stepper(ctx, play_controls(), bug_at)
+    whole_run_section(spec, uploaded)
+    correctness_section(ctx)
+    downloads_section(ctx)

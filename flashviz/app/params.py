@@ -1,0 +1,63 @@
+"""The stepper's problem fields, their defaults, and the URL query parameters that mirror them.
+
+A link carries every problem field (``n_q``, ``n_k``, ``head_dim``, ``block_q``,
+``block_kv``, ``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``,
+``precision``, ``bug``), ``step`` and ``tile_scale`` (the tile's colour scale), so
+opening it restores the same view. Uploaded tensors cannot travel in a link: ``upload``
+(their digest) stays out of the URL. The values live in
+``flashviz.app.kept``'s store, shared with the other pages that have the same fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+import streamlit as st
+
+from flashviz.app.kept import Field, keep
+from flashviz.core.checks import CAUSAL_ALIGNS
+from flashviz.core.precision import PRECISIONS
+from flashviz.lab.bugzoo import BUGS
+from flashviz.lab.patterns import PATTERNS
+from flashviz.lab.problem import NO_BUG, ProblemSpec
+
+DEFAULTS = asdict(ProblemSpec())
+LOCAL_ONLY = ("upload",)  # state that a link cannot carry
+TILE_SCALE = "tile_scale"  # stepper toggle: S coloured on the tile's own range
+CHOICES = {
+    "causal_align": CAUSAL_ALIGNS,
+    "pattern": tuple(PATTERNS),
+    "precision": tuple(PRECISIONS),
+    "bug": (NO_BUG, *BUGS),
+}
+STEPPER_FIELDS = [
+    *(
+        Field(k, v, choices=tuple(CHOICES.get(k, ())), url=k not in LOCAL_ONLY)
+        for k, v in DEFAULTS.items()
+    ),
+    Field("step", 0),
+    Field("row", 0, url=False),
+    Field("speed", "1 step/s", url=False),
+    Field("present", False),  # presentation mode (flashviz.app/presentation.py)
+    Field(TILE_SCALE, True),  # the tile's S on its own colour scale (else the tile map's)
+]
+
+
+def init_state() -> list[str]:
+    """Before the sidebar: the stepper's fields from the shared store (on a session's first
+    page, from the URL). Returns warnings for bad URL parameters."""
+    return keep(STEPPER_FIELDS)
+
+
+def spec_from_state() -> ProblemSpec:
+    return ProblemSpec(**{f.name: st.session_state[f.name] for f in fields(ProblemSpec)})
+
+
+def sync_query_params(values: dict[str, object]) -> None:
+    """Mirror ``values`` into the URL (only what changed, so the URL does not churn)."""
+    for key, value in values.items():
+        if key in LOCAL_ONLY:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if st.query_params.get(key) != text:
+            st.query_params[key] = text

@@ -1,0 +1,37 @@
+"""What is wrong with a problem, and the suggested size as one click."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from flashviz.app.kept import Field, put
+from flashviz.lab.problem import ProblemSpec, suggest_size
+
+SIZE_NAMES = ("n_q", "n_k", "block_q", "block_kv")
+
+
+def suggested(spec: ProblemSpec) -> dict[str, int] | None:
+    """Sizes within the limits close to ``spec``; None when its sizes are fine or unset."""
+    now = tuple(getattr(spec, name) for name in SIZE_NAMES)
+    if min(now) < 1:
+        return None
+    size = suggest_size(spec)
+    return None if size == now else dict(zip(SIZE_NAMES, size, strict=True))
+
+
+def problem_errors_view(errors: Sequence[str], spec: ProblemSpec, fields: Sequence[Field]) -> None:
+    """One error box per problem, then a button that applies the suggested size."""
+    for e in errors:
+        st.error(e)
+    size = suggested(spec)
+    if size is not None:
+        st.button(
+            "Use the suggested size: n_q = {n_q}, n_k = {n_k}, block_q = {block_q}, "
+            "block_kv = {block_kv}".format(**size),
+            key="btn_suggested_size",
+            icon=":material/auto_fix_high:",
+            on_click=put,
+            args=(fields, size),
+        )

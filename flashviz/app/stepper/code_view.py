@@ -1,0 +1,175 @@
+"""Code beside the math: the Python stepper and the CUDA kernel, this step's phase lit up.
+
+Both sources are cut at their ``phase:`` markers (``flashviz/lab/source_view.py``) and drawn
+once per file version: the cache is keyed on each file's path and modification time, so
+the highlight follows the code as it changes without re-parsing it at every step. st.code
+cannot highlight lines, so the code is drawn as escaped HTML: monospace, file line
+numbers, comments dimmed, the current phase's lines on an orange background.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from flashviz.core import inner_step as py_stepper
+from flashviz.figures.style import CURRENT
+from flashviz.lab import source_view
+from flashviz.lab.source_view import (
+    STEP_PHASES,
+    Source,
+    highlight,
+    kernel_code,
+    markers,
+    phases_of,
+    stepper_code,
+)
+
+Files = tuple[tuple[str, int], ...]  # (path, st_mtime_ns) of the Python and CUDA sources
+
+ALL = "all phases"
+CONTEXT = 3  # lines shown around the highlighted ones, unless the whole source is asked for
+_BOX = (
+    "font-family: 'Source Code Pro', ui-monospace, monospace; font-size: 0.78rem; "
+    "line-height: 1.45; white-space: pre; overflow: auto; max-height: 38rem; "
+    "border-radius: 0.5rem; "
+    "border: 1px solid rgba(128, 128, 128, 0.35); padding: 0.4rem 0"
+)
+_LIT = f"background: rgba(230, 159, 0, 0.22); box-shadow: inset 4px 0 0 {CURRENT}"
+_DIM = "opacity: 0.6"
+_NUM = f"{_DIM}; user-select: none"
+
+
+def _comment_at(line: str, prefix: str) -> int | None:
+    """Index where a comment starts in ``line`` (outside string literals), or None."""
+    quote = None
+    for n, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote and line[n - 1] != "\\" else quote
+        elif ch in "'\"":
+            quote = ch
+        elif line.startswith(prefix, n):
+            return n
+    return None
+
+
+def _code(line: str, prefix: str, is_marker: bool) -> str:
+    """One line as HTML: a phase marker in bold, other comments and `#pragma` lines dimmed."""
+    if is_marker:
+        return f"<b>{html.escape(line)}</b>"
+    if prefix == "//" and line.startswith("#"):
+        return f'<span style="{_DIM}">{html.escape(line)}</span>'
+    at = _comment_at(line, prefix)
+    if at is None:
+        return html.escape(line)
+    return f'{html.escape(line[:at])}<span style="{_DIM}">{html.escape(line[at:])}</span>'
+
+
+def source_html(source: Source, ranges: list[tuple[int, int]], context: int | None = None) -> str:
+    """The source as HTML with shown lines in ``ranges`` (1-based, inclusive) highlighted.
+
+    ``context``: show only the highlighted lines and this many around them, a gap line
+    standing for each hidden run; None shows every line. Each line is a
+    ``<div class="fv-line" data-line=N>`` (``fv-line fv-hl`` when highlighted).
+    """
+    lines = source.lines
+    lit = {n for first, last in ranges for n in range(first, last + 1)}
+    marks = {n for _, n in markers(source.text, source.comment_prefix)}
+    width = len(str(max((n for n in source.line_numbers if n), default=1)))
+    shown = set(range(1, len(lines) + 1))
+    if context is not None:
+        shown = {n for n in shown if any(abs(n - m) <= context for m in lit)}
+    rows, hidden = [], 0
+    for n, (line, number) in enumerate(zip(lines, source.line_numbers, strict=True), 1):
+        if n not in shown:
+            hidden += 1
+            continue
+        if hidden:
+            rows.append(_gap(hidden))
+            hidden = 0
+        num = f'<span class="fv-num" style="{_NUM}">{number or "":>{width}}  </span>'
+        style, cls = (f' style="{_LIT}"', "fv-line fv-hl") if n in lit else ("", "fv-line")
+        body = _code(line, source.comment_prefix, n in marks)
+        rows.append(f'<div class="{cls}" data-line="{n}"{style}>{num}{body}</div>')
+    if hidden:
+        rows.append(_gap(hidden))
+    # No newlines between the rows: the box keeps white space, so they would show as lines.
+    return f'<div class="fv-code" style="{_BOX}"><div style="min-width: max-content">' + (
+        "".join(rows) + "</div></div>"
+    )
+
+
+def _gap(hidden: int) -> str:
+    return f'<div class="fv-gap" style="{_DIM}">  \u22ee {hidden} more lines</div>'
+
+
+def _file_lines(source: Source, ranges: list[tuple[int, int]]) -> str:
+    parts = []
+    for first, last in ranges:
+        a, b = source.line_numbers[first - 1], source.line_numbers[last - 1]
+        parts.append(f"{a}" if a == b else f"{a}-{b}")
+    return ", ".join(parts)
+
+
+def _tile_phase() -> str | None:
+    """Radio for one phase of a tile step; the choice survives the load and write steps."""
+    if "code_phase" not in st.session_state:  # not drawn at the last step: restore it
+        st.session_state.code_phase = st.session_state.get("_code_phase", ALL)
+    choice = st.radio(
+        "Phase to highlight", (ALL, *STEP_PHASES["tile"]), key="code_phase", horizontal=True
+    )
+    st.session_state["_code_phase"] = choice
+    return None if choice == ALL else choice
+
+
+def _files() -> Files:
+    """The two source files as (path, modification time): what the caches below key on."""
+    paths = (Path(py_stepper.__file__), source_view.KERNEL_PATH)
+    return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _lit(files: Files, step_kind: str, phase: str | None) -> list[tuple[Source, list]]:
+    """Each source with its lines to light up; raises (uncached) on a marker or file error."""
+    (py_path, _), (cu_path, _) = files
+    sources = [stepper_code(Path(py_path)), kernel_code(Path(cu_path))]
+    return [(src, highlight(src, step_kind, phase)) for src in sources]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _drawn(files: Files, step_kind: str, phase: str | None, whole: bool) -> list[str]:
+    return [
+        source_html(src, ranges, context=None if whole else CONTEXT)
+        for src, ranges in _lit(files, step_kind, phase)
+    ]
+
+
+def code_section(step_kind: str, phase: str | None = None) -> None:
+    """The Python stepper and the CUDA kernel side by side, this step's phase highlighted.
+
+    ``step_kind`` is a trace step's kind ("load_q", "tile", "write"); ``phase`` one of its
+    phases (None: all of them, and for a tile step a radio keyed ``code_phase`` picks one).
+    """
+    st.markdown("#### The code of this step")
+    if step_kind == "tile" and phase is None:
+        phase = _tile_phase()
+    try:
+        phases = phases_of(step_kind, phase)
+        files = _files()
+        lit = _lit(files, step_kind, phase)
+    except (ValueError, OSError) as e:  # a missing or repeated phase marker, a missing file
+        st.error(f"Cannot show the code of this step: {e}")
+        return
+    names = ", ".join(f"`{p}`" for p in phases)
+    st.caption(
+        f"Highlighted: {names}, each from its `phase:` marker (the formula) to the end of "
+        "its paragraph. The same phases, in the same order, in NumPy on one tile (left) and "
+        "in the CUDA kernel, where each thread owns a few rows of the tile (right)."
+    )
+    whole = st.toggle("Show the whole sources", key="code_whole")
+    drawn = _drawn(files, step_kind, phase, whole)
+    for col, (src, ranges), body in zip(st.columns(2), lit, drawn, strict=True):
+        col.caption(f"`{src.path}`, lines {_file_lines(src, ranges)}")
+        col.html(body)

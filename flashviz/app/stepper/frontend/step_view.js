@@ -1,0 +1,234 @@
+// The stepper's step bar, heading and charts, stepped in the browser (flashviz.app/step_view.py).
+//
+// Every part (buttons, heading, one chart each) is an instance of one components-v2 component
+// with a stable key; the parts of one stepper form a group that shares this module. Each part
+// holds the server's window of steps (headings, figure JSON built in Python). A click or an
+// arrow key redraws every part at once, in the same task (a chart drawn ahead into a hidden
+// div of the same fixed size is swapped in, else Plotly.react draws it), then reports the
+// step to the server ({step, seq}); until the server echoes that seq, data from older reruns
+// does not move the view back. A part whose step and figure are already shown is not redrawn.
+
+const groups = new Map();
+const style = document.createElement("link");
+style.rel = "stylesheet";
+style.href = new URL("step_view.css", import.meta.url).href;
+document.head.appendChild(style);
+let plotly = null; // Promise of plotly.js (the copy shipped with the plotly Python package)
+let counter = 0;
+const CONFIG = { displaylogo: false, responsive: true };
+const MOVES = [
+  ["first", "First", "\u00AB"],
+  ["prev", "Previous", "\u2039"],
+  ["next", "Next", "\u203A"],
+  ["last", "Last", "\u00BB"],
+];
+const KEYS = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
+
+function loadPlotly(url) {
+  if (!plotly) {
+    plotly = new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = url;
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => reject(new Error(`plotly.js did not load from ${url}`));
+      document.head.appendChild(s);
+    });
+  }
+  return plotly;
+}
+
+function group(id) {
+  let g = groups.get(id);
+  if (!g) {
+    g = { parts: new Map(), server: null, mine: null, shown: null, allowed: 0, P: null };
+    groups.set(id, g);
+  }
+  return g;
+}
+
+// The user's latest move until the server has seen it; then the server's step.
+function target(g) {
+  if (g.mine && g.mine.seq !== g.server.seq) return g.mine.step;
+  return g.server.step;
+}
+
+function showAll(g) {
+  const k = target(g);
+  g.shown = k;
+  for (const [name, part] of g.parts) {
+    if (!part.host.isConnected) g.parts.delete(name);
+    else part.show(k);
+  }
+}
+
+function move(g, to) {
+  const k = g.shown;
+  const n = Math.min(
+    Math.max({ first: 0, prev: k - 1, next: k + 1, last: g.allowed }[to], 0),
+    g.allowed,
+  );
+  if (n === k || !g.setState) return;
+  g.mine = { step: n, seq: `${Date.now().toString(36)}.${++counter}` };
+  showAll(g);
+  g.setState("move", g.mine);
+}
+
+function typing(el) {
+  return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) ||
+    !!el.closest?.('[role="slider"]'));
+}
+
+function bindKeys(g) {
+  if (g.onKey) return;
+  g.onKey = (e) => {
+    const bar = g.parts.get("buttons");
+    if (!bar || !bar.host.isConnected) {
+      document.removeEventListener("keydown", g.onKey);
+      g.onKey = null;
+      return;
+    }
+    const to = KEYS[e.key];
+    if (!to || !g.keys || e.altKey || e.ctrlKey || e.metaKey || typing(e.target)) return;
+    e.preventDefault();
+    move(g, to);
+  };
+  document.addEventListener("keydown", g.onKey);
+}
+
+function el(tag, cls, parent) {
+  const e = document.createElement(tag);
+  e.className = cls;
+  parent.appendChild(e);
+  return e;
+}
+
+function buttonsPart(host, part, g) {
+  const root = el("div", "fv-buttons", host);
+  const buttons = {};
+  for (const [to, text, icon] of MOVES) {
+    const b = el("button", "fv-button", root);
+    b.type = "button";
+    b.dataset.move = to;
+    el("span", "fv-icon", b).textContent = icon;
+    el("span", "fv-label", b).textContent = text;
+    b.addEventListener("click", () => move(g, to));
+    buttons[to] = b;
+  }
+  return (k) => {
+    buttons.first.disabled = buttons.prev.disabled = k <= 0;
+    buttons.next.disabled = buttons.last.disabled = k >= g.allowed;
+  };
+}
+
+function headingPart(host, part) {
+  const h = el("h3", "fv-heading", host);
+  return (k) => {
+    const text = part.data.texts[k];
+    if (text !== undefined && h.textContent !== text) h.textContent = text;
+  };
+}
+
+// A chart: up to three plot divs ("slots") stacked in a fixed-height box, one visible. The
+// shown step is drawn (Plotly.react) only if no slot holds it yet; the next and previous
+// steps are drawn into hidden slots when the browser is idle, so that a step usually only
+// swaps which slot is visible.
+function chartPart(host, part, g) {
+  const box = el("div", "fv-chart", host);
+  const note = el("div", "fv-note", box);
+  note.style.display = "none";
+  const slots = []; // {div, json, height}
+  let current = null; // the visible slot (null: the note, or nothing yet)
+  let idle = null;
+  const holding = (json) => slots.find((s) => s.json === json);
+  const spare = (keep) => {
+    let s = slots.find((t) => t !== current && !keep.has(t.json));
+    if (!s && slots.length < 3) {
+      s = { div: el("div", "fv-plot fv-hidden", box), json: null, height: 0 };
+      slots.push(s);
+    }
+    return s ?? slots.find((t) => t !== current);
+  };
+  const draw = (slot, json) => {
+    const fig = JSON.parse(json);
+    slot.json = json;
+    slot.height = fig.layout.height;
+    g.P.react(slot.div, fig.data, fig.layout, CONFIG);
+  };
+  const reveal = (slot) => {
+    box.style.height = `${slot.height}px`;
+    note.style.display = "none";
+    if (current === slot) return;
+    slot.div.classList.remove("fv-hidden");
+    current?.div.classList.add("fv-hidden");
+    current = slot;
+  };
+  const prefetch = () => {
+    idle = null;
+    const k = g.shown;
+    const keep = new Set([k, k + 1, k - 1].map((s) => part.data.figs[s]));
+    for (const s of [k + 1, k - 1]) {
+      const json = part.data.figs[s];
+      if (json && !holding(json)) {
+        draw(spare(keep), json);
+        idle = requestIdleCallback(prefetch, { timeout: 1000 }); // one chart per idle slot
+        return;
+      }
+    }
+  };
+  part.dispose = () => {
+    if (idle !== null) cancelIdleCallback(idle);
+    for (const slot of slots) g.P?.purge(slot.div); // its resize listener, its data
+  };
+  return (k) => {
+    const json = part.data.figs[k];
+    if (json === undefined) return; // not in the window yet: the server's rerun brings it
+    if (!g.P) {
+      loadPlotly(part.data.plotly).then((P) => {
+        g.P = P;
+        showAll(g);
+      });
+      return;
+    }
+    if (json === null) {
+      current?.div.classList.add("fv-hidden");
+      current = null;
+      note.textContent = part.data.note;
+      note.style.display = "";
+    } else {
+      let slot = holding(json);
+      if (!slot) {
+        slot = spare(new Set([json]));
+        draw(slot, json);
+      }
+      reveal(slot);
+    }
+    if (idle === null) idle = requestIdleCallback(prefetch, { timeout: 1000 });
+  };
+}
+
+const PARTS = { buttons: buttonsPart, heading: headingPart };
+
+export function render(component) {
+  const { data, parentElement, setStateValue } = component;
+  const g = group(data.group);
+  let part = g.parts.get(data.part);
+  if (!part || part.host !== parentElement) {
+    part = { host: parentElement, data };
+    const make = PARTS[data.part] ?? chartPart;
+    part.show = make(parentElement, part, g);
+    g.parts.set(data.part, part);
+  }
+  part.data = data;
+  g.server = { step: data.step, seq: data.seq };
+  g.allowed = data.allowed;
+  if (data.part === "buttons") {
+    g.setState = setStateValue;
+    g.keys = data.keys;
+    if (data.keys) bindKeys(g);
+  }
+  showAll(g);
+  // Streamlit calls the latest render's cleanup when the part unmounts (leaving the page)
+  return () => {
+    if (!part.host.isConnected) part.dispose?.();
+  };
+}

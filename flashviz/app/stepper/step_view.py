@@ -1,0 +1,180 @@
+"""The stepper's step bar, heading and charts, stepped in the browser (issue #9: "Stepping
+must feel instant").
+
+One components-v2 component (``frontend/step_view.js``), mounted once per part (the four
+buttons, the heading, each chart) with a stable key, so its DOM survives a step. Each part
+carries a window of steps around the current one (figure JSON from the Python builders,
+headings): a click on First / Previous / Next / Last, or Left / Right / Home / End, redraws
+every part at once on the client (``Plotly.react`` in place), then reports ``{step, seq}``
+to the server, which reruns the stepper so the URL, explanation, counters and the next
+window follow. The server echoes ``seq``; the browser ignores older reruns' steps until it.
+
+plotly.js is the copy shipped with the plotly Python package (the version that wrote the
+figure JSON), served with the component's own files through Streamlit's static route for
+custom components, so it loads whether or not any ``st.plotly_chart`` is on the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+import streamlit.components.v1 as components_v1
+from streamlit import config
+
+from flashviz.app.charts import themed
+from flashviz.figures import FigureContext
+
+GROUP = "stepper"
+KEY_PREFIX = "step_view_"  # session-state keys of the parts: step_view_buttons, ...
+SEQ = "_step_view_seq"  # the last move's seq the server has applied
+WINDOW_BYTES = 1 << 20  # figure JSON sent per rerun, all parts together (the current step always)
+CACHED_STEPS = 64  # figure JSON kept per problem
+FRONTEND = Path(__file__).parent / "frontend"
+_ASSETS = components_v1.declare_component("step_view_assets", path=str(FRONTEND))
+_PLOTLY_JS = components_v1.declare_component(
+    "plotly_js", path=str(Path(plotly.__file__).parent / "package_data")
+)
+LOADER = """export default function (component) {
+  const url = new URL(component.data.module, window.location.origin).href;
+  return import(url).then((m) => m.render(component));
+}"""
+_component = st.components.v2.component("flashviz.step_view", js=LOADER, isolate_styles=False)
+
+StepJson = dict[str, str | None]  # chart name -> figure JSON (None: no such chart there)
+_JSON: weakref.WeakKeyDictionary[FigureContext, dict[tuple[int, str, str], StepJson]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCK = threading.Lock()
+
+
+def _static_url(component: object, file: str) -> str:
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{'/' + base if base else ''}/component/{component.name}/{file}"  # type: ignore[attr-defined]
+
+
+def step_json(
+    ctx: FigureContext,
+    k: int,
+    figures: Callable[[FigureContext, int], dict[str, go.Figure]],
+    theme: str,
+) -> StepJson:
+    """Figure JSON of step ``k``'s charts in ``theme``, cached per problem (the newest
+    CACHED_STEPS)."""
+    key = (k, theme, getattr(figures, "__qualname__", ""))  # one cache per figure set
+    with _LOCK:
+        cached = _JSON.setdefault(ctx, {})
+        if key in cached:
+            return cached[key]
+    figs = figures(ctx, k)
+    found = {name: pio.to_json(themed(fig, theme), validate=False) for name, fig in figs.items()}
+    with _LOCK:
+        cached[key] = found
+        while len(cached) > CACHED_STEPS:
+            cached.pop(next(iter(cached)))
+    return found
+
+
+def window(k: int, last: int, size: Callable[[int], int], budget: int = WINDOW_BYTES) -> list[int]:
+    """Steps whose data to send: ``k`` always, then next, previous, last, first and two
+    either side, each while the total ``size`` stays within ``budget``."""
+    steps: list[int] = []
+    total = 0
+    for s in dict.fromkeys((k, k + 1, k - 1, last, 0, k + 2, k - 2)):
+        if not 0 <= s <= last:
+            continue
+        b = size(s)
+        if steps and total + b > budget:
+            continue
+        steps.append(s)
+        total += b
+    return steps
+
+
+@dataclass(frozen=True)
+class StepWindow:
+    """What every part of one stepper run shares."""
+
+    k: int
+    last: int
+    allowed: int  # the furthest step the buttons may reach (the quiz holds Next back)
+    figs: dict[int, StepJson]  # the window's steps
+
+    def common(self, part: str) -> dict:
+        return {
+            "group": GROUP,
+            "part": part,
+            "module": _static_url(_ASSETS, "step_view.js"),
+            "plotly": _static_url(_PLOTLY_JS, "plotly.min.js"),
+            "step": self.k,
+            "seq": st.session_state.get(SEQ),
+            "last": self.last,
+            "allowed": self.allowed,
+        }
+
+
+def step_window(
+    ctx: FigureContext,
+    k: int,
+    *,
+    allowed: int,
+    figures: Callable[[FigureContext, int], dict[str, go.Figure]],
+    theme: str,
+) -> StepWindow:
+    """The window around step ``k``: figures from ``figures(ctx, step)`` in ``theme``."""
+    last = len(ctx.trace.steps) - 1
+    get = functools.partial(step_json, ctx, figures=figures, theme=theme)
+    steps = window(k, last, lambda s: sum(len(j or "") for j in get(s).values()))
+    return StepWindow(k, last, allowed, {s: get(s) for s in steps})
+
+
+def _moved(last: int, allowed: int, on_move: Callable[[], None]) -> None:
+    """The browser moved to a step: apply it (within 0 .. allowed) and remember its seq."""
+    ss = st.session_state
+    move = (ss.get(f"{KEY_PREFIX}buttons") or {}).get("move")
+    if not isinstance(move, dict):
+        return
+    try:
+        to = int(move["step"])
+    except (KeyError, TypeError, ValueError):
+        return
+    ss.step = min(max(to, 0), allowed, last)
+    ss[SEQ] = str(move.get("seq", ""))[:64]
+    on_move()
+
+
+def buttons(w: StepWindow, *, on_move: Callable[[], None], keys: bool = True) -> None:
+    """First / Previous / Next / Last (and with ``keys``, Left / Right / Home / End)."""
+    _component(
+        key=f"{KEY_PREFIX}buttons",
+        data={**w.common("buttons"), "keys": keys},
+        on_move_change=functools.partial(_moved, w.last, w.allowed, on_move),
+    )
+
+
+def heading(w: StepWindow, text: Callable[[int], str]) -> None:
+    """The step heading (an h3), ``text(step)`` for each step of the window."""
+    _component(
+        key=f"{KEY_PREFIX}heading",
+        data={**w.common("heading"), "texts": {s: text(s) for s in w.figs}},
+    )
+
+
+def chart(w: StepWindow, name: str, *, note: str = "") -> None:
+    """Chart ``name`` of the window's steps; ``note`` where a step has no such chart."""
+    _component(
+        key=f"{KEY_PREFIX}{name}",
+        data={
+            **w.common(name),
+            "figs": {s: figs.get(name) for s, figs in w.figs.items()},
+            "note": note,
+        },
+    )

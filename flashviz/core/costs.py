@@ -1,0 +1,200 @@
+"""What attention costs: FLOPs, on-chip bytes, HBM traffic, and the memory saving.
+
+Counts follow the papers: standard attention (FA1 Algorithm 0) writes S and P to HBM;
+FlashAttention-1 (FA1 Algorithm 1) keeps K/V blocks outside and reads/writes O, l, m at
+every tile; FlashAttention-2 (FA2 Algorithm 1) keeps Q blocks outside and writes O, L once.
+Byte counts take ``itemsize`` bytes per element (4 for float32).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flashviz.core.masking import (
+    block_range,
+    kv_blocks_for,
+    mask_offset,
+    num_blocks,
+    visible_counts,
+)
+from flashviz.core.trace import LoadStep, Step, TileStep, WriteStep
+
+
+def attention_flops(
+    n_q: int, n_k: int, d: int, causal: bool = False, causal_align: str = "bottom_right"
+) -> int:
+    """Useful FLOPs of the forward: 4 d per visible (query, key) pair (QK^T and PV, 2 each).
+
+    Without a mask this is 4 n_q n_k d. Softmax work is not counted, as in the papers.
+    """
+    offset = mask_offset(n_q, n_k, causal, causal_align)
+    return 4 * d * int(visible_counts(n_q, n_k, offset).sum())
+
+
+def executed_tiles(
+    n_q: int, n_k: int, block_q: int, block_kv: int, causal: bool, causal_align: str
+) -> list[tuple[range, range]]:
+    """(rows, cols) of every tile a tiled kernel computes, in FA2 order (Q blocks outside)."""
+    offset = mask_offset(n_q, n_k, causal, causal_align)
+    tiles = []
+    for i in range(num_blocks(n_q, block_q)):
+        rows = block_range(i, block_q, n_q)
+        for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):
+            tiles.append((rows, block_range(j, block_kv, n_k)))
+    return tiles
+
+
+def executed_flops(
+    n_q: int,
+    n_k: int,
+    d: int,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+) -> int:
+    """FLOPs the tiles execute: whole tiles, masked entries included, skipped tiles excluded."""
+    tiles = executed_tiles(n_q, n_k, block_q, block_kv, causal, causal_align)
+    return 4 * d * sum(len(rows) * len(cols) for rows, cols in tiles)
+
+
+@dataclass(frozen=True)
+class SramBytes:
+    """On-chip bytes of one FA2 thread block: inputs tiles, score tile, accumulator, stats."""
+
+    q_i: int
+    k_j: int
+    v_j: int
+    s_ij: int
+    o_i: int
+    m_l: int
+
+    @property
+    def total(self) -> int:
+        return self.q_i + self.k_j + self.v_j + self.s_ij + self.o_i + self.m_l
+
+
+def sram_bytes(block_q: int, block_kv: int, d: int, itemsize: int = 4) -> SramBytes:
+    """Bytes on chip while one tile is processed (S_ij and P~_ij share one buffer)."""
+    return SramBytes(
+        q_i=block_q * d * itemsize,
+        k_j=block_kv * d * itemsize,
+        v_j=block_kv * d * itemsize,
+        s_ij=block_q * block_kv * itemsize,
+        o_i=block_q * d * itemsize,
+        m_l=2 * block_q * itemsize,
+    )
+
+
+@dataclass(frozen=True)
+class HbmTraffic:
+    """Bytes read from and written to HBM (off-chip memory)."""
+
+    reads: int
+    writes: int
+
+    @property
+    def total(self) -> int:
+        return self.reads + self.writes
+
+
+def naive_hbm(n_q: int, n_k: int, d: int, itemsize: int = 4) -> HbmTraffic:
+    """Standard attention: read Q, K, write S; read S, write P; read P, V, write O."""
+    reads = (n_q + n_k) * d + n_q * n_k + (n_q * n_k + n_k * d)
+    writes = n_q * n_k + n_q * n_k + n_q * d
+    return HbmTraffic(reads * itemsize, writes * itemsize)
+
+
+def fa2_hbm(
+    n_q: int,
+    n_k: int,
+    d: int,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    itemsize: int = 4,
+) -> HbmTraffic:
+    """FA2: each Q block read once, K_j and V_j read per executed tile, O and L written once."""
+    tiles = executed_tiles(n_q, n_k, block_q, block_kv, causal, causal_align)
+    reads = n_q * d + sum(2 * len(cols) * d for _, cols in tiles)
+    writes = n_q * (d + 1)
+    return HbmTraffic(reads * itemsize, writes * itemsize)
+
+
+def fa1_hbm(
+    n_q: int,
+    n_k: int,
+    d: int,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    itemsize: int = 4,
+) -> HbmTraffic:
+    """FA1: O, l, m initialised in HBM; K_j, V_j read once; per tile read Q_i, O_i, l_i, m_i
+    and write O_i, l_i, m_i back (outer loop over K/V blocks, inner over Q blocks)."""
+    tiles = executed_tiles(n_q, n_k, block_q, block_kv, causal, causal_align)
+    reads = 2 * n_k * d + sum(len(rows) * (2 * d + 2) for rows, _ in tiles)
+    writes = n_q * (d + 2) + sum(len(rows) * (d + 2) for rows, _ in tiles)
+    return HbmTraffic(reads * itemsize, writes * itemsize)
+
+
+def step_hbm(step: Step, d: int, itemsize: int = 4) -> HbmTraffic:
+    """HBM traffic of one FA2 trace step: load Q_i, load K_j and V_j, or write O_i and L_i."""
+    if isinstance(step, LoadStep):
+        return HbmTraffic(len(step.rows) * d * itemsize, 0)
+    if isinstance(step, TileStep):
+        return HbmTraffic(2 * len(step.cols) * d * itemsize, 0)
+    if isinstance(step, WriteStep):
+        return HbmTraffic(0, len(step.rows) * (d + 1) * itemsize)
+    raise TypeError(f"step must be a LoadStep, TileStep or WriteStep, got {type(step).__name__}")
+
+
+def io_order_standard(n: int, d: int) -> float:
+    """FA1 Theorem 2: standard attention makes Theta(N d + N^2) HBM accesses."""
+    return float(n * d + n * n)
+
+
+def io_order_flash(n: int, d: int, sram_elements: int) -> float:
+    """FA1 Theorem 2: FlashAttention makes Theta(N^2 d^2 / M) HBM accesses (M in elements)."""
+    return n * n * d * d / sram_elements
+
+
+def fa1_block_sizes(sram_elements: int, d: int) -> tuple[int, int]:
+    """FA1's block sizes from the on-chip size M (elements): B_r = min(ceil(M/4d), d),
+    B_c = ceil(M/4d). Returns (B_r, B_c) = (block_q, block_kv)."""
+    b_c = math.ceil(sram_elements / (4 * d))
+    return min(b_c, d), b_c
+
+
+@dataclass(frozen=True)
+class MemorySavings:
+    """Extra memory of naive attention (the n x n matrix) vs flash (tiles + m, l vectors)."""
+
+    n: int
+    naive_bytes: int
+    flash_bytes: int
+
+    @property
+    def reduction_factor(self) -> float:
+        return self.naive_bytes / self.flash_bytes
+
+    def __str__(self) -> str:
+        return (
+            f"n={self.n}: naive={self.naive_bytes / 2**20:.1f} MiB, "
+            f"flash={self.flash_bytes / 2**10:.1f} KiB, {self.reduction_factor:.0f}x reduction"
+        )
+
+
+def memory_savings(
+    n: int, d: int, block_q: int = 64, block_kv: int = 64, itemsize: int = 4
+) -> MemorySavings:
+    """Working memory beyond inputs and output: naive holds S (n x n); flash one tile's
+    buffers and the m, l vectors (as the seed implementation counted)."""
+    return MemorySavings(
+        n=n,
+        naive_bytes=n * n * itemsize,
+        flash_bytes=sram_bytes(block_q, block_kv, d, itemsize).total + 2 * n * itemsize,
+    )

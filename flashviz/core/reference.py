@@ -1,0 +1,98 @@
+"""Plain softmax attention: the float64 oracle, and the naive baseline in any precision.
+
+Both materialise the full n_q x n_k score matrix; that is what FlashAttention avoids.
+Rows that see no key (possible with a causal mask and n_q > n_k) give o = 0 and
+lse = -inf, the logsumexp of an empty set (what ``torch.logsumexp`` returns for an
+all ``-inf`` row). flash-attn's kernel stores +inf there instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flashviz.core.checks import check_problem, check_scores_fit
+from flashviz.core.masking import mask_offset, visible
+
+
+def masked_scores(
+    q: np.ndarray, k: np.ndarray, *, scale: float, offset: int | None, dtype: type[np.floating]
+) -> np.ndarray:
+    """S = scale Q K^T in ``dtype``, masked entries -inf: shape (..., n_q, n_k)."""
+    q, k = (np.asarray(x, dtype=dtype) for x in (q, k))
+    s = (q @ np.swapaxes(k, -1, -2)) * dtype(scale)
+    mask = visible(range(q.shape[-2]), range(k.shape[-2]), offset)
+    return s if mask is None else np.where(mask, s, -np.inf)
+
+
+def softmax_rows(
+    s: np.ndarray, v: np.ndarray, p_dtype: np.dtype | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """P = softmax(S) row by row, O = P V, and L = logsumexp(S), in the dtype of ``s``.
+
+    ``p_dtype``: round P~ to this type for the P V matmul, as 16-bit kernels do.
+    """
+    m = s.max(axis=-1, keepdims=True)  # (..., n_q, 1)
+    m_safe = np.where(np.isneginf(m), 0, m)  # empty rows: subtract 0, not -inf
+    p = np.exp(s - m_safe)
+    l = p.sum(axis=-1, keepdims=True)  # (..., n_q, 1)
+    p_mm = p if p_dtype is None else p.astype(p_dtype).astype(p.dtype)
+    o = (p_mm @ np.asarray(v, dtype=s.dtype)) / np.where(l == 0, 1, l)
+    with np.errstate(divide="ignore"):
+        lse = (m + np.log(l))[..., 0]
+    return o, lse
+
+
+def softmax_attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    scale: float,
+    offset: int | None,
+    dtype: type[np.floating],
+    p_dtype: np.dtype | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """S = scale Q K^T, masked; P = softmax(S); O = P V; all in ``dtype``. Inputs unchecked."""
+    return softmax_rows(masked_scores(q, k, scale=scale, offset=offset, dtype=dtype), v, p_dtype)
+
+
+def attention_reference(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax attention in float64: returns o (..., n_q, d) and lse (..., n_q).
+
+    ``scale`` defaults to 1/sqrt(d). ``causal_align`` is "bottom_right" (row r sees key c
+    iff c <= r + n_k - n_q, flash-attn >= 2.1) or "top_left" (c <= r, PyTorch).
+    Rows that see no key give o = 0 and lse = -inf. Scores or values that overflow
+    float64 raise ValueError (never a silent NaN).
+    """
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, np.float64)
+    offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
+    return softmax_attention(
+        prob.q, prob.k, prob.v, scale=prob.scale, offset=offset, dtype=np.float64
+    )
+
+
+def naive_attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same computation in the inputs' own precision: what a user would write."""
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
+    offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
+    return softmax_attention(
+        prob.q, prob.k, prob.v, scale=prob.scale, offset=offset, dtype=prob.q.dtype.type
+    )

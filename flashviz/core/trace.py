@@ -1,0 +1,280 @@
+"""Record what FlashAttention-2 does, step by step, for one head.
+
+``record_trace`` runs exactly the algorithm of ``flash_attention`` (same inner step, same
+loop order) and keeps, for each step, the tile-sized arrays a teacher wants to show.
+Step kinds, in execution order for each query block i:
+
+- ``"load_q"``: Q block i is loaded and its state initialised (m = -inf, l = 0, o = 0);
+- ``"tile"``: one K/V block j folded into the state (one per tile not skipped by the mask);
+- ``"write"``: the state is normalised once (o / l) and O_i, L_i are written back.
+
+``precision`` stores the inputs in float16 / bfloat16 / float32 with the state in float32
+(``flashviz.core.precision``); ``bug`` replays one of the bug zoo's mistakes
+(``flashviz.lab.bugzoo``) so the trace shows exactly what the broken kernel would do.
+
+Memory is O(steps x tile size): no step holds an n_q x n_k array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ml_dtypes
+import numpy as np
+
+from flashviz.core.checks import check_block, check_problem, check_scores_fit
+from flashviz.core.inner_step import TileUpdate, attn_fwd_inner, finalize, initial_state
+from flashviz.core.masking import (
+    TileKind,
+    block_range,
+    kv_blocks_for,
+    mask_offset,
+    num_blocks,
+    tile_kind,
+    tile_kind_grid,
+    visible,
+)
+from flashviz.core.precision import Precision, get_precision, store
+from flashviz.lab.bugzoo import check_bug, online_step
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """Common fields: the step's kind, query block index i and its query rows."""
+
+    kind: str
+    i: int
+    rows: range
+
+
+@dataclass(frozen=True, eq=False)
+class LoadStep(Step):
+    """Q block i loaded to chip; the state starts empty."""
+
+    q_i: np.ndarray  # (bq, d)
+    m: np.ndarray  # (bq,) all -inf
+    l: np.ndarray  # (bq,) all 0
+    o: np.ndarray  # (bq, d) all 0
+
+
+@dataclass(frozen=True, eq=False)
+class TileStep(Step):
+    """K/V block j folded into the state of Q block i."""
+
+    j: int
+    cols: range
+    tile_kind: TileKind  # "full" or "partial" (crosses the causal diagonal)
+    s: np.ndarray  # (bq, bkv) scaled, masked scores; masked entries are -inf
+    p: np.ndarray  # (bq, bkv) P~ = exp(s - m)
+    m_prev: np.ndarray  # (bq,)
+    m: np.ndarray  # (bq,)
+    alpha: np.ndarray  # (bq,) exp(m_prev - m)
+    l_prev: np.ndarray  # (bq,)
+    l: np.ndarray  # (bq,)
+    o_prev: np.ndarray  # (bq, d) unnormalised accumulator before this tile
+    o_rescaled: np.ndarray  # (bq, d) diag(alpha) o_prev, before adding P~ V
+    o: np.ndarray  # (bq, d) unnormalised accumulator after this tile
+
+    @property
+    def pv(self) -> np.ndarray:
+        """P~ V: what this tile adds to the rescaled accumulator."""
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in a buggy run
+            return self.o - self.o_rescaled
+
+    @property
+    def max_changed(self) -> np.ndarray:
+        """Rows whose running max rose at this tile (the ones that get rescaled)."""
+        return self.m > self.m_prev
+
+
+@dataclass(frozen=True, eq=False)
+class WriteStep(Step):
+    """Q block i normalised once and written back: O_i = o / l, L_i = m + log(l)."""
+
+    m: np.ndarray  # (bq,)
+    l: np.ndarray  # (bq,)
+    o_unnormalized: np.ndarray  # (bq, d)
+    o: np.ndarray  # (bq, d) final output rows
+    lse: np.ndarray  # (bq,)
+
+
+@dataclass(frozen=True, eq=False)
+class TiledProblem:
+    """One head's problem as a tiled run sees it: q (n_q, d), k and v (n_k, d), the block
+    sizes, the causal mask and the softmax scale. Base of FA2's ``Trace`` and FA1's
+    ``flashviz.lab.fa1.Fa1Trace``."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    block_q: int
+    block_kv: int
+    causal: bool
+    causal_align: str
+    scale: float
+
+    @property
+    def n_q(self) -> int:
+        return self.q.shape[0]
+
+    @property
+    def n_k(self) -> int:
+        return self.k.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.q.shape[1]
+
+    @property
+    def offset(self) -> int | None:
+        return mask_offset(self.n_q, self.n_k, self.causal, self.causal_align)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(number of Q blocks, number of K/V blocks)."""
+        return num_blocks(self.n_q, self.block_q), num_blocks(self.n_k, self.block_kv)
+
+
+@dataclass(frozen=True, eq=False)
+class Trace(TiledProblem):
+    """Everything ``record_trace`` saw: the problem, the steps, and the final output."""
+
+    precision: str = "float64"
+    bug: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    o: np.ndarray | None = None  # (n_q, d)
+    lse: np.ndarray | None = None  # (n_q,)
+
+    def tile_steps(self) -> list[TileStep]:
+        return [s for s in self.steps if isinstance(s, TileStep)]
+
+    def tile_kinds(self) -> np.ndarray:
+        """(n_q blocks, n_kv blocks) array of "full" / "partial" / "skipped"."""
+        return tile_kind_grid(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
+
+
+def record_trace(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+    precision: str | None = None,
+    bug: str | None = None,
+) -> Trace:
+    """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
+
+    ``precision`` (see ``flashviz.core.precision.PRECISIONS``; None: the inputs' own dtype)
+    rounds q, k, v to its storage type and keeps the state in its state type; ``bug`` (a
+    key of ``flashviz.lab.bugzoo.BUGS``) records the run with that mistake in the update.
+    """
+    prob = check_problem(q, k, v, scale, causal_align, two_d=True, causal=causal)
+    block_q = check_block("block_q", block_q)
+    block_kv = check_block("block_kv", block_kv)
+    prec = get_precision(precision or prob.q.dtype.name)
+    check_bug(bug)
+    q_, k_, v_ = (store(x, prec) for x in (prob.q, prob.k, prob.v))
+    _check_range(q_, k_, v_, prob.scale, prec)
+    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
+    offset = mask_offset(n_q, n_k, causal, causal_align)
+    dtype = prec.state.type
+    scale_ = dtype(prob.scale)
+    steps: list[Step] = []
+    o = np.empty((n_q, d), dtype=dtype)
+    lse = np.empty(n_q, dtype=dtype)
+
+    for i in range(num_blocks(n_q, block_q)):
+        rows = block_range(i, block_q, n_q)
+        q_i = q_[rows.start : rows.stop]
+        m_i, l_i, o_i = initial_state((), len(rows), d, dtype)
+        steps.append(LoadStep("load_q", i, rows, q_i, m_i, l_i, o_i))
+        for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):
+            cols = block_range(j, block_kv, n_k)
+            k_j, v_j = k_[cols.start : cols.stop], v_[cols.start : cols.stop]
+            vis = visible(rows, cols, offset)
+            if bug is None:
+                new = attn_fwd_inner(
+                    m_i,
+                    l_i,
+                    o_i,
+                    q_i,
+                    k_j,
+                    v_j,
+                    scale=scale_,
+                    visible=vis,
+                    p_dtype=prec.storage if prec.rounds_p else None,
+                )
+                o_rescaled = new.alpha[:, None] * o_i
+            else:
+                new, o_rescaled = _buggy_inner(m_i, l_i, o_i, q_i, k_j, v_j, scale_, vis, bug)
+            steps.append(
+                TileStep(
+                    "tile",
+                    i,
+                    rows,
+                    j,
+                    cols,
+                    tile_kind(rows, cols, offset),
+                    new.s_ij,
+                    new.p_ij,
+                    m_i,
+                    new.m_i,
+                    new.alpha,
+                    l_i,
+                    new.l_i,
+                    o_i,
+                    o_rescaled,
+                    new.o_i,
+                )
+            )
+            m_i, l_i, o_i = new.m_i, new.l_i, new.o_i
+        with np.errstate(invalid="ignore"):
+            o_out, lse_out = finalize(m_i, l_i, o_i)
+        if bug == "stale_l":  # the accumulator is already normalised: write it as it is
+            o_out = o_i
+        steps.append(WriteStep("write", i, rows, m_i, l_i, o_i, o_out, lse_out))
+        o[rows.start : rows.stop], lse[rows.start : rows.stop] = o_out, lse_out
+
+    return Trace(
+        q_, k_, v_, block_q, block_kv, causal, causal_align, float(scale_), prec.name, bug,
+        steps, o, lse,
+    )  # fmt: skip
+
+
+def _check_range(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, prec: Precision
+) -> None:
+    """ValueError if the inputs or the scores do not fit the precision's range."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if not np.isfinite(x).all():
+            raise ValueError(
+                f"{name} has values beyond the range of {prec.storage} (largest "
+                f"{float(ml_dtypes.finfo(prec.storage).max):.4g}): scale the inputs down or "
+                "pick a wider precision"
+            )
+    check_scores_fit(q, k, v, scale, prec.state.type)  # never builds the n_q x n_k matrix
+
+
+def _buggy_inner(
+    m_i: np.ndarray,
+    l_i: np.ndarray,
+    o_i: np.ndarray,
+    q_i: np.ndarray,
+    k_j: np.ndarray,
+    v_j: np.ndarray,
+    scale: np.floating,
+    vis: np.ndarray | None,
+    bug: str,
+) -> tuple[TileUpdate, np.ndarray]:
+    """The bug zoo's update on this tile's scores; also diag(alpha) o_i as the bug forms it."""
+    s_ij = (q_i @ k_j.T) * scale  # (bq, bkv)
+    if vis is not None:
+        s_ij = np.where(vis, s_ij, -np.inf)
+    new = online_step(m_i, l_i, o_i, s_ij, v_j, bug)
+    with np.errstate(over="ignore", invalid="ignore"):  # "wrong_sign" may overflow on purpose
+        o_rescaled = o_i if bug == "no_rescale_o" else new.alpha[:, None] * o_i
+    return TileUpdate(new.m, new.l, new.o, s_ij, new.p, new.alpha), o_rescaled

@@ -1,0 +1,225 @@
+"""The Python stepper and the CUDA kernel, cut into the phases of one FA2 step.
+
+Both sources mark every phase with a whole-line comment, ``# phase:<name>`` in
+``flashviz/core/inner_step.py`` and ``// phase:<name>`` in ``kernels/flash_attention.cu``. The
+markers are read from the files at every call, so highlighting follows the code as it
+changes; nothing here knows a line number.
+
+**Span of a phase** (``phase_spans``): from its marker line to the last line before the
+first of
+
+1. the next marker (any phase);
+2. a blank line: a phase is the paragraph its marker opens;
+3. a line indented less than the marker: the end of the enclosing block (the next ``def``
+   or a dedent in Python, a closing ``}`` in CUDA, so a phase never leaves its function or
+   the kernel body). Lines starting with ``#`` (C preprocessor lines such as
+   ``#pragma unroll`` at column 0, Python comments) never end a span this way;
+4. the end of the text.
+
+Trailing lines that start with ``#`` are not part of the span. Line numbers are 1-based
+and inclusive, counted in the text given.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from flashviz.core import inner_step as stepper
+from flashviz.gpu.launch_params import KERNEL_PATH
+
+PHASES: tuple[str, ...] = (
+    "init",  # m_i = -inf, l_i = 0, o_i = 0
+    "scores",  # s_ij = tau q_i k_j^T, masked
+    "max",  # m_new = max(m_i, rowmax(s_ij))
+    "exp",  # p_ij = exp(s_ij - m_new)
+    "alpha",  # alpha = exp(m_i - m_new)
+    "sum",  # l_i = alpha l_i + rowsum(p_ij)
+    "accumulate",  # o_i = diag(alpha) o_i + p_ij v_j
+    "normalize",  # o_i = diag(l_i)^-1 o_i
+    "lse",  # L_i = m_i + log(l_i)
+)
+# The phases each step kind of flashviz.core.trace runs, in order.
+STEP_PHASES: dict[str, tuple[str, ...]] = {
+    "load_q": PHASES[:1],
+    "tile": PHASES[1:7],
+    "write": PHASES[7:],
+}
+PYTHON_FUNCTIONS = ("initial_state", "attn_fwd_inner", "finalize")  # in execution order
+KERNEL_NAME = "flash_attention_fwd"
+_ROOT = KERNEL_PATH.parent.parent
+
+
+class MarkerError(ValueError):
+    """A phase marker is missing, repeated, unknown, or marks no code."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Code as shown: its lines and, for each, its line number in the file."""
+
+    path: str  # relative to the repository, e.g. "flashviz/core/inner_step.py"
+    text: str
+    line_numbers: tuple[int | None, ...]  # file line of each shown line (None: a separator)
+    comment_prefix: str  # "#" or "//"
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+def _marker_re(comment_prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"^\s*{re.escape(comment_prefix)}\s*phase:(\w+)")
+
+
+def markers(source_text: str, comment_prefix: str) -> list[tuple[str, int]]:
+    """Every ``<prefix> phase:<name>`` line as (name, 1-based line), in text order."""
+    pattern = _marker_re(comment_prefix)
+    return [
+        (m.group(1), n)
+        for n, line in enumerate(source_text.splitlines(), 1)
+        if (m := pattern.match(line))
+    ]
+
+
+def check_markers(source_text: str, comment_prefix: str) -> list[tuple[str, int]]:
+    """``markers``, after checking each phase of PHASES is marked exactly once.
+
+    Raises MarkerError naming every missing, repeated or unknown phase.
+    """
+    found = markers(source_text, comment_prefix)
+    names = [name for name, _ in found]
+    problems = []
+    if missing := [p for p in PHASES if p not in names]:
+        problems.append(f"no marker for {', '.join(missing)}")
+    if repeated := sorted({p for p in names if names.count(p) > 1}):
+        problems.append(f"more than one marker for {', '.join(repeated)}")
+    if unknown := [p for p in names if p not in PHASES]:
+        problems.append(f"unknown phase {', '.join(unknown)} (phases: {', '.join(PHASES)})")
+    if problems:
+        raise MarkerError(f"'{comment_prefix} phase:<name>' markers: " + "; ".join(problems))
+    return found
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def phase_spans(source_text: str, comment_prefix: str) -> dict[str, tuple[int, int]]:
+    """(first line, last line) of each phase, 1-based and inclusive (rule: module docstring).
+
+    Raises MarkerError if a phase is not marked exactly once or its marker opens no code.
+    """
+    lines = source_text.splitlines()
+    found = check_markers(source_text, comment_prefix)
+    marker_lines = {n for _, n in found}
+    spans = {}
+    for name, start in found:
+        indent, last = _indent(lines[start - 1]), start
+        for n in range(start + 1, len(lines) + 1):
+            line = lines[n - 1]
+            if n in marker_lines or not line.strip():
+                break
+            if line.lstrip().startswith("#"):
+                continue
+            if _indent(line) < indent:
+                break
+            last = n
+        if last == start:
+            raise MarkerError(f"'{comment_prefix} phase:{name}' (line {start}) marks no code")
+        spans[name] = (start, last)
+    return spans
+
+
+def _relative(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(_ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _shown(path: Path, ranges: list[tuple[int, int]], comment_prefix: str) -> Source:
+    """The file's lines in ``ranges`` (1-based, inclusive), one blank line between ranges."""
+    file_lines = path.read_text().splitlines()
+    shown: list[str] = []
+    numbers: list[int | None] = []
+    for first, last in ranges:
+        if shown:
+            shown.append("")
+            numbers.append(None)
+        shown.extend(file_lines[first - 1 : last])
+        numbers.extend(range(first, last + 1))
+    return Source(_relative(path), "\n".join(shown), tuple(numbers), comment_prefix)
+
+
+def stepper_code(path: Path | None = None) -> Source:
+    """initial_state, attn_fwd_inner and finalize of flashviz/core/inner_step.py, in the
+    order they run.
+
+    Read from the file now (``path`` defaults to flashviz/core/inner_step.py), so the markers, in
+    PHASES order, match the kernel's.
+    """
+    path = Path(stepper.__file__) if path is None else path
+    tree = ast.parse(path.read_text())
+    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if missing := [name for name in PYTHON_FUNCTIONS if name not in defs]:
+        raise MarkerError(f"{_relative(path)} has no function {', '.join(missing)}")
+    ranges = []
+    for name in PYTHON_FUNCTIONS:
+        node = defs[name]
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        ranges.append((first, node.end_lineno or node.lineno))
+    return _shown(path, ranges, "#")
+
+
+def _kernel_range(text: str) -> tuple[int, int]:
+    """1-based (first, last) line of the kernel: its declaration to its closing brace."""
+    lines = text.splitlines()
+    code = [line.split("//", 1)[0] for line in lines]  # braces in comments do not count
+    name = re.compile(rf"\b{KERNEL_NAME}\s*\(")
+    start = next((n for n, line in enumerate(code) if name.search(line)), None)
+    if start is None:
+        raise MarkerError(f"no kernel {KERNEL_NAME} in {_relative(KERNEL_PATH)}")
+    while start > 0 and code[start - 1].strip():  # `extern "C" __global__ ...` above the name
+        start -= 1
+    depth, opened = 0, False
+    for n in range(start, len(code)):
+        depth += code[n].count("{") - code[n].count("}")
+        opened = opened or "{" in code[n]
+        if opened and depth == 0:
+            return start + 1, n + 1
+    raise MarkerError(f"the body of {KERNEL_NAME} is not closed")
+
+
+def kernel_code(path: Path | None = None) -> Source:
+    """The kernel ``flash_attention_fwd`` (declaration and body), read from the .cu now."""
+    path = KERNEL_PATH if path is None else path
+    return _shown(path, [_kernel_range(path.read_text())], "//")
+
+
+def phases_of(step_kind: str, phase: str | None = None) -> tuple[str, ...]:
+    """The phases a step of ``step_kind`` runs, or just ``phase`` (one of them)."""
+    if step_kind not in STEP_PHASES:
+        raise ValueError(f"step_kind must be one of {', '.join(STEP_PHASES)}, got {step_kind!r}")
+    if phase is None:
+        return STEP_PHASES[step_kind]
+    if phase not in STEP_PHASES[step_kind]:
+        raise ValueError(
+            f"phase must be one of {', '.join(STEP_PHASES[step_kind])} for a {step_kind} "
+            f"step, got {phase!r}"
+        )
+    return (phase,)
+
+
+def highlight(source: Source, step_kind: str, phase: str | None = None) -> list[tuple[int, int]]:
+    """Shown-line ranges (1-based, inclusive, sorted, touching ones merged) to highlight."""
+    spans = phase_spans(source.text, source.comment_prefix)
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans[p] for p in phases_of(step_kind, phase)):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+        else:
+            merged.append((first, last))
+    return merged

@@ -1,0 +1,1 @@
+"""CPU benchmarks and the roofline model. Imports only core."""

@@ -1,0 +1,103 @@
+"""The GPU timings page: without a GPU it says why, shows the doctor's checklist, the
+roofline expectation and the CPU sweep as charts; its GPU section runs on the stand-in."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flashviz.gpu import launcher as gpu
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAD = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+PAGE = HEAD + "from flashviz.app.pages import gpu\ngpu.render()\n"
+STAND_IN = HEAD + (
+    "from tests.gpu.standin import CpuDevice\nfrom flashviz.app.pages import gpu as gpu_page\n"
+    "gpu_page.gpu_section('CPU stand-in', lambda: CpuDevice(memory_bytes=2**22, max_repeat=1))\n"
+)
+
+HAS_GPU = gpu.available()[0]
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+@pytest.fixture
+def page() -> AppTest:
+    at = AppTest.from_string(PAGE, default_timeout=60)
+    return at.run()
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_no_gpu_says_why_shows_the_checklist_and_how_to_enable(page):
+    assert not page.exception
+    (warning,) = page.warning
+    assert warning.value.startswith("No GPU here: ") and gpu.available()[1] in warning.value
+    assert "no NVIDIA driver on this machine" in warning.value
+    (checklist,) = page.table
+    table = checklist.value
+    assert list(table["layer"]) == ["CuPy", "NVRTC", "cuBLAS", "CUDA headers", "NVIDIA driver",
+                                    "GPU device", "NVRTC compile", "kernel launch",
+                                    "cuBLAS matmul", "flash kernel"]  # fmt: skip
+    driver = table[table["layer"] == "NVIDIA driver"].iloc[0]
+    assert driver["status"] == "missing" and "install the NVIDIA driver" in driver["fix"]
+    assert any("--acceptance" in c.value and "requirements-gpu.txt" in c.value for c in page.code)
+    (roofline,) = chart_specs(page)  # the expectation is a chart, not a table
+    assert "roofline" in roofline["layout"]["title"]["text"]
+    assert any("fraction of the fp32 peak" in c.value for c in page.caption)
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_cpu_sweep_is_a_chart_and_a_table(page):
+    page.multiselect(key="cpu_ns").set_value([256, 512])
+    page.selectbox(key="cpu_d").set_value(16)
+    page.button(key="cpu_run").click().run()
+    assert not page.exception
+    _, cpu = chart_specs(page)
+    assert {t["name"] for t in cpu["data"]} == {"naive (NumPy)", "flash (NumPy, tiled)"}
+    (table,) = page.dataframe
+    assert list(table.value["n"]) == [256, 512] and "time ratio (flash / naive)" in table.value
+    assert not page.get("progress")  # the bar is cleared
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_expectations_follow_the_chosen_gpu(page):
+    page.selectbox(key="gpu_spec").set_value(
+        next(g for g in page.selectbox(key="gpu_spec").options if "A100" in g)
+    )
+    page.run()
+    assert not page.exception
+    assert any("2039 GB/s" in m.value for m in page.markdown)
+    assert "A100" in chart_specs(page)[0]["layout"]["title"]["text"]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ runs the kernel's CPU emulation")
+@pytest.mark.timeout(180)
+def test_gpu_section_on_the_stand_in_charts_every_row_and_marks_out_of_memory():
+    at = AppTest.from_string(STAND_IN, default_timeout=150).run()
+    at.selectbox(key="gpu_d").set_value(16)
+    at.multiselect(key="gpu_ns").set_value([512, 1024])  # naive's S and P fit at 512 only
+    at.button(key="gpu_run").click().run()
+    assert not at.exception
+    measured, _roofline = chart_specs(at)
+    names = {t["name"] for t in measured["data"]}
+    assert {"flash (CUDA kernel)", "naive (CuPy)", "naive (CuPy): out of memory"} <= names
+    (table,) = at.dataframe
+    assert list(table.value["status"]) == ["ok", "ok", "ok", "out of memory"]
+    assert any("x = out of memory" in c.value for c in at.caption)
+    # NumPy's naive beats the emulated kernel: the page says so, and why
+    (info,) = at.info
+    assert info.value.startswith("Naive attention is faster here at n = 512: ")
+    assert "cuBLAS" in info.value
+    assert not at.get("progress")
+
+
+def test_navigation_lists_the_gpu_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any(p.get("url_pathname") == "gpu" for p in at._registered_pages.values())

@@ -1,0 +1,139 @@
+"""The stepper's precision selector and bug-zoo switch, through the real app (AppTest)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flashviz.core.precision import PRECISIONS
+from flashviz.lab.bugzoo import BUGS
+from flashviz.lab.divergence import first_diverging_step
+from flashviz.lab.problem import ProblemSpec, build_trace
+from tests.app.step_view_driver import enabled, move
+from tests.app.test_stepper_page import run_app, step_title
+
+# Causal with n_q > n_k (empty rows), a spiky pattern (rising maxima) and logits near 1e3.
+BITING = dict(n_q=12, n_k=9, head_dim=4, block_q=4, block_kv=3, causal=True, scale=400.0)
+
+
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+def test_each_precision_runs_and_is_judged_by_its_own_tolerance(precision: str) -> None:
+    at = run_app(precision=precision, step=3)
+    assert not at.error
+    assert at.session_state["precision"] == precision
+    assert at.success and "Correct" in at.success[0].value
+    if precision != "float64":
+        assert any("twice the error of naive" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_each_bug_is_recorded_and_its_first_diverging_step_is_pointed_out(bug: str) -> None:
+    spec = ProblemSpec(**BITING, bug=bug)
+    expected = first_diverging_step(build_trace(spec), build_trace(ProblemSpec(**BITING)))
+    assert expected is not None, "the showcase problem must make every bug bite"
+    at = run_app(**BITING, bug=bug, step=0)
+    assert at.session_state["bug"] == bug
+    if expected > 0:
+        assert any(f"step {expected}" in w.value for w in at.warning)
+        at.button(key="btn_bug_step").click().run()
+        assert not at.exception
+    else:
+        at.run()
+    assert at.session_state["step"] == expected
+    assert step_title(at).startswith(f"### Step {expected} ")
+    assert any("first bites" in e.value for e in at.error)
+    assert any("as the bug" in e.value for e in at.error)  # the final verdict is red
+
+
+def test_a_bug_that_does_not_bite_says_so() -> None:
+    at = run_app(bug="mask_1e4")  # no mask, moderate scores: -1e4 never matters
+    assert any("never changes the result" in i.value for i in at.info)
+
+
+def test_bad_precision_or_bug_in_the_url_is_ignored_with_a_warning() -> None:
+    at = run_app(precision="float8", bug="typo")
+    assert at.session_state["precision"] == "float64" and at.session_state["bug"] == "none"
+    assert sum("Ignored URL parameter" in w.value for w in at.warning) == 2
+
+
+def test_uploaded_tensors_are_traced_and_can_be_downloaded(rng) -> None:
+    import io
+
+    import numpy as np
+
+    q, k, v = rng.standard_normal((10, 3)), rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
+    buf = io.BytesIO()
+    np.savez(buf, q=q, k=k, v=v)
+    at = run_app(block_q=4, block_kv=4)
+    at.get_by_key("upload_qkv").set_value(("mine.npz", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error
+    state = at.session_state
+    assert (state["n_q"], state["n_k"], state["head_dim"]) == (10, 7, 3)
+    assert state["upload"] and state["block_kv"] == 4
+    assert at.number_input(key="n_q").disabled
+    assert any("uploaded tensors" in i.value for i in at.info)
+    assert "upload" not in at.query_params
+    move(at, "last")
+    assert at.success and "Correct" in at.success[0].value
+    assert at.get_by_key("download_trace") is not None
+    at.get_by_key("upload_qkv").set_value(None)
+    at.run()
+    assert not at.exception and at.session_state["upload"] == ""
+    assert not at.number_input(key="n_q").disabled
+
+
+def test_a_bad_upload_shows_its_message_and_keeps_the_pattern() -> None:
+    at = run_app()
+    at.get_by_key("upload_qkv").set_value(("bad.npz", b"not a numpy file", "application/zip"))
+    at.run()
+    assert not at.exception
+    assert at.error and at.session_state["upload"] == ""
+    assert step_title(at).startswith("### Step 0 ")
+
+
+def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
+    at = run_app(step=1)
+    at.toggle(key="quiz_mode").set_value(True).run()
+    assert not at.exception
+    assert not enabled(at, "next") and not enabled(at, "last")
+    assert enabled(at, "prev") and at.button(key="btn_play").disabled
+    at.button(key="quiz_reveal").click().run()
+    assert enabled(at, "next")
+    move(at, "next")
+    assert at.session_state["step"] == 2 and not enabled(at, "next")
+    at.toggle(key="quiz_mode").set_value(False).run()
+    assert enabled(at, "next")
+
+
+def test_png_export_button_is_offered_for_the_views() -> None:
+    at = run_app(step=1)
+    assert at.button(key="png_render") is not None and not at.exception
+
+
+@pytest.mark.parametrize(
+    "value,precision,message",
+    [(1e300, "float64", "overflow float64"), (1e5, "float16", "beyond the range of float16")],
+)
+def test_uploads_beyond_the_precisions_range_get_a_message(value, precision, message) -> None:
+    import io
+
+    import numpy as np
+
+    x = np.full((4, 2), value)
+    buf = io.BytesIO()
+    np.savez(buf, q=x, k=x, v=np.ones((4, 2)))
+    at = run_app(block_q=2, block_kv=2, precision=precision)
+    at.get_by_key("upload_qkv").set_value(("big.npz", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_switching_the_bug_starts_the_quiz_afresh() -> None:
+    at = run_app(step=0)
+    at.toggle(key="quiz_mode").set_value(True).run()
+    at.button(key="quiz_reveal").click().run()
+    assert enabled(at, "next")
+    at.selectbox(key="bug").set_value("no_max").run()
+    assert not at.exception
+    assert not enabled(at, "next")  # a new run: its steps are not revealed

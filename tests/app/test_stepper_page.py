@@ -1,0 +1,157 @@
+"""The Streamlit app with no browser (AppTest): runs, steps, shows the trace, links work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flashviz.lab.patterns import PATTERNS
+from flashviz.lab.problem import ProblemSpec, build_trace
+from tests.app.step_view_driver import move, parts, step_charts, step_title
+from tests.support import decode, spec
+
+TIMEOUT = 60
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def run_app(**params: object) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Every chart: the stepper's (drawn in the browser from its data) and st.plotly_chart's."""
+    return {**step_charts(at), **{c.key: spec(c.proto.spec) for c in at.get("plotly_chart")}}
+
+
+def test_defaults_render_every_view() -> None:
+    at = run_app()
+    assert not at.error
+    assert step_title(at).startswith("### Step 0 of ")
+    keys = set(charts(at))
+    assert {
+        "chart_tile_map",
+        "chart_stats",
+        "chart_accumulator",
+        "chart_whole_run",
+        "chart_errors",
+    } <= keys
+    assert at.success and "Correct" in at.success[0].value
+    trace = build_trace(ProblemSpec())
+    assert trace.grid == (4, 4)
+    assert any(t.max_changed.any() for t in trace.tile_steps() if t.j > 0)  # a rescale
+
+
+def test_buttons_and_slider_move_the_step() -> None:
+    at = run_app()
+    last = len(build_trace(ProblemSpec()).steps) - 1
+    move(at, "next")
+    assert at.session_state["step"] == 1 and "K/V block 0" in step_title(at)
+    move(at, "next")
+    move(at, "prev")
+    assert at.session_state["step"] == 1
+    move(at, "last")
+    assert at.session_state["step"] == last and at.query_params["step"] == str(last)
+    move(at, "first")
+    assert at.session_state["step"] == 0
+    at.slider(key="step").set_value(7).run()
+    assert at.session_state["step"] == 7 and at.query_params["step"] == "7"
+    assert not at.exception
+
+
+def test_tile_heatmap_is_the_traces_tile() -> None:
+    at = run_app(step=3)
+    step = build_trace(ProblemSpec()).steps[3]
+    s_trace, p_trace = charts(at)["chart_tile"]["data"]
+    s = decode(s_trace["z"])
+    assert np.allclose(s, step.s, rtol=0, atol=0)
+    assert np.array_equal(decode(p_trace["z"]), step.p)
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("align", ["bottom_right", "top_left"])
+def test_patterns_alignments_ragged_blocks(pattern: str, align: str) -> None:
+    at = run_app(
+        pattern=pattern,
+        causal=True,
+        causal_align=align,
+        n_q=11,
+        n_k=7,
+        block_q=4,
+        block_kv=3,
+        head_dim=5,
+        step=2,
+    )
+    for _ in range(2):
+        move(at, "next")
+    assert not at.exception and not at.error
+    assert at.session_state["step"] == 4
+    assert at.success  # the verdict is green
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"block_q": 40}, "larger than `n_q`"),
+        ({"head_dim": 0}, "`head_dim` must be at least 1"),
+        ({"n_q": 4096, "n_k": 4096}, "too large to trace"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_invalid_inputs_show_a_message(params: dict, message: str) -> None:
+    at = run_app(**params)
+    assert any(message in e.value for e in at.error)
+    assert not at.get("plotly_chart") and not parts(at)
+
+
+def test_too_large_suggests_a_size() -> None:
+    at = run_app(n_q=4096, n_k=2048)
+    assert any("Try n_q = " in e.value for e in at.error)
+
+
+def test_query_params_restore_a_view() -> None:
+    at = run_app(n_q=12, n_k=20, block_q=4, block_kv=5, causal=True, pattern="sink", step=5)
+    assert at.session_state["n_q"] == 12 and at.session_state["pattern"] == "sink"
+    assert at.session_state["step"] == 5
+    trace = build_trace(
+        ProblemSpec(n_q=12, n_k=20, block_q=4, block_kv=5, causal=True, pattern="sink")
+    )
+    step = trace.steps[5]
+    assert step_title(at).startswith(f"### Step 5 of {len(trace.steps) - 1}")
+    assert at.query_params["pattern"] == "sink" and at.query_params["step"] == "5"
+    assert f"Q block {step.i}" in step_title(at)
+
+
+def test_bad_url_parameter_is_ignored_with_a_warning() -> None:
+    at = run_app(n_q="many", pattern="zigzag")
+    assert len(at.warning) == 2
+    assert at.session_state["n_q"] == ProblemSpec().n_q
+
+
+def test_tile_colour_scale_toggle_and_url() -> None:
+    """Finding 7: the tile's S is on its own colour scale by default; the toggle (kept in
+    the URL as ``tile_scale``) puts it on the tile map's, and a link restores either."""
+    at = run_app(step=3)
+
+    def s_range(at: AppTest) -> tuple[float, float]:
+        s = step_charts(at)["chart_tile"]["data"][0]
+        return s["zmin"], s["zmax"]
+
+    z = decode(step_charts(at)["chart_tile"]["data"][0]["z"])
+    assert s_range(at) == (np.nanmin(z), np.nanmax(z))
+    assert at.toggle(key="tile_scale").value is True
+    assert at.query_params["tile_scale"] == "true"
+    at.toggle(key="tile_scale").set_value(False).run()
+    assert not at.exception
+    low, high = s_range(at)
+    assert low == -high and high >= np.nanmax(np.abs(z))  # the map's symmetric scale
+    assert at.query_params["tile_scale"] == "false" and at.session_state["step"] == 3
+    linked = run_app(step=3, tile_scale=False)
+    assert s_range(linked) == (low, high) and linked.toggle(key="tile_scale").value is False

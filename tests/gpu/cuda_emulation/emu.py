@@ -1,0 +1,132 @@
+"""Build kernels/flash_attention.cu for the CPU (cuda_emu.h) and run it.
+
+``build`` writes the kernel source of a config (``launch.kernel_source``: the same text
+NVRTC compiles) into ``build/cuda_emulation/`` and compiles it with g++ into a shared
+library, or with ThreadSanitizer into a program (tsan_main.cpp). Builds are named by a
+hash of everything that goes into them, so a build is reused only while nothing changed.
+``run`` launches the kernel with the grid and block of ``launch.prepare_call``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from flashviz.gpu.launch_params import KernelCall, KernelConfig, kernel_source
+
+HERE = Path(__file__).resolve().parent
+BUILD_DIR = HERE.parent.parent / "build" / "cuda_emulation"
+CXX = os.environ.get("CXX", "g++")
+BASE_FLAGS = ("-std=c++20", "-pthread", "-Wall", "-Wno-unknown-pragmas", f"-I{HERE}")
+LIB_FLAGS = ("-O2", "-shared", "-fPIC")
+TSAN_FLAGS = ("-O1", "-g", "-fsanitize=thread")
+
+
+@dataclass(frozen=True)
+class Build:
+    """One CPU build of the kernel: a config, optionally a modified source, plain or TSan."""
+
+    config: KernelConfig
+    source: str | None = None  # None: kernels/flash_attention.cu
+    tsan: bool = False
+
+    def command(self, kernel: Path, out: Path) -> list[str]:
+        files = [str(HERE / "harness.cpp")]
+        flags = list(TSAN_FLAGS) if self.tsan else list(LIB_FLAGS)
+        if self.tsan:
+            files.append(str(HERE / "tsan_main.cpp"))
+        return [CXX, *BASE_FLAGS, *flags, f'-DKERNEL_SOURCE="{kernel}"', *files, "-o", str(out)]
+
+    def key(self) -> str:
+        parts = [kernel_source(self.config, self.source), " ".join(self.command(Path(), Path()))]
+        parts += [(HERE / f).read_text() for f in ("cuda_emu.h", "harness.cpp", "tsan_main.cpp")]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def build(spec: Build) -> Path:
+    """Compile (or reuse) the build; returns the .so, or the program for a TSan build."""
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    key = spec.key()
+    out = BUILD_DIR / (f"tsan_{key}" if spec.tsan else f"flash_{key}.so")
+    if out.exists():
+        return out
+    kernel = BUILD_DIR / f"kernel_{key}.cu"
+    kernel.write_text(kernel_source(spec.config, spec.source))
+    with tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
+        partial = Path(tmp) / out.name
+        done = subprocess.run(spec.command(kernel, partial), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"g++ failed for {spec.config}:\n{done.stderr}")
+        partial.replace(out)  # atomic: a half-written build is never picked up
+    return out
+
+
+def build_many(specs: list[Build]) -> list[Path]:
+    """Build several at once, one g++ per core."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(build, specs))
+
+
+@cache
+def _library(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    f32p = ctypes.POINTER(ctypes.c_float)
+    i32, u32 = ctypes.c_int, ctypes.c_uint
+    lib.run_flash_attention.argtypes = [f32p] * 5 + [i32] * 3 + [ctypes.c_float, i32, i32]
+    lib.run_flash_attention.argtypes += [u32] * 3
+    lib.run_flash_attention.restype = None
+    return lib
+
+
+def _outputs(call: KernelCall) -> tuple[np.ndarray, np.ndarray]:
+    """o and lse poisoned with NaN: a missed write shows."""
+    o = np.full((call.batch_heads, call.n_q, call.d), np.nan, dtype=np.float32)
+    return o, np.full((call.batch_heads, call.n_q), np.nan, dtype=np.float32)
+
+
+def _shaped(call: KernelCall, o: np.ndarray, lse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return o.reshape(*call.lead, call.n_q, call.d), lse.reshape(*call.lead, call.n_q)
+
+
+def run(lib_path: Path, call: KernelCall, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Launch the kernel on the CPU; returns o (..., n_q, d) and lse (..., n_q)."""
+    o, lse = _outputs(call)
+    ptrs = [x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for x in (*arrays, o, lse)]
+    grid, block = call.grid, call.block
+    _library(lib_path).run_flash_attention(*ptrs, *call.scalars, grid[0], grid[1], block[0])
+    return _shaped(call, o, lse)
+
+
+def run_tsan(
+    exe: Path, call: KernelCall, arrays: tuple[np.ndarray, ...], timeout: float
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Run a TSan build in its own process; returns o, lse and ThreadSanitizer's stderr."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        n_q, n_k, d, scale, causal, offset = call.scalars
+        header = [call.batch_heads, n_q, n_k, d, causal, offset, *call.grid[:2], call.block[0]]
+        with src.open("wb") as f:
+            np.asarray(header, dtype=np.int32).tofile(f)
+            np.asarray([scale], dtype=np.float32).tofile(f)
+            for x in arrays:
+                x.tofile(f)
+        env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=0 report_signal_unsafe=0"}
+        done = subprocess.run(
+            [str(exe), str(src), str(dst)], capture_output=True, text=True, timeout=timeout, env=env
+        )
+        if done.returncode not in (0, 66):  # 66: TSan's exit code after a report
+            raise RuntimeError(f"{exe.name} exited with {done.returncode}:\n{done.stderr}")
+        out = np.fromfile(dst, dtype=np.float32)
+    o, lse = _outputs(call)
+    o.flat[:] = out[: o.size]
+    lse.flat[:] = out[o.size :]
+    return (*_shaped(call, o, lse), done.stderr)

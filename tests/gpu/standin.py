@@ -1,0 +1,83 @@
+"""A CPU stand-in for ``flashviz.gpu.launcher.Device``: the sweep's own code runs on it for real.
+
+Flash runs the exact kernel source through the CPU emulation (tests/gpu/cuda_emulation), naive
+runs ``gpu.naive_arrays`` with NumPy, times are ``perf_counter`` medians and peaks come
+from tracemalloc. ``memory_bytes`` gives the stand-in a device memory: an allocation
+beyond it raises ``StandInOutOfMemoryError``, the stand-in's out-of-memory error, as CuPy's
+pool raises ``OutOfMemoryError``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flashviz.gpu import launcher as gpu
+from flashviz.gpu.launch_params import KernelCall
+from flashviz.perf import bench
+from tests.gpu.cuda_emulation import emu
+
+
+class StandInOutOfMemoryError(MemoryError):
+    """The stand-in device's memory is full."""
+
+
+@dataclass
+class CpuDevice:
+    memory_bytes: int | None = None
+    oom: tuple[type[BaseException], ...] = (StandInOutOfMemoryError,)
+    freed: int = 0
+    timed: list[str] = field(default_factory=list)
+    broken: dict[str, Callable[[], Any]] = field(default_factory=dict)  # method -> replacement
+    max_repeat: int | None = None  # caps warm-up and timed runs (the emulation is slow)
+
+    def allocate(self, nbytes: int) -> None:
+        if self.memory_bytes is not None and nbytes > self.memory_bytes:
+            raise StandInOutOfMemoryError(f"out of memory allocating {nbytes:,} bytes")
+
+    def to_device(self, x: np.ndarray) -> np.ndarray:
+        self.allocate(x.nbytes)
+        return x.copy()
+
+    def to_host(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def runners(self, call: KernelCall, q: Any, k: Any, v: Any) -> dict[str, Callable[[], Any]]:
+        def flash() -> gpu.Run:
+            lib = emu.build(emu.Build(call.config))
+            return lambda: emu.run(lib, call, (q, k, v))
+
+        def naive() -> gpu.Run:
+            def run() -> tuple[Any, Any]:
+                self.allocate(2 * 4 * call.batch_heads * call.n_q * call.n_k)  # S and P
+                with np.errstate(divide="ignore"):
+                    return gpu.naive_arrays(np, call, q, k, v)
+
+            return run
+
+        found = {gpu.FLASH: flash, gpu.NAIVE: naive}
+        return {m: self.broken.get(m, f) for m, f in found.items()}
+
+    def time_ms(self, run: gpu.Run, warmup: int, repeat: int) -> float:
+        if self.max_repeat is not None:
+            warmup, repeat = min(warmup, self.max_repeat), min(repeat, self.max_repeat)
+        for _ in range(warmup):
+            run()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        self.timed.append(getattr(run, "__name__", "run"))
+        return statistics.median(times) * 1e3
+
+    def peak_bytes(self, run: gpu.Run) -> int:
+        return bench.peak_bytes(run)
+
+    def free(self) -> None:
+        self.freed += 1

@@ -1,0 +1,104 @@
+"""Each device adapter, called on a machine with no NVIDIA driver, must get as far as the
+first call that needs a device and fail there with CuPy's CUDA error, never with a Python
+error before it (CuPy reads ``func.__name__`` before it creates its events, for one).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from flashviz.gpu import doctor
+from flashviz.gpu import launcher as gpu
+from flashviz.gpu.launch_params import prepare_call
+
+cupy = pytest.importorskip("cupy")
+from cupy_backends.cuda.api.driver import CUDADriverError  # noqa: E402
+from cupy_backends.cuda.api.runtime import CUDARuntimeError  # noqa: E402
+
+CUDA_ERRORS = (CUDARuntimeError, CUDADriverError)
+HAS_DRIVER = cupy.cuda.runtime.driverGetVersion() != 0
+pytestmark = pytest.mark.skipif(HAS_DRIVER, reason="this machine has an NVIDIA driver")
+
+Q = np.zeros((2, 8, 16), np.float32)
+CALL, ARRAYS = prepare_call(Q, Q, Q)
+
+
+@pytest.fixture
+def device() -> gpu.CupyDevice:
+    return gpu.CupyDevice()  # made without touching the device
+
+
+def test_time_ms_gets_to_the_device_with_a_partial(device):
+    """Defect 1: cupyx.profiler.benchmark needs name= for a callable without __name__."""
+    from cupyx.profiler import benchmark
+
+    with pytest.raises(AttributeError, match="__name__"):  # the trap: read before any event
+        benchmark(functools.partial(np.zeros, 3), ())
+    with pytest.raises(CUDA_ERRORS, match="cudaErrorInsufficientDriver"):
+        device.time_ms(functools.partial(np.zeros, 3), 1, 1)
+
+
+def test_copies_get_to_the_device(device):
+    with pytest.raises(CUDA_ERRORS):
+        device.to_device(ARRAYS[0])
+    with pytest.raises(CUDA_ERRORS):
+        device.to_host(ARRAYS[0])
+
+
+def test_flash_runner_compiles_on_the_device(device):
+    make_flash = device.runners(CALL, *ARRAYS)[gpu.FLASH]
+    with pytest.raises(CUDA_ERRORS):
+        make_flash()
+
+
+def test_peak_bytes_gets_to_the_device(device):
+    with pytest.raises(CUDA_ERRORS):
+        device.peak_bytes(functools.partial(cupy.empty, 4))
+
+
+def test_free_gets_to_the_device(device):
+    with pytest.raises(CUDA_ERRORS):
+        device.free()
+
+
+def test_free_releases_torch_cache_too():
+    """Defect 6: PyTorch's cached blocks are released between sizes."""
+    released = []
+
+    class TorchCuda:
+        @staticmethod
+        def empty_cache() -> None:
+            released.append(True)
+
+    with pytest.raises(CUDA_ERRORS):  # then CuPy's pool, which needs the device
+        gpu.free_cached(cupy, type("Torch", (), {"cuda": TorchCuda}))
+    assert released == [True]
+
+
+def test_benchmark_on_this_machine_gives_error_rows_not_a_traceback(device):
+    rows = gpu.benchmark(64, 16, device=device, repeat=1, check_rows=8, seed=0)
+    assert [r.method for r in rows] == [gpu.FLASH, gpu.NAIVE]
+    assert all(r.status.startswith("error: CUDARuntimeError: cudaErrorInsufficientDriver")
+               for r in rows), rows  # fmt: skip
+
+
+def test_doctor_device_checks_get_to_the_device():
+    for check in (lambda: doctor.launch_trivial(cupy), lambda: doctor.tiny_matmul(cupy),
+                  doctor.flash_matches):  # fmt: skip
+        with pytest.raises(CUDA_ERRORS):
+            check()
+
+
+def test_runs_refuse_with_the_reason_after_validating(make_qkv):
+    q, k, v = make_qkv(8, 8, 16, dtype=np.float32)
+    with pytest.raises(gpu.GpuUnavailableError, match="NVIDIA driver"):
+        gpu.run_flash(q, k, v)
+    with pytest.raises(gpu.GpuUnavailableError):
+        gpu.run_naive(q, k, v, causal=True)
+    with pytest.raises(gpu.GpuUnavailableError):
+        gpu.benchmark(64, 16)
+    with pytest.raises(ValueError, match="block_kv"):  # bad arguments are reported first
+        gpu.run_flash(q, k, v, block_kv=24)

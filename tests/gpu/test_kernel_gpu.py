@@ -1,0 +1,148 @@
+"""flashviz.gpu.launcher without a GPU: availability reasons, checks, result rows, the OOM path.
+
+Only the launches themselves need a device; on a machine with one, the last test runs
+the kernel and compares it with the reference.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from flashviz.gpu import launcher as gpu
+from flashviz.gpu.launch_params import prepare_call
+from tests.support import assert_matches_reference
+
+HAS_GPU, WHY = gpu.available()
+
+
+def test_available_never_raises_and_gives_a_reason():
+    ok, reason = gpu.available()
+    assert isinstance(ok, bool) and reason
+    if not ok:  # this machine: CuPy is installed, there is no driver
+        assert reason.split(":")[0] in ("CuPy", "NVIDIA driver", "GPU device")
+
+
+def test_available_without_cupy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy now raises ImportError
+    ok, reason = gpu.available()
+    assert not ok and reason.startswith("CuPy: cannot import cupy")
+
+
+@pytest.mark.parametrize(
+    ("driver", "count", "expected"),
+    [
+        (0, 1, "NVIDIA driver: no NVIDIA driver on this machine"),
+        (11080, 1, "NVIDIA driver: the driver supports only CUDA 11.8"),
+        (12040, 0, "GPU device: no CUDA device found"),
+        (12040, RuntimeError("cudaErrorNoDevice"), "GPU device: RuntimeError: cudaErrorNoDevice"),
+    ],
+)
+def test_available_reasons(monkeypatch, driver, count, expected):
+    cupy = pytest.importorskip("cupy")
+
+    def device_count() -> int:
+        if isinstance(count, Exception):
+            raise count
+        return count
+
+    monkeypatch.setattr(cupy.cuda.runtime, "driverGetVersion", lambda: driver)
+    monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", device_count)
+    ok, reason = gpu.available()
+    assert not ok and reason.startswith(expected)
+
+
+def test_ready_only_when_every_layer_is_ok():
+    from flashviz.gpu.doctor import Check, gpu_ready
+
+    device = Check("GPU device", "ok", "NVIDIA H100 (compute capability 9.0, 80 GiB)")
+    fine = [Check("CuPy", "ok", "CuPy 14.2.0"), device, Check("flash kernel", "ok", "matches")]
+    assert gpu_ready(fine) == (True, device.detail)
+    wrong = [*fine[:2], Check("flash kernel", "failed", "o error 1e-2", "report it")]
+    assert gpu_ready(wrong) == (False, "flash kernel: o error 1e-2")
+
+
+def test_max_error():
+    ref = np.array([1.0, -np.inf, 3.0])
+    assert gpu.max_error(np.array([1.5, -np.inf, 3.0], np.float32), ref) == 0.5
+    assert gpu.max_error(np.array([1.0, 0.0, 3.0]), ref) == np.inf  # -inf must match
+    assert gpu.max_error(np.array([np.nan, -np.inf, 3.0]), ref) == np.inf
+
+
+def test_error_bound_is_twice_naive_plus_a_floor_in_naives_precision():
+    ref = np.array([2.0, -1.0])
+    floor = 4 * np.finfo(np.float32).eps * 2.0
+    assert gpu.error_bound(ref, ref.astype(np.float32)) == floor
+    assert gpu.error_bound(ref, ref + 1e-6) == pytest.approx(2e-6 + 4 * np.finfo(float).eps * 2)
+    half = gpu.error_bound(ref, ref.astype(np.float16))
+    assert half == 4 * np.finfo(np.float16).eps * 2.0
+
+
+def test_check_status():
+    assert gpu.check_status({"o": 1e-7, "lse": 0.0}, {"o": 1e-6, "lse": 1e-6}) == ("ok", "")
+    status, detail = gpu.check_status({"o": 1e-3, "lse": 0.0}, {"o": 1e-6, "lse": 1e-6})
+    assert status == "wrong result" and detail.startswith("o error 1.00e-03")
+
+
+def test_tflops():
+    assert gpu.tflops(4 * 10**12, 1000.0) == pytest.approx(4.0)
+
+
+def test_sdpa_gets_4d_inputs_and_each_backend_its_own_row():
+    """Defect 4: 3-D inputs made SDPA fall back to its math backend."""
+    q = np.zeros((3, 40, 16), np.float32)
+    call, _ = prepare_call(q, q, q, causal=True)
+    assert gpu.sdpa_shape(call) == (1, 3, 40, 16)
+    plan = gpu.sdpa_plan(call)
+    assert [(b, dt) for _, b, dt in plan] == [
+        ("MATH", "float32"), ("EFFICIENT_ATTENTION", "float32"), ("FLASH_ATTENTION", "float16")
+    ]  # fmt: skip
+    methods = [m for m, _, _ in plan]
+    assert methods == ["PyTorch SDPA (MATH)", "PyTorch SDPA (EFFICIENT)", "PyTorch SDPA (FLASH)"]
+    assert [gpu.method_dtype(m) for m in methods] == ["float32", "float32", "float16"]
+    assert gpu.method_dtype(gpu.FLASH) == gpu.method_dtype(gpu.NAIVE) == "float32"
+    ragged, _ = prepare_call(q[:, :20], q, q, causal=True)  # is_causal is top-left: no rows
+    assert gpu.sdpa_plan(ragged) == []
+
+
+def test_float16_rows_are_checked_against_float16_naive_error():
+    problem = gpu.make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
+                               block_kv=None, check_rows=16, seed=1)  # fmt: skip
+    f32, f16 = problem.bounds("float32"), problem.bounds("float16")
+    assert f16["o"] > 50 * f32["o"]  # float16's own error is ~2^13 times float32's
+
+
+@pytest.mark.skipif(not HAS_GPU or gpu._torch() is None, reason="needs a GPU and PyTorch")
+def test_on_a_gpu_sdpa_rows_report_each_backend():
+    rows = gpu.benchmark(512, 64, batch_heads=2, repeat=3)
+    sdpa = [r for r in rows if r.method.startswith("PyTorch SDPA")]
+    assert [r.method for r in sdpa] == [gpu.sdpa_method(b) for b, _ in gpu.SDPA_BACKENDS]
+    assert all(r.status == "ok" for r in sdpa), sdpa  # MATH, EFFICIENT, FLASH on sm_80+
+
+
+@pytest.mark.skipif(not HAS_GPU, reason=WHY)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("causal", "align"), [(False, "bottom_right"), (True, "top_left")])
+def test_on_a_gpu_the_kernel_matches_the_reference(make_qkv, causal, align):
+    q, k, v = make_qkv(113, 203, 64, lead=(2,), dtype=np.float32)
+    for run in (gpu.run_flash, gpu.run_naive):
+        o, lse = run(q, k, v, causal=causal, causal_align=align)
+        assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align)
+    rows = gpu.benchmark(256, 64, causal=causal, repeat=3)
+    assert all(row.status == "ok" and row.time_ms > 0 for row in rows), rows
+
+
+@pytest.mark.parametrize(
+    ("causal", "align"), [(False, "bottom_right"), (True, "bottom_right"), (True, "top_left")]
+)
+def test_naive_baseline_on_numpy(make_qkv, causal, align):
+    """The CuPy baseline's code, run with NumPy arrays: right, float32, empty rows 0."""
+    q, k, v = make_qkv(40, 23, 16, lead=(3,), dtype=np.float32)
+    call, arrays = prepare_call(q, k, v, causal=causal, causal_align=align, scale=0.7)
+    with np.errstate(divide="ignore"):
+        o, lse = gpu.naive_arrays(np, call, *arrays)
+    assert o.dtype == lse.dtype == np.float32
+    o, lse = o.reshape(q.shape), lse.reshape(q.shape[:-1])
+    assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align, scale=0.7)

@@ -1,0 +1,150 @@
+"""flashviz.gpu.launch_params: the build sizes, launch geometry and arguments of the CUDA kernel."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from flashviz.gpu.launch_params import (
+    KERNEL_BLOCKS,
+    KERNEL_HEAD_DIMS,
+    KERNEL_NAME,
+    KERNEL_PATH,
+    SHARED_LIMIT_BYTES,
+    kernel_blocks,
+    kernel_config,
+    kernel_source,
+    launch_params,
+    padded_head_dim,
+    prepare_call,
+)
+
+
+@pytest.mark.parametrize(
+    ("d", "head_dim"), [(1, 16), (16, 16), (17, 32), (40, 64), (64, 64), (65, 96), (128, 128)]
+)
+def test_head_dim_is_padded_up_to_a_compiled_one(d, head_dim):
+    assert padded_head_dim(d) == head_dim
+
+
+@pytest.mark.parametrize("d", [0, 129, -3, 2.5, True])
+def test_head_dim_out_of_range_is_refused(d):
+    with pytest.raises(ValueError, match=r"\bd\b"):
+        padded_head_dim(d)
+
+
+def test_offered_blocks_fit_and_shrink_with_the_head_dim():
+    assert kernel_blocks(16) == KERNEL_BLOCKS
+    assert kernel_blocks(128) == ((32, 32),)
+    for d in range(1, 129):
+        for bq, bkv in kernel_blocks(d):
+            assert kernel_config(d, bq, bkv).shared_bytes <= SHARED_LIMIT_BYTES
+
+
+def test_config_defines_and_threads():
+    config = kernel_config(40, 64, 32)
+    assert config.defines == {
+        "BLOCK_Q": 64,
+        "BLOCK_KV": 32,
+        "HEAD_DIM": 64,
+        "NUM_THREADS": 256,
+        "THREADS_PER_ROW": 16,
+    }
+    # q_i (64 x 65) + kv_j (32 x 65) + p_ij (64 x 33) + row_part (64 x 16) floats
+    assert config.shared_bytes == 4 * (64 * 65 + 32 * 65 + 64 * 33 + 64 * 16)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        ((64, 0, 32), "block_q"),
+        ((64, 30, 32), "block_q"),
+        ((64, 512, 32), "block_q"),
+        ((64, 32, 24), "block_kv"),
+        ((64, 32, None), "block_kv"),
+        ((128, 64, 64), "block_q = 64, block_kv = 64"),
+        ((200, 32, 32), r"\bd\b"),
+    ],
+)
+def test_bad_configs_name_the_argument(args, name):
+    with pytest.raises(ValueError, match=name):
+        kernel_config(*args)
+
+
+def test_source_has_the_defines_then_the_file_with_its_line_numbers():
+    config = kernel_config(64, 32, 32)
+    lines = kernel_source(config).splitlines()
+    assert lines[:5] == [f"#define {k} {v}" for k, v in config.defines.items()]
+    assert lines[5] == '#line 1 "kernels/flash_attention.cu"'
+    assert lines[6:] == KERNEL_PATH.read_text().splitlines()
+    assert kernel_source(config, "X").splitlines()[6:] == ["X"]
+
+
+@pytest.mark.parametrize(
+    ("n_q", "bq", "grid_x"), [(1, 32, 1), (32, 32, 1), (33, 32, 2), (113, 64, 2), (128, 64, 2)]
+)
+def test_launch_params(n_q, bq, grid_x):
+    config = kernel_config(32, bq, 32)
+    grid, block = launch_params(config, n_q, 7, 6)
+    assert grid == (grid_x, 6, 1)
+    assert block == (config.num_threads, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"), [((0, 5, 1), "n_q"), ((5, 0, 1), "n_k"), ((5, 5, 0), "batch_heads")]
+)
+def test_launch_params_refuse_empty_problems(args, name):
+    with pytest.raises(ValueError, match=name):
+        launch_params(kernel_config(32, 32, 32), *args)
+
+
+def test_launch_params_refuse_too_many_heads():
+    with pytest.raises(ValueError, match="batch_heads"):
+        launch_params(kernel_config(32, 32, 32), 4, 4, 70000)
+
+
+def _kernel_scalar_types() -> list[type]:
+    """C types of the kernel's scalar parameters, read from the .cu signature."""
+    text = KERNEL_PATH.read_text()
+    params = re.search(rf"{KERNEL_NAME}\(([^)]*)\)", text).group(1)
+    types = [p.split()[0] for p in params.split(",") if "*" not in p]
+    return [{"int": np.int32, "float": np.float32}[t] for t in types]
+
+
+@pytest.mark.parametrize(
+    ("causal", "align", "offset"), [(False, "bottom_right", 8), (True, "top_left", 0)]
+)
+def test_prepare_call(make_qkv, causal, align, offset):
+    q, k, v = make_qkv(5, 13, 40, lead=(2, 3))
+    call, arrays = prepare_call(q, k, v, causal=causal, causal_align=align, scale=0.5)
+    assert call.config == kernel_config(40, *kernel_blocks(40)[0])
+    assert (call.grid, call.block) == launch_params(call.config, 5, 13, 6)
+    assert (call.lead, call.batch_heads, call.n_q, call.n_k, call.d) == ((2, 3), 6, 5, 13, 40)
+    assert (call.causal, call.causal_offset) == (causal, offset)
+    # NumPy scalars of exactly the kernel's C types (CuPy sends a Python int as long long)
+    assert [type(s) for s in call.scalars] == _kernel_scalar_types()
+    assert [float(s) for s in call.scalars] == [5, 13, 40, 0.5, causal, offset]
+    for x, a in zip((q, k, v), arrays, strict=True):
+        assert a.dtype == np.float32 and a.flags.c_contiguous
+        np.testing.assert_array_equal(a, x.astype(np.float32).reshape(6, -1, 40))
+
+
+def test_prepare_call_defaults_and_validation(make_qkv):
+    q, k, v = make_qkv(4, 4, 128)
+    call, _ = prepare_call(q, k, v)
+    assert (call.config.block_q, call.config.block_kv, call.scale) == (32, 32, 1 / np.sqrt(128))
+    with pytest.raises(ValueError, match="causal"):
+        prepare_call(q, k, v, causal="yes")
+    with pytest.raises(ValueError, match="causal_align"):
+        prepare_call(q, k, v, causal=True, causal_align="middle")
+    with pytest.raises(ValueError, match="block_q = 64, block_kv = 64"):
+        prepare_call(q, k, v, block_q=64, block_kv=64)
+    with pytest.raises(ValueError, match=r"\bd\b"):
+        prepare_call(*make_qkv(4, 4, 129))
+
+
+def test_head_dims_and_blocks_are_sorted():
+    assert list(KERNEL_HEAD_DIMS) == sorted(KERNEL_HEAD_DIMS)
+    assert len(set(KERNEL_BLOCKS)) == len(KERNEL_BLOCKS)

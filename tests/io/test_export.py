@@ -1,0 +1,112 @@
+"""PNG export through kaleido and the system Chromium: real renders, sizes, clear errors."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+import time
+import zipfile
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from flashviz.figures import figure_context, stats_figure, tile_figure, tile_map_figure
+from flashviz.io.export import (
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    PNG_SIGNATURE,
+    SCALE,
+    ExportError,
+    figure_size,
+    figures_png,
+    png_size,
+    png_zip,
+)
+from flashviz.lab.problem import ProblemSpec, build_trace
+
+HAS_BROWSER = shutil.which("chromium") or shutil.which("google-chrome") or shutil.which("chrome")
+needs_browser = pytest.mark.skipif(not HAS_BROWSER, reason="no Chromium/Chrome on this machine")
+
+
+def step_figures() -> dict[str, go.Figure]:
+    ctx = figure_context(build_trace(ProblemSpec()))
+    return {
+        "tile_map": tile_map_figure(ctx, 3),
+        "tile": tile_figure(ctx, 3),
+        "stats": stats_figure(ctx, 3),
+    }
+
+
+def pixels(data: bytes) -> np.ndarray:
+    """Decoded RGB(A) pixels, via the browser-free PIL if present (else skip that check)."""
+    image = pytest.importorskip("PIL.Image")
+    return np.asarray(image.open(io.BytesIO(data)))
+
+
+@pytest.mark.slow
+@needs_browser
+def test_batch_of_step_views_renders_at_figure_size():
+    figs = step_figures()
+    figs["sized"] = go.Figure(go.Bar(x=[1, 2], y=[3, 1]), layout={"width": 333, "height": 222})
+    started = time.perf_counter()
+    pngs = figures_png(figs)  # scale SCALE = 2
+    print(f"{len(figs)} figures in {time.perf_counter() - started:.2f} s")
+    assert list(pngs) == list(figs)
+    for name, data in pngs.items():
+        assert data.startswith(PNG_SIGNATURE)
+        width, height = figure_size(figs[name])
+        assert png_size(data) == (SCALE * width, SCALE * height), name
+        img = pixels(data)
+        assert img.std() > 10, f"{name} is blank"  # something was drawn
+    assert figure_size(figs["sized"]) == (333, 222)
+    assert figure_size(figs["tile"]) == (DEFAULT_WIDTH, figs["tile"].layout.height)
+    assert figure_size(go.Figure()) == (DEFAULT_WIDTH, DEFAULT_HEIGHT)
+    with zipfile.ZipFile(io.BytesIO(png_zip(pngs))) as archive:
+        assert archive.namelist() == [f"{n}.png" for n in figs]
+        assert archive.read("stats.png") == pngs["stats"]
+
+
+def test_missing_browser_raises_a_clear_error(tmp_path):
+    with pytest.raises(ExportError, match="needs Chrome or Chromium, and none was found at"):
+        figures_png({"a": go.Figure()}, browser_path=tmp_path / "no-such-chromium")
+
+
+def test_missing_browser_via_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))
+    with pytest.raises(ExportError, match="apt-get install chromium"):
+        figures_png({"a": go.Figure()})
+
+
+def test_a_file_that_is_no_browser_fails_cleanly(tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(ExportError, match="PNG export failed"):
+        figures_png({"a": go.Figure()}, browser_path=fake, timeout=20)
+
+
+def test_missing_kaleido_raises_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "kaleido", None)  # `import kaleido` now fails
+    with pytest.raises(ExportError, match=r"pip install 'kaleido>=1'"):
+        figures_png({"a": go.Figure()})
+
+
+@pytest.mark.parametrize(
+    ("figs", "message"),
+    [
+        ({}, "non-empty dict"),
+        ([go.Figure()], "non-empty dict"),
+        ({"a/b": go.Figure()}, "file-name safe"),
+        ({"a": {"data": []}}, r"figs\['a'\] must be a plotly Figure"),
+    ],
+)
+def test_bad_arguments(figs, message):
+    with pytest.raises(ValueError, match=message):
+        figures_png(figs)
+
+
+def test_png_size_rejects_non_png():
+    with pytest.raises(ValueError, match="must be a PNG"):
+        png_size(b"GIF89a" + bytes(30))

@@ -1,0 +1,173 @@
+"""The CPU benchmark runs and reports both methods measured in one run (no timing asserts)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from flashviz.gpu.launcher import BenchRow
+from flashviz.perf import bench
+
+
+def test_measure_reports_both_methods_and_their_errors():
+    (r,) = bench.sweep([300], 16, progress=False, repeat=1, block_q=64, block_kv=128)
+    assert r.n == 300 and r.naive_s > 0 and r.flash_s > 0
+    assert r.flash_peak < r.naive_peak  # naive holds 300 x 300 scores, flash one 64 x 128 tile
+    assert r.naive_err < 1e-5 and r.flash_err < 1e-5
+    table = bench.format_table([r])
+    assert "time ratio" in table and f"{r.time_ratio:.2f}x" in table
+
+
+def test_peak_bytes_sees_numpy_buffers():
+    assert bench.peak_bytes(lambda: np.ones(2**20)) >= 8 * 2**20
+
+
+def test_cli_help_and_run():
+    out = subprocess.run(
+        [sys.executable, "-m", "flashviz.perf.bench", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--n" in out and "time ratio" in out
+    run = subprocess.run(
+        [sys.executable, "-m", "flashviz.perf.bench", "--n", "64", "--d", "8", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "naive ms" in run.stdout and "CPU sweep" in run.stderr  # table + progress bar
+
+
+def test_gpu_flag_without_gpu_says_why_and_still_writes_the_csv(tmp_path):
+    out = tmp_path / "gpu.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "flashviz.perf.bench", "--gpu", "--n", "128", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "No GPU benchmark: NVIDIA driver: no NVIDIA driver" in run.stderr
+    assert "requirements-gpu.txt" in run.stderr and "flashviz.gpu.doctor" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert out.read_text().splitlines() == [",".join(f.name for f in fields(BenchRow))]
+
+
+def test_gpu_table_and_csv_show_every_status():
+    rows = [
+        BenchRow("flash (CUDA kernel)", 65536, 64, 1, False, "ok", 12.5, 2**25, 44.0, 3e-7),
+        BenchRow("naive (CuPy)", 65536, 64, 1, False, "out of memory"),
+        BenchRow(
+            "PyTorch SDPA (FLASH)",
+            65536,
+            64,
+            1,
+            False,
+            "wrong result",
+            max_err=0.1,
+            detail="o error 1.00e-01 > 2.00e-03",
+        ),
+    ]
+    table = bench.format_gpu_table(rows)
+    assert "12.500" in table and "32.0" in table and "out of memory" in table
+    assert "wrong result (o error 1.00e-01 > 2.00e-03)" in table
+
+
+def test_gpu_cli_on_the_stand_in_clears_its_bar_and_writes_the_csv(tmp_path, capsys):
+    """The CLI's GPU path with the CPU stand-in device: a failing method is a row, the
+    CSV is written, the progress bar is gone at the end."""
+    from tests.gpu.standin import CpuDevice
+
+    def fails():
+        raise RuntimeError("CUDA_ERROR_LAUNCH_FAILED")
+
+    out = tmp_path / "gpu.csv"
+    args = bench.parse_args(["--gpu", "--n", "64", "96", "--d", "16", "--csv", str(out)])
+    assert bench.run_gpu(args, CpuDevice(broken={"flash (CUDA kernel)": fails})) == 0
+    captured = capsys.readouterr()
+    assert "error: RuntimeError: CUDA_ERROR_LAUNCH_FAILED" in captured.out
+    *_, last, end = captured.err.split("\r")  # the bar's last draw is blanks: cleared
+    assert "GPU sweep" in captured.err and last.strip() == end == ""
+    with out.open() as f:
+        written = list(csv.DictReader(f))
+    assert [(r["n"], r["method"], r["status"].split(":")[0]) for r in written] == [
+        ("64", "flash (CUDA kernel)", "error"), ("64", "naive (CuPy)", "ok"),
+        ("96", "flash (CUDA kernel)", "error"), ("96", "naive (CuPy)", "ok"),
+    ]  # fmt: skip
+
+
+def test_gpu_cli_writes_the_csv_even_when_interrupted(tmp_path):
+    from tests.gpu.standin import CpuDevice
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    out = tmp_path / "gpu.csv"
+    args = bench.parse_args(["--gpu", "--n", "64", "--d", "16", "--csv", str(out)])
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_gpu(args, CpuDevice(broken={"naive (CuPy)": interrupted}))
+    assert out.read_text().startswith("method,n,d")
+
+
+@pytest.mark.slow
+def test_acceptance_on_the_stand_in_writes_csv_png_and_one_summary_line(tmp_path, capsys):
+    """--gpu --acceptance's flow, up to the device: the stand-in's memory holds naive's
+    n x n scores at n = 64 but not at n = 128."""
+    from tests.gpu.standin import CpuDevice
+
+    device = CpuDevice(memory_bytes=100_000)
+    code = bench.acceptance(str(tmp_path), device, ns=(64, 128), ds=(16, 32), batch_heads=2,
+                            gpu_tests=False, repeat=1)  # fmt: skip
+    assert code == 0  # out of memory is a result, not a failure
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith(
+        "acceptance: GPU tests not run; 8 rows: 6 ok, 2 out of memory, 0 wrong result, 0 error; "
+        "at n = 64, d = 32: flash "
+    )
+    assert out[-1].endswith(f"wrote gpu_acceptance.csv, gpu_acceptance.png in {tmp_path}")
+    with (tmp_path / "gpu_acceptance.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["d"], r["n"], r["status"]) for r in rows if r["method"] == "naive (CuPy)"] == [
+        ("16", "64", "ok"), ("16", "128", "out of memory"),
+        ("32", "64", "ok"), ("32", "128", "out of memory"),
+    ]  # fmt: skip
+    assert (tmp_path / "gpu_acceptance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_acceptance_without_gpu_prints_the_doctor_and_measures_nothing(tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flashviz.perf.bench",
+            "--gpu",
+            "--acceptance",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "NVIDIA driver  missing  no NVIDIA driver on this machine" in run.stderr
+    assert run.stderr.splitlines()[-1].startswith("acceptance: no GPU (NVIDIA driver: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_naive_faster_and_the_summary_line():
+    def row(method, n, ms, status="ok"):
+        return BenchRow(method, n, 64, 8, False, status, ms, 1, 1.0, 0.0)
+
+    rows = [row("flash (CUDA kernel)", 512, 0.2), row("naive (CuPy)", 512, 0.1),
+            row("flash (CUDA kernel)", 4096, 3.0), row("naive (CuPy)", 4096, 5.0),
+            row("naive (CuPy)", 8192, None, "out of memory")]  # fmt: skip
+    assert bench.naive_faster(rows) == [(512, 64)]
+    assert bench.acceptance_summary(rows, True, 42.4) == (
+        "acceptance: GPU tests passed; 5 rows: 4 ok, 1 out of memory, 0 wrong result, 0 error; "
+        "at n = 4096, d = 64: flash 3 ms, naive 5 ms; 42 s"
+    )

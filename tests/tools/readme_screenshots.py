@@ -1,0 +1,64 @@
+"""Take the README's screenshot of every page: ``python tests/tools/readme_screenshots.py``.
+
+Starts ``streamlit run app.py`` on a free port, opens each page in headless Chromium,
+waits for its charts, and writes ``docs/images/<page>.png`` (viewport-sized, not the
+full page, so the README images stay small). Not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+OUT = ROOT / "docs" / "images"
+# page url path (with query) -> (file name, number of charts to wait for)
+PAGES = {
+    "?step=3": ("stepper", 4),
+    "?n_q=12&n_k=9&head_dim=4&block_q=4&block_kv=3&causal=true&scale=400&bug=no_rescale_o&step=5": (
+        "stepper_bug",
+        4,
+    ),
+    "fa1": ("fa1_vs_fa2", 1),
+    "causal": ("causal_alignment", 1),
+    "debugger": ("debugger", 1),
+    "precision": ("precision", 1),
+    "gpu": ("gpu_timings", 1),
+}
+PRESENTATION = ("?present=true&step=7", "presentation", 4)  # at a projector's 1280 x 720
+
+
+def _shoot(page: object, address: str, name: str, charts: int) -> None:
+    """Open ``address``, wait for ``charts`` drawn charts, write ``docs/images/<name>.png``."""
+    page.goto(address)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1500)  # type: ignore[attr-defined]
+    page.screenshot(path=str(OUT / f"{name}.png"))  # type: ignore[attr-defined]
+    print(f"wrote {OUT / f'{name}.png'}")
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        for path, (name, charts) in PAGES.items():
+            _shoot(page, f"{url}/{path}", name, charts)
+        path, name, charts = PRESENTATION
+        _shoot(
+            browser.new_page(viewport={"width": 1280, "height": 720}), f"{url}/{path}", name, charts
+        )
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
