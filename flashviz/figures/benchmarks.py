@@ -1,9 +1,10 @@
 """Benchmark charts: time, peak memory and throughput against n, one line per method.
 
-``cpu_benchmark_figure`` takes ``flashviz.perf.bench.CpuResult`` rows; ``gpu_benchmark_figure``
-takes ``flashviz.gpu.launcher.BenchRow`` rows, where a method that ran out of memory at some n shows
-an "out of memory" marker at that n instead of a point (the lesson of naive attention);
-``roofline_figure`` draws ``flashviz.perf.roofline``'s expectation the same way. All log-log.
+``cpu_benchmark_figure`` takes ``CpuResult`` rows (``flashviz.perf.bench``);
+``gpu_benchmark_figure`` takes ``BenchRow`` rows (``flashviz.gpu.launcher``), where a method
+that ran out of memory at some n shows an "out of memory" marker at that n instead of a
+point (the lesson of naive attention); ``roofline_figure`` draws ``flashviz.perf.roofline``'s
+expectation the same way. All log-log. The records are ``flashviz.core.measurement``'s.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from flashviz.core.measurement import (
+    OK,
+    OUT_OF_MEMORY,
+    WRONG,
+    BenchRow,
+    CpuResult,
+    Expectation,
+    GpuSpec,
+)
 from flashviz.figures.style import (
     BLUE,
     CHANGED,
@@ -23,9 +33,6 @@ from flashviz.figures.style import (
     base_layout,
     log_ticks,
 )
-from flashviz.gpu.launcher import OK, OUT_OF_MEMORY, WRONG, BenchRow
-from flashviz.perf.bench import CpuResult
-from flashviz.perf.roofline import Expectation, GpuSpec
 
 METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE, SKY_BLUE)
 DASHES = ("solid", "dash", "dot")

@@ -28,6 +28,7 @@ import numpy as np
 from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.costs import attention_flops
 from flashviz.core.masking import mask_offset
+from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG, BenchRow
 from flashviz.core.reference import attention_reference, softmax_attention
 from flashviz.gpu.launch_params import (
     KERNEL_NAME,
@@ -39,7 +40,6 @@ from flashviz.gpu.launch_params import (
 from flashviz.gpu.nvrtc import KernelCompileError
 
 FLASH, NAIVE = "flash (CUDA kernel)", "naive (CuPy)"
-OK, OUT_OF_MEMORY, WRONG = "ok", "out of memory", "wrong result"
 ERROR_CHARS = 160  # "error: <one line>" is cut here
 
 # PyTorch SDPA backends (torch.nn.attention.SDPBackend names), each forced in its own row,
@@ -50,23 +50,6 @@ SDPA_BACKENDS = (("MATH", "float32"), ("EFFICIENT_ATTENTION", "float32"),
 
 class GpuUnavailableError(RuntimeError):
     """No usable GPU; the message says why (see ``available``)."""
-
-
-@dataclass(frozen=True)
-class BenchRow:
-    """One method at one size; numbers only when ``status`` is "ok"."""
-
-    method: str
-    n: int
-    d: int
-    batch_heads: int
-    causal: bool
-    status: str  # ok | out of memory | wrong result | error: <one line>
-    time_ms: float | None = None
-    peak_bytes: int | None = None
-    tflops: float | None = None  # useful FLOPs (flashviz.core.costs) / median time
-    max_err: float | None = None  # vs the float64 reference, o and lse
-    detail: str = ""  # which output was wrong and by how much
 
 
 def available() -> tuple[bool, str]:

@@ -10,21 +10,12 @@ peaks are for CUDA cores (no tensor cores): the flashviz kernel and CuPy's float
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flashviz.core.costs import attention_flops, fa2_hbm
+from flashviz.core.measurement import Expectation, GpuSpec
 
 FLOAT_BYTES = 4
 NAIVE_PASSES = 8  # n x n float32 arrays streamed through HBM by a softmax written plainly
 NAIVE_LIVE = 2  # n x n arrays alive at once at the peak (S and exp(S - m))
-
-
-@dataclass(frozen=True)
-class GpuSpec:
-    name: str
-    fp32_tflops: float  # peak, CUDA cores
-    bandwidth_gbs: float  # HBM bandwidth, GB/s
-    memory_gib: float
 
 
 KNOWN_GPUS = (
@@ -33,18 +24,6 @@ KNOWN_GPUS = (
     GpuSpec("NVIDIA H100 SXM5 80GB", 67.0, 3350, 80),
     GpuSpec("NVIDIA H200 SXM 141GB", 67.0, 4800, 141),
 )
-
-
-@dataclass(frozen=True)
-class Expectation:
-    n: int
-    flops: int
-    naive_bytes: int  # HBM traffic
-    flash_bytes: int
-    naive_ms: float  # roofline lower bound
-    flash_ms: float
-    naive_peak_bytes: int  # device memory at the peak, inputs and output included
-    flash_peak_bytes: int
 
 
 def expect(

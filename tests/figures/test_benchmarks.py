@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from flashviz.core.measurement import OUT_OF_MEMORY, BenchRow, CpuResult
 from flashviz.figures.benchmarks import (
     cpu_benchmark_figure,
     gpu_benchmark_figure,
     roofline_figure,
 )
-from flashviz.gpu.launcher import OUT_OF_MEMORY, BenchRow
-from flashviz.perf.bench import CpuResult
 from flashviz.perf.roofline import KNOWN_GPUS, expect
 
 

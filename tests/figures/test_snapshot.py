@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 import pytest
 
 from flashviz.app.charts import themed
+from flashviz.core.measurement import CpuResult
 from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import TileStep
 from flashviz.figures import (
@@ -60,7 +61,6 @@ from flashviz.lab.precision_lab import (
 )
 from flashviz.lab.problem import ProblemSpec, build_trace, spec_inputs
 from flashviz.lab.row_input import make_row, row_values
-from flashviz.perf.bench import CpuResult
 from flashviz.perf.roofline import KNOWN_GPUS, expect
 
 SNAPSHOT = Path(__file__).parent / "data" / "figure_snapshot.json"

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from flashviz.app.charts import chart
+from flashviz.core.measurement import CpuResult
 from flashviz.figures.benchmarks import (
     cpu_benchmark_figure,
     gpu_benchmark_figure,
     roofline_figure,
 )
-from flashviz.gpu import doctor
+from flashviz.gpu import doctor, report
 from flashviz.gpu import launcher as gpu
 from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, kernel_blocks
 from flashviz.perf import bench
@@ -107,10 +108,10 @@ def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.Cu
 def gpu_results(rows: Sequence[gpu.BenchRow]) -> None:
     chart(gpu_benchmark_figure(rows), key="gpu_sweep")
     st.dataframe([dataclasses.asdict(r) for r in rows], hide_index=True)
-    faster = bench.naive_faster(rows)
+    faster = report.naive_faster(rows)
     if faster:
         where = ", ".join(f"n = {n}" for n, _ in faster)
-        st.info(f"Naive attention is faster here at {where}: {bench.NAIVE_FASTER_WHY}.")
+        st.info(f"Naive attention is faster here at {where}: {report.NAIVE_FASTER_WHY}.")
     if any(r.status == gpu.OUT_OF_MEMORY for r in rows):
         st.caption(
             "x = out of memory: naive attention holds the n x n scores S and P; the flash "
@@ -119,11 +120,11 @@ def gpu_results(rows: Sequence[gpu.BenchRow]) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def cpu_sweep(ns: tuple[int, ...], d: int) -> list[bench.CpuResult]:
+def cpu_sweep(ns: tuple[int, ...], d: int) -> list[CpuResult]:
     return [bench.measure(n, d, repeat=3) for n in ns]
 
 
-def cpu_table(results: Sequence[bench.CpuResult]) -> dict[str, list]:
+def cpu_table(results: Sequence[CpuResult]) -> dict[str, list]:
     """The CPU sweep as table columns (what ``bench.format_table`` prints)."""
     return {
         "n": [r.n for r in results],
@@ -148,7 +149,7 @@ def cpu_section(reason: str, checks: Sequence[doctor.Check]) -> None:
     )
     st.code(
         "pip install -r requirements-gpu.txt\npython -m flashviz.gpu.doctor\n"
-        "python -m flashviz.perf.bench --gpu --acceptance",
+        "python -m flashviz.bench --gpu --acceptance",
         language="bash",
     )
     expectations_section(64, list(SIZES[:6]))
@@ -163,7 +164,7 @@ def cpu_section(reason: str, checks: Sequence[doctor.Check]) -> None:
         chart(cpu_benchmark_figure(results), key="gpu_cpu_sweep")
         st.dataframe(cpu_table(results), hide_index=True)
         st.caption(
-            "Same as `python -m flashviz.perf.bench`: medians of 3 runs after a warm-up; "
+            "Same as `python -m flashviz.bench`: medians of 3 runs after a warm-up; "
             "peak memory from tracemalloc, output included."
         )
 

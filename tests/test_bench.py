@@ -10,33 +10,35 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from flashviz.gpu.launcher import BenchRow
-from flashviz.perf import bench
+from flashviz import bench  # the command line
+from flashviz.core.measurement import BenchRow
+from flashviz.gpu import report
+from flashviz.perf import bench as cpu_bench
 
 
 def test_measure_reports_both_methods_and_their_errors():
-    (r,) = bench.sweep([300], 16, progress=False, repeat=1, block_q=64, block_kv=128)
+    (r,) = cpu_bench.sweep([300], 16, progress=False, repeat=1, block_q=64, block_kv=128)
     assert r.n == 300 and r.naive_s > 0 and r.flash_s > 0
     assert r.flash_peak < r.naive_peak  # naive holds 300 x 300 scores, flash one 64 x 128 tile
     assert r.naive_err < 1e-5 and r.flash_err < 1e-5
-    table = bench.format_table([r])
+    table = cpu_bench.format_table([r])
     assert "time ratio" in table and f"{r.time_ratio:.2f}x" in table
 
 
 def test_peak_bytes_sees_numpy_buffers():
-    assert bench.peak_bytes(lambda: np.ones(2**20)) >= 8 * 2**20
+    assert cpu_bench.peak_bytes(lambda: np.ones(2**20)) >= 8 * 2**20
 
 
 def test_cli_help_and_run():
     out = subprocess.run(
-        [sys.executable, "-m", "flashviz.perf.bench", "--help"],
+        [sys.executable, "-m", "flashviz.bench", "--help"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     assert "--n" in out and "time ratio" in out
     run = subprocess.run(
-        [sys.executable, "-m", "flashviz.perf.bench", "--n", "64", "--d", "8", "--repeat", "1"],
+        [sys.executable, "-m", "flashviz.bench", "--n", "64", "--d", "8", "--repeat", "1"],
         capture_output=True,
         text=True,
         check=True,
@@ -47,7 +49,7 @@ def test_cli_help_and_run():
 def test_gpu_flag_without_gpu_says_why_and_still_writes_the_csv(tmp_path):
     out = tmp_path / "gpu.csv"
     run = subprocess.run(
-        [sys.executable, "-m", "flashviz.perf.bench", "--gpu", "--n", "128", "--csv", str(out)],
+        [sys.executable, "-m", "flashviz.bench", "--gpu", "--n", "128", "--csv", str(out)],
         capture_output=True,
         text=True,
     )
@@ -73,7 +75,7 @@ def test_gpu_table_and_csv_show_every_status():
             detail="o error 1.00e-01 > 2.00e-03",
         ),
     ]
-    table = bench.format_gpu_table(rows)
+    table = report.format_gpu_table(rows)
     assert "12.500" in table and "32.0" in table and "out of memory" in table
     assert "wrong result (o error 1.00e-01 > 2.00e-03)" in table
 
@@ -88,7 +90,7 @@ def test_gpu_cli_on_the_stand_in_clears_its_bar_and_writes_the_csv(tmp_path, cap
 
     out = tmp_path / "gpu.csv"
     args = bench.parse_args(["--gpu", "--n", "64", "96", "--d", "16", "--csv", str(out)])
-    assert bench.run_gpu(args, CpuDevice(broken={"flash (CUDA kernel)": fails})) == 0
+    assert report.run_gpu(args, CpuDevice(broken={"flash (CUDA kernel)": fails})) == 0
     captured = capsys.readouterr()
     assert "error: RuntimeError: CUDA_ERROR_LAUNCH_FAILED" in captured.out
     *_, last, end = captured.err.split("\r")  # the bar's last draw is blanks: cleared
@@ -110,7 +112,7 @@ def test_gpu_cli_writes_the_csv_even_when_interrupted(tmp_path):
     out = tmp_path / "gpu.csv"
     args = bench.parse_args(["--gpu", "--n", "64", "--d", "16", "--csv", str(out)])
     with pytest.raises(KeyboardInterrupt):
-        bench.run_gpu(args, CpuDevice(broken={"naive (CuPy)": interrupted}))
+        report.run_gpu(args, CpuDevice(broken={"naive (CuPy)": interrupted}))
     assert out.read_text().startswith("method,n,d")
 
 
@@ -144,7 +146,7 @@ def test_acceptance_without_gpu_prints_the_doctor_and_measures_nothing(tmp_path)
         [
             sys.executable,
             "-m",
-            "flashviz.perf.bench",
+            "flashviz.bench",
             "--gpu",
             "--acceptance",
             "--out",
@@ -166,8 +168,8 @@ def test_naive_faster_and_the_summary_line():
     rows = [row("flash (CUDA kernel)", 512, 0.2), row("naive (CuPy)", 512, 0.1),
             row("flash (CUDA kernel)", 4096, 3.0), row("naive (CuPy)", 4096, 5.0),
             row("naive (CuPy)", 8192, None, "out of memory")]  # fmt: skip
-    assert bench.naive_faster(rows) == [(512, 64)]
-    assert bench.acceptance_summary(rows, True, 42.4) == (
+    assert report.naive_faster(rows) == [(512, 64)]
+    assert report.acceptance_summary(rows, True, 42.4) == (
         "acceptance: GPU tests passed; 5 rows: 4 ok, 1 out of memory, 0 wrong result, 0 error; "
         "at n = 4096, d = 64: flash 3 ms, naive 5 ms; 42 s"
     )
