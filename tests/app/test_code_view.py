@@ -156,7 +156,7 @@ def test_a_missing_marker_gives_an_error_not_a_traceback(tmp_path):
     script = HEADER + (
         "from unittest import mock\n"
         "from pathlib import Path\n"
-        "from flashviz import source_view\n"
+        "from flashviz.lab import source_view\n"
         "from flashviz.app.stepper.code_view import code_section\n"
         f"with mock.patch.object(source_view, 'KERNEL_PATH', Path({str(broken)!r})):\n"
         "    code_section('tile')\n"
@@ -184,7 +184,7 @@ def test_an_edited_source_is_drawn_again(tmp_path):
     script = HEADER + (
         "from unittest import mock\n"
         "from pathlib import Path\n"
-        "from flashviz import source_view\n"
+        "from flashviz.lab import source_view\n"
         "from flashviz.app.stepper.code_view import code_section\n"
         f"with mock.patch.object(source_view, 'KERNEL_PATH', Path({str(cu)!r})):\n"
         "    code_section('write')\n"
