@@ -38,7 +38,7 @@ STEPPER_FIELDS = [
     Field("step", 0),
     Field("row", 0, url=False),
     Field("speed", "1 step/s", url=False),
-    Field("present", False),  # presentation mode (flashviz.app/presentation.py)
+    Field("present", False),  # presentation mode (flashviz/app/stepper/presentation.py)
     Field(TILE_SCALE, True),  # the tile's S on its own colour scale (else the tile map's)
 ]
 

@@ -77,7 +77,7 @@ class Run:
 
 
 def _read(msg: ForwardMsg, run: Run) -> None:
-    """The stepper's parts are components (``flashviz.app/step_view.py``): their data holds
+    """The stepper's parts are components (``flashviz/app/stepper/step_view.py``): their data holds
     the step shown, its heading and figure JSON; the buttons part takes the moves."""
     kind = msg.WhichOneof("type")
     if kind == "new_session":

@@ -1,5 +1,5 @@
 """Measure the stepper: server time of a step change, figure JSON per rerun (the window of
-steps the browser holds, ``flashviz.app/step_view.py``), first render.
+steps the browser holds, ``flashviz/app/stepper/step_view.py``), first render.
 
 Run: ``python tests/tools/measure_app.py`` (the browser part needs chromium and playwright).
 Prints one line per number; not collected by pytest.
