@@ -34,3 +34,6 @@ def make_qkv(rng: np.random.Generator) -> Callable[..., tuple[np.ndarray, ...]]:
         return tuple(x.astype(dtype) for x in (q, k, v))
 
     return make
+
+# Scripts (README screenshots, latency and load measurements) and data, not tests.
+collect_ignore = ["tools", "figures/data"]
