@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from flashviz.app.safe_text import shown
+from flashviz.core.trace import TileStep
+from flashviz.core.verdict import compare_with_reference
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import ProblemSpec, build_trace
 from tests.app.step_view_driver import move, parts, step_charts, step_title
@@ -24,6 +27,22 @@ def run_app(**params: object) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def verdict_numbers(spec: ProblemSpec) -> str:
+    """The errors and tolerance the correctness section shows for ``spec``."""
+    v = compare_with_reference(build_trace(spec))
+    tol = f"{v.tol:.2g}" if v.tol == v.tol_lse else f"{v.tol:.2g} for O, {v.tol_lse:.2g} for L"
+    return (
+        f"max |O - O_ref| = {v.max_err_o:.2e}, max |L - L_ref| = {v.max_err_lse:.2e} "
+        f"(tolerance {tol})"
+    )
+
+
+def correct_verdict(at: AppTest) -> str:
+    """The one green verdict on the page."""
+    (ok,) = [s.value for s in at.success if s.value.startswith("Correct: ")]
+    return ok
 
 
 def charts(at: AppTest) -> dict[str, dict]:
@@ -43,7 +62,7 @@ def test_defaults_render_every_view() -> None:
         "chart_whole_run",
         "chart_errors",
     } <= keys
-    assert at.success and "Correct" in at.success[0].value
+    assert verdict_numbers(ProblemSpec()) in correct_verdict(at)
     trace = build_trace(ProblemSpec())
     assert trace.grid == (4, 4)
     assert any(t.max_changed.any() for t in trace.tile_steps() if t.j > 0)  # a rescale
@@ -52,18 +71,21 @@ def test_defaults_render_every_view() -> None:
 def test_buttons_and_slider_move_the_step() -> None:
     at = run_app()
     last = len(build_trace(ProblemSpec()).steps) - 1
+
+    def shows(k: int) -> bool:
+        return at.session_state["step"] == k and step_title(at).startswith(f"### Step {k} of ")
+
     move(at, "next")
-    assert at.session_state["step"] == 1 and "K/V block 0" in step_title(at)
+    assert shows(1) and "K/V block 0" in step_title(at)
     move(at, "next")
     move(at, "prev")
-    assert at.session_state["step"] == 1
+    assert shows(1)
     move(at, "last")
-    assert at.session_state["step"] == last and at.query_params["step"] == str(last)
+    assert shows(last) and at.query_params["step"] == str(last)
     move(at, "first")
-    assert at.session_state["step"] == 0
+    assert shows(0)
     at.slider(key="step").set_value(7).run()
-    assert at.session_state["step"] == 7 and at.query_params["step"] == "7"
-    assert not at.exception
+    assert shows(7) and at.query_params["step"] == "7"
 
 
 def test_tile_heatmap_is_the_traces_tile() -> None:
@@ -78,22 +100,33 @@ def test_tile_heatmap_is_the_traces_tile() -> None:
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 @pytest.mark.parametrize("align", ["bottom_right", "top_left"])
 def test_patterns_alignments_ragged_blocks(pattern: str, align: str) -> None:
-    at = run_app(
-        pattern=pattern,
-        causal=True,
-        causal_align=align,
-        n_q=11,
-        n_k=7,
-        block_q=4,
-        block_kv=3,
+    """Two Next clicks from step 2 show step 4 of this problem: its heading, its tile's S
+    and P~, and the green verdict with this run's errors."""
+    problem = dict(
+        pattern=pattern, causal=True, causal_align=align, n_q=11, n_k=7, block_q=4, block_kv=3,
         head_dim=5,
-        step=2,
-    )
+    )  # fmt: skip
+    at = run_app(**problem, step=2)
     for _ in range(2):
         move(at, "next")
-    assert not at.exception and not at.error
+    assert not at.error
+    spec = ProblemSpec(**problem)
+    trace = build_trace(spec)
+    step = trace.steps[4]
     assert at.session_state["step"] == 4
-    assert at.success  # the verdict is green
+    heading = (
+        f"### Step 4 of {len(trace.steps) - 1}: {step.kind.replace('_', ' ')}, Q block {step.i}"
+    )
+    tile = step_charts(at).get("chart_tile")
+    if isinstance(step, TileStep):
+        assert step_title(at) == f"{heading}, K/V block {step.j}"
+        s_shown, p_shown = (decode(t["z"]) for t in tile["data"])
+        assert np.array_equal(np.isnan(s_shown), np.isneginf(step.s))
+        assert np.array_equal(s_shown[~np.isnan(s_shown)], step.s[np.isfinite(step.s)])
+        assert np.array_equal(p_shown, step.p)
+    else:
+        assert step_title(at) == heading and tile is None
+    assert verdict_numbers(spec) in correct_verdict(at)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +164,11 @@ def test_query_params_restore_a_view() -> None:
 
 def test_bad_url_parameter_is_ignored_with_a_warning() -> None:
     at = run_app(n_q="many", pattern="zigzag")
-    assert len(at.warning) == 2
+    warnings = [shown(w.value) for w in at.warning]
+    assert warnings == [
+        "Ignored URL parameter n_q = many: expected a whole number.",
+        f"Ignored URL parameter pattern = zigzag: expected one of {', '.join(PATTERNS)}.",
+    ]
     assert at.session_state["n_q"] == ProblemSpec().n_q
 
 
