@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 
+from flashviz.app.safe_text import shown
 from flashviz.core.precision import PRECISIONS
+from flashviz.io.uploads import UploadError, load_qkv, qkv_digest
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.divergence import first_diverging_step
 from flashviz.lab.problem import ProblemSpec, build_trace
-from tests.app.step_view_driver import enabled, move
-from tests.app.test_stepper_page import run_app, step_title
+from tests.app.step_view_driver import enabled, move, step_charts
+from tests.app.test_stepper_page import correct_verdict, run_app, step_title, verdict_numbers
 
 # Causal with n_q > n_k (empty rows), a spiky pattern (rising maxima) and logits near 1e3.
 BITING = dict(n_q=12, n_k=9, head_dim=4, block_q=4, block_kv=3, causal=True, scale=400.0)
@@ -20,9 +25,11 @@ def test_each_precision_runs_and_is_judged_by_its_own_tolerance(precision: str) 
     at = run_app(precision=precision, step=3)
     assert not at.error
     assert at.session_state["precision"] == precision
-    assert at.success and "Correct" in at.success[0].value
-    if precision != "float64":
-        assert any("twice the error of naive" in s.value for s in at.success)
+    verdict = correct_verdict(at)
+    assert verdict_numbers(ProblemSpec(precision=precision)) in verdict
+    assert (precision != "float64") == (
+        f"Inputs in {precision}: the tolerance is twice the error of naive" in verdict
+    )
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
@@ -56,26 +63,23 @@ def test_bad_precision_or_bug_in_the_url_is_ignored_with_a_warning() -> None:
 
 
 def test_uploaded_tensors_are_traced_and_can_be_downloaded(rng) -> None:
-    import io
-
-    import numpy as np
-
     q, k, v = rng.standard_normal((10, 3)), rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
     buf = io.BytesIO()
     np.savez(buf, q=q, k=k, v=v)
     at = run_app(block_q=4, block_kv=4)
     at.get_by_key("upload_qkv").set_value(("mine.npz", buf.getvalue(), "application/octet-stream"))
     at.run()
-    assert not at.exception and not at.error
+    assert not at.error
     state = at.session_state
     assert (state["n_q"], state["n_k"], state["head_dim"]) == (10, 7, 3)
-    assert state["upload"] and state["block_kv"] == 4
+    assert state["upload"] == qkv_digest(q, k, v) and state["block_kv"] == 4
     assert at.number_input(key="n_q").disabled
     assert any("uploaded tensors" in i.value for i in at.info)
     assert "upload" not in at.query_params
     move(at, "last")
-    assert at.success and "Correct" in at.success[0].value
-    assert at.get_by_key("download_trace") is not None
+    spec = ProblemSpec(n_q=10, n_k=7, head_dim=3, block_q=4, block_kv=4, upload=state["upload"])
+    assert verdict_numbers(spec, (q, k, v)) in correct_verdict(at)
+    assert at.get_by_key("download_trace").label == "Download the trace (.npz)"
     at.get_by_key("upload_qkv").set_value(None)
     at.run()
     assert not at.exception and at.session_state["upload"] == ""
@@ -87,8 +91,13 @@ def test_a_bad_upload_shows_its_message_and_keeps_the_pattern() -> None:
     at.get_by_key("upload_qkv").set_value(("bad.npz", b"not a numpy file", "application/zip"))
     at.run()
     assert not at.exception
-    assert at.error and at.session_state["upload"] == ""
-    assert step_title(at).startswith("### Step 0 ")
+    with pytest.raises(UploadError) as refused:
+        load_qkv(b"not a numpy file", "bad.npz")
+    assert [shown(e.value) for e in at.error] == [str(refused.value)]
+    assert at.session_state["upload"] == "" and not at.number_input(key="n_q").disabled
+    trace = build_trace(ProblemSpec())  # the default pattern's problem, still shown
+    assert step_title(at).startswith(f"### Step 0 of {len(trace.steps) - 1}: load q")
+    assert verdict_numbers(ProblemSpec()) in correct_verdict(at)
 
 
 def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
@@ -105,9 +114,12 @@ def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
     assert enabled(at, "next")
 
 
-def test_png_export_button_is_offered_for_the_views() -> None:
-    at = run_app(step=1)
-    assert at.button(key="png_render") is not None and not at.exception
+def test_png_export_button_counts_the_views_of_the_step() -> None:
+    """A tile step shows four charts (tile map, tile, stats, accumulator), a write three."""
+    for step, views in ((1, 4), (5, 3)):
+        at = run_app(step=step)
+        assert len(step_charts(at)) == views
+        assert at.button(key="png_render").label == f"Render {views} views as PNG (zip)"
 
 
 @pytest.mark.parametrize(
@@ -115,10 +127,6 @@ def test_png_export_button_is_offered_for_the_views() -> None:
     [(1e300, "float64", "overflow float64"), (1e5, "float16", "beyond the range of float16")],
 )
 def test_uploads_beyond_the_precisions_range_get_a_message(value, precision, message) -> None:
-    import io
-
-    import numpy as np
-
     x = np.full((4, 2), value)
     buf = io.BytesIO()
     np.savez(buf, q=x, k=x, v=np.ones((4, 2)))

@@ -29,9 +29,9 @@ def run_app(**params: object) -> AppTest:
     return at
 
 
-def verdict_numbers(spec: ProblemSpec) -> str:
+def verdict_numbers(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> str:
     """The errors and tolerance the correctness section shows for ``spec``."""
-    v = compare_with_reference(build_trace(spec))
+    v = compare_with_reference(build_trace(spec, uploaded))
     tol = f"{v.tol:.2g}" if v.tol == v.tol_lse else f"{v.tol:.2g} for O, {v.tol_lse:.2g} for L"
     return (
         f"max |O - O_ref| = {v.max_err_o:.2e}, max |L - L_ref| = {v.max_err_lse:.2e} "
