@@ -1,9 +1,10 @@
 // FlashAttention-2 forward (Dao 2023, arXiv 2307.08691, Algorithm 1) in CUDA C, float32.
 //
 // One thread block per (query block i, batch*head). The state of the query block
-// (m_i, l_i, o_i) stays in registers; K/V tiles pass through shared memory; O is
-// normalised once, after the last tile. The "phase:" markers are the same as in
-// flashviz/core/inner_step.py, so both sources can be read side by side.
+// (m_i, l_i, o_i) stays in registers, l_i as each thread's share l_part (below); K/V tiles
+// pass through shared memory; O is normalised once, after the last tile. The "phase:"
+// markers are those of flashviz/core/inner_step.py, in the same order, so both sources
+// can be read side by side; the kernel has one more, reduce (below).
 //
 // Inputs are contiguous (batch_heads, n, d) arrays; o is (batch_heads, n_q, d) and
 // lse (batch_heads, n_q), the natural-log logsumexp. Launch (flashviz/gpu/launch_params.py):
@@ -19,7 +20,11 @@
 //
 // Thread t owns ROWS_PER_THREAD consecutive rows, starting at row0, and the columns
 // col0, col0 + THREADS_PER_ROW, ... of its rows of s_ij (a register tile) and of o_i.
-// Row maxima and sums need the whole row: they go through shared memory (row_part).
+// Row maxima and sums need the whole row: they go through shared memory (row_part). The
+// row max is gathered in every tile (phase max); the row sum only once, after the last
+// tile: until then each thread keeps l_part, the sum over its own columns, and
+// l_i = sum of the l_part of the row's THREADS_PER_ROW threads (phase reduce, which the
+// Python inner step does not need: its l_i holds the whole row from the start).
 
 #define ROWS_PER_THREAD (BLOCK_Q * THREADS_PER_ROW / NUM_THREADS)
 #define COLS_PER_THREAD (BLOCK_KV / THREADS_PER_ROW)
@@ -68,12 +73,12 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
     o += (long long)head * n_q * d;
     lse += (long long)head * n_q;
 
-    // phase:init  m_i = -inf, l_i = 0, o_i = 0  (l_i: this thread's share of the row sum)
-    float m_i[ROWS_PER_THREAD], l_i[ROWS_PER_THREAD], o_i[ROWS_PER_THREAD][DIMS_PER_THREAD];
+    // phase:init  m_i = -inf, l_part = 0, o_i = 0  (l_i = sum over the row's threads of l_part)
+    float m_i[ROWS_PER_THREAD], l_part[ROWS_PER_THREAD], o_i[ROWS_PER_THREAD][DIMS_PER_THREAD];
 #pragma unroll
     for (int a = 0; a < ROWS_PER_THREAD; ++a) {
         m_i[a] = NEG_INF;
-        l_i[a] = 0.0f;
+        l_part[a] = 0.0f;
 #pragma unroll
         for (int b = 0; b < DIMS_PER_THREAD; ++b) o_i[a][b] = 0.0f;
     }
@@ -132,7 +137,9 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
             m_new[a] = m_i[a];
             for (int t = 0; t < THREADS_PER_ROW; ++t) m_new[a] = fmaxf(m_new[a], row_part[row0 + a][t]);
         }
-        load_tile<BLOCK_KV>(kv_j, v, kv_start, n_k, d);  // v_j replaces k_j
+
+        // v_j replaces k_j in shared memory (a load, in no phase: the Python step is handed v_j)
+        load_tile<BLOCK_KV>(kv_j, v, kv_start, n_k, d);
 
         float alpha[ROWS_PER_THREAD];
 #pragma unroll
@@ -149,8 +156,8 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
             }
             // phase:alpha  alpha = exp(m_i - m_new)
             alpha[a] = expf(m_i[a] - m_safe);
-            // phase:sum  l_i = alpha * l_i + rowsum(p_ij)  (this thread's columns only)
-            l_i[a] = alpha[a] * l_i[a] + row_sum;
+            // phase:sum  l_part = alpha * l_part + rowsum(p_ij)  (this thread's columns only)
+            l_part[a] = alpha[a] * l_part[a] + row_sum;
         }
         __syncthreads();  // p_ij and v_j are in shared memory
 
@@ -177,23 +184,29 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
         __syncthreads();  // everyone is done with v_j and p_ij before the next tile
     }
 
-    // phase:normalize  o_i = diag(l_i)^-1 o_i  (rows with no key: l_i = 0, o_i stays 0)
+    // phase:reduce  l_i = sum of l_part over the row's THREADS_PER_ROW threads
 #pragma unroll
-    for (int a = 0; a < ROWS_PER_THREAD; ++a) row_part[row0 + a][col0] = l_i[a];
+    for (int a = 0; a < ROWS_PER_THREAD; ++a) row_part[row0 + a][col0] = l_part[a];
     __syncthreads();  // every thread's share of l_i is in
+    float l_i[ROWS_PER_THREAD];
+#pragma unroll
+    for (int a = 0; a < ROWS_PER_THREAD; ++a) {
+        l_i[a] = 0.0f;
+        for (int t = 0; t < THREADS_PER_ROW; ++t) l_i[a] += row_part[row0 + a][t];
+    }
+
+    // phase:normalize  o_i = diag(l_i)^-1 o_i  (rows with no key: l_i = 0, o_i stays 0)
 #pragma unroll
     for (int a = 0; a < ROWS_PER_THREAD; ++a) {
         const int row = q_start + row0 + a;
-        float l_row = 0.0f;
-        for (int t = 0; t < THREADS_PER_ROW; ++t) l_row += row_part[row0 + a][t];
         if (row >= n_q) continue;
-        const float l_safe = l_row == 0.0f ? 1.0f : l_row;
+        const float l_safe = l_i[a] == 0.0f ? 1.0f : l_i[a];
 #pragma unroll
         for (int b = 0; b < DIMS_PER_THREAD; ++b) {
             const int col = col0 + b * THREADS_PER_ROW;
             if (col < d) o[(long long)row * d + col] = o_i[a][b] / l_safe;
         }
         // phase:lse  L_i = m_i + log(l_i)  (-inf for a row with no key)
-        if (col0 == 0) lse[row] = m_i[a] + logf(l_row);
+        if (col0 == 0) lse[row] = m_i[a] + logf(l_i[a]);
     }
 }

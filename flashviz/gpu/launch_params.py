@@ -16,15 +16,13 @@ paper's B_c = ceil(M / 4d) has the same cause); ``kernel_blocks(d)`` lists those
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from flashviz.core.checks import check_block, check_problem
+from flashviz.core.kernel_files import KERNEL_PATH
 from flashviz.core.masking import causal_offset
 
-KERNEL_PATH = Path(__file__).resolve().parents[2] / "kernels" / "flash_attention.cu"
-KERNEL_NAME = "flash_attention_fwd"
 KERNEL_HEAD_DIMS = (16, 32, 64, 96, 128)
 KERNEL_BLOCKS = ((64, 64), (64, 32), (32, 64), (32, 32))  # (block_q, block_kv), best first
 THREADS_PER_ROW = 16  # threads sharing a group of rows (they split its columns)

@@ -27,11 +27,11 @@ import numpy as np
 
 from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.costs import attention_flops
+from flashviz.core.kernel_files import KERNEL_NAME
 from flashviz.core.masking import mask_offset
 from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG, BenchRow
 from flashviz.core.reference import attention_reference, softmax_attention
 from flashviz.gpu.launch_params import (
-    KERNEL_NAME,
     KernelCall,
     KernelConfig,
     kernel_source,

@@ -22,7 +22,8 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from flashviz.gpu.launch_params import KERNEL_NAME, KernelConfig, kernel_source, offered_configs
+from flashviz.core.kernel_files import KERNEL_NAME
+from flashviz.gpu.launch_params import KernelConfig, kernel_source, offered_configs
 
 ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
 BASE_OPTIONS = ("-std=c++17",)

@@ -1,9 +1,14 @@
-"""The Python stepper and the CUDA kernel, cut into the phases of one FA2 step.
+"""The Python inner step and the CUDA kernel, cut into the phases of one FA2 step.
 
 Both sources mark every phase with a whole-line comment, ``# phase:<name>`` in
 ``flashviz/core/inner_step.py`` and ``// phase:<name>`` in ``kernels/flash_attention.cu``. The
 markers are read from the files at every call, so highlighting follows the code as it
 changes; nothing here knows a line number.
+
+**A phase in one source only** (``KERNEL_ONLY``): the kernel's ``reduce``, the sum of the
+threads' shares of a row's l_i, has no Python counterpart (NumPy holds whole rows, so its
+l_i is the row's sum all along). The kernel marks it, the Python source must not, and
+``highlight`` lights nothing in the Python source for it.
 
 **Span of a phase** (``phase_spans``): from its marker line to the last line before the
 first of
@@ -27,8 +32,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from flashviz.core import inner_step as stepper
-from flashviz.gpu.launch_params import KERNEL_PATH
+from flashviz.core import inner_step
+from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, REPO_ROOT
 
 PHASES: tuple[str, ...] = (
     "init",  # m_i = -inf, l_i = 0, o_i = 0
@@ -38,9 +43,11 @@ PHASES: tuple[str, ...] = (
     "alpha",  # alpha = exp(m_i - m_new)
     "sum",  # l_i = alpha l_i + rowsum(p_ij)
     "accumulate",  # o_i = diag(alpha) o_i + p_ij v_j
+    "reduce",  # l_i = sum over the row's threads of l_part (kernel only)
     "normalize",  # o_i = diag(l_i)^-1 o_i
     "lse",  # L_i = m_i + log(l_i)
 )
+KERNEL_ONLY: tuple[str, ...] = ("reduce",)  # marked in the kernel, not in Python
 # The phases each step kind of flashviz.core.trace runs, in order.
 STEP_PHASES: dict[str, tuple[str, ...]] = {
     "load_q": PHASES[:1],
@@ -48,8 +55,6 @@ STEP_PHASES: dict[str, tuple[str, ...]] = {
     "write": PHASES[7:],
 }
 PYTHON_FUNCTIONS = ("initial_state", "attn_fwd_inner", "finalize")  # in execution order
-KERNEL_NAME = "flash_attention_fwd"
-_ROOT = KERNEL_PATH.parent.parent
 
 
 class MarkerError(ValueError):
@@ -84,20 +89,30 @@ def markers(source_text: str, comment_prefix: str) -> list[tuple[str, int]]:
     ]
 
 
+def phases_in(comment_prefix: str) -> tuple[str, ...]:
+    """The phases a source marks, in order: all of PHASES in CUDA (``//``), all but
+    KERNEL_ONLY in Python (``#``)."""
+    if comment_prefix == "//":
+        return PHASES
+    return tuple(p for p in PHASES if p not in KERNEL_ONLY)
+
+
 def check_markers(source_text: str, comment_prefix: str) -> list[tuple[str, int]]:
-    """``markers``, after checking each phase of PHASES is marked exactly once.
+    """``markers``, after checking each phase of ``phases_in(comment_prefix)`` is marked
+    exactly once and no other is.
 
     Raises MarkerError naming every missing, repeated or unknown phase.
     """
     found = markers(source_text, comment_prefix)
     names = [name for name, _ in found]
+    expected = phases_in(comment_prefix)
     problems = []
-    if missing := [p for p in PHASES if p not in names]:
+    if missing := [p for p in expected if p not in names]:
         problems.append(f"no marker for {', '.join(missing)}")
     if repeated := sorted({p for p in names if names.count(p) > 1}):
         problems.append(f"more than one marker for {', '.join(repeated)}")
-    if unknown := [p for p in names if p not in PHASES]:
-        problems.append(f"unknown phase {', '.join(unknown)} (phases: {', '.join(PHASES)})")
+    if unknown := [p for p in names if p not in expected]:
+        problems.append(f"unknown phase {', '.join(unknown)} (phases: {', '.join(expected)})")
     if problems:
         raise MarkerError(f"'{comment_prefix} phase:<name>' markers: " + "; ".join(problems))
     return found
@@ -135,7 +150,7 @@ def phase_spans(source_text: str, comment_prefix: str) -> dict[str, tuple[int, i
 
 def _relative(path: Path) -> str:
     try:
-        return path.resolve().relative_to(_ROOT).as_posix()
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
     except ValueError:
         return path.name
 
@@ -154,14 +169,14 @@ def _shown(path: Path, ranges: list[tuple[int, int]], comment_prefix: str) -> So
     return Source(_relative(path), "\n".join(shown), tuple(numbers), comment_prefix)
 
 
-def stepper_code(path: Path | None = None) -> Source:
+def inner_step_code(path: Path | None = None) -> Source:
     """initial_state, attn_fwd_inner and finalize of flashviz/core/inner_step.py, in the
     order they run.
 
-    Read from the file now (``path`` defaults to flashviz/core/inner_step.py), so the markers, in
-    PHASES order, match the kernel's.
+    Read from the file now (``path`` defaults to flashviz/core/inner_step.py), so the
+    markers, in PHASES order, match the kernel's.
     """
-    path = Path(stepper.__file__) if path is None else path
+    path = Path(inner_step.__file__) if path is None else path
     tree = ast.parse(path.read_text())
     defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
     if missing := [name for name in PYTHON_FUNCTIONS if name not in defs]:
@@ -214,10 +229,13 @@ def phases_of(step_kind: str, phase: str | None = None) -> tuple[str, ...]:
 
 
 def highlight(source: Source, step_kind: str, phase: str | None = None) -> list[tuple[int, int]]:
-    """Shown-line ranges (1-based, inclusive, sorted, touching ones merged) to highlight."""
+    """Shown-line ranges (1-based, inclusive, sorted, touching ones merged) to highlight.
+
+    A phase the source does not mark (``KERNEL_ONLY`` in Python) lights nothing there.
+    """
     spans = phase_spans(source.text, source.comment_prefix)
     merged: list[tuple[int, int]] = []
-    for first, last in sorted(spans[p] for p in phases_of(step_kind, phase)):
+    for first, last in sorted(spans[p] for p in phases_of(step_kind, phase) if p in spans):
         if merged and first <= merged[-1][1] + 1:
             merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
         else:

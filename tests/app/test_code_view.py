@@ -12,17 +12,18 @@ from streamlit.testing.v1 import AppTest
 
 from flashviz.app.stepper.code_view import CONTEXT, source_html
 from flashviz.lab.source_view import (
+    KERNEL_ONLY,
     STEP_PHASES,
     Source,
     highlight,
+    inner_step_code,
     kernel_code,
     phase_spans,
-    stepper_code,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-SOURCES = (stepper_code(), kernel_code())
+SOURCES = (inner_step_code(), kernel_code())
 CASES = [(kind, None) for kind in STEP_PHASES] + [
     (kind, phase) for kind, phases in STEP_PHASES.items() for phase in phases
 ]
@@ -92,7 +93,7 @@ def test_each_step_kind_and_phase_lights_exactly_its_lines(kind, phase):
     for src, h in zip(SOURCES, htmls, strict=True):
         parsed = _parse(h.proto.body)
         spans = phase_spans(src.text, src.comment_prefix)
-        for p in phases:
+        for p in (p for p in phases if p in spans):  # a kernel-only phase: none in Python
             first_code = next(  # the first line after the marker that is not `#pragma`
                 n
                 for n in range(spans[p][0] + 1, spans[p][1] + 1)
@@ -104,6 +105,23 @@ def test_each_step_kind_and_phase_lights_exactly_its_lines(kind, phase):
             assert html.escape(code) in h.proto.body
     # the radio offers one phase of a tile step; other steps have no radio
     assert [r.key for r in at.radio] == (["code_phase"] if kind == "tile" and not phase else [])
+
+
+def test_a_kernel_only_phase_lights_the_kernel_and_says_why_python_has_none():
+    at = _run("write", None)
+    py_lit, cu_lit = _lit_lines(at)
+    a, b = phase_spans(SOURCES[1].text, "//")["reduce"]
+    assert set(range(a, b + 1)) <= cu_lit and py_lit  # Python: normalize and lse only
+    assert KERNEL_ONLY == ("reduce",)
+    assert "`reduce` is the kernel's alone" in at.caption[0].value
+    at = _run("write", "reduce")
+    py_lit, cu_lit = _lit_lines(at)
+    assert py_lit == set() and cu_lit == set(range(a, b + 1))
+    assert "`flashviz/core/inner_step.py` has no `reduce`: kernel only" in [
+        c.value for c in at.caption
+    ]
+    at = _run("write", "normalize")  # a phase both have: no note
+    assert all("kernel's alone" not in c.value for c in at.caption)
 
 
 def test_the_radio_picks_one_phase_and_keeps_it_across_steps():

@@ -13,7 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
-from flashviz.gpu.launch_params import KERNEL_PATH, kernel_blocks, kernel_config, prepare_call
+from flashviz.core.kernel_files import KERNEL_PATH
+from flashviz.gpu.launch_params import kernel_blocks, kernel_config, prepare_call
 from tests.gpu.cuda_emulation import emu
 from tests.support import assert_matches_reference
 
@@ -119,7 +120,7 @@ MUTANTS = {
     "no rescale of o_i": ("o_i[a][b] *= alpha[a];", "(void)alpha[a];"),
     "no -inf guard": ("m_new[a] == NEG_INF ? 0.0f : m_new[a]", "m_new[a]"),
     "mask off by one": ("col <= row + causal_offset", "col < row + causal_offset"),
-    "normalised by the first share of l only": ("l_row += row_part", "l_row = row_part"),
+    "normalised by the first share of l only": ("l_i[a] += row_part", "l_i[a] = row_part"),
     "one tile too few": ("last_col / BLOCK_KV + 1", "last_col / BLOCK_KV"),
 }
 

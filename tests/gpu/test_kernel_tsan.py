@@ -15,7 +15,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from flashviz.gpu.launch_params import KERNEL_PATH, kernel_config, prepare_call
+from flashviz.core.kernel_files import KERNEL_PATH
+from flashviz.gpu.launch_params import kernel_config, prepare_call
 from tests.gpu.cuda_emulation import emu
 from tests.support import assert_matches_reference
 

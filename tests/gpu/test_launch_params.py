@@ -7,11 +7,10 @@ import re
 import numpy as np
 import pytest
 
+from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH
 from flashviz.gpu.launch_params import (
     KERNEL_BLOCKS,
     KERNEL_HEAD_DIMS,
-    KERNEL_NAME,
-    KERNEL_PATH,
     SHARED_LIMIT_BYTES,
     kernel_blocks,
     kernel_config,

@@ -1,7 +1,8 @@
-"""Phase markers in the Python stepper and the CUDA kernel, and the spans cut from them.
+"""Phase markers in the Python inner step and the CUDA kernel, and the spans cut from them.
 
-Every phase must be marked exactly once in both files, in the same order, and its span
-must hold the statement that computes it. Each check is also run on mutated copies of the
+Every phase must be marked exactly once in each file that has it (the kernel-only
+``reduce`` in the kernel alone), in the same order, and its span must hold the statement
+that computes it. Each check is also run on mutated copies of the
 sources (a marker removed, repeated, renamed, a blank line inserted) and must fail there.
 """
 
@@ -15,9 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flashviz.core import inner_step as stepper
-from flashviz.gpu.launch_params import KERNEL_PATH
+from flashviz.core import inner_step
+from flashviz.core.kernel_files import KERNEL_PATH
 from flashviz.lab.source_view import (
+    KERNEL_ONLY,
     PHASES,
     PYTHON_FUNCTIONS,
     STEP_PHASES,
@@ -25,26 +27,31 @@ from flashviz.lab.source_view import (
     Source,
     check_markers,
     highlight,
+    inner_step_code,
     kernel_code,
     markers,
     phase_spans,
+    phases_in,
     phases_of,
-    stepper_code,
 )
 
-STEPPER_PATH = Path(stepper.__file__)
-PY, CU = stepper_code(), kernel_code()
+INNER_STEP_PATH = Path(inner_step.__file__)
+PY, CU = inner_step_code(), kernel_code()
 SOURCES = {"python": PY, "cuda": CU}
+# (language, phase) for every phase a source marks
+MARKED = [(lang, p) for lang, src in SOURCES.items() for p in phases_in(src.comment_prefix)]
 
-# The statement that computes each phase's quantity: it must lie inside the phase's span.
+# The statement that computes each phase's quantity: it must lie inside the phase's span
+# (None: the source has no such phase).
 DEFINING = {
     "init": (r"\bm_i = np\.full\(", r"\bm_i\[a\] = NEG_INF"),
     "scores": (r"\bs_ij = \(q_i @", r"\bs_ij\[a\]\[b\] \+= q_x \* k_x"),
     "max": (r"\bm_new = np\.maximum\(m_i", r"\bm_new\[a\] = fmaxf\(m_new\[a\]"),
     "exp": (r"\bp_ij = np\.exp\(s_ij", r"= expf\(s_ij\[a\]\[b\]"),
     "alpha": (r"\balpha = np\.exp\(m_i", r"\balpha\[a\] = expf\(m_i\[a\]"),
-    "sum": (r"\bl_new = alpha \* l_i", r"\bl_i\[a\] = alpha\[a\] \* l_i\[a\]"),
+    "sum": (r"\bl_new = alpha \* l_i", r"\bl_part\[a\] = alpha\[a\] \* l_part\[a\]"),
     "accumulate": (r"\bo_new = alpha\[\.\.\., None\] \* o_i", r"\bo_i\[a\]\[b\] \+= p \*"),
+    "reduce": (None, r"\bl_i\[a\] \+= row_part\[row0 \+ a\]\[t\]"),
     "normalize": (r"\bo = o_i / ", r"= o_i\[a\]\[b\] / l_safe"),
     "lse": (r"\blse = m_i \+ np\.log\(l_i\)", r"\blse\[row\] = m_i\[a\] \+ logf"),
 }
@@ -63,7 +70,7 @@ def _without_line(text: str, n: int) -> str:
 
 def _uncovered(source: Source) -> list[str]:
     """Code lines of the shown Python functions, from each one's first marker on, that lie
-    in no span (every line of the stepper's functions after a marker belongs to a phase)."""
+    in no span (every line of the inner step's functions after a marker belongs to a phase)."""
     spans = phase_spans(source.text, source.comment_prefix)
     covered = {n for a, b in spans.values() for n in range(a, b + 1)}
     marked = {n for _, n in markers(source.text, source.comment_prefix)}
@@ -76,18 +83,32 @@ def _uncovered(source: Source) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("path", "prefix"), [(STEPPER_PATH, "#"), (KERNEL_PATH, "//")], ids=["python", "cuda"]
+    ("path", "prefix"), [(INNER_STEP_PATH, "#"), (KERNEL_PATH, "//")], ids=["python", "cuda"]
 )
 def test_every_phase_is_marked_exactly_once_in_each_file(path, prefix):
     names = [name for name, _ in markers(path.read_text(), prefix)]
-    assert sorted(names) == sorted(PHASES)
+    assert sorted(names) == sorted(phases_in(prefix))
     check_markers(path.read_text(), prefix)
 
 
 def test_markers_are_in_the_same_order_in_both_sources():
     for source in SOURCES.values():
         names = [name for name, _ in markers(source.text, source.comment_prefix)]
-        assert names == list(PHASES), source.path
+        assert names == list(phases_in(source.comment_prefix)), source.path
+
+
+def test_only_the_kernel_only_phases_are_missing_from_python():
+    assert phases_in("//") == PHASES
+    assert [p for p in PHASES if p not in phases_in("#")] == list(KERNEL_ONLY) == ["reduce"]
+
+
+def test_a_kernel_only_marker_in_python_fails_the_check():
+    n = dict(markers(PY.text, "#"))["normalize"]
+    lines = PY.lines
+    indent = lines[n - 1][: len(lines[n - 1]) - len(lines[n - 1].lstrip())]
+    added = "\n".join([*lines[: n - 1], f"{indent}# phase:reduce  l_i", "x = 0", *lines[n - 1 :]])
+    with pytest.raises(MarkerError, match="unknown phase reduce"):
+        phase_spans(added, "#")
 
 
 def test_the_step_kinds_run_every_phase_once_in_order():
@@ -98,10 +119,11 @@ def test_the_step_kinds_run_every_phase_once_in_order():
 def test_spans_start_at_their_marker_hold_code_and_do_not_overlap(lang):
     source = SOURCES[lang]
     spans = phase_spans(source.text, source.comment_prefix)
-    assert list(spans) == list(PHASES)
+    phases = phases_in(source.comment_prefix)
+    assert list(spans) == list(phases)
     for name, n in markers(source.text, source.comment_prefix):
         assert spans[name][0] == n
-    ordered = [spans[p] for p in PHASES]
+    ordered = [spans[p] for p in phases]
     for (a, b), (c, _) in itertools.pairwise(ordered):
         assert a < b < c  # a code line after each marker; each span ends before the next
     assert ordered[-1][1] <= len(source.lines)
@@ -109,8 +131,7 @@ def test_spans_start_at_their_marker_hold_code_and_do_not_overlap(lang):
         assert source.lines[b - 1].strip() and not source.lines[b - 1].lstrip().startswith("#")
 
 
-@pytest.mark.parametrize("phase", PHASES)
-@pytest.mark.parametrize("lang", SOURCES)
+@pytest.mark.parametrize(("lang", "phase"), MARKED)
 def test_each_span_holds_the_statement_of_its_phase(lang, phase):
     source = SOURCES[lang]
     spans = phase_spans(source.text, source.comment_prefix)
@@ -142,7 +163,7 @@ def test_the_kernel_body_ends_every_cuda_span():
 @pytest.mark.parametrize("lang", SOURCES)
 def test_shown_lines_are_the_files_lines(lang):
     source = SOURCES[lang]
-    file_lines = (STEPPER_PATH if lang == "python" else KERNEL_PATH).read_text().splitlines()
+    file_lines = (INNER_STEP_PATH if lang == "python" else KERNEL_PATH).read_text().splitlines()
     assert len(source.lines) == len(source.line_numbers)
     for line, n in zip(source.lines, source.line_numbers, strict=True):
         assert line == ("" if n is None else file_lines[n - 1])
@@ -153,8 +174,7 @@ def test_the_python_source_is_the_three_functions_in_execution_order():
     assert defs == list(PYTHON_FUNCTIONS)
 
 
-@pytest.mark.parametrize("phase", PHASES)
-@pytest.mark.parametrize("lang", SOURCES)
+@pytest.mark.parametrize(("lang", "phase"), MARKED)
 def test_removing_a_marker_fails_the_check(lang, phase):
     source = SOURCES[lang]
     n = dict(markers(source.text, source.comment_prefix))[phase]
@@ -188,10 +208,10 @@ def test_a_marker_with_no_code_fails_the_check(lang):
 
 
 def test_a_missing_function_or_kernel_is_reported(tmp_path):
-    py = tmp_path / "stepper.py"
-    py.write_text(STEPPER_PATH.read_text().replace("def finalize(", "def finalise("))
+    py = tmp_path / "inner_step.py"
+    py.write_text(INNER_STEP_PATH.read_text().replace("def finalize(", "def finalise("))
     with pytest.raises(MarkerError, match="no function finalize"):
-        stepper_code(py)
+        inner_step_code(py)
     cu = tmp_path / "k.cu"
     cu.write_text(KERNEL_PATH.read_text().replace("flash_attention_fwd(", "fwd("))
     with pytest.raises(MarkerError, match="no kernel flash_attention_fwd"):
@@ -200,15 +220,15 @@ def test_a_missing_function_or_kernel_is_reported(tmp_path):
 
 def test_spans_follow_an_edit_of_the_file(tmp_path):
     """No line number is remembered: code added to a phase joins its span."""
-    py = tmp_path / "stepper.py"
-    text = STEPPER_PATH.read_text()
+    py = tmp_path / "inner_step.py"
+    text = INNER_STEP_PATH.read_text()
     anchor = re.search(r"\n( +)# phase:exp", text)
     added = f"\n{anchor.group(1)}s_ij = s_ij + 0  # (..., bq, bkv) an added line"
     py.write_text(text[: anchor.start()] + added + text[anchor.start() :])
-    before, after = phase_spans(PY.text, "#"), phase_spans(stepper_code(py).text, "#")
+    before, after = phase_spans(PY.text, "#"), phase_spans(inner_step_code(py).text, "#")
     assert after["max"] == (before["max"][0], before["max"][1] + 1)
     assert after["lse"] == tuple(n + 1 for n in before["lse"])
-    assert stepper_code(py).lines[after["max"][1] - 1].endswith("an added line")
+    assert inner_step_code(py).lines[after["max"][1] - 1].endswith("an added line")
 
 
 @given(
@@ -221,8 +241,9 @@ def test_spans_follow_an_edit_of_the_file(tmp_path):
 def test_spans_of_generated_sources(order, sizes, indents, gaps, prefix):
     """Markers in any order, each followed by its code and closed by a blank line (then
     code of no phase) or by a dedent; `#` lines at column 0 inside do not end it."""
+    order = [p for p in order if p in phases_in(prefix)]  # no kernel-only phase in Python
     lines, expected = [], {}
-    for name, size, depth, gap in zip(order, sizes, indents, gaps, strict=True):
+    for name, size, depth, gap in zip(order, sizes, indents, gaps, strict=False):
         pad = "    " * (depth + 1)
         start = len(lines) + 1
         lines.append(f"{pad}{prefix} phase:{name}  formula")
@@ -253,11 +274,27 @@ def test_highlight_per_step_kind_and_phase():
         assert lit == {n for p in STEP_PHASES["tile"] for n in range(spans[p][0], spans[p][1] + 1)}
         assert tile == sorted(tile)
     assert highlight(PY, "write") == [(phase_spans(PY.text, "#")["normalize"][0], len(PY.lines))]
+    assert highlight(PY, "write", "reduce") == []  # kernel only: nothing lit in Python
+    cu = phase_spans(CU.text, "//")
+    assert highlight(CU, "write") == [cu["reduce"], (cu["normalize"][0], cu["lse"][1])]
+
+
+def test_the_v_load_is_in_no_phase_and_the_reduction_is_its_own():
+    """The V tile's load sits between max and exp, in neither; the cross-thread sum of l
+    is in reduce, not in normalize; and each phase computes what the Python one does."""
+    spans = phase_spans(CU.text, "//")
+    load_v = _line_of(CU, r"load_tile<BLOCK_KV>\(kv_j, v,")
+    assert spans["max"][1] < load_v < spans["exp"][0]
+    assert not [p for p, (a, b) in spans.items() if a <= load_v <= b]
+    a, b = spans["reduce"]
+    assert any("__syncthreads()" in line for line in CU.lines[a - 1 : b])
+    a, b = spans["normalize"]
+    assert not any("row_part" in line for line in CU.lines[a - 1 : b])
 
 
 def test_bad_step_kind_or_phase_is_refused():
     with pytest.raises(ValueError, match="step_kind must be one of load_q, tile, write"):
         phases_of("tiles")
-    with pytest.raises(ValueError, match="phase must be one of normalize, lse for a write"):
+    with pytest.raises(ValueError, match="phase must be one of reduce, normalize, lse for a"):
         phases_of("write", "exp")
     assert phases_of("tile") == STEP_PHASES["tile"]

@@ -1,10 +1,12 @@
-"""Code beside the math: the Python stepper and the CUDA kernel, this step's phase lit up.
+"""Code beside the math: the Python inner step and the CUDA kernel, this step's phase lit up.
 
 Both sources are cut at their ``phase:`` markers (``flashviz/lab/source_view.py``) and drawn
 once per file version: the cache is keyed on each file's path and modification time, so
 the highlight follows the code as it changes without re-parsing it at every step. st.code
 cannot highlight lines, so the code is drawn as escaped HTML: monospace, file line
-numbers, comments dimmed, the current phase's lines on an orange background.
+numbers, comments dimmed, the current phase's lines on an orange background. A phase only
+the kernel has (``source_view.KERNEL_ONLY``: the cross-thread sum of l_i at a write step)
+lights nothing on the Python side, and the caption says why.
 """
 
 from __future__ import annotations
@@ -14,20 +16,26 @@ from pathlib import Path
 
 import streamlit as st
 
-from flashviz.core import inner_step as py_stepper
+from flashviz.core import inner_step
 from flashviz.figures.style import CURRENT
 from flashviz.lab import source_view
 from flashviz.lab.source_view import (
+    KERNEL_ONLY,
     STEP_PHASES,
     Source,
     highlight,
+    inner_step_code,
     kernel_code,
     markers,
     phases_of,
-    stepper_code,
 )
 
 Files = tuple[tuple[str, int], ...]  # (path, st_mtime_ns) of the Python and CUDA sources
+_KERNEL_ONLY_NOTES = {  # why each phase of source_view.KERNEL_ONLY has no Python lines
+    "reduce": " `reduce` is the kernel's alone: each thread has kept l_part, the sum over "
+    "its own columns, and the row's threads now add their shares into l_i; NumPy's l_i is "
+    "the whole row's sum from the start.",
+}
 
 ALL = "all phases"
 CONTEXT = 3  # lines shown around the highlighted ones, unless the whole source is asked for
@@ -126,7 +134,7 @@ def _tile_phase() -> str | None:
 
 def _files() -> Files:
     """The two source files as (path, modification time): what the caches below key on."""
-    paths = (Path(py_stepper.__file__), source_view.KERNEL_PATH)
+    paths = (Path(inner_step.__file__), source_view.KERNEL_PATH)
     return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
 
 
@@ -134,7 +142,7 @@ def _files() -> Files:
 def _lit(files: Files, step_kind: str, phase: str | None) -> list[tuple[Source, list]]:
     """Each source with its lines to light up; raises (uncached) on a marker or file error."""
     (py_path, _), (cu_path, _) = files
-    sources = [stepper_code(Path(py_path)), kernel_code(Path(cu_path))]
+    sources = [inner_step_code(Path(py_path)), kernel_code(Path(cu_path))]
     return [(src, highlight(src, step_kind, phase)) for src in sources]
 
 
@@ -147,7 +155,7 @@ def _drawn(files: Files, step_kind: str, phase: str | None, whole: bool) -> list
 
 
 def code_section(step_kind: str, phase: str | None = None) -> None:
-    """The Python stepper and the CUDA kernel side by side, this step's phase highlighted.
+    """The Python inner step and the CUDA kernel side by side, this step's phase highlighted.
 
     ``step_kind`` is a trace step's kind ("load_q", "tile", "write"); ``phase`` one of its
     phases (None: all of them, and for a tile step a radio keyed ``code_phase`` picks one).
@@ -163,13 +171,18 @@ def code_section(step_kind: str, phase: str | None = None) -> None:
         st.error(f"Cannot show the code of this step: {e}")
         return
     names = ", ".join(f"`{p}`" for p in phases)
+    kernel_only = [p for p in phases if p in KERNEL_ONLY]
     st.caption(
         f"Highlighted: {names}, each from its `phase:` marker (the formula) to the end of "
         "its paragraph. The same phases, in the same order, in NumPy on one tile (left) and "
         "in the CUDA kernel, where each thread owns a few rows of the tile (right)."
+        + "".join(_KERNEL_ONLY_NOTES[p] for p in kernel_only)
     )
     whole = st.toggle("Show the whole sources", key="code_whole")
     drawn = _drawn(files, step_kind, phase, whole)
     for col, (src, ranges), body in zip(st.columns(2), lit, drawn, strict=True):
-        col.caption(f"`{src.path}`, lines {_file_lines(src, ranges)}")
+        if ranges:
+            col.caption(f"`{src.path}`, lines {_file_lines(src, ranges)}")
+        else:  # a kernel-only phase, asked for alone
+            col.caption(f"`{src.path}` has no `{'`, `'.join(kernel_only)}`: kernel only")
         col.html(body)

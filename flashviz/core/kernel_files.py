@@ -1,0 +1,13 @@
+"""Where the CUDA kernel is: its file and its entry point, named once.
+
+Read by the GPU layer (``flashviz.gpu.launch_params`` compiles and launches it) and by the
+lab (``flashviz.lab.source_view`` shows it beside the inner step); both import core only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # holds flashviz/ and kernels/
+KERNEL_PATH = REPO_ROOT / "kernels" / "flash_attention.cu"
+KERNEL_NAME = "flash_attention_fwd"  # the extern "C" __global__ function in KERNEL_PATH
