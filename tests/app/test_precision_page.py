@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.core.precision import PRECISIONS
+from flashviz.core.trace import record_trace
 from flashviz.lab.patterns import PATTERNS, make_inputs
-from flashviz.lab.precision_lab import error_breakdown
+from flashviz.lab.precision_lab import UNDERFLOW_TYPES, error_breakdown, problem_underflow
 from tests.support import decode, spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,9 +72,17 @@ def test_every_precision(page, precision):
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 def test_every_pattern_with_causal_mask(page, pattern):
+    """The float16 breakdown of this pattern under the mask: the stage table's errors and
+    the final error in the verdict are the lab's numbers for the same inputs."""
     page.selectbox(key="prec_pattern").set_value(pattern)
     page.toggle(key="prec_causal").set_value(True).run()
     _ok(page)
+    q, k, v = make_inputs(pattern, 64, 64, 32, 0)
+    b = error_breakdown(q, k, v, precision="float16", block_q=16, block_kv=16, causal=True)
+    table = page.dataframe[0].value
+    assert list(table["max |O - O_ref|"]) == [f"{s.max_err_o:.3g}" for s in b.stages]
+    assert list(table["max |L - L_ref|"]) == [f"{s.max_err_lse:.3g}" for s in b.stages]
+    assert f"The final output is off by {b.final.max_err_o:.2g};" in _markdown(page, "With **")
 
 
 def test_sizes_seed_and_logit_scale(page):
@@ -88,8 +97,15 @@ def test_sizes_seed_and_logit_scale(page):
     ):
         page.number_input(key=key).set_value(value).run()
         _ok(page)
+    q, k, v = make_inputs("random", 37, 23, 9, 4)
+    exact = record_trace(q, k, v, block_q=5, block_kv=7, scale=30.0 / 3)  # c / sqrt(d)
+    expected = [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
     counts = page.dataframe[2].value  # underflow counts of this problem
-    assert int(counts["P~ = 0"][0].split(" / ")[0]) > 0  # large logits: float16 P~ underflow
+    assert list(counts["type"]) == list(UNDERFLOW_TYPES)
+    assert list(counts["P~ = 0"]) == [f"{c.p_zero} / {c.n_p}" for c in expected]
+    assert list(counts["P~ subnormal"]) == [f"{c.p_subnormal} / {c.n_p}" for c in expected]
+    assert list(counts["alpha = 0"]) == [f"{c.alpha_zero} / {c.n_alpha}" for c in expected]
+    assert expected[0].name == "float16" and expected[0].p_zero > 0  # large logits underflow
 
 
 def test_underflow_gap_slider_and_demo_controls(page):
@@ -153,15 +169,16 @@ def test_bad_problem_gives_an_error_and_keeps_the_rest(page, key, value, message
 @pytest.mark.parametrize(
     "key,value,message",
     [
-        ("prec_demo_gap", -1.0, "`gap` must be in [0, 200]"),
-        ("prec_demo_chunk", 0, "`chunk` must be in [1, 64]"),
-        ("prec_demo_base", 1e9, "`base` must be a number"),
+        ("prec_demo_gap", -1.0, "`gap` must be in [0, 200] (the max only rises)."),
+        ("prec_demo_chunk", 0, "`chunk` must be in [1, 64]."),
+        ("prec_demo_base", 1e9, "`base` must be a number in [-1e+06, 1e+06]."),
     ],
 )
 def test_bad_section_input_gives_an_error(page, key, value, message):
     page.number_input(key=key).set_value(value).run()
     assert not page.exception
-    assert [e.value for e in page.error if message in e.value]
+    assert [e.value for e in page.error] == [message]
+    assert len(page.get("plotly_chart")) == N_CHARTS - 1  # only the demo's gap sweep is gone
 
 
 def test_query_block_that_sees_no_key(page):
