@@ -371,11 +371,30 @@ def test_figure_builders_name_bad_arguments(runs, call, message) -> None:
 def test_demo_button_loads_a_row_where_the_bug_bites_even_from_a_tiny_row(
     app: AppTest, bug: str, n: int, chunk: int
 ) -> None:
+    """Where the bug does not bite on the row shown, its button loads its demo row (at the
+    demo's own size if this one is too small) and the page points at the chunk where it
+    bites; where it does bite, the page says so and offers no button."""
     app.number_input(key="dbg_n").set_value(n).run()
     app.number_input(key="dbg_chunk").set_value(chunk).run()
     app.multiselect(key="dbg_bugs").set_value([bug]).run()
-    if not app.get("button") or not any(b.key == f"dbg_demo_{bug}" for b in app.button):
-        return  # it already bites on this row
-    app.button(key=f"dbg_demo_{bug}").click().run()
-    assert not app.exception
-    assert any("first bites at chunk" in e.value for e in app.error)
+    row = make_row(DEFAULTS["dbg_pattern"], n, chunk, 0)
+    steps = expected_runs(row, chunk, 1, 0, [bug])[bug]
+    first = first_divergence(steps)
+    demo = [b for b in app.button if b.key == f"dbg_demo_{bug}"]
+    assert len(demo) == (first is None)
+    if first is None:
+        (ok,) = app.success
+        assert ok.value.startswith(f"**{BUGS[bug].title}** does not bite on this row")
+        demo[0].click().run()
+        assert not app.exception
+        assert app.selectbox(key="dbg_pattern").value == DEMO_PATTERN[bug]
+        n, chunk = app.session_state["dbg_n"], app.session_state["dbg_chunk"]
+        row = make_row(DEMO_PATTERN[bug], n, chunk, 0)
+        steps = expected_runs(row, chunk, 1, 0, [bug])[bug]
+        first = first_divergence(steps)
+        assert first is not None and app.session_state["dbg_step"] == first
+    cols = steps[first].cols
+    (err,) = app.error
+    assert err.value.startswith(
+        f"**{BUGS[bug].title}** first bites at chunk {first} (keys {cols.start}-{cols.stop - 1})"
+    )
