@@ -7,10 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.gpu import launcher as gpu
+from tests.support import decode
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
@@ -59,9 +61,24 @@ def test_cpu_sweep_is_a_chart_and_a_table(page):
     page.button(key="cpu_run").click().run()
     assert not page.exception
     _, cpu = chart_specs(page)
-    assert {t["name"] for t in cpu["data"]} == {"naive (NumPy)", "flash (NumPy, tiled)"}
-    (table,) = page.dataframe
-    assert list(table.value["n"]) == [256, 512] and "time ratio (flash / naive)" in table.value
+    assert cpu["layout"]["title"]["text"] == "CPU: naive vs tiled attention"
+    lines = {(t["name"], t["xaxis"]): t for t in cpu["data"]}
+    assert set(lines) == {(name, axis) for name in ("naive (NumPy)", "flash (NumPy, tiled)")
+                          for axis in ("x", "x2")}  # fmt: skip  # time, peak memory
+    for line in lines.values():
+        assert decode(line["x"]).tolist() == [256, 512]
+    ms = {name: decode(lines[name, "x"]["y"]) for name in ("naive (NumPy)", "flash (NumPy, tiled)")}
+    mib = {name: decode(lines[name, "x2"]["y"]) for name in ms}
+    table = page.dataframe[0].value  # the chart's numbers, rounded
+    assert list(table["n"]) == [256, 512] and list(table["d"]) == [16, 16]
+    assert list(table["naive ms"]) == [round(x, 2) for x in ms["naive (NumPy)"]]
+    assert list(table["flash ms"]) == [round(x, 2) for x in ms["flash (NumPy, tiled)"]]
+    ratios = mib["flash (NumPy, tiled)"] / mib["naive (NumPy)"]
+    assert list(table["memory ratio"]) == [f"{r:.1%}" for r in ratios]
+    # naive holds the n x n float32 scores, flash one tile of them
+    assert (mib["naive (NumPy)"] >= np.array([256, 512]) ** 2 * 4 / 2**20).all()
+    assert (ratios < 1).all()
+    assert all(float(e) < 1e-5 for e in (*table["naive max error"], *table["flash max error"]))
     assert not page.get("progress")  # the bar is cleared
 
 
