@@ -128,9 +128,13 @@ def test_bad_file_shows_its_message_not_a_traceback(app: AppTest, name, data, me
 
 def test_a_good_file_after_a_bad_one_replaces_the_error(app: AppTest, qkv) -> None:
     upload(app, "junk.npz", b"junk")
-    assert app.error
+    (error,) = app.error
+    assert shown(error.value).startswith("junk.npz is neither an .npz (zip) nor a .npy file")
     upload(app, "good.npz", npz(**qkv))
-    assert not app.error and app.success and app.session_state["shapes"][0] == (6, 4)
+    assert not app.error
+    (success,) = app.success
+    assert shown(success.value).startswith("Loaded good.npz: q (6, 4), k (9, 4), v (9, 4)")
+    assert app.session_state["shapes"] == [(6, 4), (9, 4), (9, 4)]
 
 
 def test_parse_upload_returns_the_message_or_the_arrays(qkv) -> None:
@@ -163,7 +167,10 @@ def test_an_int8_upload_is_kept_compact_in_session_state(app: AppTest) -> None:
     """The parsed upload stays int8 (1 byte a number); float64 is made when traced."""
     q = np.arange(40 * 8, dtype=np.int8).reshape(40, 8)
     upload(app, "int8.npz", npz(q=q, k=q[:9], v=q[:9]))
-    assert not app.exception and app.success
+    assert not app.exception
+    (success,) = app.success
+    assert shown(success.value).startswith("Loaded int8.npz: q (40, 8), k (9, 8), v (9, 8)")
+    assert "int8, converted to float64" in shown(success.value)
     _, parsed = app.session_state["_upload_qkv_parsed"]
     assert parsed.q.dtype == np.int8 and parsed.q.nbytes == q.nbytes
     assert app.session_state["shapes"] == [(40, 8), (9, 8), (9, 8)]

@@ -60,8 +60,10 @@ def test_every_url_parameter_is_shown_literally_in_its_warning() -> None:
 def test_numbers_the_url_cannot_hold_are_ignored_with_a_short_warning(value: str) -> None:
     at = run_app(n_q=value, scale=value)
     warnings = [w.value for w in at.warning if "Ignored URL parameter" in w.value]
-    assert any(shown(w).startswith("Ignored URL parameter n_q = ") for w in warnings)
+    cut = value if len(value) <= 60 else value[:59] + "\u2026"  # at most 60 characters
+    assert f"Ignored URL parameter n_q = {cut}: expected a whole number." in map(shown, warnings)
     assert all(len(w) < 400 for w in warnings)
+    assert at.session_state["n_q"] == ProblemSpec().n_q
 
 
 def test_a_typed_row_is_quoted_literally_in_its_error() -> None:
