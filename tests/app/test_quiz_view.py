@@ -115,7 +115,8 @@ def test_load_step_and_end_of_run():
     for n, answer in enumerate(("-inf", "0", "0")):
         at.text_input(key=f"quiz_0_{n}").input(answer)
     at.button(key="quiz_check").click().run()
-    assert len(at.success) == 3 and at.session_state["allowed"] is True
+    assert len(at.success) == 3 and not at.error and at.session_state["allowed"] is True
+    assert "**3 of 3 right.**" in [m.value for m in at.markdown]
     end = app(len(TRACE.steps))
     assert end.session_state["allowed"] is True and not end.text_input
 
