@@ -1,7 +1,7 @@
 """Shared test helpers: tolerances from the reference's own error, Plotly figure JSON, the
 repository root.
 
-Tolerances taken from the reference's own error (REFERENCE.md section 3).
+Tolerances taken from the reference's own error, as flash-attn's tests do:
 
 An implementation computing in precision P passes when its error against a reference in
 higher precision is at most twice the error of naive attention computed in P against the

@@ -1,4 +1,4 @@
-"""How far from the reference a result may be: flash-attn's rule (REFERENCE.md section 3).
+"""How far from the reference a result may be: flash-attn's rule (its test_flash_attn.py).
 
 A result computed in precision P is right when its error against a higher-precision
 reference is at most twice the error of naive attention computed in P against the same

@@ -30,8 +30,9 @@ from flashviz.core.masking import num_blocks
 from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_trace
 from flashviz.lab.fa1 import Fa1TileStep, Fa1Trace, record_fa1
 
-Align = Literal["step", "tiles"]
-ALIGNS: tuple[Align, ...] = ("step", "tiles")
+# How the two runs are paired at a slider position: by step number, or by tiles done.
+Pairing = Literal["step", "tiles"]
+PAIRINGS: tuple[Pairing, ...] = ("step", "tiles")
 MAX_CHART_TILES = 300_000  # the exact counts walk every tile: about 1 s at this size
 
 
@@ -69,10 +70,10 @@ class RunCounts:
     def n_steps(self) -> int:
         return len(self.reads)
 
-    def index_at(self, position: int, align: Align) -> int:
+    def index_at(self, position: int, pair_by: Pairing) -> int:
         """The step shown at slider ``position``: the same step number (clamped to the last
         step), or the last step done before tile ``position`` + 1 starts."""
-        if align == "step":
+        if pair_by == "step":
             return min(position, self.n_steps - 1)
         return int(np.searchsorted(self.tiles, position, side="right")) - 1
 
@@ -112,17 +113,20 @@ class Comparison:
     def tiles_total(self) -> int:
         return int(self.fa2_counts.tiles[-1])
 
-    def last_position(self, align: Align) -> int:
+    def last_position(self, pair_by: Pairing) -> int:
         """Largest slider position: the longer run's last step, or the number of tiles."""
-        if align == "step":
+        if pair_by == "step":
             return max(self.fa1_counts.n_steps, self.fa2_counts.n_steps) - 1
         return self.tiles_total
 
-    def indices(self, position: int, align: Align) -> tuple[int, int]:
+    def indices(self, position: int, pair_by: Pairing) -> tuple[int, int]:
         """(FA1 step index, FA2 step index) shown at slider ``position``."""
-        if align not in ALIGNS:
-            raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
-        return self.fa1_counts.index_at(position, align), self.fa2_counts.index_at(position, align)
+        if pair_by not in PAIRINGS:
+            raise ValueError(f"pair_by must be one of {PAIRINGS}, got {pair_by!r}")
+        return (
+            self.fa1_counts.index_at(position, pair_by),
+            self.fa2_counts.index_at(position, pair_by),
+        )
 
 
 def compare(

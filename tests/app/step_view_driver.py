@@ -1,4 +1,4 @@
-"""The stepper's browser-drawn parts (``flashviz.app/step_view.py``) in AppTest.
+"""The step panel's browser-drawn parts (``flashviz/app/stepper/step_view.py``) in AppTest.
 
 AppTest runs no JavaScript: it sees each part as a ``bidi_component`` element whose data is
 what the browser gets (the window's headings and figure JSON). ``move`` does what a click

@@ -1,6 +1,6 @@
-"""The stepper's window of steps sent to the browser (``flashviz.app/step_view.py``): the
-current step always, neighbours first, never past the byte budget; and its callback applies
-a browser move only within the steps the buttons may reach."""
+"""The step panel's window of steps sent to the browser (``flashviz/app/stepper/step_view.py``):
+the current step always, neighbours first, never past the byte budget; and its callback
+applies a browser move only within the steps the buttons may reach."""
 
 from __future__ import annotations
 

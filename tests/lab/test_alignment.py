@@ -130,7 +130,8 @@ def test_single_cell_tiles_waste_nothing(n_q, n_k, d, align) -> None:
 
 
 def test_reference_examples() -> None:
-    # REFERENCE.md: 2 queries x 5 keys, bottom-right: rows 11110 / 11111
+    # bottom-right (flash-attn >= 2.1): row r sees key c iff c <= r + n_k - n_q, so with
+    # 2 queries x 5 keys the rows are 11110 / 11111; top-left (PyTorch): c <= r
     assert element_mask(2, 5, "bottom_right").astype(int).tolist() == [
         [1, 1, 1, 1, 0],
         [1, 1, 1, 1, 1],

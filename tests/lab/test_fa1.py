@@ -274,7 +274,7 @@ def test_alignment_by_step_and_by_tiles(cmp):
             assert nxt is None or isinstance(nxt, (TileStep, Fa1TileStep))  # ... and no more
     assert cmp.indices(cmp.tiles_total, "tiles") == (n1 - 1, n2 - 1)
     assert isinstance(cmp.fa2.steps[n2 - 1], WriteStep)
-    with pytest.raises(ValueError, match="align"):
+    with pytest.raises(ValueError, match="pair_by must be one of"):
         cmp.indices(0, "rows")  # type: ignore[arg-type]
 
 
@@ -357,9 +357,9 @@ def test_flash_is_far_below_naive_for_long_sequences():
 
 
 def test_figures_are_valid_plotly_at_every_position(cmp):
-    for align in ("step", "tiles"):
-        for pos in range(cmp.last_position(align) + 1):
-            k1, k2 = cmp.indices(pos, align)
+    for pair_by in ("step", "tiles"):
+        for pos in range(cmp.last_position(pair_by) + 1):
+            k1, k2 = cmp.indices(pos, pair_by)
             go.Figure(loop_orders_figure(cmp, k1, k2).to_dict())
             go.Figure(counters_figure(cmp, k1, k2).to_dict())
     go.Figure(hbm_over_n_figure(hbm_over_n([128, 1024], 64, 16384)).to_dict())

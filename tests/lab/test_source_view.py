@@ -144,11 +144,11 @@ def test_every_line_of_the_python_phases_belongs_to_one():
 
 
 def test_a_blank_line_inside_a_python_phase_leaves_code_uncovered():
-    n = _line_of(PY, DEFINING["accumulate"][0])
-    lines = PY.lines
-    mutated = "\n".join([*lines[: n - 1], "", *lines[n - 1 :]])
+    n = _line_of(PY, DEFINING["accumulate"][0])  # the blank goes after it: the marker
+    lines = PY.lines  # keeps this line, the lines after the blank are left out
+    mutated = "\n".join([*lines[:n], "", *lines[n:]])
     source = Source(PY.path, mutated, (*PY.line_numbers, None), "#")
-    assert lines[n - 1] in _uncovered(source)
+    assert lines[n] in _uncovered(source)
 
 
 def test_the_kernel_body_ends_every_cuda_span():

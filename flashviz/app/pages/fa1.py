@@ -1,7 +1,8 @@
 """Page: FlashAttention-1 vs FlashAttention-2 on the same problem, side by side.
 
 Both runs are recorded once per problem (``flashviz.app.fa1_model``); a step change reruns
-only the stepper fragment. Every widget key starts with ``fa1_``.
+only the step panel fragment (``step_panel_body``). Every widget key starts with ``fa1_``;
+``fa1_align`` (a key and URL parameter, so kept) holds how the two runs are paired.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ DEFAULTS = {
     "fa1_chart_causal": False,
 }
 BLOCK_MODES = {"blocks": "block sizes", "sram": "on-chip size M (FA1's rule)"}
-ALIGN_LABELS = {"step": "same step number", "tiles": "same number of tiles done"}
+PAIRING_LABELS = {"step": "same step number", "tiles": "same number of tiles done"}
 CHART_NS = tuple(2**p for p in range(7, 15))  # 128 ... 16384
 CHART_DS = (16, 32, 64, 128)
 CHART_MS = {
@@ -68,7 +69,7 @@ CHOICES = {
     "fa1_pattern": tuple(PATTERNS),
     "fa1_causal_align": CAUSAL_ALIGNS,
     "fa1_block_mode": tuple(BLOCK_MODES),
-    "fa1_align": tuple(ALIGN_LABELS),
+    "fa1_align": tuple(PAIRING_LABELS),
 }
 SHARED = {  # the problem is shared with the other pages under these names
     "fa1_pattern": "pattern",
@@ -180,14 +181,14 @@ def _metrics(cmp: Comparison, k1: int, k2: int) -> None:
                    help=f"whole run: {int(c2.flops[-1]):,}")  # fmt: skip
 
 
-def stepper_body(cmp: Comparison) -> None:
-    align = st.session_state.fa1_align
-    last = cmp.last_position(align)
+def step_panel_body(cmp: Comparison) -> None:
+    pair_by = st.session_state.fa1_align
+    last = cmp.last_position(pair_by)
     pos = step_controls("fa1_step", last, "fa1_", label="position")
     mirror_url([STEP_FIELD])
-    k1, k2 = cmp.indices(pos, align)
+    k1, k2 = cmp.indices(pos, pair_by)
     n1, n2 = cmp.fa1_counts.n_steps, cmp.fa2_counts.n_steps
-    what = "step" if align == "step" else "tiles done"
+    what = "step" if pair_by == "step" else "tiles done"
     st.markdown(f"### Position {pos} of {last} ({what}): FA1 at step {k1} of {n1 - 1}, "
                 f"FA2 at step {k2} of {n2 - 1}")  # fmt: skip
     left, right = st.columns(2)
@@ -277,9 +278,9 @@ def render() -> None:
             st.session_state.fa1_step = 0  # a new problem starts at the start
         st.session_state["_fa1_spec"] = spec
         cmp = load_comparison(spec)
-        st.radio("align the two runs by", list(ALIGN_LABELS), format_func=ALIGN_LABELS.get,
+        st.radio("align the two runs by", list(PAIRING_LABELS), format_func=PAIRING_LABELS.get,
                  key="fa1_align", horizontal=True)  # fmt: skip
-        st.fragment(stepper_body)(cmp)
+        st.fragment(step_panel_body)(cmp)
         _checks(cmp, spec)
     _hbm_chart()
     mirror_url(FIELDS)

@@ -1,4 +1,5 @@
-"""Page 1: step through FlashAttention-2 tile by tile."""
+"""Page 1, "Stepper": step through FlashAttention-2 tile by tile (the step panel, then the
+whole run, correctness and downloads)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from flashviz.app.stepper.sections import (
     whole_run_section,
 )
 from flashviz.app.stepper.sidebar import problem_sidebar
-from flashviz.app.stepper.step_panel import play_controls, stepper
+from flashviz.app.stepper.step_panel import play_controls, step_panel
 from flashviz.lab.problem import problem_errors
 
 
@@ -58,9 +59,9 @@ def render() -> None:
         st.error(f"Cannot trace this problem: {e}.")
         return
     if present:
-        stepper(ctx, None, bug_at)
+        step_panel(ctx, None, bug_at)
         return
-    stepper(ctx, play_controls(), bug_at)
+    step_panel(ctx, play_controls(), bug_at)
     whole_run_section(spec, uploaded)
     correctness_section(ctx)
     downloads_section(ctx)

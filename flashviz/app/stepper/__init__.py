@@ -1,3 +1,3 @@
-"""The stepper page's parts: the step charts and their browser component, the problem sidebar,
+"""The Stepper page's parts: the step charts and their browser component, the problem sidebar,
 uploads, code, quiz, exports, presentation mode.
 """

@@ -33,7 +33,7 @@ def png_download(
         help="Renders the current views in a headless Chromium (kaleido); takes a few seconds.",
     ):
         return
-    if callable(figs):  # built only when asked for (the stepper's are JSON until then)
+    if callable(figs):  # built only when asked for (the step panel's are JSON until then)
         figs = figs()
     started = time.perf_counter()
     try:

@@ -47,7 +47,7 @@ def _leave() -> None:
 
 
 def style() -> None:
-    """Hide everything but the stepper, pin the step bar. Fixed CSS, no user text."""
+    """Hide everything but the step panel, pin the step bar. Fixed CSS, no user text."""
     st.markdown(CSS, unsafe_allow_html=True)
 
 

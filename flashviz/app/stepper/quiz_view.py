@@ -2,7 +2,7 @@
 
 ``quiz_section(ctx, k)`` asks the question of ``flashviz.lab.quiz.quiz_for`` about step k (the
 step about to be revealed) and returns True once the student has checked an answer or
-pressed Reveal: the stepper lets Next move to step k only then. Answers are typed as text
+pressed Reveal: the step panel lets Next move to step k only then. Answers are typed as text
 so that '-inf' (a row that has seen no key) can be entered. All widget and state keys
 start with ``quiz_``; they are cleared when the problem changes.
 """

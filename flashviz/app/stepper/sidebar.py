@@ -9,14 +9,10 @@ from flashviz.app.stepper.uploads_view import qkv_uploader
 from flashviz.core.checks import CAUSAL_ALIGNS
 from flashviz.core.precision import PRECISION_LABELS, PRECISIONS
 from flashviz.io.uploads import qkv_digest
+from flashviz.lab.alignment import ALIGN_LABELS  # the causal alignments' names
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import NO_BUG
-
-ALIGN_LABELS = {
-    "bottom_right": "bottom-right (flash-attn >= 2.1)",
-    "top_left": "top-left (PyTorch is_causal)",
-}
 
 
 def _use_upload(uploaded: Uploaded) -> None:

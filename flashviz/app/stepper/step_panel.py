@@ -1,4 +1,5 @@
-"""The stepper: controls and the linked views of one step, rerun alone as a fragment.
+"""The step panel of the Stepper page: controls and the linked views of one step, rerun
+alone as a fragment (``step_panel``).
 
 A step change (button, slider, or the play timer) reruns only this fragment; the trace
 and figure context come from the cache. Play/pause and speed live outside the fragment,
@@ -171,7 +172,7 @@ def _explanation(ctx: FigureContext, k: int) -> None:
 
 
 def step_figures(ctx: FigureContext, k: int, tile_scale: bool = True) -> dict[str, go.Figure]:
-    """The stepper's charts at step ``k`` (no tile at a load or finish step); S on the
+    """The step panel's charts at step ``k`` (no tile at a load or finish step); S on the
     tile's own colour scale, or with ``tile_scale=False`` on the tile map's."""
     figs = {"tile_map": tile_map_figure(ctx, k)}
     if isinstance(ctx.trace.steps[k], TileStep):
@@ -188,7 +189,7 @@ def step_figures_map_scale(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
 
 
 def _figures() -> Callable[[FigureContext, int], dict[str, go.Figure]]:
-    """The stepper's figure set for the colour-scale toggle (``tile_scale``, in the URL)."""
+    """The step panel's figure set for the colour-scale toggle (``tile_scale``, in the URL)."""
     return step_figures if st.session_state.get(TILE_SCALE, True) else step_figures_map_scale
 
 
@@ -262,7 +263,8 @@ def presentation_body(ctx: FigureContext) -> None:
                 step_view.chart(w, name, note="No tile at this step (a load or a write).")
 
 
-def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
+def step_panel_body(ctx: FigureContext, bug_at: int | None = None) -> None:
+    """One step: controls, heading, counters and views (presentation mode: its own body)."""
     if presentation.on():
         presentation_body(ctx)
         return
@@ -298,6 +300,6 @@ def stepper_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     st.caption(f"Server time for this step: {elapsed:.0f} ms")
 
 
-def stepper(ctx: FigureContext, run_every: float | None, bug_at: int | None = None) -> None:
-    """Run the stepper as a fragment (with a timer while playing)."""
-    st.fragment(stepper_body, run_every=run_every)(ctx, bug_at)
+def step_panel(ctx: FigureContext, run_every: float | None, bug_at: int | None = None) -> None:
+    """Run the step panel as a fragment (with a timer while playing)."""
+    st.fragment(step_panel_body, run_every=run_every)(ctx, bug_at)

@@ -1,4 +1,4 @@
-"""The stepper's step bar, heading and charts, stepped in the browser (issue #9: "Stepping
+"""The step panel's step bar, heading and charts, stepped in the browser (issue #9: "Stepping
 must feel instant").
 
 One components-v2 component (``frontend/step_view.js``), mounted once per part (the four
@@ -6,7 +6,7 @@ buttons, the heading, each chart) with a stable key, so its DOM survives a step.
 carries a window of steps around the current one (figure JSON from the Python builders,
 headings): a click on First / Previous / Next / Last, or Left / Right / Home / End, redraws
 every part at once on the client (``Plotly.react`` in place), then reports ``{step, seq}``
-to the server, which reruns the stepper so the URL, explanation, counters and the next
+to the server, which reruns the step panel so the URL, explanation, counters and the next
 window follow. The server echoes ``seq``; the browser ignores older reruns' steps until it.
 
 plotly.js is the copy shipped with the plotly Python package (the version that wrote the
@@ -101,7 +101,7 @@ def window(k: int, last: int, size: Callable[[int], int], budget: int = WINDOW_B
 
 @dataclass(frozen=True)
 class StepWindow:
-    """What every part of one stepper run shares."""
+    """What every part of one step panel run shares."""
 
     k: int
     last: int

@@ -1,7 +1,7 @@
-// The stepper's step bar, heading and charts, stepped in the browser (flashviz.app/step_view.py).
+// The step panel's step bar, heading and charts, stepped in the browser (step_view.py).
 //
 // Every part (buttons, heading, one chart each) is an instance of one components-v2 component
-// with a stable key; the parts of one stepper form a group that shares this module. Each part
+// with a stable key; the parts of one step panel form a group that shares this module. Each part
 // holds the server's window of steps (headings, figure JSON built in Python). A click or an
 // arrow key redraws every part at once, in the same task (a chart drawn ahead into a hidden
 // div of the same fixed size is swapped in, else Plotly.react draws it), then reports the
