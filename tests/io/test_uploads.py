@@ -286,7 +286,7 @@ def test_random_corruptions_fail_with_upload_error_only(which, cut, flips) -> No
     try:
         q, k, v = load_qkv(data, "x.npz")
     except UploadError as exc:
-        assert str(exc)
+        assert str(exc).startswith("x.npz"), exc  # the message names the file
     else:  # a flip inside the numbers can leave a valid file: then it must be checked
         assert q.dtype == k.dtype == v.dtype == np.float64
         assert q.shape[1] == k.shape[1] and k.shape == v.shape
@@ -297,7 +297,7 @@ def test_random_corruptions_fail_with_upload_error_only(which, cut, flips) -> No
 @given(data=st.binary(max_size=300), prefix=st.sampled_from([b"", b"PK\x03\x04", b"\x93NUMPY"]))
 def test_random_bytes_fail_with_upload_error_only(data: bytes, prefix: bytes) -> None:
     for load in (load_qkv, load_score_row):
-        with pytest.raises(UploadError):
+        with pytest.raises(UploadError, match=r"^x "):  # the message names the file
             load(prefix + data, "x")
 
 
@@ -484,11 +484,13 @@ def test_int8_is_kept_compact_and_float64_size_is_bounded() -> None:
     ids=["bytearray", "memoryview", "uint8 array"],
 )
 def test_bytes_like_uploads_are_accepted(wrap) -> None:
-    want = load_qkv(npz(q=Q, k=K, v=V), "x.npz")
-    for data in (npz(q=Q, k=K, v=V), npy(np.stack([Q[:3], K[:3], V[:3]]))):
-        got = load_qkv(wrap(data), "x")
-        assert got[0].shape[1] == 3
-    np.testing.assert_array_equal(load_qkv(wrap(npz(q=Q, k=K, v=V)), "x")[2], want[2])
+    for data, want in (
+        (npz(q=Q, k=K, v=V), (Q, K, V)),
+        (npy(np.stack([Q[:3], K[:3], V[:3]])), (Q[:3], K[:3], V[:3])),
+    ):
+        for got, x in zip(load_qkv(wrap(data), "x"), want, strict=True):
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, x.astype(np.float64))
     row = load_score_row(wrap(npy(np.array([1.0, -np.inf]))), "row.npy")
     assert row.tolist() == [1.0, -np.inf]
     with pytest.raises(UploadError, match=r"expected the file's bytes .* got str"):
