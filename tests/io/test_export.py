@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 from flashviz.figures import figure_context, stats_figure, tile_figure, tile_map_figure
+from flashviz.figures.style import CHANGED, CURRENT, PROB_SCALE
 from flashviz.io.export import (
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
@@ -40,9 +41,15 @@ def step_figures() -> dict[str, go.Figure]:
 
 
 def pixels(data: bytes) -> np.ndarray:
-    """Decoded RGB(A) pixels, via the browser-free PIL if present (else skip that check)."""
+    """Decoded RGB pixels, via the browser-free PIL if present (else skip that check)."""
     image = pytest.importorskip("PIL.Image")
-    return np.asarray(image.open(io.BytesIO(data)))
+    return np.asarray(image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def painted(data: bytes, colour: str) -> np.ndarray:
+    """Where the PNG has exactly ``colour`` ('#rrggbb'): a boolean image."""
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return (pixels(data) == rgb).all(axis=-1)
 
 
 @pytest.mark.slow
@@ -58,8 +65,13 @@ def test_batch_of_step_views_renders_at_figure_size():
         assert data.startswith(PNG_SIGNATURE)
         width, height = figure_size(figs[name])
         assert png_size(data) == (SCALE * width, SCALE * height), name
-        img = pixels(data)
-        assert img.std() > 10, f"{name} is blank"  # something was drawn
+    # what each view shows is drawn in its own colour
+    assert painted(pngs["tile_map"], CURRENT).any()  # the current tile's outline
+    assert painted(pngs["tile"], PROB_SCALE[-1][1]).any()  # P~ = 1 at each row's max
+    assert painted(pngs["stats"], CHANGED).any()  # rows whose max rose at this step
+    columns = painted(pngs["sized"], "#636efa").sum(axis=0)  # Plotly's first colour
+    drawn = np.flatnonzero(columns)
+    assert 2.8 < columns[drawn[0]] / columns[drawn[-1]] < 3.2  # bars of height 3 and 1
     assert figure_size(figs["sized"]) == (333, 222)
     assert figure_size(figs["tile"]) == (DEFAULT_WIDTH, figs["tile"].layout.height)
     assert figure_size(go.Figure()) == (DEFAULT_WIDTH, DEFAULT_HEIGHT)
