@@ -9,10 +9,48 @@ Public API:
 - ``flashviz.costs``: FLOPs, on-chip bytes, HBM traffic, memory saving.
 """
 
+import numpy as np
+
 from flashviz.core import costs
+from flashviz.core import trace as _trace
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
 from flashviz.core.reference import attention_reference, naive_attention
-from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_trace
+from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep
+from flashviz.lab.bugzoo import bug_hooks
+
+
+def record_trace(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+    precision: str | None = None,
+    bug: str | None = None,
+) -> Trace:
+    """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
+
+    ``flashviz.core.trace.record_trace`` with the mistake ``bug`` (None, or a key of
+    ``flashviz.lab.bugzoo.BUGS`` such as "no_rescale_o") in the update: the core takes the
+    mistake's hooks, the bug zoo knows them by name.
+    """
+    return _trace.record_trace(
+        q,
+        k,
+        v,
+        block_q=block_q,
+        block_kv=block_kv,
+        causal=causal,
+        causal_align=causal_align,
+        scale=scale,
+        precision=precision,
+        hooks=bug_hooks(bug),
+    )
+
 
 __all__ = [
     "DEFAULT_BLOCK_KV",

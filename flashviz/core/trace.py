@@ -9,8 +9,9 @@ Step kinds, in execution order for each query block i:
 - ``"write"``: the state is normalised once (o / l) and O_i, L_i are written back.
 
 ``precision`` stores the inputs in float16 / bfloat16 / float32 with the state in float32
-(``flashviz.core.precision``); ``bug`` replays one of the bug zoo's mistakes
-(``flashviz.lab.bugzoo``) so the trace shows exactly what the broken kernel would do.
+(``flashviz.core.precision``); ``hooks`` varies the update (``flashviz.core.inner_step.
+UpdateHooks``: the bug zoo's mistakes, ``flashviz.lab.bugzoo``) so the trace shows exactly
+what the broken kernel would do. The public ``flashviz.record_trace`` takes a bug's name.
 
 Memory is O(steps x tile size): no step holds an n_q x n_k array.
 """
@@ -23,7 +24,7 @@ import ml_dtypes
 import numpy as np
 
 from flashviz.core.checks import check_block, check_problem, check_scores_fit
-from flashviz.core.inner_step import TileUpdate, attn_fwd_inner, finalize, initial_state
+from flashviz.core.inner_step import FA2, UpdateHooks, attn_fwd_inner, finalize, initial_state
 from flashviz.core.masking import (
     TileKind,
     block_range,
@@ -35,7 +36,6 @@ from flashviz.core.masking import (
     visible,
 )
 from flashviz.core.precision import Precision, get_precision, store
-from flashviz.lab.bugzoo import check_bug, online_step
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,10 +140,15 @@ class Trace(TiledProblem):
     """Everything ``record_trace`` saw: the problem, the steps, and the final output."""
 
     precision: str = "float64"
-    bug: str | None = None
+    hooks: UpdateHooks = FA2  # the update's variant: FA2's own, or a bug zoo mistake
     steps: list[Step] = field(default_factory=list)
     o: np.ndarray | None = None  # (n_q, d)
     lse: np.ndarray | None = None  # (n_q,)
+
+    @property
+    def bug(self) -> str | None:
+        """The name of the mistake the run was recorded with (None: the correct update)."""
+        return self.hooks.name
 
     def tile_steps(self) -> list[TileStep]:
         return [s for s in self.steps if isinstance(s, TileStep)]
@@ -164,25 +169,28 @@ def record_trace(
     causal_align: str = "bottom_right",
     scale: float | None = None,
     precision: str | None = None,
-    bug: str | None = None,
+    hooks: UpdateHooks = FA2,
 ) -> Trace:
     """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
 
     ``precision`` (see ``flashviz.core.precision.PRECISIONS``; None: the inputs' own dtype)
-    rounds q, k, v to its storage type and keeps the state in its state type; ``bug`` (a
-    key of ``flashviz.lab.bugzoo.BUGS``) records the run with that mistake in the update.
+    rounds q, k, v to its storage type and keeps the state in its state type; ``hooks``
+    records the run with that variant of the update (``flashviz.lab.bugzoo.BUGS[name].hooks``
+    for a mistake of the bug zoo; ``flashviz.record_trace`` takes the name).
     """
     prob = check_problem(q, k, v, scale, causal_align, two_d=True, causal=causal)
     block_q = check_block("block_q", block_q)
     block_kv = check_block("block_kv", block_kv)
     prec = get_precision(precision or prob.q.dtype.name)
-    check_bug(bug)
+    if not isinstance(hooks, UpdateHooks):
+        raise TypeError(f"hooks must be an UpdateHooks, got {type(hooks).__name__}")
     q_, k_, v_ = (store(x, prec) for x in (prob.q, prob.k, prob.v))
     _check_range(q_, k_, v_, prob.scale, prec)
     n_q, n_k, d = prob.n_q, prob.n_k, prob.d
     offset = mask_offset(n_q, n_k, causal, causal_align)
     dtype = prec.state.type
     scale_ = dtype(prob.scale)
+    p_dtype = prec.storage if prec.rounds_p else None
     steps: list[Step] = []
     o = np.empty((n_q, d), dtype=dtype)
     lse = np.empty(n_q, dtype=dtype)
@@ -195,8 +203,7 @@ def record_trace(
         for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):
             cols = block_range(j, block_kv, n_k)
             k_j, v_j = k_[cols.start : cols.stop], v_[cols.start : cols.stop]
-            vis = visible(rows, cols, offset)
-            if bug is None:
+            with hooks.errstate():
                 new = attn_fwd_inner(
                     m_i,
                     l_i,
@@ -205,12 +212,10 @@ def record_trace(
                     k_j,
                     v_j,
                     scale=scale_,
-                    visible=vis,
-                    p_dtype=prec.storage if prec.rounds_p else None,
+                    visible=visible(rows, cols, offset),
+                    p_dtype=p_dtype,
+                    hooks=hooks,
                 )
-                o_rescaled = new.alpha[:, None] * o_i
-            else:
-                new, o_rescaled = _buggy_inner(m_i, l_i, o_i, q_i, k_j, v_j, scale_, vis, bug)
             steps.append(
                 TileStep(
                     "tile",
@@ -227,20 +232,18 @@ def record_trace(
                     l_i,
                     new.l_i,
                     o_i,
-                    o_rescaled,
+                    new.o_rescaled,
                     new.o_i,
                 )
             )
             m_i, l_i, o_i = new.m_i, new.l_i, new.o_i
         with np.errstate(invalid="ignore"):
-            o_out, lse_out = finalize(m_i, l_i, o_i)
-        if bug == "stale_l":  # the accumulator is already normalised: write it as it is
-            o_out = o_i
+            o_out, lse_out = finalize(m_i, l_i, o_i, hooks=hooks)
         steps.append(WriteStep("write", i, rows, m_i, l_i, o_i, o_out, lse_out))
         o[rows.start : rows.stop], lse[rows.start : rows.stop] = o_out, lse_out
 
     return Trace(
-        q_, k_, v_, block_q, block_kv, causal, causal_align, float(scale_), prec.name, bug,
+        q_, k_, v_, block_q, block_kv, causal, causal_align, float(scale_), prec.name, hooks,
         steps, o, lse,
     )  # fmt: skip
 
@@ -257,24 +260,3 @@ def _check_range(
                 "pick a wider precision"
             )
     check_scores_fit(q, k, v, scale, prec.state.type)  # never builds the n_q x n_k matrix
-
-
-def _buggy_inner(
-    m_i: np.ndarray,
-    l_i: np.ndarray,
-    o_i: np.ndarray,
-    q_i: np.ndarray,
-    k_j: np.ndarray,
-    v_j: np.ndarray,
-    scale: np.floating,
-    vis: np.ndarray | None,
-    bug: str,
-) -> tuple[TileUpdate, np.ndarray]:
-    """The bug zoo's update on this tile's scores; also diag(alpha) o_i as the bug forms it."""
-    s_ij = (q_i @ k_j.T) * scale  # (bq, bkv)
-    if vis is not None:
-        s_ij = np.where(vis, s_ij, -np.inf)
-    new = online_step(m_i, l_i, o_i, s_ij, v_j, bug)
-    with np.errstate(over="ignore", invalid="ignore"):  # "wrong_sign" may overflow on purpose
-        o_rescaled = o_i if bug == "no_rescale_o" else new.alpha[:, None] * o_i
-    return TileUpdate(new.m, new.l, new.o, s_ij, new.p, new.alpha), o_rescaled

@@ -1,11 +1,13 @@
-"""The online-softmax bug zoo: the classic mistakes, switchable, on a row or a tile.
+"""The online-softmax bug zoo: the classic mistakes as data, on a row or a tile.
 
-``online_step`` is the FA2 update written on the scores directly (``s_ij`` already
-computed and masked with -inf), with one switch per mistake. With ``bug=None`` it is the
-correct update and equals ``flashviz.core.inner_step.attn_fwd_inner``. ``debug_row`` walks one row
-of scores chunk by chunk and compares the running estimate with the exact softmax.
-``first_bite`` says, from the row alone, at which chunk a mistake first changes the
-arithmetic and why; the tests check that this is exactly where ``debug_row`` diverges.
+Each ``Bug`` is one object: its name, its one-line explanation, when it bites (in words,
+and as a ``reason`` read off the correct online state) and the ``UpdateHooks`` that make
+the one update, ``flashviz.core.inner_step.online_update``, commit the mistake. The tiled
+run records it (``flashviz.record_trace(..., bug=key)``); ``debug_row`` walks one row of
+scores chunk by chunk through the same update and compares the running estimate with the
+exact softmax. ``first_bite`` says, from the row alone, at which chunk a mistake first
+changes the arithmetic and why; the tests check that this is exactly where ``debug_row``
+diverges.
 """
 
 from __future__ import annotations
@@ -16,56 +18,252 @@ from typing import NamedTuple
 
 import numpy as np
 
+from flashviz.core.inner_step import FA2, UpdateHooks, finalize, initial_state, online_update
+
+Array = np.ndarray
+
+TOL = 1e-9  # a step diverges when its estimate is off the exact answer by more than this
+
+# Where each mistake starts to matter, for changes of relative size TOL:
+LOG_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # 709.78: exp(x) = inf above it
+# -723.7: below it exp(x) is subnormal with less than 1 / TOL relative precision (0 below -745.1)
+LOG_UNDERFLOW = float(np.log(np.finfo(np.float64).smallest_subnormal / TOL))
+LOG_TOL = -float(np.log(TOL))  # 20.7: a key this far below the max has weight below TOL
+
+
+class ChunkState(NamedTuple):
+    """The correct online state around one chunk, and whether a masked key was seen."""
+
+    m_prev: float
+    m: float
+    l_prev: float
+    l: float
+    alpha: float
+    masked_seen: bool
+
+
+Reason = Callable[[ChunkState], str | None]  # why a mistake bites at this chunk, or None
+
 
 @dataclass(frozen=True)
 class Bug:
+    """One classic mistake, and the hooks that put it into the update."""
+
     key: str
     title: str
-    explanation: str
-    bites_when: str = ""  # the condition on the row, in words
+    explanation: str  # what the mistake computes, in one or two sentences
+    bites_when: str  # the condition on the row, in words
+    reason: Reason  # the same condition on one chunk's correct state, with its numbers
+    hooks: UpdateHooks  # the update's variant (hooks.name == key)
 
+
+# Forget to rescale O, forget to rescale l ------------------------------------------------
+
+
+def _max_rose(c: ChunkState) -> bool:
+    """The max rose from a finite value enough that alpha = exp(m_prev - m) < 1 - TOL."""
+    return bool(np.isfinite(c.m_prev) and c.m - c.m_prev > TOL)
+
+
+def _rescale_reason(c: ChunkState) -> str | None:
+    if _max_rose(c):
+        return (
+            f"the running max rose from {c.m_prev:.4g} to {c.m:.4g}, so the old state "
+            f"needs alpha = exp(m_prev - m) = {c.alpha:.3g}"
+        )
+    return None
+
+
+def _o_not_rescaled(o_rescaled: Array, o_i: Array) -> Array:
+    return o_i  # o_i = o_i + p_ij v_j
+
+
+def _l_not_rescaled(l_new: Array, l_i: Array, p_ij: Array) -> Array:
+    return l_i + p_ij.sum(axis=-1)  # l_i = l_i + rowsum(p_ij)
+
+
+# Rescale with the wrong sign -------------------------------------------------------------
+
+
+def _wrong_sign_reason(c: ChunkState) -> str | None:
+    if _max_rose(c):
+        with np.errstate(over="ignore"):
+            wrong = float(np.exp(c.m - c.m_prev))
+        return (
+            f"the running max rose from {c.m_prev:.4g} to {c.m:.4g}: alpha should be "
+            f"exp(m_prev - m) = {c.alpha:.3g}, the wrong sign gives exp(m - m_prev) = {wrong:.3g}"
+        )
+    return None
+
+
+def _alpha_wrong_sign(alpha: Array, m_i: Array, m_safe: Array) -> Array:
+    return np.where(np.isneginf(m_i), 0, np.exp(m_safe - m_i))  # exp(m_new - m_i) >= 1
+
+
+# Do not subtract the max -----------------------------------------------------------------
+
+
+def _no_max_reason(c: ChunkState) -> str | None:
+    with np.errstate(divide="ignore"):
+        log_l = c.m + np.log(c.l)  # log of l without the max subtracted: sum_j exp(s_j)
+    if log_l > LOG_OVERFLOW:
+        return (
+            f"the largest score so far is {c.m:.4g}: sum exp(s) = exp({log_l:.4g}) is above "
+            f"exp({LOG_OVERFLOW:.1f}), so l = inf and the estimate is inf / inf = NaN"
+        )
+    if np.isfinite(c.m) and c.m < LOG_UNDERFLOW:
+        return (
+            f"every score so far is at most {c.m:.4g} < {LOG_UNDERFLOW:.1f}: exp(s) underflows "
+            "(to subnormals that lose the digits, or to 0: then l = 0 and the estimate is 0)"
+        )
+    return None
+
+
+def _max_zero(m_new: Array, m_safe: Array) -> tuple[Array, Array]:
+    zero = np.zeros_like(m_new)  # m = 0: p_ij = exp(s_ij), alpha = 1
+    return zero, zero
+
+
+# Normalise every step with a stale l -----------------------------------------------------
+
+
+def _stale_l_reason(c: ChunkState) -> str | None:
+    if c.l == 0:
+        return "every key so far is masked: l = 0 and O / l = 0 / 0 = NaN"
+    lost = c.alpha * (c.l_prev - 1) / c.l if np.isfinite(c.m_prev) else 0.0
+    if lost > TOL:
+        return (
+            f"O was already divided by l = {c.l_prev:.4g}; without multiplying it back the "
+            f"keys seen before lose {lost:.3g} of the total weight"
+        )
+    return None
+
+
+def _o_divided_by_l(o_new: Array, l_new: Array) -> Array:
+    return o_new / l_new[..., None]  # o_i = (alpha o_i + p_ij v_j) / l_new: kept normalised
+
+
+def _o_already_normalised(o: Array, o_i: Array) -> Array:
+    return o_i  # written as it is
+
+
+# -1e4 / -5e4 stand in for -inf ------------------------------------------------------------
+
+
+def _stand_in_reason(stand_in: float) -> Reason:
+    def reason(c: ChunkState) -> str | None:
+        if not c.masked_seen:
+            return None
+        if np.isneginf(c.m):
+            return (
+                f"every key so far is masked: the exact answer is 0, but at {stand_in:g} "
+                "the masked keys share the weight equally"
+            )
+        if c.m < stand_in:
+            return (
+                f"the real scores so far (max {c.m:.4g}) are below the stand-in {stand_in:g}: "
+                f"the masked keys outweigh them by a factor exp({stand_in - c.m:.4g})"
+            )
+        if c.m < stand_in + LOG_TOL:
+            weight = float(np.exp(stand_in - c.m))
+            return (
+                f"a key is masked and the max so far, {c.m:.4g}, is less than {LOG_TOL:.1f} "
+                f"above {stand_in:g}: a masked key keeps weight exp({stand_in:g} - m) = "
+                f"{weight:.3g} instead of 0"
+            )
+        return None
+
+    return reason
+
+
+def _stand_in_scores(stand_in: float) -> Callable[[Array], Array]:
+    def scores(s_ij: Array) -> Array:
+        return np.where(np.isneginf(s_ij), stand_in, s_ij)  # masked entries = stand_in
+
+    return scores
+
+
+# No guard for a row with no key ----------------------------------------------------------
+
+
+def _no_inf_guard_reason(c: ChunkState) -> str | None:
+    if np.isneginf(c.m):
+        return "every key so far is masked: m = -inf and s - m = (-inf) - (-inf) = NaN"
+    return None
+
+
+def _max_unguarded(m_new: Array, m_safe: Array) -> tuple[Array, Array]:
+    return m_new, m_new  # subtract m_new even where it is -inf
+
+
+# The zoo ---------------------------------------------------------------------------------
 
 _RISE = "when the running max rises after a chunk that had a key"
+
+
+def _bug(
+    key: str,
+    title: str,
+    explanation: str,
+    bites_when: str,
+    reason: Reason,
+    **hooks: Callable[..., object],
+) -> Bug:
+    """A bug whose update has ``hooks`` (``UpdateHooks`` fields); its NaN and inf are meant."""
+    return Bug(key, title, explanation, bites_when, reason, UpdateHooks(key, quiet=True, **hooks))
+
+
 BUGS: dict[str, Bug] = {
     b.key: b
     for b in (
-        Bug(
+        _bug(
             "no_rescale_o",
             "Forget to rescale O",
             "o_i = o_i + p_ij v_j without alpha: when the max rises, the old terms keep "
             "weights taken against the old, smaller max and are over-weighted.",
             _RISE,
+            _rescale_reason,
+            rescale_o=_o_not_rescaled,
         ),
-        Bug(
+        _bug(
             "no_rescale_l",
             "Forget to rescale l",
             "l_i = l_i + rowsum(p_ij) without alpha: the denominator mixes sums taken "
             "against different maxima, so the output is too small once the max rises.",
             _RISE,
+            _rescale_reason,
+            sum=_l_not_rescaled,
         ),
-        Bug(
+        _bug(
             "wrong_sign",
             "Rescale with the wrong sign",
             "alpha = exp(m_new - m_i) >= 1 inflates the old state instead of shrinking it.",
             _RISE,
+            _wrong_sign_reason,
+            alpha=_alpha_wrong_sign,
         ),
-        Bug(
+        _bug(
             "no_max",
             "Do not subtract the max",
             "p_ij = exp(s_ij) overflows to inf for logits above ~709 (float64; ~88 in "
             "float32) and inf / inf = NaN; below ~-745 every exp underflows to 0.",
             "when a score so far is above ~709.8 (exp overflows) or every score so far is "
             "below ~-745.1 (exp underflows to 0)",
+            _no_max_reason,
+            max=_max_zero,
         ),
-        Bug(
+        _bug(
             "stale_l",
             "Normalise every step with a stale l",
             "FA1 keeps O normalised at every step: O_new = (alpha l_old O + P~ V) / l_new. "
             "Dropping l_old rescales an already normalised O as if it were a raw sum.",
             "at the first chunk after one that left l != 1 (usually the second chunk), or "
             "while every key so far is masked (l = 0, and O / l = 0 / 0)",
+            _stale_l_reason,
+            accumulate=_o_divided_by_l,
+            normalize=_o_already_normalised,
         ),
-        Bug(
+        _bug(
             "mask_1e4",
             "-1e4 stands in for -inf",
             "Masked scores become -1e4 instead of -inf: harmless while the real scores are "
@@ -73,74 +271,44 @@ BUGS: dict[str, Bug] = {
             "averages the masked keys instead of giving 0.",
             "once a key was masked while the max so far is not ~36.7 above -1e4 "
             "(or there is no real score yet)",
+            _stand_in_reason(-1e4),
+            scores=_stand_in_scores(-1e4),
         ),
-        Bug(
+        _bug(
             "mask_5e4",
             "-5e4 stands in for -inf",
             "The same with -5e4 (a value that still fits in float16): it fails later, for "
             "scores below about -5e4.",
             "once a key was masked while the max so far is not ~36.7 above -5e4 "
             "(or there is no real score yet)",
+            _stand_in_reason(-5e4),
+            scores=_stand_in_scores(-5e4),
         ),
-        Bug(
+        _bug(
             "no_inf_guard",
             "No guard for a row with no key",
             "A row whose keys so far are all masked has m = -inf, and s - m = "
             "(-inf) - (-inf) = NaN poisons the row from then on.",
             "at a chunk where every key so far is masked",
+            _no_inf_guard_reason,
+            max=_max_unguarded,
         ),
     )
 }
-MASK_STAND_INS = {"mask_1e4": -1e4, "mask_5e4": -5e4}
 
 
-class OnlineStep(NamedTuple):
-    m: np.ndarray  # (rows,)
-    l: np.ndarray  # (rows,)
-    o: np.ndarray  # (rows, d) the state (normalised only for "stale_l")
-    p: np.ndarray  # (rows, cols)
-    alpha: np.ndarray  # (rows,)
-    estimate: np.ndarray  # (rows, d) the current estimate of the normalised output
-
-
-def check_bug(bug: str | None) -> str | None:
-    if bug is not None and bug not in BUGS:
+def bug_hooks(bug: str | None) -> UpdateHooks:
+    """The update of mistake ``bug`` (a key of ``BUGS``), or FA2's own for None."""
+    if bug is None:
+        return FA2
+    if bug not in BUGS:
         raise ValueError(f"bug must be None or one of {sorted(BUGS)}, got {bug!r}")
-    return bug
+    return BUGS[bug].hooks
 
 
-def online_step(
-    m_i: np.ndarray,
-    l_i: np.ndarray,
-    o_i: np.ndarray,
-    s_ij: np.ndarray,
-    v_j: np.ndarray,
-    bug: str | None = None,
-) -> OnlineStep:
-    """One online-softmax update from scores ``s_ij`` (-inf = masked), with ``bug`` on."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if bug in MASK_STAND_INS:
-            s_ij = np.where(np.isneginf(s_ij), MASK_STAND_INS[bug], s_ij)
-        # m_new = max(m_i, rowmax(s_ij))
-        m_new = np.maximum(m_i, s_ij.max(axis=-1))
-        if bug == "no_max":
-            m_new = np.zeros_like(m_new)
-        m_safe = m_new if bug == "no_inf_guard" else np.where(np.isneginf(m_new), 0, m_new)
-        # p_ij = exp(s_ij - m_new);  alpha = exp(m_i - m_new)
-        p_ij = np.exp(s_ij - m_safe[:, None])
-        alpha = np.exp(m_i - m_safe)
-        if bug == "wrong_sign":
-            alpha = np.where(np.isneginf(m_i), 0, np.exp(m_safe - m_i))
-        # l_i = alpha * l_i + rowsum(p_ij)
-        l_new = (1 if bug == "no_rescale_l" else alpha) * l_i + p_ij.sum(axis=-1)
-        # o_i = diag(alpha) o_i + p_ij v_j
-        pv = p_ij @ v_j
-        if bug == "stale_l":  # o_i is kept normalised, and l_i is forgotten
-            o_new = (alpha[:, None] * o_i + pv) / l_new[:, None]
-            return OnlineStep(m_new, l_new, o_new, p_ij, alpha, o_new)
-        o_new = (1 if bug == "no_rescale_o" else alpha[:, None]) * o_i + pv
-        estimate = o_new / np.where(l_new == 0, 1, l_new)[:, None]
-    return OnlineStep(m_new, l_new, o_new, p_ij, alpha, estimate)
+# The row debugger ------------------------------------------------------------------------
+
+_ROW_ERRSTATE = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}  # any float64 row
 
 
 @dataclass(frozen=True)
@@ -191,15 +359,17 @@ def debug_row(
 ) -> list[RowStep]:
     """Online softmax over one row of scores, ``chunk`` columns at a time, with ``bug``."""
     s, v = check_row(scores, values, chunk)
-    check_bug(bug)
-    m, l, o = np.full(1, -np.inf), np.zeros(1), np.zeros((1, v.shape[1]))
+    hooks = bug_hooks(bug)
+    m, l, o = initial_state((), 1, v.shape[1], np.float64)  # (1,), (1,), (1, d)
     steps = []
     for index, start in enumerate(range(0, s.size, chunk)):
         cols = range(start, min(start + chunk, s.size))
-        new = online_step(m, l, o, s[None, cols.start : cols.stop], v[cols.start : cols.stop], bug)
-        m, l, o = new.m, new.l, new.o
+        s_ij, v_j = s[None, cols.start : cols.stop], v[cols.start : cols.stop]  # (1, c), (c, d)
+        with np.errstate(**_ROW_ERRSTATE):
+            new = online_update(m, l, o, s_ij, v_j, hooks=hooks)
+            est = finalize(new.m_i, new.l_i, new.o_i, hooks=hooks)[0][0]  # o / l so far
+        m, l, o = new.m_i, new.l_i, new.o_i
         exact = exact_prefix(s, v, cols.stop)
-        est = new.estimate[0]
         err = float(np.abs(est - exact).max()) if np.isfinite(est).all() else np.inf
         steps.append(
             RowStep(index, cols, float(m[0]), float(l[0]), float(new.alpha[0]), est, exact, err)
@@ -207,30 +377,9 @@ def debug_row(
     return steps
 
 
-TOL = 1e-9  # a step diverges when its estimate is off the exact answer by more than this
-
-
 def first_divergence(steps: list[RowStep], tol: float = TOL) -> int | None:
     """Index of the first step whose estimate is off the exact answer by more than ``tol``."""
     return next((st.index for st in steps if not st.error <= tol), None)
-
-
-# Where each mistake starts to matter, for changes of relative size TOL:
-LOG_OVERFLOW = float(np.log(np.finfo(np.float64).max))  # 709.78: exp(x) = inf above it
-# -723.7: below it exp(x) is subnormal with less than 1 / TOL relative precision (0 below -745.1)
-LOG_UNDERFLOW = float(np.log(np.finfo(np.float64).smallest_subnormal / TOL))
-LOG_TOL = -float(np.log(TOL))  # 20.7: a key this far below the max has weight below TOL
-
-
-class ChunkState(NamedTuple):
-    """The correct online state around one chunk, and whether a masked key was seen."""
-
-    m_prev: float
-    m: float
-    l_prev: float
-    l: float
-    alpha: float
-    masked_seen: bool
 
 
 class Bite(NamedTuple):
@@ -238,110 +387,14 @@ class Bite(NamedTuple):
     reason: str  # why, with the numbers of that chunk
 
 
-def _max_rose(c: ChunkState) -> bool:
-    """The max rose from a finite value enough that alpha = exp(m_prev - m) < 1 - TOL."""
-    return bool(np.isfinite(c.m_prev) and c.m - c.m_prev > TOL)
-
-
-def _rescale(c: ChunkState) -> str | None:
-    if _max_rose(c):
-        return (
-            f"the running max rose from {c.m_prev:.4g} to {c.m:.4g}, so the old state "
-            f"needs alpha = exp(m_prev - m) = {c.alpha:.3g}"
-        )
-    return None
-
-
-def _wrong_sign(c: ChunkState) -> str | None:
-    if _max_rose(c):
-        with np.errstate(over="ignore"):
-            wrong = float(np.exp(c.m - c.m_prev))
-        return (
-            f"the running max rose from {c.m_prev:.4g} to {c.m:.4g}: alpha should be "
-            f"exp(m_prev - m) = {c.alpha:.3g}, the wrong sign gives exp(m - m_prev) = {wrong:.3g}"
-        )
-    return None
-
-
-def _no_max(c: ChunkState) -> str | None:
-    with np.errstate(divide="ignore"):
-        log_l = c.m + np.log(c.l)  # log of l without the max subtracted: sum_j exp(s_j)
-    if log_l > LOG_OVERFLOW:
-        return (
-            f"the largest score so far is {c.m:.4g}: sum exp(s) = exp({log_l:.4g}) is above "
-            f"exp({LOG_OVERFLOW:.1f}), so l = inf and the estimate is inf / inf = NaN"
-        )
-    if np.isfinite(c.m) and c.m < LOG_UNDERFLOW:
-        return (
-            f"every score so far is at most {c.m:.4g} < {LOG_UNDERFLOW:.1f}: exp(s) underflows "
-            "(to subnormals that lose the digits, or to 0: then l = 0 and the estimate is 0)"
-        )
-    return None
-
-
-def _stale_l(c: ChunkState) -> str | None:
-    if c.l == 0:
-        return "every key so far is masked: l = 0 and O / l = 0 / 0 = NaN"
-    lost = c.alpha * (c.l_prev - 1) / c.l if np.isfinite(c.m_prev) else 0.0
-    if lost > TOL:
-        return (
-            f"O was already divided by l = {c.l_prev:.4g}; without multiplying it back the "
-            f"keys seen before lose {lost:.3g} of the total weight"
-        )
-    return None
-
-
-def _mask(stand_in: float) -> Callable[[ChunkState], str | None]:
-    def reason(c: ChunkState) -> str | None:
-        if not c.masked_seen:
-            return None
-        if np.isneginf(c.m):
-            return (
-                f"every key so far is masked: the exact answer is 0, but at {stand_in:g} "
-                "the masked keys share the weight equally"
-            )
-        if c.m < stand_in:
-            return (
-                f"the real scores so far (max {c.m:.4g}) are below the stand-in {stand_in:g}: "
-                f"the masked keys outweigh them by a factor exp({stand_in - c.m:.4g})"
-            )
-        if c.m < stand_in + LOG_TOL:
-            weight = float(np.exp(stand_in - c.m))
-            return (
-                f"a key is masked and the max so far, {c.m:.4g}, is less than {LOG_TOL:.1f} "
-                f"above {stand_in:g}: a masked key keeps weight exp({stand_in:g} - m) = "
-                f"{weight:.3g} instead of 0"
-            )
-        return None
-
-    return reason
-
-
-def _no_inf_guard(c: ChunkState) -> str | None:
-    if np.isneginf(c.m):
-        return "every key so far is masked: m = -inf and s - m = (-inf) - (-inf) = NaN"
-    return None
-
-
-_REASONS: dict[str, Callable[[ChunkState], str | None]] = {
-    "no_rescale_o": _rescale,
-    "no_rescale_l": _rescale,
-    "wrong_sign": _wrong_sign,
-    "no_max": _no_max,
-    "stale_l": _stale_l,
-    "mask_1e4": _mask(MASK_STAND_INS["mask_1e4"]),
-    "mask_5e4": _mask(MASK_STAND_INS["mask_5e4"]),
-    "no_inf_guard": _no_inf_guard,
-}
-
-
 def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
     """The first chunk where ``bug`` changes the arithmetic, judged from the row alone.
 
     Walks the correct online state (m, l, alpha) and tests each mistake's condition (see
-    ``Bug.bites_when``); None if it never holds. It predicts ``first_divergence`` of
-    ``debug_row(..., bug=bug)`` (tolerance ``TOL``) wherever the change the mistake makes is
-    not within a factor of about 10 of ``TOL``, where the values v decide.
+    ``Bug.bites_when`` and ``Bug.reason``); None if it never holds. It predicts
+    ``first_divergence`` of ``debug_row(..., bug=bug)`` (tolerance ``TOL``) wherever the
+    change the mistake makes is not within a factor of about 10 of ``TOL``, where the
+    values v decide.
     """
     if bug not in BUGS:
         raise ValueError(f"bug must be one of {sorted(BUGS)}, got {bug!r}")
@@ -351,10 +404,13 @@ def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
     for index, start in enumerate(range(0, s.size, chunk)):
         s_ij = s[None, start : start + chunk]  # (1, cols)
         # the correct update: m_new, alpha = exp(m - m_new), l_new = alpha l + rowsum(p)
-        new = online_step(np.array([m]), np.array([l]), np.zeros((1, 1)), s_ij, zeros[: s_ij.size])
+        with np.errstate(**_ROW_ERRSTATE):
+            new = online_update(
+                np.array([m]), np.array([l]), np.zeros((1, 1)), s_ij, zeros[: s_ij.size]
+            )
         masked_seen = masked_seen or bool(np.isneginf(s_ij).any())
-        c = ChunkState(m, float(new.m[0]), l, float(new.l[0]), float(new.alpha[0]), masked_seen)
-        reason = _REASONS[bug](c)
+        c = ChunkState(m, float(new.m_i[0]), l, float(new.l_i[0]), float(new.alpha[0]), masked_seen)
+        reason = BUGS[bug].reason(c)
         if reason is not None:
             return Bite(index, reason)
         m, l = c.m, c.l

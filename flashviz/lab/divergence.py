@@ -1,14 +1,16 @@
 """Where a run recorded with a bug first leaves the correct run.
 
 Both traces take the same steps (the bug changes numbers, not the loop), so they can be
-compared step by step on what each step claims the output is so far: o_i / l_i after a
-tile (o_i itself for "stale_l", whose accumulator is kept normalised), O_i at a write.
+compared step by step on what each step claims the output is so far: the output the run
+would write if the tile were its last (``finalize`` with the run's hooks: o_i / l_i, or
+o_i itself for "stale_l", whose accumulator is kept normalised), O_i at a write.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from flashviz.core.inner_step import finalize
 from flashviz.core.precision import get_precision
 from flashviz.core.trace import Step, TileStep, Trace, WriteStep
 
@@ -21,10 +23,8 @@ def step_estimate(trace: Trace, step: Step) -> np.ndarray | None:
         return step.o
     if not isinstance(step, TileStep):
         return None
-    if trace.bug == "stale_l":
-        return step.o
     with np.errstate(invalid="ignore", divide="ignore"):
-        return step.o / np.where(step.l == 0, 1, step.l)[:, None]
+        return finalize(step.m, step.l, step.o, hooks=trace.hooks)[0]
 
 
 def divergence_tolerance(trace: Trace) -> float:

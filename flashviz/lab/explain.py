@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from flashviz.core.inner_step import online_update
 from flashviz.core.trace import LoadStep, TileStep, Trace, WriteStep
-from flashviz.lab.bugzoo import online_step
 
 
 @dataclass(frozen=True)
@@ -151,14 +151,14 @@ def _tile_numbers(step: TileStep, r: int, row: int, bug: str | None, v_j: np.nda
 def _correct_numbers(step: TileStep, r: int, row: int, v_j: np.ndarray) -> str:
     """What the correct update gives from the same state as the buggy step, and the gap."""
     one = slice(r, r + 1)
-    c = online_step(step.m_prev[one], step.l_prev[one], step.o_prev[one], step.s[one], v_j)
-    with np.errstate(invalid="ignore", over="ignore"):
-        d_l = float(step.l[r] - c.l[0])
-        d_o = float(step.o[r, 0] - c.o[0, 0])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a buggy state
+        c = online_update(step.m_prev[one], step.l_prev[one], step.o_prev[one], step.s[one], v_j)
+        d_l = float(step.l[r] - c.l_i[0])
+        d_o = float(step.o[r, 0] - c.o_i[0, 0])
     return lines(
-        rf"m_{{{row}}} &= {num(c.m[0])},\quad \alpha = {num(c.alpha[0])}",
-        rf"\ell_{{{row}}} &= {num(c.l[0])},\quad \Delta\ell = {num(d_l)}",
-        rf"o_{{{row},0}} &= {num(c.o[0, 0])},\quad \Delta o = {num(d_o)}",
+        rf"m_{{{row}}} &= {num(c.m_i[0])},\quad \alpha = {num(c.alpha[0])}",
+        rf"\ell_{{{row}}} &= {num(c.l_i[0])},\quad \Delta\ell = {num(d_l)}",
+        rf"o_{{{row},0}} &= {num(c.o_i[0, 0])},\quad \Delta o = {num(d_o)}",
     )
 
 

@@ -27,13 +27,19 @@ import numpy as np
 
 from flashviz.core.accuracy import max_error
 from flashviz.core.checks import check_block, check_problem
-from flashviz.core.inner_step import TileUpdate, attn_fwd_inner, finalize, initial_state
+from flashviz.core.inner_step import (
+    TileUpdate,
+    attn_fwd_inner,
+    finalize,
+    initial_state,
+    online_update,
+)
 from flashviz.core.masking import block_range, kv_blocks_for, mask_offset, num_blocks, visible
 from flashviz.core.precision import get_precision, store
 from flashviz.core.reference import attention_reference, softmax_attention
 from flashviz.core.trace import Trace, WriteStep, record_trace
 from flashviz.core.verdict import RowErrorMaxima, row_errors
-from flashviz.lab.bugzoo import check_row, exact_prefix, online_step
+from flashviz.lab.bugzoo import check_row, exact_prefix
 
 LN2 = math.log(2.0)
 LOG2E = 1.0 / LN2
@@ -304,8 +310,9 @@ class StateRun:
 
 
 def online_row(scores: object, values: object, chunk: int, state: str) -> StateRun:
-    """Run ``flashviz.lab.bugzoo.online_step`` over one row, ``chunk`` keys at a time, computing
-    in the storage type of precision ``state`` ("float16", "bfloat16", "float32", ...).
+    """Run ``flashviz.core.inner_step.online_update`` over one row, ``chunk`` keys at a
+    time, computing in the storage type of precision ``state`` ("float16", "bfloat16",
+    "float32", ...).
 
     The scores are rounded to that type first, as a kernel keeping S in it would.
     """
@@ -320,17 +327,18 @@ def online_row(scores: object, values: object, chunk: int, state: str) -> StateR
     for start in range(0, s.size, chunk):
         stop = min(start + chunk, s.size)
         had_state = bool(np.isfinite(m[0]))
-        new = online_step(m, l, o, s_t[None, start:stop], v_t[start:stop])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # float16's range
+            new = online_update(m, l, o, s_t[None, start:stop], v_t[start:stop])
         alpha = float(new.alpha[0])
         alphas.append(alpha)
         if had_state and alpha == 0:
             a_zero += 1
             erased[:start] = True
         a_sub += int(had_state and 0 < alpha < lim.tiny)
-        dead = (new.p[0].astype(np.float64) == 0) & np.isfinite(s[start:stop])
+        dead = (new.p_ij[0].astype(np.float64) == 0) & np.isfinite(s[start:stop])
         p_zero += int(dead.sum())
         erased[start:stop] |= dead
-        m, l, o = new.m, new.l, new.o
+        m, l, o = new.m_i, new.l_i, new.o_i
     with np.errstate(divide="ignore", invalid="ignore"):
         out = o[0].astype(np.float64) / np.float64(l[0]) if l[0] != 0 else np.zeros(v.shape[1])
     exact = exact_prefix(s, v, s.size)
@@ -398,8 +406,9 @@ def attn_fwd_inner_exp2(
     # phase:sum  l_i = alpha * l_i + rowsum(p_ij)
     l_new = alpha * l_i + p_ij.sum(axis=-1)  # (..., bq)
     # phase:accumulate  o_i = diag(alpha) o_i + p_ij v_j
-    o_new = alpha[..., None] * o_i + p_ij @ v_j  # (..., bq, d)
-    return TileUpdate(m2_new, l_new, o_new, s2_ij, p_ij, alpha)
+    o_rescaled = alpha[..., None] * o_i  # (..., bq, d)
+    o_new = o_rescaled + p_ij @ v_j  # (..., bq, d)
+    return TileUpdate(m2_new, l_new, o_new, s2_ij, p_ij, alpha, o_rescaled)
 
 
 @dataclass(frozen=True, eq=False)

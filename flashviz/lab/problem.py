@@ -23,7 +23,7 @@ from flashviz.core.checks import CAUSAL_ALIGNS
 from flashviz.core.masking import num_blocks
 from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import Trace, record_trace
-from flashviz.lab.bugzoo import BUGS
+from flashviz.lab.bugzoo import BUGS, bug_hooks
 from flashviz.lab.patterns import PATTERNS, make_inputs
 
 NO_BUG = "none"
@@ -278,5 +278,5 @@ def build_trace(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = Non
         *spec_inputs(spec, uploaded),
         **spec.tiling,
         precision=spec.precision,
-        bug=spec.bug_or_none,
+        hooks=bug_hooks(spec.bug_or_none),
     )

@@ -54,7 +54,7 @@ STEP_PHASES: dict[str, tuple[str, ...]] = {
     "tile": PHASES[1:7],
     "write": PHASES[7:],
 }
-PYTHON_FUNCTIONS = ("initial_state", "attn_fwd_inner", "finalize")  # in execution order
+PYTHON_FUNCTIONS = ("initial_state", "attn_fwd_inner", "online_update", "finalize")  # run order
 
 
 class MarkerError(ValueError):
@@ -170,8 +170,8 @@ def _shown(path: Path, ranges: list[tuple[int, int]], comment_prefix: str) -> So
 
 
 def inner_step_code(path: Path | None = None) -> Source:
-    """initial_state, attn_fwd_inner and finalize of flashviz/core/inner_step.py, in the
-    order they run.
+    """initial_state, attn_fwd_inner, online_update and finalize of
+    flashviz/core/inner_step.py, in the order they run.
 
     Read from the file now (``path`` defaults to flashviz/core/inner_step.py), so the
     markers, in PHASES order, match the kernel's.

@@ -7,16 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flashviz.core.inner_step import attn_fwd_inner
-from flashviz.core.masking import visible
+from flashviz import record_trace
+from flashviz.core.inner_step import FA2, finalize, online_update
 from flashviz.lab.bugzoo import (
     BUGS,
     LOG_OVERFLOW,
     LOG_UNDERFLOW,
+    bug_hooks,
     debug_row,
     first_bite,
     first_divergence,
-    online_step,
 )
 
 NEG = -np.inf
@@ -81,16 +81,136 @@ def test_correct_variant_is_exact_on_any_row(row, chunk, seed):
     assert all(np.isfinite(s.estimate).all() for s in steps)
 
 
-def test_correct_online_step_equals_the_stepper(rng):
-    q, k, v = rng.standard_normal((5, 4)), rng.standard_normal((7, 4)), rng.standard_normal((7, 4))
-    m, l, o = rng.standard_normal(5), rng.random(5) + 1, rng.standard_normal((5, 4))
-    mask = visible(range(3, 8), range(0, 7), 0)
-    ref = attn_fwd_inner(m, l, o, q, k, v, scale=0.5, visible=mask)
-    got = online_step(m, l, o, ref.s_ij, v)
-    np.testing.assert_allclose(got.m, ref.m_i, rtol=0, atol=0)
-    np.testing.assert_allclose(got.l, ref.l_i, rtol=1e-15)
-    np.testing.assert_allclose(got.o, ref.o_i, rtol=1e-15, atol=1e-15)
-    np.testing.assert_allclose(got.alpha, ref.alpha, rtol=1e-15)
+@pytest.mark.parametrize("bug", [None, *BUGS])
+def test_the_row_debugger_runs_the_tiled_inner_step(rng, bug):
+    """One update: a one-row trace and the debugger on its scores agree bit for bit."""
+    q, k, v = (
+        rng.standard_normal((1, 3)) * 3,
+        rng.standard_normal((10, 3)),
+        rng.standard_normal((10, 3)),
+    )
+    trace = record_trace(q, k, v, block_q=1, block_kv=4, bug=bug)
+    assert trace.hooks is bug_hooks(bug) and trace.bug == bug
+    tiles = trace.tile_steps()
+    row = np.concatenate([t.s[0] for t in tiles])
+    steps = debug_row(row, 4, v, bug)
+    for chunk, tile in zip(steps, tiles, strict=True):
+        np.testing.assert_array_equal(
+            [chunk.m, chunk.l, chunk.alpha], [tile.m[0], tile.l[0], tile.alpha[0]]
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        o_last = finalize(tiles[-1].m, tiles[-1].l, tiles[-1].o, hooks=trace.hooks)[0][0]
+    np.testing.assert_array_equal(steps[-1].estimate, o_last)
+
+
+def test_each_bug_is_one_object_with_its_hooks():
+    for key, b in BUGS.items():
+        assert b.key == b.hooks.name == key and b.hooks.quiet and b.hooks != FA2
+        assert bug_hooks(key) is b.hooks
+    assert bug_hooks(None) is FA2
+    with pytest.raises(ValueError, match="bug must be None or one of"):
+        bug_hooks("typo")
+
+
+# A state whose max rises in rows 1-3 (row 0 has seen no key), no masked key ...
+RISE = (
+    np.array([-np.inf, 0.5, 0.5, 1.0]),
+    np.array([0.0, 1.5, 2.0, 1.2]),
+    np.array([[0.0, 0.0], [1.0, -1.0], [0.5, 2.0], [-0.3, 0.7]]),
+    np.array([[2.0, 1.0, 3.0], [2.5, 0.0, 1.0], [1.5, 3.0, 2.0], [0.0, 4.0, 1.0]]),
+)
+# ... and one with masked keys: row 0 has no key at all yet, row 1's real scores are below
+# -1e4 (above -5e4), row 2 has seen keys and one of its new keys is masked.
+MASKED = (
+    np.array([-np.inf, -np.inf, 1.0, 0.5]),
+    np.array([0.0, 0.0, 1.5, 2.0]),
+    np.array([[0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [0.5, 2.0]]),
+    np.array([[NEG, NEG, NEG], [-2e4, NEG, -2e4 + 1], [2.0, NEG, 0.5], [0.0, 1.0, 0.25]]),
+)
+V = np.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 0.25]])
+
+
+BITES = {  # the bugs each state makes bite
+    "rise": {"no_rescale_o", "no_rescale_l", "wrong_sign", "no_max", "stale_l"},
+    "masked": set(BUGS),
+}
+
+
+def _expected(bug, m, l, o, s, c):
+    """The fields of the bug's update that its text says change, from its formula (``c``
+    is the correct update from the same state); every other field equals the correct one."""
+    if bug == "no_rescale_o":  # o_i = o_i + p_ij v_j
+        return {"o_rescaled": o, "o_i": o + c.p_ij @ V}
+    if bug == "no_rescale_l":  # l_i = l_i + rowsum(p_ij)
+        return {"l_i": l + c.p_ij.sum(axis=-1)}
+    if bug == "wrong_sign":  # alpha = exp(m_new - m_i)
+        alpha = np.where(np.isneginf(m), 0, np.exp(c.m_i - m))
+        o_rescaled = alpha[:, None] * o
+        return {
+            "alpha": alpha,
+            "l_i": alpha * l + c.p_ij.sum(-1),
+            "o_rescaled": o_rescaled,
+            "o_i": o_rescaled + c.p_ij @ V,
+        }
+    if bug == "no_max":  # p_ij = exp(s_ij), m = 0
+        p, alpha = np.exp(s), np.exp(m)
+        o_rescaled = alpha[:, None] * o
+        return {
+            "m_i": np.zeros_like(m),
+            "p_ij": p,
+            "alpha": alpha,
+            "l_i": alpha * l + p.sum(-1),
+            "o_rescaled": o_rescaled,
+            "o_i": o_rescaled + p @ V,
+        }
+    if bug == "stale_l":  # O_new = (alpha O + P~ V) / l_new
+        return {"o_i": c.o_i / c.l_i[:, None]}
+    if bug in ("mask_1e4", "mask_5e4"):  # the correct update with the stand-in for -inf
+        stand_in = -1e4 if bug == "mask_1e4" else -5e4
+        if not np.isneginf(s).any():
+            return {}
+        fa2 = online_update(m, l, o, np.where(np.isneginf(s), stand_in, s), V)
+        return {f: x for f, x in fa2._asdict().items() if f != "s_ij"}
+    assert bug == "no_inf_guard"  # s - m = (-inf) - (-inf) = NaN where no key was ever seen
+    dead = np.isneginf(c.m_i)
+    if not dead.any():
+        return {}
+    fields = ("p_ij", "alpha", "l_i", "o_rescaled", "o_i")
+    return {
+        f: np.where(dead.reshape(-1, *[1] * (getattr(c, f).ndim - 1)), np.nan, getattr(c, f))
+        for f in fields
+    }
+
+
+@pytest.mark.parametrize("case", ["rise", "masked"])
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_each_bug_changes_exactly_what_its_text_says(bug, case):
+    m, l, o, s = RISE if case == "rise" else MASKED
+    hooks = BUGS[bug].hooks
+    c = online_update(m, l, o, s, V)
+    with hooks.errstate():
+        b = online_update(m, l, o, s, V, hooks=hooks)
+    with np.errstate(invalid="ignore", divide="ignore"):  # the formulas' own NaN
+        want = _expected(bug, m, l, o, s, c)
+    changed = {
+        f for f in c._fields if not np.array_equal(getattr(b, f), getattr(c, f), equal_nan=True)
+    }
+    assert changed == {
+        f for f, x in want.items() if not np.array_equal(x, getattr(c, f), equal_nan=True)
+    }
+    assert bool(changed) == (bug in BITES[case])
+    for f, x in want.items():
+        np.testing.assert_allclose(getattr(b, f), x, rtol=1e-15, atol=0, err_msg=f)
+    np.testing.assert_array_equal(b.s_ij, s)  # a trace records the scores as masked
+
+
+def test_only_stale_l_writes_its_accumulator_as_it_is():
+    m, l, o, _ = RISE
+    for key, b in BUGS.items():
+        with b.hooks.errstate():
+            out, _ = finalize(m, l, o, hooks=b.hooks)
+        want = o if key == "stale_l" else finalize(m, l, o)[0]
+        np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ DEFINING = {
     "exp": (r"\bp_ij = np\.exp\(s_ij", r"= expf\(s_ij\[a\]\[b\]"),
     "alpha": (r"\balpha = np\.exp\(m_i", r"\balpha\[a\] = expf\(m_i\[a\]"),
     "sum": (r"\bl_new = alpha \* l_i", r"\bl_part\[a\] = alpha\[a\] \* l_part\[a\]"),
-    "accumulate": (r"\bo_new = alpha\[\.\.\., None\] \* o_i", r"\bo_i\[a\]\[b\] \+= p \*"),
+    "accumulate": (r"\bo_rescaled = alpha\[\.\.\., None\] \* o_i", r"\bo_i\[a\]\[b\] \+= p \*"),
     "reduce": (None, r"\bl_i\[a\] \+= row_part\[row0 \+ a\]\[t\]"),
     "normalize": (r"\bo = o_i / ", r"= o_i\[a\]\[b\] / l_safe"),
     "lse": (r"\blse = m_i \+ np\.log\(l_i\)", r"\blse\[row\] = m_i\[a\] \+ logf"),

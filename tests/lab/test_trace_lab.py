@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flashviz import record_trace
 from flashviz.core.precision import PRECISIONS
-from flashviz.core.trace import LoadStep, TileStep, record_trace
+from flashviz.core.trace import LoadStep, TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.figures.context import full_scores
 from flashviz.lab.bugzoo import BUGS, debug_row, first_divergence
