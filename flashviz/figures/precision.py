@@ -1,4 +1,5 @@
-"""Figures of the precision lab (``flashviz.lab.precision_lab``): pure functions -> go.Figure.
+"""Figures of the precision lessons (``flashviz.lab.precision_errors``, ``flashviz.lab.
+underflow``, ``flashviz.lab.exp2_form``): pure functions -> go.Figure.
 
 - ``breakdown_figure``: per precision, the output error after each stage of the breakdown
   and how far each stage moves the output;
@@ -17,7 +18,9 @@ import plotly.graph_objects as go
 
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import BLUE, CURRENT, GREEN, VERMILLION, base_layout, log_ticks
-from flashviz.lab.precision_lab import STAGES, Breakdown, FormRow, UnderflowLimits, exp_neg
+from flashviz.lab.exp2_form import FormRow
+from flashviz.lab.precision_errors import STAGES, Breakdown
+from flashviz.lab.underflow import UnderflowLimits, exp_neg
 
 FLOOR = 1e-18  # exact zeros drawn at this height on log axes
 STAGE_COLORS = {"inputs": BLUE, "state": GREEN, "p_round": VERMILLION}

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import record_trace
 from flashviz.lab.patterns import PATTERNS, make_inputs
-from flashviz.lab.precision_lab import UNDERFLOW_TYPES, error_breakdown, problem_underflow
+from flashviz.lab.precision_errors import error_breakdown
+from flashviz.lab.underflow import UNDERFLOW_TYPES, problem_underflow
 from tests.support import decode, spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from flashviz.core.trace import record_trace
 from flashviz.figures.context import figure_context
 from flashviz.figures.whole_run import MAX_DIMS, MAX_ROWS, frame_steps, run_states, whole_run_figure
 from flashviz.lab.fa_compare import compare
-from flashviz.lab.precision_lab import UNDERFLOW_TYPES, error_breakdown, problem_underflow
+from flashviz.lab.precision_errors import error_breakdown
 from flashviz.lab.problem import (
     NO_BUG,
     PAGES,
@@ -29,6 +29,7 @@ from flashviz.lab.problem import (
     suggest_size,
     suggest_spec,
 )
+from flashviz.lab.underflow import UNDERFLOW_TYPES, problem_underflow
 from tests.app.test_stepper_page import run_app
 
 

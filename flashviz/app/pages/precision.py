@@ -1,8 +1,9 @@
 """Page: where the error of a 16-bit FlashAttention-2 run comes from, and the exp2 form.
 
-Three sections, all from ``flashviz.lab.precision_lab``: the error breakdown (one effect at a
-time), underflow of alpha and P~ (with one row run with its whole state in float16,
-bfloat16 and float32), and the base-2 form real kernels use. Every widget key starts with
+Three sections, one per lesson of the lab: the error breakdown (one effect at a time,
+``flashviz.lab.precision_errors``), underflow of alpha and P~ (with one row run with its
+whole state in float16, bfloat16 and float32, ``flashviz.lab.underflow``), and the base-2
+form real kernels use (``flashviz.lab.exp2_form``). Every widget key starts with
 ``prec_``; defaults go into session state once and widgets carry no ``value=``.
 """
 
@@ -27,25 +28,21 @@ from flashviz.figures.precision import (
     row_error_figure,
     underflow_figure,
 )
+from flashviz.lab.exp2_form import FormsRun, compare_forms, forms_table
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.precision_lab import (
-    STAGES,
+from flashviz.lab.precision_errors import STAGES, Breakdown, error_breakdown
+from flashviz.lab.problem import ProblemSpec, problem_errors, spec_inputs
+from flashviz.lab.underflow import (
     UNDERFLOW_TYPES,
-    Breakdown,
-    FormsRun,
     ProblemUnderflow,
     StateRun,
-    compare_forms,
-    error_breakdown,
     exp_neg,
-    forms_table,
     gap_sweep,
     jump_row,
     online_row,
     problem_underflow,
     underflow_limits,
 )
-from flashviz.lab.problem import ProblemSpec, problem_errors, spec_inputs
 
 DEFAULTS = {
     "prec_precision": "float16",
