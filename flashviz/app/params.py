@@ -1,4 +1,5 @@
-"""The stepper's problem fields, their defaults, and the URL query parameters that mirror them.
+"""The problem fields every page shares (defaults from ``ProblemSpec``, allowed values), the
+stepper's fields, and the URL query parameters that mirror them.
 
 A link carries every problem field (``n_q``, ``n_k``, ``head_dim``, ``block_q``,
 ``block_kv``, ``causal``, ``causal_align``, ``scale``, ``seed``, ``pattern``,
@@ -10,6 +11,7 @@ opening it restores the same view. Uploaded tensors cannot travel in a link: ``u
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, fields
 
 import streamlit as st
@@ -30,11 +32,24 @@ CHOICES = {
     "precision": tuple(PRECISIONS),
     "bug": (NO_BUG, *BUGS),
 }
+
+
+def problem_fields(widgets: Mapping[str, str], **defaults: object) -> list[Field]:
+    """A page's widgets for shared problem fields: ``widgets`` maps a ``ProblemSpec`` field
+    name to the page's widget key; defaults are ``ProblemSpec``'s unless given by name (a
+    page may start from another problem: the Precision page's is larger)."""
+    unknown = set(widgets) - set(DEFAULTS) | set(defaults) - set(widgets)
+    if unknown:
+        raise ValueError(f"not problem fields of this page: {sorted(unknown)}")
+    return [
+        Field(name, defaults.get(name, DEFAULTS[name]), widget=key,
+              choices=tuple(CHOICES.get(name, ())), url=name not in LOCAL_ONLY)
+        for name, key in widgets.items()
+    ]  # fmt: skip
+
+
 STEPPER_FIELDS = [
-    *(
-        Field(k, v, choices=tuple(CHOICES.get(k, ())), url=k not in LOCAL_ONLY)
-        for k, v in DEFAULTS.items()
-    ),
+    *problem_fields({name: name for name in DEFAULTS}),
     Field("step", 0),
     Field("row", 0, url=False),
     Field("speed", "1 step/s", url=False),

@@ -1,6 +1,7 @@
 """Page: top-left (PyTorch) vs bottom-right (flash-attn) causal masks when n_q != n_k.
 
-Widgets carry no ``value=``: their defaults are put into session state once, and a preset
+Widgets carry no ``value=``: their defaults (``ProblemSpec``'s, sizes from the first
+example) are put into session state once, and a preset
 writes all sizes at once. Every key starts with ``causal_``.
 """
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields, put
+from flashviz.app.params import problem_fields
 from flashviz.figures.alignment import alignment_flops_figure, alignment_map_figure
 from flashviz.lab.alignment import (
     ALIGN_LABELS,
@@ -31,19 +33,11 @@ PRESETS: dict[str, tuple[int, int, int, int]] = {
     "8 x 8 (n_q = n_k: the two agree)": (8, 8, 4, 4),
 }
 CUSTOM = "custom"
-DEFAULTS = {
-    "causal_preset": next(iter(PRESETS)),
-    **{f"causal_{name}": v for name, v in zip(SIZES, next(iter(PRESETS.values())), strict=True)},
-    "causal_head_dim": 8,
-    "causal_seed": 0,
-}
-
-
-FIELDS = page_fields(
-    DEFAULTS,
-    shared={f"causal_{name}": name for name in (*SIZES, "head_dim", "seed")},
-    local=("causal_preset",),
-)
+FIRST = dict(zip(SIZES, next(iter(PRESETS.values())), strict=True))  # the first example
+FIELDS = [
+    *page_fields({"causal_preset": next(iter(PRESETS))}, local=("causal_preset",)),
+    *problem_fields({name: f"causal_{name}" for name in (*SIZES, "head_dim", "seed")}, **FIRST),
+]
 
 
 def _apply_preset() -> None:

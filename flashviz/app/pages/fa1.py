@@ -12,6 +12,7 @@ import streamlit as st
 from flashviz.app.charts import chart
 from flashviz.app.fa1_model import hbm_series, load_comparison
 from flashviz.app.kept import keep, mirror_url, page_fields
+from flashviz.app.params import problem_fields
 from flashviz.app.problem_view import problem_errors_view
 from flashviz.app.step_controls import step_controls
 from flashviz.core import costs
@@ -25,16 +26,18 @@ from flashviz.lab.fa_compare import Comparison, fa2_step_flops, flops_difference
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import ProblemSpec, problem_errors
 
-DEFAULTS = {
-    "fa1_pattern": "random",
-    "fa1_n_q": 16,
-    "fa1_n_k": 16,
-    "fa1_d": 8,
-    "fa1_block_q": 4,
-    "fa1_block_kv": 4,
-    "fa1_causal": False,
-    "fa1_causal_align": "bottom_right",
-    "fa1_seed": 0,
+PROBLEM = {  # ProblemSpec field -> this page's widget: the problem all pages share
+    "pattern": "fa1_pattern",
+    "n_q": "fa1_n_q",
+    "n_k": "fa1_n_k",
+    "head_dim": "fa1_d",
+    "block_q": "fa1_block_q",
+    "block_kv": "fa1_block_kv",
+    "causal": "fa1_causal",
+    "causal_align": "fa1_causal_align",
+    "seed": "fa1_seed",
+}
+PAGE_DEFAULTS = {  # this page's own widgets
     "fa1_block_mode": "blocks",
     "fa1_sram": 128,
     "fa1_align": "step",
@@ -65,26 +68,14 @@ end, and only O and L are written. Same tiles, same result, other order and othe
 """
 
 
-CHOICES = {
-    "fa1_pattern": tuple(PATTERNS),
-    "fa1_causal_align": CAUSAL_ALIGNS,
-    "fa1_block_mode": tuple(BLOCK_MODES),
-    "fa1_align": tuple(PAIRING_LABELS),
-}
-SHARED = {  # the problem is shared with the other pages under these names
-    "fa1_pattern": "pattern",
-    "fa1_n_q": "n_q",
-    "fa1_n_k": "n_k",
-    "fa1_d": "head_dim",
-    "fa1_block_q": "block_q",
-    "fa1_block_kv": "block_kv",
-    "fa1_causal": "causal",
-    "fa1_causal_align": "causal_align",
-    "fa1_seed": "seed",
-}
-FIELDS = page_fields(
-    DEFAULTS, SHARED, CHOICES, local=("fa1_chart_d", "fa1_chart_m", "fa1_chart_causal")
-)
+FIELDS = [
+    *problem_fields(PROBLEM, pattern="random"),
+    *page_fields(
+        PAGE_DEFAULTS,
+        choices={"fa1_block_mode": tuple(BLOCK_MODES), "fa1_align": tuple(PAIRING_LABELS)},
+        local=("fa1_chart_d", "fa1_chart_m", "fa1_chart_causal"),
+    ),
+]
 STEP_FIELD = next(f for f in FIELDS if f.key == "fa1_step")
 
 
