@@ -6,7 +6,8 @@ click, or the Right key, to the frame after the last change inside a shown chart
 alternating between the stepper and ``tests/tools/latency_floor_app.py`` (a fragment redrawing two
 4x4 heatmaps), so that both see the same machine load. The bound is on the ratio of the
 medians, not on milliseconds, so a busy CI machine slows both sides alike. The stepper steps
-in the browser (``flashviz/app/stepper/step_view.py``): no server round trip before the charts change.
+in the browser (``flashviz/app/stepper/step_view.py``): no server round trip before the
+charts change.
 """
 
 from __future__ import annotations
