@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from flashviz.core.reference import attention_reference
 from flashviz.core.trace import LoadStep, TileStep, WriteStep
 from flashviz.figures import (
     accumulator_figure,
@@ -17,6 +18,7 @@ from flashviz.figures import (
 from flashviz.figures.context import pool_max
 from flashviz.figures.correctness import error_figure
 from flashviz.figures.tile import score_range as tile_scale_range
+from flashviz.figures.tile_map import tile_map_title
 from flashviz.figures.whole_run import run_states, whole_run_figure
 from flashviz.lab.problem import ProblemSpec, build_trace
 from tests.support import decode, spec
@@ -38,14 +40,52 @@ def _shape(fig: go.Figure, name: str) -> list[dict]:
 
 
 def test_every_builder_gives_valid_plotly_at_every_step(ctx) -> None:
-    for k, step in enumerate(ctx.trace.steps):
-        figs = [tile_map_figure(ctx, k), stats_figure(ctx, k), accumulator_figure(ctx, k)]
+    """Every figure validates, and its title names what it shows at that step."""
+    t = ctx.trace
+    for k, step in enumerate(t.steps):
+        titles = {
+            tile_map_figure: f"Tile map: all {t.n_q} x {t.n_k} scores s<sub>rc</sub>",
+            stats_figure: f"Running statistics of Q block {step.i}",
+            accumulator_figure: f"Output accumulator o of Q block {step.i}",
+        }
         if isinstance(step, TileStep):
-            figs.append(tile_figure(ctx, k))
-        for fig in figs:
+            masked = (
+                "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
+            )
+            titles[tile_figure] = f"Tile ({step.i}, {step.j}){masked}"
+        for build, title in titles.items():
+            fig = build(ctx, k)
             go.Figure(fig.to_dict())  # full validation raises on any bad property
-    go.Figure(whole_run_figure(ctx).to_dict())
-    go.Figure(error_figure(ctx).to_dict())
+            assert fig.layout.title.text == title, build.__name__
+    assert tile_map_title(ctx) == titles[tile_map_figure]  # ctx.pool == 1: nothing pooled
+    whole = whole_run_figure(ctx)
+    go.Figure(whole.to_dict())
+    assert whole.layout.title.text == f"The whole run, {len(t.steps)} frames: press Play"
+    errors = error_figure(ctx)
+    go.Figure(errors.to_dict())
+    assert errors.layout.title.text == (
+        f"Error per row vs attention_reference (dashed: tolerance {ctx.verdict.tol:g})"
+    )
+
+
+def test_error_figure_shows_each_rows_error_against_the_reference(ctx) -> None:
+    """max_c |o_rc - o_ref,rc| and |lse_r - lse_ref,r| per row, 0 drawn at 1e-18 on the log
+    axis; the dashed line at the tolerance."""
+    t = ctx.trace
+    o_ref, lse_ref = attention_reference(
+        t.q, t.k, t.v, causal=t.causal, causal_align=t.causal_align, scale=t.scale
+    )
+    err_o = np.abs(t.o - o_ref).max(axis=1)
+    both_empty = np.isneginf(t.lse) & np.isneginf(lse_ref)
+    err_lse = np.abs(np.where(both_empty, 0.0, t.lse) - np.where(both_empty, 0.0, lse_ref))
+    fig = spec(error_figure(ctx).to_json())
+    o_line, lse_line = fig["data"]
+    assert (o_line["name"], lse_line["name"]) == ("output O", "logsumexp L")
+    np.testing.assert_array_equal(decode(o_line["x"]), np.arange(t.n_q))
+    np.testing.assert_array_equal(decode(o_line["y"]), np.maximum(err_o, 1e-18))
+    np.testing.assert_array_equal(decode(lse_line["y"]), np.maximum(err_lse, 1e-18))
+    (tol,) = fig["layout"]["shapes"]
+    assert tol["y0"] == tol["y1"] == ctx.verdict.tol and tol["line"]["dash"] == "dash"
 
 
 def test_tile_map_highlights_the_current_tile(ctx) -> None:
@@ -207,7 +247,15 @@ def test_large_problem_is_downsampled_and_small() -> None:
     )
     assert ctx.pool == 3 and ctx.score_map.shape == (86, 86)
     fig = tile_map_figure(ctx, 5)
-    assert "downsampled" in fig.layout.title.text
+    assert fig.layout.title.text == (
+        "Tile map: all 256 x 256 scores s<sub>rc</sub>"
+        "<br>downsampled: each cell is the max of 3 x 3 scores"
+    )
+    t = ctx.trace
+    s = t.scale * (t.q @ t.k.T)
+    pooled = [[s[r : r + 3, c : c + 3].max() for c in range(0, 256, 3)] for r in range(0, 256, 3)]
+    z = decode(spec(fig.to_json())["data"][0]["z"])  # the max of each 3 x 3 block of scores
+    np.testing.assert_allclose(z, pooled, rtol=1e-6, atol=0)
     size = sum(
         len(f(ctx, 5).to_json())
         for f in (tile_map_figure, stats_figure, accumulator_figure, tile_figure)
