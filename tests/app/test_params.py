@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pytest
 
-from flashviz.app.pages import causal, fa1
+from flashviz.app.pages import causal, fa1, precision
 from flashviz.app.params import CHOICES, STEPPER_FIELDS, problem_fields
 from flashviz.lab.problem import ProblemSpec
 
@@ -36,6 +36,18 @@ def test_unknown_names_are_refused() -> None:
         (STEPPER_FIELDS, {}),
         (fa1.FIELDS, {"pattern": "random"}),
         (causal.FIELDS, {"n_q": 12, "n_k": 5, "block_q": 4, "block_kv": 2}),
+        (
+            precision.FIELDS,
+            {
+                "precision": "float16",
+                "pattern": "random",
+                "n_q": 64,
+                "n_k": 64,
+                "head_dim": 32,
+                "block_q": 16,
+                "block_kv": 16,
+            },
+        ),
     ],
 )
 def test_every_pages_shared_fields_agree_with_the_spec(fields, own) -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields
+from flashviz.app.params import problem_fields
 from flashviz.core.masking import num_blocks
 from flashviz.core.precision import PRECISION_LABELS, PRECISIONS, get_precision
 from flashviz.core.trace import record_trace
@@ -44,16 +45,10 @@ from flashviz.lab.underflow import (
     underflow_limits,
 )
 
-DEFAULTS = {
-    "prec_precision": "float16",
-    "prec_pattern": "random",
-    "prec_n_q": 64,
-    "prec_n_k": 64,
-    "prec_head_dim": 32,
-    "prec_block_q": 16,
-    "prec_block_kv": 16,
-    "prec_seed": 0,
-    "prec_causal": False,
+PROBLEM = {name: f"prec_{name}" for name in (
+    "precision", "pattern", "n_q", "n_k", "head_dim", "block_q", "block_kv", "seed", "causal"
+)}  # fmt: skip
+PAGE_DEFAULTS = {  # this page's own widgets
     "prec_logit_scale": 1.0,
     "prec_gap": 20.0,
     "prec_demo_base": 0.0,
@@ -64,14 +59,11 @@ DEFAULTS = {
     "prec_tile": 1,  # the second tile: alpha and "m before" are not trivial there
     "prec_form_dtype": "float32",
 }
-FIELDS = page_fields(
-    DEFAULTS,
-    shared={f"prec_{name}": name for name in (
-        "precision", "pattern", "n_q", "n_k", "head_dim", "block_q", "block_kv", "seed", "causal"
-    )},
-    choices={"prec_precision": tuple(PRECISIONS), "prec_pattern": tuple(PATTERNS),
-             "prec_form_dtype": ("float32", "float64")},
-)  # fmt: skip
+FIELDS = [  # a larger problem than the stepper's, in float16, so that rounding shows
+    *problem_fields(PROBLEM, precision="float16", pattern="random", n_q=64, n_k=64,
+                    head_dim=32, block_q=16, block_kv=16),
+    *page_fields(PAGE_DEFAULTS, choices={"prec_form_dtype": ("float32", "float64")}),
+]  # fmt: skip
 MAX_LOGIT_SCALE = 1000.0
 MAX_DEMO_GAP = 200.0
 MAX_DEMO_BASE = 1e6
