@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flashviz.core.measurement import OUT_OF_MEMORY, BenchRow, CpuResult
 from flashviz.figures.benchmarks import (
     cpu_benchmark_figure,
@@ -89,9 +91,16 @@ def test_benchmark_axes_label_at_most_four_measured_ns_and_few_log_ticks():
     set their own log ticks (Plotly's default adds small labels between decades)."""
     h100 = next(g for g in KNOWN_GPUS if "H100" in g.name)
     ns = (512, 1024, 2048, 4096, 8192, 16384)
-    fig = roofline_figure([expect(n, 64, h100) for n in ns], h100)
+    expectations = [expect(n, 64, h100) for n in ns]
+    fig = roofline_figure(expectations, h100)
     for axis in (fig.layout.xaxis, fig.layout.xaxis2, fig.layout.xaxis3):
         assert list(axis.tickvals) == [512, 2048, 8192]
         assert list(axis.ticktext) == ["512", "2k", "8k"]
-    for axis in (fig.layout.yaxis, fig.layout.yaxis2, fig.layout.yaxis3):
-        assert axis.dtick is not None or axis.tickvals is not None
+    # time: 1e-3 .. 2.6 ms, a label every decade (4); memory: 0.5 MiB .. 80 GiB, every
+    # second decade (1, 100, 1e4 MiB); throughput within one decade: 3 labels from naive's
+    # lowest rate (n = 512) to the fp32 peak
+    assert (fig.layout.yaxis.dtick, fig.layout.yaxis.tickvals) == (1, None)
+    assert (fig.layout.yaxis2.dtick, fig.layout.yaxis2.tickvals) == (2, None)
+    low = expectations[0].flops / expectations[0].naive_ms / 1e9  # TFLOP/s
+    assert fig.layout.yaxis3.dtick is None and fig.layout.yaxis3.tickformat == ".2g"
+    assert list(fig.layout.yaxis3.tickvals) == pytest.approx([low, (low * 67.0) ** 0.5, 67.0])
