@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.gpu import launcher as gpu
+from flashviz.perf.roofline import KNOWN_GPUS, expect
 from tests.support import decode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +90,18 @@ def test_expectations_follow_the_chosen_gpu(page):
     )
     page.run()
     assert not page.exception
-    assert any("2039 GB/s" in m.value for m in page.markdown)
-    assert "A100" in chart_specs(page)[0]["layout"]["title"]["text"]
+    a100 = next(g for g in KNOWN_GPUS if "A100" in g.name)
+    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
+    assert "at 2039 GB/s" in why and "(19.5 TFLOP/s fp32 peak" in why
+    (caption,) = [c.value for c in page.caption if c.value.startswith("d = ")]
+    d = int(caption.split(",")[0].removeprefix("d = "))
+    roofline = chart_specs(page)[0]
+    assert "A100" in roofline["layout"]["title"]["text"]
+    lines = {(t["name"], t["yaxis"]): t for t in roofline["data"]}
+    for name, ms in (("naive (memory-bound)", "naive_ms"), ("flash (compute-bound)", "flash_ms")):
+        line = lines[name, "y"]  # the time panel: this GPU's roofline bound at each n
+        want = [getattr(expect(int(n), d, a100), ms) for n in decode(line["x"])]
+        np.testing.assert_allclose(decode(line["y"]), want, rtol=1e-12)
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ runs the kernel's CPU emulation")
