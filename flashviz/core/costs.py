@@ -11,13 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from flashviz.core.masking import (
-    block_range,
-    kv_blocks_for,
-    mask_offset,
-    num_blocks,
-    visible_counts,
-)
+from flashviz.core.masking import mask_offset, tile_schedule, visible_counts
 from flashviz.core.trace import LoadStep, Step, TileStep, WriteStep
 
 
@@ -37,12 +31,8 @@ def executed_tiles(
 ) -> list[tuple[range, range]]:
     """(rows, cols) of every tile a tiled kernel computes, in FA2 order (Q blocks outside)."""
     offset = mask_offset(n_q, n_k, causal, causal_align)
-    tiles = []
-    for i in range(num_blocks(n_q, block_q)):
-        rows = block_range(i, block_q, n_q)
-        for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):
-            tiles.append((rows, block_range(j, block_kv, n_k)))
-    return tiles
+    schedule = tile_schedule(n_q, n_k, block_q, block_kv, offset)
+    return [(rows, cols) for _, rows, kv in schedule for _, cols in kv]
 
 
 def executed_flops(

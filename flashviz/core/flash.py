@@ -19,7 +19,7 @@ from flashviz.core.checks import (
     check_seed,
 )
 from flashviz.core.inner_step import attn_fwd_inner, finalize, initial_state
-from flashviz.core.masking import block_range, kv_blocks_for, mask_offset, num_blocks, visible
+from flashviz.core.masking import mask_offset, tile_schedule, visible
 
 DEFAULT_BLOCK_Q = 128
 DEFAULT_BLOCK_KV = 512
@@ -65,12 +65,10 @@ def flash_attention(
     lse = np.empty((heads, n_q), dtype=dtype)
     offset = mask_offset(n_q, n_k, causal, causal_align)
 
-    for i in range(num_blocks(n_q, block_q)):  # outer loop: query blocks
-        rows = block_range(i, block_q, n_q)
+    for _, rows, kv in tile_schedule(n_q, n_k, block_q, block_kv, offset):  # query blocks
         q_i = q3[:, rows.start : rows.stop]  # (heads, bq, d)
         m_i, l_i, o_i = initial_state((heads,), len(rows), d, dtype)
-        for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):  # inner loop: K/V blocks
-            cols = block_range(j, block_kv, n_k)
+        for _, cols in kv:  # inner loop: the K/V blocks the mask does not hide
             keep = None
             if dropout_p > 0:
                 keep = dropout.keep_mask(seed, dropout_p, heads, rows, cols, n_q, n_k)

@@ -1,4 +1,4 @@
-"""Causal-mask conventions and which tiles a causal mask skips.
+"""Causal-mask conventions, which tiles a causal mask skips, and the tile schedule.
 
 Row r (query) may see column c (key) iff ``c <= r + offset`` where the offset is
 ``n_k - n_q`` for "bottom_right" (flash-attn >= 2.1) and ``0`` for "top_left"
@@ -7,7 +7,8 @@ Row r (query) may see column c (key) iff ``c <= r + offset`` where the offset is
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -70,6 +71,27 @@ def kv_blocks_for(rows: range, block_kv: int, n_k: int, offset: int | None) -> i
     if last_visible_col < 0:
         return 0
     return min(total, last_visible_col // block_kv + 1)
+
+
+class QueryBlock(NamedTuple):
+    """Query block i of a tiled run, and the K/V blocks it visits in order."""
+
+    i: int
+    rows: range
+    kv: tuple[tuple[int, range], ...]  # (j, cols) for j = 0, 1, ..., len(kv) - 1
+
+
+def tile_schedule(
+    n_q: int, n_k: int, block_q: int, block_kv: int, offset: int | None
+) -> Iterator[QueryBlock]:
+    """The tiles (i, j) a tiled run computes, in FA2's order: every query block i (the outer
+    loop; a block whose rows see no key visits no tile), and in it the K/V blocks j from 0
+    up to the last one holding a key that one of its rows sees (the inner loop). The K/V
+    blocks after it lie entirely above the causal diagonal: those tiles are skipped."""
+    for i in range(num_blocks(n_q, block_q)):
+        rows = block_range(i, block_q, n_q)
+        kv = range(kv_blocks_for(rows, block_kv, n_k, offset))
+        yield QueryBlock(i, rows, tuple((j, block_range(j, block_kv, n_k)) for j in kv))
 
 
 def visible_counts(n_q: int, n_k: int, offset: int | None) -> np.ndarray:

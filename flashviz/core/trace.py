@@ -27,12 +27,11 @@ from flashviz.core.checks import check_block, check_problem, check_scores_fit
 from flashviz.core.inner_step import FA2, UpdateHooks, attn_fwd_inner, finalize, initial_state
 from flashviz.core.masking import (
     TileKind,
-    block_range,
-    kv_blocks_for,
     mask_offset,
     num_blocks,
     tile_kind,
     tile_kind_grid,
+    tile_schedule,
     visible,
 )
 from flashviz.core.precision import Precision, get_precision, store
@@ -195,13 +194,11 @@ def record_trace(
     o = np.empty((n_q, d), dtype=dtype)
     lse = np.empty(n_q, dtype=dtype)
 
-    for i in range(num_blocks(n_q, block_q)):
-        rows = block_range(i, block_q, n_q)
+    for i, rows, kv in tile_schedule(n_q, n_k, block_q, block_kv, offset):
         q_i = q_[rows.start : rows.stop]
         m_i, l_i, o_i = initial_state((), len(rows), d, dtype)
         steps.append(LoadStep("load_q", i, rows, q_i, m_i, l_i, o_i))
-        for j in range(kv_blocks_for(rows, block_kv, n_k, offset)):
-            cols = block_range(j, block_kv, n_k)
+        for j, cols in kv:
             k_j, v_j = k_[cols.start : cols.stop], v_[cols.start : cols.stop]
             with hooks.errstate():
                 new = attn_fwd_inner(

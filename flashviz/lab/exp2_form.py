@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
 from flashviz.core.checks import check_block, check_problem
 from flashviz.core.inner_step import TileUpdate, attn_fwd_inner, finalize, initial_state
-from flashviz.core.masking import block_range, kv_blocks_for, mask_offset, num_blocks, visible
+from flashviz.core.masking import mask_offset, num_blocks, tile_schedule, visible
 
 LN2 = math.log(2.0)
 LOG2E = 1.0 / LN2
@@ -109,15 +110,15 @@ def compare_forms(
         raise ValueError(f"i must be a query block index in [0, {n_blocks}), got {i!r}")
     t = np.dtype(dtype).type
     offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
-    rows = block_range(int(i), block_q, prob.n_q)
+    schedule = tile_schedule(prob.n_q, prob.n_k, block_q, block_kv, offset)
+    _, rows, kv = next(islice(schedule, i, None))  # query block i and its K/V blocks
     q_i = prob.q[rows.start : rows.stop].astype(t)
     k_, v_ = prob.k.astype(t), prob.v.astype(t)
     scale_, scale2 = t(prob.scale), t(prob.scale * LOG2E)
     state = initial_state((), len(rows), prob.d, t)
     state2 = initial_state((), len(rows), prob.d, t)
     cols_list, natural, base2 = [], [], []
-    for j in range(kv_blocks_for(rows, block_kv, prob.n_k, offset)):
-        cols = block_range(j, block_kv, prob.n_k)
+    for _, cols in kv:
         k_j, v_j = k_[cols.start : cols.stop], v_[cols.start : cols.stop]
         vis = visible(rows, cols, offset)
         new = attn_fwd_inner(*state, q_i, k_j, v_j, scale=scale_, visible=vis)

@@ -43,10 +43,10 @@ from flashviz.core.inner_step import attn_fwd_inner, initial_state
 from flashviz.core.masking import (
     TileKind,
     block_range,
-    kv_blocks_for,
     mask_offset,
     num_blocks,
     tile_kind,
+    tile_schedule,
     visible,
 )
 from flashviz.core.trace import TiledProblem
@@ -178,16 +178,15 @@ def record_fa1(
     # O = 0, l = 0, m = -inf in HBM
     m_hbm, l_hbm, o_hbm = initial_state((), n_q, d, dtype)  # (n_q,), (n_q,), (n_q, d)
     steps: list[Fa1Step] = [Fa1InitStep("init", HbmTraffic(0, n_q * (d + 2) * itemsize), 0)]
-    n_i = num_blocks(n_q, block_q)
+    schedule = list(tile_schedule(n_q, n_k, block_q, block_kv, offset))
     for j in range(num_blocks(n_k, block_kv)):  # outer loop: K/V blocks
         cols = block_range(j, block_kv, n_k)
         k_j, v_j = prob.k[cols.start : cols.stop], prob.v[cols.start : cols.stop]
         steps.append(
             Fa1LoadStep("load_kv", HbmTraffic(2 * len(cols) * d * itemsize, 0), 0, j, cols)
         )
-        for i in range(n_i):  # inner loop: Q blocks
-            rows = block_range(i, block_q, n_q)
-            if j >= kv_blocks_for(rows, block_kv, n_k, offset):
+        for i, rows, kv in schedule:  # inner loop: Q blocks
+            if j >= len(kv):  # kv holds K/V blocks 0 to len(kv) - 1
                 continue  # tile hidden by the causal mask
             r = slice(rows.start, rows.stop)
             m_i, l_i, o_i = m_hbm[r].copy(), l_hbm[r].copy(), o_hbm[r].copy()
