@@ -8,6 +8,8 @@ all ``-inf`` row). flash-attn's kernel stores +inf there instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flashviz.core.checks import check_problem, check_scores_fit
@@ -24,21 +26,30 @@ def masked_scores(
     return s if mask is None else np.where(mask, s, -np.inf)
 
 
-def softmax_rows(
-    s: np.ndarray, v: np.ndarray, p_dtype: np.dtype | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """P = softmax(S) row by row, O = P V, and L = logsumexp(S), in the dtype of ``s``.
-
-    ``p_dtype``: round P~ to this type for the P V matmul, as 16-bit kernels do.
+def softmax_weights(s: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+    """P~ = exp(S - m) row by row with m = rowmax(S), l = rowsum(P~), and m (l, m keep the
+    reduced axis): a masked softmax is P~ / l. Masked entries of ``s`` are -inf; a row with
+    every entry masked subtracts 0, not -inf (no NaN), and gets P~ = 0, l = 0. ``xp`` is
+    the array module: NumPy, or CuPy for the GPU baseline.
     """
-    m = s.max(axis=-1, keepdims=True)  # (..., n_q, 1)
-    m_safe = np.where(np.isneginf(m), 0, m)  # empty rows: subtract 0, not -inf
-    p = np.exp(s - m_safe)
-    l = p.sum(axis=-1, keepdims=True)  # (..., n_q, 1)
+    m = s.max(axis=-1, keepdims=True)  # (..., 1)
+    m_safe = xp.where(xp.isneginf(m), s.dtype.type(0), m)  # empty rows: subtract 0, not -inf
+    p = xp.exp(s - m_safe)  # (..., n_k)
+    return p, p.sum(axis=-1, keepdims=True), m
+
+
+def softmax_rows(s: Any, v: Any, p_dtype: np.dtype | None = None, xp: Any = np) -> tuple[Any, Any]:
+    """P = softmax(S) row by row, O = P V, and L = logsumexp(S), in the dtype of ``s``
+    (a row with no key: O = 0, L = -inf).
+
+    ``p_dtype``: round P~ to this type for the P V matmul, as 16-bit kernels do; ``xp``: the
+    array module, as in ``softmax_weights``.
+    """
+    p, l, m = softmax_weights(s, xp)  # (..., n_q, n_k), (..., n_q, 1), (..., n_q, 1)
     p_mm = p if p_dtype is None else p.astype(p_dtype).astype(p.dtype)
-    o = (p_mm @ np.asarray(v, dtype=s.dtype)) / np.where(l == 0, 1, l)
+    o = xp.matmul(p_mm, xp.asarray(v, dtype=s.dtype)) / xp.where(l == 0, s.dtype.type(1), l)
     with np.errstate(divide="ignore"):
-        lse = (m + np.log(l))[..., 0]
+        lse = (m + xp.log(l))[..., 0]
     return o, lse
 
 

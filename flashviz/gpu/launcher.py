@@ -30,7 +30,7 @@ from flashviz.core.costs import attention_flops
 from flashviz.core.kernel_files import KERNEL_NAME
 from flashviz.core.masking import mask_offset
 from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG, BenchRow
-from flashviz.core.reference import attention_reference, softmax_attention
+from flashviz.core.reference import attention_reference, softmax_attention, softmax_rows
 from flashviz.gpu.launch_params import (
     KernelCall,
     KernelConfig,
@@ -133,12 +133,7 @@ def naive_arrays(xp: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[
         r = xp.arange(call.n_q, dtype=np.int32)[:, None]
         c = xp.arange(call.n_k, dtype=np.int32)[None, :]
         s = xp.where(c <= r + call.causal_offset, s, f32(-np.inf))
-    m = s.max(axis=-1, keepdims=True)
-    p = xp.exp(s - xp.where(xp.isneginf(m), f32(0), m))  # rows with no key: subtract 0
-    del s
-    l = p.sum(axis=-1, keepdims=True)
-    o = xp.matmul(p, v3) / xp.where(l == 0, f32(1), l)
-    return o, (m + xp.log(l))[..., 0]
+    return softmax_rows(s, v3, xp=xp)
 
 
 def flash_launch(xp: Any, kernel: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> Run:

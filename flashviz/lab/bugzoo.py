@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from flashviz.core.inner_step import FA2, UpdateHooks, finalize, initial_state, online_update
+from flashviz.core.reference import softmax_weights
 
 Array = np.ndarray
 
@@ -331,8 +332,8 @@ def exact_prefix(scores: np.ndarray, values: np.ndarray, stop: int) -> np.ndarra
     if not np.isfinite(s).any():
         return np.zeros(values.shape[1])
     with np.errstate(over="ignore"):  # -1e308 - 1e308 = -inf: a weight of exactly 0
-        w = np.exp(s - s.max())
-    return (w / w.sum()) @ values[:stop]
+        p, l, _ = softmax_weights(s)  # (stop,), (1,)
+    return (p / l) @ values[:stop]
 
 
 def check_row(scores: object, values: object | None, chunk: int) -> tuple[np.ndarray, ...]:

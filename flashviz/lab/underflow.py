@@ -19,6 +19,7 @@ import numpy as np
 
 from flashviz.core.inner_step import online_update
 from flashviz.core.precision import get_precision
+from flashviz.core.reference import softmax_weights
 from flashviz.core.trace import Trace, WriteStep
 from flashviz.lab.bugzoo import check_row, exact_prefix
 
@@ -203,11 +204,10 @@ def online_row(scores: object, values: object, chunk: int, state: str) -> StateR
     with np.errstate(divide="ignore", invalid="ignore"):
         out = o[0].astype(np.float64) / np.float64(l[0]) if l[0] != 0 else np.zeros(v.shape[1])
     exact = exact_prefix(s, v, s.size)
-    finite = np.isfinite(s)
-    w = np.zeros(s.size)
-    if finite.any():
-        w[finite] = np.exp(s[finite] - s[finite].max())
-        w /= w.sum()
+    w = np.zeros(s.size)  # the exact softmax weights of the row
+    if np.isfinite(s).any():
+        p, l, _ = softmax_weights(s)  # (n,), (1,)
+        w = p / l
     return StateRun(
         state, out, exact, np.array(alphas), a_sub, a_zero, p_zero, float(w[erased].sum())
     )

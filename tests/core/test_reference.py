@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from flashviz import attention_reference
 from flashviz.core.masking import causal_offset, tile_kind, visible, visible_counts
+from flashviz.core.reference import softmax_rows, softmax_weights
 
 
 def per_row_oracle(q, k, v, scale, allowed):
@@ -95,3 +99,43 @@ def test_large_logits_do_not_overflow(make_qkv):
     o, lse = attention_reference(q, k, v)
     assert np.isfinite(o).all() and np.isfinite(lse).all()
     assert np.abs(lse).max() > 1e3
+
+
+def test_softmax_weights_guard_rows_with_no_key_and_sum_to_one(rng):
+    s = rng.standard_normal((4, 6)) * 50
+    s[0] = -np.inf  # every key masked
+    s[1, ::2] = -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no (-inf) - (-inf) = NaN on the way
+        p, l, m = softmax_weights(s)
+    assert p.shape == s.shape and l.shape == m.shape == (4, 1)
+    np.testing.assert_array_equal(p[0], 0.0)
+    assert l[0, 0] == 0 and np.isneginf(m[0, 0])
+    np.testing.assert_array_equal(p[1, ::2], 0.0)
+    np.testing.assert_allclose((p / np.where(l == 0, 1, l)).sum(axis=1), [0, 1, 1, 1])
+    np.testing.assert_array_equal(p[1:], np.exp(s[1:] - s[1:].max(axis=1, keepdims=True)))
+
+
+def test_softmax_rows_needs_only_the_array_module_it_is_given(rng):
+    """The GPU baseline runs it on CuPy: every array function it calls comes from ``xp``."""
+    names = ("where", "isneginf", "exp", "matmul", "asarray", "log")
+    calls = []
+
+    def recorded(name):
+        def call(*args, **kwargs):
+            calls.append(name)
+            return getattr(np, name)(*args, **kwargs)
+
+        return call
+
+    xp = SimpleNamespace(**{name: recorded(name) for name in names})
+    s = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    s[0, 1] = -np.inf
+    v = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    o, lse = softmax_rows(s, v, xp=xp)
+    o_np, lse_np = softmax_rows(s, v)
+    np.testing.assert_array_equal(o, o_np)
+    np.testing.assert_array_equal(lse, lse_np)
+    assert o.dtype == lse.dtype == np.float32 and set(calls) == set(names)
+    np.testing.assert_array_equal(o[0, 1], 0.0)
+    assert np.isneginf(lse[0, 1])
