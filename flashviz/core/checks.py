@@ -180,10 +180,35 @@ def check_causal_align(causal_align: str) -> str:
     return causal_align
 
 
+def _integer(value: object) -> int | None:
+    """``value`` as an int if it is a Python or NumPy integer (a bool is not one), else None."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        return int(value)
+    return None
+
+
 def check_block(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    """A positive integer (a block size, a length, a count of bytes)."""
+    n = _integer(value)
+    if n is None or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return n
+
+
+def check_blocks(**values: object) -> tuple[int, ...]:
+    """``check_block`` of each keyword argument, in order."""
+    return tuple(check_block(name, value) for name, value in values.items())
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """An integer in [low, high] (no upper bound for None), as a Python int."""
+    n = _integer(value)
+    if n is None:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if n < low or (high is not None and n > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bound}, got {n}")
+    return n
 
 
 def check_dropout_p(dropout_p: object) -> float:

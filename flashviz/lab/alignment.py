@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flashviz.core import costs
-from flashviz.core.checks import check_block, check_causal_align
+from flashviz.core.checks import check_blocks, check_causal_align
 from flashviz.core.flash import flash_attention
 from flashviz.core.masking import (
     TileKind,
@@ -42,14 +42,9 @@ MAX_N = 128  # the map draws every (query, key) cell
 MAX_TILES = 32 * 32  # tiles per map: each one is an outlined shape
 
 
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        check_block(name, value)
-
-
 def element_mask(n_q: int, n_k: int, causal_align: str) -> np.ndarray:
     """(n_q, n_k) bool: True where query r sees key c (c <= r + offset)."""
-    _check_sizes(n_q=n_q, n_k=n_k)
+    check_blocks(n_q=n_q, n_k=n_k)
     offset = causal_offset(n_q, n_k, check_causal_align(causal_align))
     mask = visible(range(n_q), range(n_k), offset)
     return np.ones((n_q, n_k), dtype=bool) if mask is None else mask
@@ -57,14 +52,14 @@ def element_mask(n_q: int, n_k: int, causal_align: str) -> np.ndarray:
 
 def tile_kinds(n_q: int, n_k: int, block_q: int, block_kv: int, causal_align: str) -> np.ndarray:
     """(num Q blocks, num K/V blocks) array of "full", "partial" or "skipped"."""
-    _check_sizes(n_q=n_q, n_k=n_k, block_q=block_q, block_kv=block_kv)
+    check_blocks(n_q=n_q, n_k=n_k, block_q=block_q, block_kv=block_kv)
     offset = causal_offset(n_q, n_k, check_causal_align(causal_align))
     return tile_kind_grid(n_q, n_k, block_q, block_kv, offset)
 
 
 def empty_rows(n_q: int, n_k: int, causal_align: str) -> np.ndarray:
     """Indices of the query rows that see no key at all (r + offset < 0), ascending."""
-    _check_sizes(n_q=n_q, n_k=n_k)
+    check_blocks(n_q=n_q, n_k=n_k)
     offset = causal_offset(n_q, n_k, check_causal_align(causal_align))
     return np.flatnonzero(visible_counts(n_q, n_k, offset) == 0)
 
@@ -92,7 +87,7 @@ def flop_counts(
     n_q: int, n_k: int, head_dim: int, block_q: int, block_kv: int, causal_align: str
 ) -> FlopCounts:
     """Executed FLOPs with the causal mask vs without, and the useful ones."""
-    _check_sizes(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=block_q, block_kv=block_kv)
+    check_blocks(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=block_q, block_kv=block_kv)
     check_causal_align(causal_align)
     sizes = (n_q, n_k, head_dim, block_q, block_kv)
     return FlopCounts(
@@ -194,7 +189,7 @@ def empty_row_outputs(
 ) -> EmptyRowOutputs:
     """Run the reference and ``flash_attention`` on random inputs (from ``seed``) and keep
     the rows that see no key."""
-    _check_sizes(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=block_q, block_kv=block_kv)
+    check_blocks(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=block_q, block_kv=block_kv)
     q, k, v = make_inputs("random", n_q, n_k, head_dim, seed)  # (n_q, d), (n_k, d), (n_k, d)
     causal = {"causal": True, "causal_align": causal_align}
     o_ref, lse_ref = attention_reference(q, k, v, **causal)

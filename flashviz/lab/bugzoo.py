@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from flashviz.core.checks import check_block
 from flashviz.core.inner_step import FA2, UpdateHooks, finalize, initial_state, online_update
 from flashviz.core.reference import softmax_weights
 
@@ -350,8 +351,7 @@ def check_row(scores: object, values: object | None, chunk: int) -> tuple[np.nda
         raise ValueError(
             f"values must be finite with shape ({s.size},) or ({s.size}, d), got {v.shape}"
         )
-    if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    check_block("chunk", chunk)
     return s, v
 
 

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from flashviz.core import costs
+from flashviz.core.checks import check_block, check_blocks
 from flashviz.core.masking import num_blocks
 from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_trace
 from flashviz.lab.fa1 import Fa1TileStep, Fa1Trace, record_fa1
@@ -183,9 +184,10 @@ def hbm_over_n(
 ) -> HbmOverN:
     """Counts for each n in ``ns`` with FA1's block sizes B_r, B_c from ``sram_elements``;
     sizes with more than ``max_tiles`` tiles are left out (the exact counts walk the tiles)."""
-    if d < 1 or sram_elements < 1 or not ns or min(ns) < 1:
-        raise ValueError(f"need d >= 1, sram_elements >= 1 and every n >= 1, got {d}, "
-                         f"{sram_elements}, {list(ns)}")  # fmt: skip
+    d, sram_elements = check_blocks(d=d, sram_elements=sram_elements)
+    ns = [check_block("n", n) for n in ns]
+    if not ns:
+        raise ValueError("ns must hold at least one size n")
     b_r, b_c = costs.fa1_block_sizes(sram_elements, d)
     tiles = {n: num_blocks(n, min(b_r, n)) * num_blocks(n, min(b_c, n)) for n in ns}
     ns = [n for n in ns if tiles[n] <= max_tiles]

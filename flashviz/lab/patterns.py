@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flashviz.core.checks import check_int
+
 PATTERNS: dict[str, str] = {
     "random": "plain random",
     "spiky": "spiky keys (the max jumps late)",
@@ -84,10 +86,7 @@ def make_inputs(pattern: str, n_q: int, n_k: int, d: int, seed: int) -> Arrays:
     """q (n_q, d), k (n_k, d), v (n_k, d) in float64 for ``pattern``, reproducible from seed."""
     if pattern not in _MAKERS:
         raise ValueError(f"pattern must be one of {list(PATTERNS)}, got {pattern!r}")
-    for name, value in (("n_q", n_q), ("n_k", n_k), ("d", d)):
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    n_q, n_k, d = (check_int(name, x, 1) for name, x in (("n_q", n_q), ("n_k", n_k), ("d", d)))
+    seed = check_int("seed", seed, 0)
     q, k, v = _MAKERS[pattern](np.random.default_rng(seed), n_q, n_k, d)
     return q.astype(np.float64), k.astype(np.float64), v.astype(np.float64)

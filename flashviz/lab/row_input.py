@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from flashviz.core.checks import check_int
+
 MAX_ROW = 4096  # longest row accepted: the page draws one bar per score
 MAX_TEXT_CHARS = 32 * MAX_ROW  # longest text accepted: 4096 numbers written with repr()
 MAX_TOKEN_SHOWN = 40  # characters of a bad entry quoted in a message
@@ -158,28 +160,19 @@ _MAKERS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
 }
 
 
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
-
-
 def make_row(pattern: str, n: int, chunk: int, seed: int) -> np.ndarray:
     """Scores (n,) float64 drawn from ``pattern`` for chunks of ``chunk``, reproducible."""
     if pattern not in _MAKERS:
         raise ValueError(f"pattern must be one of {list(ROW_PATTERNS)}, got {pattern!r}")
-    n = _check_int("n", n, 1, MAX_ROW)
-    chunk = _check_int("chunk", chunk, 1)
-    seed = _check_int("seed", seed, 0)
+    n = check_int("n", n, 1, MAX_ROW)
+    chunk = check_int("chunk", chunk, 1)
+    seed = check_int("seed", seed, 0)
     return _MAKERS[pattern](np.random.default_rng(seed), n, chunk).astype(np.float64)
 
 
 def row_values(n: int, d: int, seed: int) -> np.ndarray:
     """Values v (n, d) float64, standard normal, reproducible from ``seed``."""
-    n = _check_int("n", n, 1, MAX_ROW)
-    d = _check_int("d", d, 1)
-    seed = _check_int("seed", seed, 0)
+    n = check_int("n", n, 1, MAX_ROW)
+    d = check_int("d", d, 1)
+    seed = check_int("seed", seed, 0)
     return np.random.default_rng([seed, 1]).standard_normal((n, d))

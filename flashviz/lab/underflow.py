@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from flashviz.core.checks import check_int
 from flashviz.core.inner_step import online_update
 from flashviz.core.precision import get_precision
 from flashviz.core.reference import softmax_weights
@@ -138,11 +139,8 @@ def jump_row(
     Scores: ``base`` + N(0, 1), plus ``gap`` from key ``jump_at`` on. Values are multiples
     of 1/8, exact in every type, so an error comes from the softmax state alone.
     """
-    for label, value in (("n", n), ("jump_at", jump_at)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise ValueError(f"{label} must be an integer, got {value!r}")
-    if n < 1 or not 0 <= jump_at <= n:
-        raise ValueError(f"need n >= 1 and 0 <= jump_at <= n, got n={n}, jump_at={jump_at}")
+    n = check_int("n", n, 1)
+    jump_at = check_int("jump_at", jump_at, 0, n)
     if not (math.isfinite(base) and math.isfinite(gap)) or gap < 0:
         raise ValueError(f"base must be finite and gap finite and >= 0, got {base}, {gap}")
     rng = np.random.default_rng(seed)

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flashviz import attention_reference, flash_attention, naive_attention, record_trace
-from flashviz.core.checks import check_scores_fit, max_abs_score
+from flashviz.core.checks import (
+    check_block,
+    check_blocks,
+    check_int,
+    check_scores_fit,
+    max_abs_score,
+)
 
 ENTRY_POINTS = [
     lambda q, k, v, **kw: attention_reference(q, k, v, **kw),
@@ -77,6 +83,30 @@ def test_bad_block_sizes(name, value):
     kwargs = {"block_q": 4, "block_kv": 4, name: value}
     with pytest.raises(ValueError, match=rf"{name} must be a positive integer"):
         record_trace(q, k, v, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "message"),
+    [
+        (2.0, 0, None, "k must be an integer, got 2.0"),
+        (True, 0, None, "k must be an integer, got True"),
+        (np.bool_(True), 0, None, "k must be an integer, got "),
+        ("3", 0, None, "k must be an integer, got '3'"),
+        (-1, 0, None, "k must be at least 0, got -1"),
+        (np.int64(9), 1, 8, "k must be between 1 and 8, got 9"),
+    ],
+)
+def test_check_int_names_the_argument_and_the_bound(value, low, high, message):
+    with pytest.raises(ValueError, match=message):
+        check_int("k", value, low, high)
+
+
+def test_integer_checks_accept_numpy_integers_and_return_python_ints():
+    for got in (check_int("k", np.int32(3), 0, 3), check_block("k", np.uint8(3))):
+        assert got == 3 and type(got) is int
+    assert check_blocks(a=1, b=np.int64(2)) == (1, 2)
+    with pytest.raises(ValueError, match="b must be a positive integer, got 0"):
+        check_blocks(a=1, b=0)
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan")])

@@ -220,6 +220,7 @@ def test_only_stale_l_writes_its_accumulator_as_it_is():
         ({"scores": [1.0, np.nan]}, "scores must be finite or -inf"),
         ({"scores": [1.0, 2.0], "values": [1.0]}, r"values must be finite with shape \(2,\)"),
         ({"scores": [1.0, 2.0], "chunk": 0}, "chunk must be a positive integer"),
+        ({"scores": [1.0, 2.0], "chunk": np.bool_(True)}, "chunk must be a positive integer"),
         ({"scores": [1.0, 2.0], "bug": "typo"}, "bug must be None or one of"),
     ],
 )

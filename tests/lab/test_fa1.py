@@ -343,6 +343,8 @@ def test_hbm_over_n_equals_the_cost_functions():
     assert few.ns == (128,) and few.left_out == (256, 512)
     with pytest.raises(ValueError, match="sram_elements"):
         hbm_over_n([128], 16, 0)
+    with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
+        hbm_over_n([64, 0], 16, 1024)
 
 
 def test_flash_is_far_below_naive_for_long_sequences():

@@ -59,9 +59,10 @@ def test_similar_keys_give_uniform_weights() -> None:
     ("args", "match"),
     [
         (("zigzag", 4, 4, 4, 0), "pattern"),
-        (("random", 0, 4, 4, 0), "n_q"),
-        (("random", 4, 4, 0, 0), "d"),
-        (("random", 4, 4, 4, -1), "seed"),
+        (("random", 0, 4, 4, 0), "n_q must be at least 1, got 0"),
+        (("random", 4, 2.0, 4, 0), "n_k must be an integer, got 2.0"),
+        (("random", 4, 4, 0, 0), "d must be at least 1, got 0"),
+        (("random", 4, 4, 4, -1), "seed must be at least 0, got -1"),
     ],
 )
 def test_invalid_arguments(args: tuple, match: str) -> None:

@@ -213,8 +213,10 @@ def test_row_inputs_are_validated():
         online_row(np.zeros((2, 2)), None, 1, "float16")
     with pytest.raises(ValueError, match="precision must be one of"):
         online_row(np.zeros(4), None, 1, "float8")
-    with pytest.raises(ValueError, match="jump_at"):
+    with pytest.raises(ValueError, match="jump_at must be between 0 and 4, got 9"):
         jump_row(n=4, jump_at=9)
+    with pytest.raises(ValueError, match="n must be an integer, got True"):
+        jump_row(n=True)
     with pytest.raises(ValueError, match="gap"):
         jump_row(gap=-1.0)
 
