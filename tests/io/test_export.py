@@ -29,6 +29,7 @@ from flashviz.lab.problem import ProblemSpec, build_trace
 
 HAS_BROWSER = shutil.which("chromium") or shutil.which("google-chrome") or shutil.which("chrome")
 needs_browser = pytest.mark.skipif(not HAS_BROWSER, reason="no Chromium/Chrome on this machine")
+BAR = "#0072b2"  # the test chart's bars (set, so no template decides their colour)
 
 
 def step_figures() -> dict[str, go.Figure]:
@@ -56,7 +57,8 @@ def painted(data: bytes, colour: str) -> np.ndarray:
 @needs_browser
 def test_batch_of_step_views_renders_at_figure_size():
     figs = step_figures()
-    figs["sized"] = go.Figure(go.Bar(x=[1, 2], y=[3, 1]), layout={"width": 333, "height": 222})
+    bars = go.Bar(x=[1, 2], y=[3, 1], marker={"color": BAR, "line": {"width": 0}})
+    figs["sized"] = go.Figure(bars, layout={"width": 333, "height": 222})
     started = time.perf_counter()
     pngs = figures_png(figs)  # scale SCALE = 2
     print(f"{len(figs)} figures in {time.perf_counter() - started:.2f} s")
@@ -69,7 +71,7 @@ def test_batch_of_step_views_renders_at_figure_size():
     assert painted(pngs["tile_map"], CURRENT).any()  # the current tile's outline
     assert painted(pngs["tile"], PROB_SCALE[-1][1]).any()  # P~ = 1 at each row's max
     assert painted(pngs["stats"], CHANGED).any()  # rows whose max rose at this step
-    columns = painted(pngs["sized"], "#636efa").sum(axis=0)  # Plotly's first colour
+    columns = painted(pngs["sized"], BAR).sum(axis=0)
     drawn = np.flatnonzero(columns)
     assert 2.8 < columns[drawn[0]] / columns[drawn[-1]] < 3.2  # bars of height 3 and 1
     assert figure_size(figs["sized"]) == (333, 222)
