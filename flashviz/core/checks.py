@@ -7,33 +7,13 @@ argument and what was expected, so the app can show it to a user as it is.
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple
 
 import numpy as np
 
+from flashviz.core.problem import Problem, TiledProblem
+
 CAUSAL_ALIGNS = ("bottom_right", "top_left")
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-class Problem(NamedTuple):
-    """Validated attention inputs: arrays of shape (..., n, d) and the resolved scale."""
-
-    q: np.ndarray
-    k: np.ndarray
-    v: np.ndarray
-    scale: float
-
-    @property
-    def n_q(self) -> int:
-        return self.q.shape[-2]
-
-    @property
-    def n_k(self) -> int:
-        return self.k.shape[-2]
-
-    @property
-    def d(self) -> int:
-        return self.q.shape[-1]
 
 
 def _as_float_array(name: str, x: object) -> np.ndarray:
@@ -228,11 +208,29 @@ def check_problem(
     scale: float | None,
     causal_align: str,
     *,
+    causal: object,
     two_d: bool = False,
-    causal: object = False,
 ) -> Problem:
-    """Validate everything an attention call shares; return arrays and resolved scale."""
+    """Validate everything an attention call shares: the arrays, the scale (resolved) and
+    the mask. ``two_d``: one head, q (n_q, d), k and v (n_k, d)."""
     q_, k_, v_ = check_qkv(q, k, v, two_d=two_d)
-    check_causal(causal)
-    check_causal_align(causal_align)
-    return Problem(q_, k_, v_, check_scale(scale, q_.shape[-1]))
+    causal_, align = check_causal(causal), check_causal_align(causal_align)
+    return Problem(q_, k_, v_, check_scale(scale, q_.shape[-1]), causal_, align)
+
+
+def check_tiled_problem(
+    q: object,
+    k: object,
+    v: object,
+    *,
+    block_q: object,
+    block_kv: object,
+    causal: object,
+    causal_align: str,
+    scale: float | None,
+    two_d: bool = False,
+) -> TiledProblem:
+    """``check_problem``, and block sizes that are positive integers."""
+    p = check_problem(q, k, v, scale, causal_align, causal=causal, two_d=two_d)
+    block_q, block_kv = check_blocks(block_q=block_q, block_kv=block_kv)
+    return TiledProblem(p.q, p.k, p.v, p.scale, p.causal, p.causal_align, block_q, block_kv)

@@ -12,14 +12,13 @@ import numpy as np
 
 from flashviz.core import dropout
 from flashviz.core.checks import (
-    check_block,
     check_dropout_p,
-    check_problem,
     check_scores_fit,
     check_seed,
+    check_tiled_problem,
 )
 from flashviz.core.inner_step import attn_fwd_inner, finalize, initial_state
-from flashviz.core.masking import mask_offset, tile_schedule, visible
+from flashviz.core.masking import visible
 
 DEFAULT_BLOCK_Q = 128
 DEFAULT_BLOCK_KV = 512
@@ -47,10 +46,11 @@ def flash_attention(
     only (see ``flashviz.core.dropout``). ``causal`` must be a bool; scores or values that
     overflow the inputs' precision raise ValueError (never a silent NaN).
     """
-    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    prob = check_tiled_problem(
+        q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
+        causal_align=causal_align, scale=scale,
+    )  # fmt: skip
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
-    block_q = check_block("block_q", block_q)
-    block_kv = check_block("block_kv", block_kv)
     dropout_p = check_dropout_p(dropout_p)
     seed = check_seed(seed)
     if dropout_p > 0 and seed is None:
@@ -63,9 +63,9 @@ def flash_attention(
     dtype = prob.q.dtype.type
     o = np.empty((heads, n_q, d), dtype=dtype)
     lse = np.empty((heads, n_q), dtype=dtype)
-    offset = mask_offset(n_q, n_k, causal, causal_align)
+    offset = prob.offset
 
-    for _, rows, kv in tile_schedule(n_q, n_k, block_q, block_kv, offset):  # query blocks
+    for _, rows, kv in prob.schedule():  # outer loop: query blocks
         q_i = q3[:, rows.start : rows.stop]  # (heads, bq, d)
         m_i, l_i, o_i = initial_state((heads,), len(rows), d, dtype)
         for _, cols in kv:  # inner loop: the K/V blocks the mask does not hide

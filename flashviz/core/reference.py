@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from flashviz.core.checks import check_problem, check_scores_fit
-from flashviz.core.masking import mask_offset, visible
+from flashviz.core.masking import visible
 
 
 def masked_scores(
@@ -85,9 +85,8 @@ def attention_reference(
     """
     prob = check_problem(q, k, v, scale, causal_align, causal=causal)
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, np.float64)
-    offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
     return softmax_attention(
-        prob.q, prob.k, prob.v, scale=prob.scale, offset=offset, dtype=np.float64
+        prob.q, prob.k, prob.v, scale=prob.scale, offset=prob.offset, dtype=np.float64
     )
 
 
@@ -103,7 +102,6 @@ def naive_attention(
     """The same computation in the inputs' own precision: what a user would write."""
     prob = check_problem(q, k, v, scale, causal_align, causal=causal)
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
-    offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
     return softmax_attention(
-        prob.q, prob.k, prob.v, scale=prob.scale, offset=offset, dtype=prob.q.dtype.type
+        prob.q, prob.k, prob.v, scale=prob.scale, offset=prob.offset, dtype=prob.q.dtype.type
     )

@@ -23,18 +23,11 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 
-from flashviz.core.checks import check_block, check_problem, check_scores_fit
+from flashviz.core.checks import check_scores_fit, check_tiled_problem
 from flashviz.core.inner_step import FA2, UpdateHooks, attn_fwd_inner, finalize, initial_state
-from flashviz.core.masking import (
-    TileKind,
-    mask_offset,
-    num_blocks,
-    tile_kind,
-    tile_kind_grid,
-    tile_schedule,
-    visible,
-)
+from flashviz.core.masking import TileKind, tile_kind, tile_kind_grid, visible
 from flashviz.core.precision import Precision, get_precision, store
+from flashviz.core.problem import TiledProblem
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,43 +91,6 @@ class WriteStep(Step):
 
 
 @dataclass(frozen=True, eq=False)
-class TiledProblem:
-    """One head's problem as a tiled run sees it: q (n_q, d), k and v (n_k, d), the block
-    sizes, the causal mask and the softmax scale. Base of FA2's ``Trace`` and FA1's
-    ``flashviz.lab.fa1.Fa1Trace``."""
-
-    q: np.ndarray
-    k: np.ndarray
-    v: np.ndarray
-    block_q: int
-    block_kv: int
-    causal: bool
-    causal_align: str
-    scale: float
-
-    @property
-    def n_q(self) -> int:
-        return self.q.shape[0]
-
-    @property
-    def n_k(self) -> int:
-        return self.k.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.q.shape[1]
-
-    @property
-    def offset(self) -> int | None:
-        return mask_offset(self.n_q, self.n_k, self.causal, self.causal_align)
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """(number of Q blocks, number of K/V blocks)."""
-        return num_blocks(self.n_q, self.block_q), num_blocks(self.n_k, self.block_kv)
-
-
-@dataclass(frozen=True, eq=False)
 class Trace(TiledProblem):
     """Everything ``record_trace`` saw: the problem, the steps, and the final output."""
 
@@ -177,24 +133,34 @@ def record_trace(
     records the run with that variant of the update (``flashviz.lab.bugzoo.BUGS[name].hooks``
     for a mistake of the bug zoo; ``flashviz.record_trace`` takes the name).
     """
-    prob = check_problem(q, k, v, scale, causal_align, two_d=True, causal=causal)
-    block_q = check_block("block_q", block_q)
-    block_kv = check_block("block_kv", block_kv)
-    prec = get_precision(precision or prob.q.dtype.name)
+    problem = check_tiled_problem(
+        q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
+        causal_align=causal_align, scale=scale, two_d=True,
+    )  # fmt: skip
+    return record_problem(problem, precision=precision, hooks=hooks)
+
+
+def record_problem(
+    problem: TiledProblem, *, precision: str | None = None, hooks: UpdateHooks = FA2
+) -> Trace:
+    """``record_trace`` of a problem already validated (``flashviz.core.checks.
+    check_tiled_problem(..., two_d=True)``: one head)."""
+    if problem.q.ndim != 2:
+        raise ValueError(f"a trace records one head: q must be (n_q, d), got {problem.q.shape}")
+    prec = get_precision(precision or problem.q.dtype.name)
     if not isinstance(hooks, UpdateHooks):
         raise TypeError(f"hooks must be an UpdateHooks, got {type(hooks).__name__}")
-    q_, k_, v_ = (store(x, prec) for x in (prob.q, prob.k, prob.v))
-    _check_range(q_, k_, v_, prob.scale, prec)
-    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
-    offset = mask_offset(n_q, n_k, causal, causal_align)
+    q_, k_, v_ = (store(x, prec) for x in (problem.q, problem.k, problem.v))
+    _check_range(q_, k_, v_, problem.scale, prec)
+    n_q, d, offset = problem.n_q, problem.d, problem.offset
     dtype = prec.state.type
-    scale_ = dtype(prob.scale)
+    scale_ = dtype(problem.scale)
     p_dtype = prec.storage if prec.rounds_p else None
     steps: list[Step] = []
     o = np.empty((n_q, d), dtype=dtype)
     lse = np.empty(n_q, dtype=dtype)
 
-    for i, rows, kv in tile_schedule(n_q, n_k, block_q, block_kv, offset):
+    for i, rows, kv in problem.schedule():
         q_i = q_[rows.start : rows.stop]
         m_i, l_i, o_i = initial_state((), len(rows), d, dtype)
         steps.append(LoadStep("load_q", i, rows, q_i, m_i, l_i, o_i))
@@ -240,8 +206,8 @@ def record_trace(
         o[rows.start : rows.stop], lse[rows.start : rows.stop] = o_out, lse_out
 
     return Trace(
-        q_, k_, v_, block_q, block_kv, causal, causal_align, float(scale_), prec.name, hooks,
-        steps, o, lse,
+        q_, k_, v_, float(scale_), problem.causal, problem.causal_align, problem.block_q,
+        problem.block_kv, prec.name, hooks, steps, o, lse,
     )  # fmt: skip
 
 

@@ -192,9 +192,7 @@ def prepare_call(
 
     ``block_q``/``block_kv`` default to the first pair of ``kernel_blocks(d)``.
     """
-    prob = check_problem(q, k, v, scale, causal_align)
-    if not isinstance(causal, bool | np.bool_):
-        raise ValueError(f"causal must be True or False, got {causal!r}")
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
     n_q, n_k, d = prob.n_q, prob.n_k, prob.d
     default_q, default_kv = kernel_blocks(d)[0]
     config = kernel_config(

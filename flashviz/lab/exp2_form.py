@@ -14,9 +14,9 @@ from itertools import islice
 
 import numpy as np
 
-from flashviz.core.checks import check_block, check_problem
+from flashviz.core.checks import check_tiled_problem
 from flashviz.core.inner_step import TileUpdate, attn_fwd_inner, finalize, initial_state
-from flashviz.core.masking import mask_offset, num_blocks, tile_schedule, visible
+from flashviz.core.masking import visible
 
 LN2 = math.log(2.0)
 LOG2E = 1.0 / LN2
@@ -103,15 +103,16 @@ def compare_forms(
     """
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    prob = check_problem(q, k, v, scale, causal_align, two_d=True)
-    block_q, block_kv = check_block("block_q", block_q), check_block("block_kv", block_kv)
-    n_blocks = num_blocks(prob.n_q, block_q)
+    prob = check_tiled_problem(
+        q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
+        causal_align=causal_align, scale=scale, two_d=True,
+    )  # fmt: skip
+    n_blocks = prob.grid[0]
     if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < n_blocks:
         raise ValueError(f"i must be a query block index in [0, {n_blocks}), got {i!r}")
     t = np.dtype(dtype).type
-    offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
-    schedule = tile_schedule(prob.n_q, prob.n_k, block_q, block_kv, offset)
-    _, rows, kv = next(islice(schedule, i, None))  # query block i and its K/V blocks
+    offset = prob.offset
+    _, rows, kv = next(islice(prob.schedule(), i, None))  # query block i and its K/V blocks
     q_i = prob.q[rows.start : rows.stop].astype(t)
     k_, v_ = prob.k.astype(t), prob.v.astype(t)
     scale_, scale2 = t(prob.scale), t(prob.scale * LOG2E)

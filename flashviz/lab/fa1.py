@@ -37,19 +37,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashviz.core.checks import check_block, check_problem
+from flashviz.core.checks import check_block, check_tiled_problem
 from flashviz.core.costs import HbmTraffic
 from flashviz.core.inner_step import attn_fwd_inner, initial_state
 from flashviz.core.masking import (
     TileKind,
     block_range,
-    mask_offset,
-    num_blocks,
     tile_kind,
-    tile_schedule,
     visible,
 )
-from flashviz.core.trace import TiledProblem
+from flashviz.core.problem import TiledProblem
 
 
 def fa1_tile_flops(rows: int, cols: int, d: int) -> int:
@@ -168,19 +165,19 @@ def record_fa1(
     o = 0, l = 0, m = -inf (lse = -inf). Steps: one ``init``, then per K/V block j one
     ``load_kv`` and one ``tile`` per query block whose tile (i, j) the mask does not skip.
     """
-    prob = check_problem(q, k, v, scale, causal_align, two_d=True)
-    block_q = check_block("block_q", block_q)
-    block_kv = check_block("block_kv", block_kv)
+    prob = check_tiled_problem(
+        q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
+        causal_align=causal_align, scale=scale, two_d=True,
+    )  # fmt: skip
     itemsize = check_block("itemsize", itemsize)
-    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
-    offset = mask_offset(n_q, n_k, causal, causal_align)
+    n_q, n_k, d, offset = prob.n_q, prob.n_k, prob.d, prob.offset
     dtype = prob.q.dtype.type
     # O = 0, l = 0, m = -inf in HBM
     m_hbm, l_hbm, o_hbm = initial_state((), n_q, d, dtype)  # (n_q,), (n_q,), (n_q, d)
     steps: list[Fa1Step] = [Fa1InitStep("init", HbmTraffic(0, n_q * (d + 2) * itemsize), 0)]
-    schedule = list(tile_schedule(n_q, n_k, block_q, block_kv, offset))
-    for j in range(num_blocks(n_k, block_kv)):  # outer loop: K/V blocks
-        cols = block_range(j, block_kv, n_k)
+    schedule = list(prob.schedule())
+    for j in range(prob.grid[1]):  # outer loop: K/V blocks
+        cols = block_range(j, prob.block_kv, n_k)
         k_j, v_j = prob.k[cols.start : cols.stop], prob.v[cols.start : cols.stop]
         steps.append(
             Fa1LoadStep("load_kv", HbmTraffic(2 * len(cols) * d * itemsize, 0), 0, j, cols)
@@ -225,6 +222,6 @@ def record_fa1(
                 )
             )
     return Fa1Trace(
-        prob.q, prob.k, prob.v, block_q, block_kv, causal, causal_align, prob.scale, steps,
-        o_hbm, l_hbm, m_hbm,
+        prob.q, prob.k, prob.v, prob.scale, prob.causal, prob.causal_align, prob.block_q,
+        prob.block_kv, steps, o_hbm, l_hbm, m_hbm,
     )  # fmt: skip

@@ -16,7 +16,6 @@ import numpy as np
 
 from flashviz.core.accuracy import max_error
 from flashviz.core.checks import check_problem
-from flashviz.core.masking import mask_offset
 from flashviz.core.precision import get_precision, store
 from flashviz.core.reference import attention_reference, softmax_attention
 from flashviz.core.trace import record_trace
@@ -91,7 +90,7 @@ def error_breakdown(
     Only outputs are kept (a trace holds every tile); ``flashviz.lab.underflow.
     problem_underflow`` takes a trace.
     """
-    prob = check_problem(q, k, v, scale, causal_align, two_d=True)
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal, two_d=True)
     prec = get_precision(precision)
     kw = {
         "block_q": block_q,
@@ -107,7 +106,11 @@ def error_breakdown(
     rounded_in = record_trace(*(x.astype(np.float64) for x in stored), precision="float64", **kw)
     has_state = prec.state != np.float64
     in_state = record_trace(*stored, precision=prec.state.name, **kw) if has_state else rounded_in
-    full = record_trace(*prob[:3], precision=prec.name, **kw) if prec.rounds_p else in_state
+    full = (
+        record_trace(prob.q, prob.k, prob.v, precision=prec.name, **kw)
+        if prec.rounds_p
+        else in_state
+    )
     stages: list[StageError] = []
     before = o_ref
     for key, applies, trace in (
@@ -120,11 +123,10 @@ def error_breakdown(
         effect = np.abs(o.astype(np.float64) - before).max(axis=1)
         stages.append(StageError(key, applies, o, lse, *errs, effect))
         before = o.astype(np.float64)
-    offset = mask_offset(prob.n_q, prob.n_k, causal, causal_align)
     o_naive, _ = softmax_attention(
         *stored,
         scale=prob.scale,
-        offset=offset,
+        offset=prob.offset,
         dtype=prec.state.type,
         p_dtype=prec.storage if prec.rounds_p else None,
     )

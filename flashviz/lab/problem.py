@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from flashviz.core.checks import CAUSAL_ALIGNS
+from flashviz.core.checks import CAUSAL_ALIGNS, check_tiled_problem
 from flashviz.core.masking import num_blocks
 from flashviz.core.precision import PRECISIONS
-from flashviz.core.trace import Trace, record_trace
+from flashviz.core.problem import TiledProblem
+from flashviz.core.trace import Trace, record_problem
 from flashviz.lab.bugzoo import BUGS, bug_hooks
 from flashviz.lab.patterns import PATTERNS, make_inputs
 
@@ -269,14 +270,18 @@ def spec_inputs(
     return make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed)
 
 
+def spec_problem(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> TiledProblem:
+    """The core's problem of ``spec``: its inputs (``spec_inputs``) and tiling, validated."""
+    return check_tiled_problem(*spec_inputs(spec, uploaded), **spec.tiling, two_d=True)
+
+
 def build_trace(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> Trace:
     """The recorded FlashAttention-2 run of ``spec`` (its precision, its bug if any)."""
     errors = problem_errors(spec)
     if errors:
         raise ValueError(" ".join(errors))
-    return record_trace(
-        *spec_inputs(spec, uploaded),
-        **spec.tiling,
+    return record_problem(
+        spec_problem(spec, uploaded),
         precision=spec.precision,
         hooks=bug_hooks(spec.bug_or_none),
     )

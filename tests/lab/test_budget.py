@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import flashviz
 from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import record_trace
 from flashviz.figures.context import figure_context
@@ -26,6 +27,7 @@ from flashviz.lab.problem import (
     estimate_cost,
     problem_errors,
     spec_inputs,
+    spec_problem,
     suggest_size,
     suggest_spec,
 )
@@ -184,3 +186,19 @@ def test_the_issue_urls_in_the_app() -> None:
     at = run_app(**URL_ACCEPTED)
     assert not at.error and not at.exception
     assert "chart_whole_run" in {c.key for c in at.get("plotly_chart")}  # the costly one
+
+
+@pytest.mark.parametrize("bug", [NO_BUG, "stale_l"])
+def test_a_spec_builds_the_cores_problem_and_records_it(bug):
+    spec = ProblemSpec(n_q=11, n_k=7, head_dim=4, block_q=3, block_kv=2, causal=True,
+                       causal_align="bottom_right", precision="bfloat16", bug=bug)  # fmt: skip
+    problem = spec_problem(spec)
+    assert (problem.n_q, problem.n_k, problem.d, problem.grid) == (11, 7, 4, (4, 4))
+    assert (problem.causal, problem.causal_align, problem.scale) == (True, "bottom_right", 0.5)
+    for got, want in zip(spec_inputs(spec), (problem.q, problem.k, problem.v), strict=True):
+        np.testing.assert_array_equal(got, want)
+    trace = build_trace(spec)
+    again = flashviz.record_trace(*spec_inputs(spec), **spec.tiling, precision="bfloat16",
+                                  bug=spec.bug_or_none)  # fmt: skip
+    np.testing.assert_array_equal(trace.o, again.o)
+    assert trace.bug == spec.bug_or_none and trace.precision == "bfloat16"

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from flashviz import attention_reference, flash_attention, record_trace
 from flashviz.core import costs
+from flashviz.core.checks import check_tiled_problem
 from flashviz.core.masking import mask_offset, num_blocks
+from flashviz.core.problem import TiledProblem
 from flashviz.core.reference import masked_scores, softmax_rows
-from flashviz.core.trace import TiledProblem, TileStep, WriteStep
+from flashviz.core.trace import TileStep, WriteStep
 from flashviz.figures.fa1_fa2 import (
     DONE_CODE,
     NOW,
@@ -145,6 +147,17 @@ def test_both_runs_hold_the_same_tiled_problem(cmp):
     assert fa1.offset == mask_offset(fa1.n_q, fa1.n_k, fa1.causal, fa1.causal_align)
     grid = num_blocks(fa1.n_q, fa1.block_q), num_blocks(fa1.n_k, fa1.block_kv)
     assert fa1.grid == fa2.grid == grid
+
+
+def test_fa1_trace_is_the_problem_it_ran(rng):
+    q, k, v = rng.standard_normal((9, 3)), rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+    kw = {"block_q": 4, "block_kv": 2, "causal": True, "causal_align": "top_left", "scale": 0.7}
+    problem = check_tiled_problem(q, k, v, **kw, two_d=True)
+    fa1 = record_fa1(q, k, v, **kw)
+    for name in ("scale", "causal", "causal_align", "block_q", "block_kv", "offset", "grid"):
+        assert getattr(fa1, name) == getattr(problem, name), name
+    with pytest.raises(ValueError, match="causal must be True or False"):
+        record_fa1(q, k, v, **{**kw, "causal": "False"})
 
 
 def test_fa1_loop_order_and_tiles(cmp):
