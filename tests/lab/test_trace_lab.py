@@ -151,3 +151,16 @@ def test_every_bug_bites_on_its_showcase_problem(bug):
     buggy = record_trace(q, k, v, bug=bug, **kw)
     assert first_diverging_step(buggy, correct) is not None
     assert compare_with_reference(correct).ok
+
+
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_a_bug_that_does_not_bite_leaves_a_16_bit_run_bit_for_bit(precision):
+    """The bug's run is the correct run with its hooks: same P~ rounding, same numbers."""
+    q, k, v = _problem(5, 9, 11, 4)  # no mask: the -inf stand-ins never matter
+    kw = dict(block_q=4, block_kv=3, precision=precision)
+    correct = record_trace(q, k, v, **kw)
+    for bug in ("mask_1e4", "no_inf_guard"):
+        buggy = record_trace(q, k, v, bug=bug, **kw)
+        np.testing.assert_array_equal(buggy.o, correct.o)
+        for a, b in zip(buggy.tile_steps(), correct.tile_steps(), strict=True):
+            np.testing.assert_array_equal(a.o, b.o)
