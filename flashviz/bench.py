@@ -78,7 +78,7 @@ def acceptance(
     csv_path, png_path = Path(out_dir) / "gpu_acceptance.csv", Path(out_dir) / "gpu_acceptance.png"
     rows: list = []
     try:
-        rows = gpu_sweep(ns, ds, device, batch_heads=batch_heads, repeat=repeat, seed=0)
+        gpu_sweep(ns, ds, device, batch_heads=batch_heads, repeat=repeat, seed=0, into=rows)
     finally:
         write_csv(str(csv_path), rows, gpu.BenchRow)
     print(format_gpu_table(rows))

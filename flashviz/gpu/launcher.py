@@ -473,12 +473,15 @@ def sweep(
     d: int | Sequence[int],
     *,
     progress: Callable[[int, int], None] | None = None,
+    into: list[BenchRow] | None = None,
     **options: Any,
 ) -> list[BenchRow]:
-    """``benchmark`` at each (d, n) (options passed on); ``progress(done, total)`` after each."""
+    """``benchmark`` at each (d, n) (options passed on); ``progress(done, total)`` after each.
+    Rows are appended to ``into`` (returned) as each size is measured, so a caller keeps
+    what was measured when the sweep is interrupted."""
     ds = [d] if isinstance(d, int) else list(d)
     jobs = [(n, dd) for dd in ds for n in ns]
-    rows: list[BenchRow] = []
+    rows: list[BenchRow] = [] if into is None else into
     for done, (n, dd) in enumerate(jobs, start=1):
         rows += benchmark(n, dd, **options)
         if progress is not None:

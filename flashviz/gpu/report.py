@@ -24,7 +24,7 @@ def format_gpu_table(rows: Sequence[object]) -> str:
     )
 
     def num(x: float | None, fmt: str) -> str:
-        return "-" if x is None else format(x, fmt)
+        return format("-", f">{fmt.split('.')[0]}") if x is None else format(x, fmt)
 
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -40,7 +40,8 @@ def format_gpu_table(rows: Sequence[object]) -> str:
 def gpu_sweep(
     ns: Sequence[int], ds: Sequence[int], device: object, **options: object
 ) -> list[object]:
-    """The GPU sweep with a progress bar on stderr that is cleared when it ends."""
+    """The GPU sweep with a progress bar on stderr that is cleared when it ends (``into``,
+    if given, receives the rows as they are measured)."""
 
     total = len(ns) * len(ds)
     with tqdm(total=total, desc="GPU sweep", unit="size", file=sys.stderr, leave=False) as bar:
@@ -65,8 +66,8 @@ def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
             except gpu.GpuUnavailableError as exc:
                 print(f"No GPU benchmark: {exc}. {HOW_TO_ENABLE}", file=sys.stderr)
                 return 2
-        rows = gpu_sweep(args.n, [args.d], device, causal=args.causal,
-                         batch_heads=args.batch_heads, seed=args.seed)  # fmt: skip
+        gpu_sweep(args.n, [args.d], device, causal=args.causal, batch_heads=args.batch_heads,
+                  seed=args.seed, into=rows)  # fmt: skip
         print(format_gpu_table(rows))
         return 0
     finally:

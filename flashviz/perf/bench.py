@@ -97,6 +97,6 @@ def format_table(results: Sequence[CpuResult]) -> str:
         lines.append(
             f"{r.n:>6} {r.d:>4} {r.naive_s * 1e3:>10.1f} {r.flash_s * 1e3:>10.1f} "
             f"{r.time_ratio:>10.2f}x {r.naive_peak / 2**20:>10.2f} {r.flash_peak / 2**20:>10.2f} "
-            f"{r.memory_ratio:>9.1%} {r.naive_err:>10.1e} {r.flash_err:>10.1e}"
+            f"{r.memory_ratio:>10.1%} {r.naive_err:>10.1e} {r.flash_err:>10.1e}"
         )
     return "\n".join(lines)
