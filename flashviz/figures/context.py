@@ -2,7 +2,8 @@
 
 ``figure_context(trace)`` draws the full score matrix once (for teaching only: the kernel
 never stores it), downsamples it for large problems, fixes the shared score colour range,
-and indexes the steps by query block, so that building a step's figures stays cheap.
+indexes the steps by query block and counts the K/V tiles each visits (the trace's tile
+schedule), so that building a step's figures stays cheap.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashviz.core.masking import block_range, kv_blocks_for
 from flashviz.core.reference import masked_scores
 from flashviz.core.trace import TileStep, Trace
 from flashviz.core.verdict import Verdict, compare_with_reference
@@ -27,11 +27,11 @@ class FigureContext:
     score_max: float  # shared colour range of scores: [-score_max, score_max]
     verdict: Verdict
     block_steps: dict[int, list[int]] = field(default_factory=dict)  # i -> its step indices
+    kv_counts: tuple[int, ...] = ()  # i -> how many K/V tiles query block i visits
 
     def kv_count(self, i: int) -> int:
         """How many K/V tiles query block i visits (the rest are skipped by the mask)."""
-        t = self.trace
-        return kv_blocks_for(block_range(i, t.block_q, t.n_q), t.block_kv, t.n_k, t.offset)
+        return self.kv_counts[i]
 
     def tiles_so_far(self, step_index: int) -> list[TileStep]:
         """Tile steps of the current query block up to and including ``step_index``."""
@@ -76,4 +76,5 @@ def figure_context(trace: Trace, max_side: int = MAX_MAP_SIDE) -> FigureContext:
         score_max=score_max or 1.0,
         verdict=compare_with_reference(trace),
         block_steps=block_steps,
+        kv_counts=tuple(len(block.kv) for block in trace.schedule()),
     )

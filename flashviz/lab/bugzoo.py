@@ -1,8 +1,9 @@
 """The online-softmax bug zoo: the classic mistakes as data, on a row or a tile.
 
 Each ``Bug`` is one object: its name, its one-line explanation, when it bites (in words,
-and as a ``reason`` read off the correct online state) and the ``UpdateHooks`` that make
-the one update, ``flashviz.core.inner_step.online_update``, commit the mistake. The tiled
+and as a ``reason`` read off the correct online state), the ``UpdateHooks`` that make
+the one update, ``flashviz.core.inner_step.online_update``, commit the mistake, and that
+update written as TeX (``UpdateTex``) for the step explanation's numbers. The tiled
 run records it (``flashviz.record_trace(..., bug=key)``); ``debug_row`` walks one row of
 scores chunk by chunk through the same update and compares the running estimate with the
 exact softmax. ``first_bite`` says, from the row alone, at which chunk a mistake first
@@ -48,8 +49,32 @@ Reason = Callable[[ChunkState], str | None]  # why a mistake bites at this chunk
 
 
 @dataclass(frozen=True)
+class UpdateTex:
+    """An update as a run computes it, one TeX line per phase (``&=`` aligned), to be filled
+    with one query row's numbers by ``str.format`` (``flashviz.lab.explain``). Fields:
+    {row} (the global query row), {m_prev}, {rowmax} (of the tile's scores), {m}, {alpha},
+    {l_prev}, {psum} (rowsum of P~), {l}, and for the first column of o: {o_prev}, {pv} (what
+    the tile added: o - diag(alpha) o_prev), {pv_from_p} (P~ V from P~ and V) and {o}.
+    The defaults are FlashAttention-2's update (``FA2_TEX``)."""
+
+    max: str = r"m_{{{row}}} &= \max({m_prev},\ {rowmax}) = {m}"
+    alpha: str = r"\alpha &= e^{{{m_prev} - ({m})}} = {alpha}"
+    sum: str = r"\ell_{{{row}}} &= {alpha} \times {l_prev} + {psum} = {l}"
+    accumulate: str = r"o_{{{row},0}} &= {alpha} \times {o_prev} + {pv} = {o}"
+
+    def lines(self, **numbers: object) -> list[str]:
+        """The four lines with the given numbers (already written as TeX) filled in."""
+        return [
+            line.format(**numbers) for line in (self.max, self.alpha, self.sum, self.accumulate)
+        ]
+
+
+FA2_TEX = UpdateTex()  # the correct update
+
+
+@dataclass(frozen=True)
 class Bug:
-    """One classic mistake, and the hooks that put it into the update."""
+    """One classic mistake, the hooks that put it into the update, and that update in TeX."""
 
     key: str
     title: str
@@ -57,6 +82,7 @@ class Bug:
     bites_when: str  # the condition on the row, in words
     reason: Reason  # the same condition on one chunk's correct state, with its numbers
     hooks: UpdateHooks  # the update's variant (hooks.name == key)
+    tex: UpdateTex = FA2_TEX  # the update as the bug computes it (FA2's lines it keeps)
 
 
 # Forget to rescale O, forget to rescale l ------------------------------------------------
@@ -80,8 +106,14 @@ def _o_not_rescaled(o_rescaled: Array, o_i: Array) -> Array:
     return o_i  # o_i = o_i + p_ij v_j
 
 
+_O_NOT_RESCALED_TEX = UpdateTex(accumulate=r"o_{{{row},0}} &= {o_prev} + {pv} = {o}")
+
+
 def _l_not_rescaled(l_new: Array, l_i: Array, p_ij: Array) -> Array:
     return l_i + p_ij.sum(axis=-1)  # l_i = l_i + rowsum(p_ij)
+
+
+_L_NOT_RESCALED_TEX = UpdateTex(sum=r"\ell_{{{row}}} &= {l_prev} + {psum} = {l}")
 
 
 # Rescale with the wrong sign -------------------------------------------------------------
@@ -100,6 +132,9 @@ def _wrong_sign_reason(c: ChunkState) -> str | None:
 
 def _alpha_wrong_sign(alpha: Array, m_i: Array, m_safe: Array) -> Array:
     return np.where(np.isneginf(m_i), 0, np.exp(m_safe - m_i))  # exp(m_new - m_i) >= 1
+
+
+_WRONG_SIGN_TEX = UpdateTex(alpha=r"\alpha &= e^{{{m} - ({m_prev})}} = {alpha}")
 
 
 # Do not subtract the max -----------------------------------------------------------------
@@ -126,6 +161,9 @@ def _max_zero(m_new: Array, m_safe: Array) -> tuple[Array, Array]:
     return zero, zero
 
 
+_MAX_ZERO_TEX = UpdateTex(max=r"m_{{{row}}} &= 0 \quad\text{{(max not subtracted)}}")
+
+
 # Normalise every step with a stale l -----------------------------------------------------
 
 
@@ -147,6 +185,12 @@ def _o_divided_by_l(o_new: Array, l_new: Array) -> Array:
 
 def _o_already_normalised(o: Array, o_i: Array) -> Array:
     return o_i  # written as it is
+
+
+# o is kept normalised, so what the tile added is not P~ V: P~ V is formed from P~ and V
+_STALE_L_TEX = UpdateTex(
+    accumulate=r"o_{{{row},0}} &= ({alpha} \times {o_prev} + {pv_from_p}) / {l} = {o}"
+)
 
 
 # -1e4 / -5e4 stand in for -inf ------------------------------------------------------------
@@ -209,10 +253,14 @@ def _bug(
     explanation: str,
     bites_when: str,
     reason: Reason,
+    *,
+    tex: UpdateTex = FA2_TEX,
     **hooks: Callable[..., object],
 ) -> Bug:
-    """A bug whose update has ``hooks`` (``UpdateHooks`` fields); its NaN and inf are meant."""
-    return Bug(key, title, explanation, bites_when, reason, UpdateHooks(key, quiet=True, **hooks))
+    """A bug whose update has ``hooks`` (``UpdateHooks`` fields) and is written ``tex``; its
+    NaN and inf are meant."""
+    update = UpdateHooks(key, quiet=True, **hooks)
+    return Bug(key, title, explanation, bites_when, reason, update, tex)
 
 
 BUGS: dict[str, Bug] = {
@@ -226,6 +274,7 @@ BUGS: dict[str, Bug] = {
             _RISE,
             _rescale_reason,
             rescale_o=_o_not_rescaled,
+            tex=_O_NOT_RESCALED_TEX,
         ),
         _bug(
             "no_rescale_l",
@@ -235,6 +284,7 @@ BUGS: dict[str, Bug] = {
             _RISE,
             _rescale_reason,
             sum=_l_not_rescaled,
+            tex=_L_NOT_RESCALED_TEX,
         ),
         _bug(
             "wrong_sign",
@@ -243,6 +293,7 @@ BUGS: dict[str, Bug] = {
             _RISE,
             _wrong_sign_reason,
             alpha=_alpha_wrong_sign,
+            tex=_WRONG_SIGN_TEX,
         ),
         _bug(
             "no_max",
@@ -253,6 +304,7 @@ BUGS: dict[str, Bug] = {
             "below ~-745.1 (exp underflows to 0)",
             _no_max_reason,
             max=_max_zero,
+            tex=_MAX_ZERO_TEX,
         ),
         _bug(
             "stale_l",
@@ -264,6 +316,7 @@ BUGS: dict[str, Bug] = {
             _stale_l_reason,
             accumulate=_o_divided_by_l,
             normalize=_o_already_normalised,
+            tex=_STALE_L_TEX,
         ),
         _bug(
             "mask_1e4",
@@ -299,13 +352,23 @@ BUGS: dict[str, Bug] = {
 }
 
 
+def find_bug(bug: str | None) -> Bug | None:
+    """The mistake named ``bug`` (a key of ``BUGS``), or None for None (the correct update)."""
+    if bug is not None and bug not in BUGS:
+        raise ValueError(f"bug must be None or one of {sorted(BUGS)}, got {bug!r}")
+    return None if bug is None else BUGS[bug]
+
+
 def bug_hooks(bug: str | None) -> UpdateHooks:
     """The update of mistake ``bug`` (a key of ``BUGS``), or FA2's own for None."""
-    if bug is None:
-        return FA2
-    if bug not in BUGS:
-        raise ValueError(f"bug must be None or one of {sorted(BUGS)}, got {bug!r}")
-    return BUGS[bug].hooks
+    found = find_bug(bug)
+    return FA2 if found is None else found.hooks
+
+
+def bug_tex(bug: str | None) -> UpdateTex:
+    """The update of mistake ``bug`` written as TeX, or FA2's own for None."""
+    found = find_bug(bug)
+    return FA2_TEX if found is None else found.tex
 
 
 # The row debugger ------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 ``explain(trace, step_index, row)`` returns plain text (Markdown) and LaTeX strings; the
 app renders them with ``st.markdown`` and ``st.latex``. ``row`` is the offset of the
-selected query row inside the current Q block (clipped to the block).
+selected query row inside the current Q block (clipped to the block). At a tile step the
+numbers are the update as the run's bug computes it (``flashviz.lab.bugzoo.UpdateTex``,
+FlashAttention-2's without a bug), followed by the correct update from the same state.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from flashviz.core.inner_step import online_update
 from flashviz.core.trace import LoadStep, TileStep, Trace, WriteStep
+from flashviz.lab.bugzoo import bug_tex
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,7 @@ def _tile_story(step: TileStep, r: int, row: int) -> str:
     )
 
 
-def _tile(
-    step: TileStep, r: int, row: int, bug: str | None = None, v_j: np.ndarray | None = None
-) -> Explanation:
+def _tile(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray) -> Explanation:
     masked = (
         " The tile crosses the causal diagonal, so keys after a query's position are masked "
         "to minus infinity (they get P~ = 0)."
@@ -119,33 +120,29 @@ def _tile(
         r"\ell_i &\leftarrow \alpha\,\ell_i + \mathrm{rowsum}(\tilde P_{ij}) \\ "
         r"o_i &\leftarrow \mathrm{diag}(\alpha)\,o_i + \tilde P_{ij} V_j \end{aligned}"
     )
-    numbers = _tile_numbers(step, r, row, bug, v_j)
+    numbers = lines(*bug_tex(bug).lines(**_tile_values(step, r, row, v_j)))
     correct = _correct_numbers(step, r, row, v_j) if bug else ""
     return Explanation(f"Step: tile ({step.i}, {step.j})", text, formula, numbers, row, correct)
 
 
-def _tile_numbers(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray | None) -> str:
-    """The update the run performed on row r, in the form its bug (if any) computes it."""
-    a, rowmax, psum = num(step.alpha[r]), num(step.s[r].max()), num(step.p[r].sum())
-    m_prev, m = num(step.m_prev[r]), num(step.m[r])
-    m_line = (
-        rf"m_{{{row}}} &= 0 \quad\text{{(max not subtracted)}}"
-        if bug == "no_max"
-        else rf"m_{{{row}}} &= \max({m_prev},\ {rowmax}) = {m}"
-    )
-    sign = (m, m_prev) if bug == "wrong_sign" else (m_prev, m)
-    alpha_line = rf"\alpha &= e^{{{sign[0]} - ({sign[1]})}} = {a}"
-    l_scale = "" if bug == "no_rescale_l" else rf"{a} \times "
-    l_line = rf"\ell_{{{row}}} &= {l_scale}{num(step.l_prev[r])} + {psum} = {num(step.l[r])}"
-    o_prev, pv, o = term(step.o_prev[r, 0]), term(step.pv[r, 0]), num(step.o[r, 0])
-    if bug == "no_rescale_o":
-        o_line = rf"o_{{{row},0}} &= {o_prev} + {pv} = {o}"
-    elif bug == "stale_l" and v_j is not None:  # o is stored normalised: P~ V from P~, V
-        pv = term(float(step.p[r] @ v_j[:, 0]))
-        o_line = rf"o_{{{row},0}} &= ({a} \times {o_prev} + {pv}) / {num(step.l[r])} = {o}"
-    else:
-        o_line = rf"o_{{{row},0}} &= {a} \times {o_prev} + {pv} = {o}"
-    return lines(m_line, alpha_line, l_line, o_line)
+def _tile_values(step: TileStep, r: int, row: int, v_j: np.ndarray) -> dict[str, object]:
+    """Row r's numbers of the update, written as TeX: the fields of ``UpdateTex``."""
+    with np.errstate(over="ignore", invalid="ignore"):  # a buggy run's inf and NaN
+        pv_from_p = float(step.p[r] @ v_j[:, 0])
+    return {
+        "row": row,
+        "m_prev": num(step.m_prev[r]),
+        "rowmax": num(step.s[r].max()),
+        "m": num(step.m[r]),
+        "alpha": num(step.alpha[r]),
+        "l_prev": num(step.l_prev[r]),
+        "psum": num(step.p[r].sum()),
+        "l": num(step.l[r]),
+        "o_prev": term(step.o_prev[r, 0]),
+        "pv": term(step.pv[r, 0]),
+        "pv_from_p": term(pv_from_p),
+        "o": num(step.o[r, 0]),
+    }
 
 
 def _correct_numbers(step: TileStep, r: int, row: int, v_j: np.ndarray) -> str:

@@ -11,9 +11,11 @@ from flashviz import record_trace
 from flashviz.core.inner_step import FA2, finalize, online_update
 from flashviz.lab.bugzoo import (
     BUGS,
+    FA2_TEX,
     LOG_OVERFLOW,
     LOG_UNDERFLOW,
     bug_hooks,
+    bug_tex,
     debug_row,
     first_bite,
     first_divergence,
@@ -106,10 +108,11 @@ def test_the_row_debugger_runs_the_tiled_inner_step(rng, bug):
 def test_each_bug_is_one_object_with_its_hooks():
     for key, b in BUGS.items():
         assert b.key == b.hooks.name == key and b.hooks.quiet and b.hooks != FA2
-        assert bug_hooks(key) is b.hooks
-    assert bug_hooks(None) is FA2
-    with pytest.raises(ValueError, match="bug must be None or one of"):
-        bug_hooks("typo")
+        assert bug_hooks(key) is b.hooks and bug_tex(key) is b.tex
+    assert bug_hooks(None) is FA2 and bug_tex(None) is FA2_TEX
+    for lookup in (bug_hooks, bug_tex):
+        with pytest.raises(ValueError, match="bug must be None or one of"):
+            lookup("typo")
 
 
 # A state whose max rises in rows 1-3 (row 0 has seen no key), no masked key ...

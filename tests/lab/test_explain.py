@@ -1,0 +1,81 @@
+"""The step explanation's worked numbers: each bug's update is written as the bug computes
+it, so every equation shown holds for the numbers shown (the CPU twin of the browser test
+``tests/browser/test_browser_explanation.py``, on every tile step and row)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from flashviz import record_trace
+from flashviz.core.trace import TileStep
+from flashviz.lab.bugzoo import BUGS, FA2_TEX
+from flashviz.lab.explain import explain
+from tests.browser.test_browser_explanation import equations
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("bug", [None, *BUGS])
+def test_the_shown_update_holds_for_the_shown_numbers(rng, bug, causal) -> None:
+    """Rows whose state was finite before the tile: every line 'name = expression = number'
+    of the bug's update holds to the 4 digits shown (the max line of no_max is words)."""
+    q, k, v = (
+        rng.standard_normal((9, 3)) * 2,
+        rng.standard_normal((11, 3)),
+        rng.standard_normal((11, 3)),
+    )
+    trace = record_trace(q, k, v, block_q=4, block_kv=3, causal=causal, bug=bug)
+    lines_per_row = 3 if bug == "no_max" else 4
+    checked = 0
+    for index, step in enumerate(trace.steps):
+        if not isinstance(step, TileStep):
+            continue
+        for r in range(len(step.rows)):
+            if not (np.isfinite(step.m_prev[r]) and np.isfinite(step.o[r]).all()):
+                continue
+            shown = equations(explain(trace, index, r).numbers)
+            assert len(shown) == lines_per_row, shown
+            for line, left, right in shown:
+                assert math.isclose(left, right, rel_tol=2e-3, abs_tol=2e-3), line
+            checked += 1
+    assert checked >= 10
+
+
+def test_a_bug_rewrites_only_the_lines_of_what_it_changes() -> None:
+    changed = {
+        key: {
+            f
+            for f in ("max", "alpha", "sum", "accumulate")
+            if getattr(b.tex, f) != getattr(FA2_TEX, f)
+        }
+        for key, b in BUGS.items()
+    }
+    assert changed == {
+        "no_rescale_o": {"accumulate"},
+        "no_rescale_l": {"sum"},
+        "wrong_sign": {"alpha"},
+        "no_max": {"max"},
+        "stale_l": {"accumulate"},
+        "mask_1e4": set(),
+        "mask_5e4": set(),
+        "no_inf_guard": set(),
+    }
+
+
+def test_the_worked_numbers_with_and_without_a_bug() -> None:
+    """Row 0 of tile (0, 1), where its max rises: the correct update, and no_rescale_o's
+    o line without alpha next to the correct update from the same state."""
+    q, k, v = np.array([[1.0, 0.0]]), np.array([[0.0, 0.0], [2.0, 0.0]]), np.eye(2)
+    correct = explain(record_trace(q, k, v, block_q=1, block_kv=1), 2)
+    assert correct.numbers == (
+        r"\begin{aligned} m_{0} &= \max(0,\ 1.414) = 1.414 \\ "
+        r"\alpha &= e^{0 - (1.414)} = 0.2431 \\ "
+        r"\ell_{0} &= 0.2431 \times 1 + 1 = 1.243 \\ "
+        r"o_{0,0} &= 0.2431 \times 1 + 0 = 0.2431 \end{aligned}"
+    )
+    assert correct.correct == ""
+    buggy = explain(record_trace(q, k, v, block_q=1, block_kv=1, bug="no_rescale_o"), 2)
+    assert r"o_{0,0} &= 1 + 0 = 1 \end{aligned}" in buggy.numbers
+    assert r"\Delta o = 0.7569" in buggy.correct
