@@ -8,14 +8,17 @@ from site-packages, not from it.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import site
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
-from flashviz.gpu import doctor
+from flashviz.gpu import doctor, nvrtc
 from flashviz.gpu.nvrtc import load_nvrtc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,17 +41,53 @@ def test_requirements_bring_cublas_and_the_runtime_headers_with_nvrtc():
     assert toolkit.specifier.contains("12.9.2") and not toolkit.specifier.contains("13.0")
 
 
+def site_dirs() -> list[Path]:
+    return [Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]]
+
+
+def in_site_packages(path: str | Path) -> bool:
+    return any(Path(path).resolve().is_relative_to(s) for s in site_dirs())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds libcublas.so.12 by its soname")
 def test_cublas_imports():
+    """The import loads the wheel's cuBLAS (not a system one), and it answers its version."""
     from cupy_backends.cuda.libs import cublas  # noqa: F401 - loads libcublasLt.so.12
 
+    lib = ctypes.CDLL("libcublas.so.12", mode=os.RTLD_NOLOAD)  # OSError: it was not loaded
+    version = []
+    for prop in range(3):  # cublasGetProperty: MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
+        value = ctypes.c_int()
+        assert lib.cublasGetProperty(prop, ctypes.byref(value)) == 0  # CUBLAS_STATUS_SUCCESS
+        version.append(value.value)
+    wheel = metadata.version("nvidia-cublas-cu12")  # e.g. 12.9.2.10 for cuBLAS 12.9.2
+    assert version == [int(x) for x in wheel.split(".")[:3]], (version, wheel)
+    loaded = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
+              if line.endswith("/libcublas.so.12")}  # fmt: skip
+    assert loaded and all(in_site_packages(path) for path in loaded), loaded
 
-def test_cupy_compiles_with_the_pip_headers_at_the_nvrtc_version():
+
+def test_cupy_compiles_with_the_pip_headers_at_the_nvrtc_version(monkeypatch):
     include = doctor.cupy_header_dir()
     assert include is not None, "CuPy finds no cuda_runtime.h"
-    site_dirs = [Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()]]
-    assert any(Path(include).resolve().is_relative_to(s) for s in site_dirs), include
+    assert in_site_packages(include), include
     assert doctor.header_version(include) == tuple(load_nvrtc().getVersion())
+    compiles = []
+    compile_source = nvrtc.compile_source
+
+    def recorded(source: str, arch: str, **options) -> nvrtc.Compiled:
+        compiles.append((source, options, compile_source(source, arch, **options)))
+        return compiles[-1][-1]
+
+    monkeypatch.setattr(nvrtc, "compile_source", recorded)
     doctor.compile_with_cupy_headers("sm_80")  # cuda_runtime.h and CuPy's float16.cuh
+    assert len(compiles) == 1, "compile_with_cupy_headers compiled nothing"
+    ((source, options, compiled),) = compiles
+    assert "#include <cuda_runtime.h>" in source and "#include <cupy/float16.cuh>" in source
+    assert f"-I{include}" in options["options"]  # CuPy's own options: the pip headers
+    assert compiled.arch == "sm_80" and compiled.cubin[:4] == b"\x7fELF"
+    assert "Compiling entry function 'scale' for 'sm_80'" in compiled.log
+    assert compiled.ptxas.registers > 0
 
 
 def test_doctor_packages_are_ok_here():

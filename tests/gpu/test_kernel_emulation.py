@@ -46,7 +46,8 @@ def libs() -> dict:
 def run_kernel(libs: dict, q, k, v, **options) -> tuple[np.ndarray, np.ndarray]:
     call, arrays = prepare_call(q, k, v, **options)
     o, lse = emu.run(libs[call.config], call, arrays)
-    assert not np.isnan(o).any() and not np.isnan(lse).any(), "an output was never written"
+    nan = "an output is NaN: never written (outputs start as NaN) or computed as NaN"
+    assert not np.isnan(o).any() and not np.isnan(lse).any(), nan
     return o, lse
 
 
@@ -115,14 +116,18 @@ def test_float64_inputs_are_computed_in_float32(libs, make_qkv):
     assert_matches_reference(o, lse, *(x.astype(np.float32) for x in (q, k, v)))
 
 
-# Each mutant is a plausible bug; the checks above must catch every one of them.
+# Each mutant is a plausible bug; the checks above must catch every one of them, each with
+# the failure it causes: (kernel text, its mutation, the check's message).
+WRONG_O = r"^o error \S+ > tolerance "
 MUTANTS = {
-    "no rescale of o_i": ("o_i[a][b] *= alpha[a];", "(void)alpha[a];"),
-    "no -inf guard": ("m_new[a] == NEG_INF ? 0.0f : m_new[a]", "m_new[a]"),
-    "mask off by one": ("col <= row + causal_offset", "col < row + causal_offset"),
-    "normalised by the first share of l only": ("l_i[a] += row_part", "l_i[a] = row_part"),
-    "one tile too few": ("last_col / BLOCK_KV + 1", "last_col / BLOCK_KV"),
-}
+    "no rescale of o_i": ("o_i[a][b] *= alpha[a];", "(void)alpha[a];", WRONG_O),
+    # rows that see no key: exp(-inf - (-inf)) = NaN
+    "no -inf guard": ("m_new[a] == NEG_INF ? 0.0f : m_new[a]", "m_new[a]", "^an output is NaN"),
+    "mask off by one": ("col <= row + causal_offset", "col < row + causal_offset", WRONG_O),
+    "normalised by the first share of l only": ("l_i[a] += row_part", "l_i[a] = row_part",
+                                                WRONG_O),
+    "one tile too few": ("last_col / BLOCK_KV + 1", "last_col / BLOCK_KV", WRONG_O),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +135,7 @@ def mutant_libs(libs) -> dict:
     config = kernel_config(D, 32, 32)
     source = KERNEL_PATH.read_text()
     sources = {}
-    for name, (old, new) in MUTANTS.items():
+    for name, (old, new, _) in MUTANTS.items():
         assert source.count(old) == 1, f"mutant {name!r}: {old!r} is not in the kernel once"
         sources[name] = source.replace(old, new)
     paths = emu.build_many([emu.Build(config, source=text) for text in sources.values()])
@@ -158,7 +163,7 @@ def test_a_broken_kernel_fails(libs, mutant_libs, make_qkv, mutant):
     q, k, v = biting_problem(make_qkv)
     options = {"causal": True, "block_q": 32, "block_kv": 32}
     check(libs, q, k, v, **options)  # the correct kernel passes on these very inputs
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=MUTANTS[mutant][2]):
         check(mutant_libs[mutant], q, k, v, **options)
 
 

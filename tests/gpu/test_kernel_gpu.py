@@ -6,6 +6,7 @@ the kernel and compares it with the reference.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -20,9 +21,12 @@ HAS_GPU, WHY = gpu.available()
 
 def test_available_never_raises_and_gives_a_reason():
     ok, reason = gpu.available()
-    assert isinstance(ok, bool) and reason
-    if not ok:  # this machine: CuPy is installed, there is no driver
-        assert reason.split(":")[0] in ("CuPy", "NVIDIA driver", "GPU device")
+    assert isinstance(ok, bool)
+    if ok:  # the device, as the doctor's "GPU device" line gives it
+        assert re.fullmatch(r".+ \(compute capability \d+\.\d+, \d+ GiB\)", reason), reason
+    else:  # "<the first layer that is not ok>: <why>"; this machine: no driver
+        layer, _, why = reason.partition(": ")
+        assert layer in ("CuPy", "NVIDIA driver", "GPU device") and why, reason
 
 
 def test_available_without_cupy(monkeypatch):
