@@ -300,8 +300,9 @@ BUGS: dict[str, Bug] = {
             "Do not subtract the max",
             "p_ij = exp(s_ij) overflows to inf for logits above ~709 (float64; ~88 in "
             "float32) and inf / inf = NaN; below ~-745 every exp underflows to 0.",
-            "when a score so far is above ~709.8 (exp overflows) or every score so far is "
-            "below ~-745.1 (exp underflows to 0)",
+            f"when a score so far is above ~{LOG_OVERFLOW:.1f} (exp overflows) or every score "
+            f"so far is below ~{LOG_UNDERFLOW:.1f} (exp underflows: to subnormals that lose "
+            "the digits, to 0 below ~-745.1)",
             _no_max_reason,
             max=_max_zero,
             tex=_MAX_ZERO_TEX,
@@ -324,7 +325,7 @@ BUGS: dict[str, Bug] = {
             "Masked scores become -1e4 instead of -inf: harmless while the real scores are "
             "far above -1e4, wrong when they are not, and a row with every key masked "
             "averages the masked keys instead of giving 0.",
-            "once a key was masked while the max so far is not ~36.7 above -1e4 "
+            f"once a key was masked while the max so far is not ~{LOG_TOL:.1f} above -1e4 "
             "(or there is no real score yet)",
             _stand_in_reason(-1e4),
             scores=_stand_in_scores(-1e4),
@@ -334,7 +335,7 @@ BUGS: dict[str, Bug] = {
             "-5e4 stands in for -inf",
             "The same with -5e4 (a value that still fits in float16): it fails later, for "
             "scores below about -5e4.",
-            "once a key was masked while the max so far is not ~36.7 above -5e4 "
+            f"once a key was masked while the max so far is not ~{LOG_TOL:.1f} above -5e4 "
             "(or there is no real score yet)",
             _stand_in_reason(-5e4),
             scores=_stand_in_scores(-5e4),
