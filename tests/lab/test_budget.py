@@ -16,7 +16,14 @@ import flashviz
 from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import record_trace
 from flashviz.figures.context import figure_context
-from flashviz.figures.whole_run import MAX_DIMS, MAX_ROWS, frame_steps, run_states, whole_run_figure
+from flashviz.figures.whole_run import (
+    MAX_DIMS,
+    MAX_FRAMES,
+    MAX_ROWS,
+    frame_steps,
+    run_states,
+    whole_run_figure,
+)
 from flashviz.lab.fa_compare import compare
 from flashviz.lab.precision_errors import error_breakdown
 from flashviz.lab.problem import (
@@ -32,7 +39,9 @@ from flashviz.lab.problem import (
     suggest_spec,
 )
 from flashviz.lab.underflow import UNDERFLOW_TYPES, problem_underflow
+from tests.app.step_view_driver import step_title
 from tests.app.test_stepper_page import run_app
+from tests.support import spec
 
 
 def test_whole_run_data_is_bounded_by_what_is_drawn() -> None:
@@ -185,7 +194,11 @@ def test_the_issue_urls_in_the_app() -> None:
     assert not at.get("plotly_chart")
     at = run_app(**URL_ACCEPTED)
     assert not at.error and not at.exception
-    assert "chart_whole_run" in {c.key for c in at.get("plotly_chart")}  # the costly one
+    # 4096 / 16 = 256 query blocks of one K/V tile each: load, tile, write = 768 steps
+    assert step_title(at) == "### Step 0 of 767: load q, Q block 0"
+    (whole_run,) = [c for c in at.get("plotly_chart") if c.key == "chart_whole_run"]
+    frames = spec(whole_run.proto.spec)["frames"]  # the costly one: MAX_FRAMES of 768 steps
+    assert len(frames) == MAX_FRAMES == len(frame_steps(768))
 
 
 @pytest.mark.parametrize("bug", [NO_BUG, "stale_l"])

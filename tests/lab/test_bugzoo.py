@@ -13,6 +13,7 @@ from flashviz.lab.bugzoo import (
     BUGS,
     FA2_TEX,
     LOG_OVERFLOW,
+    LOG_TOL,
     LOG_UNDERFLOW,
     bug_hooks,
     bug_tex,
@@ -55,10 +56,45 @@ def test_mask_5e4_survives_what_breaks_mask_1e4():
     assert first_divergence(debug_row(row, 2, bug="mask_5e4")) is None
 
 
+RISES = "when the running max rises after a chunk that had a key"
+# key: (title, what the explanation says the bug computes, the condition bites_when names)
+WORDS = {
+    "no_rescale_o": ("Forget to rescale O", "o_i = o_i + p_ij v_j without alpha", RISES),
+    "no_rescale_l": ("Forget to rescale l", "l_i = l_i + rowsum(p_ij) without alpha", RISES),
+    "wrong_sign": ("Rescale with the wrong sign", "alpha = exp(m_new - m_i) >= 1", RISES),
+    "no_max": (
+        "Do not subtract the max",
+        "p_ij = exp(s_ij) overflows",
+        f"above ~{LOG_OVERFLOW:.1f} (exp overflows) or every score so far is below "
+        f"~{LOG_UNDERFLOW:.1f}",
+    ),
+    "stale_l": (
+        "Normalise every step with a stale l",
+        "O_new = (alpha l_old O + P~ V) / l_new. Dropping l_old",
+        "after one that left l != 1",
+    ),
+    "mask_1e4": (
+        "-1e4 stands in for -inf",
+        "Masked scores become -1e4 instead of -inf",
+        f"not ~{LOG_TOL:.1f} above -1e4",
+    ),
+    "mask_5e4": ("-5e4 stands in for -inf", "The same with -5e4", f"not ~{LOG_TOL:.1f} above -5e4"),
+    "no_inf_guard": (
+        "No guard for a row with no key",
+        "m = -inf, and s - m = (-inf) - (-inf) = NaN",
+        "every key so far is masked",
+    ),
+}
+
+
 def test_every_bug_has_a_case_and_an_explanation():
-    assert {c[0] for c in CASES} == set(BUGS)
-    assert all(b.title and len(b.explanation) > 40 for b in BUGS.values())
-    assert all(len(b.bites_when) > 20 for b in BUGS.values())
+    """Each bug's words name what it changes, and the thresholds its ``reason`` tests."""
+    assert {c[0] for c in CASES} == set(BUGS) == set(WORDS)
+    for key, (title, computes, condition) in WORDS.items():
+        b = BUGS[key]
+        assert b.title == title
+        assert computes in b.explanation, key
+        assert condition in b.bites_when, key
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 50])

@@ -199,11 +199,14 @@ def check_fa1_invariants(t) -> None:
     last: dict[int, Fa1TileStep] = {}
     for s in t.tile_steps():
         o, _, m, l = _prefix_reference(t, s.rows, s.cols.stop)
-        np.testing.assert_allclose(s.o, o, rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(np.isneginf(s.m), np.isneginf(m))
+        tile = f"tile ({s.i}, {s.j})"
+        np.testing.assert_allclose(
+            s.o, o, rtol=0, atol=1e-12, err_msg=f"{tile}: O_i is not the attention so far"
+        )
+        np.testing.assert_array_equal(np.isneginf(s.m), np.isneginf(m), err_msg=f"{tile}: m_i")
         fin = np.isfinite(m)
-        np.testing.assert_allclose(s.m[fin], m[fin], rtol=1e-13)
-        np.testing.assert_allclose(s.l, l, rtol=1e-12)
+        np.testing.assert_allclose(s.m[fin], m[fin], rtol=1e-13, err_msg=f"{tile}: m_i")
+        np.testing.assert_allclose(s.l, l, rtol=1e-12, err_msg=f"{tile}: l_i")
         prev = last.get(s.i)
         if prev is None:
             assert (s.o_prev == 0).all() and (s.l_prev == 0).all() and np.isneginf(s.m_prev).all()
@@ -234,8 +237,12 @@ def test_a_forgotten_denormalisation_is_caught(cmp, monkeypatch):
     t = cmp.fa1
     broken = record_fa1(t.q, t.k, t.v, block_q=t.block_q, block_kv=t.block_kv,
                         causal=t.causal, causal_align=t.causal_align)  # fmt: skip
-    with pytest.raises(AssertionError):
-        check_fa1_invariants(broken)
+    with pytest.raises(AssertionError, match=r"tile \(\d+, 1\): O_i is not the attention so far"):
+        check_fa1_invariants(broken)  # the first tile is right (o_i = 0), the second is not
+    for s in broken.tile_steps():  # only O is wrong: m_i and l_i do not depend on it
+        _, _, m, l = _prefix_reference(t, s.rows, s.cols.stop)
+        np.testing.assert_allclose(s.l, l, rtol=1e-12)
+        np.testing.assert_allclose(s.m, m, rtol=1e-13)
 
 
 def test_flop_counts_per_tile_by_hand():
@@ -375,8 +382,22 @@ def test_figures_are_valid_plotly_at_every_position(cmp):
     for pair_by in ("step", "tiles"):
         for pos in range(cmp.last_position(pair_by) + 1):
             k1, k2 = cmp.indices(pos, pair_by)
-            go.Figure(loop_orders_figure(cmp, k1, k2).to_dict())
-            go.Figure(counters_figure(cmp, k1, k2).to_dict())
+            orders = loop_orders_figure(cmp, k1, k2)
+            counters = counters_figure(cmp, k1, k2)
+            go.Figure(orders.to_dict())
+            go.Figure(counters.to_dict())
+            flops = {t["name"]: decode(t["y"]) for t in spec(counters.to_json())["data"]
+                     if t["xaxis"] == "x2"}  # fmt: skip
+            assert flops["FA1 so far"].tolist() == [cmp.fa1_counts.flops[k1]]
+            assert flops["FA2 so far"].tolist() == [cmp.fa2_counts.flops[k2]]
+            notes = {(a.xref.split()[0], a.text) for a in orders.layout.annotations}
+            for x, step, q_label in (
+                ("x", cmp.fa1.steps[k1], "Q<sub>{i}</sub>O<sub>{i}</sub>l,m"),
+                ("x2", cmp.fa2.steps[k2], "Q<sub>{i}</sub>"),
+            ):
+                if isinstance(step, (TileStep, Fa1TileStep)):  # its panel names the tile
+                    assert (x, q_label.format(i=step.i)) in notes, (pos, step)
+                    assert (x, f"K<sub>{step.j}</sub>V<sub>{step.j}</sub>") in notes, (pos, step)
     go.Figure(hbm_over_n_figure(hbm_over_n([128, 1024], 64, 16384)).to_dict())
 
 

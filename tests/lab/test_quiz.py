@@ -99,15 +99,29 @@ def test_cases_reach_rescaled_unchanged_and_empty_rows():
     assert rescaled and unchanged and empty
 
 
-def test_big_block_asks_spread_rows_with_rescaled_ones():
+# tile j: (rows whose max rose, rows asked). Tile 2 holds the late key: 19 rows rise, 4 asked
+# spread over them (their 1st, 7th, 13th, 19th: 0, 11, 20, 31), 4 over the 28 others (1, 10,
+# 21, 30: they rose too). At tile 3 only rows 6 and 10 rise: both asked, 6 others spread.
+BIG_BLOCK = {
+    2: ([0, 1, 3, 4, 9, 10, 11, 12, 13, 14, 15, 19, 20, 21, 23, 26, 27, 30, 31],
+        [0, 1, 10, 11, 20, 21, 30, 31]),
+    3: ([6, 10], [0, 6, 7, 10, 14, 19, 25, 31]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("j", sorted(BIG_BLOCK))
+def test_big_block_asks_spread_rows_with_rescaled_ones(j):
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((n, 4)).astype(np.float32) for n in (32, 32, 32))
     k[20] = 5 * q.mean(axis=0) / np.linalg.norm(q.mean(axis=0))  # a late key raises the max
     trace = record_trace(q, k, v, block_q=32, block_kv=8)
-    step_index, step = next((n, s) for n, s in enumerate(trace.steps) if getattr(s, "j", 0) == 2)
+    step_index, step = next((n, s) for n, s in enumerate(trace.steps) if getattr(s, "j", 0) == j)
     quiz = quiz_for(trace, step_index)
     assert len(quiz.numbers.items) == MAX_ROWS and "8 of the block's 32 rows" in quiz.note
-    assert len(quiz.rows.answer) >= min(MAX_ROWS // 2, int(changed_rows(step).sum()))
+    asked, rose = asked_local(step, quiz), np.flatnonzero(changed_rows(step)).tolist()
+    assert (rose, asked) == BIG_BLOCK[j]
+    assert quiz.rows.options == tuple(asked)  # block 0: local rows are global rows
+    assert quiz.rows.answer == {a for a in asked if a in rose}  # exactly those that rose
 
 
 def tile_with(trace, predicate) -> tuple[int, TileStep, int]:

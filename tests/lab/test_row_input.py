@@ -191,16 +191,30 @@ def test_each_pattern_makes_its_bugs_bite_exactly_there(pattern, chunk, rng):
         assert all(s.error <= 1e-9 for s in steps[:end]), bug
 
 
+# The chunk where each bug first bites on its demo pattern, from the pattern's construction
+DEMO_BITE = {
+    "no_rescale_o": lambda n, c: 1,  # "increasing": the max rises at every chunk
+    "no_rescale_l": lambda n, c: 1,
+    "wrong_sign": lambda n, c: 1,
+    "stale_l": lambda n, c: 1 if c > 1 else 2,  # l != 1 after a chunk of two keys or more
+    "no_max": lambda n, c: 0,  # "large logits": exp(1000) overflows at once
+    "mask_1e4": lambda n, c: masked_tail_start(n) // c,  # the first masked key, below -1e4
+    "mask_5e4": lambda n, c: masked_tail_start(n) // c,  # (-6e4: below -5e4 as well)
+    "no_inf_guard": lambda n, c: 0,  # "masked start": whole chunks masked first
+}
+
+
 @pytest.mark.parametrize("bug", list(BUGS))
 @pytest.mark.parametrize(("n", "chunk"), [(24, 1), (24, 4), (24, 8), (100, 16), (7, 3)])
 def test_every_bug_bites_on_its_demo_pattern(bug, n, chunk):
     row = make_row(DEMO_PATTERN[bug], n, chunk, seed=3)
-    assert first_bite(bug, row, chunk) is not None
-    assert first_divergence(debug_row(row, chunk, row_values(n, 1, seed=3), bug)) is not None
+    bite = first_bite(bug, row, chunk)
+    first = first_divergence(debug_row(row, chunk, row_values(n, 1, seed=3), bug))
+    assert bite is not None and bite.index == first == DEMO_BITE[bug](n, chunk)
 
 
 def test_demo_patterns_cover_every_bug():
-    assert set(DEMO_PATTERN) == set(BUGS)
+    assert set(DEMO_PATTERN) == set(BUGS) == set(DEMO_BITE)
     assert set(DEMO_PATTERN.values()) <= set(ROW_PATTERNS)
 
 

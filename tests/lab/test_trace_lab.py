@@ -14,7 +14,7 @@ from flashviz.core.trace import LoadStep, TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.figures.context import full_scores
 from flashviz.lab.bugzoo import BUGS, debug_row, first_divergence
-from flashviz.lab.divergence import first_diverging_step
+from flashviz.lab.divergence import first_diverging_step, step_estimate
 
 LOW = ["float32", "float16", "bfloat16"]
 
@@ -140,16 +140,36 @@ def test_bug_trace_diverges_exactly_where_the_row_debugger_says(
     assert buggy.bug == bug and len(buggy.steps) == len(correct.steps)
 
 
+# (step, rows that leave the correct run there): step 1 is tile j = 0, step 2 tile j = 1
+SHOWCASE_BITES = {
+    "mask_1e4": (1, [0]),  # row 0's masked keys get weight at -1e4: its output is not 0
+    "mask_5e4": (1, [0]),
+    "no_inf_guard": (1, [0]),  # row 0: m = -inf, (-inf) - (-inf) = NaN
+    "stale_l": (1, [0]),  # row 0: l = 0, O / l = 0 / 0
+    "no_max": (1, [3]),  # row 3's score -6e4: exp underflows to 0, l = 0
+    "no_rescale_o": (2, [2, 3]),  # rows 2 and 3: the max rises at tile 1
+    "no_rescale_l": (2, [2, 3]),
+    "wrong_sign": (2, [2, 3]),
+}
+
+
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_every_bug_bites_on_its_showcase_problem(bug):
-    """Row 0 sees no key, row 2's max rises over tiles, row 3 has logits of 6e4."""
+    """Row 0 sees no key, row 1 one key, rows 2 and 3 see their max rise over tiles (row 3's
+    scores are -6e4, 3e4, 6e4): each bug first bites at the tile and rows it is about."""
     q = np.array([[1.0], [1.0], [1.0], [60000.0]])
     k = np.array([[-1.0], [0.5], [1.0]])
     v = np.array([[1.0], [-2.0], [3.0]])
     kw = dict(block_q=4, block_kv=1, causal=True, causal_align="bottom_right", scale=1.0)
     correct = record_trace(q, k, v, **kw)
     buggy = record_trace(q, k, v, bug=bug, **kw)
-    assert first_diverging_step(buggy, correct) is not None
+    first = first_diverging_step(buggy, correct)
+    a = step_estimate(buggy, buggy.steps[first])
+    b = step_estimate(correct, correct.steps[first])
+    with np.errstate(invalid="ignore"):
+        rows = [r for r in range(4) if not np.abs(a[r] - b[r]).max() <= 1e-12]
+    assert (first, rows) == SHOWCASE_BITES[bug]
+    assert set(SHOWCASE_BITES) == set(BUGS)
     assert compare_with_reference(correct).ok
 
 
