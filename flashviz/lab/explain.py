@@ -10,13 +10,14 @@ FlashAttention-2's without a bug), followed by the correct update from the same 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from flashviz.core.inner_step import online_update
 from flashviz.core.trace import LoadStep, TileStep, Trace, WriteStep
-from flashviz.lab.bugzoo import bug_tex
+from flashviz.lab.bugzoo import bug_hooks, bug_tex
 
 
 @dataclass(frozen=True)
@@ -120,19 +121,24 @@ def _tile(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray) ->
         r"\ell_i &\leftarrow \alpha\,\ell_i + \mathrm{rowsum}(\tilde P_{ij}) \\ "
         r"o_i &\leftarrow \mathrm{diag}(\alpha)\,o_i + \tilde P_{ij} V_j \end{aligned}"
     )
-    numbers = lines(*bug_tex(bug).lines(**_tile_values(step, r, row, v_j)))
+    values = _tile_values(step, r, row, v_j, bug_hooks(bug).scores)
+    numbers = lines(*bug_tex(bug).lines(**values))
     correct = _correct_numbers(step, r, row, v_j) if bug else ""
     return Explanation(f"Step: tile ({step.i}, {step.j})", text, formula, numbers, row, correct)
 
 
-def _tile_values(step: TileStep, r: int, row: int, v_j: np.ndarray) -> dict[str, object]:
-    """Row r's numbers of the update, written as TeX: the fields of ``UpdateTex``."""
+def _tile_values(
+    step: TileStep, r: int, row: int, v_j: np.ndarray, read: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, object]:
+    """Row r's numbers of the update, written as TeX: the fields of ``UpdateTex``. ``read``
+    gives the scores as the run's update reads them (a mask bug reads its stand-in where the
+    trace shows the masked -inf)."""
     with np.errstate(over="ignore", invalid="ignore"):  # a buggy run's inf and NaN
         pv_from_p = float(step.p[r] @ v_j[:, 0])
     return {
         "row": row,
         "m_prev": num(step.m_prev[r]),
-        "rowmax": num(step.s[r].max()),
+        "rowmax": num(read(step.s[r]).max()),
         "m": num(step.m[r]),
         "alpha": num(step.alpha[r]),
         "l_prev": num(step.l_prev[r]),

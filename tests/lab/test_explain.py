@@ -5,6 +5,7 @@ it, so every equation shown holds for the numbers shown (the CPU twin of the bro
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -79,3 +80,26 @@ def test_the_worked_numbers_with_and_without_a_bug() -> None:
     buggy = explain(record_trace(q, k, v, block_q=1, block_kv=1, bug="no_rescale_o"), 2)
     assert r"o_{0,0} &= 1 + 0 = 1 \end{aligned}" in buggy.numbers
     assert r"\Delta o = 0.7569" in buggy.correct
+
+
+@pytest.mark.parametrize("bug", ["mask_1e4", "mask_5e4"])
+def test_a_mask_bugs_max_line_shows_the_stand_in_it_reads(bug) -> None:
+    """A row that sees no key yet, at a tile it cannot see: the update reads the stand-in,
+    not -inf, so the shown max line is max(-inf, stand-in) = stand-in (it once showed
+    max(-inf, -inf) = -1e4)."""
+    rng = np.random.default_rng(5)
+    print("rng seed: 5")
+    q, k, v = (rng.standard_normal((n, 2)) for n in (8, 2, 2))  # bottom-right: rows 0-5 empty
+    trace = record_trace(q, k, v, block_q=4, block_kv=1, causal=True, bug=bug)
+    checked = 0
+    for index, step in enumerate(trace.steps):
+        if not isinstance(step, TileStep):
+            continue
+        for r in range(len(step.rows)):
+            if not (np.isneginf(step.m_prev[r]) and np.isneginf(step.s[r]).all()):
+                continue
+            m_line = explain(trace, index, r).numbers.split(r"\\")[0]
+            read, shown_m = re.search(r"\\max\(-\\infty,\\ (\S+)\) = (\S+)", m_line).groups()
+            assert read == shown_m != r"-\infty", m_line
+            checked += 1
+    assert checked >= 2
