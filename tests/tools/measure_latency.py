@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
-FLOOR_APP = ROOT / "tests" / "latency_floor_app.py"
+FLOOR_APP = ROOT / "tests" / "tools" / "latency_floor_app.py"
 QUIET_MS = 300
 PROBLEMS = {
     "default (16 x 16, d = 8, 4 x 4 tiles)": "",
