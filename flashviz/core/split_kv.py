@@ -42,6 +42,8 @@ class SplitPartial:
     l: np.ndarray  # (..., n_q)     running sum after its last tile (0: no key seen)
     o: np.ndarray  # (..., n_q, d)  o_s = o_i / l_i, its normalised output (0: no key seen)
     lse: np.ndarray  # (..., n_q)   lse_s = m + log l (-inf: no key seen)
+    m_steps: np.ndarray  # (tiles, ..., n_q) running max after each of its tiles, in order
+    l_steps: np.ndarray  # (tiles, ..., n_q) running sum after each of its tiles
 
 
 def split_blocks(n_blocks: int, num_splits: int) -> list[range]:
@@ -88,6 +90,7 @@ def _run_split(
     """Split s: the FA2 inner loop over its K/V blocks (those before ``seen``), finalised."""
     lead, dtype = prob.q.shape[:-2], prob.q.dtype.type
     m_i, l_i, o_i = initial_state(lead, prob.n_q, prob.d, dtype)
+    m_steps, l_steps = [], []
     for j in range(blocks.start, min(blocks.stop, seen)):  # later blocks: hidden from all rows
         cols = block_range(j, block_kv, prob.n_k)
         m_i, l_i, o_i, *_ = attn_fwd_inner(
@@ -100,9 +103,12 @@ def _run_split(
             scale=prob.scale,
             visible=visible(rows, cols, prob.offset),
         )
+        m_steps.append(m_i)
+        l_steps.append(l_i)
     o_s, lse_s = finalize(m_i, l_i, o_i)
     cols = range(min(blocks.start * block_kv, prob.n_k), min(blocks.stop * block_kv, prob.n_k))
-    return SplitPartial(s, blocks, cols, m_i, l_i, o_s, lse_s)
+    steps = [np.stack(x) if x else np.empty((0, *m_i.shape), dtype) for x in (m_steps, l_steps)]
+    return SplitPartial(s, blocks, cols, m_i, l_i, o_s, lse_s, *steps)
 
 
 def combine(outputs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -120,8 +120,24 @@ def test_each_partial_is_attention_over_its_own_keys(make_qkv, causal, align, dt
         with np.errstate(divide="ignore"):
             np.testing.assert_array_equal(p.lse, p.m + np.log(p.l))
         assert p.o.dtype == dtype and not np.isnan(p.o).any()
+        # the lanes: (m, l) after each tile the split ran, over the keys up to that tile
+        keys = len(p.cols) if offset is None else min(len(p.cols), max(0, n_q + shifted))
+        ran = num_blocks(keys, 7)  # up to the block of the last key some row sees
+        assert p.m_steps.shape == p.l_steps.shape == (ran, n_q)
+        for t in range(ran):
+            seen = s[:, : 7 * (t + 1)]
+            with np.errstate(divide="ignore"):
+                lse_t = p.m_steps[t] + np.log(p.l_steps[t])
+            np.testing.assert_allclose(p.m_steps[t], seen.max(axis=-1), rtol=0, atol=tol * 8)
+            np.testing.assert_allclose(
+                lse_t, np.logaddexp.reduce(seen, axis=-1), rtol=0, atol=tol * 8
+            )
+        if ran:
+            np.testing.assert_array_equal(p.m_steps[-1], p.m)
+            np.testing.assert_array_equal(p.l_steps[-1], p.l)
     assert len(partials[-1].cols) == 0 and np.isneginf(partials[-1].lse).all()
     assert (partials[-1].l == 0).all() and (partials[-1].o == 0).all()
+    assert partials[-1].m_steps.shape == partials[-1].l_steps.shape == (0, n_q)
 
 
 def test_combine_is_the_logsumexp_weighted_sum_of_the_partials(make_qkv):
