@@ -37,8 +37,18 @@ class State(NamedTuple):
     o: Array  # (..., n_q, d)  sum of exp(s - m) v, unnormalised (0: no key)
 
 
-def merge_states(a: tuple[Array, Array, Array], b: tuple[Array, Array, Array]) -> State:
-    """The state of the union of two disjoint sets of keys, from their states (m, l, o)."""
+class MergeUpdate(NamedTuple):
+    """What one merge did: the merged state and the factors each side was rescaled by."""
+
+    m: Array  # (..., n_q)     max(m_a, m_b)
+    l: Array  # (..., n_q)     alpha_a l_a + alpha_b l_b
+    o: Array  # (..., n_q, d)  alpha_a o_a + alpha_b o_b
+    alpha_a: Array  # (..., n_q)  exp(m_a - m) (0 where a saw no key)
+    alpha_b: Array  # (..., n_q)  exp(m_b - m)
+
+
+def merge_update(a: tuple[Array, Array, Array], b: tuple[Array, Array, Array]) -> MergeUpdate:
+    """The merge of states a and b (m, l, o), with its rescale factors (for a teacher)."""
     m_a, l_a, o_a = a
     m_b, l_b, o_b = b
     # m = max(m_a, m_b)
@@ -51,7 +61,12 @@ def merge_states(a: tuple[Array, Array, Array], b: tuple[Array, Array, Array]) -
     l = alpha_a * l_a + alpha_b * l_b  # (..., n_q)
     # o = diag(alpha_a) o_a + diag(alpha_b) o_b
     o = alpha_a[..., None] * o_a + alpha_b[..., None] * o_b  # (..., n_q, d)
-    return State(m, l, o)
+    return MergeUpdate(m, l, o, alpha_a, alpha_b)
+
+
+def merge_states(a: tuple[Array, Array, Array], b: tuple[Array, Array, Array]) -> State:
+    """The state of the union of two disjoint sets of keys, from their states (m, l, o)."""
+    return State(*merge_update(a, b)[:3])
 
 
 def output_state(o: Array, lse: Array) -> State:

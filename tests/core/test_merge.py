@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from flashviz import attention_reference, merge_outputs, merge_states
 from flashviz.core.inner_step import initial_state, online_update
-from flashviz.core.merge import State, output_state
+from flashviz.core.merge import State, merge_update, output_state
 
 DTYPES = [np.float32, np.float64]
 
@@ -165,3 +165,18 @@ def test_output_state_is_lse_one_o_or_the_empty_state():
     np.testing.assert_array_equal(m, lse)
     np.testing.assert_array_equal(l, [1.0, 0.0])
     np.testing.assert_array_equal(o_s, o)
+
+
+@settings(max_examples=100, deadline=None)
+@given(state_lists(count=2))
+def test_merge_update_shows_the_factors_each_side_was_rescaled_by(states):
+    a, b = states
+    up = merge_update(a, b)
+    for x, y in zip(up[:3], merge_states(a, b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    for alpha, side in ((up.alpha_a, a), (up.alpha_b, b)):
+        assert ((alpha >= 0) & (alpha <= 1)).all()
+        assert (alpha[np.isneginf(side.m)] == 0).all()  # a side with no key weighs nothing
+        seen = np.isfinite(side.m)
+        np.testing.assert_allclose(alpha[seen], np.exp(side.m[seen] - up.m[seen]), rtol=1e-6)
+        assert (alpha[seen & (side.m == up.m)] == 1).all()  # the side with the max: 1
