@@ -6,6 +6,8 @@ Public API:
 - ``naive_attention``: the same in the inputs' precision (the baseline a user writes);
 - ``flash_attention``: tiled FlashAttention-2 forward in NumPy;
 - ``record_trace``: the same algorithm for one head, recording every step;
+- ``split_kv_attention``: split-KV decoding (Flash-Decoding), the keys split into chunks
+  whose partial results are merged by ``merge_states`` (``merge_outputs`` for (o, lse));
 - ``flashviz.costs``: FLOPs, on-chip bytes, HBM traffic, memory saving.
 """
 
@@ -14,7 +16,9 @@ import numpy as np
 from flashviz.core import costs
 from flashviz.core import trace as _trace
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
+from flashviz.core.merge import State, merge_outputs, merge_states
 from flashviz.core.reference import attention_reference, naive_attention
+from flashviz.core.split_kv import DEFAULT_SPLIT_BLOCK_KV, SplitPartial, split_kv_attention
 from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep
 from flashviz.lab.bugzoo import bug_hooks
 
@@ -55,7 +59,10 @@ def record_trace(
 __all__ = [
     "DEFAULT_BLOCK_KV",
     "DEFAULT_BLOCK_Q",
+    "DEFAULT_SPLIT_BLOCK_KV",
     "LoadStep",
+    "SplitPartial",
+    "State",
     "Step",
     "TileStep",
     "Trace",
@@ -63,6 +70,9 @@ __all__ = [
     "attention_reference",
     "costs",
     "flash_attention",
+    "merge_outputs",
+    "merge_states",
     "naive_attention",
     "record_trace",
+    "split_kv_attention",
 ]

@@ -9,6 +9,7 @@ from flashviz.app.pages import debugger as debugger_page
 from flashviz.app.pages import fa1 as fa1_page
 from flashviz.app.pages import gpu as gpu_page
 from flashviz.app.pages import precision as precision_page
+from flashviz.app.pages import split_kv as split_kv_page
 from flashviz.app.pages import stepper as stepper_page
 
 
@@ -36,6 +37,12 @@ def pages() -> list:
         ),
         st.Page(
             precision_page.render, title="Precision", url_path="precision", icon=":material/tune:"
+        ),
+        st.Page(
+            split_kv_page.render,
+            title="Split-KV decoding",
+            url_path="split_kv",
+            icon=":material/call_split:",
         ),
         st.Page(gpu_page.render, title="GPU timings", url_path="gpu", icon=":material/speed:"),
     ]

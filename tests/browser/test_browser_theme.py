@@ -20,7 +20,8 @@ from .helpers import (
 pytestmark = pytest.mark.browser
 
 
-PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger", 3)}
+PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger", 3),
+         "split_kv": ("/split_kv", 4)}  # fmt: skip
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

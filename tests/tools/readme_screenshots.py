@@ -1,4 +1,5 @@
-"""Take the README's screenshot of every page: ``python tests/tools/readme_screenshots.py``.
+"""Take the README's screenshot of every page: ``python tests/tools/readme_screenshots.py``,
+or only the named ones: ``python tests/tools/readme_screenshots.py split_kv stepper``.
 
 Starts ``streamlit run app.py`` on a free port, opens each page in headless Chromium,
 waits for its charts, and writes ``docs/images/<page>.png`` (viewport-sized, not the
@@ -8,6 +9,7 @@ full page, so the README images stay small). Not collected by pytest.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +29,7 @@ PAGES = {
     "causal": ("causal_alignment", 1),
     "debugger": ("debugger", 1),
     "precision": ("precision", 1),
+    "split_kv?splitkv_heads=16": ("split_kv", 4),
     "gpu": ("gpu_timings", 1),
 }
 PRESENTATION = ("?present=true&step=7", "presentation", 4)  # at a projector's 1280 x 720
@@ -44,21 +47,28 @@ def _shoot(page: object, address: str, name: str, charts: int) -> None:
     print(f"wrote {OUT / f'{name}.png'}")
 
 
-def main() -> None:
+def main(names: Sequence[str] = ()) -> None:
+    """Write the pictures ``names`` (file names without .png), every one when empty."""
     from playwright.sync_api import sync_playwright
 
+    known = [name for name, _ in PAGES.values()] + [PRESENTATION[1]]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown picture(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    wanted = set(names or known)
     OUT.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         for path, (name, charts) in PAGES.items():
-            _shoot(page, f"{url}/{path}", name, charts)
+            if name in wanted:
+                _shoot(page, f"{url}/{path}", name, charts)
         path, name, charts = PRESENTATION
-        _shoot(
-            browser.new_page(viewport={"width": 1280, "height": 720}), f"{url}/{path}", name, charts
-        )
+        if name in wanted:
+            viewport = {"width": 1280, "height": 720}
+            _shoot(browser.new_page(viewport=viewport), f"{url}/{path}", name, charts)
         browser.close()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

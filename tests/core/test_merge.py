@@ -1,0 +1,182 @@
+"""The merge of softmax states: its algebra (hypothesis), the online softmax it folds into,
+and (o, lse) pairs over disjoint key sets against the reference."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flashviz import attention_reference, merge_outputs, merge_states
+from flashviz.core.inner_step import initial_state, online_update
+from flashviz.core.merge import State, merge_update, output_state
+
+DTYPES = [np.float32, np.float64]
+
+
+def _states(seed: int, count: int, rows: int, d: int, spread: float, dtype: type) -> list[State]:
+    """``count`` random states (m, l >= 1, o), about a quarter of their rows empty."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        empty = rng.random(rows) < 0.25
+        m = np.where(empty, -np.inf, rng.standard_normal(rows) * spread)
+        l = np.where(empty, 0.0, 1 + rng.random(rows) * 10)
+        o = np.where(empty[:, None], 0.0, rng.standard_normal((rows, d)) * l[:, None])
+        out.append(State(*(x.astype(dtype) for x in (m, l, o))))
+    return out
+
+
+@st.composite
+def state_lists(draw, count: int | None = None):
+    count = draw(st.integers(2, 12)) if count is None else count
+    return _states(
+        draw(st.integers(0, 2**32 - 1)),
+        count,
+        draw(st.integers(1, 6)),
+        draw(st.integers(1, 4)),
+        10.0 ** draw(st.floats(-2, 3)),  # scores up to ~1e3 apart
+        draw(st.sampled_from(DTYPES)),
+    )
+
+
+def _magnitude(states: list[State]) -> State:
+    """The merge of the states with |o|: what the rounding of a merged o is relative to."""
+    return reduce(merge_states, [State(m, l, np.abs(o)) for m, l, o in states])
+
+
+def _assert_close(x: State, y: State, size: State, ulps: float = 16) -> None:
+    """m equal; l and o within ``ulps`` roundings of their magnitude."""
+    eps = float(np.finfo(x.l.dtype).eps)
+    np.testing.assert_array_equal(x.m, y.m)
+    assert (np.abs(x.l - y.l) <= ulps * eps * size.l).all(), (x.l, y.l)
+    assert (np.abs(x.o - y.o) <= ulps * eps * size.o).all(), (x.o, y.o)
+
+
+def _tree(states: list[State]) -> State:
+    """Pairwise reduction: merge neighbours, then neighbours of the results, ..."""
+    while len(states) > 1:
+        pairs = [merge_states(*states[i : i + 2]) for i in range(0, len(states) - 1, 2)]
+        states = pairs + states[len(states) - len(states) % 2 :]
+    return states[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(state_lists(count=2))
+def test_merge_is_commutative_exactly(states):
+    a, b = states
+    for x, y in zip(merge_states(a, b), merge_states(b, a), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@settings(max_examples=200, deadline=None)
+@given(state_lists(count=3))
+def test_merge_is_associative_to_rounding(states):
+    a, b, c = states
+    left = merge_states(merge_states(a, b), c)
+    right = merge_states(a, merge_states(b, c))
+    _assert_close(left, right, _magnitude(states))
+
+
+@settings(max_examples=200, deadline=None)
+@given(state_lists())
+def test_a_tree_reduction_equals_a_sequential_one(states):
+    _assert_close(reduce(merge_states, states), _tree(states), _magnitude(states))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_empty_state_is_the_identity_without_nan(rng, dtype):
+    rows, d = 6, 3
+    empty = State(*initial_state((), rows, d, dtype))
+    (a,) = _states(int(rng.integers(2**32)), 1, rows, d, 5.0, dtype)
+    a.m[:2], a.l[:2], a.o[:2] = [-np.inf, 1.5], [0, 2], [[0] * d, [3] * d]  # both kinds of row
+    with np.errstate(all="raise"):  # no warning: no 0 * inf, no inf - inf
+        merged = [merge_states(empty, a), merge_states(a, empty)]
+        nothing = merge_states(empty, empty)
+    for got in merged:
+        for x, y in zip(got, a, strict=True):
+            np.testing.assert_array_equal(x, y)
+            assert x.dtype == dtype
+    assert np.isneginf(nothing.m).all() and (nothing.l == 0).all() and (nothing.o == 0).all()
+
+
+@st.composite
+def key_rows(draw):
+    """Scores (rows, n_k) with some keys masked (-inf) and values (n_k, d)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    rows, n_k, d = draw(st.integers(1, 5)), draw(st.integers(1, 24)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from(DTYPES))
+    s = rng.standard_normal((rows, n_k)) * 10.0 ** draw(st.floats(-2, 3))
+    s[rng.random((rows, n_k)) < draw(st.floats(0, 1))] = -np.inf
+    return s.astype(dtype), rng.standard_normal((n_k, d)).astype(dtype)
+
+
+def _key_state(s_j: np.ndarray, v_j: np.ndarray) -> State:
+    """One key as a state, per row: (s_j, 1, v_j), or the empty state where it is masked."""
+    seen = np.isfinite(s_j)
+    return State(s_j, seen.astype(s_j.dtype), np.where(seen[:, None], v_j, 0).astype(s_j.dtype))
+
+
+@settings(max_examples=200, deadline=None)
+@given(key_rows())
+def test_folding_single_keys_left_to_right_is_the_online_softmax_bit_for_bit(keys):
+    s, v = keys
+    rows, n_k = s.shape
+    online = merged = State(*initial_state((), rows, v.shape[1], s.dtype.type))
+    for j in range(n_k):
+        online = State(*online_update(*online, s[:, j : j + 1], v[j : j + 1])[:3])
+        merged = merge_states(merged, _key_state(s[:, j], v[j]))
+        for x, y in zip(merged, online, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("align", ["bottom_right", "top_left"])
+def test_merge_outputs_of_two_key_sets_is_attention_over_their_union(rng, dtype, align):
+    n_q, n_k, cut, d = 9, 6, 2, 5
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((n_q, d), (n_k, d), (n_k, d)))
+    s = q.astype(np.float64) @ k.T.astype(np.float64) / np.sqrt(d)
+    offset = n_k - n_q if align == "bottom_right" else 0
+    s[np.arange(n_k)[None, :] > np.arange(n_q)[:, None] + offset] = -np.inf
+    halves = []
+    for cols in (slice(0, cut), slice(cut, n_k)):
+        lse = np.logaddexp.reduce(s[:, cols], axis=1)  # -inf for a row that sees none
+        w = np.exp(s[:, cols] - np.where(np.isneginf(lse), 0, lse)[:, None])
+        halves.append(((w @ v[cols].astype(np.float64)).astype(dtype), lse.astype(dtype)))
+    assert any(np.isneginf(h[1]).any() for h in halves)  # a row that sees none of a half
+    o, lse = merge_outputs(*halves)
+    o_ref, lse_ref = attention_reference(q, k, v, causal=True, causal_align=align)
+    tol = 8 * float(np.finfo(dtype).eps)
+    np.testing.assert_allclose(o, o_ref, rtol=0, atol=tol * 4)
+    np.testing.assert_allclose(lse, lse_ref, rtol=0, atol=tol * 4)
+    assert np.array_equal(np.isneginf(lse), np.isneginf(lse_ref)) and not np.isnan(o).any()
+    o_swap, lse_swap = merge_outputs(*halves[::-1])
+    np.testing.assert_array_equal(o, o_swap)
+    np.testing.assert_array_equal(lse, lse_swap)
+
+
+def test_output_state_is_lse_one_o_or_the_empty_state():
+    o = np.array([[1.0, 2.0], [0.0, 0.0]])
+    lse = np.array([0.5, -np.inf])
+    m, l, o_s = output_state(o, lse)
+    np.testing.assert_array_equal(m, lse)
+    np.testing.assert_array_equal(l, [1.0, 0.0])
+    np.testing.assert_array_equal(o_s, o)
+
+
+@settings(max_examples=100, deadline=None)
+@given(state_lists(count=2))
+def test_merge_update_shows_the_factors_each_side_was_rescaled_by(states):
+    a, b = states
+    up = merge_update(a, b)
+    for x, y in zip(up[:3], merge_states(a, b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    for alpha, side in ((up.alpha_a, a), (up.alpha_b, b)):
+        assert ((alpha >= 0) & (alpha <= 1)).all()
+        assert (alpha[np.isneginf(side.m)] == 0).all()  # a side with no key weighs nothing
+        seen = np.isfinite(side.m)
+        np.testing.assert_allclose(alpha[seen], np.exp(side.m[seen] - up.m[seen]), rtol=1e-6)
+        assert (alpha[seen & (side.m == up.m)] == 1).all()  # the side with the max: 1
