@@ -35,5 +35,6 @@ def make_qkv(rng: np.random.Generator) -> Callable[..., tuple[np.ndarray, ...]]:
 
     return make
 
+
 # Scripts (README screenshots, latency and load measurements) and data, not tests.
 collect_ignore = ["tools", "figures/data"]
