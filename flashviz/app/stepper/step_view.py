@@ -36,7 +36,6 @@ from flashviz.figures import FigureContext
 GROUP = "stepper"
 KEY_PREFIX = "step_view_"  # session-state keys of the parts: step_view_buttons, ...
 SEQ = "_step_view_seq"  # the last move's seq the server has applied
-RUN = "_step_view_run"  # counts this session's step panel runs: the browser keeps the newest
 WINDOW_BYTES = 1 << 20  # figure JSON sent per rerun, all parts together (the current step always)
 CACHED_STEPS = 64  # figure JSON kept per problem
 FRONTEND = Path(__file__).parent / "frontend"
@@ -108,7 +107,6 @@ class StepWindow:
     last: int
     allowed: int  # the furthest step the buttons may reach (the quiz holds Next back)
     figs: dict[int, StepJson]  # the window's steps
-    run: int = 0  # this run's number in the session (parts of older runs never move the view)
 
     def common(self, part: str) -> dict:
         return {
@@ -117,7 +115,6 @@ class StepWindow:
             "module": _static_url(_ASSETS, "step_view.js"),
             "plotly": _static_url(_PLOTLY_JS, "plotly.min.js"),
             "step": self.k,
-            "run": self.run,
             "seq": st.session_state.get(SEQ),
             "last": self.last,
             "allowed": self.allowed,
@@ -136,8 +133,7 @@ def step_window(
     last = len(ctx.trace.steps) - 1
     get = functools.partial(step_json, ctx, figures=figures, theme=theme)
     steps = window(k, last, lambda s: sum(len(j or "") for j in get(s).values()))
-    run = st.session_state[RUN] = int(st.session_state.get(RUN, 0)) + 1
-    return StepWindow(k, last, allowed, {s: get(s) for s in steps}, run)
+    return StepWindow(k, last, allowed, {s: get(s) for s in steps})
 
 
 def _moved(last: int, allowed: int, on_move: Callable[[], None]) -> None:

@@ -219,12 +219,8 @@ export function render(component) {
     g.parts.set(data.part, part);
   }
   part.data = data;
-  // A part of an older run (re-rendered while a newer run's parts arrive) never moves the
-  // view back: only the newest run sets the server's step.
-  if (!g.server || (data.run ?? 0) >= g.server.run) {
-    g.server = { step: data.step, seq: data.seq, run: data.run ?? 0 };
-    g.allowed = data.allowed;
-  }
+  g.server = { step: data.step, seq: data.seq };
+  g.allowed = data.allowed;
   if (data.part === "buttons") {
     g.setState = setStateValue;
     g.keys = data.keys;
