@@ -73,11 +73,11 @@ def test_play_is_monotonic_stops_at_the_end_and_slider_agrees(
     assert len(changes) >= 2, steps
     if seconds is None:  # stopped at the end: Play offered again
         assert steps[-1] == LAST, steps
-        page.get_by_role("button", name="Play").wait_for(timeout=10_000)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
     else:
         assert steps[-1] < LAST, steps
         page.get_by_role("button", name="Pause").click()  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Play").wait_for(timeout=10_000)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
     page.wait_for_timeout(1500)  # type: ignore[attr-defined]
     k = int(re.match(r"Step (\d+)", step_heading(page)).group(1))  # type: ignore[union-attr]
     page.wait_for_timeout(2000)  # type: ignore[attr-defined]  # paused: nothing moves

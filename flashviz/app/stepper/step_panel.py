@@ -86,6 +86,17 @@ def _user_moved() -> None:
     st.session_state["_user_moved"] = True
 
 
+def _slider_moved() -> None:
+    """The step slider changed. While playing it is hidden, so a change is a stale value the
+    browser sent before it drew the Play rerun (the first timer run can carry the slider's
+    old step): keep the played step instead of stepping back."""
+    ss = st.session_state
+    if ss.get("_play", False) and "_play_step" in ss:
+        ss.step = ss["_play_step"]
+    else:
+        _user_moved()
+
+
 def _toggle_play() -> None:
     st.session_state["_play"] = not st.session_state.get("_play", False)
 
@@ -286,7 +297,13 @@ def step_panel_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     )
     step_view.buttons(w, on_move=_user_moved)
     step_controls(
-        "step", last, "btn_", locked=locked, on_move=_user_moved, slider=not playing, buttons=False
+        "step",
+        last,
+        "btn_",
+        locked=locked,
+        on_move=_slider_moved,
+        slider=not playing,
+        buttons=False,
     )
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
