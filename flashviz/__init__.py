@@ -6,6 +6,9 @@ Public API:
 - ``naive_attention``: the same in the inputs' precision (the baseline a user writes);
 - ``flash_attention``: tiled FlashAttention-2 forward in NumPy;
 - ``record_trace``: the same algorithm for one head, recording every step;
+- ``attention_backward_reference``: the float64 gradient (dq, dk, dv) of softmax attention;
+- ``flash_attention_backward``: FlashAttention-2's tiled backward (Algorithm 2) in NumPy;
+- ``record_backward_trace``: the backward for one head, recording every step;
 - ``split_kv_attention``: split-KV decoding (Flash-Decoding), the keys split into chunks
   whose partial results are merged by ``merge_states`` (``merge_outputs`` for (o, lse));
 - ``flashviz.costs``: FLOPs, on-chip bytes, HBM traffic, memory saving.
@@ -15,6 +18,15 @@ import numpy as np
 
 from flashviz.core import costs
 from flashviz.core import trace as _trace
+from flashviz.core.backward import attention_backward_reference, flash_attention_backward
+from flashviz.core.backward_trace import (
+    BackwardTrace,
+    BwdLoadStep,
+    BwdStep,
+    BwdTileStep,
+    BwdWriteStep,
+    record_backward_trace,
+)
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
 from flashviz.core.merge import State, merge_outputs, merge_states
 from flashviz.core.reference import attention_reference, naive_attention
@@ -60,6 +72,11 @@ __all__ = [
     "DEFAULT_BLOCK_KV",
     "DEFAULT_BLOCK_Q",
     "DEFAULT_SPLIT_BLOCK_KV",
+    "BackwardTrace",
+    "BwdLoadStep",
+    "BwdStep",
+    "BwdTileStep",
+    "BwdWriteStep",
     "LoadStep",
     "SplitPartial",
     "State",
@@ -67,12 +84,15 @@ __all__ = [
     "TileStep",
     "Trace",
     "WriteStep",
+    "attention_backward_reference",
     "attention_reference",
     "costs",
     "flash_attention",
+    "flash_attention_backward",
     "merge_outputs",
     "merge_states",
     "naive_attention",
+    "record_backward_trace",
     "record_trace",
     "split_kv_attention",
 ]

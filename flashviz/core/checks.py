@@ -234,3 +234,44 @@ def check_tiled_problem(
     p = check_problem(q, k, v, scale, causal_align, causal=causal, two_d=two_d)
     block_q, block_kv = check_blocks(block_q=block_q, block_kv=block_kv)
     return TiledProblem(p.q, p.k, p.v, p.scale, p.causal, p.causal_align, block_q, block_kv)
+
+
+def check_like(name: str, x: object, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An array of ``shape`` and ``dtype`` (a saved forward output or an incoming gradient)."""
+    arr = _as_float_array(name, x)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got shape {arr.shape}")
+    if arr.dtype != dtype:
+        raise TypeError(f"{name} must have the dtype of q ({dtype}), got {arr.dtype}")
+    return arr
+
+
+def check_grad_output(prob: Problem, do: object) -> np.ndarray:
+    """dO, the gradient of the loss with respect to o: o's shape (..., n_q, d), finite, and
+    small enough that dP = dO V^T and the gradients built from it fit the precision."""
+    do_ = check_like("do", do, prob.q.shape, prob.q.dtype)
+    if not np.isfinite(do_).all():
+        raise ValueError("do must be finite, got NaN or Inf entries")
+    big = float(np.finfo(prob.q.dtype).max)
+    top = [float(np.abs(x).max(initial=0.0)) for x in (do_, prob.v, prob.q, prob.k)]
+    n = max(prob.n_q, prob.n_k)
+    # |dP| <= d |dO| |V|, |dS| <= 2 |dP|, |dQ|, |dK| <= n |scale| |dS| max(|K|, |Q|), |dV| <= n |dO|
+    bound = 2 * prob.d * top[0] * top[1] * n * abs(prob.scale) * max(top[2], top[3], 1.0)
+    if not (bound < big and n * top[0] < big):
+        raise ValueError(
+            f"do and v (up to {top[0]:.4g} and {top[1]:.4g}) are large enough that the "
+            f"gradients may overflow {prob.q.dtype} (largest {big:.4g}): scale do down"
+        )
+    return do_
+
+
+def check_saved(prob: Problem, o: object, lse: object) -> tuple[np.ndarray, np.ndarray]:
+    """The forward's saved o (..., n_q, d), finite, and lse (..., n_q), finite or -inf (a row
+    that sees no key)."""
+    o_ = check_like("o", o, prob.q.shape, prob.q.dtype)
+    lse_ = check_like("lse", lse, prob.q.shape[:-1], prob.q.dtype)
+    if not np.isfinite(o_).all():
+        raise ValueError("o must be finite, got NaN or Inf entries")
+    if np.isnan(lse_).any() or np.isposinf(lse_).any():
+        raise ValueError("lse must be finite, or -inf for a row that sees no key; got NaN or +inf")
+    return o_, lse_

@@ -94,6 +94,29 @@ def tile_schedule(
         yield QueryBlock(i, rows, tuple((j, block_range(j, block_kv, n_k)) for j in kv))
 
 
+class KeyBlock(NamedTuple):
+    """K/V block j of a backward run (K/V blocks outside), and the query blocks it visits."""
+
+    j: int
+    cols: range
+    q: tuple[tuple[int, range], ...]  # (i, rows) of each query block with a row seeing a key of j
+
+
+def kv_tile_schedule(
+    n_q: int, n_k: int, block_q: int, block_kv: int, offset: int | None
+) -> Iterator[KeyBlock]:
+    """The tiles (i, j) FA2's backward computes, in its order: every K/V block j (the outer
+    loop), and in it the query blocks i whose tile (i, j) the mask does not hide entirely
+    (the inner loop). A tile the mask hides holds no gradient and is skipped."""
+    blocks_q = [block_range(i, block_q, n_q) for i in range(num_blocks(n_q, block_q))]
+    for j in range(num_blocks(n_k, block_kv)):
+        cols = block_range(j, block_kv, n_k)
+        seen = tuple(
+            (i, r) for i, r in enumerate(blocks_q) if tile_kind(r, cols, offset) != "skipped"
+        )
+        yield KeyBlock(j, cols, seen)
+
+
 def visible_counts(n_q: int, n_k: int, offset: int | None) -> np.ndarray:
     """Number of keys each query row sees, shape (n_q,)."""
     if offset is None:

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flashviz.core.masking import QueryBlock, mask_offset, num_blocks, tile_schedule
+from flashviz.core.masking import (
+    KeyBlock,
+    QueryBlock,
+    kv_tile_schedule,
+    mask_offset,
+    num_blocks,
+    tile_schedule,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,3 +68,8 @@ class TiledProblem(Problem):
     def schedule(self) -> Iterator[QueryBlock]:
         """The tiles a tiled run computes, in order (``flashviz.core.masking.tile_schedule``)."""
         return tile_schedule(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
+
+    def kv_schedule(self) -> Iterator[KeyBlock]:
+        """The tiles a tiled backward computes, K/V blocks outside
+        (``flashviz.core.masking.kv_tile_schedule``)."""
+        return kv_tile_schedule(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)

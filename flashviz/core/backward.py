@@ -1,0 +1,114 @@
+"""The backward pass of softmax attention: the float64 gradient, and FlashAttention-2's
+tiled backward (Dao 2023, Algorithm 2) in vectorised NumPy.
+
+Given dO, the gradient of a loss with respect to o, attention's gradients are
+
+    P = softmax(S),  dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),
+    dQ = scale dS K,  dK = scale dS^T Q.
+
+The tiled backward never holds P: the forward saved only O and the logsumexp L, and each
+tile recomputes P_ij = exp(S_ij - L_i). rowsum(dP * P) is D = rowsum(dO * O), formed once.
+K/V blocks are the outer loop, so dK_j and dV_j stay on chip; dQ_i receives one addition per
+tile, in HBM. Rows that see no key contribute nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flashviz.core.backward_step import attn_bwd_inner, row_delta
+from flashviz.core.checks import (
+    check_grad_output,
+    check_problem,
+    check_saved,
+    check_scores_fit,
+    check_tiled_problem,
+)
+from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q
+from flashviz.core.masking import visible
+from flashviz.core.reference import masked_scores, softmax_weights
+
+Grads = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def attention_backward_reference(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    do: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+) -> Grads:
+    """The gradient (dq, dk, dv) of softmax attention in float64, from the whole P.
+
+    Conventions as in ``attention_reference``; ``do`` has o's shape (..., n_q, d). A row that
+    sees no key has o = 0 whatever q, k, v are: it contributes nothing.
+    """
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    do_ = check_grad_output(prob, do).astype(np.float64)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, np.float64)
+    q64, k64, v64 = (x.astype(np.float64) for x in (prob.q, prob.k, prob.v))
+    s = masked_scores(q64, k64, scale=prob.scale, offset=prob.offset, dtype=np.float64)
+    p_tilde, l, _ = softmax_weights(s)  # (..., n_q, n_k), (..., n_q, 1)
+    p = p_tilde / np.where(l == 0, 1.0, l)  # P = softmax(S); a row with no key: 0
+    dv = np.swapaxes(p, -1, -2) @ do_  # (..., n_k, d)
+    dp = do_ @ np.swapaxes(v64, -1, -2)  # (..., n_q, n_k)
+    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # (..., n_q, n_k)
+    dq = (ds @ k64) * prob.scale  # (..., n_q, d)
+    dk = (np.swapaxes(ds, -1, -2) @ q64) * prob.scale  # (..., n_k, d)
+    return dq, dk, dv
+
+
+def flash_attention_backward(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    o: np.ndarray,
+    lse: np.ndarray,
+    do: np.ndarray,
+    *,
+    block_q: int = DEFAULT_BLOCK_Q,
+    block_kv: int = DEFAULT_BLOCK_KV,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+) -> Grads:
+    """Tiled FlashAttention-2 backward; returns (dq, dk, dv) in the inputs' precision.
+
+    ``o`` and ``lse`` are what ``flash_attention`` returned for the same q, k, v and
+    arguments; ``do`` has o's shape. Validation and messages as ``flash_attention``'s.
+    """
+    prob = check_tiled_problem(
+        q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
+        causal_align=causal_align, scale=scale,
+    )  # fmt: skip
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
+    o_, lse_ = check_saved(prob, o, lse)
+    do_ = check_grad_output(prob, do)
+
+    lead = prob.q.shape[:-2]
+    n_q, d = prob.n_q, prob.d
+    heads = int(np.prod(lead, dtype=np.int64))
+    q3, k3, v3, do3, o3 = (
+        x.reshape(heads, x.shape[-2], d) for x in (prob.q, prob.k, prob.v, do_, o_)
+    )
+    lse3 = lse_.reshape(heads, n_q)
+    delta = row_delta(do3, o3)  # (heads, n_q)
+    dq = np.zeros_like(q3)  # in HBM: every K/V block adds to it
+    dk, dv = np.zeros_like(k3), np.zeros_like(v3)
+
+    for _, cols, q_blocks in prob.kv_schedule():  # outer loop: K/V blocks
+        k_j, v_j = k3[:, cols.start : cols.stop], v3[:, cols.start : cols.stop]
+        dk_j, dv_j = np.zeros_like(k_j), np.zeros_like(v_j)  # (heads, bkv, d) on chip
+        for _, rows in q_blocks:  # inner loop: the query blocks the mask does not hide
+            r = slice(rows.start, rows.stop)
+            dk_j, dv_j, dq_add, *_ = attn_bwd_inner(
+                dk_j, dv_j, q3[:, r], k_j, v_j, do3[:, r], lse3[:, r], delta[:, r],
+                scale=prob.scale, visible=visible(rows, cols, prob.offset),
+            )  # fmt: skip
+            dq[:, r] += dq_add
+        # phase:write  dK_j, dV_j -> HBM, once per K/V block
+        dk[:, cols.start : cols.stop], dv[:, cols.start : cols.stop] = dk_j, dv_j
+    return dq.reshape(prob.q.shape), dk.reshape(prob.k.shape), dv.reshape(prob.v.shape)
