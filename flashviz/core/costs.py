@@ -4,6 +4,10 @@ Counts follow the papers: standard attention (FA1 Algorithm 0) writes S and P to
 FlashAttention-1 (FA1 Algorithm 1) keeps K/V blocks outside and reads/writes O, l, m at
 every tile; FlashAttention-2 (FA2 Algorithm 1) keeps Q blocks outside and writes O, L once.
 Byte counts take ``itemsize`` bytes per element (4 for float32).
+
+The backward: standard attention's backward (FA1 Algorithm 3) reads the stored P and writes
+dP and dS to HBM; FA2's backward (FA2 Algorithm 2) recomputes P from the saved logsumexp,
+keeps dK_j, dV_j on chip and adds to dQ_i in HBM at every tile.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from flashviz.core.backward_trace import BwdLoadStep, BwdStep, BwdTileStep, BwdWriteStep
 from flashviz.core.masking import mask_offset, tile_schedule, visible_counts
 from flashviz.core.trace import LoadStep, Step, TileStep, WriteStep
 
@@ -188,3 +193,97 @@ def memory_savings(
         naive_bytes=n * n * itemsize,
         flash_bytes=sram_bytes(block_q, block_kv, d, itemsize).total + 2 * n * itemsize,
     )
+
+
+# The backward pass
+
+
+def backward_flops(
+    n_q: int, n_k: int, d: int, causal: bool = False, causal_align: str = "bottom_right"
+) -> int:
+    """Useful FLOPs of the backward: 8 d per visible (query, key) pair, 2 d each for
+    dV = P^T dO, dP = dO V^T, dQ = dS K and dK = dS^T Q (twice the forward's 4 d)."""
+    return 2 * attention_flops(n_q, n_k, d, causal, causal_align)
+
+
+def recompute_flops(
+    n_q: int,
+    n_k: int,
+    d: int,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+) -> int:
+    """FLOPs FA2's backward spends recomputing S_ij = Q_i K_j^T (2 d per entry of each
+    executed tile) instead of reading a stored P: the price of not storing it."""
+    return executed_flops(n_q, n_k, d, block_q, block_kv, causal, causal_align) // 2
+
+
+def backward_executed_flops(
+    n_q: int,
+    n_k: int,
+    d: int,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+) -> int:
+    """FLOPs FA2's backward tiles execute: 10 d per entry of each executed tile (the four
+    products above and the recomputation of S_ij), masked entries included."""
+    return 5 * recompute_flops(n_q, n_k, d, block_q, block_kv, causal, causal_align)
+
+
+def naive_backward_hbm(n_q: int, n_k: int, d: int, itemsize: int = 4) -> HbmTraffic:
+    """Standard attention's backward (FA1 Algorithm 3): read P, dO, write dV; read dO, V,
+    write dP; read P, dP, write dS; read dS, K, write dQ; read dS, Q, write dK."""
+    reads = 5 * n_q * n_k + 3 * n_q * d + 2 * n_k * d
+    writes = 2 * n_q * n_k + n_q * d + 2 * n_k * d
+    return HbmTraffic(reads * itemsize, writes * itemsize)
+
+
+def backward_step_hbm(step: BwdStep, n_q: int, d: int, itemsize: int = 4) -> HbmTraffic:
+    """HBM traffic of one FA2 backward trace step: D from O and dO (all n_q rows), load K_j
+    and V_j, one tile (read Q_i, dO_i, L_i, D_i; dQ_i read and written by the addition), or
+    write dK_j and dV_j."""
+    if isinstance(step, BwdTileStep):
+        rows = len(step.rows)
+        return HbmTraffic(rows * (3 * d + 2) * itemsize, rows * d * itemsize)
+    if isinstance(step, BwdLoadStep):
+        return HbmTraffic(2 * len(step.cols) * d * itemsize, 0)
+    if isinstance(step, BwdWriteStep):
+        return HbmTraffic(0, 2 * len(step.cols) * d * itemsize)
+    if isinstance(step, BwdStep) and step.kind == "delta":
+        return HbmTraffic(2 * n_q * d * itemsize, n_q * itemsize)
+    raise TypeError(f"step must be a step of a backward trace, got {type(step).__name__}")
+
+
+def backward_step_flops(step: BwdStep, d: int) -> int:
+    """FLOPs one FA2 backward trace step executes: 10 d per tile entry (recomputation
+    included); none for loads and writes (D's 2 d per row is not counted, as softmax work
+    is not in the forward)."""
+    return 10 * d * len(step.rows) * len(step.cols) if isinstance(step, BwdTileStep) else 0
+
+
+def fa2_backward_hbm(
+    n_q: int,
+    n_k: int,
+    d: int,
+    block_q: int,
+    block_kv: int,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    itemsize: int = 4,
+) -> HbmTraffic:
+    """FA2's backward: D once, K_j and V_j read once and dK_j, dV_j written once per K/V
+    block; Q_i, dO_i, L_i, D_i read and dQ_i read and written per executed tile."""
+    tiles = executed_tiles(n_q, n_k, block_q, block_kv, causal, causal_align)
+    reads = 2 * n_q * d + 2 * n_k * d + sum(len(rows) * (3 * d + 2) for rows, _ in tiles)
+    writes = n_q + 2 * n_k * d + sum(len(rows) * d for rows, _ in tiles)
+    return HbmTraffic(reads * itemsize, writes * itemsize)
+
+
+def backward_memory_saved(n_q: int, n_k: int, itemsize: int = 4) -> int:
+    """Bytes per head the backward does without by recomputing P: the n_q x n_k matrix P
+    that standard attention stores in the forward for its backward."""
+    return n_q * n_k * itemsize
