@@ -7,6 +7,7 @@ Public API:
 - ``flash_attention``: tiled FlashAttention-2 forward in NumPy;
 - ``record_trace``: the same algorithm for one head, recording every step;
 - ``attention_backward_reference``: the float64 gradient (dq, dk, dv) of softmax attention;
+- ``naive_attention_backward``: the same in the inputs' precision (the standard backward);
 - ``flash_attention_backward``: FlashAttention-2's tiled backward (Algorithm 2) in NumPy;
 - ``record_backward_trace``: the backward for one head, recording every step;
 - ``split_kv_attention``: split-KV decoding (Flash-Decoding), the keys split into chunks
@@ -18,7 +19,11 @@ import numpy as np
 
 from flashviz.core import costs
 from flashviz.core import trace as _trace
-from flashviz.core.backward import attention_backward_reference, flash_attention_backward
+from flashviz.core.backward import (
+    attention_backward_reference,
+    flash_attention_backward,
+    naive_attention_backward,
+)
 from flashviz.core.backward_trace import (
     BackwardTrace,
     BwdLoadStep,
@@ -92,6 +97,7 @@ __all__ = [
     "merge_outputs",
     "merge_states",
     "naive_attention",
+    "naive_attention_backward",
     "record_backward_trace",
     "record_trace",
     "split_kv_attention",

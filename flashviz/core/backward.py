@@ -31,6 +31,29 @@ from flashviz.core.reference import masked_scores, softmax_weights
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def softmax_gradients(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    do: np.ndarray,
+    *,
+    scale: float,
+    offset: int | None,
+    dtype: type[np.floating],
+) -> Grads:
+    """(dq, dk, dv) from the whole P, all in ``dtype``. Inputs unchecked."""
+    q, k, v, do = (np.asarray(x, dtype=dtype) for x in (q, k, v, do))
+    s = masked_scores(q, k, scale=scale, offset=offset, dtype=dtype)  # (..., n_q, n_k)
+    p_tilde, l, _ = softmax_weights(s)  # (..., n_q, n_k), (..., n_q, 1)
+    p = p_tilde / np.where(l == 0, dtype(1), l)  # P = softmax(S); a row with no key: 0
+    dv = np.swapaxes(p, -1, -2) @ do  # (..., n_k, d)
+    dp = do @ np.swapaxes(v, -1, -2)  # (..., n_q, n_k)
+    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # (..., n_q, n_k)
+    dq = (ds @ k) * dtype(scale)  # (..., n_q, d)
+    dk = (np.swapaxes(ds, -1, -2) @ q) * dtype(scale)  # (..., n_k, d)
+    return dq, dk, dv
+
+
 def attention_backward_reference(
     q: np.ndarray,
     k: np.ndarray,
@@ -47,18 +70,32 @@ def attention_backward_reference(
     sees no key has o = 0 whatever q, k, v are: it contributes nothing.
     """
     prob = check_problem(q, k, v, scale, causal_align, causal=causal)
-    do_ = check_grad_output(prob, do).astype(np.float64)
+    do_ = check_grad_output(prob, do)
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, np.float64)
-    q64, k64, v64 = (x.astype(np.float64) for x in (prob.q, prob.k, prob.v))
-    s = masked_scores(q64, k64, scale=prob.scale, offset=prob.offset, dtype=np.float64)
-    p_tilde, l, _ = softmax_weights(s)  # (..., n_q, n_k), (..., n_q, 1)
-    p = p_tilde / np.where(l == 0, 1.0, l)  # P = softmax(S); a row with no key: 0
-    dv = np.swapaxes(p, -1, -2) @ do_  # (..., n_k, d)
-    dp = do_ @ np.swapaxes(v64, -1, -2)  # (..., n_q, n_k)
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # (..., n_q, n_k)
-    dq = (ds @ k64) * prob.scale  # (..., n_q, d)
-    dk = (np.swapaxes(ds, -1, -2) @ q64) * prob.scale  # (..., n_k, d)
-    return dq, dk, dv
+    return softmax_gradients(
+        prob.q, prob.k, prob.v, do_, scale=prob.scale, offset=prob.offset, dtype=np.float64
+    )
+
+
+def naive_attention_backward(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    do: np.ndarray,
+    *,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+) -> Grads:
+    """The same computation in the inputs' own precision: the standard backward, which
+    holds the n_q x n_k matrices P, dP and dS."""
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    do_ = check_grad_output(prob, do)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
+    return softmax_gradients(
+        prob.q, prob.k, prob.v, do_, scale=prob.scale, offset=prob.offset,
+        dtype=prob.q.dtype.type,
+    )  # fmt: skip
 
 
 def flash_attention_backward(
