@@ -6,8 +6,8 @@ every tile; FlashAttention-2 (FA2 Algorithm 1) keeps Q blocks outside and writes
 Byte counts take ``itemsize`` bytes per element (4 for float32).
 
 The backward: standard attention's backward (FA1 Algorithm 3) reads the stored P and writes
-dP and dS to HBM; FA2's backward (FA2 Algorithm 2) recomputes P from the saved logsumexp,
-keeps dK_j, dV_j on chip and adds to dQ_i in HBM at every tile.
+dP and dS to HBM; FA2's backward (FA2 Algorithm 2) zeroes dQ in HBM, forms D, recomputes P
+from the saved logsumexp, keeps dK_j, dV_j on chip and adds to dQ_i in HBM at every tile.
 """
 
 from __future__ import annotations
@@ -202,7 +202,9 @@ def backward_flops(
     n_q: int, n_k: int, d: int, causal: bool = False, causal_align: str = "bottom_right"
 ) -> int:
     """Useful FLOPs of the backward: 8 d per visible (query, key) pair, 2 d each for
-    dV = P^T dO, dP = dO V^T, dQ = dS K and dK = dS^T Q (twice the forward's 4 d)."""
+    dV = P^T dO, dP = dO V^T, dQ = dS K and dK = dS^T Q (twice the forward's 4 d). The
+    recomputation of S is not useful work: ``recompute_flops``; with it a tile executes
+    10 d per entry, the 2.5x the forward that FA2's paper counts for the backward."""
     return 2 * attention_flops(n_q, n_k, d, causal, causal_align)
 
 
@@ -243,9 +245,16 @@ def naive_backward_hbm(n_q: int, n_k: int, d: int, itemsize: int = 4) -> HbmTraf
 
 
 def backward_step_hbm(step: BwdStep, n_q: int, d: int, itemsize: int = 4) -> HbmTraffic:
-    """HBM traffic of one FA2 backward trace step: D from O and dO (all n_q rows), load K_j
-    and V_j, one tile (read Q_i, dO_i, L_i, D_i; dQ_i read and written by the addition), or
-    write dK_j and dV_j."""
+    """HBM traffic of one FA2 backward trace step.
+
+    - ``delta`` (before the loops, all n_q rows): read O and dO, write D, and write dQ = 0
+      (Algorithm 2 zeroes dQ in HBM: every tile adds to it, and rows no tile visits keep 0);
+    - ``load_kv``: read K_j and V_j;
+    - ``tile``: read Q_i, dO_i, L_i, D_i, and dQ_i, which the addition writes back. Algorithm 2
+      also lists O_i among the inner loop's loads; once D is formed no tile uses it, so it
+      is not counted;
+    - ``write_kv``: write dK_j and dV_j.
+    """
     if isinstance(step, BwdTileStep):
         rows = len(step.rows)
         return HbmTraffic(rows * (3 * d + 2) * itemsize, rows * d * itemsize)
@@ -254,7 +263,7 @@ def backward_step_hbm(step: BwdStep, n_q: int, d: int, itemsize: int = 4) -> Hbm
     if isinstance(step, BwdWriteStep):
         return HbmTraffic(0, 2 * len(step.cols) * d * itemsize)
     if isinstance(step, BwdStep) and step.kind == "delta":
-        return HbmTraffic(2 * n_q * d * itemsize, n_q * itemsize)
+        return HbmTraffic(2 * n_q * d * itemsize, n_q * (d + 1) * itemsize)
     raise TypeError(f"step must be a step of a backward trace, got {type(step).__name__}")
 
 
@@ -275,11 +284,13 @@ def fa2_backward_hbm(
     causal_align: str = "bottom_right",
     itemsize: int = 4,
 ) -> HbmTraffic:
-    """FA2's backward: D once, K_j and V_j read once and dK_j, dV_j written once per K/V
-    block; Q_i, dO_i, L_i, D_i read and dQ_i read and written per executed tile."""
+    """FA2's backward, the sum of ``backward_step_hbm`` over its steps: D and dQ = 0 once;
+    K_j and V_j read once and dK_j, dV_j written once per K/V block (every block, even one
+    the mask hides entirely: its gradients are 0); Q_i, dO_i, L_i, D_i read and dQ_i read
+    and written per executed tile."""
     tiles = executed_tiles(n_q, n_k, block_q, block_kv, causal, causal_align)
     reads = 2 * n_q * d + 2 * n_k * d + sum(len(rows) * (3 * d + 2) for rows, _ in tiles)
-    writes = n_q + 2 * n_k * d + sum(len(rows) * d for rows, _ in tiles)
+    writes = n_q * (d + 1) + 2 * n_k * d + sum(len(rows) * d for rows, _ in tiles)
     return HbmTraffic(reads * itemsize, writes * itemsize)
 
 
