@@ -31,6 +31,27 @@ from flashviz.core.reference import masked_scores, softmax_weights
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def softmax_ds(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    do: np.ndarray,
+    *,
+    scale: float,
+    offset: int | None,
+    dtype: type[np.floating],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P = softmax(S), dP = dO V^T and dS = P * (dP - rowsum(dP * P)), whole, in ``dtype``:
+    (..., n_q, n_k) each. Inputs unchecked."""
+    q, k, v, do = (np.asarray(x, dtype=dtype) for x in (q, k, v, do))
+    s = masked_scores(q, k, scale=scale, offset=offset, dtype=dtype)  # (..., n_q, n_k)
+    p_tilde, l, _ = softmax_weights(s)  # (..., n_q, n_k), (..., n_q, 1)
+    p = p_tilde / np.where(l == 0, dtype(1), l)  # P = softmax(S); a row with no key: 0
+    dp = do @ np.swapaxes(v, -1, -2)  # (..., n_q, n_k)
+    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # (..., n_q, n_k)
+    return p, dp, ds
+
+
 def softmax_gradients(
     q: np.ndarray,
     k: np.ndarray,
@@ -42,13 +63,9 @@ def softmax_gradients(
     dtype: type[np.floating],
 ) -> Grads:
     """(dq, dk, dv) from the whole P, all in ``dtype``. Inputs unchecked."""
-    q, k, v, do = (np.asarray(x, dtype=dtype) for x in (q, k, v, do))
-    s = masked_scores(q, k, scale=scale, offset=offset, dtype=dtype)  # (..., n_q, n_k)
-    p_tilde, l, _ = softmax_weights(s)  # (..., n_q, n_k), (..., n_q, 1)
-    p = p_tilde / np.where(l == 0, dtype(1), l)  # P = softmax(S); a row with no key: 0
+    p, _, ds = softmax_ds(q, k, v, do, scale=scale, offset=offset, dtype=dtype)
+    q, k, do = (np.asarray(x, dtype=dtype) for x in (q, k, do))
     dv = np.swapaxes(p, -1, -2) @ do  # (..., n_k, d)
-    dp = do @ np.swapaxes(v, -1, -2)  # (..., n_q, n_k)
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))  # (..., n_q, n_k)
     dq = (ds @ k) * dtype(scale)  # (..., n_q, d)
     dk = (np.swapaxes(ds, -1, -2) @ q) * dtype(scale)  # (..., n_k, d)
     return dq, dk, dv

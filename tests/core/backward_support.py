@@ -1,0 +1,64 @@
+"""The tolerance rule for gradients, as ``tests.support.assert_matches_reference`` states it
+for the forward: an implementation computing in precision P passes when its error against a
+higher-precision reference (float64 for float32 inputs, long double for float64) is at most
+twice the error of the naive backward computed in P, plus a floor of a few ulps of the
+gradient's magnitude and, as the forward's floor, one ulp of the largest score: the tiled
+backward recomputes P_ij = exp(S_ij - L_i) from the forward's L_i, rounded to P, so every
+P_ij may be off by that much relative (a score of 1e3 in float32: 1e-4). Each gradient
+then moves by up to that times the sum of the absolute terms it adds up: dS_ij moves by
+P_ij (|dP_ij| + |D_i|), so scale P (|dP| + |D|) |K| for dq, its transpose times |Q| for dk,
+P^T |dO| for dv (the gradient itself can be far smaller: the rows of dS sum to zero, and a
+one-hot P gives dS = 0 up to rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flashviz.core.accuracy import allowed_error, max_error
+from flashviz.core.backward import softmax_ds, softmax_gradients
+from flashviz.core.masking import mask_offset
+from flashviz.core.reference import masked_scores
+from tests.support import higher_precision
+
+NAMES = ("dq", "dk", "dv")
+
+
+def assert_gradients_match(
+    grads: tuple[np.ndarray, ...],
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    do: np.ndarray,
+    *,
+    scale: float | None = None,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+) -> dict[str, tuple[float, float]]:
+    """Check (dq, dk, dv) computed on q, k, v, do (their dtype) against the rule; returns
+    each gradient's (error, tolerance)."""
+    dtype = q.dtype
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    offset = mask_offset(q.shape[-2], k.shape[-2], causal, causal_align)
+    hp = higher_precision(dtype)
+    kw = dict(scale=scale, offset=offset)
+    ref = softmax_gradients(q, k, v, do, dtype=hp, **kw)
+    naive = softmax_gradients(q, k, v, do, dtype=dtype.type, **kw)
+    eps = float(np.finfo(dtype).eps)
+    s = masked_scores(q, k, dtype=hp, **kw)
+    s_max = float(np.abs(s[np.isfinite(s)]).max(initial=0.0))
+    p, dp, _ = softmax_ds(q, k, v, do, dtype=hp, **kw)
+    ds_moves = p * (np.abs(dp) + np.abs((dp * p).sum(axis=-1, keepdims=True)))
+    q_, k_, do_ = (np.abs(x.astype(hp)) for x in (q, k, do))
+    terms = (
+        abs(scale) * ds_moves @ k_,
+        abs(scale) * np.swapaxes(ds_moves, -1, -2) @ q_,
+        np.swapaxes(p, -1, -2) @ do_,
+    )
+    out = {}
+    for name, got, r, n, t in zip(NAMES, grads, ref, naive, terms, strict=True):
+        assert got.shape == r.shape and got.dtype == dtype, (name, got.shape, got.dtype)
+        extra = eps * s_max * float(t.max(initial=0.0))
+        err, tol = max_error(got, r), allowed_error(r, n, eps, extra=extra)
+        assert err <= tol, f"{name} error {err:.3e} > tolerance {tol:.3e}"
+        out[name] = (err, tol)
+    return out

@@ -1,0 +1,190 @@
+"""The backward pass: the float64 gradient against finite differences, FA2's tiled backward
+against it under the tolerance rule, and the input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flashviz import (
+    attention_backward_reference,
+    attention_reference,
+    flash_attention,
+    flash_attention_backward,
+    naive_attention_backward,
+)
+from tests.core.backward_support import assert_gradients_match
+
+ALIGNS = ("bottom_right", "top_left")
+
+
+def _loss(q, k, v, do, **mask) -> float:
+    """L = sum(o * do): its gradient with respect to o is do."""
+    return float((attention_reference(q, k, v, **mask)[0] * do).sum())
+
+
+def _finite_differences(q, k, v, do, h: float = 1e-6, **mask) -> list[np.ndarray]:
+    """Central differences of L with respect to every entry of q, k and v."""
+    grads = []
+    for which in range(3):
+        x = [q, k, v]
+        g = np.zeros_like(x[which])
+        for idx in np.ndindex(g.shape):
+            plus, minus = x[which].copy(), x[which].copy()
+            plus[idx] += h
+            minus[idx] -= h
+            xp, xm = list(x), list(x)
+            xp[which], xm[which] = plus, minus
+            g[idx] = (_loss(*xp, do, **mask) - _loss(*xm, do, **mask)) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+@pytest.mark.parametrize(
+    ("n_q", "n_k", "causal", "align", "scale"),
+    [
+        (4, 6, False, "bottom_right", None),
+        (5, 3, True, "bottom_right", None),  # rows 0 and 1 see no key
+        (5, 3, True, "top_left", None),
+        (3, 5, True, "bottom_right", 0.7),
+        (3, 5, True, "top_left", -1.3),
+        (1, 1, False, "bottom_right", None),
+    ],
+)
+def test_reference_gradient_equals_finite_differences(rng, n_q, n_k, causal, align, scale):
+    d = 3
+    (
+        q,
+        k,
+        v,
+    ) = (rng.standard_normal((2, n, d)) for n in (n_q, n_k, n_k))
+    do = rng.standard_normal((2, n_q, d))
+    mask = dict(causal=causal, causal_align=align, scale=scale)
+    got = attention_backward_reference(q, k, v, do, **mask)
+    fd = _finite_differences(q, k, v, do, **mask)
+    for name, g, f in zip(("dq", "dk", "dv"), got, fd, strict=True):
+        # central differences with h = 1e-6: truncation ~h^2, rounding ~1e-16 / h
+        np.testing.assert_allclose(g, f, atol=1e-8, rtol=1e-6, err_msg=name)
+
+
+def test_rows_that_see_no_key_contribute_nothing(rng):
+    q, k, v = (rng.standard_normal((n, 4)) for n in (6, 3, 3))
+    do = rng.standard_normal((6, 4))
+    mask = dict(causal=True, causal_align="bottom_right")  # rows 0-2 see no key
+    dq, dk, dv = attention_backward_reference(q, k, v, do, **mask)
+    assert (dq[:3] == 0).all()
+    do2 = do.copy()
+    do2[:3] = rng.standard_normal((3, 4)) * 100  # what reaches those rows changes nothing
+    _, dk2, dv2 = attention_backward_reference(q, k, v, do2, **mask)
+    np.testing.assert_array_equal(dk, dk2)
+    np.testing.assert_array_equal(dv, dv2)
+    o, lse = flash_attention(q, k, v, block_q=2, block_kv=2, **mask)
+    fq, fk, fv = flash_attention_backward(q, k, v, o, lse, do2, block_q=2, block_kv=2, **mask)
+    assert (fq[:3] == 0).all()
+    np.testing.assert_allclose(fk, dk, atol=1e-12)
+    np.testing.assert_allclose(fv, dv, atol=1e-12)
+
+
+CASES = [
+    # n_q, n_k, d, block_q, block_kv, lead
+    (37, 23, 8, 5, 7, ()),
+    (23, 37, 1, 4, 64, (2,)),  # a K/V block larger than n_k
+    (64, 64, 64, 16, 32, (1, 2)),
+    (50, 77, 96, 128, 9, ()),  # a Q block larger than n_q
+    (1, 9, 8, 1, 4, (3,)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal_align", [None, *ALIGNS])
+@pytest.mark.parametrize(("n_q", "n_k", "d", "block_q", "block_kv", "lead"), CASES)
+def test_flash_backward_matches_the_reference(
+    make_qkv, rng, dtype, causal_align, n_q, n_k, d, block_q, block_kv, lead
+):
+    q, k, v = make_qkv(n_q, n_k, d, lead=lead, dtype=dtype)
+    do = rng.standard_normal(q.shape).astype(dtype)
+    mask = dict(causal=causal_align is not None, causal_align=causal_align or "bottom_right")
+    o, lse = flash_attention(q, k, v, block_q=block_q, block_kv=block_kv, **mask)
+    grads = flash_attention_backward(
+        q, k, v, o, lse, do, block_q=block_q, block_kv=block_kv, **mask
+    )
+    print(assert_gradients_match(grads, q, k, v, do, **mask))
+
+
+@pytest.mark.parametrize("logits", [1e1, 1e2, 1e3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_logits_and_a_custom_scale(rng, dtype, logits):
+    d, scale = 16, 0.3
+    mag = np.sqrt(logits / scale / np.sqrt(d))  # |score| around ``logits``
+    q, k = (rng.standard_normal((n, d)) * mag for n in (41, 29))
+    v, do = rng.standard_normal((29, d)), rng.standard_normal((41, d))
+    q, k, v, do = (x.astype(dtype) for x in (q, k, v, do))
+    for causal in (False, True):
+        mask = dict(causal=causal, scale=scale)
+        o, lse = flash_attention(q, k, v, block_q=8, block_kv=8, **mask)
+        grads = flash_attention_backward(q, k, v, o, lse, do, block_q=8, block_kv=8, **mask)
+        print(logits, causal, assert_gradients_match(grads, q, k, v, do, **mask))
+
+
+def test_naive_backward_computes_in_the_inputs_precision(make_qkv, rng):
+    q, k, v = make_qkv(9, 7, 4, dtype=np.float32)
+    do = rng.standard_normal(q.shape).astype(np.float32)
+    grads = naive_attention_backward(q, k, v, do, causal=True)
+    assert all(g.dtype == np.float32 for g in grads)
+    ref = attention_backward_reference(q, k, v, do, causal=True)
+    for g, r in zip(grads, ref, strict=True):
+        np.testing.assert_allclose(g, r, atol=1e-5)
+
+
+def test_the_rule_catches_a_wrong_logsumexp(make_qkv, rng):
+    """P recomputed from an L off by 1e-3 scales every weight by exp(-1e-3): caught."""
+    q, k, v = make_qkv(33, 21, 8, dtype=np.float32)
+    do = rng.standard_normal(q.shape).astype(np.float32)
+    o, lse = flash_attention(q, k, v, block_q=8, block_kv=8)
+    grads = flash_attention_backward(q, k, v, o, lse + np.float32(1e-3), do, block_q=8, block_kv=8)
+    with pytest.raises(AssertionError, match="error"):
+        assert_gradients_match(grads, q, k, v, do)
+
+
+def _inputs(rng, n_q=6, n_k=5, d=4, dtype=np.float64):
+    q, do = rng.standard_normal((n_q, d)).astype(dtype), rng.standard_normal((n_q, d)).astype(dtype)
+    k, v = (rng.standard_normal((n_k, d)).astype(dtype) for _ in range(2))
+    o, lse = flash_attention(q, k, v, block_q=2, block_kv=2)
+    return q, k, v, o, lse, do
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (dict(do=np.ones((6, 3))), ValueError, r"do must have shape \(6, 4\)"),
+        (dict(do=np.ones((6, 4), np.float32)), TypeError, "do must have the dtype of q"),
+        (dict(do=np.full((6, 4), np.nan)), ValueError, "do must be finite"),
+        (dict(do=np.full((6, 4), 1e307)), ValueError, "gradients may overflow"),
+        (dict(o=np.ones((5, 4))), ValueError, r"o must have shape \(6, 4\)"),
+        (dict(o=np.full((6, 4), np.inf)), ValueError, "o must be finite"),
+        (dict(lse=np.ones(5)), ValueError, r"lse must have shape \(6,\)"),
+        (dict(lse=np.full(6, np.nan)), ValueError, "lse must be finite, or -inf"),
+        (dict(lse=np.full(6, np.inf)), ValueError, "lse must be finite, or -inf"),
+        (dict(do=np.ones((6, 4), dtype=np.int64)), TypeError, "do must be a float32 or float64"),
+        (dict(causal="False"), ValueError, "causal must be True or False"),
+        (dict(block_q=0), ValueError, "block_q must be a positive integer"),
+        (dict(causal_align="middle"), ValueError, "causal_align must be one of"),
+        (dict(scale=float("inf")), ValueError, "scale must be a finite real number"),
+    ],
+)
+def test_bad_inputs_get_a_clear_message(rng, change, error, message):
+    q, k, v, o, lse, do = _inputs(rng)
+    args = dict(q=q, k=k, v=v, o=o, lse=lse, do=do, block_q=2, block_kv=2)
+    args.update(change)
+    with pytest.raises(error, match=message):
+        flash_attention_backward(**args)
+
+
+def test_the_reference_checks_do_too(rng):
+    q, k, v, _, _, do = _inputs(rng)
+    with pytest.raises(ValueError, match=r"do must have shape"):
+        attention_backward_reference(q, k, v, do[:3])
+    with pytest.raises(ValueError, match="causal must be True or False"):
+        attention_backward_reference(q, k, v, do, causal="yes")
+    with pytest.raises(ValueError, match="overflow"):
+        attention_backward_reference(q * 1e200, k * 1e200, v, do)
