@@ -85,6 +85,17 @@ class ProblemSpec:
         """Upper bound on trace steps: per Q block one load, every K/V tile, one write."""
         return num_blocks(self.n_q, self.block_q) * (num_blocks(self.n_k, self.block_kv) + 2)
 
+    @property
+    def n_backward_steps(self) -> int:
+        """Upper bound on backward trace steps: D once, then per K/V block one load, every
+        Q tile, one write."""
+        return 1 + num_blocks(self.n_k, self.block_kv) * (num_blocks(self.n_q, self.block_q) + 2)
+
+
+def page_steps(spec: ProblemSpec, page: str) -> int:
+    """The steps a slider of ``page`` walks through (the backward's on its page)."""
+    return spec.n_backward_steps if page == "backward" else spec.n_steps
+
 
 def _size_errors(spec: ProblemSpec) -> list[str]:
     errors = []
@@ -121,7 +132,7 @@ class PageCost:
         return self.total_bytes <= MEMORY_BUDGET and self.seconds <= TIME_BUDGET
 
 
-PAGES = ("stepper", "fa1", "precision")  # the pages whose work ``estimate_cost`` knows
+PAGES = ("stepper", "fa1", "precision", "backward")  # pages whose work estimate_cost knows
 _PRECISION_RUNS = 12  # the Precision page: 4 precisions x 3 stages, each a recorded run
 
 
@@ -131,13 +142,17 @@ def estimate_cost(spec: ProblemSpec, page: str = "stepper") -> PageCost:
     "stepper" and "fa1": two recorded runs (the stepper with a bug records the correct run
     too; FA1 vs FA2 records both), the figure context of each stepper run, the figures.
     "precision": the exact run and one of the 12 stage runs alive at a time, 12 kept
-    outputs (o and its error, n_q x d each), 13 runs' time. float64 everywhere (lower
+    outputs (o and its error, n_q x d each), 13 runs' time. "backward": one recorded
+    backward run (``_backward_trace_bytes``), the forward run before it and the float64
+    gradient from the whole P (about 8 n_q x n_k arrays alive at once). float64 everywhere (lower
     precisions take less). A trace holds q, k, v; per query block q_i and the state at load
     and write; per tile s_ij and P~ (together n_q x n_k over all tiles), o before adding
     P~ V and after (n_q x d per K/V block), five row vectors.
     """
     if page not in PAGES:
         raise ValueError(f"page must be one of {PAGES}, got {page!r}")
+    if page == "backward":
+        return _backward_cost(spec)
     n_q, n_k, d = spec.n_q, spec.n_k, spec.head_dim
     n_kb = num_blocks(n_k, spec.block_kv)
     trace = 8 * (
@@ -161,6 +176,30 @@ def estimate_cost(spec: ProblemSpec, page: str = "stepper") -> PageCost:
     return PageCost(traces * trace, contexts * context, _FIGURES_BYTES, seconds)
 
 
+def _backward_trace_bytes(spec: ProblemSpec) -> int:
+    """A recorded backward run: q, dO, O (n_q x d), k, v (n_k x d), L, D; per tile s, p, dp,
+    ds (together n_q x n_k at most), dK_j, dV_j (bkv x d) and dQ's addition and partial sum
+    (bq x d); the zeros of each K/V block; the gradients."""
+    n_q, n_k, d = spec.n_q, spec.n_k, spec.head_dim
+    n_qb, n_kb = num_blocks(n_q, spec.block_q), num_blocks(n_k, spec.block_kv)
+    return 8 * (
+        3 * n_q * d + 2 * n_k * d + 2 * n_q  # inputs, the saved O, L and D
+        + 4 * n_q * n_k  # tile steps: s, p, dp, ds
+        + 2 * n_k * d * (n_qb + 1)  # tile steps (and zeros): dK_j, dV_j after each tile
+        + 2 * n_q * d * n_kb  # tile steps: dQ_i's addition and its partial sum
+        + n_q * d + 2 * n_k * d  # dq, dk, dv
+    )  # fmt: skip
+
+
+def _backward_cost(spec: ProblemSpec) -> PageCost:
+    trace = _backward_trace_bytes(spec)
+    context = 8 * 8 * spec.n_q * spec.n_k  # the float64 gradient: S, P, dP, dS, temporaries
+    total = trace + context + _FIGURES_BYTES
+    steps = spec.n_steps + spec.n_backward_steps  # the forward (for O, L), then the backward
+    seconds = _SECONDS_FIXED + steps * _SECONDS_PER_STEP + total / 2**20 * _SECONDS_PER_MIB
+    return PageCost(trace, context, _FIGURES_BYTES, seconds)
+
+
 def _mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB"
 
@@ -175,10 +214,11 @@ def _limit_errors(spec: ProblemSpec, page: str) -> list[str]:
     if spec.head_dim > MAX_HEAD_DIM:
         errors.append(f"`head_dim` = {spec.head_dim} is above {MAX_HEAD_DIM}; try 64 or 128.")
         return errors
-    if spec.n_q * spec.n_k > MAX_CELLS or spec.n_steps > MAX_STEPS:
+    steps = page_steps(spec, page)
+    if spec.n_q * spec.n_k > MAX_CELLS or steps > MAX_STEPS:
         errors.append(
             f"This problem is too large to trace step by step ({spec.n_q} x {spec.n_k} scores, "
-            f"up to {spec.n_steps} steps; the limits are {MAX_CELLS:,} scores and "
+            f"up to {steps} steps; the limits are {MAX_CELLS:,} scores and "
             f"{MAX_STEPS:,} steps). {_try(spec, page)}"
         )
         return errors
@@ -220,7 +260,7 @@ def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
 def _fits(spec: ProblemSpec, page: str) -> bool:
     return (
         spec.n_q * spec.n_k <= MAX_CELLS
-        and spec.n_steps <= MAX_STEPS
+        and page_steps(spec, page) <= MAX_STEPS
         and estimate_cost(spec, page).within_budget
     )
 
@@ -242,7 +282,7 @@ def suggest_spec(spec: ProblemSpec, page: str = "stepper") -> ProblemSpec:
         block_kv=min(max(1, spec.block_kv), n_k),
     )
     while not _fits(s, page):
-        if s.n_steps > MAX_STEPS and (s.block_q < s.n_q or s.block_kv < s.n_k):
+        if page_steps(s, page) > MAX_STEPS and (s.block_q < s.n_q or s.block_kv < s.n_k):
             s = replace(s, block_q=min(2 * s.block_q, s.n_q), block_kv=min(2 * s.block_kv, s.n_k))
         elif s.block_kv < s.n_k:
             s = replace(s, block_kv=min(2 * s.block_kv, s.n_k))

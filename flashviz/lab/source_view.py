@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,15 +98,17 @@ def phases_in(comment_prefix: str) -> tuple[str, ...]:
     return tuple(p for p in PHASES if p not in KERNEL_ONLY)
 
 
-def check_markers(source_text: str, comment_prefix: str) -> list[tuple[str, int]]:
-    """``markers``, after checking each phase of ``phases_in(comment_prefix)`` is marked
-    exactly once and no other is.
+def check_markers(
+    source_text: str, comment_prefix: str, expected: tuple[str, ...] | None = None
+) -> list[tuple[str, int]]:
+    """``markers``, after checking each phase of ``expected`` (default
+    ``phases_in(comment_prefix)``, the forward's) is marked exactly once and no other is.
 
     Raises MarkerError naming every missing, repeated or unknown phase.
     """
     found = markers(source_text, comment_prefix)
     names = [name for name, _ in found]
-    expected = phases_in(comment_prefix)
+    expected = phases_in(comment_prefix) if expected is None else expected
     problems = []
     if missing := [p for p in expected if p not in names]:
         problems.append(f"no marker for {', '.join(missing)}")
@@ -122,13 +125,16 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
-def phase_spans(source_text: str, comment_prefix: str) -> dict[str, tuple[int, int]]:
+def phase_spans(
+    source_text: str, comment_prefix: str, expected: tuple[str, ...] | None = None
+) -> dict[str, tuple[int, int]]:
     """(first line, last line) of each phase, 1-based and inclusive (rule: module docstring).
+    ``expected``: the phases the source must mark (``check_markers``).
 
     Raises MarkerError if a phase is not marked exactly once or its marker opens no code.
     """
     lines = source_text.splitlines()
-    found = check_markers(source_text, comment_prefix)
+    found = check_markers(source_text, comment_prefix, expected)
     marker_lines = {n for _, n in found}
     spans = {}
     for name, start in found:
@@ -169,6 +175,21 @@ def _shown(path: Path, ranges: list[tuple[int, int]], comment_prefix: str) -> So
     return Source(_relative(path), "\n".join(shown), tuple(numbers), comment_prefix)
 
 
+def function_code(path: Path, names: Sequence[str]) -> Source:
+    """The module-level functions ``names`` of the Python file ``path``, in that order
+    (decorators included), read from the file now."""
+    tree = ast.parse(path.read_text())
+    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if missing := [name for name in names if name not in defs]:
+        raise MarkerError(f"{_relative(path)} has no function {', '.join(missing)}")
+    ranges = []
+    for name in names:
+        node = defs[name]
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        ranges.append((first, node.end_lineno or node.lineno))
+    return _shown(path, ranges, "#")
+
+
 def inner_step_code(path: Path | None = None) -> Source:
     """initial_state, attn_fwd_inner, online_update and finalize of
     flashviz/core/inner_step.py, in the order they run.
@@ -176,17 +197,7 @@ def inner_step_code(path: Path | None = None) -> Source:
     Read from the file now (``path`` defaults to flashviz/core/inner_step.py), so the
     markers, in PHASES order, match the kernel's.
     """
-    path = Path(inner_step.__file__) if path is None else path
-    tree = ast.parse(path.read_text())
-    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    if missing := [name for name in PYTHON_FUNCTIONS if name not in defs]:
-        raise MarkerError(f"{_relative(path)} has no function {', '.join(missing)}")
-    ranges = []
-    for name in PYTHON_FUNCTIONS:
-        node = defs[name]
-        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        ranges.append((first, node.end_lineno or node.lineno))
-    return _shown(path, ranges, "#")
+    return function_code(Path(inner_step.__file__) if path is None else path, PYTHON_FUNCTIONS)
 
 
 def _kernel_range(text: str) -> tuple[int, int]:
@@ -233,9 +244,18 @@ def highlight(source: Source, step_kind: str, phase: str | None = None) -> list[
 
     A phase the source does not mark (``KERNEL_ONLY`` in Python) lights nothing there.
     """
-    spans = phase_spans(source.text, source.comment_prefix)
+    return phase_ranges(source, phases_of(step_kind, phase))
+
+
+def phase_ranges(
+    source: Source, phases: Sequence[str], expected: tuple[str, ...] | None = None
+) -> list[tuple[int, int]]:
+    """Shown-line ranges (1-based, inclusive, sorted, touching ones merged) of ``phases``
+    in ``source``, which marks exactly ``expected`` (default: the forward's phases); a
+    phase it does not mark lights nothing."""
+    spans = phase_spans(source.text, source.comment_prefix, expected)
     merged: list[tuple[int, int]] = []
-    for first, last in sorted(spans[p] for p in phases_of(step_kind, phase) if p in spans):
+    for first, last in sorted(spans[p] for p in phases if p in spans):
         if merged and first <= merged[-1][1] + 1:
             merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
         else:

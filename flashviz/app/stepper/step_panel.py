@@ -17,6 +17,8 @@ import streamlit as st
 
 from flashviz.app.charts import theme_name
 from flashviz.app.params import TILE_SCALE, sync_query_params
+from flashviz.app.play import SPEEDS as SPEEDS  # re-exported: the browser Play test
+from flashviz.app.play import Player
 from flashviz.app.step_controls import step_controls
 from flashviz.app.stepper import presentation, step_view
 from flashviz.app.stepper.code_view import code_section
@@ -41,7 +43,7 @@ from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.explain import explain
 from flashviz.lab.progress import progress
 
-SPEEDS = {"0.5 step/s": 2.0, "1 step/s": 1.0, "2 steps/s": 0.5, "4 steps/s": 0.25}
+PLAYER = Player("step")  # the stepper's play state: keys "_play", "speed", "btn_play", ...
 
 
 def _jump(to: int) -> None:
@@ -83,56 +85,12 @@ def _bug_banner(ctx: FigureContext, k: int, bug_at: int | None) -> None:
 
 
 def _user_moved() -> None:
-    st.session_state["_user_moved"] = True
-
-
-def _slider_moved() -> None:
-    """The step slider changed. While playing it is hidden, so a change is a stale value the
-    browser sent before it drew the Play rerun (the first timer run can carry the slider's
-    old step): keep the played step instead of stepping back."""
-    ss = st.session_state
-    if ss.get("_play", False) and "_play_step" in ss:
-        ss.step = ss["_play_step"]
-    else:
-        _user_moved()
-
-
-def _toggle_play() -> None:
-    st.session_state["_play"] = not st.session_state.get("_play", False)
+    PLAYER.user_moved()
 
 
 def play_controls() -> float | None:
     """Play/pause and speed; returns the fragment's timer interval (None when paused)."""
-    playing = st.session_state.get("_play", False)
-    a, b = st.columns([1, 3])
-    a.button(
-        "Pause" if playing else "Play",
-        disabled=st.session_state.get("quiz_mode", False),
-        key="btn_play",
-        on_click=_toggle_play,
-        icon=":material/pause:" if playing else ":material/play_arrow:",
-    )
-    b.select_slider("speed", list(SPEEDS), key="speed", label_visibility="collapsed")
-    return SPEEDS[st.session_state.speed] if playing else None
-
-
-def _advance_if_playing(last: int) -> None:
-    """While playing, the step is counted here (``_play_step``), not read back from the
-    slider: a timer rerun that starts before the browser drew the last step would carry the
-    slider's old value and step back. The slider is hidden while playing."""
-    ss = st.session_state
-    if not ss.get("_play", False):
-        ss.pop("_play_step", None)
-        return
-    if ss.pop("_user_moved", False):  # a button while playing: continue from there
-        ss["_play_step"] = ss.step
-        return
-    k = min(max(int(ss.get("_play_step", ss.step)), 0), last)
-    if k >= last:
-        ss.step, ss["_play"] = last, False
-        ss.pop("_play_step", None)
-        st.rerun(scope="app")  # drop the timer
-    ss.step = ss["_play_step"] = k + 1
+    return PLAYER.controls(disabled=st.session_state.get("quiz_mode", False))
 
 
 def _counters(ctx: FigureContext, k: int) -> None:
@@ -284,12 +242,12 @@ def step_panel_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     st.session_state.step = min(max(int(st.session_state.get("step", 0)), 0), last)
     quiz = quiz_mode_toggle()
     if quiz:
-        st.session_state["_play"] = False  # no auto-advance past a question
+        PLAYER.stop()  # no auto-advance past a question
         reset_if_new_problem(ctx)
     step_now = st.session_state.step
-    _advance_if_playing(last)
+    PLAYER.advance(last)
     locked = quiz and step_now < last and not unlocked(step_now + 1)  # the quiz holds Next
-    playing = bool(st.session_state.get("_play", False))
+    playing = PLAYER.playing()
     k = int(st.session_state.step)
     # Buttons, heading and charts step in the browser at once, then tell the server.
     w = step_view.step_window(
@@ -301,7 +259,7 @@ def step_panel_body(ctx: FigureContext, bug_at: int | None = None) -> None:
         last,
         "btn_",
         locked=locked,
-        on_move=_slider_moved,
+        on_move=PLAYER.slider_moved,
         slider=not playing,
         buttons=False,
     )
