@@ -1,6 +1,7 @@
 """The benchmarks' command line: tiled FlashAttention-2 against naive attention, in one run.
 
     python -m flashviz.bench --n 512 1024 2048 4096 --d 64          # CPU, NumPy
+    python -m flashviz.bench --backward --n 4096 --d 64     # CPU, the backward pass
     python -m flashviz.bench --gpu --n 1024 2048 4096 8192 --csv gpu.csv   # CUDA kernel
     python -m flashviz.bench --gpu --acceptance     # everything a GPU can check, < 5 min
 
@@ -9,6 +10,7 @@ For each n it times both on the same float inputs (median of ``--repeat`` runs, 
 warm-up), measures each one's peak memory with ``tracemalloc`` (NumPy reports its buffers
 to it) in a separate run, checks both against the float64 reference, and prints a table
 with the ratios. Peak memory counts everything the call allocates, output included.
+``--backward`` does the same for the backward pass (``flashviz.perf.backward_bench``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from flashviz.gpu.report import (
     naive_faster,
     run_gpu,
 )
-from flashviz.perf.bench import format_table, sweep
+from flashviz.perf.backward_bench import measure_backward
+from flashviz.perf.bench import format_table, measure, sweep
 
 ACCEPTANCE_NS = (512, 1024, 2048, 4096, 8192, 16384)
 ACCEPTANCE_DS = (64, 128)
@@ -121,6 +124,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--backward",
+        action="store_true",
+        help="time the backward pass (dQ, dK, dV) instead: flash_attention_backward "
+        "against the standard backward, which keeps P; errors vs the float64 gradient",
+    )
+    parser.add_argument(
         "--gpu",
         action="store_true",
         help="benchmark the CUDA kernel against naive CuPy (and PyTorch SDPA "
@@ -136,7 +145,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", default=".", help="folder for --acceptance's files")
     parser.add_argument("--csv", metavar="PATH", help="also write the results as CSV")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.backward and args.gpu:
+        parser.error("--backward is a CPU benchmark; the GPU sweep has no backward")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         causal=args.causal,
         repeat=args.repeat,
         seed=args.seed,
+        measure_one=measure_backward if args.backward else measure,
+        desc="CPU backward sweep" if args.backward else "CPU sweep",
     )
     print(format_table(results))
     if args.csv:

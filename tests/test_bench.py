@@ -16,6 +16,7 @@ from flashviz.core.flash import flash_attention
 from flashviz.core.measurement import BenchRow, CpuResult, write_csv
 from flashviz.core.reference import attention_reference, naive_attention
 from flashviz.gpu import report
+from flashviz.perf import backward_bench
 from flashviz.perf import bench as cpu_bench
 
 
@@ -58,7 +59,7 @@ def test_cli_help_and_run():
     assert out.startswith("usage: python -m flashviz.bench ")
     assert "time ratio < 1 means flash is faster" in " ".join(out.split())
     for option in ("--n", "--d", "--dtype", "--block-q", "--block-kv", "--causal", "--repeat",
-                   "--seed", "--gpu", "--acceptance", "--csv"):  # fmt: skip
+                   "--seed", "--backward", "--gpu", "--acceptance", "--csv"):  # fmt: skip
         assert f"\n  {option} " in out, option
     run = subprocess.run(
         [sys.executable, "-m", "flashviz.bench", "--n", "64", "--d", "8", "--repeat", "1"],
@@ -72,6 +73,41 @@ def test_cli_help_and_run():
     assert row.split()[:2] == ["64", "8"]
     assert row.split()[-2:] == [f"{r.naive_err:.1e}", f"{r.flash_err:.1e}"]
     assert "CPU sweep: 100%" in run.stderr and "1/1" in run.stderr  # the progress bar
+
+
+def test_cli_backward_runs_the_backward_bench_and_writes_the_csv(tmp_path):
+    out = tmp_path / "backward.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "flashviz.bench", "--backward", "--n", "48", "80", "--d", "8",
+         "--repeat", "1", "--causal", "--block-q", "16", "--block-kv", "32", "--csv", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    header, _, *rows = run.stdout.splitlines()
+    assert header == cpu_bench.format_table([]).splitlines()[0]
+    for n, row in zip((48, 80), rows, strict=True):  # the same inputs: the same errors
+        r = backward_bench.measure_backward(n, 8, repeat=1, causal=True, block_q=16, block_kv=32)
+        forward = cpu_bench.measure(n, 8, repeat=1, causal=True, block_q=16, block_kv=32)
+        assert row.split()[:2] == [str(n), "8"]
+        assert row.split()[-2:] == [f"{r.naive_err:.1e}", f"{r.flash_err:.1e}"]
+        assert row.split()[-2:] != [f"{forward.naive_err:.1e}", f"{forward.flash_err:.1e}"]
+    assert "CPU backward sweep: 100%" in run.stderr and "2/2" in run.stderr
+    with out.open() as f:
+        written = list(csv.DictReader(f))
+    assert [r["n"] for r in written] == ["48", "80"]
+    assert list(written[0]) == [f.name for f in fields(CpuResult)]
+
+
+def test_cli_backward_with_gpu_is_refused():
+    run = subprocess.run(
+        [sys.executable, "-m", "flashviz.bench", "--backward", "--gpu"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "--backward is a CPU benchmark" in run.stderr
+    assert bench.parse_args(["--backward"]).backward and not bench.parse_args([]).backward
 
 
 def test_gpu_flag_without_gpu_says_why_and_still_writes_the_csv(tmp_path):

@@ -79,11 +79,20 @@ def measure(
     )
 
 
-def sweep(ns: Sequence[int], d: int, *, progress: bool = True, **kwargs: object) -> list[CpuResult]:
-    """``measure`` for every n, with a progress bar on stderr."""
+def sweep(
+    ns: Sequence[int],
+    d: int,
+    *,
+    progress: bool = True,
+    measure_one: Callable[..., CpuResult] = measure,
+    desc: str = "CPU sweep",
+    **kwargs: object,
+) -> list[CpuResult]:
+    """``measure_one`` (the forward's ``measure`` by default) for every n, with a progress
+    bar on stderr."""
     results = []
-    for n in tqdm(ns, desc="CPU sweep", unit="size", disable=not progress, file=sys.stderr):
-        results.append(measure(n, d, **kwargs))
+    for n in tqdm(ns, desc=desc, unit="size", disable=not progress, file=sys.stderr):
+        results.append(measure_one(n, d, **kwargs))
     return results
 
 
