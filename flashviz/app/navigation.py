@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from flashviz.app.pages import backward as backward_page
 from flashviz.app.pages import causal as causal_page
 from flashviz.app.pages import debugger as debugger_page
 from flashviz.app.pages import fa1 as fa1_page
@@ -21,6 +22,12 @@ def pages() -> list:
             url_path="stepper",
             default=True,
             icon=":material/grid_on:",
+        ),
+        st.Page(
+            backward_page.render,
+            title="Backward pass",
+            url_path="backward",
+            icon=":material/undo:",
         ),
         st.Page(fa1_page.render, title="FA1 vs FA2", url_path="fa1", icon=":material/swap_horiz:"),
         st.Page(

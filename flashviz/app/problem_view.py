@@ -12,20 +12,24 @@ from flashviz.lab.problem import ProblemSpec, suggest_size
 SIZE_NAMES = ("n_q", "n_k", "block_q", "block_kv")
 
 
-def suggested(spec: ProblemSpec) -> dict[str, int] | None:
-    """Sizes within the limits close to ``spec``; None when its sizes are fine or unset."""
+def suggested(spec: ProblemSpec, page: str = "stepper") -> dict[str, int] | None:
+    """Sizes within ``page``'s limits close to ``spec``; None when its sizes are fine or
+    unset."""
     now = tuple(getattr(spec, name) for name in SIZE_NAMES)
     if min(now) < 1:
         return None
-    size = suggest_size(spec)
+    size = suggest_size(spec, page)
     return None if size == now else dict(zip(SIZE_NAMES, size, strict=True))
 
 
-def problem_errors_view(errors: Sequence[str], spec: ProblemSpec, fields: Sequence[Field]) -> None:
-    """One error box per problem, then a button that applies the suggested size."""
+def problem_errors_view(
+    errors: Sequence[str], spec: ProblemSpec, fields: Sequence[Field], page: str = "stepper"
+) -> None:
+    """One error box per problem, then a button that applies the size suggested for
+    ``page`` (a page of ``flashviz.lab.problem.PAGES``)."""
     for e in errors:
         st.error(e)
-    size = suggested(spec)
+    size = suggested(spec, page)
     if size is not None:
         st.button(
             "Use the suggested size: n_q = {n_q}, n_k = {n_k}, block_q = {block_q}, "

@@ -38,6 +38,7 @@ def step_controls(
     label: str = "step",
     locked: bool = False,
     on_move: Callable[[], None] | None = None,
+    on_slide: Callable[[], None] | None = None,
     slider: bool = True,
     buttons: bool = True,
 ) -> int:
@@ -46,9 +47,10 @@ def step_controls(
     within 0 .. ``last``. ``slider`` False: a progress bar stands in for the slider (while
     playing, so that a stale slider value from the browser cannot move the step back).
     ``locked``: Next, Last and the slider are disabled (the quiz holds
-    the next step back). ``on_move`` runs after any user move. ``buttons`` False: the slider
-    only (the stepper's buttons are drawn in the browser, ``flashviz.app.stepper.step_view``).
-    Returns the step."""
+    the next step back). ``on_move`` runs after any user move; ``on_slide``, if given, after
+    a slider move instead (a Play timer tells a stale slider value from a button press).
+    ``buttons`` False: the slider only (the stepper's buttons are drawn in the browser,
+    ``flashviz.app.stepper.step_view``). Returns the step."""
     st.session_state[key] = min(max(int(st.session_state.get(key, 0)), 0), last)
     for col, (to, text, icon) in zip(st.columns(4) if buttons else (), MOVES, strict=False):
         col.button(
@@ -62,7 +64,8 @@ def step_controls(
         )
     k = int(st.session_state[key])
     if last > 0 and slider:  # a slider needs two values
-        st.slider(label, 0, last, key=key, on_change=on_move, disabled=locked)
+        slid = on_move if on_slide is None else on_slide
+        st.slider(label, 0, last, key=key, on_change=slid, disabled=locked)
     elif last > 0:
         st.progress(k / last, text=f"{label} {k} of {last}")
     return k

@@ -21,15 +21,17 @@ from flashviz.figures.style import (
 )
 
 
-def _heat(panel: int, z: np.ndarray, step: TileStep, name: str, **style) -> dict:
+def tile_heatmap(panel: int, z: np.ndarray, rows: range, cols: range, name: str, **style) -> dict:
+    """Heatmap trace of one tile's ``z`` (rows x cols) in panel ``panel``, its numbers
+    printed where they fit (``fit_numbers``)."""
     x, y = panel_axes(panel)
     return {
         "type": "heatmap",
         "xaxis": x,
         "yaxis": y,
         "z": z,
-        "x": np.arange(step.cols.start, step.cols.stop),
-        "y": np.arange(step.rows.start, step.rows.stop),
+        "x": np.arange(cols.start, cols.stop),
+        "y": np.arange(rows.start, rows.stop),
         "name": name,
         "hovertemplate": f"query %{{y}}, key %{{x}}: {name} = %{{z:.4f}}<extra></extra>",
         "numbers": (".2f", ".1f"),
@@ -76,25 +78,29 @@ def tile_figure(
     zmin, zmax = score_range(ctx, step.s, tile_scale)
     own = (zmin, zmax) != (-ctx.score_max, ctx.score_max)
     data = [
-        _heat(
+        tile_heatmap(
             0,
             finite_or_nan(step.s),
-            step,
+            step.rows,
+            step.cols,
             "S",
             colorscale=SCORE_SCALE,
             zmin=zmin,
             zmax=zmax,
-            colorbar=_colorbar("score (this tile)" if own else "score", layout["xaxis"]["domain"]),
+            colorbar=colorbar_below(
+                "score (this tile)" if own else "score", layout["xaxis"]["domain"]
+            ),
         ),
-        _heat(
+        tile_heatmap(
             1,
             step.p,
-            step,
+            step.rows,
+            step.cols,
             P_TILDE,
             colorscale=PROB_SCALE,
             zmin=0,
             zmax=1,
-            colorbar=_colorbar(P_TILDE, layout["xaxis2"]["domain"]),
+            colorbar=colorbar_below(P_TILDE, layout["xaxis2"]["domain"]),
         ),
     ]
     masked = "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
@@ -104,7 +110,7 @@ def tile_figure(
     return figure(data, layout)
 
 
-def _colorbar(title: str, domain: list[float]) -> dict:
+def colorbar_below(title: str, domain: list[float]) -> dict:
     """A horizontal colour bar under its own panel (a vertical one beside a panel of a
     narrow figure ran over the next panel)."""
     return {

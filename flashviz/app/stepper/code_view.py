@@ -113,7 +113,7 @@ def _gap(hidden: int) -> str:
     return f'<div class="fv-gap" style="{_DIM}">  \u22ee {hidden} more lines</div>'
 
 
-def _file_lines(source: Source, ranges: list[tuple[int, int]]) -> str:
+def file_lines(source: Source, ranges: list[tuple[int, int]]) -> str:
     parts = []
     for first, last in ranges:
         a, b = source.line_numbers[first - 1], source.line_numbers[last - 1]
@@ -182,7 +182,7 @@ def code_section(step_kind: str, phase: str | None = None) -> None:
     drawn = _drawn(files, step_kind, phase, whole)
     for col, (src, ranges), body in zip(st.columns(2), lit, drawn, strict=True):
         if ranges:
-            col.caption(f"`{src.path}`, lines {_file_lines(src, ranges)}")
+            col.caption(f"`{src.path}`, lines {file_lines(src, ranges)}")
         else:  # a kernel-only phase, asked for alone
             col.caption(f"`{src.path}` has no `{'`, `'.join(kernel_only)}`: kernel only")
         col.html(body)
