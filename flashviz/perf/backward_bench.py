@@ -23,7 +23,7 @@ from flashviz.core.backward import (
 )
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
 from flashviz.core.measurement import CpuResult
-from flashviz.perf.bench import median_seconds, peak_bytes
+from flashviz.perf.bench import compare
 
 
 def grads_error(grads: Grads, ref: Grads) -> float:
@@ -56,13 +56,4 @@ def measure_backward(
         return flash_attention_backward(q, k, v, o, lse, do, causal=causal, **blocks)
 
     ref = attention_backward_reference(q, k, v, do, causal=causal)
-    return CpuResult(
-        n=n,
-        d=d,
-        naive_s=median_seconds(naive, repeat),
-        flash_s=median_seconds(flash, repeat),
-        naive_peak=peak_bytes(naive),
-        flash_peak=peak_bytes(flash),
-        naive_err=grads_error(naive(), ref),
-        flash_err=grads_error(flash(), ref),
-    )
+    return compare(n, d, naive, flash, lambda grads: grads_error(grads, ref), repeat)

@@ -14,6 +14,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -22,6 +23,8 @@ from flashviz.core.accuracy import max_error
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
 from flashviz.core.measurement import CpuResult
 from flashviz.core.reference import attention_reference, naive_attention
+
+T = TypeVar("T")
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
@@ -67,6 +70,19 @@ def measure(
         return flash_attention(q, k, v, block_q=block_q, block_kv=block_kv, causal=causal)
 
     o_ref, _ = attention_reference(q, k, v, causal=causal)
+    return compare(n, d, naive, flash, lambda out: max_error(out[0], o_ref), repeat)
+
+
+def compare(
+    n: int,
+    d: int,
+    naive: Callable[[], T],
+    flash: Callable[[], T],
+    error: Callable[[T], float],
+    repeat: int,
+) -> CpuResult:
+    """Median times, peak memory (separate runs) and errors (``error`` of one more run's
+    output) of two methods, each called with no argument on the same inputs."""
     return CpuResult(
         n=n,
         d=d,
@@ -74,8 +90,8 @@ def measure(
         flash_s=median_seconds(flash, repeat),
         naive_peak=peak_bytes(naive),
         flash_peak=peak_bytes(flash),
-        naive_err=max_error(naive()[0], o_ref),
-        flash_err=max_error(flash()[0], o_ref),
+        naive_err=error(naive()),
+        flash_err=error(flash()),
     )
 
 
