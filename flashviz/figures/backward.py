@@ -90,16 +90,15 @@ def backward_tile_map_figure(
     layout = {
         "shapes": skipped,
         "xaxis": {"title": {"text": "K/V block j (outer loop)"}, "range": [-0.5, n_j - 0.5],
-                  "showgrid": False, "zeroline": False, "dtick": 1 if n_j <= 16 else None,
-                  "side": "top"},
+                  "showgrid": False, "zeroline": False, "dtick": 1 if n_j <= 16 else None},
         "yaxis": {"title": {"text": "Q block i (inner loop)"}, "range": [n_i - 0.5, -0.5],
                   "showgrid": False, "zeroline": False, "dtick": 1 if n_i <= 16 else None},
-        "legend": {**LEGEND_BELOW, "entrywidth": 0.25, "entrywidthmode": "fraction"},
+        "legend": {**LEGEND_BELOW, "entrywidth": 0.5, "entrywidthmode": "fraction"},  # 2 a row
     }  # fmt: skip
-    title = f"Tiles in the backward's order (numbers), step {k}{where}"
+    title = f"Tiles in the backward's order (numbers)<br>step {k}{where}"
     return figure(
         [heat, *legend_squares(legend)],
-        base_layout(layout, title=title, height=height, margin={"t": 130, "b": 90}),
+        base_layout(layout, title=title, height=height, margin={"t": 100, "b": 150}),
     )
 
 

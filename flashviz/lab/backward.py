@@ -280,10 +280,10 @@ def _load(step: BwdLoadStep, row: int) -> Explanation:
 
 TILE_FORMULA = (
     r"\begin{aligned} S_{ij} &= \tau\, Q_i K_j^T, \quad P_{ij} = e^{S_{ij} - L_i} \\ "
-    r"dV_j &\leftarrow dV_j + P_{ij}^T dO_i, \quad dP_{ij} = dO_i V_j^T \\ "
+    r"dV_j &\leftarrow dV_j + P_{ij}^T dO_i \\ dP_{ij} &= dO_i V_j^T \\ "
     r"dS_{ij} &= P_{ij} \circ (dP_{ij} - D_i) \\ "
-    r"dQ_i &\leftarrow dQ_i + \tau\, dS_{ij} K_j \ \text{(HBM)}, \quad "
-    r"dK_j \leftarrow dK_j + \tau\, dS_{ij}^T Q_i \end{aligned}"
+    r"dQ_i &\leftarrow dQ_i + \tau\, dS_{ij} K_j \ \text{(HBM)} \\ "
+    r"dK_j &\leftarrow dK_j + \tau\, dS_{ij}^T Q_i \end{aligned}"
 )
 
 
@@ -300,7 +300,8 @@ def _tile(trace: BackwardTrace, step: BwdTileStep, r: int, row: int) -> Explanat
         "the saved logsumexp L_i (no running max, no second pass: the forward stored no P). "
         f"dV_j and dK_j grow on chip; dQ_i's share is added in HBM.{masked}"
     )
-    c, lse, delta = 0, float(trace.lse[row]), float(trace.delta[row])
+    c = int(np.argmax(np.abs(step.ds[r])))  # the key whose dS is largest in this row
+    lse, delta = float(trace.lse[row]), float(trace.delta[row])
     key = step.cols.start + c
     dq_add = float(step.dq_add[r, 0])
     numbers = lines(
@@ -334,8 +335,8 @@ def _write(step: BwdWriteStep, row: int) -> Explanation:
 
 def explain_step(trace: BackwardTrace, k: int, row: int = 0) -> Explanation:
     """What step ``k`` does, its formula and numbers. ``row``: at a tile step, the offset of
-    the query row inside the Q block (clipped to it; its first key in the tile); at the
-    delta step the global row."""
+    the query row inside the Q block (clipped to it; the numbers of the tile's key with the
+    largest |dS| in that row); at the delta step the global row."""
     step = trace.steps[k]
     if isinstance(step, BwdTileStep):
         r = min(max(row, 0), len(step.rows) - 1)

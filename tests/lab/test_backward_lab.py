@@ -207,7 +207,9 @@ def test_the_explanations_carry_the_step_s_numbers(run) -> None:
             r = min(1, len(step.rows) - 1)
             row = step.rows.start + r
             assert e.row == row and f"tile (Q block {step.i}, K/V block {step.j})" in e.title
-            for value in (step.s[r, 0], step.p[r, 0], step.dp[r, 0], step.ds[r, 0],
+            c = int(np.argmax(np.abs(step.ds[r])))
+            assert f"dS_{{{row},{step.cols.start + c}}}" in e.numbers
+            for value in (step.s[r, c], step.p[r, c], step.dp[r, c], step.ds[r, c],
                           t.delta[row], step.dq[r, 0]):  # fmt: skip
                 assert num(float(value)) in e.numbers, (num(float(value)), e.numbers)
         elif isinstance(step, BwdWriteStep):

@@ -25,6 +25,7 @@ PAGES = {
         "stepper_bug",
         4,
     ),
+    "backward?causal=true&bwd_step=9": ("backward", 5),
     "fa1": ("fa1_vs_fa2", 1),
     "causal": ("causal_alignment", 1),
     "debugger": ("debugger", 1),

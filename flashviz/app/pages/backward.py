@@ -134,7 +134,8 @@ def _counters(run: BackwardRun, k: int) -> None:
         "naive backward moves",
         _kib(p.naive_hbm_bytes),
         help="Standard attention's backward reads the stored P (n_q x n_k) and writes and "
-        "reads dP and dS; it grows as n^2, FA2's as n^2 d / block size.",
+        "reads dP and dS: about 7 numbers per score. FA2's moves about (4d + 2) / block_kv "
+        "per score, so it moves less only once block_kv > (4d + 2) / 7.",
     )
     cols[3].metric(
         "FLOPs so far",
