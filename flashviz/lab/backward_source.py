@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flashviz.core import backward, backward_step
-from flashviz.lab.source_view import Source, function_code, phase_ranges
+from flashviz.lab.source_view import Source, function_code, phase_ranges, phases_of
 
 INNER_PHASES: tuple[str, ...] = (
     "delta",  # D_i = rowsum(dO_i * O_i), once before the loops
@@ -39,16 +39,7 @@ LOOP_FUNCTIONS = ("flash_attention_backward",)
 
 def step_phases(step_kind: str, phase: str | None = None) -> tuple[str, ...]:
     """The phases a backward step of ``step_kind`` runs, or just ``phase`` (one of them)."""
-    if step_kind not in STEP_PHASES:
-        raise ValueError(f"step_kind must be one of {', '.join(STEP_PHASES)}, got {step_kind!r}")
-    if phase is None:
-        return STEP_PHASES[step_kind]
-    if phase not in STEP_PHASES[step_kind]:
-        raise ValueError(
-            f"phase must be one of {', '.join(STEP_PHASES[step_kind]) or 'none'} for a "
-            f"{step_kind} step, got {phase!r}"
-        )
-    return (phase,)
+    return phases_of(step_kind, phase, STEP_PHASES)
 
 
 def source_paths() -> tuple[Path, Path]:

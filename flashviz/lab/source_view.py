@@ -225,15 +225,21 @@ def kernel_code(path: Path | None = None) -> Source:
     return _shown(path, [_kernel_range(path.read_text())], "//")
 
 
-def phases_of(step_kind: str, phase: str | None = None) -> tuple[str, ...]:
-    """The phases a step of ``step_kind`` runs, or just ``phase`` (one of them)."""
-    if step_kind not in STEP_PHASES:
-        raise ValueError(f"step_kind must be one of {', '.join(STEP_PHASES)}, got {step_kind!r}")
+def phases_of(
+    step_kind: str,
+    phase: str | None = None,
+    step_phases: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[str, ...]:
+    """The phases a step of ``step_kind`` runs, or just ``phase`` (one of them).
+    ``step_phases``: step kind -> its phases (default ``STEP_PHASES``, the forward's)."""
+    table = STEP_PHASES if step_phases is None else step_phases
+    if step_kind not in table:
+        raise ValueError(f"step_kind must be one of {', '.join(table)}, got {step_kind!r}")
     if phase is None:
-        return STEP_PHASES[step_kind]
-    if phase not in STEP_PHASES[step_kind]:
+        return table[step_kind]
+    if phase not in table[step_kind]:
         raise ValueError(
-            f"phase must be one of {', '.join(STEP_PHASES[step_kind])} for a {step_kind} "
+            f"phase must be one of {', '.join(table[step_kind]) or 'none'} for a {step_kind} "
             f"step, got {phase!r}"
         )
     return (phase,)
