@@ -22,9 +22,9 @@ pytestmark = pytest.mark.browser
 
 PROBLEM = {"n_q": "20", "n_k": "12", "head_dim": "4", "block_q": "4", "block_kv": "4",
            "seed": "3", "pattern": "random"}  # fmt: skip
-PAGES = ("FA1 vs FA2", "Causal alignment", "Online-softmax debugger", "Precision",
-         "Split-KV decoding", "GPU timings")  # fmt: skip
-SHARED_PAGES = ("FA1 vs FA2", "Causal alignment", "Precision")  # same n_q, n_k fields
+PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Online-softmax debugger",
+         "Precision", "Split-KV decoding", "GPU timings")  # fmt: skip
+SHARED_PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Precision")  # same n_q, n_k
 
 
 def _params(url: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from .helpers import chart_overlaps, screenshot
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"fa1": 3, "debugger": 3, "precision": 5, "causal": 2, "split_kv": 4}  # charts at least
+PAGES = {"backward": 4, "fa1": 3, "debugger": 3, "precision": 5, "causal": 2, "split_kv": 4}
 CUT_LABELS = """() => [...document.querySelectorAll('[data-testid=stMetricLabel] p,'
   + ' [data-testid=stMetricLabel] div')]
   .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
