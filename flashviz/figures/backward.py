@@ -235,7 +235,7 @@ def dq_figure(
             "xaxis": "x2",
             "yaxis": "y2",
             "name": "dQ",
-            "colorbar": {"title": {"text": "dQ"}, "thickness": 14, "nticks": 4},
+            "colorbar": {"title": {"text": "dQ", "side": "right"}, "thickness": 14, "nticks": 4},
             "hovertemplate": "row %{y}, dim %{x}: dQ = %{z:.4f}<extra></extra>",
             **_diverging(dq),
         },
