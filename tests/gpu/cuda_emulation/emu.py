@@ -46,21 +46,28 @@ class Build:
             files.append(str(HERE / "tsan_main.cpp"))
         return [CXX, *BASE_FLAGS, *flags, f'-DKERNEL_SOURCE="{kernel}"', *files, "-o", str(out)]
 
+    def text(self) -> str:
+        """The kernel source g++ compiles (the text NVRTC would compile)."""
+        return kernel_source(self.config, self.source)
+
     def key(self) -> str:
-        parts = [kernel_source(self.config, self.source), " ".join(self.command(Path(), Path()))]
+        parts = [self.text(), " ".join(self.command(Path(), Path()))]
         parts += [(HERE / f).read_text() for f in ("cuda_emu.h", "harness.cpp", "tsan_main.cpp")]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def build(spec: Build) -> Path:
-    """Compile (or reuse) the build; returns the .so, or the program for a TSan build."""
+    """Compile (or reuse) the build; returns the .so, or the program for a TSan build.
+
+    ``spec``: a ``Build``, or anything with its ``text``, ``key``, ``command`` and ``tsan``
+    (``emu_tc.TcBuild``)."""
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     key = spec.key()
     out = BUILD_DIR / (f"tsan_{key}" if spec.tsan else f"flash_{key}.so")
     if out.exists():
         return out
     kernel = BUILD_DIR / f"kernel_{key}.cu"
-    kernel.write_text(kernel_source(spec.config, spec.source))
+    kernel.write_text(spec.text())
     with tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
         partial = Path(tmp) / out.name
         done = subprocess.run(spec.command(kernel, partial), capture_output=True, text=True)
