@@ -2,6 +2,8 @@
 
 The one place that decides them, shared by the CuPy launcher (``flashviz.gpu.launcher``), the NVRTC
 compile check (``flashviz.gpu.nvrtc``) and the CPU emulation tests. Plain Python: no CuPy.
+The same for the tensor-core kernel ``kernels/flash_attention_tc.cu`` (issue #15) at the
+end: ``TcConfig``, ``tc_config``, ``tc_blocks``, ``tc_kernel_source``, ``prepare_tc_call``.
 
 Head dims: the kernel is compiled for the head dims in ``KERNEL_HEAD_DIMS``; any other
 d <= 128 runs on the next larger one (``padded_head_dim``): the shared tiles get zero
@@ -20,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from flashviz.core.checks import check_block, check_problem
-from flashviz.core.kernel_files import KERNEL_PATH
+from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
 from flashviz.core.masking import causal_offset
+from flashviz.core.precision import get_precision
 
 KERNEL_HEAD_DIMS = (16, 32, 64, 96, 128)
 KERNEL_BLOCKS = ((64, 64), (64, 32), (32, 64), (32, 32))  # (block_q, block_kv), best first
@@ -129,9 +132,10 @@ def kernel_source(config: KernelConfig, source: str | None = None) -> str:
 
 
 def launch_params(
-    config: KernelConfig, n_q: int, n_k: int, batch_heads: int
+    config: KernelConfig | TcConfig, n_q: int, n_k: int, batch_heads: int
 ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(grid, block): one block of NUM_THREADS per (query block, batch*head)."""
+    """(grid, block): one block of NUM_THREADS per (query block, batch*head), for either
+    kernel."""
     n_q = check_block("n_q", n_q)
     check_block("n_k", n_k)
     batch_heads = check_block("batch_heads", batch_heads)
@@ -145,7 +149,7 @@ def launch_params(
 class KernelCall:
     """Everything one launch needs besides the arrays: build, geometry, scalar arguments."""
 
-    config: KernelConfig
+    config: KernelConfig | TcConfig
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     lead: tuple[int, ...]  # leading (batch, head) dims of q; their product is grid.y
@@ -217,4 +221,146 @@ def prepare_call(
         bool(causal),
         causal_offset(n_q, n_k, causal_align),
     )
+    return call, arrays
+
+
+# --- The tensor-core kernel, kernels/flash_attention_tc.cu (issue #15) -----------------------
+#
+# Float16 / bfloat16 inputs (passed as their raw 16 bits), float32 o and lse. Each warp owns
+# 16 query rows (FA2's split-Q), so NUM_THREADS = 32 * BLOCK_Q / 16; BLOCK_KV is a multiple
+# of 16 (the k of the P~ V mma) and so is HEAD_DIM (every one of KERNEL_HEAD_DIMS is).
+# Shared tiles are rows of 32-bit words (two 16-bit elements) with TC_PAD_WORDS spare words.
+
+TC_BLOCKS = ((128, 64), (64, 64), (64, 32))  # (block_q, block_kv), best first
+TC_PRECISIONS = {"float16": 0, "bfloat16": 1}  # precision -> INPUT_BF16
+TC_ROWS_PER_WARP = 16  # the m of mma.m16n8k16
+TC_K = 16  # the k of mma.m16n8k16: BLOCK_KV and HEAD_DIM are multiples of it
+TC_PAD_WORDS = 4  # spare 32-bit words a shared row, as in the .cu
+WORD_BYTES = 4
+
+
+@dataclass(frozen=True)
+class TcConfig:
+    """Compile-time sizes of one build of the tensor-core kernel."""
+
+    head_dim: int  # HEAD_DIM: d padded up to one of KERNEL_HEAD_DIMS
+    block_q: int
+    block_kv: int
+    precision: str  # "float16" or "bfloat16"
+
+    @property
+    def num_threads(self) -> int:
+        return 32 * self.block_q // TC_ROWS_PER_WARP  # one warp per 16 query rows
+
+    @property
+    def defines(self) -> dict[str, int]:
+        return {
+            "BLOCK_Q": self.block_q,
+            "BLOCK_KV": self.block_kv,
+            "HEAD_DIM": self.head_dim,
+            "NUM_THREADS": self.num_threads,
+            "INPUT_BF16": TC_PRECISIONS[self.precision],
+        }
+
+    @property
+    def shared_bytes(self) -> int:
+        return tc_shared_bytes(self.head_dim, self.block_q, self.block_kv)
+
+
+def tc_shared_bytes(head_dim: int, block_q: int, block_kv: int) -> int:
+    """Static shared memory of the tensor-core kernel: q_s, k_s (rows of HEAD_DIM / 2 + pad
+    words) and vt_s (V transposed: HEAD_DIM rows of BLOCK_KV / 2 + pad words)."""
+    q_k = (block_q + block_kv) * (head_dim // 2 + TC_PAD_WORDS)
+    vt = head_dim * (block_kv // 2 + TC_PAD_WORDS)
+    return WORD_BYTES * (q_k + vt)
+
+
+def tc_blocks(d: int) -> tuple[tuple[int, int], ...]:
+    """The (block_q, block_kv) pairs of TC_BLOCKS whose tiles fit for head dim d."""
+    head_dim = padded_head_dim(d)
+    return tuple(b for b in TC_BLOCKS if tc_shared_bytes(head_dim, *b) <= SHARED_LIMIT_BYTES)
+
+
+def tc_config(d: int, block_q: int, block_kv: int, precision: str) -> TcConfig:
+    """Validate (d, block_q, block_kv, precision); return the tensor-core build that runs them."""
+    head_dim = padded_head_dim(d)
+    block_q = check_block("block_q", block_q)
+    block_kv = check_block("block_kv", block_kv)
+    if precision not in TC_PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {list(TC_PRECISIONS)} for the tensor-core kernel, "
+            f"got {precision!r}"
+        )
+    if block_q % TC_ROWS_PER_WARP or block_q > 1024 * TC_ROWS_PER_WARP // 32:
+        raise ValueError(
+            f"block_q must be a multiple of {TC_ROWS_PER_WARP} (one warp each) and at most "
+            f"{1024 * TC_ROWS_PER_WARP // 32}, got {block_q}"
+        )
+    if block_kv % TC_K:
+        raise ValueError(f"block_kv must be a multiple of {TC_K}, got {block_kv}")
+    config = TcConfig(head_dim, block_q, block_kv, precision)
+    if config.shared_bytes > SHARED_LIMIT_BYTES:
+        raise ValueError(
+            f"block_q = {block_q}, block_kv = {block_kv} need {config.shared_bytes} bytes of "
+            f"shared memory at head dim {head_dim}, over the {SHARED_LIMIT_BYTES}-byte limit; "
+            f"pairs that fit d = {d}: {tc_blocks(d)}"
+        )
+    return config
+
+
+def offered_tc_configs() -> list[TcConfig]:
+    """Every tensor-core build: each head dim with each pair that fits it, in each precision."""
+    return [
+        tc_config(d, *blocks, precision)
+        for d in KERNEL_HEAD_DIMS
+        for blocks in tc_blocks(d)
+        for precision in TC_PRECISIONS
+    ]
+
+
+def tc_kernel_source(config: TcConfig, source: str | None = None) -> str:
+    """kernels/flash_attention_tc.cu (or ``source``) with the config's ``#define`` lines."""
+    text = TC_KERNEL_PATH.read_text() if source is None else source
+    defines = "".join(f"#define {name} {value}\n" for name, value in config.defines.items())
+    return f'{defines}#line 1 "kernels/{TC_KERNEL_PATH.name}"\n{text}'
+
+
+def prepare_tc_call(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    precision: str,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+    block_q: int | None = None,
+    block_kv: int | None = None,
+) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``prepare_call`` for the tensor-core kernel: q, k, v rounded to ``precision`` (to
+    nearest even, as ``flashviz.core.precision.store``) and returned as their raw 16 bits,
+    contiguous uint16 (bh, n, d). ``block_q``/``block_kv`` default to ``tc_blocks(d)[0]``."""
+    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
+    default_q, default_kv = tc_blocks(d)[0]
+    config = tc_config(
+        d,
+        default_q if block_q is None else block_q,
+        default_kv if block_kv is None else block_kv,
+        precision,
+    )
+    lead = prob.q.shape[:-2]
+    batch_heads = int(np.prod(lead, dtype=np.int64))
+    grid, block = launch_params(config, n_q, n_k, batch_heads)
+    storage = get_precision(precision).storage
+    with np.errstate(over="ignore"):  # out of range -> inf, as on the GPU
+        arrays = tuple(
+            np.ascontiguousarray(x.reshape(batch_heads, x.shape[-2], d).astype(storage))
+            .view(np.uint16)
+            for x in (prob.q, prob.k, prob.v)
+        )  # fmt: skip
+    call = KernelCall(
+        config, grid, block, lead, n_q, n_k, d, prob.scale, bool(causal),
+        causal_offset(n_q, n_k, causal_align),
+    )  # fmt: skip
     return call, arrays

@@ -1,4 +1,5 @@
-"""flashviz.gpu.launch_params: the build sizes, launch geometry and arguments of the CUDA kernel."""
+"""flashviz.gpu.launch_params: the build sizes, launch geometry and arguments of the CUDA
+kernels (the float32 one and the tensor-core one)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,27 @@ import re
 import numpy as np
 import pytest
 
-from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH
+from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
+from flashviz.core.precision import get_precision
 from flashviz.gpu.launch_params import (
     KERNEL_BLOCKS,
     KERNEL_HEAD_DIMS,
     SHARED_LIMIT_BYTES,
+    TC_BLOCKS,
+    TC_PAD_WORDS,
+    TC_PRECISIONS,
+    TcConfig,
     kernel_blocks,
     kernel_config,
     kernel_source,
     launch_params,
+    offered_tc_configs,
     padded_head_dim,
     prepare_call,
+    prepare_tc_call,
+    tc_blocks,
+    tc_config,
+    tc_kernel_source,
 )
 
 
@@ -147,3 +158,124 @@ def test_prepare_call_defaults_and_validation(make_qkv):
 def test_head_dims_and_blocks_are_sorted():
     assert list(KERNEL_HEAD_DIMS) == sorted(KERNEL_HEAD_DIMS)
     assert len(set(KERNEL_BLOCKS)) == len(KERNEL_BLOCKS)
+
+
+# --- the tensor-core kernel (kernels/flash_attention_tc.cu) ---
+
+
+def test_tc_config_defines_threads_and_shared_memory():
+    config = tc_config(40, 64, 32, "bfloat16")
+    assert config == TcConfig(64, 64, 32, "bfloat16")
+    assert config.defines == {
+        "BLOCK_Q": 64,
+        "BLOCK_KV": 32,
+        "HEAD_DIM": 64,
+        "NUM_THREADS": 128,  # 4 warps of 16 query rows
+        "INPUT_BF16": 1,
+    }
+    assert tc_config(64, 128, 64, "float16").defines["NUM_THREADS"] == 256
+    assert tc_config(64, 128, 64, "float16").defines["INPUT_BF16"] == 0
+    # q_s (64 rows) + k_s (32 rows) of 64 / 2 + 4 words, vt_s: 64 rows of 32 / 2 + 4 words
+    assert config.shared_bytes == 4 * ((64 + 32) * 36 + 64 * 20) == 18944
+
+
+def test_tc_shared_memory_matches_the_kernel_declarations():
+    """The three __shared__ arrays of the .cu, with the .cu's own row lengths."""
+    text = TC_KERNEL_PATH.read_text()
+    assert "__shared__ unsigned q_s[BLOCK_Q][ROW_WORDS_D];" in text
+    assert "__shared__ unsigned k_s[BLOCK_KV][ROW_WORDS_D];" in text
+    assert "__shared__ unsigned vt_s[HEAD_DIM][ROW_WORDS_KV];" in text
+    assert f"#define ROW_WORDS_D (HEAD_DIM / 2 + {TC_PAD_WORDS})" in text
+    assert f"#define ROW_WORDS_KV (BLOCK_KV / 2 + {TC_PAD_WORDS})" in text
+    assert f'extern "C" __global__ void __launch_bounds__(NUM_THREADS)\n{TC_KERNEL_NAME}(' in text
+
+
+def test_tc_blocks_fit_and_shrink_with_the_head_dim():
+    assert tc_blocks(16) == TC_BLOCKS
+    assert tc_blocks(64) == TC_BLOCKS
+    assert tc_blocks(96) == ((64, 64), (64, 32))
+    assert tc_blocks(128) == ((64, 32),)
+    for d in range(1, 129):
+        assert tc_blocks(d), f"no block pair fits head dim {d}"
+        for bq, bkv in tc_blocks(d):
+            assert tc_config(d, bq, bkv, "float16").shared_bytes <= SHARED_LIMIT_BYTES
+
+
+def test_offered_tc_configs_are_every_head_dim_pair_and_precision():
+    configs = offered_tc_configs()
+    assert len(configs) == len(set(configs)) == 2 * sum(len(tc_blocks(d)) for d in KERNEL_HEAD_DIMS)
+    assert {c.precision for c in configs} == set(TC_PRECISIONS) == {"float16", "bfloat16"}
+    assert {c.head_dim for c in configs} == set(KERNEL_HEAD_DIMS)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        ((64, 24, 32, "float16"), "block_q must be a multiple of 16"),
+        ((64, 528, 32, "float16"), "block_q"),
+        ((64, 0, 32, "float16"), "block_q"),
+        ((64, 32, 8, "float16"), "block_kv must be a multiple of 16"),
+        ((64, 32, 32, "float32"), "precision"),
+        ((128, 64, 64, "float16"), "block_q = 64, block_kv = 64"),
+        ((129, 32, 32, "float16"), r"\bd\b"),
+    ],
+)
+def test_bad_tc_configs_name_the_argument(args, name):
+    with pytest.raises(ValueError, match=name):
+        tc_config(*args)
+
+
+def test_tc_source_has_the_defines_then_the_file_with_its_line_numbers():
+    config = tc_config(64, 64, 32, "float16")
+    lines = tc_kernel_source(config).splitlines()
+    assert lines[:5] == [f"#define {k} {v}" for k, v in config.defines.items()]
+    assert lines[5] == '#line 1 "kernels/flash_attention_tc.cu"'
+    assert lines[6:] == TC_KERNEL_PATH.read_text().splitlines()
+    assert tc_kernel_source(config, "X").splitlines()[6:] == ["X"]
+
+
+def test_tc_launch_params_one_warp_per_16_rows():
+    grid, block = launch_params(tc_config(64, 64, 32, "float16"), 113, 7, 6)
+    assert (grid, block) == ((2, 6, 1), (128, 1, 1))
+    grid, block = launch_params(tc_config(64, 128, 64, "bfloat16"), 128, 7, 1)
+    assert (grid, block) == ((1, 1, 1), (256, 1, 1))
+
+
+def _tc_scalar_types() -> list[type]:
+    text = TC_KERNEL_PATH.read_text()
+    params = re.search(rf"{TC_KERNEL_NAME}\(([^)]*)\)", text).group(1)
+    types = [p.split()[0] for p in params.split(",") if "*" not in p]
+    return [{"int": np.int32, "float": np.float32}[t] for t in types]
+
+
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_prepare_tc_call_rounds_to_the_storage_type_as_raw_bits(make_qkv, precision):
+    q, k, v = make_qkv(5, 13, 40, lead=(2, 3))
+    call, arrays = prepare_tc_call(
+        q, k, v, precision=precision, causal=True, causal_align="top_left", scale=0.5
+    )
+    assert call.config == tc_config(40, *tc_blocks(40)[0], precision)
+    assert (call.grid, call.block) == launch_params(call.config, 5, 13, 6)
+    assert (call.lead, call.batch_heads, call.n_q, call.n_k, call.d) == ((2, 3), 6, 5, 13, 40)
+    assert (call.causal, call.causal_offset) == (True, 0)
+    assert [type(s) for s in call.scalars] == _tc_scalar_types()
+    storage = get_precision(precision).storage
+    for x, bits in zip((q, k, v), arrays, strict=True):
+        assert bits.dtype == np.uint16 and bits.flags.c_contiguous
+        assert bits.shape == (6, x.shape[-2], 40)
+        # the bits are the storage type's: round to nearest even, as precision.store does
+        np.testing.assert_array_equal(
+            bits.view(storage).astype(np.float32), x.astype(storage).reshape(6, -1, 40)
+        )
+
+
+def test_prepare_tc_call_defaults_and_validation(make_qkv):
+    q, k, v = make_qkv(4, 4, 128)
+    call, _ = prepare_tc_call(q, k, v, precision="float16")
+    assert (call.config.block_q, call.config.block_kv, call.scale) == (64, 32, 1 / np.sqrt(128))
+    with pytest.raises(ValueError, match="precision"):
+        prepare_tc_call(q, k, v, precision="float64")
+    with pytest.raises(ValueError, match="block_q = 64, block_kv = 64"):
+        prepare_tc_call(q, k, v, precision="float16", block_q=64, block_kv=64)
+    with pytest.raises(ValueError, match="causal_align"):
+        prepare_tc_call(q, k, v, precision="float16", causal=True, causal_align="middle")
