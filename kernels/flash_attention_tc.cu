@@ -1,4 +1,4 @@
-// FlashAttention-2 forward on tensor cores (issue #15, DRAFT): float16 or bfloat16 inputs,
+// FlashAttention-2 forward on tensor cores (issue #15): float16 or bfloat16 inputs,
 // float32 accumulation and float32 softmax state (m_i, l_i), Q K^T and P~ V as mma.sync.
 //
 // Same algorithm, arguments and "phase:" markers (same names, same order) as
@@ -15,7 +15,7 @@
 // (flash-attn writes o in the input type: a one-line change at phase normalize).
 // Launch: grid = (ceil(n_q / BLOCK_Q), batch_heads), block = NUM_THREADS = 32 * BLOCK_Q / 16.
 //
-// Compile-time sizes, prepended as #defines (as flashviz/gpu/launch_params.py kernel_source):
+// Compile-time sizes, prepended as #defines (flashviz/gpu/launch_params.py tc_kernel_source):
 //   BLOCK_Q      query rows per block: 16 per warp (FA2's split-Q: each warp owns its rows)
 //   BLOCK_KV     key/value rows per tile, a multiple of 16 (the k of the P~ V mma)
 //   HEAD_DIM     head dim of the shared tiles, a multiple of 16, >= d (extra columns zero)
@@ -52,9 +52,9 @@
 //     shared memory (pack_rn: two float32 -> one register of two 16-bit values);
 //   * the same C layout for O makes diag(alpha) O a per-register multiply (c0, c1 by the
 //     alpha of row g, c2, c3 by the alpha of row g+8).
-// The CPU emulator (tests/gpu/cuda_emulation/cuda_emu_warp.h, draft) implements the
-// instruction from that same table; a lane-by-lane test written from the table (to do)
-// is to pin the emulator to it.
+// The CPU emulator (tests/gpu/cuda_emulation/cuda_emu_warp.h) implements the instruction
+// from that same table, and tests/gpu/test_mma_layout.py, written from the ISA's text, pins
+// it there lane by lane; tests/gpu/test_tc_kernel.py runs this kernel on it.
 //
 // ---- Who owns what ------------------------------------------------------------------------
 // Warp w owns the 16 rows w*16 .. w*16+15 of the query block, in every product and in the

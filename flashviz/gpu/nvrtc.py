@@ -22,10 +22,18 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from flashviz.core.kernel_files import KERNEL_NAME
-from flashviz.gpu.launch_params import KernelConfig, kernel_source, offered_configs
+from flashviz.core.kernel_files import KERNEL_NAME, TC_KERNEL_NAME
+from flashviz.gpu.launch_params import (
+    KernelConfig,
+    TcConfig,
+    kernel_source,
+    offered_configs,
+    offered_tc_configs,
+    tc_kernel_source,
+)
 
 ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
+TC_ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90")  # mma.sync m16n8k16 with bf16: sm_80 and up
 BASE_OPTIONS = ("-std=c++17",)
 
 
@@ -155,17 +163,33 @@ def compile_kernel(config: KernelConfig, arch: str, source: str | None = None) -
     return compile_source(kernel_source(config, source), arch)
 
 
+def compile_tc_kernel(config: TcConfig, arch: str, source: str | None = None) -> Compiled:
+    """Compile kernels/flash_attention_tc.cu (or a modified ``source``) for one config."""
+    return compile_source(tc_kernel_source(config, source), arch, kernel=TC_KERNEL_NAME)
+
+
 def resource_table(archs: tuple[str, ...] = ARCHS) -> list[tuple[KernelConfig, str, PtxasInfo]]:
     """ptxas's report for every build the app offers (KERNEL_HEAD_DIMS x kernel_blocks)."""
     return [(c, arch, compile_kernel(c, arch).ptxas) for c in offered_configs() for arch in archs]
 
 
-def main() -> None:
-    """`python -m flashviz.gpu.nvrtc`: registers, spills and shared memory of every build."""
-    print("HEAD_DIM BLOCK_Q BLOCK_KV threads arch   regs spill(st/ld) smem")
-    for c, arch, info in resource_table():
+def tc_resource_table(
+    archs: tuple[str, ...] = TC_ARCHS,
+) -> list[tuple[TcConfig, str, PtxasInfo]]:
+    """ptxas's report for every build of the tensor-core kernel (offered_tc_configs)."""
+    return [(c, a, compile_tc_kernel(c, a).ptxas) for c in offered_tc_configs() for a in archs]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flashviz.gpu.nvrtc [--tc]`: registers, spills and shared memory of every
+    build (``--tc``: of the tensor-core kernel)."""
+    tc = "--tc" in (sys.argv[1:] if argv is None else argv)
+    input_column = "input    " if tc else ""
+    print(f"HEAD_DIM BLOCK_Q BLOCK_KV threads {input_column}arch   regs spill(st/ld) smem")
+    for c, arch, info in tc_resource_table() if tc else resource_table():
         print(
-            f"{c.head_dim:8} {c.block_q:7} {c.block_kv:8} {c.num_threads:7} {arch:6}"
+            f"{c.head_dim:8} {c.block_q:7} {c.block_kv:8} {c.num_threads:7} "
+            f"{f'{c.precision:9}' if tc else ''}{arch:6}"
             f"{info.registers:5} {info.spill_stores:6}/{info.spill_loads:<6} {info.shared_bytes:6}"
         )
 

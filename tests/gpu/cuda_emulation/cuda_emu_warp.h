@@ -1,5 +1,5 @@
-// DRAFT (issue #15, not wired into the tests yet): the warp-level CUDA the tensor-core kernel
-// kernels/flash_attention_tc.cu needs, on top of cuda_emu.h.
+// The warp-level CUDA the tensor-core kernel kernels/flash_attention_tc.cu needs, on top of
+// cuda_emu.h (tests: tests/gpu/test_mma_layout.py, tests/gpu/test_tc_kernel.py).
 //
 //   __shfl_xor_sync(mask, x, lane_mask)   full-warp only (mask must be 0xffffffff)
 //   mma_16816(d, a, b)                    mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}

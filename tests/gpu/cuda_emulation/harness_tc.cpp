@@ -1,6 +1,7 @@
-// DRAFT (issue #15, not wired into the tests yet): runs kernels/flash_attention_tc.cu on the
-// CPU. Built like harness.cpp, with -DKERNEL_SOURCE='"<generated .cu>"' (the kernel with its
-// #defines, INPUT_BF16 included). q, k, v are the raw bits of float16 / bfloat16 arrays.
+// Runs kernels/flash_attention_tc.cu on the CPU. Built by emu_tc.py like harness.cpp, with
+// -DKERNEL_SOURCE='"<generated .cu>"' (the kernel with its #defines, INPUT_BF16 included),
+// as a shared library or, with tsan_tc_main.cpp, as a ThreadSanitizer program.
+// q, k, v are the raw bits of float16 / bfloat16 arrays.
 #include "cuda_emu_warp.h"
 
 #include KERNEL_SOURCE
