@@ -3,7 +3,8 @@
 The one place that decides them, shared by the CuPy launcher (``flashviz.gpu.launcher``), the NVRTC
 compile check (``flashviz.gpu.nvrtc``) and the CPU emulation tests. Plain Python: no CuPy.
 The same for the tensor-core kernel ``kernels/flash_attention_tc.cu`` (issue #15) at the
-end: ``TcConfig``, ``tc_config``, ``tc_blocks``, ``tc_kernel_source``, ``prepare_tc_call``.
+end: ``TcConfig``, ``tc_config``, ``tc_blocks``, ``tc_kernel_source``, ``tc_bits``,
+``tc_call``, ``prepare_tc_call``.
 
 Head dims: the kernel is compiled for the head dims in ``KERNEL_HEAD_DIMS``; any other
 d <= 128 runs on the next larger one (``padded_head_dim``): the shared tiles get zero
@@ -17,7 +18,7 @@ paper's B_c = ceil(M / 4d) has the same cause); ``kernel_blocks(d)`` lists those
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -325,6 +326,22 @@ def tc_kernel_source(config: TcConfig, source: str | None = None) -> str:
     return f'{defines}#line 1 "kernels/{TC_KERNEL_PATH.name}"\n{text}'
 
 
+def tc_bits(x: np.ndarray, precision: str) -> np.ndarray:
+    """``x`` rounded to ``precision``'s storage type (to nearest even, as
+    ``flashviz.core.precision.store``), as its raw 16 bits: contiguous uint16, same shape."""
+    storage = get_precision(precision).storage
+    with np.errstate(over="ignore"):  # out of range -> inf, as on the GPU
+        return np.ascontiguousarray(np.asarray(x).astype(storage)).view(np.uint16)
+
+
+def tc_call(call: KernelCall, precision: str) -> KernelCall:
+    """The tensor-core launch of ``call``'s problem (same shapes, scale and mask) in
+    ``precision``, with the first pair of ``tc_blocks(d)``: how the GPU sweep runs it."""
+    config = tc_config(call.d, *tc_blocks(call.d)[0], precision)
+    grid, block = launch_params(config, call.n_q, call.n_k, call.batch_heads)
+    return replace(call, config=config, grid=grid, block=block)
+
+
 def prepare_tc_call(
     q: np.ndarray,
     k: np.ndarray,
@@ -352,13 +369,9 @@ def prepare_tc_call(
     lead = prob.q.shape[:-2]
     batch_heads = int(np.prod(lead, dtype=np.int64))
     grid, block = launch_params(config, n_q, n_k, batch_heads)
-    storage = get_precision(precision).storage
-    with np.errstate(over="ignore"):  # out of range -> inf, as on the GPU
-        arrays = tuple(
-            np.ascontiguousarray(x.reshape(batch_heads, x.shape[-2], d).astype(storage))
-            .view(np.uint16)
-            for x in (prob.q, prob.k, prob.v)
-        )  # fmt: skip
+    arrays = tuple(
+        tc_bits(x.reshape(batch_heads, x.shape[-2], d), precision) for x in (prob.q, prob.k, prob.v)
+    )
     call = KernelCall(
         config, grid, block, lead, n_q, n_k, d, prob.scale, bool(causal),
         causal_offset(n_q, n_k, causal_align),

@@ -1,4 +1,5 @@
-"""Run kernels/flash_attention.cu on a GPU with CuPy, and time it against naive attention.
+"""Run kernels/flash_attention.cu (float32, scalar) and kernels/flash_attention_tc.cu (float16 /
+bfloat16 on tensor cores) on a GPU with CuPy, and time them against naive attention.
 
 The sweep's logic (problem set-up, checking against the float64 reference, statuses, rows)
 is plain Python that works with any ``Device``; every line that needs a GPU is in the
@@ -10,7 +11,10 @@ each adapter on a machine without a driver, where it must fail with CuPy's CUDA 
 ``benchmark`` checks every method against ``attention_reference`` before timing it (on
 the last ``check_rows`` query rows, which a square problem's reference gives exactly),
 times it with ``cupyx.profiler.benchmark`` (CUDA events, after warm-up; medians) and
-measures the peak device memory it allocates (outputs included, inputs not). Each
+measures the peak device memory it allocates (outputs included, inputs not). The
+tensor-core kernel gets a row in float16 and one in bfloat16 (``TC_METHODS``): the same
+float32 problem, its inputs rounded to the 16-bit type on the host (``tc_bits``), checked
+against the same reference with the bound of naive attention on those rounded inputs. Each
 (size, method) gets its own row and a status: "ok", "out of memory", "wrong result" or
 "error: <one line>"; nothing a method raises (but Ctrl-C) stops the sweep.
 """
@@ -27,19 +31,26 @@ import numpy as np
 
 from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.costs import attention_flops
-from flashviz.core.kernel_files import KERNEL_NAME
+from flashviz.core.kernel_files import KERNEL_NAME, TC_KERNEL_NAME
 from flashviz.core.masking import mask_offset
 from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG, BenchRow
 from flashviz.core.reference import attention_reference, softmax_attention, softmax_rows
 from flashviz.gpu.launch_params import (
+    TC_PRECISIONS,
     KernelCall,
     KernelConfig,
+    TcConfig,
     kernel_source,
     prepare_call,
+    prepare_tc_call,
+    tc_bits,
+    tc_call,
+    tc_kernel_source,
 )
 from flashviz.gpu.nvrtc import KernelCompileError
 
 FLASH, NAIVE = "flash (CUDA kernel)", "naive (CuPy)"
+TC_METHODS = {p: f"flash (tensor cores, {p})" for p in TC_PRECISIONS}  # precision -> method
 ERROR_CHARS = 160  # "error: <one line>" is cut here
 
 # PyTorch SDPA backends (torch.nn.attention.SDPBackend names), each forced in its own row,
@@ -110,13 +121,16 @@ class Device(Protocol):
 
 
 @functools.cache
-def _kernel(config: KernelConfig) -> Any:
-    """The compiled kernel of one config; compiled once per config, on first use."""
+def _kernel(config: KernelConfig | TcConfig) -> Any:
+    """The compiled kernel of one config (the scalar or the tensor-core kernel's); compiled
+    once per config, on first use."""
     import cupy
 
+    tc = isinstance(config, TcConfig)
+    source = tc_kernel_source(config) if tc else kernel_source(config)
     try:
-        module = cupy.RawModule(code=kernel_source(config), options=("-std=c++17",))
-        return module.get_function(KERNEL_NAME)
+        module = cupy.RawModule(code=source, options=("-std=c++17",))
+        return module.get_function(TC_KERNEL_NAME if tc else KERNEL_NAME)
     except cupy.cuda.compiler.CompileException as exc:
         raise KernelCompileError(str(exc)) from None
 
@@ -137,7 +151,9 @@ def naive_arrays(xp: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[
 
 
 def flash_launch(xp: Any, kernel: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> Run:
-    """The kernel's launch and nothing else (outputs allocated from the memory pool)."""
+    """The kernel's launch and nothing else (outputs allocated from the memory pool). Both
+    kernels take (q, k, v, o, lse, scalars): float32 q, k, v for the scalar one, their raw
+    16 bits (uint16) for the tensor-core one; o and lse are float32."""
     o_shape, lse_shape = (call.batch_heads, call.n_q, call.d), (call.batch_heads, call.n_q)
     args = (q3, k3, v3)
 
@@ -147,6 +163,13 @@ def flash_launch(xp: Any, kernel: Any, call: KernelCall, q3: Any, k3: Any, v3: A
         return o, lse
 
     return run
+
+
+def tc_inputs(device: Device, qkv: tuple[Any, ...], precision: str) -> tuple[Any, ...]:
+    """Float32 q, k, v on ``device`` as the tensor-core kernel reads them: rounded to
+    ``precision`` on the host (``tc_bits``, the rounding ``prepare_tc_call`` does), copied back
+    as raw 16 bits. Untimed; CuPy has no bfloat16 to round with on the device."""
+    return tuple(device.to_device(tc_bits(device.to_host(x), precision)) for x in qkv)
 
 
 def _torch() -> Any | None:
@@ -186,9 +209,18 @@ class CupyDevice:
             FLASH: lambda: flash_launch(cp, _kernel(call.config), call, q, k, v),
             NAIVE: lambda: functools.partial(naive_arrays, cp, call, q, k, v),
         }
+        for precision, method in TC_METHODS.items():
+            found[method] = functools.partial(self._tc, call, (q, k, v), precision)
         for method, backend, dtype in sdpa_plan(call) if self.torch is not None else ():
             found[method] = functools.partial(self._sdpa, call, (q, k, v), backend, dtype)
         return found
+
+    def _tc(self, call: KernelCall, qkv: tuple, precision: str) -> Run:
+        """The tensor-core kernel on ``call``'s problem (``tc_call``: its default blocks);
+        compiled first, then the rounded inputs are copied."""
+        tc = tc_call(call, precision)
+        kernel = _kernel(tc.config)
+        return flash_launch(self.cp, kernel, tc, *tc_inputs(self, qkv, precision))
 
     def _sdpa(self, call: KernelCall, qkv: tuple, backend: str, dtype: str) -> Run:
         torch = self.torch
@@ -279,6 +311,11 @@ def run_method(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Copy (bh, n, d) inputs to ``device``, run one method once, copy o and lse back."""
     o, lse = device.runners(call, *(device.to_device(x) for x in arrays))[method]()()
+    return to_callers_shape(device, call, o, lse)
+
+
+def to_callers_shape(device: Device, call: KernelCall, o: Any, lse: Any) -> tuple[np.ndarray, ...]:
+    """o and lse copied to the host in the caller's shape: (..., n_q, d) and (..., n_q)."""
     o_h, lse_h = device.to_host(o), device.to_host(lse)
     return o_h.reshape(*call.lead, call.n_q, call.d), lse_h.reshape(*call.lead, call.n_q)
 
@@ -303,6 +340,29 @@ def run_flash(
     """The CUDA kernel on (..., n, d) inputs (computed in float32); o and lse as NumPy."""
     return _run(FLASH, q, k, v, causal=causal, causal_align=causal_align,
                 scale=scale, block_q=block_q, block_kv=block_kv)  # fmt: skip
+
+
+def run_flash_tc(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    precision: str = "float16",
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    scale: float | None = None,
+    block_q: int | None = None,
+    block_kv: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The tensor-core kernel on (..., n, d) inputs rounded to ``precision`` ("float16" or
+    "bfloat16"; float32 state); o and lse as float32 NumPy. Needs sm_80 or newer."""
+    call, bits = prepare_tc_call(q, k, v, precision=precision, causal=causal,
+                                 causal_align=causal_align, scale=scale, block_q=block_q,
+                                 block_kv=block_kv)  # fmt: skip
+    device = gpu_device()
+    kernel = _kernel(call.config)
+    o, lse = flash_launch(device.cp, kernel, call, *(device.to_device(b) for b in bits))()
+    return to_callers_shape(device, call, o, lse)
 
 
 def run_naive(
@@ -417,7 +477,10 @@ def measure(
 
 
 def method_dtype(method: str) -> str:
-    return next((dt for b, dt in SDPA_BACKENDS if sdpa_method(b) == method), "float32")
+    """The precision a method computes in (its inputs' type; the state is float32)."""
+    dtypes = {sdpa_method(b): dt for b, dt in SDPA_BACKENDS}
+    dtypes |= {m: p for p, m in TC_METHODS.items()}
+    return dtypes.get(method, "float32")
 
 
 def benchmark(

@@ -1,10 +1,11 @@
 """A CPU stand-in for ``flashviz.gpu.launcher.Device``: the sweep's own code runs on it for real.
 
 Flash runs the exact kernel source through the CPU emulation (tests/gpu/cuda_emulation), naive
-runs ``gpu.naive_arrays`` with NumPy, times are ``perf_counter`` medians and peaks come
-from tracemalloc. ``memory_bytes`` gives the stand-in a device memory: an allocation
-beyond it raises ``StandInOutOfMemoryError``, the stand-in's out-of-memory error, as CuPy's
-pool raises ``OutOfMemoryError``.
+runs ``gpu.naive_arrays`` with NumPy, and with ``tc`` set the tensor-core kernel runs in those
+precisions through its warp emulation (emu_tc; off by default, it is the slowest row);
+times are ``perf_counter`` medians and peaks come from tracemalloc. ``memory_bytes`` gives
+the stand-in a device memory: an allocation beyond it raises ``StandInOutOfMemoryError``,
+the stand-in's out-of-memory error, as CuPy's pool raises ``OutOfMemoryError``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launch_params import KernelCall
+from flashviz.gpu.launch_params import KernelCall, tc_call
 from flashviz.perf import bench
-from tests.gpu.cuda_emulation import emu
+from tests.gpu.cuda_emulation import emu, emu_tc
 
 
 class StandInOutOfMemoryError(MemoryError):
@@ -35,6 +36,7 @@ class CpuDevice:
     timed: list[str] = field(default_factory=list)
     broken: dict[str, Callable[[], Any]] = field(default_factory=dict)  # method -> replacement
     max_repeat: int | None = None  # caps warm-up and timed runs (the emulation is slow)
+    tc: tuple[str, ...] = ()  # precisions of the tensor-core kernel's rows (CupyDevice: both)
 
     def allocate(self, nbytes: int) -> None:
         if self.memory_bytes is not None and nbytes > self.memory_bytes:
@@ -60,7 +62,17 @@ class CpuDevice:
 
             return run
 
+        def tensor_cores(precision: str) -> Callable[[], gpu.Run]:
+            def make() -> gpu.Run:
+                tc = tc_call(call, precision)
+                lib = emu.build(emu_tc.TcBuild(tc.config))
+                bits = gpu.tc_inputs(self, (q, k, v), precision)
+                return lambda: emu_tc.run(lib, tc, bits)
+
+            return make
+
         found = {gpu.FLASH: flash, gpu.NAIVE: naive}
+        found |= {gpu.TC_METHODS[p]: tensor_cores(p) for p in self.tc}
         return {m: self.broken.get(m, f) for m, f in found.items()}
 
     def time_ms(self, run: gpu.Run, warmup: int, repeat: int) -> float:

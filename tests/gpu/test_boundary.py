@@ -58,6 +58,15 @@ def test_flash_runner_compiles_on_the_device(device):
     assert "_kernel" in [entry.name for entry in failure.traceback], failure.traceback
 
 
+def test_tensor_core_runners_compile_on_the_device(device):
+    """The tensor-core rows get as far as compiling their kernel (before copying inputs)."""
+    found = device.runners(CALL, *ARRAYS)
+    for method in gpu.TC_METHODS.values():
+        with pytest.raises(CUDA_ERRORS, match=NO_DRIVER) as failure:
+            found[method]()
+        assert "_kernel" in [entry.name for entry in failure.traceback], failure.traceback
+
+
 def test_peak_bytes_gets_to_the_device(device):
     with pytest.raises(CUDA_ERRORS, match=NO_DRIVER):
         device.peak_bytes(functools.partial(cupy.empty, 4))
@@ -106,3 +115,9 @@ def test_runs_refuse_with_the_reason_after_validating(make_qkv):
         gpu.benchmark(64, 16)
     with pytest.raises(ValueError, match="block_kv"):  # bad arguments are reported first
         gpu.run_flash(q, k, v, block_kv=24)
+    with pytest.raises(gpu.GpuUnavailableError, match=NO_GPU_REASON):
+        gpu.run_flash_tc(q, k, v, precision="bfloat16", causal=True)
+    with pytest.raises(ValueError, match="precision"):
+        gpu.run_flash_tc(q, k, v, precision="float32")
+    with pytest.raises(ValueError, match="block_kv"):
+        gpu.run_flash_tc(q, k, v, block_kv=24)

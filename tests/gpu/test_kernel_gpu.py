@@ -111,6 +111,14 @@ def test_sdpa_gets_4d_inputs_and_each_backend_its_own_row():
     assert gpu.sdpa_plan(ragged) == []
 
 
+def test_tensor_core_rows_compute_in_their_precision():
+    assert list(gpu.TC_METHODS) == ["float16", "bfloat16"]
+    assert [gpu.method_dtype(m) for m in gpu.TC_METHODS.values()] == ["float16", "bfloat16"]
+    problem = gpu.make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
+                               block_kv=None, check_rows=16, seed=1)  # fmt: skip
+    assert problem.bounds("bfloat16")["o"] > 4 * problem.bounds("float16")["o"]
+
+
 def test_float16_rows_are_checked_against_float16_naive_error():
     problem = gpu.make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
                                block_kv=None, check_rows=16, seed=1)  # fmt: skip
@@ -136,6 +144,23 @@ def test_on_a_gpu_the_kernel_matches_the_reference(make_qkv, causal, align):
         assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align)
     rows = gpu.benchmark(256, 64, causal=causal, repeat=3)
     assert all(row.status == "ok" and row.time_ms > 0 for row in rows), rows
+
+
+@pytest.mark.skipif(not HAS_GPU, reason=WHY)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+@pytest.mark.parametrize(("causal", "align"), [(False, "bottom_right"), (True, "top_left")])
+def test_on_a_gpu_the_tensor_core_kernel_matches_the_trace(make_qkv, precision, causal, align):
+    """Real tensor cores, held to the rule the CPU emulation is (tests/gpu/test_tc_kernel.py)."""
+    from flashviz.gpu.launch_params import tc_blocks
+    from tests.gpu.test_tc_kernel import check_outputs
+
+    q, k, v = make_qkv(113, 203, 64, lead=(2,), dtype=np.float32)
+    mask = {"causal": causal, "causal_align": align}
+    o, lse = gpu.run_flash_tc(q, k, v, precision=precision, **mask)
+    block_q, block_kv = tc_blocks(64)[0]
+    check_outputs(o, lse, q, k, v, precision=precision, block_q=block_q, block_kv=block_kv,
+                  **mask)  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
+from flashviz.core.precision import get_precision
 from flashviz.gpu import launcher as gpu
 from tests.gpu.standin import CpuDevice
 from tests.support import assert_matches_reference
@@ -152,3 +153,48 @@ def test_peak_hook_tracks_the_highest_point():
     for event, size in (("malloc", 512), ("malloc", 256), ("free", 512), ("malloc", 128)):
         getattr(hook, f"{event}_postprocess")(mem_size=size)
     assert (hook.now, hook.peak) == (384, 768)
+
+
+TC_ROWS = [gpu.TC_METHODS["float16"], gpu.TC_METHODS["bfloat16"]]
+
+
+def test_tensor_core_rows_are_checked_against_naive_in_their_own_precision():
+    """Each precision of the tensor-core kernel gets its row, run through its warp emulation
+    on the inputs rounded to it, and is held to naive attention's error in that precision:
+    more than float32's bound allows, so a row checked as float32 would be "wrong result"."""
+    device = CpuDevice(tc=("float16", "bfloat16"))
+    options = {**OPTIONS, "batch_heads": 2, "causal": True}
+    rows = gpu.benchmark(96, 32, device=device, **options)
+    assert [r.method for r in rows] == [gpu.FLASH, gpu.NAIVE, *TC_ROWS]
+    assert all(r.status == gpu.OK and r.time_ms > 0 and r.tflops > 0 for r in rows), rows
+    assert len(device.timed) == 4 and device.freed == 4
+    problem = gpu.make_problem(96, 32, causal=True, batch_heads=2, block_q=None, block_kv=None,
+                               check_rows=OPTIONS["check_rows"], seed=0)  # fmt: skip
+    for row in rows[2:]:
+        bounds = problem.bounds(gpu.method_dtype(row.method))
+        assert max(problem.bounds("float32").values()) < row.max_err <= max(bounds.values())
+    f16, bf16 = rows[2:]
+    assert bf16.max_err > f16.max_err  # 8 bits of mantissa against 11
+
+
+def test_tensor_core_inputs_are_the_bits_prepare_tc_call_gives(make_qkv):
+    q, k, v = make_qkv(40, 24, 16, lead=(3,), dtype=np.float32)
+    call, arrays = gpu.prepare_call(q, k, v, causal=True, causal_align="top_left", scale=0.7)
+    for precision in ("float16", "bfloat16"):
+        bits = gpu.tc_inputs(CpuDevice(), arrays, precision)
+        tc, want = gpu.prepare_tc_call(q, k, v, precision=precision, causal=True,
+                                       causal_align="top_left", scale=0.7)  # fmt: skip
+        assert all(b.dtype == np.uint16 and (b == w).all() for b, w in zip(bits, want, strict=True))
+        assert gpu.tc_call(call, precision) == tc
+
+
+def test_run_method_runs_the_tensor_core_kernel_in_the_callers_shape(make_qkv):
+    q, k, v = make_qkv(40, 40, 16, lead=(2, 3), dtype=np.float32)
+    call, arrays = gpu.prepare_call(q, k, v, causal=True)
+    for precision, method in gpu.TC_METHODS.items():
+        o, lse = gpu.run_method(CpuDevice(tc=(precision,)), method, call, arrays)
+        assert o.shape == q.shape and lse.shape == q.shape[:-1]
+        naive_o, naive_lse = gpu.naive_in(precision, arrays, slice(None), call)
+        tol = 4 * get_precision(precision).eps  # a few units of the 16-bit type
+        np.testing.assert_allclose(o.reshape(naive_o.shape), naive_o, rtol=0, atol=tol)
+        np.testing.assert_allclose(lse.reshape(naive_lse.shape), naive_lse, rtol=0, atol=tol)
