@@ -61,6 +61,7 @@ class GpuSpec:
     fp32_tflops: float  # peak, CUDA cores
     bandwidth_gbs: float  # HBM bandwidth, GB/s
     memory_gib: float
+    tc_tflops: float | None = None  # dense fp16/bf16 tensor-core peak; None: no sm_80 mma
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class Expectation:
     flash_ms: float
     naive_peak_bytes: int  # device memory at the peak, inputs and output included
     flash_peak_bytes: int
+    tc_flash_bytes: int = 0  # the tensor-core kernel: Q, K, V in 16 bits, O and lse float32
+    tc_flash_ms: float | None = None  # None where the GPU has no tensor-core peak for it
+    tc_flash_peak_bytes: int = 0
 
 
 def write_csv(path: str, rows: Sequence[object], row_type: type | None = None) -> None:

@@ -37,6 +37,7 @@ from flashviz.figures.style import (
 METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE, SKY_BLUE)
 DASHES = ("solid", "dash", "dot")
 MIB = 2**20
+TC_LINE = "flash, tensor cores (float16/bfloat16)"  # the roofline's tensor-core kernel
 
 
 def _line(x: Sequence[int], y: Sequence[float], name: str, colour: str, col: int) -> go.Scatter:
@@ -135,7 +136,9 @@ def gpu_benchmark_figure(rows: Sequence[BenchRow]) -> go.Figure:
 
 def roofline_figure(expectations: Sequence[Expectation], gpu: GpuSpec) -> go.Figure:
     """The roofline expectation of naive and flash attention vs n, as the GPU sweep shows it:
-    lower bounds on time, peak memory, and the TFLOP/s those bounds allow."""
+    lower bounds on time, peak memory, and the TFLOP/s those bounds allow. Where the GPU
+    has a tensor-core peak, the tensor-core kernel's line (bounded by that peak) and the
+    peak itself are drawn too."""
     titles = ("time (lower bound)", "peak memory", "throughput (upper bound)")
     fig = make_subplots(rows=1, cols=3, subplot_titles=titles)
     ns = [e.n for e in expectations]
@@ -145,12 +148,17 @@ def roofline_figure(expectations: Sequence[Expectation], gpu: GpuSpec) -> go.Fig
         "flash (compute-bound)": ([e.flash_ms for e in expectations],
                                   [e.flash_peak_bytes / MIB for e in expectations]),
     }  # fmt: skip
+    if gpu.tc_tflops is not None:
+        series[TC_LINE] = ([e.tc_flash_ms for e in expectations],
+                           [e.tc_flash_peak_bytes / MIB for e in expectations])  # fmt: skip
     for colour, (name, (times, peaks)) in zip(METHOD_COLOURS, series.items(), strict=False):
         rates = [e.flops / (ms * 1e-3) / 1e12 for e, ms in zip(expectations, times, strict=True)]
         for col, ys in ((1, times), (2, peaks), (3, rates)):
             fig.add_trace(_line(ns, ys, name, colour, col), row=1, col=col)
     limits = ((2, gpu.memory_gib * 2**30 / MIB, f"device memory ({gpu.memory_gib:.0f} GiB)"),
               (3, gpu.fp32_tflops, f"fp32 peak ({gpu.fp32_tflops:g} TFLOP/s)"))  # fmt: skip
+    if gpu.tc_tflops is not None:
+        limits += ((3, gpu.tc_tflops, f"tensor-core peak ({gpu.tc_tflops:g} TFLOP/s)"),)
     for col, y, label in limits:  # a dotted line, as a trace: shapes misplace on log axes
         line = go.Scatter(x=[ns[0], ns[-1]], y=[y, y], name=label, mode="lines",
                           line={"dash": "dot", "color": CHANGED})  # fmt: skip

@@ -75,15 +75,28 @@ def test_roofline_figure_shows_both_methods_and_the_gpus_limits():
     expectations = [expect(n, 64, h100) for n in (1024, 4096, 16384)]
     fig = roofline_figure(expectations, h100)
     names = [t.name for t in fig.data]
-    assert names[:6] == ["naive (memory-bound)"] * 3 + ["flash (compute-bound)"] * 3
-    naive_time, _, naive_rate, _, flash_mem, _, memory, peak = fig.data
+    tc = "flash, tensor cores (float16/bfloat16)"
+    assert names[:9] == ["naive (memory-bound)"] * 3 + ["flash (compute-bound)"] * 3 + [tc] * 3
+    naive_time, _, naive_rate, _, flash_mem, flash_rate, tc_time, _, tc_rate = fig.data[:9]
+    memory, peak, tc_peak = fig.data[9:]
     assert list(naive_time.y) == [e.naive_ms for e in expectations]
     assert list(flash_mem.y) == [e.flash_peak_bytes / 2**20 for e in expectations]
+    assert list(tc_time.y) == [e.tc_flash_ms for e in expectations]
     assert max(naive_rate.y) <= h100.fp32_tflops + 1e-9
+    assert max(flash_rate.y) <= h100.fp32_tflops + 1e-9 < min(tc_rate.y)
+    assert max(tc_rate.y) == pytest.approx(h100.tc_tflops, rel=1e-9)  # compute-bound at 16k
     assert (memory.name, list(memory.y)) == ("device memory (80 GiB)", [80 * 2**10] * 2)
     assert (peak.name, list(peak.y)) == ("fp32 peak (67 TFLOP/s)", [67.0] * 2)
-    assert (memory.xaxis, peak.xaxis) == ("x2", "x3")
+    assert (tc_peak.name, list(tc_peak.y)) == ("tensor-core peak (989.5 TFLOP/s)", [989.5] * 2)
+    assert (memory.xaxis, peak.xaxis, tc_peak.xaxis) == ("x2", "x3", "x3")
     assert "H100" in fig.layout.title.text
+
+
+def test_roofline_figure_has_no_tensor_core_line_where_the_kernel_cannot_run():
+    t4 = next(g for g in KNOWN_GPUS if "T4" in g.name)
+    fig = roofline_figure([expect(n, 64, t4) for n in (1024, 4096)], t4)
+    assert not any("tensor" in t.name for t in fig.data)
+    assert len(fig.data) == 8  # naive and flash in three panels, memory and fp32 peak
 
 
 def test_benchmark_axes_label_at_most_four_measured_ns_and_few_log_ticks():
@@ -98,9 +111,9 @@ def test_benchmark_axes_label_at_most_four_measured_ns_and_few_log_ticks():
         assert list(axis.ticktext) == ["512", "2k", "8k"]
     # time: 1e-3 .. 2.6 ms, a label every decade (4); memory: 0.5 MiB .. 80 GiB, every
     # second decade (1, 100, 1e4 MiB); throughput within one decade: 3 labels from naive's
-    # lowest rate (n = 512) to the fp32 peak
+    # lowest rate (n = 512) to the tensor-core peak
     assert (fig.layout.yaxis.dtick, fig.layout.yaxis.tickvals) == (1, None)
     assert (fig.layout.yaxis2.dtick, fig.layout.yaxis2.tickvals) == (2, None)
     low = expectations[0].flops / expectations[0].naive_ms / 1e9  # TFLOP/s
     assert fig.layout.yaxis3.dtick is None and fig.layout.yaxis3.tickformat == ".2g"
-    assert list(fig.layout.yaxis3.tickvals) == pytest.approx([low, (low * 67.0) ** 0.5, 67.0])
+    assert list(fig.layout.yaxis3.tickvals) == pytest.approx([low, (low * 989.5) ** 0.5, 989.5])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flashviz.core import costs
 from flashviz.perf.roofline import KNOWN_GPUS, expect, naive_out_of_memory_n
 
@@ -43,3 +45,25 @@ def test_naive_runs_out_of_memory_where_two_n_by_n_matrices_no_longer_fit():
     assert expect(n, 64, H100).naive_peak_bytes > H100.memory_gib * 2**30
     assert expect(n // 2, 64, H100).naive_peak_bytes <= H100.memory_gib * 2**30
     assert expect(n, 64, H100).flash_peak_bytes < 2**30  # flash needs well under 1 GiB there
+
+
+def test_tensor_core_peaks_per_gpu_and_none_where_the_kernel_cannot_run():
+    peaks = {g.name.split()[1]: g.tc_tflops for g in KNOWN_GPUS}
+    assert peaks == {"T4": None, "A100": 312.0, "H100": 989.5, "H200": 989.5}
+    t4 = next(g for g in KNOWN_GPUS if "T4" in g.name)
+    assert expect(4096, 64, t4).tc_flash_ms is None  # sm_75: no mma.sync.m16n8k16
+
+
+def test_tensor_core_kernel_is_bound_by_the_tensor_core_peak_and_its_compulsory_traffic():
+    """Q, K, V read once in 16 bits, O and lse written in float32; FLOPs at the tc peak."""
+    for n, bound in ((256, "memory"), (8192, "compute")):
+        e = expect(n, 64, H100)
+        assert e.tc_flash_bytes == e.tc_flash_peak_bytes == 2 * 3 * n * 64 + 4 * (n * 64 + n)
+        compute_ms = 1e3 * e.flops / (H100.tc_tflops * 1e12)
+        memory_ms = 1e3 * e.tc_flash_bytes / (H100.bandwidth_gbs * 1e9)
+        assert e.tc_flash_ms == {"memory": memory_ms, "compute": compute_ms}[bound]
+        assert e.tc_flash_ms == max(compute_ms, memory_ms)
+    big = expect(8192, 64, H100)
+    ratio = H100.tc_tflops / H100.fp32_tflops  # both compute-bound at n = 8192
+    assert big.flash_ms / big.tc_flash_ms == pytest.approx(ratio, rel=1e-12)
+    assert expect(8192, 64, H100, batch_heads=8).tc_flash_bytes == 8 * big.tc_flash_bytes
