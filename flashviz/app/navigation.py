@@ -9,6 +9,7 @@ from flashviz.app.pages import causal as causal_page
 from flashviz.app.pages import debugger as debugger_page
 from flashviz.app.pages import fa1 as fa1_page
 from flashviz.app.pages import gpu as gpu_page
+from flashviz.app.pages import inside_kernel as inside_kernel_page
 from flashviz.app.pages import precision as precision_page
 from flashviz.app.pages import split_kv as split_kv_page
 from flashviz.app.pages import stepper as stepper_page
@@ -52,4 +53,10 @@ def pages() -> list:
             icon=":material/call_split:",
         ),
         st.Page(gpu_page.render, title="GPU timings", url_path="gpu", icon=":material/speed:"),
+        st.Page(
+            inside_kernel_page.render,
+            title="Inside the kernel",
+            url_path="inside_kernel",
+            icon=":material/memory:",
+        ),
     ]

@@ -200,14 +200,15 @@ def inner_step_code(path: Path | None = None) -> Source:
     return function_code(Path(inner_step.__file__) if path is None else path, PYTHON_FUNCTIONS)
 
 
-def _kernel_range(text: str) -> tuple[int, int]:
-    """1-based (first, last) line of the kernel: its declaration to its closing brace."""
+def kernel_range(text: str, kernel: str = KERNEL_NAME) -> tuple[int, int]:
+    """1-based (first, last) line of the function ``kernel`` (default: the float32 kernel's)
+    in a .cu text: its declaration to its closing brace."""
     lines = text.splitlines()
     code = [line.split("//", 1)[0] for line in lines]  # braces in comments do not count
-    name = re.compile(rf"\b{KERNEL_NAME}\s*\(")
+    name = re.compile(rf"\b{kernel}\s*\(")
     start = next((n for n, line in enumerate(code) if name.search(line)), None)
     if start is None:
-        raise MarkerError(f"no kernel {KERNEL_NAME} in {_relative(KERNEL_PATH)}")
+        raise MarkerError(f"no kernel {kernel} in the source")
     while start > 0 and code[start - 1].strip():  # `extern "C" __global__ ...` above the name
         start -= 1
     depth, opened = 0, False
@@ -216,13 +217,13 @@ def _kernel_range(text: str) -> tuple[int, int]:
         opened = opened or "{" in code[n]
         if opened and depth == 0:
             return start + 1, n + 1
-    raise MarkerError(f"the body of {KERNEL_NAME} is not closed")
+    raise MarkerError(f"the body of {kernel} is not closed")
 
 
 def kernel_code(path: Path | None = None) -> Source:
     """The kernel ``flash_attention_fwd`` (declaration and body), read from the .cu now."""
     path = KERNEL_PATH if path is None else path
-    return _shown(path, [_kernel_range(path.read_text())], "//")
+    return _shown(path, [kernel_range(path.read_text())], "//")
 
 
 def phases_of(
