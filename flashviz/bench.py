@@ -2,7 +2,7 @@
 
     python -m flashviz.bench --n 512 1024 2048 4096 --d 64          # CPU, NumPy
     python -m flashviz.bench --backward --n 4096 --d 64     # CPU, the backward pass
-    python -m flashviz.bench --gpu --n 1024 2048 4096 8192 --csv gpu.csv   # CUDA kernel
+    python -m flashviz.bench --gpu --n 1024 2048 4096 8192 --csv gpu.csv   # CUDA kernels
     python -m flashviz.bench --gpu --acceptance     # everything a GPU can check, < 5 min
 
 CPU:
@@ -132,15 +132,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gpu",
         action="store_true",
-        help="benchmark the CUDA kernel against naive CuPy (and PyTorch SDPA "
-        "if installed) instead; needs requirements-gpu.txt and an NVIDIA GPU",
+        help="benchmark the CUDA kernels (scalar float32; tensor cores in float16 and "
+        "bfloat16, sm_80+) against naive CuPy (and PyTorch SDPA if installed) instead; "
+        "needs requirements-gpu.txt and an NVIDIA GPU",
     )
     parser.add_argument("--batch-heads", type=int, default=1, help="batch x heads (--gpu)")
     parser.add_argument(
         "--acceptance",
         action="store_true",
         help="with --gpu: the doctor, the GPU tests, and the sweep n = 512 ... 16384, "
-        "d = 64 and 128, batch x heads 8, float32; writes gpu_acceptance.csv and .png "
+        "d = 64 and 128, batch x heads 8, float32 (the tensor-core kernel in float16 and "
+        "bfloat16); writes gpu_acceptance.csv and .png "
         "into --out and prints one summary line (a few minutes on a current GPU)",
     )
     parser.add_argument("--out", default=".", help="folder for --acceptance's files")

@@ -193,6 +193,23 @@ def test_gpu_cli_on_the_stand_in_clears_its_bar_and_writes_the_csv(tmp_path, cap
     ]  # fmt: skip
 
 
+def test_gpu_cli_on_the_stand_in_has_the_tensor_core_rows(capsys):
+    """``--gpu`` with a device that runs the tensor-core kernel (here its warp emulation):
+    a row in each precision, checked and timed, in a table that widens to their names."""
+    from tests.gpu.standin import CpuDevice
+
+    args = bench.parse_args(["--gpu", "--n", "64", "--d", "16"])
+    assert report.run_gpu(args, CpuDevice(tc=("float16", "bfloat16"), max_repeat=1)) == 0
+    header, rule, *lines = capsys.readouterr().out.splitlines()
+    width = len("flash (tensor cores, bfloat16)")
+    assert [line[:width].rstrip() for line in lines] == [
+        "flash (CUDA kernel)", "naive (CuPy)",
+        "flash (tensor cores, float16)", "flash (tensor cores, bfloat16)",
+    ]  # fmt: skip
+    assert all(line.endswith(" ok") for line in lines), lines
+    assert header.index(" n ") > width and rule == "-" * len(header)
+
+
 def test_gpu_cli_writes_the_csv_even_when_interrupted(tmp_path):
     """Ctrl-C during the second size: the CSV keeps the rows of the first."""
     from tests.gpu.standin import CpuDevice
@@ -279,4 +296,10 @@ def test_naive_faster_and_the_summary_line():
     assert report.acceptance_summary(rows, True, 42.4) == (
         "acceptance: GPU tests passed; 5 rows: 4 ok, 1 out of memory, 0 wrong result, 0 error; "
         "at n = 4096, d = 64: flash 3 ms, naive 5 ms; 42 s"
+    )
+    tc = [row("flash (tensor cores, float16)", 4096, 0.5), row("flash (tensor cores, bfloat16)",
+          4096, None, "error: RuntimeError: no sm_80")]  # fmt: skip
+    assert report.acceptance_summary(rows + tc, True, 42.4) == (
+        "acceptance: GPU tests passed; 7 rows: 5 ok, 1 out of memory, 0 wrong result, 1 error; "
+        "at n = 4096, d = 64: flash 3 ms, tensor cores float16 0.5 ms, naive 5 ms; 42 s"
     )

@@ -103,9 +103,11 @@ def short_status(status: str) -> str:
 def gpu_benchmark_figure(rows: Sequence[BenchRow]) -> go.Figure:
     """Time (ms), peak device memory (MiB) and TFLOP/s of each GPU method vs n, log-log.
 
-    One colour per method (and one dash per head dim when there are several); where a
-    method has no number (out of memory first of all) a labelled cross sits at that n in
-    every panel, at the height of the method's last measured point.
+    One colour per method (square markers once the colours repeat: the scalar and
+    tensor-core kernels, naive and three SDPA backends make seven), and one dash per head
+    dim when there are several; where a method has no number (out of memory first of all)
+    a labelled cross sits at that n in every panel, at the height of the method's last
+    measured point.
     """
     fig = make_subplots(rows=1, cols=3, subplot_titles=("time", "peak memory", "throughput"))
     ds = sorted({r.d for r in rows})
@@ -122,6 +124,8 @@ def gpu_benchmark_figure(rows: Sequence[BenchRow]) -> go.Figure:
             for col, ys in enumerate(fields, start=1):
                 line = _line([r.n for r in ok], ys, name, colour, col)
                 line.line.dash = dash
+                if i >= len(METHOD_COLOURS):
+                    line.marker.symbol = "square"
                 fig.add_trace(line, row=1, col=col)
                 if failed:
                     height = ys[-1] if ys else 1.0

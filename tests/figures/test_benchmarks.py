@@ -117,3 +117,16 @@ def test_benchmark_axes_label_at_most_four_measured_ns_and_few_log_ticks():
     low = expectations[0].flops / expectations[0].naive_ms / 1e9  # TFLOP/s
     assert fig.layout.yaxis3.dtick is None and fig.layout.yaxis3.tickformat == ".2g"
     assert list(fig.layout.yaxis3.tickvals) == pytest.approx([low, (low * 989.5) ** 0.5, 989.5])
+
+
+def test_gpu_figure_tells_seven_methods_apart():
+    """Scalar and tensor-core kernels, naive and three SDPA backends: the colours repeat
+    after five, the markers do not."""
+    methods = ["flash (CUDA kernel)", "naive (CuPy)", "flash (tensor cores, float16)",
+               "flash (tensor cores, bfloat16)", "PyTorch SDPA (MATH)",
+               "PyTorch SDPA (EFFICIENT)", "PyTorch SDPA (FLASH)"]  # fmt: skip
+    rows = [BenchRow(m, n, 64, 8, False, "ok", 1.0, 2**20, 1.0, 1e-7)
+            for m in methods for n in (512, 1024)]  # fmt: skip
+    fig = gpu_benchmark_figure(rows)
+    looks = {(t.line.color, t.marker.symbol) for t in fig.data if t.xaxis == "x"}
+    assert len(looks) == len(methods)
