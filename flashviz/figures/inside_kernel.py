@@ -127,8 +127,9 @@ def timeline_figure(tl: Timeline, height: int = 420) -> go.Figure:
             "x": [i for i, _ in picked],
             "y": [label] * len(picked),
             "text": [e.phase for _, e in picked] if kind == "phase" else None,
-            "textposition": "top center",
-            "textfont": {"size": CELL_FONT_SIZE - 2},
+            # alternate above / below: neighbouring phases are one event apart
+            "textposition": [("top center", "bottom center")[k % 2] for k in range(len(picked))],
+            "textfont": {"size": CELL_FONT_SIZE},
             "marker": {"symbol": symbol, "size": 14, "color": colour,
                        "line": {"width": 3, "color": colour}},
             "customdata": [[e.line, e.phase or "(before init)", e.code or e.phase, e.note]
@@ -209,7 +210,7 @@ def explorer_figure(
             "colorbar": {"title": {"text": "occupancy", "side": "right"}, "tickformat": ".0%"},
             "text": text,
             "texttemplate": "%{text}",
-            "textfont": {"size": CELL_FONT_SIZE - 2},
+            "textfont": {"size": CELL_FONT_SIZE},
             "customdata": hover,
             "hovertemplate": "block_q %{y}, block_kv %{x}<br>%{customdata}<extra></extra>",
             "xgap": 2,

@@ -1,0 +1,75 @@
+"""The "Inside the kernel" page in headless Chromium: a link opens a view (kernel, head dim,
+block pair, arch in the controls and chart titles), the four charts are painted, switching
+to the float32 kernel redraws them (its shared arrays in the table, its pair in the URL),
+chart text is at least 16 px and readable and does not overlap, no exception box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .helpers import (
+    CHART,
+    assert_no_exception,
+    chart_overlaps,
+    chart_text_problems,
+    screenshot,
+    wait_for_charts,
+    wait_for_text,
+)
+
+pytestmark = pytest.mark.browser
+
+LINK = (
+    "/inside_kernel?inside_kernel=tensor+cores&inside_d=128&inside_blocks=64x32&inside_arch=sm_90"
+)
+
+
+def _titles(page: object) -> list[str]:
+    return page.evaluate(  # type: ignore[attr-defined]
+        f"[...document.querySelectorAll('{CHART} .gtitle')].map(t => t.textContent)"
+    )
+
+
+def _wait_title(page: object, text: str) -> None:
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"[...document.querySelectorAll('{CHART} .gtitle')]"
+        f".some(t => t.textContent.includes({text!r}))",
+        timeout=60_000,
+    )
+
+
+def test_inside_kernel_page(page: object, server_url: str, screenshots: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page.goto(f"{server_url}{LINK}")  # type: ignore[attr-defined]
+    wait_for_text(page, "Inside the kernel", timeout_ms=60_000)
+    _wait_title(page, "Tile sizes at head dim 128 on sm_90")
+    wait_for_charts(page, 4)
+    titles = _titles(page)
+    assert titles[0] == "Who owns S_ij (64 x 32): colour = thread"
+    assert titles[1] == "Who owns O_i (64 x 128): colour = thread"
+    assert "tensor cores kernel" in titles[2]
+    heatmap_cells = page.evaluate(  # type: ignore[attr-defined]
+        f"[...document.querySelectorAll('{CHART}')].slice(0, 2)"
+        ".map(g => g.querySelectorAll('.heatmaplayer image, .heatmaplayer path').length)"
+    )
+    assert all(n > 0 for n in heatmap_cells), heatmap_cells
+    wait_for_text(page, "vt_s")
+    wait_for_text(page, "limited by")
+    screenshot(page, screenshots / "inside_kernel_tc.png")
+    problems = chart_text_problems(page) + chart_overlaps(page)
+    assert not problems, "\n".join(problems[:20])
+
+    page.get_by_text("float32", exact=True).first.click()  # type: ignore[attr-defined]
+    _wait_title(page, "float32 kernel")
+    wait_for_charts(page, 4)
+    wait_for_text(page, "row_part")
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "new URLSearchParams(location.search).get('inside_kernel') === 'float32'", timeout=30_000
+    )
+    assert "Who owns O_i (32 x 128)" in _titles(page)[1]  # 32x32: the pair offered at d = 128
+    screenshot(page, screenshots / "inside_kernel_float32.png")
+    problems = chart_text_problems(page) + chart_overlaps(page)
+    assert not problems, "\n".join(problems[:20])
+    assert_no_exception(page)
