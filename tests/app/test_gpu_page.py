@@ -22,6 +22,7 @@ STAND_IN = HEAD + (
     "from tests.gpu.standin import CpuDevice\nfrom flashviz.app.pages import gpu as gpu_page\n"
     "gpu_page.gpu_section('CPU stand-in', lambda: CpuDevice(memory_bytes=2**22, max_repeat=1))\n"
 )
+STAND_IN_TC = STAND_IN.replace("max_repeat=1)", "max_repeat=1, tc=('float16', 'bfloat16'))")
 
 HAS_GPU = gpu.available()[0]
 
@@ -93,12 +94,15 @@ def test_expectations_follow_the_chosen_gpu(page):
     a100 = next(g for g in KNOWN_GPUS if "A100" in g.name)
     (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
     assert "at 2039 GB/s" in why and "(19.5 TFLOP/s fp32 peak" in why
+    assert "tensor-core peak instead, 312 TFLOP/s dense, 16 times the fp32 one" in why
     (caption,) = [c.value for c in page.caption if c.value.startswith("d = ")]
     d = int(caption.split(",")[0].removeprefix("d = "))
     roofline = chart_specs(page)[0]
     assert "A100" in roofline["layout"]["title"]["text"]
     lines = {(t["name"], t["yaxis"]): t for t in roofline["data"]}
-    for name, ms in (("naive (memory-bound)", "naive_ms"), ("flash (compute-bound)", "flash_ms")):
+    lines_of = {"naive (memory-bound)": "naive_ms", "flash (compute-bound)": "flash_ms",
+                "flash, tensor cores (float16/bfloat16)": "tc_flash_ms"}  # fmt: skip
+    for name, ms in lines_of.items():
         line = lines[name, "y"]  # the time panel: this GPU's roofline bound at each n
         want = [getattr(expect(int(n), d, a100), ms) for n in decode(line["x"])]
         np.testing.assert_allclose(decode(line["y"]), want, rtol=1e-12)
@@ -123,6 +127,39 @@ def test_gpu_section_on_the_stand_in_charts_every_row_and_marks_out_of_memory():
     assert info.value.startswith("Naive attention is faster here at n = 512: ")
     assert "cuBLAS" in info.value
     assert not at.get("progress")
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_a_gpu_without_tensor_core_peak_says_the_kernel_cannot_run_there(page):
+    page.selectbox(key="gpu_spec").set_value(
+        next(g for g in page.selectbox(key="gpu_spec").options if "T4" in g)
+    )
+    page.run()
+    assert not page.exception
+    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
+    assert why.endswith("needs sm_80 or newer (mma.sync.m16n8k16), so this GPU has no line for it.")
+    assert not any("tensor" in t["name"] for t in chart_specs(page)[0]["data"])
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ runs the kernel's CPU emulation")
+@pytest.mark.timeout(180)
+def test_gpu_section_on_the_stand_in_shows_the_tensor_core_rows():
+    at = AppTest.from_string(STAND_IN_TC, default_timeout=150).run()
+    at.selectbox(key="gpu_d").set_value(16)
+    at.multiselect(key="gpu_ns").set_value([512])
+    at.button(key="gpu_run").click().run()
+    assert not at.exception
+    measured, roofline = chart_specs(at)
+    tc = list(gpu.TC_METHODS.values())
+    assert set(tc) <= {t["name"] for t in measured["data"]}
+    (table,) = at.dataframe
+    assert list(table.value["method"]) == [gpu.FLASH, gpu.NAIVE, *tc]
+    assert list(table.value["status"]) == ["ok"] * 4
+    errors = dict(zip(table.value["method"], table.value["max_err"], strict=True))
+    assert errors[gpu.FLASH] < 1e-5 < errors[tc[0]] < errors[tc[1]]  # float32 < fp16 < bf16
+    (caption,) = [c.value for c in at.caption if c.value.startswith("flash (tensor cores")]
+    assert "kernels/flash_attention_tc.cu" in caption and "blocks 128 x 64" in caption
+    assert "flash, tensor cores (float16/bfloat16)" in {t["name"] for t in roofline["data"]}
 
 
 def test_navigation_lists_the_gpu_page():

@@ -1,4 +1,7 @@
-"""Page: GPU timings of the CUDA kernel against naive attention, or CPU numbers without one.
+"""Page: GPU timings of the CUDA kernels against naive attention, or CPU numbers without one.
+
+The sweep has a row per method: the scalar float32 kernel, the tensor-core kernel in float16
+and in bfloat16, naive CuPy, and PyTorch SDPA's backends where PyTorch is installed.
 
 Both cases show the doctor's checklist (``flashviz.gpu.doctor``: one line per layer, with the
 fix) and the roofline expectation for a chosen GPU as a chart.
@@ -12,7 +15,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from flashviz.app.charts import chart
-from flashviz.core.measurement import CpuResult
+from flashviz.core.measurement import CpuResult, GpuSpec
 from flashviz.figures.benchmarks import (
     cpu_benchmark_figure,
     gpu_benchmark_figure,
@@ -20,7 +23,7 @@ from flashviz.figures.benchmarks import (
 )
 from flashviz.gpu import doctor, report
 from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, kernel_blocks
+from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, kernel_blocks, tc_blocks
 from flashviz.perf import bench
 from flashviz.perf.roofline import KNOWN_GPUS, expect, naive_out_of_memory_n
 
@@ -71,7 +74,8 @@ def expectations_section(d: int, ns: list[int]) -> None:
         f"arrays at once, so on this GPU's {spec.memory_gib:.0f} GiB it runs out of memory "
         f"near n = {naive_out_of_memory_n(d, spec):,}. FlashAttention-2 keeps each tile on "
         f"chip: it moves only Q, K, V and O, is bound by FLOPs ({spec.fp32_tflops} TFLOP/s "
-        "fp32 peak without tensor cores) and its memory grows linearly in n."
+        "fp32 peak without tensor cores) and its memory grows linearly in n. "
+        + tensor_core_expectation(spec)
     )
     st.caption(
         f"d = {d}, float32, one head. The times are lower bounds (roofline). flashviz's "
@@ -81,12 +85,27 @@ def expectations_section(d: int, ns: list[int]) -> None:
     )
 
 
+def tensor_core_expectation(spec: GpuSpec) -> str:
+    """What the roofline says of the tensor-core kernel on ``spec`` (a sentence or two)."""
+    if spec.tc_tflops is None:
+        return (
+            "The tensor-core kernel needs sm_80 or newer (mma.sync.m16n8k16), so this GPU "
+            "has no line for it."
+        )
+    return (
+        f"The tensor-core kernel (float16 or bfloat16 inputs, float32 accumulation) is bound "
+        f"by the tensor-core peak instead, {spec.tc_tflops:g} TFLOP/s dense, "
+        f"{spec.tc_tflops / spec.fp32_tflops:.0f} times the fp32 one, and reads Q, K, V in "
+        "half the bytes."
+    )
+
+
 def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.CupyDevice) -> None:
     st.success(f"GPU: {device_name}")
     cols = st.columns(4)
     d = cols[0].selectbox("head dim d", KERNEL_HEAD_DIMS, index=2, key="gpu_d")
     blocks = cols[1].selectbox(
-        "blocks (q x kv)",
+        "blocks (q x kv), float32 kernel",
         kernel_blocks(d),
         key="gpu_blocks",
         format_func=lambda b: f"{b[0]} x {b[1]}",
@@ -101,13 +120,22 @@ def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.Cu
         rows = sweep_with_progress(
             sorted(ns), lambda n: gpu.benchmark(n, d, **options), "GPU sweep"
         )
-        gpu_results(rows)
+        gpu_results(rows, d)
     expectations_section(d, sorted(ns) or list(SIZES[:5]))
 
 
-def gpu_results(rows: Sequence[gpu.BenchRow]) -> None:
+def gpu_results(rows: Sequence[gpu.BenchRow], d: int) -> None:
     chart(gpu_benchmark_figure(rows), key="gpu_sweep")
     st.dataframe([dataclasses.asdict(r) for r in rows], hide_index=True)
+    if any(r.method in gpu.TC_METHODS.values() for r in rows):
+        block_q, block_kv = tc_blocks(d)[0]
+        st.caption(
+            "flash (tensor cores, ...): kernels/flash_attention_tc.cu, mma.sync.m16n8k16 on "
+            "the same inputs rounded to float16 or bfloat16, float32 accumulation, one warp "
+            f"per 16 query rows, blocks {block_q} x {block_kv}. Each is checked against "
+            "naive attention on those rounded inputs (twice its error), hence a larger max "
+            "error than the float32 rows."
+        )
     faster = report.naive_faster(rows)
     if faster:
         where = ", ".join(f"n = {n}" for n, _ in faster)
@@ -172,9 +200,10 @@ def cpu_section(reason: str, checks: Sequence[doctor.Check]) -> None:
 def render() -> None:
     st.title("GPU timings")
     st.caption(
-        "The same FlashAttention-2 tiles as a CUDA kernel (kernels/flash_attention.cu), "
-        "timed against naive attention on the same inputs after both are checked "
-        "against the float64 reference."
+        "The same FlashAttention-2 tiles as CUDA kernels (kernels/flash_attention.cu: "
+        "scalar float32, for reading; kernels/flash_attention_tc.cu: tensor cores in "
+        "float16 and bfloat16, for speed), timed against naive attention on the same inputs "
+        "after each is checked against the float64 reference."
     )
     checks = doctor_checks()
     ok, reason = doctor.gpu_ready(checks)
