@@ -4,8 +4,9 @@ and ``flashviz.lab.tile_explorer`` data returning ``go.Figure``.
 ``ownership_figure``: a heatmap of the owner (thread, warp or lane) of every entry of S_ij or
 O_i over the tile, hover naming thread, warp, lane and register; ``timeline_figure``: the
 kernel body in program order, one row per kind of event (phase markers, shared loads,
-barriers, mma, warp shuffles), the K/V loop shaded; ``explorer_figure``: block_q x block_kv
--> occupancy where the tiles fit, their shared KiB in each cell.
+barriers, mma, warp shuffles), ticks named by the phases, the K/V loop shaded;
+``explorer_figure``: block_q x block_kv -> occupancy where the tiles fit, their shared KiB
+in each cell.
 """
 
 from __future__ import annotations
@@ -97,8 +98,7 @@ def ownership_figure(
             "hovertemplate": (f"thread {highlight}: {own.matrix}[%{{y}}, %{{x}}] in "
                               "%{customdata}<extra></extra>"),
         })  # fmt: skip
-    who = {"thread": "thread", "warp": "warp", "lane": "lane"}[colour_by]
-    title = f"Who owns {own.matrix} ({rows} x {cols}): colour = {who}"
+    title = f"Who owns {own.matrix} ({rows} x {cols})"  # the colour bar says by what
     layout = base_layout(
         {
             "xaxis": {"title": {"text": "column"}, "range": [-0.5, cols - 0.5], "zeroline": False},
@@ -113,7 +113,8 @@ def ownership_figure(
 
 
 def timeline_figure(tl: Timeline, height: int = 420) -> go.Figure:
-    """The kernel body in program order (x: order of appearance), one row per kind."""
+    """The kernel body in program order (x: order of appearance, ticks named by the phase
+    markers), one row per kind of event."""
     events = tl.events
     data: list[dict] = []
     for kind in EVENT_KINDS:
@@ -123,13 +124,9 @@ def timeline_figure(tl: Timeline, height: int = 420) -> go.Figure:
         label, symbol, colour = EVENT_STYLE[kind]
         data.append({
             "type": "scatter",
-            "mode": "markers+text" if kind == "phase" else "markers",
+            "mode": "markers",
             "x": [i for i, _ in picked],
             "y": [label] * len(picked),
-            "text": [e.phase for _, e in picked] if kind == "phase" else None,
-            # alternate above / below: neighbouring phases are one event apart
-            "textposition": [("top center", "bottom center")[k % 2] for k in range(len(picked))],
-            "textfont": {"size": CELL_FONT_SIZE},
             "marker": {"symbol": symbol, "size": 14, "color": colour,
                        "line": {"width": 3, "color": colour}},
             "customdata": [[e.line, e.phase or "(before init)", e.code or e.phase, e.note]
@@ -157,18 +154,20 @@ def timeline_figure(tl: Timeline, height: int = 420) -> go.Figure:
                             "yref": "paper", "yanchor": "bottom", "showarrow": False,
                             "text": loop_text})  # fmt: skip
     kinds = [EVENT_STYLE[k][0] for k in EVENT_KINDS if any(e.kind == k for e in events)]
+    phases = [(i, e.phase) for i, e in enumerate(events) if e.kind == "phase"]
     layout = base_layout(
-        {
-            "xaxis": {"title": {"text": "order in the kernel body"}, "range": [-1, len(events)],
-                      "zeroline": False, "showgrid": False},
-            "yaxis": {"categoryorder": "array", "categoryarray": kinds[::-1],
+        {  # x: order in the kernel body, ticks at the phase markers, named upright
+            "xaxis": {"range": [-1, len(events)], "zeroline": False, "tickmode": "array",
+                      "tickvals": [i for i, _ in phases], "ticktext": [p for _, p in phases],
+                      "tickangle": -90},
+            "yaxis": {"categoryorder": "array", "categoryarray": kinds,
                       "autorange": "reversed", "zeroline": False},
             "shapes": shapes,
             "annotations": annotations,
         },
         title=f"Phases, barriers and warp reductions of the {tl.kind} kernel",
         height=height,
-        margin={"l": 170, "t": 100},
+        margin={"l": 170, "t": 100, "b": 130},
     )  # fmt: skip
     return figure(data, layout)
 

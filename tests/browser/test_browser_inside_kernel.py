@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from flashviz.gpu.kernel_resources import build_config
+
 from .helpers import (
     CHART,
     assert_no_exception,
@@ -21,6 +23,9 @@ from .helpers import (
 
 pytestmark = pytest.mark.browser
 
+# shared bytes of the two builds shown (the tables are canvases: their text is not in the DOM)
+TC_BYTES = build_config("tensor cores", 128, 64, 32).shared_bytes
+F32_BYTES = build_config("float32", 128, 32, 32).shared_bytes
 LINK = (
     "/inside_kernel?inside_kernel=tensor+cores&inside_d=128&inside_blocks=64x32&inside_arch=sm_90"
 )
@@ -47,24 +52,25 @@ def test_inside_kernel_page(page: object, server_url: str, screenshots: Path) ->
     _wait_title(page, "Tile sizes at head dim 128 on sm_90")
     wait_for_charts(page, 4)
     titles = _titles(page)
-    assert titles[0] == "Who owns S_ij (64 x 32): colour = thread"
-    assert titles[1] == "Who owns O_i (64 x 128): colour = thread"
+    assert titles[0] == "Who owns S_ij (64 x 32)"
+    assert titles[1] == "Who owns O_i (64 x 128)"
     assert "tensor cores kernel" in titles[2]
     heatmap_cells = page.evaluate(  # type: ignore[attr-defined]
         f"[...document.querySelectorAll('{CHART}')].slice(0, 2)"
         ".map(g => g.querySelectorAll('.heatmaplayer image, .heatmaplayer path').length)"
     )
     assert all(n > 0 for n in heatmap_cells), heatmap_cells
-    wait_for_text(page, "vt_s")
+    wait_for_text(page, f"{TC_BYTES} bytes")
     wait_for_text(page, "limited by")
     screenshot(page, screenshots / "inside_kernel_tc.png")
     problems = chart_text_problems(page) + chart_overlaps(page)
     assert not problems, "\n".join(problems[:20])
 
-    page.get_by_text("float32", exact=True).first.click()  # type: ignore[attr-defined]
+    radio = page.locator("[data-testid='stRadio']").first  # type: ignore[attr-defined]
+    radio.get_by_text("float32", exact=True).click()
     _wait_title(page, "float32 kernel")
     wait_for_charts(page, 4)
-    wait_for_text(page, "row_part")
+    wait_for_text(page, f"{F32_BYTES} bytes")
     page.wait_for_function(  # type: ignore[attr-defined]
         "new URLSearchParams(location.search).get('inside_kernel') === 'float32'", timeout=30_000
     )
