@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 PROBLEM = {"n_q": "20", "n_k": "12", "head_dim": "4", "block_q": "4", "block_kv": "4",
            "seed": "3", "pattern": "random"}  # fmt: skip
 PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Online-softmax debugger",
-         "Precision", "Split-KV decoding", "GPU timings")  # fmt: skip
+         "Precision", "Split-KV decoding", "GPU timings", "Inside the kernel")  # fmt: skip
 SHARED_PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Precision")  # same n_q, n_k
 
 
