@@ -23,6 +23,10 @@ const MOVES = [
   ["last", "Last", "\u00BB"],
 ];
 const KEYS = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
+// A move the server has not echoed after this long is sent again (with a new seq): under a
+// burst of clicks Streamlit's frontend can drop a component's state update, which left the
+// server (URL, counters) behind the shown step until the next click.
+const RESEND_MS = 3000;
 
 function loadPlotly(url) {
   if (!plotly) {
@@ -70,7 +74,18 @@ function move(g, to) {
   if (n === k || !g.setState) return;
   g.mine = { step: n, seq: `${Date.now().toString(36)}.${++counter}` };
   showAll(g);
+  send(g);
+}
+
+function send(g) {
   g.setState("move", g.mine);
+  clearTimeout(g.resend);
+  g.resend = setTimeout(() => {
+    const bar = g.parts.get("buttons");
+    if (!g.mine || !bar || !bar.host.isConnected || g.mine.seq === g.server?.seq) return;
+    g.mine = { step: g.mine.step, seq: `${Date.now().toString(36)}.${++counter}` };
+    send(g);
+  }, RESEND_MS);
 }
 
 function typing(el) {
