@@ -189,16 +189,29 @@ def check_device(cupy: Any) -> tuple[Check, str | None]:
 
 
 def check_compile(archs: Sequence[str]) -> Check:
-    from flashviz.gpu.launch_params import kernel_blocks, kernel_config
-    from flashviz.gpu.nvrtc import compile_kernel
+    """Both kernels: the float32 one for every arch, the tensor-core one where mma.sync's
+    bfloat16 shapes exist (TC_ARCHS, sm_80 and up)."""
+    from flashviz.gpu.launch_params import kernel_blocks, kernel_config, tc_blocks, tc_config
+    from flashviz.gpu.nvrtc import TC_ARCHS, compile_kernel, compile_tc_kernel
 
     config = kernel_config(64, *kernel_blocks(64)[0])
+    tc = tc_config(64, *tc_blocks(64)[0], "bfloat16")
+    tc_archs = [a for a in archs if a in TC_ARCHS]
     try:
         infos = [compile_kernel(config, arch).ptxas for arch in archs]
+        tc_infos = [compile_tc_kernel(tc, arch).ptxas for arch in tc_archs]
     except Exception as exc:
         return Check("NVRTC compile", FAILED, f"{type(exc).__name__}: {exc}", INSTALL)
     registers = ", ".join(f"{a} {i.registers} registers" for a, i in zip(archs, infos, strict=True))
-    return Check("NVRTC compile", OK, f"the kernel compiles for {registers}")
+    detail = f"the kernel compiles for {registers}"
+    if tc_archs:
+        tc_registers = ", ".join(
+            f"{a} {i.registers}" for a, i in zip(tc_archs, tc_infos, strict=True)
+        )
+        detail += f"; the tensor-core kernel for {tc_registers}"
+    else:
+        detail += "; no tensor-core kernel (it needs sm_80 or newer)"
+    return Check("NVRTC compile", OK, detail)
 
 
 def _device_check(layer: str, fn: Callable[[], str], fix: str) -> Check:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from flashviz.gpu import doctor
-from flashviz.gpu.nvrtc import ARCHS
+from flashviz.gpu.nvrtc import ARCHS, TC_ARCHS
 
 cupy = pytest.importorskip("cupy")
 HAS_DRIVER = cupy.cuda.runtime.driverGetVersion() != 0
@@ -34,6 +34,8 @@ def test_on_this_machine_one_clear_line_says_there_is_no_driver():
     )
     (compiled,) = [line for line in lines if line.startswith("NVRTC compile")]
     assert all(f"{arch} " in compiled for arch in ARCHS)  # every architecture flashviz builds
+    tensor_cores = compiled.split("the tensor-core kernel for ")[1]
+    assert [part.split()[0] for part in tensor_cores.split(", ")] == list(TC_ARCHS)
     no_driver = "NVIDIA driver: no NVIDIA driver on this machine (libcuda not found)"
     assert lines[-1] == f"GPU timings: not available: {no_driver}"
 
@@ -66,3 +68,19 @@ def test_headers_of_another_cuda_version_fail(monkeypatch, tmp_path):
 def test_ok_lines_carry_no_fix():
     line = doctor.Check("CuPy", doctor.OK, "CuPy 14.2.0", fix="never shown").line()
     assert line == "CuPy           ok       CuPy 14.2.0"
+
+
+def test_a_turing_gpu_compiles_only_the_float32_kernel():
+    check = doctor.check_compile(["sm_75"])
+    assert check.status == doctor.OK
+    assert (
+        "sm_75 " in check.detail
+        and "no tensor-core kernel (it needs sm_80 or newer)" in check.detail
+    )
+
+
+def test_an_ampere_gpu_compiles_both_kernels():
+    check = doctor.check_compile(["sm_86"])
+    assert check.status == doctor.OK
+    assert check.detail.startswith("the kernel compiles for sm_86 ")
+    assert "; the tensor-core kernel for sm_86 " in check.detail
