@@ -18,6 +18,8 @@ offers):
 
 The smallest of the four is the number of resident blocks; every limit that reaches it is
 named (``Occupancy.limited_by``). Occupancy = resident warps / the SM's warp slots.
+``tests/lab/test_occupancy_calculator.py`` compiles ``cuda_occupancy.h`` itself and checks
+that it agrees, every limit's count, on every architecture here.
 
 Per-architecture limits (``SM_LIMITS``): the CUDA C++ Programming Guide, "Technical
 Specifications per Compute Capability", as returned by ``cudaGetDeviceProperties``
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 WARP = 32
 REG_ALLOC_UNIT = 256  # registers, per warp (cudaOccRegAllocationGranularity)
 SUB_PARTITIONS = 4  # cudaOccSubPartitionsPerMultiprocessor (sm_70 and later)
-MAX_REGS_PER_THREAD = 255
+MAX_REGS_PER_THREAD = 256  # cudaOccRegAllocationMaxPerThread (sm_70 on; ptxas stops at 255)
 STATIC_SHARED_LIMIT = 48 * 1024  # static __shared__ per block (sharedMemPerBlock)
 KIB = 1024
 LIMITS = ("threads", "registers", "shared memory", "blocks")
