@@ -110,7 +110,19 @@ def log_ticks(*arrays: object) -> dict:
     if hi - lo >= 2:
         return {"dtick": max(1, int(np.ceil((hi - lo + 1) / 6)))}
     ticks = 10 ** np.linspace(lo, hi, 3) if hi > lo else values[:1]
-    return {"tickvals": ticks.tolist(), "tickformat": ".2g"}
+    return {"tickvals": ticks.tolist(), "ticktext": [tick_label(t) for t in ticks]}
+
+
+def tick_label(value: float) -> str:
+    """Two significant figures, read as a person writes them: '987', '1.5', '0.012',
+    '3.2e-7' (never Plotly's '9.9e+2')."""
+    if value == 0 or not np.isfinite(value):
+        return f"{value:g}"
+    if 1e-3 <= abs(value) < 1e5:
+        digits = max(0, 1 - int(np.floor(np.log10(abs(value)))))
+        return f"{value:.{digits}f}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def finite_or_nan(a: np.ndarray) -> np.ndarray:

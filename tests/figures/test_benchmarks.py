@@ -10,6 +10,7 @@ from flashviz.figures.benchmarks import (
     gpu_benchmark_figure,
     roofline_figure,
 )
+from flashviz.figures.style import tick_label
 from flashviz.perf.roofline import KNOWN_GPUS, expect
 
 
@@ -115,8 +116,18 @@ def test_benchmark_axes_label_at_most_four_measured_ns_and_few_log_ticks():
     assert (fig.layout.yaxis.dtick, fig.layout.yaxis.tickvals) == (1, None)
     assert (fig.layout.yaxis2.dtick, fig.layout.yaxis2.tickvals) == (2, None)
     low = expectations[0].flops / expectations[0].naive_ms / 1e9  # TFLOP/s
-    assert fig.layout.yaxis3.dtick is None and fig.layout.yaxis3.tickformat == ".2g"
+    assert fig.layout.yaxis3.dtick is None
     assert list(fig.layout.yaxis3.tickvals) == pytest.approx([low, (low * 989.5) ** 0.5, 989.5])
+    assert fig.layout.yaxis3.ticktext[-1] == "990"  # written out, not Plotly's "9.9e+2"
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [(989.5, "990"), (1234.5, "1234"), (1.53, "1.5"), (0.01234, "0.012"), (3.2e-7, "3.2e-7"),
+     (2e5, "2.0e5"), (0.0, "0")],
+)  # fmt: skip
+def test_tick_labels_are_written_as_a_person_writes_them(value, label):
+    assert tick_label(value) == label
 
 
 def test_gpu_figure_tells_seven_methods_apart():
