@@ -14,6 +14,7 @@ import pytest
 
 from flashviz.gpu import launcher as gpu
 from flashviz.gpu.launch_params import prepare_call
+from tests.gpu.test_tc_kernel import CASES as TC_CASES
 from tests.support import assert_matches_reference
 
 HAS_GPU, WHY = gpu.available()
@@ -149,18 +150,18 @@ def test_on_a_gpu_the_kernel_matches_the_reference(make_qkv, causal, align):
 @pytest.mark.skipif(not HAS_GPU, reason=WHY)
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
-@pytest.mark.parametrize(("causal", "align"), [(False, "bottom_right"), (True, "top_left")])
-def test_on_a_gpu_the_tensor_core_kernel_matches_the_trace(make_qkv, precision, causal, align):
-    """Real tensor cores, held to the rule the CPU emulation is (tests/gpu/test_tc_kernel.py)."""
-    from flashviz.gpu.launch_params import tc_blocks
+@pytest.mark.parametrize("case", list(TC_CASES))
+def test_on_a_gpu_the_tensor_core_kernel_matches_the_trace(rng, precision, case):
+    """Real tensor cores on every problem the CPU emulation runs (tests/gpu/test_tc_kernel.py:
+    uneven, both alignments, empty rows and blocks, several heads, head dims 64, 128 and a
+    padded 100, each offered tile pair), held to the same rule."""
     from tests.gpu.test_tc_kernel import check_outputs
 
-    q, k, v = make_qkv(113, 203, 64, lead=(2,), dtype=np.float32)
-    mask = {"causal": causal, "causal_align": align}
-    o, lse = gpu.run_flash_tc(q, k, v, precision=precision, **mask)
-    block_q, block_kv = tc_blocks(64)[0]
-    check_outputs(o, lse, q, k, v, precision=precision, block_q=block_q, block_kv=block_kv,
-                  **mask)  # fmt: skip
+    n_q, n_k, d, lead, causal, align, (block_q, block_kv) = TC_CASES[case]
+    q, k, v = (rng.standard_normal((*lead, n, d)) for n in (n_q, n_k, n_k))
+    options = {"causal": causal, "causal_align": align, "block_q": block_q, "block_kv": block_kv}
+    o, lse = gpu.run_flash_tc(q, k, v, precision=precision, **options)
+    check_outputs(o, lse, q, k, v, precision=precision, **options)
 
 
 @pytest.mark.parametrize(

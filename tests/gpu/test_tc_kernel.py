@@ -158,6 +158,8 @@ CASES = {  # id: (n_q, n_k, d, lead, causal, align, (block_q, block_kv))
     "multi-head": (33, 50, 32, (2, 3), True, "bottom_right", (32, 16)),
     "head-dim-128": (40, 70, 128, (), True, "top_left", (64, 32)),
     "offered-blocks": (130, 150, 64, (), False, "bottom_right", (128, 64)),
+    "page-blocks": (90, 100, 64, (), True, "bottom_right", (64, 64)),  # the page's default
+    "padded-head-dim": (45, 60, 100, (), False, "bottom_right", (64, 32)),  # 100 -> 128
 }
 
 
@@ -315,6 +317,30 @@ def test_a_broken_kernel_fails(libs, mutant_libs, rng, mutant):
     check(libs, q, k, v, **options)  # the correct kernel passes on these very inputs
     with pytest.raises(AssertionError, match=MUTANTS[mutant][2]):
         check(mutant_libs[mutant], q, k, v, **options)
+
+
+PADDING_MUTANT = ("tile[x][w] = lo | (hi << 16);", "if (row < n) tile[x][w] = lo | (hi << 16);")
+
+
+@needs_cxx
+@pytest.mark.timeout(60)
+def test_a_tile_padding_left_unzeroed_is_caught(libs, rng):
+    """v's rows past n_k must be written as 0: P~ is 0 there, but 0 x NaN = NaN. On a GPU the
+    unwritten words hold whatever was there; the emulator fills shared memory with NaN first
+    (``emu.poison_call``), so the mutant fails, and would pass without that fill."""
+    old, new = PADDING_MUTANT
+    source = TC_KERNEL_PATH.read_text()
+    assert source.count(old) == 1
+    lib = emu.build(emu_tc.TcBuild(MUTANT_CONFIG, source.replace(old, new)))
+    q, k, v = _inputs(rng, 40, 20, 64)  # one K/V tile, 12 of its 32 rows padding
+    options = {"precision": "float16", "block_q": 32, "block_kv": 32}
+    check(libs, q, k, v, **options)
+    call, bits = prepare_tc_call(q, k, v, **options)
+    # first, freshly loaded: shared memory is zero (static storage) and the bug hides
+    o, lse = emu_tc.run(lib, call, bits, poison_shared=False)
+    check_outputs(o, lse, q, k, v, **options)
+    o, _ = emu_tc.run(lib, call, bits)
+    assert np.isnan(o).all()
 
 
 # --- 4. ThreadSanitizer -------------------------------------------------------------------

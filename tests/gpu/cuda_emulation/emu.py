@@ -15,7 +15,7 @@ import os
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -104,13 +104,46 @@ def _shaped(call: KernelCall, o: np.ndarray, lse: np.ndarray) -> tuple[np.ndarra
     return o.reshape(*call.lead, call.n_q, call.d), lse.reshape(*call.lead, call.n_q)
 
 
-def run(lib_path: Path, call: KernelCall, arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Launch the kernel on the CPU; returns o (..., n_q, d) and lse (..., n_q)."""
+def run(
+    lib_path: Path, call: KernelCall, arrays: tuple[np.ndarray, ...], *, poison_shared: bool = True
+) -> tuple[np.ndarray, ...]:
+    """Launch the kernel on the CPU; returns o (..., n_q, d) and lse (..., n_q).
+
+    With ``poison_shared`` (the default), a launch on NaN inputs goes first (``poison_call``).
+    """
+    launch = _library(lib_path).run_flash_attention
+    if poison_shared:
+        pcall = poison_call(call)
+        shape = (1, max(pcall.n_q, pcall.n_k), pcall.d)
+        _launch(launch, pcall, [np.full(shape, np.nan, dtype=np.float32)] * 3, ctypes.c_float)
     o, lse = _outputs(call)
-    ptrs = [x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for x in (*arrays, o, lse)]
-    grid, block = call.grid, call.block
-    _library(lib_path).run_flash_attention(*ptrs, *call.scalars, grid[0], grid[1], block[0])
+    _launch(launch, call, arrays, ctypes.c_float, o, lse)
     return _shaped(call, o, lse)
+
+
+def poison_call(call: KernelCall) -> KernelCall:
+    """One block of an unmasked problem exactly one tile in every direction.
+
+    On a GPU, shared memory starts as whatever was there; here ``__shared__`` arrays are
+    function statics, zero at first and then holding the last block's values. A launch of
+    this call on NaN inputs writes NaN into every shared word the kernel ever writes, so a
+    kernel that forgets to zero a tile's padding reads NaN here too, not a friendly 0.
+    """
+    config = call.config
+    return replace(
+        call, grid=(1, 1, 1), lead=(1,), n_q=config.block_q, n_k=config.block_kv,
+        d=config.head_dim, causal=False, causal_offset=0,
+    )  # fmt: skip
+
+
+def _launch(launch, call: KernelCall, arrays, element, o=None, lse=None) -> None:
+    """``launch`` (run_flash_attention or its tensor-core twin) with the call's geometry."""
+    if o is None:
+        o, lse = _outputs(call)
+    ptrs = [x.ctypes.data_as(ctypes.POINTER(element)) for x in arrays]
+    ptrs += [x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for x in (o, lse)]
+    grid, block = call.grid, call.block
+    launch(*ptrs, *call.scalars, grid[0], grid[1], block[0])
 
 
 def run_tsan(

@@ -134,15 +134,21 @@ def _library(path: Path) -> ctypes.CDLL:
     return lib
 
 
-def run(lib_path: Path, call: KernelCall, bits: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+def run(
+    lib_path: Path, call: KernelCall, bits: tuple[np.ndarray, ...], *, poison_shared: bool = True
+) -> tuple[np.ndarray, ...]:
     """Launch the tensor-core kernel on the CPU (``bits``: prepare_tc_call's uint16 arrays);
-    returns o (..., n_q, d) and lse (..., n_q), float32, poisoned with NaN beforehand."""
+    returns o (..., n_q, d) and lse (..., n_q), float32, poisoned with NaN beforehand. With
+    ``poison_shared``, a launch on NaN inputs (0xFFFF: NaN in float16 and bfloat16) fills
+    shared memory first (``emu.poison_call``)."""
     assert all(x.dtype == np.uint16 and x.flags.c_contiguous for x in bits)
+    launch = _library(lib_path).run_flash_attention_tc
+    if poison_shared:
+        pcall = emu.poison_call(call)
+        nan = np.full((1, max(pcall.n_q, pcall.n_k), pcall.d), 0xFFFF, dtype=np.uint16)
+        emu._launch(launch, pcall, [nan] * 3, ctypes.c_uint16)
     o, lse = emu._outputs(call)
-    u16p, f32p = ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_float)
-    ptrs = [x.ctypes.data_as(u16p) for x in bits] + [x.ctypes.data_as(f32p) for x in (o, lse)]
-    grid, block = call.grid, call.block
-    _library(lib_path).run_flash_attention_tc(*ptrs, *call.scalars, grid[0], grid[1], block[0])
+    emu._launch(launch, call, bits, ctypes.c_uint16, o, lse)
     return emu._shaped(call, o, lse)
 
 
