@@ -47,7 +47,7 @@ SCALAR_EDITS = (
     ),
 )
 TC = tc_config(64, 64, 64, "float16")  # 4 warps
-TC_ID = "(float)(lane + 32 * (wrow / 16) + 1024 * (64 * n + {slot}))"
+TC_ID = "(float)(threadIdx.x + 1024 * (64 * n + {slot}))"  # the thread, not the kernel's lane math
 TC_EDITS = (
     (
         "                s[n][e] = seen ? s[n][e] * scale : NEG_INF;\n",
