@@ -227,6 +227,9 @@ class Event:
     note: str  # the line's comment (a phase marker: its text after the name)
 
 
+LOOP_LOAD = "load k_j, v_j"  # the phase of what the K/V loop does before its first marker
+
+
 @dataclass(frozen=True)
 class Timeline:
     kind: str
@@ -266,6 +269,8 @@ def timeline(kind: str, text: str | None = None) -> Timeline:
         in_loop = loop[0] <= n <= loop[1]
         line = lines[n - 1]
         comment = line.split("//", 1)[1].strip() if "//" in line else ""
+        if n == loop[0]:
+            phase = LOOP_LOAD  # the tile loads at the loop's top run every tile, not at init
         if n in phase_at:
             phase = phase_at[n]
             note = comment.split(None, 1)[1] if " " in comment else ""

@@ -13,6 +13,7 @@ from flashviz.gpu.kernel_resources import build_config, recorded
 from flashviz.gpu.launch_params import offered_configs, offered_tc_configs, tc_config
 from flashviz.lab.inside_kernel import (
     HOLDS,
+    LOOP_LOAD,
     ownership,
     shared_buffers,
     shared_total,
@@ -115,7 +116,20 @@ def test_float32_barriers_and_tc_shuffles() -> None:
     tc = [(e.kind, e.phase) for e in timeline("tensor cores").events]
     assert tc.count(("shuffle", "max")) == 2 and tc.count(("shuffle", "reduce")) == 2
     assert tc.count(("mma", "scores")) == 1 and tc.count(("mma", "accumulate")) == 1
-    assert [p for k, p in tc if k == "barrier"] == ["init", "accumulate"]
+    assert [p for k, p in tc if k == "barrier"] == [LOOP_LOAD, "accumulate"]
+
+
+@pytest.mark.parametrize("kind", ["float32", "tensor cores"])
+def test_what_the_loop_does_every_tile_is_never_labelled_init(kind: str) -> None:
+    """The K/V tile loads and their barrier sit above the loop's first marker (scores): they
+    belong to each tile, so they are labelled as the tile's load, not as the last phase
+    above them in the source (init)."""
+    events = timeline(kind).events
+    assert all(e.phase != "init" for e in events if e.in_loop)
+    first = next(i for i, e in enumerate(events) if e.in_loop)
+    scores = next(i for i, e in enumerate(events) if e.kind == "phase" and e.in_loop)
+    assert first < scores and {e.phase for e in events[first:scores]} == {LOOP_LOAD}
+    assert any(e.kind == "load" for e in events[first:scores])
 
 
 def test_explorer() -> None:
