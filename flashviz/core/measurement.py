@@ -62,6 +62,7 @@ class GpuSpec:
     bandwidth_gbs: float  # HBM bandwidth, GB/s
     memory_gib: float
     tc_tflops: float | None = None  # dense fp16/bf16 tensor-core peak; None: no sm_80 mma
+    tc_peak_needs_wgmma: bool = False  # Hopper: the peak is wgmma's, beyond mma.sync's reach
 
 
 @dataclass(frozen=True)

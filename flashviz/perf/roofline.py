@@ -38,8 +38,8 @@ TC_INPUT_BYTES = 2  # float16 / bfloat16
 KNOWN_GPUS = (
     GpuSpec("NVIDIA T4", 8.1, 320, 16),
     GpuSpec("NVIDIA A100 SXM4 80GB", 19.5, 2039, 80, tc_tflops=312.0),
-    GpuSpec("NVIDIA H100 SXM5 80GB", 67.0, 3350, 80, tc_tflops=989.5),
-    GpuSpec("NVIDIA H200 SXM 141GB", 67.0, 4800, 141, tc_tflops=989.5),
+    GpuSpec("NVIDIA H100 SXM5 80GB", 67.0, 3350, 80, tc_tflops=989.5, tc_peak_needs_wgmma=True),
+    GpuSpec("NVIDIA H200 SXM 141GB", 67.0, 4800, 141, tc_tflops=989.5, tc_peak_needs_wgmma=True),
 )
 
 

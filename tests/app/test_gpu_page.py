@@ -95,6 +95,7 @@ def test_expectations_follow_the_chosen_gpu(page):
     (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
     assert "at 2039 GB/s" in why and "(19.5 TFLOP/s fp32 peak" in why
     assert "tensor-core peak instead, 312 TFLOP/s dense, 16 times the fp32 one" in why
+    assert "wgmma" not in why  # an A100's peak is mma.sync's
     (caption,) = [c.value for c in page.caption if c.value.startswith("d = ")]
     d = int(caption.split(",")[0].removeprefix("d = "))
     roofline = chart_specs(page)[0]
@@ -166,3 +167,15 @@ def test_navigation_lists_the_gpu_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert any(p.get("url_pathname") == "gpu" for p in at._registered_pages.values())
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_on_hopper_the_tensor_core_peak_is_called_a_bound_not_a_target(page):
+    page.selectbox(key="gpu_spec").set_value(
+        next(g for g in page.selectbox(key="gpu_spec").options if "H100" in g)
+    )
+    page.run()
+    assert not page.exception
+    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
+    assert "989.5 TFLOP/s dense" in why
+    assert "only the warpgroup instruction (wgmma) reaches that peak" in why
