@@ -172,6 +172,12 @@ def timeline_figure(tl: Timeline, height: int = 420) -> go.Figure:
     return figure(data, layout)
 
 
+def _registers_note(cell: Cell) -> str:
+    if cell.measured:
+        return f"{cell.registers} registers a thread (ptxas)"
+    return f"≈ {cell.registers} registers a thread (another build's count: an estimate)"
+
+
 def explorer_figure(
     cells: Sequence[Cell], head_dim: int, arch: str, registers: int, height: int = 480
 ) -> go.Figure:
@@ -184,14 +190,20 @@ def explorer_figure(
     text = [
         [
             f"{at[q, kv].shared_bytes / 1024:.1f} KiB<br>"
-            + (f"{at[q, kv].occupancy.blocks} blk" if at[q, kv].fits else "over 48")
+            + (
+                f"{'' if at[q, kv].measured else '≈'}{at[q, kv].occupancy.blocks} blk"
+                if at[q, kv].fits
+                else "over 48"
+            )
             for kv in kvs
         ]
         for q in qs
     ]
     hover = [
         [
-            f"{at[q, kv].threads} threads, {at[q, kv].shared_bytes} bytes shared<br>"
+            f"{at[q, kv].threads} threads, {at[q, kv].shared_bytes} bytes shared, "
+            + _registers_note(at[q, kv])
+            + "<br>"
             + (at[q, kv].occupancy.text() if at[q, kv].fits else "over the 48 KiB static limit")
             for kv in kvs
         ]

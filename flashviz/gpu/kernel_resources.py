@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -84,6 +85,16 @@ def recorded(path: Path = RECORDED_PATH) -> tuple[dict[str, str], dict[str, nvrt
     data = json.loads(path.read_text())
     table = {key: nvrtc.PtxasInfo(**info) for key, info in data["builds"].items()}
     return data["provenance"], table
+
+
+def recorded_registers(
+    configs: Sequence[KernelConfig | TcConfig], arch: str
+) -> dict[tuple[int, int], int]:
+    """(block_q, block_kv) -> registers a thread, for those of ``configs`` the recorded table
+    has on ``arch`` (no compiling: the tile-size explorer asks for 25 builds at once)."""
+    _, table = recorded()
+    found = {(c.block_q, c.block_kv): table.get(_key(c, arch)) for c in configs}
+    return {pair: info.registers for pair, info in found.items() if info is not None}
 
 
 def ptxas_for(config: KernelConfig | TcConfig, arch: str) -> Resources | None:

@@ -3,13 +3,15 @@
 For each (block_q, block_kv) pair, the caller passes the build's ``#define`` values (from
 ``flashviz.gpu.kernel_resources.build_config``); the static shared memory is the sum of the
 kernel's own ``__shared__`` declarations at those sizes (``inside_kernel.shared_total``), and
-the occupancy is ``occupancy.occupancy`` on the chosen SM with a given register count (ptxas
-reports registers per build; the explorer uses one count for every pair and says so).
+the occupancy is ``occupancy.occupancy`` on the chosen SM with each pair's register count:
+ptxas's where the caller knows it (``known``: the builds compiled or recorded), else the
+given build's count, marked as an estimate (``Cell.measured`` False): ptxas's count changes
+with the sizes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from flashviz.lab.inside_kernel import shared_total
@@ -25,6 +27,8 @@ class Cell:
     threads: int
     shared_bytes: int
     occupancy: Occupancy
+    registers: int  # a thread, as used for the occupancy
+    measured: bool  # registers from ptxas for this very build (else another build's count)
 
     @property
     def fits(self) -> bool:
@@ -38,13 +42,17 @@ def explore(
     registers: int,
     sm: SmLimits,
     text: str | None = None,
+    known: Mapping[tuple[int, int], int] | None = None,
 ) -> list[Cell]:
-    """One Cell per (block_q, block_kv, defines) of ``builds``, with ``registers`` a thread."""
+    """One Cell per (block_q, block_kv, defines) of ``builds``: ``known[(block_q, block_kv)]``
+    registers a thread where given (ptxas's), else ``registers`` (an estimate)."""
+    known = known or {}
     cells = []
     for block_q, block_kv, defines in builds:
         shared = shared_total(kind, defines, text)
         threads = defines["NUM_THREADS"]
-        cells.append(
-            Cell(block_q, block_kv, threads, shared, occupancy(sm, threads, registers, shared))
-        )
+        regs = known.get((block_q, block_kv), registers)
+        occ = occupancy(sm, threads, regs, shared)
+        measured = (block_q, block_kv) in known
+        cells.append(Cell(block_q, block_kv, threads, shared, occ, regs, measured))
     return cells

@@ -66,4 +66,10 @@ def test_explorer_figure() -> None:
         value = z[BLOCK_SIZES.index(c.block_q)][BLOCK_SIZES.index(c.block_kv)]
         assert value == (c.occupancy.fraction if c.fits else None)
     assert any(c.fits for c in cells) and not all(c.fits for c in cells)
+    text = fig["data"][0]["text"]
+    assert all("≈" in row[i] for row in text for i, _ in enumerate(row) if "blk" in row[i])
+    known = {(c.block_q, c.block_kv): 96 for c in cells if c.fits}
+    measured = explore("tensor cores", builds, 128, SM_LIMITS["sm_90"], known=known)
+    text = _valid(explorer_figure(measured, 128, "sm_90", 128))["data"][0]["text"]
+    assert not any("≈" in cell for row in text for cell in row)
     assert min(_font_sizes(fig)) >= FONT_SIZE

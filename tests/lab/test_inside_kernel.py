@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
-from flashviz.gpu.kernel_resources import build_config, recorded
+from flashviz.gpu.kernel_resources import build_config, recorded, recorded_registers
 from flashviz.gpu.launch_params import offered_configs, offered_tc_configs, tc_config
 from flashviz.lab.inside_kernel import (
     HOLDS,
@@ -20,7 +20,7 @@ from flashviz.lab.inside_kernel import (
     source_defines,
     timeline,
 )
-from flashviz.lab.occupancy import SM_LIMITS
+from flashviz.lab.occupancy import SM_LIMITS, occupancy
 from flashviz.lab.source_view import PHASES
 from flashviz.lab.tile_explorer import BLOCK_SIZES, explore
 
@@ -141,3 +141,23 @@ def test_explorer() -> None:
     assert fits == {(32, 32): True, (32, 64): False, (64, 32): False, (64, 64): False}
     small = cells[0]
     assert small.threads == 128 and small.occupancy.blocks > 0
+    assert all(c.registers == 128 and not c.measured for c in cells)
+
+
+def test_explorer_uses_ptxas_counts_where_known() -> None:
+    """The recorded table's count for the builds it has, the given one (marked) elsewhere."""
+    configs = [
+        build_config("tensor cores", 128, q, kv, "bfloat16") for q in (32, 64) for kv in (32, 64)
+    ]
+    known = recorded_registers(configs, "sm_80")
+    assert (64, 32) in known and (64, 64) not in known  # offered at d = 128: 64 x 32 only
+    builds = [(c.block_q, c.block_kv, c.defines) for c in configs]
+    cells = {
+        (c.block_q, c.block_kv): c
+        for c in explore("tensor cores", builds, 200, SM_LIMITS["sm_80"], known=known)
+    }
+    assert cells[64, 32].measured and cells[64, 32].registers == known[64, 32] != 200
+    assert not cells[64, 64].measured and cells[64, 64].registers == 200
+    assert cells[64, 32].occupancy == occupancy(
+        SM_LIMITS["sm_80"], cells[64, 32].threads, known[64, 32], cells[64, 32].shared_bytes
+    )

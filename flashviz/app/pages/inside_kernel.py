@@ -22,7 +22,12 @@ from flashviz.figures.inside_kernel import (
     ownership_figure,
     timeline_figure,
 )
-from flashviz.gpu.kernel_resources import Resources, build_config, ptxas_for
+from flashviz.gpu.kernel_resources import (
+    Resources,
+    build_config,
+    ptxas_for,
+    recorded_registers,
+)
 from flashviz.gpu.launch_params import (
     KERNEL_HEAD_DIMS,
     ROWS_PER_THREAD,
@@ -254,19 +259,19 @@ def occupancy_section(config: KernelConfig | TcConfig, arch: str, res: Resources
 def explorer_section(kind: str, config: KernelConfig | TcConfig, arch: str, registers: int) -> None:
     st.subheader("5. Tile-size explorer")
     d = config.head_dim
-    builds = [
-        (q, kv, build_config(kind, d, q, kv, st.session_state.inside_precision).defines)
-        for q in BLOCK_SIZES
-        for kv in BLOCK_SIZES
-    ]
-    cells = explore(kind, builds, registers, SM_LIMITS[arch])
+    precision = st.session_state.inside_precision
+    configs = [build_config(kind, d, q, kv, precision) for q in BLOCK_SIZES for kv in BLOCK_SIZES]
+    builds = [(c.block_q, c.block_kv, c.defines) for c in configs]
+    known = {**recorded_registers(configs, arch), (config.block_q, config.block_kv): registers}
+    cells = explore(kind, builds, registers, SM_LIMITS[arch], known=known)
     chart(explorer_figure(cells, d, arch, registers), key="inside_explorer")
     st.caption(
         f"Each cell: the static shared memory of block_q x block_kv at head dim {d} (from the "
         "kernel's __shared__ declarations), and the thread blocks a SM then holds. Cells "
-        "over 48 KiB cannot be compiled as written. Every cell uses this build's "
-        f"{registers} registers a thread: ptxas's count changes with the sizes (section 4 "
-        "for the exact one)."
+        "over 48 KiB cannot be compiled as written. The blocks use ptxas's register count "
+        "where it is known (this build and the recorded ones the app offers); a ≈ marks "
+        f"a cell that borrows this build's {registers} registers a thread, an estimate: "
+        "ptxas's count changes with the sizes."
     )
 
 
