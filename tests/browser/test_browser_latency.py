@@ -136,8 +136,14 @@ def test_fast_clicks_never_step_back_while_the_server_catches_up(
     try:  # twelve reruns queued behind each other: generous on a loaded machine
         page.wait_for_function(f"{SERVER_STEP} === '13'", timeout=90_000)  # type: ignore[attr-defined]
     except Exception as err:
-        seen = page.evaluate(f"[{SERVER_STEP}, window.__headings]")  # type: ignore[attr-defined]
-        raise AssertionError(f"server never reached step 13: URL step, headings = {seen}") from err
+        seen = page.evaluate(  # type: ignore[attr-defined]
+            f"[{SERVER_STEP}, window.__headings, window.__fvStepLog, "
+            "document.querySelector('[data-testid=stStatusWidget]')?.innerText ?? 'idle']"
+        )
+        raise AssertionError(
+            f"server never reached step 13: URL step {seen[0]}, headings {seen[1]}, script "
+            f"status {seen[3]!r}, the step view's moves and the server runs it saw: {seen[2]}"
+        ) from err
     page.wait_for_timeout(1000)  # type: ignore[attr-defined]  # any late rerun lands
     steps = [int(h.split()[1]) for h in page.evaluate("window.__headings")]  # type: ignore[attr-defined]
     assert steps == sorted(steps) and steps[-1] == 13, steps

@@ -28,6 +28,13 @@ const KEYS = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last"
 // server (URL, counters) behind the shown step until the next click.
 const RESEND_MS = 3000;
 
+// The last moves sent and server runs seen, for a test that must say what went wrong.
+const LOG = (window.__fvStepLog ??= []);
+function log(event) {
+  LOG.push({ t: Math.round(performance.now()), ...event });
+  if (LOG.length > 300) LOG.shift();
+}
+
 function loadPlotly(url) {
   if (!plotly) {
     plotly = new Promise((resolve, reject) => {
@@ -78,11 +85,14 @@ function move(g, to) {
 }
 
 function send(g) {
+  log({ ev: "send", step: g.mine.step, seq: g.mine.seq });
   g.setState("move", g.mine);
   clearTimeout(g.resend);
   g.resend = setTimeout(() => {
     const bar = g.parts.get("buttons");
-    if (!g.mine || !bar || !bar.host.isConnected || g.mine.seq === g.server?.seq) return;
+    const connected = !!bar && bar.host.isConnected;
+    log({ ev: "resend?", mine: g.mine?.step, server: g.server?.step, connected });
+    if (!g.mine || !connected || g.mine.seq === g.server?.seq) return;
     g.mine = { step: g.mine.step, seq: `${Date.now().toString(36)}.${++counter}` };
     send(g);
   }, RESEND_MS);
@@ -237,6 +247,7 @@ export function render(component) {
   g.server = { step: data.step, seq: data.seq };
   g.allowed = data.allowed;
   if (data.part === "buttons") {
+    log({ ev: "run", step: data.step, seq: data.seq, shown: g.shown, mine: g.mine?.step });
     g.setState = setStateValue;
     g.keys = data.keys;
     if (data.keys) bindKeys(g);
