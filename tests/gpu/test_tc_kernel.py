@@ -298,11 +298,16 @@ def biting_problem(rng) -> tuple[np.ndarray, ...]:
       rows that see it (57-69) rises in the later tile and o_i must be rescaled;
     * another lifts every score of rows 8-15, 24-31, ... (row g + 8 of each warp's 16) by
       30: softmax does not change, but a row max taken from the wrong fragment row is 30
-      off, and exp(s - m) leaves float16's range for P~ (e^30 > 65504, e^-30 rounds to 0).
+      off, and exp(s - m) leaves float16's range for P~ (e^30 > 65504, e^-30 rounds to 0);
+    * a third lifts by 4 the scores of keys 0-3 of every 8 (lanes 0-1 of a quad hold them,
+      lanes 2-3 keys 4-7), so a row max taken over lane pairs only is 4 too low in lanes
+      2-3 and their keys weigh e^4 too much.
     """
     q, k, v = _inputs(rng, 70, 45, 64)
-    q[:, 0], k[:32, 0], k[32:, 0] = 8.0, 0.0, 10.0  # s gains 8 * 10 / sqrt(64) = 10
-    q[:, 1], k[:, 1] = np.where(np.arange(70) // 8 % 2 == 1, 30.0, 0.0), 8.0  # s gains 30
+    # in the last three columns: the float32 sum q_i k_j meets its big, exact terms last
+    q[:, -3], k[:32, -3], k[32:, -3] = 8.0, 0.0, 10.0  # s gains 8 * 10 / sqrt(64) = 10
+    q[:, -2], k[:, -2] = np.where(np.arange(70) // 8 % 2 == 1, 30.0, 0.0), 8.0  # s gains 30
+    q[:, -1], k[:, -1] = 8.0, np.where(np.arange(45) % 8 < 4, 4.0, 0.0)  # s gains 4
     s = (q @ k.T) / 8
     assert (s[57:, 32:].max(axis=1) > s[57:, :32].max(axis=1) + 3).all()
     return q, k, v
