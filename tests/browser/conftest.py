@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -73,19 +74,27 @@ def streamlit_server(script: Path = ROOT / "app.py") -> Iterator[str]:
     cmd = [sys.executable, "-m", "streamlit", "run", str(script),
            "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    SERVER_PIDS[url] = proc.pid
-    try:
-        _wait_healthy(url, proc)
-        yield url
-    finally:
-        SERVER_PIDS.pop(url, None)
-        proc.terminate()
+    # the server's log goes to a file, not a pipe: nobody reads a pipe while the tests run,
+    # and a server whose pipe fills (64 KiB of warnings) would block on its next write
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        SERVER_PIDS[url] = proc.pid
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            try:
+                _wait_healthy(url, proc)
+            except (RuntimeError, TimeoutError) as e:
+                log.seek(0)
+                tail = log.read()[-4000:].decode(errors="replace")
+                raise RuntimeError(f"{e}; the server's log ends:\n{tail}") from e
+            yield url
+        finally:
+            SERVER_PIDS.pop(url, None)
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 @pytest.fixture(scope="module")
