@@ -31,6 +31,17 @@ def chart_specs(at: AppTest) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def roofline_text(page: AppTest, gpu_name: str) -> str:
+    """Pick the GPU whose name contains ``gpu_name`` and return the roofline's "Both methods
+    do ..." paragraph."""
+    gpu_spec = page.selectbox(key="gpu_spec")
+    gpu_spec.set_value(next(g for g in gpu_spec.options if gpu_name in g))
+    page.run()
+    assert not page.exception
+    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
+    return why
+
+
 @pytest.fixture
 def page() -> AppTest:
     at = AppTest.from_string(PAGE, default_timeout=60)
@@ -86,13 +97,8 @@ def test_cpu_sweep_is_a_chart_and_a_table(page):
 
 @pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
 def test_expectations_follow_the_chosen_gpu(page):
-    page.selectbox(key="gpu_spec").set_value(
-        next(g for g in page.selectbox(key="gpu_spec").options if "A100" in g)
-    )
-    page.run()
-    assert not page.exception
+    why = roofline_text(page, "A100")
     a100 = next(g for g in KNOWN_GPUS if "A100" in g.name)
-    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
     assert "at 2039 GB/s" in why and "(19.5 TFLOP/s fp32 peak" in why
     assert "tensor-core peak instead, 312 TFLOP/s dense, 16 times the fp32 one" in why
     assert "wgmma" not in why  # an A100's peak is mma.sync's
@@ -132,12 +138,7 @@ def test_gpu_section_on_the_stand_in_charts_every_row_and_marks_out_of_memory():
 
 @pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
 def test_a_gpu_without_tensor_core_peak_says_the_kernel_cannot_run_there(page):
-    page.selectbox(key="gpu_spec").set_value(
-        next(g for g in page.selectbox(key="gpu_spec").options if "T4" in g)
-    )
-    page.run()
-    assert not page.exception
-    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
+    why = roofline_text(page, "T4")
     assert why.endswith("needs sm_80 or newer (mma.sync.m16n8k16), so this GPU has no line for it.")
     assert not any("tensor" in t["name"] for t in chart_specs(page)[0]["data"])
 
@@ -171,11 +172,6 @@ def test_navigation_lists_the_gpu_page():
 
 @pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
 def test_on_hopper_the_tensor_core_peak_is_called_a_bound_not_a_target(page):
-    page.selectbox(key="gpu_spec").set_value(
-        next(g for g in page.selectbox(key="gpu_spec").options if "H100" in g)
-    )
-    page.run()
-    assert not page.exception
-    (why,) = [m.value for m in page.markdown if m.value.startswith("Both methods do")]
+    why = roofline_text(page, "H100")
     assert "989.5 TFLOP/s dense" in why
     assert "only the warpgroup instruction (wgmma) reaches that peak" in why
