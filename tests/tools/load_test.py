@@ -10,7 +10,8 @@ step heading's last step and the tile map's title), i.e. that sessions are isola
 
 Run: ``python tests/tools/load_test.py [--sessions 5 10 20 40] [--seconds 20]`` starts
 ``streamlit run app.py`` on a free loopback port, drives it, and prints per session count:
-clicks, p50 / p95 response, server CPU per click (from /proc), and whether p95 < 250 ms.
+clicks, p50 / p95 response, server CPU per click (from /proc), kB sent per click, and whether
+p95 < 250 ms.
 ``tests/app/test_load.py`` runs a small, bounded version in the suite.
 """
 
@@ -74,6 +75,7 @@ class Run:
     fragment_id: str | None = None  # the fragment the Next button lives in
     page_hash: str | None = None
     exception: str | None = None
+    received_bytes: int = 0  # websocket payload of the run's ForwardMsgs
 
 
 def _read(msg: ForwardMsg, run: Run) -> None:
@@ -113,6 +115,7 @@ class Session:
         self.fragment_id: str | None = None
         self.step = 0
         self.times_ms: list[float] = []
+        self.received_bytes: list[int] = []  # per click
         self.errors: list[str] = []
         self._ws = None
 
@@ -137,8 +140,10 @@ class Session:
         run = Run()
         async with asyncio.timeout(timeout_s):
             while True:
+                payload = await self._ws.recv()
+                run.received_bytes += len(payload)
                 fwd = ForwardMsg()
-                fwd.ParseFromString(await self._ws.recv())
+                fwd.ParseFromString(payload)
                 _read(fwd, run)
                 if fwd.WhichOneof("type") == "script_finished":
                     return run
@@ -172,6 +177,7 @@ class Session:
         self.step = min(self.step + 1, last_step(self.n))
         self._check(run, expect_step=self.step)
         self.times_ms.append(elapsed)
+        self.received_bytes.append(run.received_bytes)
         return elapsed
 
 
@@ -187,6 +193,7 @@ class Result:
     p50_ms: float
     p95_ms: float
     cpu_ms_per_click: float
+    kb_per_click: float  # sent to the browser
     errors: list[str]
 
     @property
@@ -198,8 +205,8 @@ class Result:
         errors = f" ({len(self.errors)} errors: {self.errors[0]})" if self.errors else ""
         return (
             f"{self.sessions:3d} sessions: {self.clicks} clicks, response p50 {self.p50_ms:.0f} "
-            f"ms, p95 {self.p95_ms:.0f} ms, server CPU {self.cpu_ms_per_click:.1f} ms per click: "
-            f"{verdict}{errors}"
+            f"ms, p95 {self.p95_ms:.0f} ms, server CPU {self.cpu_ms_per_click:.1f} ms per click, "
+            f"{self.kb_per_click:.0f} kB sent per click: {verdict}{errors}"
         )
 
 
@@ -212,6 +219,7 @@ async def drive(url: str, pid: int, sessions: int, seconds: float, period_s: flo
         for s in opened:  # one warm-up click each (first run of each code path)
             await s.click_next()
             s.times_ms.clear()
+            s.received_bytes.clear()
         cpu0 = server_cpu_s(pid)
 
         async def student(s: Session, offset: float) -> None:
@@ -235,6 +243,7 @@ async def drive(url: str, pid: int, sessions: int, seconds: float, period_s: flo
         p50_ms=statistics.median(times),
         p95_ms=percentile(times, 95),
         cpu_ms_per_click=cpu * 1000 / len(times),
+        kb_per_click=sum(b for s in opened for b in s.received_bytes) / 1000 / len(times),
         errors=[f"session n={s.n}: {e}" for s in opened for e in s.errors],
     )
 
