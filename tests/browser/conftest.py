@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -50,18 +51,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen, log: IO[bytes], timeout: float = 60.0) -> None:
+    """Wait for the server's health check; if it exits or stays down, say so with its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}{_tail(log)}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not become healthy at {url} in {timeout} s")
+    raise TimeoutError(f"streamlit did not become healthy at {url} in {timeout} s{_tail(log)}")
+
+
+def _tail(log: IO[bytes], chars: int = 4000) -> str:
+    log.seek(0)
+    return "; the server's log ends:\n" + log.read()[-chars:].decode(errors="replace")
 
 
 SERVER_PIDS: dict[str, int] = {}  # URL -> PID of each running server (for CPU accounting)
@@ -81,12 +88,7 @@ def streamlit_server(script: Path = ROOT / "app.py") -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         SERVER_PIDS[url] = proc.pid
         try:
-            try:
-                _wait_healthy(url, proc)
-            except (RuntimeError, TimeoutError) as e:
-                log.seek(0)
-                tail = log.read()[-4000:].decode(errors="replace")
-                raise RuntimeError(f"{e}; the server's log ends:\n{tail}") from e
+            _wait_healthy(url, proc, log)
             yield url
         finally:
             SERVER_PIDS.pop(url, None)
