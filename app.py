@@ -6,10 +6,14 @@ figures and numbers in ``flashviz`` (which never imports streamlit).
 
 import streamlit as st
 
-from flashviz.app.navigation import pages
-from flashviz.app.theme_switch import theme_switch
+from flashviz.app.streamlit_version import stop_if_too_old
 
 st.set_page_config(page_title="flashviz: FlashAttention-2 stepper", layout="wide")
+stop_if_too_old()  # before the pages import what an older Streamlit lacks
+
+from flashviz.app.navigation import pages  # noqa: E402
+from flashviz.app.theme_switch import theme_switch  # noqa: E402
+
 page = st.navigation(pages())
 with st.sidebar:
     theme_switch()  # every page: Light / Dark, the charts follow

@@ -1,11 +1,36 @@
-"""Shared fixtures: fresh random inputs each run, with the seed printed for a replay."""
+"""Shared fixtures (fresh random inputs each run, with the seed printed for a replay), the
+test tiers (applied by path) and the Hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Tiers, by the folder under tests/ (README, "Tests"): -m unit is the fast loop for every
+# change; timing runs alone, after the others, since other work on the CPU slows what it times.
+TIERS = {
+    "core": "unit", "lab": "unit", "io": "unit", "figures": "unit", "perf": "unit",
+    "app": "app", "gpu": "emulator", "browser": "browser", "timing": "timing", "cpus": "cpus",
+}  # fmt: skip
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts
+        item.add_marker(TIERS[folder[0]] if len(folder) > 1 else "unit")
+
+
+# Hypothesis: "dev" (the default) for a quick loop, "ci" for the full run (README's command).
+# Failures print the example and the blob that replays it.
+settings.register_profile("ci", max_examples=200, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

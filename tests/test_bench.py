@@ -240,7 +240,6 @@ def test_cpu_table_columns_line_up_with_the_header():
         assert row[end - len(value) : end] == value, (title, row)
 
 
-@pytest.mark.slow
 def test_acceptance_on_the_stand_in_writes_csv_png_and_one_summary_line(tmp_path, capsys):
     """--gpu --acceptance's flow, up to the device: the stand-in's memory holds naive's
     n x n scores at n = 64 but not at n = 128."""

@@ -54,8 +54,8 @@ def flops_difference(
     n_q: int, n_k: int, d: int, block_q: int, block_kv: int, causal: bool, causal_align: str
 ) -> int:
     """flops(FA1) - flops(FA2) = (d + 2) (2 R - n_q), R = rows summed over executed tiles."""
-    tiles = costs.executed_tiles(n_q, n_k, block_q, block_kv, causal, causal_align)
-    return (d + 2) * (2 * sum(len(rows) for rows, _ in tiles) - n_q)
+    tiles = costs.executed_tile_sums(n_q, n_k, block_q, block_kv, causal, causal_align)
+    return (d + 2) * (2 * tiles.rows - n_q)
 
 
 @dataclass(frozen=True, eq=False)

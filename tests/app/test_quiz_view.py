@@ -139,7 +139,6 @@ def test_png_download_without_browser_shows_an_error(monkeypatch, tmp_path):
     assert any("needs Chrome or Chromium" in e.value for e in at.error)
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("chromium"), reason="no Chromium on this machine")
 def test_png_download_renders_a_zip():
     at = app(0)

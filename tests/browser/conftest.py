@@ -99,8 +99,10 @@ def streamlit_server(script: Path = ROOT / "app.py") -> Iterator[str]:
                 proc.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
+    """One server for all the browser tests of a test process: each test opens its own page,
+    a Streamlit session of its own, so no test sees another's problem or step."""
     reason = _missing_browser()
     if reason:
         if os.environ.get("FLASHVIZ_REQUIRE_BROWSER") == "1":
@@ -110,7 +112,7 @@ def server_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

@@ -45,15 +45,29 @@ def step_heading(page: object) -> str:
     )
 
 
+_SETTLED = """(quiet) => {
+  if (window.__fvMutated === undefined) {  // watch the page from the first call on
+    window.__fvMutated = performance.now();
+    new MutationObserver(() => { window.__fvMutated = performance.now(); }).observe(
+      document.documentElement,
+      {subtree: true, childList: true, attributes: true, characterData: true});
+  }
+  const app = document.querySelector('[data-testid="stApp"]');
+  const idle = !app || app.getAttribute('data-test-script-state') === 'notRunning';
+  return idle && performance.now() - window.__fvMutated >= quiet;
+}"""
+
+
+def wait_until_settled(page: object, quiet_ms: int = 400, timeout_ms: int = 60_000) -> None:
+    """Wait until no script runs and nothing on the page has changed for ``quiet_ms``: the
+    charts are drawn and laid out (a loaded machine waits longer, an idle one less)."""
+    page.wait_for_function(_SETTLED, arg=quiet_ms, timeout=timeout_ms)  # type: ignore[attr-defined]
+
+
 def go_to_page(page: object, title: str, timeout_ms: int = 60_000) -> None:
     """Click the sidebar link of the page ``title`` and wait until that page has run."""
     page.locator(NAV_LINK, has_text=title).first.click()  # type: ignore[attr-defined]
-    page.wait_for_timeout(300)  # type: ignore[attr-defined]  # let the rerun start
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "document.querySelector('[data-testid=\"stApp\"]')"
-        "?.getAttribute('data-test-script-state') === 'notRunning'",
-        timeout=timeout_ms,
-    )
+    wait_until_settled(page, timeout_ms=timeout_ms)
 
 
 def assert_no_exception(page: object) -> None:
@@ -62,7 +76,7 @@ def assert_no_exception(page: object) -> None:
 
 def screenshot(page: object, path: Path) -> None:
     """Let the charts settle, save a full-page screenshot at ``path``, check no exception."""
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     assert_no_exception(page)
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from .helpers import assert_no_exception, screenshot, wait_for_charts, wait_for_heading
-
-pytestmark = pytest.mark.browser
 
 CURRENT_TILE_OUTLINE = "rgb(230, 159, 0)"  # the orange of style.CURRENT
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
-
 from flashviz.lab.backward import dq_adds_after, run_backward
 from flashviz.lab.problem import ProblemSpec
 
@@ -21,9 +19,8 @@ from .helpers import (
     screenshot,
     wait_for_charts,
     wait_for_heading,
+    wait_until_settled,
 )
-
-pytestmark = pytest.mark.browser
 
 SPEC = ProblemSpec(n_q=8, n_k=8, head_dim=4, block_q=4, block_kv=4, causal=True, seed=1)
 LINK = "/backward?n_q=8&n_k=8&head_dim=4&block_q=4&block_kv=4&causal=true&seed=1&pattern=spiky"
@@ -96,7 +93,7 @@ def test_backward_link_steps_and_redraws(page: object, server_url: str, screensh
     page.get_by_role("button", name="Last").click()  # type: ignore[attr-defined]
     wait_for_heading(page, f"Step {len(t.steps) - 1} of {len(t.steps) - 1}: write dK/dV")
     wait_for_charts(page, 3)
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     text = page.locator("[data-testid=stMetric]").all_inner_texts()  # type: ignore[attr-defined]
     assert any(f"{len(t.tile_steps())} / {len(t.tile_steps())}" in m for m in text), text
     assert any(f"{RUN.errors['dk']:.2e}" in m for m in text) and any("matches" in m for m in text)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from .helpers import CHART, screenshot, wait_for_charts, wait_for_text
-
-pytestmark = pytest.mark.browser
 
 
 def test_causal_page_renders_and_switches_preset(

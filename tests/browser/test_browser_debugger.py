@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from .helpers import assert_no_exception, screenshot, wait_for_charts, wait_for_text
-
-pytestmark = pytest.mark.browser
 
 ALERTS = "[data-testid='stAlertContentError']"
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import screenshot, wait_for_charts, wait_for_heading
-
-pytestmark = pytest.mark.browser
+from .helpers import screenshot, wait_for_charts, wait_for_heading, wait_until_settled
 
 OVERFLOWING = """() => [...document.querySelectorAll('[data-testid=stMain] .katex-display')]
   .filter(e => e.scrollWidth > e.clientWidth + 3
@@ -71,7 +69,7 @@ def test_worked_numbers_fit_their_box_at_1280(
     try:
         wait_for_heading(page, f"Step {step} of")
         wait_for_charts(page, 6 if step == 3 else 5)
-        page.wait_for_timeout(500)  # type: ignore[attr-defined]
+        wait_until_settled(page)
         assert page.evaluate(OVERFLOWING) == []  # type: ignore[attr-defined]
         screenshot(page, screenshots / f"explanation_step{step}_1280.png")
     finally:
@@ -86,7 +84,7 @@ def test_with_a_bug_on_the_shown_equations_hold(
     try:
         wait_for_heading(page, "Step 3 of")
         wait_for_charts(page, 6)
-        page.wait_for_timeout(500)  # type: ignore[attr-defined]
+        wait_until_settled(page)
         shown = [eq for tex in page.evaluate(TEX) for eq in equations(tex)]  # type: ignore[attr-defined]
         assert len(shown) >= 4, shown
         for line, left, right in shown:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from .helpers import CHART, assert_no_exception, screenshot, wait_for_charts, wait_for_heading
-
-pytestmark = pytest.mark.browser
 
 CHARTS = 3  # loop orders, counters, HBM over n
 
@@ -23,10 +19,9 @@ def test_fa1_page_renders_steps_and_switches(
     assert_no_exception(page)
     assert page.get_by_text("Same output: FA1 vs reference", exact=False).count() == 1  # type: ignore[attr-defined]
 
-    for _ in range(3):  # FA1 to tile (1, 0), FA2 to tile (0, 2)
+    for k in (1, 2, 3):  # FA1 to tile (1, 0), FA2 to tile (0, 2)
         page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
-        page.wait_for_timeout(300)  # type: ignore[attr-defined]
-    wait_for_heading(page, "FA1 at step 3 ")
+        wait_for_heading(page, f"FA1 at step {k} ")
     wait_for_charts(page, CHARTS)
     text = page.locator(CHART).first.text_content().replace("\u200b", "")  # type: ignore[attr-defined]
     assert "K0V0" in text and "Q1O1" in text  # FA1 at tile (1, 0): K/V block 0 stays on chip

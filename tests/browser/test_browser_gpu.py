@@ -20,10 +20,7 @@ from .helpers import (
     wait_for_text,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU"),
-]
+pytestmark = pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
 
 
 def chart_titles(page: object) -> list[str]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from flashviz.gpu.kernel_resources import build_config
 
 from .helpers import (
@@ -20,8 +18,6 @@ from .helpers import (
     wait_for_charts,
     wait_for_text,
 )
-
-pytestmark = pytest.mark.browser
 
 # shared bytes of the two builds shown (the tables are canvases: their text is not in the DOM)
 TC_BYTES = build_config("tensor cores", 128, 64, 32).shared_bytes

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import chart_overlaps, screenshot, wait_for_charts, wait_for_heading
-
-pytestmark = pytest.mark.browser
+from .helpers import (
+    chart_overlaps,
+    screenshot,
+    wait_for_charts,
+    wait_for_heading,
+    wait_until_settled,
+)
 
 PROBLEMS = {  # name: (query, step, charts)
     "default tile": ("", 7, 6),
@@ -70,7 +74,7 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         page.goto(f"{server_url}/?{query}&step={step}")
         wait_for_heading(page, f"Step {step} of")
         wait_for_charts(page, charts)
-        page.wait_for_timeout(800)
+        wait_until_settled(page)
         found = chart_overlaps(page) + detached_bars(page)
         screenshot(page, screenshots / f"layout_{problem.replace(' ', '_')}_{width}.png")
         assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
@@ -114,7 +118,7 @@ def test_n512_tile_shows_contrast_and_m_l_columns_are_readable(
         page.goto(f"{server_url}/?n_q=512&n_k=512&head_dim=64&block_q=64&block_kv=64&step=5")
         wait_for_heading(page, "Step 5 of")
         wait_for_charts(page, 6, timeout_ms=120_000)
-        page.wait_for_timeout(800)
+        wait_until_settled(page)
         found = page.evaluate(_HEATMAPS)
         s = found["S"]
         assert (s["hi"] - s["lo"]) / (s["zmax"] - s["zmin"]) > 0.99, s  # spans the scale

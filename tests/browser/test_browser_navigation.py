@@ -7,8 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
-
 from .helpers import (
     ALERT_ERROR,
     assert_no_exception,
@@ -16,9 +14,8 @@ from .helpers import (
     screenshot,
     step_heading,
     wait_for_heading,
+    wait_until_settled,
 )
-
-pytestmark = pytest.mark.browser
 
 PROBLEM = {"n_q": "20", "n_k": "12", "head_dim": "4", "block_q": "4", "block_kv": "4",
            "seed": "3", "pattern": "random"}  # fmt: skip
@@ -69,10 +66,9 @@ def test_fa1_and_debugger_keep_their_step_across_pages_and_reload(
 ) -> None:
     page.goto(f"{server_url}/fa1")  # type: ignore[attr-defined]
     wait_for_heading(page, "FA1 at step 0 ")
-    for _ in range(2):
+    for k in (1, 2):
         page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
-        page.wait_for_timeout(400)  # type: ignore[attr-defined]
-    wait_for_heading(page, "FA1 at step 2 ")
+        wait_for_heading(page, f"FA1 at step {k} ")
     page.reload()  # type: ignore[attr-defined]
     wait_for_heading(page, "FA1 at step 2 ")
     go_to_page(page, "Online-softmax debugger")
@@ -100,13 +96,13 @@ def test_precision_or_bug_change_keeps_the_step(page: object, server_url: str) -
     page.wait_for_function(  # type: ignore[attr-defined]
         "new URLSearchParams(location.search).get('precision') === 'bfloat16'", timeout=30_000
     )
-    page.wait_for_timeout(1000)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     assert step_heading(page).startswith("Step 7 of")
     _choose(page, "bug zoo: inject a mistake", "Forget to rescale O")
     page.wait_for_function(  # type: ignore[attr-defined]
         "new URLSearchParams(location.search).get('bug') === 'no_rescale_o'", timeout=30_000
     )
-    page.wait_for_timeout(1000)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     assert step_heading(page).startswith("Step 7 of")
 
 

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import chart_overlaps, screenshot
-
-pytestmark = pytest.mark.browser
+from .helpers import chart_overlaps, screenshot, wait_until_settled
 
 PAGES = {"backward": 4, "fa1": 3, "debugger": 3, "precision": 5, "causal": 2, "split_kv": 4}
 CUT_LABELS = """() => [...document.querySelectorAll('[data-testid=stMetricLabel] p,'
@@ -38,7 +36,7 @@ def test_lab_pages_have_no_overlapping_chart_text_or_cut_labels(
             f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {PAGES[name]}",
             timeout=120_000,
         )
-        page.wait_for_timeout(2500)  # type: ignore[attr-defined]  # the rest of the page
+        wait_until_settled(page)  # the rest of the page
         found = chart_overlaps(page)
         cut = page.evaluate(CUT_LABELS)  # type: ignore[attr-defined]
         screenshot(page, screenshots / f"page_{name}_1280.png")

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from .helpers import CHART, screenshot, wait_for_charts, wait_for_text
-
-pytestmark = pytest.mark.browser
 
 N_CHARTS = 5  # breakdown, per-row error, underflow, gap sweep, paper vs exp2 table
 

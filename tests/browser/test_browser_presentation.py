@@ -6,11 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from .helpers import chart_overlaps, screenshot, step_heading, wait_for_heading
-
-pytestmark = pytest.mark.browser
+from .helpers import chart_overlaps, screenshot, step_heading, wait_for_heading, wait_until_settled
 
 BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0)
@@ -24,7 +20,7 @@ def _charts(page: object, count: int) -> list[tuple[int, ...]]:
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {count}",
         timeout=60_000,
     )
-    page.wait_for_timeout(800)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     return sorted({tuple(b) for b in page.evaluate(BOXES)})  # type: ignore[attr-defined]
 
 
@@ -52,7 +48,6 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
         wait_for_heading(page, "Step 0 of")
         page.keyboard.press("End")
         wait_for_heading(page, "Step 23 of")
-        page.wait_for_timeout(800)
         shown = _charts(page, 3)  # the last step is a write: no tile chart, its place kept
         assert set(shown) <= set(boxes) and step_heading(page).startswith("Step 23 of")
         page.wait_for_function(  # the URL follows the step

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
-
 from flashviz.lab.split_kv import GPUS, merge_steps, run_split_kv
 
 from .helpers import (
@@ -19,9 +17,8 @@ from .helpers import (
     screenshot,
     wait_for_charts,
     wait_for_text,
+    wait_until_settled,
 )
-
-pytestmark = pytest.mark.browser
 
 N_K, SPLITS, HEADS, GPU = 2000, 5, 2, "T4"  # 16 K/V blocks of 128: splits of 4, 3, 3, 3, 3
 LINK = (
@@ -95,7 +92,7 @@ def test_split_kv_link_charts_steps_and_correctness(
     page.goto(f"{server_url}{LINK}")  # type: ignore[attr-defined]
     _wait_title(page, SM)
     wait_for_text(page, "5. Correctness against attention_reference")
-    page.wait_for_timeout(1000)  # type: ignore[attr-defined]  # let the last chart paint
+    wait_until_settled(page)  # the last chart painted
     assert_no_exception(page)
 
     # the link's values in the controls, in the URL and in the charts' data

@@ -1,7 +1,6 @@
 """The step view's JavaScript (``flashviz/app/stepper/frontend/step_view.js``) in Chromium,
-alone: a move the server has not echoed is sent again. (Twelve fast Next clicks once left
-the server at step 7 for 90 s while the page showed the twelfth: Streamlit's frontend had
-dropped the component's last state update; the fresh-clone run of adf0000 that saw it.)
+alone: a move the server has not echoed is sent again (a component state update the
+frontend dropped must not leave the server on an older step than the page shows).
 
 The module is served over HTTP from its folder and ``render`` is called with the data the
 server would send (the components-v2 ``render(component)`` contract), no Streamlit; the
@@ -18,7 +17,6 @@ import pytest
 
 from tests.support import ROOT
 
-pytestmark = pytest.mark.browser
 FRONTEND = ROOT / "flashviz" / "app" / "stepper" / "frontend"
 
 HARNESS = """async () => {
@@ -58,11 +56,12 @@ def test_an_unanswered_move_is_sent_again_until_the_server_echoes_it(
     assert js("() => __heading()") == "Step 8"
     first = js("() => __sent.slice()")
     assert [m["step"] for m in first] == [8]
-    page.wait_for_timeout(3500)  # type: ignore[attr-defined]  # no echo: sent again
+    # no echo: sent again after the resend delay (3 s)
+    page.wait_for_function("() => __sent.length >= 2", timeout=15_000)  # type: ignore[attr-defined]
     sent = js("() => __sent.slice()")
     print("sent:", sent)
     assert [m["step"] for m in sent] == [8, 8] and sent[1]["seq"] != sent[0]["seq"]
     js(f"() => __render('buttons', 8, {sent[1]['seq']!r})")  # the server echoes it
-    page.wait_for_timeout(3500)  # type: ignore[attr-defined]
+    page.wait_for_timeout(3500)  # type: ignore[attr-defined]  # longer than the resend delay
     assert len(js("() => __sent")) == 2  # echoed: nothing more is sent
     assert js("() => __heading()") == "Step 8"

@@ -15,10 +15,8 @@ from .helpers import (
     step_heading,
     wait_for_charts,
     wait_for_heading,
+    wait_until_settled,
 )
-
-pytestmark = pytest.mark.browser
-
 
 PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger", 3),
          "split_kv": ("/split_kv", 4)}  # fmt: skip
@@ -37,7 +35,7 @@ def test_chart_text_is_large_and_contrasted_in_both_themes(
     try:
         page.goto(f"{server_url}{path}")
         wait_for_charts(page, charts)
-        page.wait_for_timeout(800)
+        wait_until_settled(page)
         found = chart_text_problems(page)
         screenshot(page, screenshots / f"theme_{name}_{scheme}.png")
         assert not found, "\n".join(found[:25]) + f"\n... {len(found)} in all"
@@ -66,7 +64,7 @@ def _wait_theme(page: object, scheme: str, charts: int) -> None:
         f" && c.papers.length === 1 && c.papers[0] === {bg!r}; }})()",
         timeout=30_000,
     )
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     wait_for_charts(page, charts)
     assert page.evaluate(COLOURS) == {"page": bg, "papers": [bg]}  # type: ignore[attr-defined]
     found = chart_text_problems(page)

@@ -8,14 +8,10 @@ import zipfile
 import zlib
 from urllib.parse import quote
 
-import pytest
-
 from tests.io.test_uploads import K, V, _compress_zeros, npy, npy_header_only, stored, zip_raw
 
 from .conftest import SERVER_PIDS
-from .helpers import assert_no_exception, wait_for_text
-
-pytestmark = pytest.mark.browser
+from .helpers import assert_no_exception, wait_for_text, wait_until_settled
 
 HOSTILE = "`x`[link](https://evil.example/)![img](https://evil.example/i.png)<b>b</b>"
 MORE = " www.evil.example a@evil.example :red[r] :material/home: $x^2$ **b**"
@@ -71,7 +67,7 @@ def test_a_typed_row_is_capped_and_quoted_literally(page: object, server_url: st
     box.wait_for()
     before = box.input_value()
     box.fill("9" * 131_073)  # one paste past the cap: the box refuses it
-    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     assert box.input_value() == before
     box.fill("9" * 131_072)  # at the cap: accepted, and answered at once
     box.press("Control+Enter")

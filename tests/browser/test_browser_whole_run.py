@@ -8,11 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from .helpers import CHART, chart_overlaps, screenshot, wait_for_charts
-
-pytestmark = pytest.mark.browser
+from .helpers import CHART, chart_overlaps, screenshot, wait_for_charts, wait_until_settled
 
 # The whole-run chart's heatmap image: painted pixels (alpha > 0), -1 when there is none.
 HEATMAP_PIXELS = """async (gd) => {
@@ -36,7 +32,7 @@ SLIDER_VALUE = """(gd) => gd.querySelector('.slider-container .slider-label')?.t
 def _move_slider_to_middle(page: object, chart: object) -> str:
     box = chart.locator(".slider-rail-rect").bounding_box()  # type: ignore[attr-defined]
     page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)  # type: ignore[attr-defined]
-    page.wait_for_timeout(800)  # type: ignore[attr-defined]
+    wait_until_settled(page)  # the frame it moved to is drawn
     return chart.evaluate(SLIDER_VALUE)  # type: ignore[attr-defined]
 
 
@@ -44,7 +40,7 @@ def _play_a_few_frames(page: object, chart: object) -> str:
     chart.locator(".updatemenu-button", has_text="Play").click()  # type: ignore[attr-defined]
     page.wait_for_timeout(1800)  # type: ignore[attr-defined]  # 400 ms a frame
     chart.locator(".updatemenu-button", has_text="Pause").click()  # type: ignore[attr-defined]
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    wait_until_settled(page)
     return chart.evaluate(SLIDER_VALUE)  # type: ignore[attr-defined]
 
 
@@ -91,7 +87,7 @@ def test_whole_run_title_buttons_and_labels_do_not_overlap_at_1280(
         chart = page.locator(CHART, has_text="The whole run").first
         chart.locator(".slider-rail-rect").wait_for(timeout=90_000)
         chart.scroll_into_view_if_needed()
-        page.wait_for_timeout(800)
+        wait_until_settled(page)
         found = [f for f in chart_overlaps(page) if f.startswith("The whole run")]
         screenshot(page, screenshots / "whole_run_512_1280.png")
         assert not found, "\n".join(found)

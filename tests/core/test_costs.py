@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flashviz import record_trace
 from flashviz.core import costs
@@ -32,6 +34,23 @@ def test_causal_flops_count_visible_pairs_and_executed_tiles(rng, n_q, n_k, alig
     executed = sum(4 * 3 * s.s.size for s in trace.tile_steps())
     assert costs.executed_flops(n_q, n_k, 3, 4, 3, True, align) == executed
     assert executed >= costs.attention_flops(n_q, n_k, 3, True, align)
+
+
+@given(
+    n_q=st.integers(1, 300),
+    n_k=st.integers(1, 300),
+    block_q=st.integers(1, 64),
+    block_kv=st.integers(1, 64),
+    causal=st.booleans(),
+    align=st.sampled_from(["bottom_right", "top_left"]),
+)
+def test_tile_sums_are_the_sums_over_the_executed_tiles(n_q, n_k, block_q, block_kv, causal, align):
+    tiles = costs.executed_tiles(n_q, n_k, block_q, block_kv, causal, align)
+    assert costs.executed_tile_sums(n_q, n_k, block_q, block_kv, causal, align) == costs.TileSums(
+        rows=sum(len(rows) for rows, _ in tiles),
+        cols=sum(len(cols) for _, cols in tiles),
+        entries=sum(len(rows) * len(cols) for rows, cols in tiles),
+    )
 
 
 def test_square_causal_flops_are_half_plus_diagonal():

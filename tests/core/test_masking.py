@@ -4,7 +4,7 @@ brute-force enumeration of every (query, key) pair."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.core import costs
@@ -27,7 +27,6 @@ def _brute_force(n_q, n_k, block_q, block_kv, offset):
     return out
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     n_q=st.integers(1, 40),
     n_k=st.integers(1, 40),

@@ -7,7 +7,7 @@ from functools import reduce
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import attention_reference, merge_outputs, merge_states
@@ -64,7 +64,6 @@ def _tree(states: list[State]) -> State:
     return states[0]
 
 
-@settings(max_examples=200, deadline=None)
 @given(state_lists(count=2))
 def test_merge_is_commutative_exactly(states):
     a, b = states
@@ -72,7 +71,6 @@ def test_merge_is_commutative_exactly(states):
         np.testing.assert_array_equal(x, y)
 
 
-@settings(max_examples=200, deadline=None)
 @given(state_lists(count=3))
 def test_merge_is_associative_to_rounding(states):
     a, b, c = states
@@ -81,7 +79,6 @@ def test_merge_is_associative_to_rounding(states):
     _assert_close(left, right, _magnitude(states))
 
 
-@settings(max_examples=200, deadline=None)
 @given(state_lists())
 def test_a_tree_reduction_equals_a_sequential_one(states):
     _assert_close(reduce(merge_states, states), _tree(states), _magnitude(states))
@@ -120,7 +117,6 @@ def _key_state(s_j: np.ndarray, v_j: np.ndarray) -> State:
     return State(s_j, seen.astype(s_j.dtype), np.where(seen[:, None], v_j, 0).astype(s_j.dtype))
 
 
-@settings(max_examples=200, deadline=None)
 @given(key_rows())
 def test_folding_single_keys_left_to_right_is_the_online_softmax_bit_for_bit(keys):
     s, v = keys
@@ -167,7 +163,6 @@ def test_output_state_is_lse_one_o_or_the_empty_state():
     np.testing.assert_array_equal(o_s, o)
 
 
-@settings(max_examples=100, deadline=None)
 @given(state_lists(count=2))
 def test_merge_update_shows_the_factors_each_side_was_rescaled_by(states):
     a, b = states

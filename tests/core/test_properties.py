@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import flash_attention, record_trace
@@ -34,7 +34,6 @@ def problems(draw):
     )
 
 
-@settings(max_examples=150, deadline=None)
 @given(problems())
 def test_flash_attention_matches_reference(p):
     o, lse = flash_attention(**p)
@@ -42,7 +41,6 @@ def test_flash_attention_matches_reference(p):
     assert_matches_reference(o, lse, p["q"], p["k"], p["v"], **mask)
 
 
-@settings(max_examples=40, deadline=None)
 @given(problems())
 def test_trace_output_equals_flash_attention(p):
     trace = record_trace(**p)

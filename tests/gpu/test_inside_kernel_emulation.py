@@ -27,7 +27,7 @@ from flashviz.lab.inside_kernel import Ownership, ownership
 from tests.gpu.cuda_emulation import emu, emu_tc
 from tests.gpu.test_tc_kernel import needs_cxx
 
-pytestmark = [needs_cxx, pytest.mark.slow]
+pytestmark = needs_cxx
 
 THREAD_BASE, INDEX_BASE = 1024, 64  # id = thread + 1024 * (64 * first index + second index)
 

@@ -53,7 +53,6 @@ def painted(data: bytes, colour: str) -> np.ndarray:
     return (pixels(data) == rgb).all(axis=-1)
 
 
-@pytest.mark.slow
 @needs_browser
 def test_batch_of_step_views_renders_at_figure_size():
     figs = step_figures()

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import record_trace
@@ -122,7 +122,6 @@ def test_read_refuses_other_npz() -> None:
         read_trace_npz(buffer.getvalue())
 
 
-@settings(max_examples=30, deadline=None)
 @given(
     n_q=st.integers(1, 20),
     n_k=st.integers(1, 20),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.figures.alignment import alignment_flops_figure, alignment_map_figure
@@ -72,7 +72,6 @@ aligns = st.sampled_from(ALIGNS)
 # --- the logic against brute force ----------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
 @given(n_q=sizes, n_k=sizes, b_q=blocks, b_kv=blocks, d=st.integers(1, 16), align=aligns)
 def test_everything_matches_brute_force(n_q, n_k, b_q, b_kv, d, align) -> None:
     a = analyse(n_q, n_k, d, b_q, b_kv, align)
@@ -87,7 +86,6 @@ def test_everything_matches_brute_force(n_q, n_k, b_q, b_kv, d, align) -> None:
     assert sum(a.count(kind) for kind in alignment.TILE_KINDS) == a.kinds.size
 
 
-@settings(max_examples=100, deadline=None)
 @given(n=sizes, b_q=blocks, b_kv=blocks, d=st.integers(1, 8))
 def test_equal_lengths_the_two_alignments_agree(n, b_q, b_kv, d) -> None:
     top, bottom = analyse_both(n, n, d, b_q, b_kv)
@@ -98,7 +96,6 @@ def test_equal_lengths_the_two_alignments_agree(n, b_q, b_kv, d) -> None:
     assert top.offset == bottom.offset == 0
 
 
-@settings(max_examples=100, deadline=None)
 @given(n_q=sizes, extra=st.integers(1, 20), b_q=blocks, b_kv=blocks)
 def test_fewer_queries_no_empty_rows_and_bottom_right_sees_more(n_q, extra, b_q, b_kv) -> None:
     n_k = n_q + extra
@@ -110,7 +107,6 @@ def test_fewer_queries_no_empty_rows_and_bottom_right_sees_more(n_q, extra, b_q,
     assert bottom.flops.executed >= top.flops.executed
 
 
-@settings(max_examples=100, deadline=None)
 @given(n_k=sizes, extra=st.integers(1, 20), b_q=blocks, b_kv=blocks)
 def test_more_queries_bottom_right_has_empty_rows(n_k, extra, b_q, b_kv) -> None:
     n_q = n_k + extra
@@ -122,7 +118,6 @@ def test_more_queries_bottom_right_has_empty_rows(n_k, extra, b_q, b_kv) -> None
     assert bottom.flops.executed <= top.flops.executed
 
 
-@settings(max_examples=100, deadline=None)
 @given(n_q=sizes, n_k=sizes, d=st.integers(1, 8), align=aligns)
 def test_single_cell_tiles_waste_nothing(n_q, n_k, d, align) -> None:
     f = flop_counts(n_q, n_k, d, 1, 1, align)
@@ -164,7 +159,6 @@ def test_default_page_case_has_every_kind() -> None:
 # --- empty rows' o and lse from the real implementations ------------------------------
 
 
-@settings(max_examples=25, deadline=None)
 @given(
     n_k=st.integers(1, 12),
     extra=st.integers(0, 12),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import record_trace
@@ -106,7 +106,6 @@ def test_correct_variant_is_exact_on_random_rows(rng, chunk):
     assert [st.cols.start for st in steps] == list(range(0, 37, chunk))
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     row=st.lists(st.one_of(st.floats(-1e5, 1e5), st.just(NEG)), min_size=1, max_size=40),
     chunk=st.integers(1, 12),
@@ -287,7 +286,6 @@ def test_first_bite_bad_input_is_named(args, pattern):
 # Rows on a grid of step 0.25 around an offset: a rise of the max is 0 or >= 0.25, every key
 # within 6 of the max, so each mistake changes the result by 0 or far more than the
 # tolerance; the offsets put the scores where exp overflows, underflows, or meets a stand-in.
-@settings(max_examples=150, deadline=None)
 @given(
     grid=st.lists(st.one_of(st.none(), st.integers(-12, 12)), min_size=1, max_size=30),
     chunk=st.integers(1, 9),

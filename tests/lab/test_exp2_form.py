@@ -9,7 +9,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.core.inner_step import attn_fwd_inner, initial_state
@@ -29,7 +29,6 @@ def _tile_state(rng, bq, d, seen: bool):
     return m, l, o
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     bq=st.integers(1, 6),
     bkv=st.integers(1, 7),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import attention_reference, flash_attention, record_trace
@@ -321,7 +321,6 @@ def test_bad_shapes_name_the_argument(make_qkv):
         record_fa1(q, k, v[:3], block_q=2, block_kv=2)
 
 
-@settings(max_examples=40, deadline=None)
 @given(
     n_q=st.integers(1, 24),
     n_k=st.integers(1, 24),

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.core.accuracy import allowed_error
@@ -76,7 +76,6 @@ def test_stages_add_one_effect_each(rng, precision):
     assert b.final.max_err_o <= b.effects.sum() * (1 + 1e-12)  # triangle inequality
 
 
-@settings(max_examples=25, deadline=None)
 @given(
     precision=st.sampled_from(["float16", "bfloat16", "float32"]),
     n_q=st.integers(1, 12),

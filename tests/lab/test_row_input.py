@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.lab.bugzoo import BUGS, debug_row, first_bite, first_divergence
@@ -77,7 +77,6 @@ def test_parse_rejects_a_non_string_and_takes_a_limit():
     assert parse_row(" ".join(["-inf"] * MAX_ROW)).size == MAX_ROW
 
 
-@settings(max_examples=100, deadline=None)
 @given(
     row=st.lists(
         st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.just(NEG)),
@@ -236,10 +235,10 @@ def test_demo_patterns_cover_every_bug():
 )
 def test_long_tokens_are_refused_fast_with_a_short_message(text: str, pattern: str) -> None:
     """One paste must not hold the GIL: was 20 s for 30,000 digits (quadratic backtracking)."""
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a parallel test worker's load does not count
     with pytest.raises(ValueError, match=pattern) as caught:
         parse_row(text)
-    assert time.perf_counter() - start < 0.2
+    assert time.process_time() - start < 0.2
     assert len(str(caught.value)) < 200
 
 
@@ -248,7 +247,7 @@ def test_a_long_valid_text_parses_in_linear_time() -> None:
     number = "-1.2345678901234567890123456e-05"[:31]
     text = " ".join([number] * MAX_ROW)
     assert len(text) <= MAX_TEXT_CHARS
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a parallel test worker's load does not count
     row = parse_row(text)
-    assert time.perf_counter() - start < 0.2
+    assert time.process_time() - start < 0.2
     assert row.shape == (MAX_ROW,) and row[0] == float(number)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import record_trace
@@ -115,7 +115,6 @@ def _expected_first_step(trace, q, k, v, bug, tol):
     return None
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     bug=st.sampled_from(sorted(BUGS)),
     n_q=st.integers(1, 13),

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.core.accuracy import allowed_error
@@ -68,7 +68,6 @@ def test_exp_neg_changes_kind_exactly_at_the_limits(name):
     assert exp_neg(lim.gap_zero + 1e-4, name) == 0
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     name=st.sampled_from(UNDERFLOW_TYPES),
     gaps=st.lists(st.floats(0.0, 120.0), min_size=1, max_size=20),
@@ -148,7 +147,6 @@ def test_online_row_in_float64_is_the_bug_zoos_correct_row(rng):
 
 
 @pytest.mark.parametrize("name", ["float16", "float32"])
-@settings(max_examples=30, deadline=None)
 @given(
     base=st.floats(-200.0, 200.0),
     gap=st.floats(0.0, 60.0),

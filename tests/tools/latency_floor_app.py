@@ -1,6 +1,6 @@
 """The floor for stepping latency: a minimal Streamlit page whose fragment redraws two 4x4
 Plotly heatmaps when a button is clicked. ``tests/tools/measure_latency.py`` and
-``tests/browser/test_browser_latency.py`` time the stepper against it, side by side."""
+``tests/timing/test_browser_latency.py`` time the stepper against it, side by side."""
 
 from __future__ import annotations
 

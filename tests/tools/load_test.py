@@ -12,7 +12,7 @@ Run: ``python tests/tools/load_test.py [--sessions 5 10 20 40] [--seconds 20]`` 
 ``streamlit run app.py`` on a free loopback port, drives it, and prints per session count:
 clicks, p50 / p95 response, server CPU per click (from /proc), kB sent per click, and whether
 p95 < 250 ms.
-``tests/app/test_load.py`` runs a small, bounded version in the suite.
+``tests/timing/test_load.py`` runs a small, bounded version in the suite.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ steps changed heading and charts together (in one task: the same MutationObserve
 Run: ``python tests/tools/measure_latency.py [--clicks 10] [--trace out.json]`` (needs chromium and
 playwright). ``--trace`` writes a Chromium performance trace of the clicks (open it in
 chrome://tracing or Perfetto). Not collected by pytest; the CI check is
-``tests/browser/test_browser_latency.py``.
+``tests/timing/test_browser_latency.py``.
 """
 
 from __future__ import annotations

@@ -20,13 +20,10 @@ from tests.tools.load_test import Session, drive, server_cpu_s
 
 CPU_MS_PER_CLICK = 30.0  # issue #11: at most 30 ms of server CPU per click (default problem)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not sys.platform.startswith("linux") or not Path("/proc/self/stat").exists(),
-        reason="reads process CPU time from /proc",
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not Path("/proc/self/stat").exists(),
+    reason="reads process CPU time from /proc",
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,7 @@ import re
 import pytest
 
 from flashviz.app.stepper.step_panel import SPEEDS
-
-from .helpers import assert_no_exception, step_heading, wait_for_heading
-
-pytestmark = pytest.mark.browser
+from tests.browser.helpers import assert_no_exception, step_heading, wait_for_heading
 
 LAST = 23  # default problem: 4 Q blocks x (load + 4 tiles + write) = 24 steps
 RECORD = """() => {

@@ -18,12 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser.conftest import streamlit_server
+from tests.browser.helpers import wait_for_charts, wait_for_heading
 from tests.tools.measure_latency import FLOOR_APP, side_by_side, step_heading
-
-from .conftest import streamlit_server
-from .helpers import wait_for_charts, wait_for_heading
-
-pytestmark = pytest.mark.browser
 
 CLICKS = 5
 RATIO_BOUND = 1.0  # issue #9: at most the minimal page's time (measured: 0.1-0.25x)
