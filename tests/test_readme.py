@@ -58,3 +58,11 @@ def test_a_missing_name_is_caught() -> None:
     assert not _resolves("flashviz.core.no_such_module")
     assert not _resolves("flashviz.core.costs.no_such_function")
     assert _resolves("flashviz.core.costs.attention_flops")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run runs the whole suite the way the README tells a person to (pip's -q aside)."""
+    command = re.search(r"```bash\n(pip install -r requirements-dev\.txt &&[^\n]+)\n```", README)
+    assert command, "the README's test command is missing"
+    ci = (ROOT / ".ci" / "run").read_text().replace("pip install -q -r", "pip install -r")
+    assert command.group(1) in ci.splitlines()
