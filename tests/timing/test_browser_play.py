@@ -1,6 +1,6 @@
-"""Finding 2 in headless Chromium: Play advances the step monotonically at every offered
-speed, stops at the last step, pauses cleanly, and the slider agrees with the heading.
-The step heading is recorded every 60 ms in the page itself."""
+"""Play in headless Chromium: it advances the step monotonically at every offered speed,
+stops at the last step, pauses cleanly, and the slider agrees with the heading. The step
+heading is recorded every 60 ms in the page itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import re
 import pytest
 
 from flashviz.app.stepper.step_panel import SPEEDS
-from tests.browser.helpers import assert_no_exception, step_heading, wait_for_heading
+from tests.browser.helpers import (
+    assert_no_exception,
+    step_heading,
+    wait_for_heading,
+    wait_until_settled,
+)
 
 LAST = 23  # default problem: 4 Q blocks x (load + 4 tiles + write) = 24 steps
 RECORD = """() => {
@@ -32,7 +37,7 @@ def _set_speed(page: object, label: str) -> None:
     page.wait_for_function(  # type: ignore[attr-defined]
         f"document.body.innerText.includes({label!r})", timeout=10_000
     )
-    page.wait_for_timeout(1500)  # type: ignore[attr-defined]  # the rerun it started
+    wait_until_settled(page)  # the rerun it started
 
 
 def _recorded(page: object) -> list[int]:
@@ -75,7 +80,7 @@ def test_play_is_monotonic_stops_at_the_end_and_slider_agrees(
         assert steps[-1] < LAST, steps
         page.get_by_role("button", name="Pause").click()  # type: ignore[attr-defined]
         page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
-    page.wait_for_timeout(1500)  # type: ignore[attr-defined]
+    wait_until_settled(page)  # the pause landed
     k = int(re.match(r"Step (\d+)", step_heading(page)).group(1))  # type: ignore[union-attr]
     page.wait_for_timeout(2000)  # type: ignore[attr-defined]  # paused: nothing moves
     assert step_heading(page).startswith(f"Step {k} of")
