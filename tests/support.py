@@ -16,6 +16,11 @@ same reference (flash-attn's rule), plus a floor made of two parts:
 
 The reference is float64 for float32 inputs and long double (80-bit on x86-64) for
 float64 inputs.
+
+Two runs of the same computation that differ only in how a library orders its sums (a
+matmul batched or not, one BLAS kernel or another, an array copied or viewed) are compared
+with ``assert_equal_to_rounding``: within a stated count of roundings of the magnitude the
+values are computed from (``attention_rounding`` counts them for the tiled attention).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 
 from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.masking import mask_offset
-from flashviz.core.reference import masked_scores, softmax_rows
+from flashviz.core.reference import masked_scores, softmax_rows, softmax_weights
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 
@@ -69,6 +74,120 @@ def assert_matches_reference(
     empty = np.isneginf(lse_ref)
     assert (o[empty] == 0).all(), "rows that see no key must give o = 0"
     return o_err, lse_err
+
+
+# --- Two runs of one computation, summed in different orders ---
+
+# NumPy's exp, exp2 and log (its own SIMD loops, SVML's on AVX-512, libm's) are within this
+# many ulps of the exact value; an ulp of x is at most eps |x|.
+EXP_ULPS = 4
+
+
+def assert_equal_to_rounding(
+    found: np.ndarray, expected: np.ndarray, *, roundings: object, scale: object
+) -> None:
+    """|found - expected| <= roundings * eps * scale, entry by entry.
+
+    ``roundings``: how many roundings, each at most eps times ``scale``, separate the two
+    values (both runs' together); ``scale``: the magnitude they are computed from (both may be
+    arrays that broadcast to the values' shape). eps is that of the values' dtype. Entries
+    that are not finite must be the same in both (-inf, NaN, where they are).
+    """
+    found, expected = np.asarray(found), np.asarray(expected)
+    assert found.shape == expected.shape, f"shapes {found.shape} != {expected.shape}"
+    assert found.dtype == expected.dtype, f"dtypes {found.dtype} != {expected.dtype}"
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(found[~finite], expected[~finite])
+    assert np.isfinite(found[finite]).all(), "found is not finite where expected is"
+    eps = float(np.finfo(found.dtype).eps)
+    tol = np.broadcast_to(np.asarray(roundings) * eps * np.asarray(scale), found.shape)
+    diff = np.abs(np.where(finite, found, 0).astype(float) - np.where(finite, expected, 0))
+    over = np.where(finite, diff - tol, -np.inf)
+    if over.size and over.max() > 0:
+        at = np.unravel_index(np.argmax(over), over.shape)
+        raise AssertionError(
+            f"at {tuple(int(i) for i in at)}: {found[at]!r} vs {expected[at]!r}, "
+            f"difference {diff[at]:.3e} > tolerance {tol[at]:.3e} "
+            f"= {np.broadcast_to(roundings, found.shape)[at]:.4g} roundings of eps x "
+            f"{np.broadcast_to(scale, found.shape)[at]:.4g}"
+        )
+
+
+def attention_rounding(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    *,
+    block_kv: int,
+    scale: float | None = None,
+    causal: bool = False,
+    causal_align: str = "bottom_right",
+    splits: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """How far apart two runs of the same tiled attention on q, k, v (online softmax over
+    K/V tiles of ``block_kv`` keys, then, for split-KV, ``splits`` states merged) may land
+    when only the order of the sums inside their matmuls differs: (o roundings, o scale,
+    lse roundings, lse scale) for ``assert_equal_to_rounding``.
+
+    Counted to first order in u = eps / 2 for one run; two runs differ by up to that count
+    of eps. Per query row, with w_j the softmax weights, M the largest score and
+    L_j = |scale| sum |q||k_j| >= |s_j|, a run's weight of key j is off relatively by at most
+    u times
+
+    - (d + 1) L_j: the score, a dot product of d terms, then the scale;
+    - 2 (M - s_j): the argument s_j - m of its exp, and those of the later tiles' rescale
+      factors alpha, over which the running max climbs by at most M - s_j;
+    - 2 EXP_ULPS per exp: P~'s own and each later tile's alpha.
+
+    o, a weighted mean of v, moves by at most sum_j w_j (...) 2 max|v|, and lse by
+    sum_j w_j (...). The sums add block_kv (a tile's P~ V, rowsum P~) + 2 per tile (rescale,
+    add) roundings to o and to l, o / l one more; lse = m + log l adds log's error (EXP_ULPS
+    ulps of log l <= log n_k) and one rounding of |lse|. A split's lse_s = m_s + log l_s
+    (log's error, one rounding of |lse_s| <= max L + log n_k) and the merge's factors
+    exp(lse_s - m) (arguments and exps, as above) move the weights further, and each merge
+    adds 2 roundings to o and to l.
+    """
+    d, n_q, n_k = q.shape[-1], q.shape[-2], k.shape[-2]
+    scale = 1.0 / np.sqrt(d) if scale is None else scale
+    offset = mask_offset(n_q, n_k, causal, causal_align)
+    s = masked_scores(q, k, scale=scale, offset=offset, dtype=np.float64)  # (..., n_q, n_k)
+    p, l, m = softmax_weights(s)
+    w = p / np.where(l == 0, 1, l)  # 0 for masked keys and rows that see none
+    seen = w > 0  # keys whose weight a rounding can move (masked: -inf, exactly 0)
+    mags = np.abs(q).astype(np.float64) @ np.swapaxes(np.abs(k).astype(np.float64), -1, -2)
+    big = abs(scale) * np.where(seen, mags, 0)  # L_j
+    with np.errstate(invalid="ignore"):  # rows that see no key: -inf - (-inf)
+        gap = np.where(seen, m - s, 0)  # M - s_j
+    tiles = -(-n_k // block_kv)
+    log_n = np.log(max(n_k, 2))
+    per_key = (d + 1) * big + 2 * gap  # (..., n_q, n_k)
+    exps, sums = tiles, block_kv + 2 * tiles + 1
+    if splits:
+        per_key = per_key + big.max(axis=-1, keepdims=True) + 2 * gap + (2 * EXP_ULPS + 3) * log_n
+        exps, sums = exps + splits + 1, sums + 2 * splits + 1
+    weights = (w * per_key).sum(axis=-1) + 2 * EXP_ULPS * exps  # (..., n_q)
+    o_roundings = 2 * (weights + sums)[..., None]  # (..., n_q, 1)
+    o_scale = (seen[..., None] * np.abs(v).astype(np.float64)[..., None, :, :]).max(axis=-2)
+    with np.errstate(divide="ignore"):
+        lse = (m + np.log(l))[..., 0]  # -inf for rows that see no key
+    lse_roundings = weights + sums + 2 * EXP_ULPS * (log_n + np.log(max(splits, 1))) + 1
+    lse_scale = np.maximum(1, np.abs(np.where(np.isfinite(lse), lse, 0)))
+    return o_roundings, o_scale, lse_roundings, lse_scale
+
+
+def assert_same_attention(
+    found: tuple[np.ndarray, np.ndarray],
+    expected: tuple[np.ndarray, np.ndarray],
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    **problem: object,
+) -> None:
+    """Two runs' (o, lse) of the same tiled attention on q, k, v agree to the roundings
+    ``attention_rounding(q, k, v, **problem)`` counts."""
+    o_r, o_s, lse_r, lse_s = attention_rounding(q, k, v, **problem)  # type: ignore[arg-type]
+    assert_equal_to_rounding(found[0], expected[0], roundings=o_r, scale=o_s)
+    assert_equal_to_rounding(found[1], expected[1], roundings=lse_r, scale=lse_s)
 
 
 # --- Plotly figure JSON (Plotly >= 6 writes arrays as base64 typed arrays) ---

@@ -22,6 +22,7 @@ from flashviz import (
 from flashviz.core.backward import softmax_ds
 from flashviz.core.masking import block_range
 from tests.core.backward_support import assert_gradients_match
+from tests.support import assert_equal_to_rounding
 
 
 def _problem(rng, n_q, n_k, d, dtype=np.float64):
@@ -55,19 +56,39 @@ def test_steps_order_and_invariants(rng, n_q, n_k, bq, bkv, causal, align):
     # D_i = rowsum(dO_i * O_i) is rowsum(dP_i * P_i), which the backward never forms whole
     np.testing.assert_allclose(trace.delta, (dp * p).sum(axis=-1), atol=1e-12)
     adds = np.zeros(kinds.shape[0], dtype=int)
-    j = None
+    j = dk_j = dv_j = None
     for step in trace.steps[1:]:
         if isinstance(step, BwdLoadStep):
             j = step.j
             assert step.cols == block_range(j, bkv, n_k)
+            dk_j, dv_j = np.zeros_like(step.k_j), np.zeros_like(step.v_j)
         elif isinstance(step, BwdTileStep):
             assert step.j == j and step.tile_kind == kinds[step.i, step.j]
             assert step.s.shape == step.p.shape == step.ds.shape == (len(step.rows), len(step.cols))
             adds[step.i] += 1
             assert step.dq_adds == adds[step.i]
-            np.testing.assert_array_equal(step.dk_prev + (step.dk - step.dk_prev), step.dk)
-            # P is recomputed from L: the tile's entries of the whole softmax
             r, c = slice(step.rows.start, step.rows.stop), slice(step.cols.start, step.cols.stop)
+            # each tile starts from the previous tile's dK_j, dV_j (0 after the load), exactly
+            np.testing.assert_array_equal(step.dk_prev, dk_j)
+            np.testing.assert_array_equal(step.dv_prev, dv_j)
+            # and adds scale dS^T Q_i and P^T dO_i; computed again here, a BLAS may sum the
+            # block_q products in another order: block_q roundings of the terms, one for the
+            # scale (dK only), one for the addition
+            q_i, do_i, n = trace.q[r], trace.do[r], len(step.rows)
+            assert_equal_to_rounding(
+                step.dk,
+                step.dk_prev + (step.ds.T @ q_i) * trace.scale,
+                roundings=n + 2,
+                scale=np.abs(step.dk_prev) + abs(trace.scale) * (np.abs(step.ds).T @ np.abs(q_i)),
+            )
+            assert_equal_to_rounding(
+                step.dv,
+                step.dv_prev + step.p.T @ do_i,
+                roundings=n + 1,
+                scale=np.abs(step.dv_prev) + step.p.T @ np.abs(do_i),
+            )
+            dk_j, dv_j = step.dk, step.dv
+            # P is recomputed from L: the tile's entries of the whole softmax
             np.testing.assert_allclose(step.p, p[r, c], atol=1e-12)
         else:
             assert isinstance(step, BwdWriteStep) and step.j == j

@@ -123,6 +123,9 @@ def test_folding_single_keys_left_to_right_is_the_online_softmax_bit_for_bit(key
     rows, n_k = s.shape
     online = merged = State(*initial_state((), rows, v.shape[1], s.dtype.type))
     for j in range(n_k):
+        # exact by construction: the same elementwise operations on the same values, and a
+        # one-key P~ V_j is a matmul with one product per entry, which IEEE rounds once,
+        # whatever BLAS computes it, as merge's alpha_b * v_j does
         online = State(*online_update(*online, s[:, j : j + 1], v[j : j + 1])[:3])
         merged = merge_states(merged, _key_state(s[:, j], v[j]))
         for x, y in zip(merged, online, strict=True):

@@ -17,7 +17,7 @@ from flashviz import (
 from flashviz.core.masking import mask_offset, num_blocks
 from flashviz.core.reference import masked_scores, softmax_rows
 from flashviz.core.split_kv import split_blocks
-from tests.support import assert_matches_reference
+from tests.support import assert_matches_reference, assert_same_attention
 
 MASKS = [(False, "bottom_right"), (True, "bottom_right"), (True, "top_left")]
 
@@ -53,18 +53,17 @@ def test_matches_reference_for_every_number_of_splits(rng, make_qkv, n_q, causal
 
 
 @pytest.mark.parametrize(("causal", "align"), MASKS)
-def test_one_split_is_the_fa2_loop_bit_for_bit(make_qkv, causal, align):
+def test_one_split_is_the_fa2_loop(make_qkv, causal, align):
     q, k, v = make_qkv(5, 777, 16, dtype=np.float32)
-    o, lse, (part,) = split_kv_attention(
-        q, k, v, num_splits=1, block_kv=100, causal=causal, causal_align=align
-    )
-    o_fa2, lse_fa2 = flash_attention(
-        q, k, v, block_q=5, block_kv=100, causal=causal, causal_align=align
-    )
-    for got in (o, part.o):
-        np.testing.assert_array_equal(got, o_fa2)
-    for got in (lse, part.lse):
-        np.testing.assert_array_equal(got, lse_fa2)
+    mask = dict(causal=causal, causal_align=align)
+    o, lse, (part,) = split_kv_attention(q, k, v, num_splits=1, block_kv=100, **mask)
+    # combining one split is exact: its state (lse, 1, o) finalised is o / 1 and lse + log 1
+    np.testing.assert_array_equal(o, part.o)
+    np.testing.assert_array_equal(lse, part.lse)
+    # the split is FA2's loop over the same tiles; flash_attention's matmuls are a stack of
+    # one, which a BLAS may sum in another order than the split's single ones
+    o_fa2, lse_fa2 = flash_attention(q, k, v, block_q=5, block_kv=100, **mask)
+    assert_same_attention((part.o, part.lse), (o_fa2, lse_fa2), q, k, v, block_kv=100, **mask)
 
 
 @pytest.mark.parametrize(("n_blocks", "num_splits"), [(10, 4), (10, 1), (3, 5), (0, 2), (7, 7)])
@@ -188,9 +187,11 @@ def test_batch_and_heads_are_independent_problems(make_qkv, dtype):
     assert partials[0].o.shape == (2, 3, 2, 16) and partials[0].m.shape == (2, 3, 2)
     assert_matches_reference(o, lse, q, k, v, causal=True, scale=0.7)
     for b, h in [(0, 0), (1, 2)]:  # each head is the single-head problem
-        o_h, lse_h, _ = split_kv_attention(q[b, h], k[b, h], v[b, h], **args)
-        np.testing.assert_array_equal(o[b, h], o_h)
-        np.testing.assert_array_equal(lse[b, h], lse_h)
+        head = (q[b, h], k[b, h], v[b, h])
+        o_h, lse_h, _ = split_kv_attention(*head, **args)
+        # to rounding: a BLAS may sum a stack of matmuls in another order than a single one
+        bound = dict(block_kv=32, causal=True, scale=0.7, splits=5)
+        assert_same_attention((o[b, h], lse[b, h]), (o_h, lse_h), *head, **bound)
 
 
 def test_default_block(make_qkv):
