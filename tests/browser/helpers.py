@@ -4,6 +4,7 @@ no exception box is shown, and save a full-page screenshot."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CHART = ".js-plotly-plot"
 EXCEPTION = "[data-testid='stException']"
@@ -64,23 +65,12 @@ def wait_until_settled(page: object, quiet_ms: int = 400, timeout_ms: int = 60_0
     page.wait_for_function(_SETTLED, arg=quiet_ms, timeout=timeout_ms)  # type: ignore[attr-defined]
 
 
-_RUNS_DONE = """() => {
-  if (window.__fvRunsDone === undefined) {  // count script runs that end, from now on
-    window.__fvRunsDone = 0;
-    new MutationObserver((records) => {
-      for (const r of records) if (r.oldValue === 'running') window.__fvRunsDone += 1;
-    }).observe(document.querySelector('[data-testid="stApp"]'), {
-      attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
-  }
-  return window.__fvRunsDone;
-}"""
-
-
 def go_to_page(page: object, title: str, timeout_ms: int = 60_000) -> None:
     """Click the sidebar link of the page ``title`` and wait until that page has run."""
-    done = page.evaluate(_RUNS_DONE)  # type: ignore[attr-defined]
-    page.locator(NAV_LINK, has_text=title).first.click()  # type: ignore[attr-defined]
-    page.wait_for_function(f"window.__fvRunsDone > {done}", timeout=timeout_ms)  # type: ignore[attr-defined]
+    link = page.locator(NAV_LINK, has_text=title).first  # type: ignore[attr-defined]
+    path = urlsplit(link.get_attribute("href") or "/").path
+    link.click()
+    page.wait_for_function(f"location.pathname === {path!r}", timeout=timeout_ms)  # type: ignore[attr-defined]
     wait_until_settled(page, timeout_ms=timeout_ms)
 
 
