@@ -7,7 +7,7 @@ import re
 
 import streamlit as st
 
-STREAMLIT_FLOOR = "1.51.0"  # the floor in requirements.txt (a test keeps them equal)
+STREAMLIT_FLOOR = "1.67.0"  # the floor in requirements.txt (a test keeps them equal)
 
 
 def _release(version: str) -> tuple[int, ...]:
