@@ -29,12 +29,15 @@ TIMEOUT_S = 60.0  # per figure, after the browser has started
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-NO_KALEIDO = "PNG export needs kaleido 1.x: `pip install 'kaleido>=1'`."
+NO_KALEIDO = "PNG export needs kaleido 1.3 or newer: `pip install 'kaleido>=1.3'`."
 NO_BROWSER = (
     "PNG export needs Chrome or Chromium, and none was found{where}. Install one "
     "(Debian/Ubuntu: `apt-get install chromium`; or `kaleido_get_chrome`) or point the "
     "BROWSER_PATH environment variable at it."
 )
+# On a loaded machine kaleido can pick the blank tab's JavaScript context instead of its
+# page's (it waits for the first Runtime.executionContextCreated): its script is then missing.
+KALEIDO_RACE = "kaleido_scopes is not defined"
 
 
 class ExportError(RuntimeError):
@@ -103,14 +106,18 @@ def figures_png(
             }
             for name, fig in figs.items()
         ]
-        try:
-            kaleido.write_fig_from_object_sync(specs, kopts=kopts, cancel_on_error=True)
-        except ChromeNotFoundError as err:
-            where = f" at {browser_path}" if browser_path is not None else ""
-            raise ExportError(NO_BROWSER.format(where=where)) from err
-        except Exception as err:
-            reason = " ".join(str(a) for a in err.args) or type(err).__name__
-            raise ExportError(f"PNG export failed ({type(err).__name__}): {reason}") from err
+        for attempt in range(2):
+            try:
+                kaleido.write_fig_from_object_sync(specs, kopts=kopts, cancel_on_error=True)
+                break
+            except ChromeNotFoundError as err:
+                where = f" at {browser_path}" if browser_path is not None else ""
+                raise ExportError(NO_BROWSER.format(where=where)) from err
+            except Exception as err:
+                reason = " ".join(str(a) for a in err.args) or type(err).__name__
+                if attempt == 0 and KALEIDO_RACE in reason:
+                    continue  # once more, in a new browser
+                raise ExportError(f"PNG export failed ({type(err).__name__}): {reason}") from err
         return {name: path.read_bytes() for name, path in paths.items()}
 
 

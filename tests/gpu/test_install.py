@@ -34,7 +34,8 @@ def requirements() -> dict[str, Requirement]:
 
 def test_requirements_bring_cublas_and_the_runtime_headers_with_nvrtc():
     reqs = requirements()
-    assert reqs["cupy-cuda12x"].specifier.contains("14.0")
+    assert reqs["cupy-cuda12x"].specifier.contains("14.1")
+    assert not reqs["cupy-cuda12x"].specifier.contains("14.0.1")  # finds no cuda_runtime.h
     assert not reqs["cupy-cuda12x"].specifier.contains("13.6")  # 13 does not find the DLL
     toolkit = reqs["cuda-toolkit"]  # NVIDIA's metapackage: one CUDA version for all three
     assert {"cublas", "cudart", "nvrtc"} <= toolkit.extras

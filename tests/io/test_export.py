@@ -102,7 +102,7 @@ def test_a_file_that_is_no_browser_fails_cleanly(tmp_path):
 
 def test_missing_kaleido_raises_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "kaleido", None)  # `import kaleido` now fails
-    with pytest.raises(ExportError, match=r"pip install 'kaleido>=1'"):
+    with pytest.raises(ExportError, match=r"pip install 'kaleido>=1\.3'"):
         figures_png({"a": go.Figure()})
 
 
