@@ -61,6 +61,6 @@ def test_bug_switch_points_at_the_first_bad_step_and_code_is_highlighted(
         timeout=30_000,
     )
     page.get_by_text("first bites", exact=False).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+    screenshot(page, screenshots / "stepper_bug.png")  # and the page has settled
     code = page.get_by_text("phase:accumulate", exact=False)  # type: ignore[attr-defined]
     assert code.count() >= 2  # the NumPy stepper and the CUDA kernel
-    screenshot(page, screenshots / "stepper_bug.png")

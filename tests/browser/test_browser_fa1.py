@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import CHART, assert_no_exception, screenshot, wait_for_charts, wait_for_heading
+from .helpers import (
+    CHART,
+    assert_no_exception,
+    screenshot,
+    wait_for_charts,
+    wait_for_heading,
+    wait_until_settled,
+)
 
 CHARTS = 3  # loop orders, counters, HBM over n
 
@@ -16,6 +23,7 @@ def test_fa1_page_renders_steps_and_switches(
     page.goto(f"{server_url}/fa1")  # type: ignore[attr-defined]
     wait_for_charts(page, CHARTS)
     wait_for_heading(page, "FA1 at step 0 ")
+    wait_until_settled(page)
     assert_no_exception(page)
     assert page.get_by_text("Same output: FA1 vs reference", exact=False).count() == 1  # type: ignore[attr-defined]
 

@@ -18,6 +18,7 @@ from .helpers import (
     screenshot,
     wait_for_charts,
     wait_for_text,
+    wait_until_settled,
 )
 
 pytestmark = pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
@@ -48,6 +49,7 @@ def test_gpu_page_shows_checklist_roofline_and_cpu_sweep_charts(
     assert chart_titles(page)[1].startswith("CPU: naive vs tiled attention")
     grid = page.locator("[data-testid='stDataFrame']")  # type: ignore[attr-defined]
     grid.first.wait_for(timeout=30_000)
+    wait_until_settled(page)
     assert page.locator("[data-testid='stCode']", has_text="naive ms").count() == 0  # type: ignore[attr-defined]
     assert page.locator("[data-testid='stProgress']").count() == 0  # type: ignore[attr-defined]
     screenshot(page, screenshots / "gpu_page.png")

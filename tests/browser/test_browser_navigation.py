@@ -112,5 +112,6 @@ def test_too_large_suggestion_is_one_click(page: object, server_url: str) -> Non
     button.wait_for(timeout=30_000)
     button.click()
     wait_for_heading(page, "Step 0 of")
+    wait_until_settled(page)
     assert page.locator(ALERT_ERROR).count() == 0  # type: ignore[attr-defined]
     assert int(_params(page.url)["n_q"]) * int(_params(page.url)["n_k"]) <= 512 * 512  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ def test_a_hostile_url_value_renders_as_literal_text(page: object, server_url: s
     for alert, value in zip(ignored, (HOSTILE, MORE), strict=True):
         assert alert["markup"] == [], alert
         assert value[:40] in alert["text"].replace("\u2060", "")  # the characters typed
+    wait_until_settled(page)
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
 
@@ -53,6 +54,7 @@ def test_a_hostile_file_name_renders_as_literal_text(page: object, server_url: s
     (alert,) = markup_inside(page, ERROR)
     assert alert["markup"] == [], alert
     assert HOSTILE[:40] in alert["text"].replace("\u2060", "")
+    wait_until_settled(page)
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
 
@@ -78,6 +80,7 @@ def test_a_typed_row_is_capped_and_quoted_literally(page: object, server_url: st
     alerts = [a for a in markup_inside(page, ERROR) if "is not a number" in a["text"]]
     assert len(alerts) == 1 and alerts[0]["markup"] == [], alerts
     assert "entry 2 ('`x`[link](https://evil.example" in alerts[0]["text"].replace("\u2060", "")
+    wait_until_settled(page)
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
 

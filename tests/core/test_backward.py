@@ -126,6 +126,19 @@ def test_large_logits_and_a_custom_scale(rng, dtype, logits):
         print(logits, causal, assert_gradients_match(grads, q, k, v, do, **mask))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_key_where_ds_cancels_to_rounding(rng, dtype):
+    """One key: P = 1, so dS = dP - D is rounding only, and dq with it; the tiled D_i and dP_ij
+    are two different dot products (the naive's cancel exactly). Small q keeps the largest
+    score, and the floor it gives, small: the rounding of the dot products must be allowed."""
+    q, k = rng.standard_normal((60, 17)) * 0.01, rng.standard_normal((1, 17))
+    v, do = rng.standard_normal((1, 17)), rng.standard_normal((60, 17))
+    q, k, v, do = (x.astype(dtype) for x in (q, k, v, do))
+    o, lse = flash_attention(q, k, v, block_q=2, block_kv=1, scale=1.0)
+    grads = flash_attention_backward(q, k, v, o, lse, do, block_q=2, block_kv=1, scale=1.0)
+    print(assert_gradients_match(grads, q, k, v, do, scale=1.0))
+
+
 def test_naive_backward_computes_in_the_inputs_precision(make_qkv, rng):
     q, k, v = make_qkv(9, 7, 4, dtype=np.float32)
     do = rng.standard_normal(q.shape).astype(np.float32)
