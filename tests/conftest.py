@@ -4,11 +4,13 @@ test tiers (applied by path) and the Hypothesis profiles."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from coverage import Coverage
 from hypothesis import settings
 
 # Tiers, by the folder under tests/ (README, "Tests"): -m unit is the fast loop for every
@@ -18,12 +20,35 @@ TIERS = {
     "app": "app", "gpu": "emulator", "browser": "browser", "timing": "timing", "cpus": "cpus",
 }  # fmt: skip
 TESTS = Path(__file__).parent
+# --cov measures the GPU timings' code (README, "Set-up") while the tests of that code run
+# (and while the tests are collected: the modules' own lines); during the other tests it is
+# stopped: Python 3.11's trace hook, on in every frame and thread whatever .coveragerc
+# includes, doubles the time of Python code.
+COVERED = ("gpu/", "app/test_gpu_page.py", "test_bench.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = item.path.relative_to(TESTS).parts
         item.add_marker(TIERS[folder[0]] if len(folder) > 1 else "unit")
+
+
+@contextmanager
+def _coverage_stopped(stop: bool) -> Iterator[None]:
+    cov = Coverage.current() if stop else None
+    if cov is not None:
+        cov.stop()
+    try:
+        yield
+    finally:
+        if cov is not None:
+            cov.start()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    with _coverage_stopped(not item.path.relative_to(TESTS).as_posix().startswith(COVERED)):
+        yield
 
 
 # Hypothesis: "dev" (the default) for a quick loop, "ci" for the full run (README's command).

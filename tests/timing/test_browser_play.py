@@ -1,11 +1,15 @@
 """Play in headless Chromium: it advances the step monotonically at every offered speed,
-stops at the last step, pauses cleanly, and the slider agrees with the heading. The step
-heading is recorded every 60 ms in the page itself."""
+stops at the last step, pauses cleanly, and the slider agrees with the heading. Each speed
+plays in a page of its own, all at once (as students in a class would); each page records
+its step heading every 60 ms in the page itself."""
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -26,6 +30,26 @@ RECORD = """() => {
     if (h) window.__steps.push(parseInt(h.split(' ')[1]));
   }, 60);
 }"""
+
+
+@dataclass
+class Play:
+    speed: str
+    start: int
+    seconds: float | None  # paused after this long; None: played to the end
+    page: object = None
+    clicked: float = 0.0
+    steps: list[int] = field(default_factory=list)
+
+
+PLAYS = [
+    # paused mid-way (too slow to reach the end in the time, however loaded the machine)
+    Play("0.5 step/s", 2, 7), Play("1 step/s", 2, 6),
+    # played to the end: recorded until the last step, and a while after it
+    Play("2 steps/s", 18, None), Play("4 steps/s", 16, None),
+]  # fmt: skip
+AFTER_THE_END_S = 1.5  # recorded this long after the last step at least: it stays there
+PAUSED_S = 2.0  # paused this long: nothing moves (the slowest speed steps every 2 s)
 
 
 def _set_speed(page: object, label: str) -> None:
@@ -49,40 +73,54 @@ def _slider_step(page: object) -> int:
     return int(slider.input_value())
 
 
-@pytest.mark.parametrize(("speed", "start", "seconds"), [
-    # paused mid-way (too slow to reach the end in the time, however loaded the machine)
-    ("0.5 step/s", 2, 7), ("1 step/s", 2, 6),
-    # played to the end: recorded until the last step, and a while after it
-    ("2 steps/s", 12, None), ("4 steps/s", 14, None),
-])  # fmt: skip
-def test_play_is_monotonic_stops_at_the_end_and_slider_agrees(
-    page: object, server_url: str, speed: str, start: int, seconds: float | None
+@pytest.fixture
+def plays(browser: object) -> Iterator[list[Play]]:
+    contexts = [browser.new_context(viewport={"width": 1600, "height": 2600}) for _ in PLAYS]  # type: ignore[attr-defined]
+    try:
+        yield [replace(p, page=c.new_page()) for p, c in zip(PLAYS, contexts, strict=True)]
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_play_is_monotonic_stops_at_the_end_and_slider_agrees_at_every_speed(
+    plays: list[Play], server_url: str
 ) -> None:
-    page.goto(f"{server_url}/?step={start}")  # type: ignore[attr-defined]
-    wait_for_heading(page, f"Step {start} of {LAST}")
-    _set_speed(page, speed)
-    page.evaluate(RECORD)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Play").click()  # type: ignore[attr-defined]
-    if seconds is None:  # to the end, however long a loaded machine takes; then it stays
-        wait_for_heading(page, f"Step {LAST} of {LAST}", timeout_ms=90_000)
-        page.wait_for_timeout(1500)  # type: ignore[attr-defined]
-    else:
-        page.wait_for_timeout(seconds * 1000)  # type: ignore[attr-defined]
-    steps = _recorded(page)
-    changes = [b for a, b in itertools.pairwise(steps) if b != a]
-    print(speed, "steps seen:", sorted(set(steps)), "changes:", changes)
-    assert all(b > a for a, b in itertools.pairwise(steps) if b != a), steps
-    assert len(changes) >= 2, steps
-    if seconds is None:  # stopped at the end: Play offered again
-        assert steps[-1] == LAST, steps
-        page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
-    else:
-        assert steps[-1] < LAST, steps
-        page.get_by_role("button", name="Pause").click()  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
-    wait_until_settled(page)  # the pause landed
-    k = int(re.match(r"Step (\d+)", step_heading(page)).group(1))  # type: ignore[union-attr]
-    page.wait_for_timeout(2000)  # type: ignore[attr-defined]  # paused: nothing moves
-    assert step_heading(page).startswith(f"Step {k} of")
-    assert _slider_step(page) == k
-    assert_no_exception(page)
+    for p in plays:  # the pages load at once
+        p.page.goto(f"{server_url}/?step={p.start}")  # type: ignore[attr-defined]
+    for p in plays:
+        wait_for_heading(p.page, f"Step {p.start} of {LAST}")
+        _set_speed(p.page, p.speed)
+        p.page.evaluate(RECORD)  # type: ignore[attr-defined]
+    for p in plays:
+        p.page.get_by_role("button", name="Play").click()  # type: ignore[attr-defined]
+        p.clicked = time.monotonic()
+    for p in sorted((p for p in plays if p.seconds is not None), key=lambda p: p.seconds):
+        time.sleep(max(0.0, p.clicked + p.seconds - time.monotonic()))  # type: ignore[operator]
+        p.steps = _recorded(p.page)
+        p.page.get_by_role("button", name="Pause").click()  # type: ignore[attr-defined]
+    for p in plays:  # to the end, however long a loaded machine takes; then it stays there
+        if p.seconds is None:
+            wait_for_heading(p.page, f"Step {LAST} of {LAST}", timeout_ms=90_000)
+            time.sleep(AFTER_THE_END_S)
+            p.steps = _recorded(p.page)
+    for p in plays:
+        changes = [b for a, b in itertools.pairwise(p.steps) if b != a]
+        print(p.speed, "steps seen:", sorted(set(p.steps)), "changes:", changes)
+        assert all(b > a for a, b in itertools.pairwise(p.steps) if b != a), (p.speed, p.steps)
+        assert len(changes) >= 2, (p.speed, p.steps)
+        if p.seconds is None:  # stopped at the end
+            assert p.steps[-1] == LAST, (p.speed, p.steps)
+        else:
+            assert p.steps[-1] < LAST, (p.speed, p.steps)
+    shown = {}
+    for p in plays:  # Play offered again: stopped at the end, or the pause landed
+        p.page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
+        wait_until_settled(p.page)
+        shown[p.speed] = int(re.match(r"Step (\d+)", step_heading(p.page)).group(1))  # type: ignore[union-attr]
+    time.sleep(PAUSED_S)
+    for p in plays:
+        k = shown[p.speed]
+        assert step_heading(p.page).startswith(f"Step {k} of"), p.speed
+        assert _slider_step(p.page) == k, p.speed
+        assert_no_exception(p.page)
