@@ -35,13 +35,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @contextmanager
 def _coverage_stopped(stop: bool) -> Iterator[None]:
-    cov = Coverage.current() if stop else None
-    if cov is not None:
+    """Every running Coverage stopped (an xdist worker runs pytest-cov's and the one its
+    subprocess hook started), then started again."""
+    stopped = []
+    while stop and (cov := Coverage.current()) is not None:
         cov.stop()
+        stopped.append(cov)
     try:
         yield
     finally:
-        if cov is not None:
+        for cov in reversed(stopped):
             cov.start()
 
 
