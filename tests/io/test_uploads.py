@@ -42,10 +42,12 @@ def npz(compressed: bool = False, **arrays: np.ndarray) -> bytes:
 
 
 def zip_of(**members: bytes) -> bytes:
+    """A zip of ``members``, the same bytes on every call (its members dated 1980-01-01, not
+    now: the bytes name parametrized tests, and every xdist worker must see the same names)."""
     f = io.BytesIO()
     with zipfile.ZipFile(f, "w") as z:
         for name, data in members.items():
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return f.getvalue()
 
 
