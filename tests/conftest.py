@@ -27,20 +27,10 @@ TESTS = Path(__file__).parent
 COVERED = ("gpu/", "app/test_gpu_page.py", "test_bench.py")
 
 
-# The slowest tiers first, so that parallel workers do not end on them one at a time (a
-# stable sort: each module's tests stay together, as its module-scoped fixtures need).
-FIRST = ("cpus", "emulator", "browser", "app", "unit", "timing")
-
-
-def _tier(item: pytest.Item) -> str:
-    folder = item.path.relative_to(TESTS).parts
-    return TIERS[folder[0]] if len(folder) > 1 else "unit"
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        item.add_marker(_tier(item))
-    items.sort(key=lambda item: FIRST.index(_tier(item)))
+        folder = item.path.relative_to(TESTS).parts
+        item.add_marker(TIERS[folder[0]] if len(folder) > 1 else "unit")
 
 
 @contextmanager
