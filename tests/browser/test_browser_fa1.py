@@ -31,6 +31,7 @@ def test_fa1_page_renders_steps_and_switches(
         page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
         wait_for_heading(page, f"FA1 at step {k} ")
     wait_for_charts(page, CHARTS)
+    wait_until_settled(page)  # the heading is drawn before the charts
     text = page.locator(CHART).first.text_content().replace("\u200b", "")  # type: ignore[attr-defined]
     assert "K0V0" in text and "Q1O1" in text  # FA1 at tile (1, 0): K/V block 0 stays on chip
     assert "K2V2" in text and "Q0" in text  # FA2 at tile (0, 2): Q block 0 stays on chip
