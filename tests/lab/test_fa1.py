@@ -193,6 +193,14 @@ def _prefix_reference(t, rows: range, stop: int) -> tuple[np.ndarray, ...]:
     return o, lse, m, l
 
 
+def _assert_m_matches(found: np.ndarray, m: np.ndarray, msg: str = "") -> None:
+    """m is a score: its rounding is relative to the products summed, not to m (~0 at times)."""
+    fin = np.isfinite(m)
+    np.testing.assert_array_equal(np.isneginf(found), np.isneginf(m), err_msg=msg)
+    terms = np.abs(m[fin]).max(initial=1.0)
+    np.testing.assert_allclose(found[fin], m[fin], rtol=0, atol=1e-13 * terms, err_msg=msg)
+
+
 def check_fa1_invariants(t) -> None:
     """After every tile, O_i in HBM is the normalised attention over the keys seen so far,
     m_i their max and l_i the sum of exp(s - m); the state read is the state last written."""
@@ -203,13 +211,7 @@ def check_fa1_invariants(t) -> None:
         np.testing.assert_allclose(
             s.o, o, rtol=0, atol=1e-12, err_msg=f"{tile}: O_i is not the attention so far"
         )
-        np.testing.assert_array_equal(np.isneginf(s.m), np.isneginf(m), err_msg=f"{tile}: m_i")
-        fin = np.isfinite(m)
-        # m is a score: its rounding is relative to the products summed, not to m (~0 at times)
-        terms = np.abs(m[fin]).max(initial=1.0)
-        np.testing.assert_allclose(
-            s.m[fin], m[fin], rtol=0, atol=1e-13 * terms, err_msg=f"{tile}: m_i"
-        )
+        _assert_m_matches(s.m, m, f"{tile}: m_i")
         np.testing.assert_allclose(s.l, l, rtol=1e-12, err_msg=f"{tile}: l_i")
         prev = last.get(s.i)
         if prev is None:
@@ -246,9 +248,7 @@ def test_a_forgotten_denormalisation_is_caught(cmp, monkeypatch):
     for s in broken.tile_steps():  # only O is wrong: m_i and l_i do not depend on it
         _, _, m, l = _prefix_reference(t, s.rows, s.cols.stop)
         np.testing.assert_allclose(s.l, l, rtol=1e-12)  # l >= 1
-        # m is a score: its rounding is relative to the products summed, not to m (~0 at times)
-        terms = np.abs(m[np.isfinite(m)]).max(initial=1.0)
-        np.testing.assert_allclose(s.m, m, rtol=0, atol=1e-13 * terms)
+        _assert_m_matches(s.m, m)
 
 
 def test_flop_counts_per_tile_by_hand():
