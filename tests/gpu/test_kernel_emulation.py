@@ -1,7 +1,7 @@
 """kernels/flash_attention.cu run on the CPU (tests/gpu/cuda_emulation) against the reference.
 
-The kernel's own source, with the #defines of flashviz.gpu.launch_params, runs with one std::thread
-per CUDA thread; grid, block and scalar arguments come from launch.prepare_call, as for
+The kernel's own source, with the #defines of flashviz.gpu.launch_params, runs with one fiber
+per CUDA thread (cuda_emu.h); grid, block and scalar arguments come from launch.prepare_call, as for
 the GPU. Outputs are poisoned with NaN first, so a missed write shows. Tolerance: the
 reference's own error (tests/support.py).
 """

@@ -3,7 +3,7 @@
 1. NVRTC (the pip wheel) compiles it for sm_80, sm_86, sm_89 and sm_90: no spills, no
    stack, registers that fit the block, and exactly the static shared memory of
    ``launch_params.TcConfig`` (<= 48 KiB).
-2. The CPU emulator (cuda_emu_warp.h: one std::thread per CUDA thread, mma.sync and
+2. The CPU emulator (cuda_emu_warp.h: one fiber per CUDA thread, mma.sync and
    __shfl_xor_sync as rendezvous of the warp's 32 threads, layouts pinned to the PTX ISA by
    test_mma_layout.py) runs the kernel's own source, and its o and lse are compared with
    ``record_trace(precision="float16" / "bfloat16")`` run on the same problem.
@@ -40,7 +40,9 @@ start as NaN, so a missed write shows.
 
 from __future__ import annotations
 
+import pickle
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -61,6 +63,7 @@ from flashviz.gpu.launch_params import (
     tc_kernel_source,
 )
 from tests.gpu.cuda_emulation import emu, emu_tc
+from tests.support import ROOT
 
 PRECISIONS = ["float16", "bfloat16"]
 EPS32 = float(np.finfo(np.float32).eps)
@@ -424,3 +427,37 @@ def test_a_missing_syncthreads_is_caught(tsan_programs, rng, sync):
                            "float16")  # fmt: skip
     assert RACE in report, "no race reported without " + sync
     assert "kernels/flash_attention_tc.cu:" in report  # the report names the kernel's line
+
+
+SPLIT_WARP = """
+extern "C" __global__ void flash_attention_tc_fwd(const unsigned short* q, const unsigned short* k,
+    const unsigned short* v, float* o, float* lse, int n_q, int n_k, int d, float scale,
+    int causal, int causal_offset) {
+    float x = float(threadIdx.x);
+    if (threadIdx.x % 32 < 16) x = __shfl_xor_sync(0xffffffffu, x, 1);  // half of each warp
+    __syncthreads();  // the other half waits here: neither can go on
+    o[threadIdx.x] = x;
+}
+"""
+RUN_IN_A_CHILD = """
+import pickle, sys
+from tests.gpu.cuda_emulation import emu_tc
+lib, call, bits = pickle.loads(sys.stdin.buffer.read())
+emu_tc.run(lib, call, bits, poison_shared=False)
+"""
+
+
+@needs_cxx
+@pytest.mark.timeout(60)
+def test_the_emulator_stops_a_launch_where_no_thread_can_go_on(rng):
+    """Half a warp at a shuffle, the other half at __syncthreads() (undefined on a GPU): the
+    fibers see that no thread can move and abort with a message instead of hanging."""
+    q = rng.standard_normal((20, 16)).astype(np.float32)
+    call, bits = prepare_tc_call(q, q, q, precision="float16", block_q=64, block_kv=32)
+    lib = emu.build(emu_tc.TcBuild(call.config, SPLIT_WARP))
+    child = subprocess.run(
+        [sys.executable, "-c", RUN_IN_A_CHILD], input=pickle.dumps((lib, call, bits)),
+        capture_output=True, cwd=ROOT, timeout=50,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGABRT, child.stderr.decode()
+    assert b"cuda_emu: deadlock in block 0,0: 128 threads wait at a barrier" in child.stderr

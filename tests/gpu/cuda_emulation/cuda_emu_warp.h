@@ -6,7 +6,7 @@
 //   pack_rn(lo, hi)                       cvt.rn.{f16x2,bf16x2}.f32 (two float32 -> one word)
 //   cuda_emu::launch_warps(...)           cuda_emu::launch plus one Warp per 32 threads
 //
-// A warp instruction is a rendezvous of the warp's 32 std::threads: each lane writes its
+// A warp instruction is a rendezvous of the warp's 32 threads: each lane writes its
 // operands into its slot of the warp's exchange buffer, waits on the warp's barrier, reads
 // what it needs, and waits again before the buffer is reused. The barrier orders the
 // writes before the reads, so ThreadSanitizer sees no race in the exchange itself.
@@ -44,14 +44,15 @@ constexpr int SLOT_WORDS = 8;  // a lane's operands of one warp instruction (mma
 enum class WarpOp : uint32_t { shfl_xor = 1, mma_f16 = 2, mma_bf16 = 3 };
 
 struct Warp {
-    std::barrier<> barrier{WARP};
+    Barrier barrier{WARP};
     std::atomic<int> exited{0};
     uint32_t op[WARP];        // each lane's (op << 8 | argument), checked for agreement
     uint32_t slot[WARP][SLOT_WORDS];
 };
 
-inline thread_local Warp* this_warp = nullptr;
-inline thread_local int lane_id = 0;
+inline Warp* block_warps = nullptr;  // the running block's warps
+inline Warp& this_warp() { return block_warps[this_thread->linear / WARP]; }
+inline int lane_id() { return int(this_thread->linear % WARP); }
 
 [[noreturn]] inline void warp_fail(const char* what) {
     std::fprintf(stderr, "cuda_emu: %s (block %u,%u thread %u)\n", what, blockIdx.x, blockIdx.y,
@@ -62,16 +63,16 @@ inline thread_local int lane_id = 0;
 
 // Publish this lane's words, wait for the warp, check that all lanes did the same thing.
 inline void warp_publish(uint32_t tag, const uint32_t* words, int count) {
-    Warp& w = *this_warp;
-    w.op[lane_id] = tag;
-    std::memcpy(w.slot[lane_id], words, sizeof(uint32_t) * count);
+    Warp& w = this_warp();
+    w.op[lane_id()] = tag;
+    std::memcpy(w.slot[lane_id()], words, sizeof(uint32_t) * count);
     w.barrier.arrive_and_wait();
     if (w.exited.load() != 0) warp_fail("warp instruction after a lane of the warp returned");
     for (int l = 0; l < WARP; ++l)
         if (w.op[l] != tag) warp_fail("lanes of one warp are at different warp instructions");
 }
 
-inline void warp_done() { this_warp->barrier.arrive_and_wait(); }  // buffer free again
+inline void warp_done() { this_warp().barrier.arrive_and_wait(); }  // buffer free again
 
 // ---- 16-bit floats, bit exact -------------------------------------------------------------
 static_assert(sizeof(_Float16) == 2, "the emulator needs the compiler's _Float16 (g++ >= 12)");
@@ -126,7 +127,7 @@ inline void mma_16816(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)
     const WarpOp op = BF16 ? WarpOp::mma_bf16 : WarpOp::mma_f16;
     warp_publish(uint32_t(op) << 8, words, 6);
     float A[16][16], B[16][8];
-    const Warp& w = *this_warp;
+    const Warp& w = this_warp();
     for (int l = 0; l < WARP; ++l) {
         for (int i = 0; i < 8; ++i) {
             const RowCol rc = a_element(l, i);
@@ -139,7 +140,7 @@ inline void mma_16816(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)
     }
     warp_done();
     for (int i = 0; i < 4; ++i) {
-        const RowCol rc = c_element(lane_id, i);
+        const RowCol rc = c_element(lane_id(), i);
         float acc = d[i];  // products of two 16-bit floats are exact in float32
         for (int x = 0; x < 16; ++x) acc += A[rc.row][x] * B[x][rc.col];
         d[i] = acc;
@@ -154,7 +155,7 @@ inline T shfl_xor(unsigned mask, T value, int lane_mask, int width) {
     if (lane_mask < 0 || lane_mask >= WARP) warp_fail("__shfl_xor_sync lane mask out of range");
     const uint32_t word = std::bit_cast<uint32_t>(value);
     warp_publish(uint32_t(WarpOp::shfl_xor) << 8 | uint32_t(lane_mask), &word, 1);
-    const uint32_t got = this_warp->slot[lane_id ^ lane_mask][0];
+    const uint32_t got = this_warp().slot[lane_id() ^ lane_mask][0];
     warp_done();
     return std::bit_cast<T>(got);
 }
@@ -162,38 +163,22 @@ inline T shfl_xor(unsigned mask, T value, int lane_mask, int width) {
 // kernel<<<grid, block>>>(args...) with warps: threads 32w .. 32w+31 (x fastest) form warp w.
 template <class Kernel, class... Args>
 void launch_warps(dim3 grid, dim3 block, Kernel kernel, Args... args) {
-    gridDim = grid;
-    blockDim = block;
     const unsigned threads_per_block = block.x * block.y * block.z;
     if (threads_per_block % WARP != 0) {
         std::fprintf(stderr, "cuda_emu: block of %u threads is not whole warps\n", threads_per_block);
         std::abort();
     }
-    for (unsigned bz = 0; bz < grid.z; ++bz)
-        for (unsigned by = 0; by < grid.y; ++by)
-            for (unsigned bx = 0; bx < grid.x; ++bx) {
-                std::barrier<> barrier(threads_per_block);
-                block_barrier = &barrier;
-                std::unique_ptr<Warp[]> warps(new Warp[threads_per_block / WARP]);
-                std::vector<std::thread> threads;
-                threads.reserve(threads_per_block);
-                unsigned linear = 0;
-                for (unsigned tz = 0; tz < block.z; ++tz)
-                    for (unsigned ty = 0; ty < block.y; ++ty)
-                        for (unsigned tx = 0; tx < block.x; ++tx, ++linear)
-                            threads.emplace_back([&, tx, ty, tz, linear] {
-                                threadIdx = {tx, ty, tz};
-                                blockIdx = {bx, by, bz};
-                                Warp& warp = warps[linear / WARP];
-                                this_warp = &warp;
-                                lane_id = int(linear % WARP);
-                                kernel(args...);
-                                warp.exited.fetch_add(1);
-                                warp.barrier.arrive_and_drop();
-                                barrier.arrive_and_drop();
-                            });
-                for (auto& t : threads) t.join();
-            }
+    std::unique_ptr<Warp[]> warps;
+    auto before_block = [&] {
+        warps.reset(new Warp[threads_per_block / WARP]);
+        block_warps = warps.get();
+    };
+    launch_with(grid, block, before_block, [&](const Thread&) {
+        kernel(args...);
+        Warp& warp = this_warp();
+        warp.exited.fetch_add(1);
+        warp.barrier.arrive_and_drop();
+    });
 }
 
 }  // namespace cuda_emu
