@@ -88,8 +88,10 @@ def acceptance(
     wrote = [csv_path.name]
     try:
         from flashviz.figures.benchmarks import gpu_benchmark_figure
+        from flashviz.io.export import figures_png
 
-        gpu_benchmark_figure(rows).write_image(str(png_path), width=1500, height=520)
+        fig = gpu_benchmark_figure(rows).update_layout(width=1500, height=520)
+        png_path.write_bytes(figures_png({"gpu_acceptance": fig}, scale=1.0)["gpu_acceptance"])
         wrote.append(png_path.name)
     except Exception as exc:  # no Chromium for kaleido: the CSV still has every number
         wrote.append(f"no PNG ({gpu.error_line(exc)})")

@@ -38,6 +38,7 @@ NO_BROWSER = (
 # On a loaded machine kaleido can pick the blank tab's JavaScript context instead of its
 # page's (it waits for the first Runtime.executionContextCreated): its script is then missing.
 KALEIDO_RACE = "kaleido_scopes is not defined"
+ATTEMPTS = 3  # tries of one export when kaleido loses that race
 
 
 class ExportError(RuntimeError):
@@ -106,7 +107,7 @@ def figures_png(
             }
             for name, fig in figs.items()
         ]
-        for attempt in range(2):
+        for attempt in range(ATTEMPTS):
             try:
                 kaleido.write_fig_from_object_sync(specs, kopts=kopts, cancel_on_error=True)
                 break
@@ -115,8 +116,8 @@ def figures_png(
                 raise ExportError(NO_BROWSER.format(where=where)) from err
             except Exception as err:
                 reason = " ".join(str(a) for a in err.args) or type(err).__name__
-                if attempt == 0 and KALEIDO_RACE in reason:
-                    continue  # once more, in a new browser
+                if attempt < ATTEMPTS - 1 and KALEIDO_RACE in reason:
+                    continue  # again, in a new browser
                 raise ExportError(f"PNG export failed ({type(err).__name__}): {reason}") from err
         return {name: path.read_bytes() for name, path in paths.items()}
 
