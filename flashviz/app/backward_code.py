@@ -40,7 +40,7 @@ def _drawn(files: Files, kind: str, phase: str | None, whole: bool) -> list[str]
 
 
 NO_MARKER = (
-    "A load step has no `phase:` marker: the loop of `flash_attention_backward` slices K_j "
+    "A load step has no `phase:` marker: the loop of `tiled_backward` slices K_j "
     "and V_j and sets dK_j = dV_j = 0 before its inner loop (right, unlit)."
 )
 

@@ -26,6 +26,7 @@ from flashviz.core.checks import (
 )
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q
 from flashviz.core.masking import visible
+from flashviz.core.problem import TiledProblem
 from flashviz.core.reference import masked_scores, softmax_weights
 
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -140,8 +141,12 @@ def flash_attention_backward(
     )  # fmt: skip
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
     o_, lse_ = check_saved(prob, o, lse)
-    do_ = check_grad_output(prob, do)
+    return tiled_backward(prob, o_, lse_, check_grad_output(prob, do))
 
+
+def tiled_backward(prob: TiledProblem, o_: np.ndarray, lse_: np.ndarray, do_: np.ndarray) -> Grads:
+    """The loops of ``flash_attention_backward`` on checked inputs (o, lse and do as
+    ``check_saved`` and ``check_grad_output`` return them)."""
     lead = prob.q.shape[:-2]
     n_q, d = prob.n_q, prob.d
     heads = int(np.prod(lead, dtype=np.int64))

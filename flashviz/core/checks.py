@@ -155,7 +155,7 @@ def check_scores_fit(
 
 
 def check_causal_align(causal_align: str) -> str:
-    if causal_align not in CAUSAL_ALIGNS:
+    if not isinstance(causal_align, str) or causal_align not in CAUSAL_ALIGNS:
         raise ValueError(f"causal_align must be one of {CAUSAL_ALIGNS}, got {causal_align!r}")
     return causal_align
 
@@ -274,4 +274,116 @@ def check_saved(prob: Problem, o: object, lse: object) -> tuple[np.ndarray, np.n
         raise ValueError("o must be finite, got NaN or Inf entries")
     if np.isnan(lse_).any() or np.isposinf(lse_).any():
         raise ValueError("lse must be finite, or -inf for a row that sees no key; got NaN or +inf")
+    _check_saved_rows(prob, o_, lse_)
     return o_, lse_
+
+
+SAVED_ROWS_CHECKED = 8  # rows of o and lse recomputed by check_saved, spread over all heads
+SAVED_ULPS = 2**10  # their tolerance: ulps of the scores' terms (a tiled run is off by a few)
+
+
+def _check_saved_rows(prob: Problem, o: np.ndarray, lse: np.ndarray) -> None:
+    """A few rows of o and lse recomputed in float64 from q, k and v (O(n_k d) each): saved
+    outputs of another problem, scale or mask, or edited ones, are refused here instead of
+    turning into NaN or wrong gradients."""
+    n_q, d = prob.n_q, prob.d
+    q3, k3, v3 = (x.reshape(-1, x.shape[-2], d) for x in (prob.q, prob.k, prob.v))
+    o3, lse2 = o.reshape(-1, n_q, d), lse.reshape(-1, n_q)
+    rows = q3.shape[0] * n_q
+    picks = np.unique(np.linspace(0, rows - 1, num=min(SAVED_ROWS_CHECKED, rows)).round())
+    eps = float(np.finfo(prob.q.dtype).eps)
+    for h, r in (divmod(int(i), n_q) for i in picks):
+        q_r, k_h = q3[h, r].astype(np.float64), k3[h].astype(np.float64)
+        s = prob.scale * (k_h @ q_r)  # (n_k,)
+        if prob.offset is not None:  # row r sees key c iff c <= r + offset
+            s[max(0, r + prob.offset + 1) :] = -np.inf
+        where = f"row {r}" + (f" of head {h}" if q3.shape[0] > 1 else "")
+        seen = np.isfinite(s)
+        # the scores' terms: each s_rc rounds d products of size |q_r| . |k_c|
+        size = 1.0 + abs(prob.scale) * float((np.abs(k_h[seen]) @ np.abs(q_r)).max(initial=0.0))
+        if not seen.any():
+            want_lse, want_o = -np.inf, np.zeros(d)
+        else:
+            p = np.exp(s - s.max())  # (n_k,)
+            want_lse = float(s.max() + np.log(p.sum()))
+            want_o = p @ v3[h].astype(np.float64) / p.sum()  # (d,)
+        got_lse = float(lse2[h, r])
+        tol = (SAVED_ULPS + d) * eps * size
+        if np.isneginf(got_lse) != np.isneginf(want_lse) or abs(got_lse - want_lse) > tol:
+            raise ValueError(
+                f"lse does not belong to q, k and v with these arguments: {where} has lse "
+                f"{got_lse:.6g}, recomputed {want_lse:.6g}; pass the o and lse that "
+                "flash_attention returned for the same q, k, v, scale and mask"
+            )
+        err = float(np.abs(o3[h, r] - want_o).max())
+        if err > 2 * tol * float(np.abs(v3[h]).max()):
+            raise ValueError(
+                f"o does not belong to q, k and v with these arguments: {where} is off by "
+                f"{err:.3g} from its recomputed value; pass the o and lse that "
+                "flash_attention returned for the same q, k, v, scale and mask"
+            )
+
+
+def _parts(name: str, value: object, parts: tuple[str, ...]) -> list[np.ndarray]:
+    """``value`` as the arrays ``parts`` (a tuple or list of exactly that many), each a float32
+    or float64 array, all of one dtype."""
+    what = f"({', '.join(parts)})"
+    if not isinstance(value, tuple | list):
+        raise ValueError(f"{name} must be a tuple {what}, got {type(value).__name__}")
+    if len(value) != len(parts):
+        raise ValueError(f"{name} must be a tuple {what}, got {len(value)} items")
+    arrays = [_as_float_array(f"{name}'s {p}", x) for p, x in zip(parts, value, strict=True)]
+    if len({a.dtype for a in arrays}) != 1:
+        dtypes = ", ".join(f"{p} {a.dtype}" for p, a in zip(parts, arrays, strict=True))
+        raise TypeError(f"{name}'s {what} must share one dtype, got {dtypes}")
+    return arrays
+
+
+def _rows_and_output(name: str, rows: list[np.ndarray], o: np.ndarray) -> None:
+    """Per-row arrays (..., n_q) and an output o (..., n_q, d) that agree in shape."""
+    if o.ndim < 2 or o.shape[-1] < 1:
+        raise ValueError(f"{name}'s o must have shape (..., n_q, d), got shape {o.shape}")
+    for r in rows:
+        if r.shape != o.shape[:-1]:
+            raise ValueError(
+                f"{name}'s per-row values must have shape {o.shape[:-1]} (o's without d), "
+                f"got shape {r.shape}"
+            )
+    if not np.isfinite(o).all():
+        raise ValueError(f"{name}'s o must be finite, got NaN or Inf entries")
+
+
+def _max_or_empty(name: str, x: np.ndarray) -> None:
+    """A row's max or logsumexp: finite, or -inf for a row that saw no key."""
+    if np.isnan(x).any() or np.isposinf(x).any():
+        raise ValueError(f"{name} must be finite, or -inf for a row with no key; got NaN or +inf")
+
+
+def check_state(name: str, state: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An online-softmax state (m, l, o): m (..., n_q) finite or -inf, l (..., n_q) finite and
+    >= 0, o (..., n_q, d) finite, one float dtype."""
+    m, l, o = _parts(name, state, ("m", "l", "o"))
+    _rows_and_output(name, [m, l], o)
+    _max_or_empty(f"{name}'s m", m)
+    if not np.isfinite(l).all() or (l < 0).any():
+        raise ValueError(f"{name}'s l must be finite and >= 0 (a sum of exponentials)")
+    return m, l, o
+
+
+def check_output(name: str, output: object) -> tuple[np.ndarray, np.ndarray]:
+    """A finished (o, lse): o (..., n_q, d) finite, lse (..., n_q) finite or -inf."""
+    o, lse = _parts(name, output, ("o", "lse"))
+    _rows_and_output(name, [lse], o)
+    _max_or_empty(f"{name}'s lse", lse)
+    return o, lse
+
+
+def check_pair(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> None:
+    """Two states or outputs to merge: the same shapes and dtype (no broadcasting)."""
+    if [x.shape for x in a] != [x.shape for x in b]:
+        raise ValueError(
+            f"a and b must have the same shapes, got {[x.shape for x in a]} and "
+            f"{[x.shape for x in b]}"
+        )
+    if a[0].dtype != b[0].dtype:
+        raise TypeError(f"a and b must share one dtype, got {a[0].dtype} and {b[0].dtype}")

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from flashviz.core.checks import check_output, check_pair, check_state
 from flashviz.core.inner_step import finalize
 
 Array = np.ndarray
@@ -65,8 +66,11 @@ def merge_update(a: tuple[Array, Array, Array], b: tuple[Array, Array, Array]) -
 
 
 def merge_states(a: tuple[Array, Array, Array], b: tuple[Array, Array, Array]) -> State:
-    """The state of the union of two disjoint sets of keys, from their states (m, l, o)."""
-    return State(*merge_update(a, b)[:3])
+    """The state of the union of two disjoint sets of keys, from their states (m, l, o)
+    (``checks.check_state``: same shapes and dtype, no broadcasting)."""
+    a_, b_ = check_state("a", a), check_state("b", b)
+    check_pair(a_, b_)
+    return State(*merge_update(a_, b_)[:3])
 
 
 def output_state(o: Array, lse: Array) -> State:
@@ -78,4 +82,6 @@ def output_state(o: Array, lse: Array) -> State:
 def merge_outputs(a: tuple[Array, Array], b: tuple[Array, Array]) -> tuple[Array, Array]:
     """(o, lse) over the union of two disjoint sets of keys, from each set's (o, lse):
     lse = logaddexp(lse_a, lse_b), o = e^(lse_a - lse) o_a + e^(lse_b - lse) o_b."""
-    return finalize(*merge_states(output_state(*a), output_state(*b)))
+    a_, b_ = check_output("a", a), check_output("b", b)
+    check_pair(a_, b_)
+    return finalize(*merge_update(output_state(*a_), output_state(*b_))[:3])

@@ -51,7 +51,7 @@ PRECISION_LABELS = {
 
 
 def get_precision(name: str) -> Precision:
-    if name not in PRECISIONS:
+    if not isinstance(name, str) or name not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {name!r}")
     return PRECISIONS[name]
 

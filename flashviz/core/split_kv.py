@@ -68,11 +68,13 @@ def split_kv_attention(
     """Split-KV forward; returns o (..., n_q, d), lse (..., n_q) and each split's partial.
 
     Computes in the inputs' precision (float32 or float64); conventions, validation and
-    messages as in ``flash_attention``. ``num_splits`` and ``block_kv`` are positive
-    integers; splits beyond the number of K/V blocks get no key.
+    messages as in ``flash_attention``. ``block_kv`` is a positive integer, ``num_splits`` one
+    of at most n_k; splits beyond the number of K/V blocks get no key.
     """
     prob = check_problem(q, k, v, scale, causal_align, causal=causal)
     block_kv, num_splits = check_blocks(block_kv=block_kv, num_splits=num_splits)
+    if num_splits > prob.n_k:  # each split holds one key at least
+        raise ValueError(f"num_splits must be at most n_k = {prob.n_k}, got {num_splits}")
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
     rows = range(prob.n_q)  # all rows form one query block (decoding: n_q is small)
     seen = kv_blocks_for(rows, block_kv, prob.n_k, prob.offset)  # j < seen: some row sees j

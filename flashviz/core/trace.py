@@ -147,7 +147,7 @@ def record_problem(
     check_tiled_problem(..., two_d=True)``: one head)."""
     if problem.q.ndim != 2:
         raise ValueError(f"a trace records one head: q must be (n_q, d), got {problem.q.shape}")
-    prec = get_precision(precision or problem.q.dtype.name)
+    prec = get_precision(problem.q.dtype.name if precision is None else precision)
     if not isinstance(hooks, UpdateHooks):
         raise TypeError(f"hooks must be an UpdateHooks, got {type(hooks).__name__}")
     q_, k_, v_ = (store(x, prec) for x in (problem.q, problem.k, problem.v))

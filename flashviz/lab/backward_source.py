@@ -3,7 +3,7 @@ the forward).
 
 Two sources, read from the files at every call: the inner step (``row_delta`` and
 ``attn_bwd_inner`` of ``flashviz/core/backward_step.py``, markers ``delta`` to ``dk``) and
-the loops (``flash_attention_backward`` of ``flashviz/core/backward.py``, marker ``write``).
+the loops (``tiled_backward`` of ``flashviz/core/backward.py``, marker ``write``).
 The span of a phase follows ``source_view``'s rule. A ``load_kv`` step has no marker: K_j
 and V_j are loaded and dK_j = dV_j = 0 by the loop, around the markers.
 """
@@ -34,7 +34,7 @@ STEP_PHASES: dict[str, tuple[str, ...]] = {
     "write_kv": LOOP_PHASES,
 }
 INNER_FUNCTIONS = ("row_delta", "attn_bwd_inner")
-LOOP_FUNCTIONS = ("flash_attention_backward",)
+LOOP_FUNCTIONS = ("tiled_backward",)
 
 
 def step_phases(step_kind: str, phase: str | None = None) -> tuple[str, ...]:

@@ -355,7 +355,7 @@ BUGS: dict[str, Bug] = {
 
 def find_bug(bug: str | None) -> Bug | None:
     """The mistake named ``bug`` (a key of ``BUGS``), or None for None (the correct update)."""
-    if bug is not None and bug not in BUGS:
+    if bug is not None and (not isinstance(bug, str) or bug not in BUGS):
         raise ValueError(f"bug must be None or one of {sorted(BUGS)}, got {bug!r}")
     return None if bug is None else BUGS[bug]
 
@@ -461,7 +461,7 @@ def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
     change the mistake makes is not within a factor of about 10 of ``TOL``, where the
     values v decide.
     """
-    if bug not in BUGS:
+    if not isinstance(bug, str) or bug not in BUGS:
         raise ValueError(f"bug must be one of {sorted(BUGS)}, got {bug!r}")
     s, _ = check_row(scores, None, chunk)
     m, l, masked_seen = -np.inf, 0.0, False

@@ -71,6 +71,10 @@ def size_errors(
         errors.append(f"`seed` must be a non-negative integer, got {seed}.")
     if errors:
         return errors
+    if num_splits > n_k:
+        errors.append(
+            f"`num_splits` must be at most n_k = {n_k} (one key a split), got {num_splits}."
+        )
     if num_blocks(n_k, block_kv) > MAX_TILES:
         errors.append(
             f"n_k = {n_k} in blocks of {block_kv} is {num_blocks(n_k, block_kv)} K/V tiles, "

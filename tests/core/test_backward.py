@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flashviz import (
     attention_backward_reference,
@@ -12,7 +14,10 @@ from flashviz import (
     flash_attention,
     flash_attention_backward,
     naive_attention_backward,
+    record_backward_trace,
 )
+from flashviz.core.backward import tiled_backward
+from flashviz.core.checks import check_tiled_problem
 from tests.core.backward_support import assert_gradients_match
 
 ALIGNS = ("bottom_right", "top_left")
@@ -150,11 +155,15 @@ def test_naive_backward_computes_in_the_inputs_precision(make_qkv, rng):
 
 
 def test_the_rule_catches_a_wrong_logsumexp(make_qkv, rng):
-    """P recomputed from an L off by 1e-3 scales every weight by exp(-1e-3): caught."""
+    """P recomputed from an L off by 1e-3 scales every weight by exp(-1e-3): caught. (The
+    public backward refuses such an L before it starts: the loops run here without it.)"""
     q, k, v = make_qkv(33, 21, 8, dtype=np.float32)
     do = rng.standard_normal(q.shape).astype(np.float32)
     o, lse = flash_attention(q, k, v, block_q=8, block_kv=8)
-    grads = flash_attention_backward(q, k, v, o, lse + np.float32(1e-3), do, block_q=8, block_kv=8)
+    prob = check_tiled_problem(
+        q, k, v, block_q=8, block_kv=8, causal=False, causal_align="bottom_right", scale=None
+    )
+    grads = tiled_backward(prob, o, lse + np.float32(1e-3), do)
     with pytest.raises(AssertionError, match="error"):
         assert_gradients_match(grads, q, k, v, do)
 
@@ -201,3 +210,63 @@ def test_the_reference_checks_do_too(rng):
         attention_backward_reference(q, k, v, do, causal="yes")
     with pytest.raises(ValueError, match="overflow"):
         attention_backward_reference(q * 1e200, k * 1e200, v, do)
+
+
+BACKWARDS = {
+    "flash_attention_backward": lambda q, k, v, o, lse, do, **kw: flash_attention_backward(
+        q, k, v, o, lse, do, **kw
+    ),
+    "record_backward_trace": lambda q, k, v, o, lse, do, **kw: record_backward_trace(
+        q, k, v, do, o=o, lse=lse, **kw
+    ),
+}
+
+
+@pytest.mark.parametrize("backward", BACKWARDS)
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda o, lse: (o, lse - 100), "lse does not belong to q, k and v"),
+        (lambda o, lse: (o, lse + 1e-3), "lse does not belong to q, k and v"),
+        (lambda o, lse: (o * 1.01, lse), "o does not belong to q, k and v"),
+        (lambda o, lse: (o[..., ::-1, :], lse[..., ::-1]), "does not belong to q, k and v"),
+    ],
+    ids=["lse-100", "lse+1e-3", "o*1.01", "rows reversed"],
+)
+def test_outputs_of_another_problem_are_refused_before_the_backward(
+    make_qkv, rng, backward, edit, message
+):
+    """Saved o and lse are checked on a few rows recomputed from q, k, v: edited ones, or
+    those of another problem, give a message, not NaN or silently wrong gradients."""
+    lead = () if backward == "record_backward_trace" else (2,)  # the trace takes one head
+    q, k, v = make_qkv(37, 23, 8, lead=lead, dtype=np.float32)
+    do = rng.standard_normal(q.shape).astype(np.float32)
+    mask = dict(causal=True, causal_align="top_left", block_q=8, block_kv=8)
+    o, lse = flash_attention(q, k, v, **mask)
+    BACKWARDS[backward](q, k, v, o, lse, do, **mask)  # its own outputs pass
+    bad_o, bad_lse = edit(o, lse)
+    with pytest.raises(ValueError, match=message):
+        BACKWARDS[backward](q, k, v, np.ascontiguousarray(bad_o), bad_lse, do, **mask)
+    other = dict(mask, causal_align="bottom_right")  # the same outputs, another mask
+    with pytest.raises(ValueError, match="does not belong to q, k and v"):
+        BACKWARDS[backward](q, k, v, o, lse, do, **other)
+
+
+@settings(deadline=None)
+@given(
+    n_q=st.integers(1, 40), n_k=st.integers(1, 40), d=st.integers(1, 64),
+    causal=st.booleans(), align=st.sampled_from(ALIGNS), logits=st.sampled_from([1.0, 30.0]),
+    dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_the_forwards_own_outputs_always_pass_the_check(
+    n_q, n_k, d, causal, align, logits, dtype, seed
+):
+    """No false alarm: whatever the sizes, mask and logit size, flash_attention's own o and
+    lse are accepted (large logits, and scores that cancel, included)."""
+    rng = np.random.default_rng(seed)
+    q, k, v, do = (rng.standard_normal((n, d)) for n in (n_q, n_k, n_k, n_q))
+    q, k = q * np.sqrt(logits), k * np.sqrt(logits)
+    q, k, v, do = (x.astype(dtype) for x in (q, k, v, do))
+    mask = dict(causal=causal, causal_align=align, block_q=7, block_kv=5)
+    o, lse = flash_attention(q, k, v, **mask)
+    flash_attention_backward(q, k, v, o, lse, do, **mask)

@@ -178,3 +178,84 @@ def test_merge_update_shows_the_factors_each_side_was_rescaled_by(states):
         seen = np.isfinite(side.m)
         np.testing.assert_allclose(alpha[seen], np.exp(side.m[seen] - up.m[seen]), rtol=1e-6)
         assert (alpha[seen & (side.m == up.m)] == 1).all()  # the side with the max: 1
+
+
+def _pair(dtype=np.float64):
+    rng = np.random.default_rng(0)  # the values do not matter here, only shapes and checks
+    o, lse = rng.standard_normal((2, 3, 4)).astype(dtype), rng.standard_normal((2, 3)).astype(dtype)
+    return o, lse, (lse, np.ones_like(lse), o)
+
+
+BAD_STATES = {  # how b is broken: the message
+    "a list of two": (lambda m, l, o: [m, l], r"^b must be a tuple \(m, l, o\), got 2 items$"),
+    "not a tuple": (lambda m, l, o: o, r"^b must be a tuple \(m, l, o\), got ndarray$"),
+    "integers": (lambda m, l, o: (m, l, o.astype(int)), r"^b's o must be a float32 or float64"),
+    "two dtypes": (lambda m, l, o: (m, l, o.astype(np.float32)), r"^b's \(m, l, o\) must share"),
+    "m NaN": (lambda m, l, o: (m * np.nan, l, o), r"^b's m must be finite, or -inf"),
+    "m +inf": (lambda m, l, o: (m + np.inf, l, o), r"^b's m must be finite, or -inf"),
+    "l negative": (lambda m, l, o: (m, -l, o), r"^b's l must be finite and >= 0"),
+    "l inf": (lambda m, l, o: (m, l * np.inf, o), r"^b's l must be finite and >= 0"),
+    "o inf": (lambda m, l, o: (m, l, o * np.inf), r"^b's o must be finite"),
+    "m of other rows": (lambda m, l, o: (m[:, :2], l, o), r"^b's per-row values must have shape"),
+    "o without d": (lambda m, l, o: (m, l, o[..., 0]), r"^b's per-row values must have shape"),
+    "fewer rows": (lambda m, l, o: (m[:1], l[:1], o[:1]), r"^a and b must have the same shapes"),
+    "broadcastable": (lambda m, l, o: (m[:1], l[:1], o[:1, :, :1] + 0 * o[:1]),
+                      r"^a and b must have the same shapes"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_STATES, ids=list(BAD_STATES))
+def test_merge_states_refuses_what_is_no_state_naming_it(bad):
+    """No NaN from inf states, no silent broadcasting, no AttributeError from lists."""
+    *_, state = _pair()
+    change, message = BAD_STATES[bad]
+    with pytest.raises((ValueError, TypeError), match=message):
+        merge_states(state, change(*state))
+
+
+BAD_OUTPUTS = {
+    "a list of three": (lambda o, lse: [o, lse, lse], r"^b must be a tuple \(o, lse\), got 3"),
+    "lse NaN": (lambda o, lse: (o, lse * np.nan), r"^b's lse must be finite, or -inf"),
+    "o NaN": (lambda o, lse: (o * np.nan, lse), r"^b's o must be finite"),
+    "lse of other rows": (lambda o, lse: (o, lse[:, :1]), r"^b's per-row values must have"),
+    "fewer heads": (lambda o, lse: (o[:1], lse[:1]), r"^a and b must have the same shapes"),
+    "float32": (lambda o, lse: (o.astype(np.float32), lse.astype(np.float32)),
+                r"^a and b must share one dtype"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_OUTPUTS, ids=list(BAD_OUTPUTS))
+def test_merge_outputs_refuses_what_is_no_output_naming_it(bad):
+    o, lse, _ = _pair()
+    change, message = BAD_OUTPUTS[bad]
+    with pytest.raises((ValueError, TypeError), match=message):
+        merge_outputs((o, lse), change(o, lse))
+
+
+def test_lists_are_merged_as_arrays():
+    o, lse, state = _pair()
+    as_lists = tuple(x.tolist() for x in state)
+    for got, want in zip(merge_states(state, as_lists), merge_states(state, state), strict=True):
+        np.testing.assert_array_equal(got, want)
+    got_o, got_lse = merge_outputs((o.tolist(), lse.tolist()), (o, lse))
+    want_o, want_lse = merge_outputs((o, lse), (o, lse))
+    np.testing.assert_array_equal(got_o, want_o)
+    np.testing.assert_array_equal(got_lse, want_lse)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, -1.0, 0.0, 1e308])
+@pytest.mark.parametrize("where", ["m", "l", "o"])
+@pytest.mark.parametrize("row", [0, 2])
+def test_a_merged_state_is_finite_or_the_input_is_refused(value, where, row):
+    """Any one odd value in a state: either the merge refuses it, or nothing in the result
+    is NaN or infinite (but m, -inf for a row with no key)."""
+    _, _, (m, l, o) = _pair()
+    parts = {"m": m.copy(), "l": l.copy(), "o": o.copy()}
+    parts[where][0, row] = value
+    if where == "m" and value == -np.inf:
+        parts["l"][0, row], parts["o"][0, row] = 0.0, 0.0  # the empty state of that row
+    try:
+        got = merge_states((m, l, o), (parts["m"], parts["l"], parts["o"]))
+    except ValueError:
+        return
+    assert not np.isnan(got.m).any() and np.isfinite(got.l).all() and np.isfinite(got.o).all()

@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flashviz import (
     DEFAULT_SPLIT_BLOCK_KV,
@@ -161,12 +163,12 @@ def test_combine_is_the_logsumexp_weighted_sum_of_the_partials(make_qkv):
     np.testing.assert_allclose(o1, want_o, rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("num_splits", [1, 2, 4, 9])
+@pytest.mark.parametrize("num_splits", [1, 2, 3, 4])  # 3, 4: some splits hold no block
 def test_rows_that_see_no_key_give_zero_and_minus_inf_without_warnings(make_qkv, num_splits):
     q, k, v = make_qkv(9, 4, 8)  # bottom-right: rows 0-4 see no key
     with np.errstate(all="raise"):
         o, lse, partials = split_kv_attention(
-            q, k, v, num_splits=num_splits, block_kv=1, causal=True
+            q, k, v, num_splits=num_splits, block_kv=2, causal=True
         )
     o_ref, lse_ref = attention_reference(q, k, v, causal=True)
     empty = np.isneginf(lse_ref)
@@ -236,3 +238,18 @@ def test_num_splits_must_be_a_positive_integer(num_splits):
     want = f"num_splits must be a positive integer, got {num_splits!r}"
     with pytest.raises(ValueError, match=f"^{re.escape(want)}$"):
         split_kv_attention(q, q, q, num_splits=num_splits)
+
+
+@settings(deadline=None)
+@given(n_k=st.integers(1, 40), num_splits=st.integers(1, 2**70), block_kv=st.integers(1, 16))
+def test_at_most_one_split_a_key(n_k, num_splits, block_kv):
+    """Up to n_k splits run (those beyond the K/V blocks get no key); more are refused at
+    once, before anything is allocated."""
+    q, kv = np.ones((2, 3)), np.arange(n_k * 3, dtype=float).reshape(n_k, 3) / (3 * n_k)
+    if num_splits <= n_k:
+        o, lse, partials = split_kv_attention(q, kv, kv, num_splits=num_splits, block_kv=block_kv)
+        assert len(partials) == num_splits and np.isfinite(o).all() and np.isfinite(lse).all()
+    else:
+        want = f"num_splits must be at most n_k = {n_k}, got {num_splits}"
+        with pytest.raises(ValueError, match=f"^{re.escape(want)}$"):
+            split_kv_attention(q, kv, kv, num_splits=num_splits, block_kv=block_kv)

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flashviz import attention_reference, flash_attention, naive_attention, record_trace
+from flashviz import (
+    attention_reference,
+    flash_attention,
+    naive_attention,
+    record_trace,
+    split_kv_attention,
+)
 from flashviz.core.checks import (
     check_block,
     check_blocks,
@@ -73,6 +79,48 @@ def test_bad_options(call):
         call(q, k, v, causal=True, causal_align="top-left")
     with pytest.raises(ValueError, match=r"scale must be a finite real number"):
         call(q, k, v, scale=float("nan"))
+
+
+UNHASHABLE_OR_ARRAYS = [
+    np.array(["top_left"]), np.array(["top_left", "bottom_right"]), np.array("top_left"),
+    ["top_left"], {"top_left": 1}, {"top_left"}, None, 0,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call", [*ENTRY_POINTS, lambda q, k, v, **kw: split_kv_attention(
+    q, k, v, num_splits=2, **kw)])  # fmt: skip
+@pytest.mark.parametrize("align", UNHASHABLE_OR_ARRAYS, ids=repr)
+def test_an_array_or_unhashable_causal_align_is_named(call, align):
+    q, k, v = ok()
+    with pytest.raises(ValueError, match=r"^causal_align must be one of"):
+        call(q, k, v, causal=True, causal_align=align)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("bug", ["no_max"]), ("bug", {"no_max": 1}), ("bug", np.array("no_max")), ("bug", 3),
+     ("precision", ["float32"]), ("precision", np.array(["float32"])), ("precision", {})],
+    ids=repr,
+)  # fmt: skip
+def test_an_array_or_unhashable_name_is_named(option, value):
+    q, k, v = ok()
+    with pytest.raises(ValueError, match=rf"^{option} must be .*one of"):
+        record_trace(q, k, v, block_q=4, block_kv=4, **{option: value})
+
+
+@given(value=st.one_of(
+    st.lists(st.text(max_size=3), max_size=2), st.dictionaries(st.text(max_size=2), st.none()),
+    st.integers(), st.floats(), st.binary(max_size=4), st.text(max_size=12),
+))  # fmt: skip
+def test_no_option_value_escapes_as_another_error(value):
+    """Whatever a caller passes as a named option, the error is a ValueError naming it."""
+    q, k, v = ok()
+    for option in ("causal_align", "bug", "precision"):
+        kw = {option: value} | ({"causal": True} if option == "causal_align" else {})
+        try:
+            record_trace(q, k, v, block_q=4, block_kv=4, **kw)
+        except ValueError as err:
+            assert str(err).startswith(f"{option} must be"), err
 
 
 @pytest.mark.parametrize("name", ["block_q", "block_kv"])

@@ -110,7 +110,7 @@ def test_the_run_is_split_kv_attention_with_its_reference():
     assert run.offset == 774 and run_split_kv(3, 777, 16, 5, 50, False, 7).offset is None
 
 
-@pytest.mark.parametrize(("n_q", "n_k", "causal"), [(1, 900, False), (4, 500, True), (6, 3, True)])
+@pytest.mark.parametrize(("n_q", "n_k", "causal"), [(1, 900, False), (4, 500, True), (9, 7, True)])
 def test_merge_steps_fold_the_splits_into_the_run_s_result(n_q, n_k, causal):
     run = run_split_kv(n_q, n_k, 8, 7, 64, causal, 3)
     for row in range(n_q):
@@ -144,17 +144,18 @@ def test_merge_steps_fold_the_splits_into_the_run_s_result(n_q, n_k, causal):
 
 
 def test_split_weights_are_each_split_s_share_of_the_row():
-    run = run_split_kv(6, 3, 8, 4, 1, True, 3)  # bottom-right: rows 0-2 see no key
+    run = run_split_kv(6, 4, 8, 4, 2, True, 3)  # bottom-right: rows 0-1 see no key
+    assert [p.cols for p in run.partials] == [range(0, 2), range(2, 4), range(4, 4), range(4, 4)]
     for row in range(6):
         w = split_weights(run, row)
         assert w.shape == (4,) and (w >= 0).all()
-        if row < 3:
+        if row < 2:
             assert (w == 0).all()
-        else:
-            assert w.sum() == pytest.approx(1, rel=1e-6)
-            assert (w[3:] == 0).all()  # split 3 holds no key
-            assert (w[row - 2 :] == 0).all()  # row r sees keys 0 .. r - 3
-            assert (w[: row - 2] > 0).all()
+            continue
+        assert w.sum() == pytest.approx(1, rel=1e-6)
+        assert (w[2:] == 0).all()  # splits 2 and 3 hold no key
+        seen = 1 if row < 4 else 2  # row r sees keys 0 .. r - 2: split 1 from row 4 on
+        assert (w[:seen] > 0).all() and (w[seen:] == 0).all()
 
 
 GOOD = dict(n_q=1, n_k=3000, head_dim=64, num_splits=8, block_kv=128, heads=4, seed=0)
@@ -178,6 +179,10 @@ def test_good_sizes_have_no_errors():
         ({"block_kv": 0}, "`block_kv` must be at least 1, got 0."),
         ({"heads": 33}, "`heads` must be between 1 and 32, got 33."),
         ({"seed": -1}, "`seed` must be a non-negative integer, got -1."),
+        (
+            {"n_k": 5, "num_splits": 6},
+            "`num_splits` must be at most n_k = 5 (one key a split), got 6.",
+        ),
         (
             {"n_k": 8192, "block_kv": 2},
             f"n_k = 8192 in blocks of 2 is 4096 K/V tiles, more than the {MAX_TILES} the "
