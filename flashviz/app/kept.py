@@ -13,6 +13,8 @@ shared link restores the same view.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,19 +27,23 @@ SEEN = "_kept_seen"  # widget key -> value it had at the last keep(): spots chan
 FIELDS = "_kept_fields"  # widget key -> Field, of every page that ran in this session
 URL_READ = "_kept_url_read"
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+WHOLE = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only: int() also reads other scripts'
+DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
 @dataclass(frozen=True)
 class Field:
     """One value a page keeps. ``name``: in the shared store and the URL; ``widget``: the
     page's session-state key ('' = the name); ``choices``: allowed strings (for a list, its
-    items); ``url``: False keeps it out of links (uploads, long text)."""
+    items); ``url``: False keeps it out of links (uploads, long text); ``bounds``: the
+    smallest and largest number the page's widget takes (a link's value outside is refused)."""
 
     name: str
     default: object
     widget: str = ""
     choices: tuple[str, ...] = ()
     url: bool = True
+    bounds: tuple[float, float] | None = None
 
     @property
     def key(self) -> str:
@@ -51,16 +57,14 @@ class Field:
                 raise ValueError("expected true or false")
             return text.lower() in TRUE
         if isinstance(default, int):
-            if len(text) > 18 or not text.strip().lstrip("+-").isdigit():
-                raise ValueError("expected a whole number")
-            return int(text)
+            if not WHOLE.fullmatch(text.strip()):
+                raise ValueError(f"expected a whole number{self._range()}")
+            return self._within(int(text))
         if isinstance(default, float):
-            try:
-                if len(text) > 40:
-                    raise ValueError
-                return float(text)
-            except ValueError:
-                raise ValueError("expected a number") from None
+            value = float(text) if len(text) <= 40 and DECIMAL.fullmatch(text.strip()) else math.nan
+            if not math.isfinite(value):
+                raise ValueError(f"expected a number{self._range()}")
+            return self._within(value)
         if isinstance(default, list):
             items = [t for t in text.split(",") if t]
             bad = [t for t in items if t not in self.choices]
@@ -70,6 +74,15 @@ class Field:
         if self.choices and text not in self.choices:
             raise ValueError(f"expected one of {', '.join(self.choices)}")
         return text
+
+    def _range(self) -> str:
+        return "" if self.bounds is None else f" from {self.bounds[0]:g} to {self.bounds[1]:g}"
+
+    def _within(self, value: float) -> float:
+        if self.bounds is not None and not self.bounds[0] <= value <= self.bounds[1]:
+            kind = "a whole number" if isinstance(value, int) else "a number"
+            raise ValueError(f"expected {kind}{self._range()}")
+        return value
 
     def text(self, value: object) -> str:
         if isinstance(value, bool):
@@ -84,14 +97,17 @@ def page_fields(
     shared: dict[str, str] | None = None,
     choices: dict[str, tuple[str, ...]] | None = None,
     local: tuple[str, ...] = (),
+    bounds: dict[str, tuple[float, float]] | None = None,
 ) -> list[Field]:
     """A page's fields from its widget keys' defaults; ``shared`` renames keys to names
-    other pages use too (``{"fa1_n_q": "n_q"}``); ``local`` keys stay out of the URL."""
-    shared, choices = shared or {}, choices or {}
+    other pages use too (``{"fa1_n_q": "n_q"}``); ``local`` keys stay out of the URL;
+    ``bounds`` are the (min, max) of bounded widgets."""
+    shared, choices, bounds = shared or {}, choices or {}, bounds or {}
     return [
-        Field(shared.get(k, k), v, widget=k, choices=tuple(choices.get(k, ())), url=k not in local)
+        Field(shared.get(k, k), v, widget=k, choices=tuple(choices.get(k, ())),
+              url=k not in local, bounds=bounds.get(k))
         for k, v in defaults.items()
-    ]
+    ]  # fmt: skip
 
 
 def _remember() -> None:

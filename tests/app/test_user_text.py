@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from flashviz.app.params import STEPPER_FIELDS
 from flashviz.app.safe_text import plain_message, shown, url_warning, user_text
 from flashviz.lab.problem import ProblemSpec
 from tests.app.test_debugger_page import PAGE as DEBUGGER
@@ -56,7 +57,9 @@ def test_every_url_parameter_is_shown_literally_in_its_warning() -> None:
     assert not at.error  # the defaults were kept: the problem is fine
 
 
-@pytest.mark.parametrize("value", ["1" * 5000, "9" * 19, "1e400", "nan", " "], ids=str.__len__)
+@pytest.mark.parametrize(
+    "value", ["1" * 5000, "9" * 19, "1e400", "nan", " ", "\u0663\u0664"], ids=ascii
+)
 def test_numbers_the_url_cannot_hold_are_ignored_with_a_short_warning(value: str) -> None:
     at = run_app(n_q=value, scale=value)
     warnings = [w.value for w in at.warning if "Ignored URL parameter" in w.value]
@@ -98,3 +101,42 @@ def test_every_url_parameter_of_every_page_is_shown_literally(name: str) -> None
     for warning in warnings:
         assert_no_markup(warning)
         assert HOSTILE[:30] in shown(warning)
+
+
+PROBES = ["-1", "-5", "0", "110.5", "1e308", "inf", "-inf", "nan", "1e309", "\u0663", "9" * 18]
+ALL_PAGES = ["backward", "causal", "debugger", "fa1", "inside_kernel", "precision", "split_kv"]
+
+
+def _page_with_every_parameter(name: str, value: str) -> AppTest:
+    """Page ``name`` ("stepper": app.py) opened with ``value`` in every query parameter."""
+    if name == "stepper":
+        fields = STEPPER_FIELDS
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    else:
+        fields = importlib.import_module(f"flashviz.app.pages.{name}").FIELDS
+        script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
+            f"from flashviz.app.pages import {name}\n{name}.render()\n"
+        )
+        at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    for f in fields:
+        if f.url:
+            at.query_params[f.name] = value
+    return at.run()
+
+
+@pytest.mark.parametrize("value", PROBES, ids=ascii)
+@pytest.mark.parametrize("name", ["stepper", *ALL_PAGES])
+def test_no_url_value_reaches_a_traceback(name: str, value: str) -> None:
+    """A hostile student's numbers (negative, huge, inf, nan, beyond float, another
+    script's digits) in every query parameter of every page: refused with the usual warning
+    or clamped, never an exception."""
+    at = _page_with_every_parameter(name, value)
+    assert not at.exception, at.exception
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e309", "\u0663.5"], ids=ascii)
+def test_a_number_that_is_not_finite_or_not_ascii_is_ignored(value: str) -> None:
+    at = run_app(scale=value)
+    warning = f"Ignored URL parameter scale = {value}: expected a number."
+    assert warning in map(shown, at.warning.values)
+    assert at.session_state["scale"] == ProblemSpec().scale

@@ -46,6 +46,11 @@ SOURCES = {
 }
 DEFAULT_TEXT = "0.5, 1.0, -inf, 0.2, 3.0, 1.5, 2.0, 4.5, -1.0, 0.0, 6.0, -inf"
 MAX_D = 8
+MAX_SEED = 2**31 - 1
+BOUNDS = {  # (min, max) of the page's bounded number inputs, and of their URL values
+    "dbg_n": (1, MAX_ROW), "dbg_chunk": (1, MAX_ROW), "dbg_d": (1, MAX_D),
+    "dbg_seed": (0, MAX_SEED), "dbg_component": (0, MAX_D - 1),
+}  # fmt: skip
 DEFAULTS: dict[str, object] = {
     "dbg_source": "pattern",
     "dbg_pattern": "increasing",
@@ -64,6 +69,7 @@ FIELDS = page_fields(
     choices={"dbg_source": tuple(SOURCES), "dbg_pattern": tuple(ROW_PATTERNS),
              "dbg_bugs": tuple(BUGS)},
     local=("dbg_text",),  # a typed row can be long: it stays out of links
+    bounds=BOUNDS,
 )  # fmt: skip
 Runs = dict[str, list[RowStep]]
 
@@ -94,7 +100,7 @@ def _row_source() -> np.ndarray | None:
                 format_func=lambda p: f"{p}: {ROW_PATTERNS[p]}",
                 key="dbg_pattern",
             )
-            b.number_input("length n", min_value=1, max_value=MAX_ROW, step=1, key="dbg_n")
+            b.number_input("length n", *BOUNDS["dbg_n"], step=1, key="dbg_n")
             ss = st.session_state
             return make_row(ss.dbg_pattern, ss.dbg_n, ss.dbg_chunk, ss.dbg_seed)
         if source == "typed":
@@ -126,9 +132,9 @@ def _row_source() -> np.ndarray | None:
 
 def _settings() -> None:
     a, b, c = st.columns(3)
-    a.number_input("chunk size", min_value=1, max_value=MAX_ROW, step=1, key="dbg_chunk")
-    b.number_input("d (size of each v_j)", min_value=1, max_value=MAX_D, step=1, key="dbg_d")
-    c.number_input("seed", min_value=0, max_value=2**31 - 1, step=1, key="dbg_seed")
+    a.number_input("chunk size", *BOUNDS["dbg_chunk"], step=1, key="dbg_chunk")
+    b.number_input("d (size of each v_j)", *BOUNDS["dbg_d"], step=1, key="dbg_d")
+    c.number_input("seed", *BOUNDS["dbg_seed"], step=1, key="dbg_seed")
 
 
 def _bug_switches() -> list[str]:
@@ -295,7 +301,7 @@ def _page(warnings: list[str]) -> None:
     st.caption(f"{scores.size} keys in {last + 1} chunks of {ss.dbg_chunk}.")
     _messages(runs, scores, int(ss.dbg_chunk), int(ss.dbg_step))
     step = step_controls("dbg_step", last, "dbg_", label="chunk")
-    ss.dbg_component = min(int(ss.dbg_component), int(ss.dbg_d) - 1)
+    ss.dbg_component = min(max(int(ss.dbg_component), 0), int(ss.dbg_d) - 1)
     if ss.dbg_d > 1:
         st.number_input("component of o shown", 0, int(ss.dbg_d) - 1, key="dbg_component")
     component = int(ss.dbg_component)

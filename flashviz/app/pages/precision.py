@@ -48,6 +48,7 @@ from flashviz.lab.underflow import (
 PROBLEM = {name: f"prec_{name}" for name in (
     "precision", "pattern", "n_q", "n_k", "head_dim", "block_q", "block_kv", "seed", "causal"
 )}  # fmt: skip
+GAP_RANGE = (0.0, 110.0)  # the underflow slider's gap
 PAGE_DEFAULTS = {  # this page's own widgets
     "prec_logit_scale": 1.0,
     "prec_gap": 20.0,
@@ -62,7 +63,8 @@ PAGE_DEFAULTS = {  # this page's own widgets
 FIELDS = [  # a larger problem than the stepper's, in float16, so that rounding shows
     *problem_fields(PROBLEM, precision="float16", pattern="random", n_q=64, n_k=64,
                     head_dim=32, block_q=16, block_kv=16),
-    *page_fields(PAGE_DEFAULTS, choices={"prec_form_dtype": ("float32", "float64")}),
+    *page_fields(PAGE_DEFAULTS, choices={"prec_form_dtype": ("float32", "float64")},
+                 bounds={"prec_gap": GAP_RANGE}),
 ]  # fmt: skip
 MAX_LOGIT_SCALE = 1000.0
 MAX_DEMO_GAP = 200.0
@@ -246,7 +248,7 @@ def underflow_section(spec: ProblemSpec | None) -> None:
         },
         hide_index=True,
     )
-    gap = st.slider("gap", 0.0, 110.0, step=0.5, key="prec_gap")
+    gap = st.slider("gap", *GAP_RANGE, step=0.5, key="prec_gap")
     chart(underflow_figure(limits, UNDERFLOW_GAPS, gap))
     cols = st.columns(len(limits))
     for col, lim in zip(cols, limits, strict=True):
