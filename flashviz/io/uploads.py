@@ -24,8 +24,9 @@ float64, and are kept in their own dtype until then (``QKVUpload.arrays``).
 ``data`` may be any bytes-like object (``bytes``, ``memoryview``, a uint8 array).
 Accepted dtypes are float16, bfloat16 (``ml_dtypes``; NumPy writes it to ``.npy`` as the
 2-byte void ``|V2``, which is read back as bfloat16; any other void is refused), float32,
-float64 and integers; every array is
-converted to float64 for the trace, which is exact for all of them (integers up to 2**53),
+float64 and integers of at most 2**53 in size (larger ones, and wider floats such as
+float128, are refused); every array is converted to float64 for the trace, which is exact
+for all of them,
 so the trace shows the uploaded values themselves, in float64 arithmetic. Complex, bool,
 string, date, structured and object arrays are refused. Every failure raises
 ``UploadError`` (a ``ValueError``) whose message names the file or array and says what was
@@ -54,6 +55,7 @@ MAX_MESSAGE_CHARS = 600  # an error message stays short whatever the file holds
 MAX_NAME_CHARS = 60  # a file or member name is shown at most this long
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
+EXACT_INT = 2**53  # integers up to this size convert to float64 exactly
 _KIND_NAMES = {
     "b": "bool",
     "c": "complex",
@@ -118,14 +120,19 @@ def _header(fp: io.BytesIO, label: str) -> tuple[tuple[int, ...], bool, np.dtype
         version = np.lib.format.read_magic(fp)
         if version == (1, 0):
             return np.lib.format.read_array_header_1_0(fp)
-        # versions 2.0 and 3.0 share the 4-byte header length; 3.0 differs only in utf-8
-        # field names, and structured arrays are refused anyway
-        return np.lib.format.read_array_header_2_0(fp)
+        if version in ((2, 0), (3, 0)):
+            # 2.0 and 3.0 share the 4-byte header length; 3.0 differs only in utf-8 field
+            # names, and structured arrays are refused anyway
+            return np.lib.format.read_array_header_2_0(fp)
     except (ValueError, SyntaxError, EOFError, TypeError, RecursionError, TokenError) as exc:
         raise UploadError(
             f"{label} is not a valid .npy file: its header is unreadable "
             f"({short_name(str(exc), 120)})."
         ) from exc
+    raise UploadError(
+        f"{label} is a .npy file of format version {version[0]}.{version[1]}; versions 1.0, "
+        f"2.0 and 3.0 are read (what np.save writes)."
+    )
 
 
 def _checked_dtype(dtype: np.dtype, label: str) -> np.dtype:
@@ -142,13 +149,13 @@ def _checked_dtype(dtype: np.dtype, label: str) -> np.dtype:
         )
     if dtype.kind == "V" and dtype.itemsize == 2:
         return np.dtype(ml_dtypes.bfloat16)  # how np.save writes bfloat16
-    if dtype.kind in "fiu":
+    if dtype.kind in "iu" or (dtype.kind == "f" and dtype.itemsize <= 8):
         return dtype
-    kind = _KIND_NAMES.get(dtype.kind, dtype.kind)
+    kind = _KIND_NAMES.get(dtype.kind, str(dtype))
     shown = str(dtype) if kind == str(dtype) else f"{dtype} ({kind})"
     raise UploadError(
         f"{label} has dtype {shown}; expected real numbers: float16, bfloat16, "
-        f"float32, float64 or integers."
+        f"float32, float64 or integers (of at most 2^53 in size)."
     )
 
 
@@ -187,6 +194,15 @@ def read_npy_raw(data: bytes, label: str) -> np.ndarray:
             f"({n_bytes:,} bytes) but only {available:,} bytes follow. Upload the whole file."
         )
     flat = np.frombuffer(data, dtype=dtype, count=count, offset=fp.tell())
+    if dtype.kind in "iu" and dtype.itemsize > 4:  # int32 and smaller fit float64 exactly
+        beyond = (flat > EXACT_INT) | (flat < -EXACT_INT)
+        if beyond.any():
+            (index,) = _first_bad(beyond)
+            raise UploadError(
+                f"{label} has {int(beyond.sum())} integer entries beyond 2^53 in size (the "
+                f"first at flat index {index}: {flat[index]}), which float64 cannot hold "
+                f"exactly. Scale them down, or save floats."
+            )
     return flat.reshape(shape, order="F" if fortran else "C")
 
 

@@ -221,6 +221,24 @@ OBJ = np.array([[1.0, None, 2.0]] * 5, dtype=object)
         (npz(q=Q, k=K, v=V)[:-40], r"not a valid \.npz file .*may be truncated"),
         (npy(np.stack([Q, Q, Q]))[:-7], r"truncated: .*shape \(3, 5, 3\)"),
         (b"\x93NUMPY\x01\x00\x10\x00{'descr': 'f8',", r"header is unreadable"),
+        # format versions np.save never writes, floats wider than float64, integers that
+        # float64 cannot hold exactly
+        (b"\x93NUMPY\x09\x09" + npy(Q)[8:], r"format version 9\.9; versions 1\.0, 2\.0 and"),
+        (b"\x93NUMPY\x04\x00" + npy(Q)[8:], r"format version 4\.0"),
+        # (a NumPy without float128, where long double is float64, cannot read the header)
+        (
+            zip_of(
+                **{
+                    "q.npy": npy_header_only((5, 3), "<f16") + bytes(224),
+                    "k.npy": npy(K),
+                    "v.npy": npy(V),
+                }
+            ),
+            r"'q' (has dtype float128; expected real|is not a valid \.npy file: its header)",
+        ),
+        (npz(q=Q, k=np.full((7, 3), 2**53 + 1), v=V), r"'k' has 21 integer entries beyond 2\^53"),
+        (npz(q=Q, k=K, v=np.full((7, 3), -(2**62))), r"'v' has 21 integer entries beyond 2\^53"),
+        (npz(q=np.full((5, 3), 2**63, np.uint64), k=K, v=V), r"'q' has 15 integer entries"),
     ],
 )
 def test_qkv_rejects_with_its_message(data: bytes, pattern: str) -> None:
@@ -513,3 +531,20 @@ def test_a_score_row_is_checked_before_conversion() -> None:
     assert load_score_row(npy(np.arange(3, dtype=np.int8)), "r.npy", max_len=3).tolist() == [
         0.0, 1.0, 2.0,
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)])
+def test_every_version_np_save_writes_is_read(rng: np.random.Generator, version) -> None:
+    q = rng.standard_normal((3, 4, 2))
+    f = io.BytesIO()
+    np.lib.format.write_array(f, q, version=version)
+    got = load_qkv(f.getvalue(), "up.npy")
+    np.testing.assert_array_equal(np.stack(got), q)
+
+
+def test_integers_up_to_2_to_the_53_are_read_exactly() -> None:
+    edge = np.array([[2**53, -(2**53), 3]], dtype=np.int64)
+    got = load_score_row(npy(edge[0]), "row.npy")
+    assert got.tolist() == [2.0**53, -(2.0**53), 3.0]
+    with pytest.raises(UploadError, match=r"1 integer entries beyond 2\^53"):
+        load_score_row(npy(np.array([1, 2**53 + 1])), "row.npy")

@@ -24,7 +24,8 @@ _PARSED = "_upload_qkv_parsed"  # session state: (file_id, QKVUpload or error me
 ACCEPTED = (
     "An `.npz` holding arrays `q` (n_q, d), `k` and `v` (n_k, d), saved with "
     "`np.savez(f, q=q, k=k, v=v)`, or one `.npy` of shape (3, n, d) stacking q, k, v. "
-    "float16, bfloat16, float32, float64 or integers, converted exactly to float64; "
+    "float16, bfloat16, float32, float64 or integers up to 2^53, converted exactly to "
+    "float64; "
     f"at most {MAX_UPLOAD_BYTES // 2**20} MiB, d <= {MAX_HEAD_DIM}, "
     f"n_q x n_k <= {MAX_CELLS:,} (512 x 512). Read without pickle."
 )
