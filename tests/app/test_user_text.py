@@ -103,7 +103,7 @@ def test_every_url_parameter_of_every_page_is_shown_literally(name: str) -> None
         assert HOSTILE[:30] in shown(warning)
 
 
-PROBES = ["-1", "-5", "0", "110.5", "1e308", "inf", "-inf", "nan", "1e309", "\u0663", "9" * 18]
+PROBES = ["-5", "110.5", "1e308", "inf", "nan", "1e309", "\u0663"]  # -inf: as inf
 ALL_PAGES = ["backward", "causal", "debugger", "fa1", "inside_kernel", "precision", "split_kv"]
 
 
