@@ -91,7 +91,7 @@ def test_lanes_are_each_split_s_running_max_and_sum_up_to_the_step(run, step):
 
 
 def test_lanes_hide_empty_splits_and_rows_that_see_nothing_yet():
-    run = run_split_kv(5, 4, 8, 14, 1, True, 0)  # 4 one-key splits, 10 empty; rows 0 sees none
+    run = run_split_kv(17, 16, 8, 14, 4, True, 0)  # 4 one-block splits, 10 empty; row 0 sees none
     fig = _valid(lanes_figure(run, 0, 0))
     assert len(fig["data"]) == 2 * 4
     assert all(np.isnan(t["y"]).all() for t in fig["data"] if t["xaxis"] == "x")  # m = -inf
