@@ -16,14 +16,21 @@ from flashviz.app.pages import stepper as stepper_page
 
 
 def pages() -> list:
+    stepper = st.Page(
+        stepper_page.render,
+        title="Stepper",
+        url_path="home",  # reserved, not served: the default page lives at "/"
+        default=True,
+        icon=":material/grid_on:",
+    )
+
+    def stepper_by_name() -> None:
+        """``/stepper``: the default page lives at ``/``; go there with the link's parameters."""
+        st.switch_page(stepper, query_params=st.query_params.to_dict())
+
     return [
-        st.Page(
-            stepper_page.render,
-            title="Stepper",
-            url_path="stepper",
-            default=True,
-            icon=":material/grid_on:",
-        ),
+        stepper,
+        st.Page(stepper_by_name, title="Stepper", url_path="stepper", visibility="hidden"),
         st.Page(
             backward_page.render,
             title="Backward pass",

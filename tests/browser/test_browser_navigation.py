@@ -115,3 +115,14 @@ def test_too_large_suggestion_is_one_click(page: object, server_url: str) -> Non
     wait_until_settled(page)
     assert page.locator(ALERT_ERROR).count() == 0  # type: ignore[attr-defined]
     assert int(_params(page.url)["n_q"]) * int(_params(page.url)["n_k"]) <= 512 * 512  # type: ignore[attr-defined]
+
+
+def test_the_stepper_by_name_opens_it_with_the_links_problem(page: object, server_url: str) -> None:
+    query = "&".join(f"{k}={v}" for k, v in PROBLEM.items())
+    page.goto(f"{server_url}/stepper?{query}&step=5")  # type: ignore[attr-defined]
+    wait_for_heading(page, "Step 5 of")
+    wait_until_settled(page)
+    assert page.get_by_text("Page not found").count() == 0  # type: ignore[attr-defined]
+    assert _n_q_shown(page) == PROBLEM["n_q"]
+    assert _params(page.url).items() >= {**PROBLEM, "step": "5"}.items()  # type: ignore[attr-defined]
+    assert_no_exception(page)
