@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.stepper.code_view import CONTEXT, file_lines, source_html
 from flashviz.lab.backward_source import STEP_PHASES, backward_highlight, source_paths
 from flashviz.lab.source_view import Source
@@ -25,13 +26,13 @@ def _files() -> Files:
     return tuple((str(p), p.stat().st_mtime_ns) for p in source_paths())
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@cached()
 def _lit(files: Files, kind: str, phase: str | None) -> list[tuple[Source, list]]:
     (inner, _), (loops, _) = files
     return backward_highlight(kind, phase, Path(inner), Path(loops))
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@cached()
 def _drawn(files: Files, kind: str, phase: str | None, whole: bool) -> list[str]:
     return [
         source_html(src, ranges, context=None if whole or not ranges else CONTEXT)

@@ -1,20 +1,19 @@
 """The cached work of the FA1 vs FA2 page: both recorded runs, and the HBM-over-n series.
 
 The problem is a ``flashviz.lab.problem.ProblemSpec`` (same limits and input patterns as the
-stepper); ``st.cache_resource`` hands back the same ``Comparison`` on every step change.
+stepper); ``cached`` hands back the same ``Comparison`` on every step change.
 """
 
 from __future__ import annotations
 
 from dataclasses import astuple
 
-import streamlit as st
-
+from flashviz.app.cached import cached
 from flashviz.lab.fa_compare import Comparison, HbmOverN, compare, hbm_over_n
 from flashviz.lab.problem import ProblemSpec, problem_errors, spec_inputs
 
 
-@st.cache_resource(max_entries=8, show_spinner="Recording FA1 and FA2 ...")
+@cached(spinner="Recording FA1 and FA2 ...")
 def _comparison(*values: object) -> Comparison:
     spec = ProblemSpec(*values)
     return compare(*spec_inputs(spec), **spec.tiling)
@@ -28,6 +27,6 @@ def load_comparison(spec: ProblemSpec) -> Comparison:
     return _comparison(*astuple(spec))
 
 
-@st.cache_data(max_entries=32, show_spinner="Counting HBM accesses ...")
+@cached(spinner="Counting HBM accesses ...")
 def hbm_series(ns: tuple[int, ...], d: int, sram_elements: int, causal: bool) -> HbmOverN:
     return hbm_over_n(ns, d, sram_elements, causal)

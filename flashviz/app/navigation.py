@@ -30,7 +30,6 @@ def pages() -> list:
 
     return [
         stepper,
-        st.Page(stepper_by_name, title="Stepper", url_path="stepper", visibility="hidden"),
         st.Page(
             backward_page.render,
             title="Backward pass",
@@ -66,4 +65,5 @@ def pages() -> list:
             url_path="inside_kernel",
             icon=":material/memory:",
         ),
+        st.Page(stepper_by_name, title="Stepper", url_path="stepper", visibility="hidden"),
     ]

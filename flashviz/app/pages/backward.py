@@ -14,6 +14,7 @@ from dataclasses import astuple
 import streamlit as st
 
 from flashviz.app.backward_code import ALL, PHASE_KEY, backward_code_section
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields
 from flashviz.app.params import problem_fields
@@ -91,7 +92,7 @@ rowsum(dO * O): the same number, from two arrays already in HBM.
 """
 
 
-@st.cache_resource(max_entries=8, show_spinner="Recording the backward ...")
+@cached(spinner="Recording the backward ...")
 def _run(*values: object) -> BackwardRun:
     return run_backward(ProblemSpec(*values))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields, put
 from flashviz.app.params import problem_fields
@@ -62,12 +63,12 @@ def controls() -> None:
         col.number_input(label, step=1, key=f"causal_{name}", on_change=_mark_custom)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@cached()
 def cached_views(n_q: int, n_k: int, head_dim: int, block_q: int, block_kv: int):
     return analyse_both(n_q, n_k, head_dim, block_q, block_kv)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@cached()
 def cached_outputs(
     n_q: int, n_k: int, head_dim: int, block_q: int, block_kv: int, align: str, seed: int
 ) -> EmptyRowOutputs:

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields
 from flashviz.app.safe_text import plain_message
@@ -149,7 +150,7 @@ def _bug_switches() -> list[str]:
     return bugs
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@cached()
 def cached_runs(scores: np.ndarray, chunk: int, d: int, seed: int, bugs: tuple[str, ...]) -> Runs:
     values = row_values(scores.size, d, seed)
     return {key: debug_row(scores, chunk, values, None if key == CORRECT else key)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.core.measurement import CpuResult, GpuSpec
 from flashviz.figures.benchmarks import (
@@ -154,7 +155,7 @@ def gpu_results(rows: Sequence[gpu.BenchRow], d: int) -> None:
         )
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@cached()
 def cpu_sweep(ns: tuple[int, ...], d: int) -> list[CpuResult]:
     return [bench.measure(n, d, repeat=3) for n in ns]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields, put
 from flashviz.figures.inside_kernel import (
@@ -83,7 +84,7 @@ def archs(kind: str) -> tuple[str, ...]:
     return ARCHS if kind == "float32" else TC_ARCHS
 
 
-@st.cache_data(show_spinner="Compiling with NVRTC...", max_entries=64)
+@cached(spinner="Compiling with NVRTC...")
 def cached_ptxas(config: KernelConfig | TcConfig, arch: str) -> Resources | None:
     return ptxas_for(config, arch)
 

@@ -15,6 +15,7 @@ from dataclasses import astuple, replace
 import numpy as np
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields
 from flashviz.app.params import problem_fields
@@ -78,7 +79,7 @@ STATE_TYPES = (*UNDERFLOW_TYPES, "float64")
 # --- cached work ------------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=4, show_spinner="Running the problem in every precision ...")
+@cached(spinner="Running the problem in every precision ...")
 def _breakdowns(values: tuple) -> tuple[dict[str, Breakdown], list[ProblemUnderflow]]:
     spec = ProblemSpec(*values)
     q, k, v = spec_inputs(spec)
@@ -97,18 +98,18 @@ def underflow_counts(spec: ProblemSpec) -> list[ProblemUnderflow]:
     return _breakdowns(astuple(replace(spec, precision="float64")))[1]
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@cached()
 def demo_runs(base: float, gap: float, chunk: int) -> dict[str, StateRun]:
     scores, values = jump_row(n=DEMO_KEYS, base=base, gap=gap)
     return {name: online_row(scores, values, chunk, name) for name in STATE_TYPES}
 
 
-@st.cache_data(max_entries=8, show_spinner="Sweeping the gap ...")
+@cached(spinner="Sweeping the gap ...")
 def demo_sweep(base: float, chunk: int) -> dict[str, np.ndarray]:
     return gap_sweep(SWEEP_GAPS, chunk=chunk, n=DEMO_KEYS, base=base)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@cached()
 def _forms(values: tuple, i: int, dtype: str) -> FormsRun:
     spec = ProblemSpec(*values)
     return compare_forms(*spec_inputs(spec), i=i, dtype=dtype, **spec.tiling)

@@ -13,6 +13,7 @@ import math
 
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields
 from flashviz.app.step_controls import step_controls
@@ -80,14 +81,14 @@ def _tex(x: float) -> str:
     return r"-\infty" if x == -math.inf else f"{x:.6g}"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@cached()
 def cached_run(
     n_q: int, n_k: int, d: int, splits: int, block_kv: int, causal: bool, seed: int
 ) -> SplitKvRun:
     return run_split_kv(n_q, n_k, d, splits, block_kv, causal, seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@cached()
 def cached_curve(
     n_q: int, n_k: int, block_kv: int, offset: int | None, heads: int, sms: int, top: int
 ) -> UtilisationCurve:

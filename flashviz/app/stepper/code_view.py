@@ -16,6 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.core import inner_step
 from flashviz.figures.style import CURRENT
 from flashviz.lab import source_view
@@ -138,7 +139,7 @@ def _files() -> Files:
     return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@cached()
 def _lit(files: Files, step_kind: str, phase: str | None) -> list[tuple[Source, list]]:
     """Each source with its lines to light up; raises (uncached) on a marker or file error."""
     (py_path, _), (cu_path, _) = files
@@ -146,7 +147,7 @@ def _lit(files: Files, step_kind: str, phase: str | None) -> list[tuple[Source, 
     return [(src, highlight(src, step_kind, phase)) for src in sources]
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@cached()
 def _drawn(files: Files, step_kind: str, phase: str | None, whole: bool) -> list[str]:
     return [
         source_html(src, ranges, context=None if whole else CONTEXT)

@@ -1,8 +1,8 @@
 """The cached work of one problem: trace and figure context, computed once per problem.
 
-``st.cache_resource`` (not ``cache_data``) hands back the same object on every rerun: a
-trace holds every tile, and unpickling it on each step change would cost more than
-drawing the step. Nothing mutates it. Uploaded tensors travel beside the spec as an
+``cached`` (``flashviz.app.cached``: one memory budget for the server) hands back the same
+object on every rerun: a trace holds every tile, and copying it on each step change would
+cost more than drawing the step. Nothing mutates it. Uploaded tensors travel beside the spec as an
 unhashed argument (leading underscore): the spec's ``upload`` digest keys the cache.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import astuple, replace
 
 import numpy as np
 import plotly.graph_objects as go
-import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.charts import themed
 from flashviz.figures.context import FigureContext, figure_context
 from flashviz.figures.whole_run import whole_run_figure
@@ -23,7 +23,7 @@ from flashviz.lab.problem import NO_BUG, ProblemSpec, build_trace
 Uploaded = tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
 
-@st.cache_resource(max_entries=8, show_spinner="Tracing FlashAttention-2 ...")
+@cached(spinner="Tracing FlashAttention-2 ...")
 def _context(values: tuple, _uploaded: Uploaded) -> FigureContext:
     return figure_context(build_trace(ProblemSpec(*values), _uploaded))
 
@@ -32,7 +32,7 @@ def load_context(spec: ProblemSpec, uploaded: Uploaded = None) -> FigureContext:
     return _context(astuple(spec), uploaded)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@cached()
 def _divergence(values: tuple, _uploaded: Uploaded) -> int | None:
     spec = ProblemSpec(*values)
     correct = load_context(replace(spec, bug=NO_BUG), _uploaded).trace
@@ -44,7 +44,7 @@ def first_divergence(spec: ProblemSpec, uploaded: Uploaded = None) -> int | None
     return None if spec.bug == NO_BUG else _divergence(astuple(spec), uploaded)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@cached()
 def _whole_run(values: tuple, _uploaded: Uploaded, theme: str = "light") -> go.Figure:
     return themed(whole_run_figure(_context(values, _uploaded)), theme)
 
@@ -54,7 +54,7 @@ def whole_run(spec: ProblemSpec, uploaded: Uploaded = None, theme: str = "light"
     return _whole_run(astuple(spec), uploaded, theme)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@cached()
 def _whole_run_html(values: tuple, _uploaded: Uploaded) -> bytes:
     fig = _whole_run(values, _uploaded)
     return fig.to_html(include_plotlyjs=True, full_html=True, auto_play=False).encode()
