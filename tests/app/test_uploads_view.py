@@ -25,7 +25,7 @@ from flashviz.app.stepper.uploads_view import qkv_uploader, trace_download_butto
 arrays = qkv_uploader()
 st.session_state["shapes"] = None if arrays is None else [a.shape for a in arrays]
 if arrays is not None:
-    trace_download_button(record_trace(*arrays, block_q=4, block_kv=4, causal=True))
+    trace_download_button(lambda: record_trace(*arrays, block_q=4, block_kv=4, causal=True))
 """
 )
 

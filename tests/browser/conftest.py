@@ -75,8 +75,11 @@ SERVER_PIDS: dict[str, int] = {}  # URL -> PID of each running server (for CPU a
 
 
 @contextlib.contextmanager
-def streamlit_server(script: Path = ROOT / "app.py") -> Iterator[str]:
-    """``streamlit run <script>`` on a free loopback port; yields its URL, stops it by PID."""
+def streamlit_server(
+    script: Path = ROOT / "app.py", env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``streamlit run <script>`` on a free loopback port (``env`` added to this process's
+    environment); yields its URL, stops it by PID."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(script),
            "--server.headless", "true", "--server.port", str(port),
@@ -84,7 +87,9 @@ def streamlit_server(script: Path = ROOT / "app.py") -> Iterator[str]:
     # the server's log goes to a file, not a pipe: nobody reads a pipe while the tests run,
     # and a server whose pipe fills (64 KiB of warnings) would block on its next write
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         url = f"http://127.0.0.1:{port}"
         SERVER_PIDS[url] = proc.pid
         try:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -103,6 +104,21 @@ def _read(msg: ForwardMsg, run: Run) -> None:
             run.exception = el.exception.message
 
 
+async def script_run(ws: Any, msg: BackMsg, timeout_s: float = RUN_TIMEOUT_S) -> Run:
+    """Send a BackMsg and collect ForwardMsgs until the script run finishes."""
+    await ws.send(msg.SerializeToString())
+    run = Run()
+    async with asyncio.timeout(timeout_s):
+        while True:
+            payload = await ws.recv()
+            run.received_bytes += len(payload)
+            fwd = ForwardMsg()
+            fwd.ParseFromString(payload)
+            _read(fwd, run)
+            if fwd.WhichOneof("type") == "script_finished":
+                return run
+
+
 class Session:
     """One simulated student: a websocket to the server, the stepper on its own problem."""
 
@@ -135,18 +151,7 @@ class Session:
         await self._ws.close()
 
     async def _run(self, msg: BackMsg, timeout_s: float = RUN_TIMEOUT_S) -> Run:
-        """Send a BackMsg and collect ForwardMsgs until the script run finishes."""
-        await self._ws.send(msg.SerializeToString())
-        run = Run()
-        async with asyncio.timeout(timeout_s):
-            while True:
-                payload = await self._ws.recv()
-                run.received_bytes += len(payload)
-                fwd = ForwardMsg()
-                fwd.ParseFromString(payload)
-                _read(fwd, run)
-                if fwd.WhichOneof("type") == "script_finished":
-                    return run
+        return await script_run(self._ws, msg, timeout_s)
 
     def _check(self, run: Run, expect_step: int) -> None:
         if run.exception:
@@ -179,6 +184,16 @@ class Session:
         self.times_ms.append(elapsed)
         self.received_bytes.append(run.received_bytes)
         return elapsed
+
+
+async def open_page(url: str, page: str, query: str, timeout_s: float = RUN_TIMEOUT_S) -> Run:
+    """Open ``<url>/<page>?<query>`` as a new browser tab does: a session of its own, one run."""
+    ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
+    async with connect(ws_url, subprotocols=["streamlit"], max_size=None, compression=None) as ws:
+        msg = BackMsg()
+        msg.rerun_script.query_string = query
+        msg.rerun_script.page_name = page
+        return await script_run(ws, msg, timeout_s)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -9,6 +9,8 @@ the stepper's (``n_q``, ``n_k``, ``head_dim``, ...), the step is ``bwd_step``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import astuple
 
 import streamlit as st
@@ -209,9 +211,11 @@ def _figures(run: BackwardRun, k: int) -> None:
     )
 
 
-def step_panel(run: BackwardRun) -> None:
+def step_panel(load: Callable[[], BackwardRun]) -> None:
     """One step: controls, heading, counters, the tile map beside the explanation, the
-    tile's heatmaps, the gradients, D_i and the code."""
+    tile's heatmaps, the gradients, D_i and the code. ``load`` fetches the run from the
+    cache: the fragment keeps the loader, not the run."""
+    run = load()
     t = run.trace
     last = len(t.steps) - 1
     PLAYER.advance(last)
@@ -270,6 +274,6 @@ def render() -> None:
         f"drawn with numpy.random.default_rng(({spec.seed}, {DO_STREAM})). float64 throughout."
     )
     every = PLAYER.controls()
-    st.fragment(step_panel, run_every=every)(run)
+    st.fragment(step_panel, run_every=every)(functools.partial(_run, *astuple(spec)))
     _correctness(run)
     mirror_url(FIELDS)

@@ -7,6 +7,9 @@ only the step panel fragment (``step_panel_body``). Every widget key starts with
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import streamlit as st
 
 from flashviz.app.charts import chart
@@ -172,7 +175,8 @@ def _metrics(cmp: Comparison, k1: int, k2: int) -> None:
                    help=f"whole run: {int(c2.flops[-1]):,}")  # fmt: skip
 
 
-def step_panel_body(cmp: Comparison) -> None:
+def step_panel_body(load: Callable[[], Comparison]) -> None:
+    cmp = load()  # from the cache: the fragment keeps the loader, not the runs
     pair_by = st.session_state.fa1_align
     last = cmp.last_position(pair_by)
     pos = step_controls("fa1_step", last, "fa1_", label="position")
@@ -271,7 +275,7 @@ def render() -> None:
         cmp = load_comparison(spec)
         st.radio("align the two runs by", list(PAIRING_LABELS), format_func=PAIRING_LABELS.get,
                  key="fa1_align", horizontal=True)  # fmt: skip
-        st.fragment(step_panel_body)(cmp)
+        st.fragment(step_panel_body)(functools.partial(load_comparison, spec))
         _checks(cmp, spec)
     _hbm_chart()
     mirror_url(FIELDS)

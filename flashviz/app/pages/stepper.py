@@ -3,6 +3,7 @@ whole run, correctness and downloads)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, replace
 
 import streamlit as st
@@ -58,10 +59,11 @@ def render() -> None:
     except ValueError as e:  # uploaded values beyond the chosen precision's range
         st.error(f"Cannot trace this problem: {e}.")
         return
+    load = functools.partial(load_context, spec, uploaded)  # the fragment holds no problem
     if present:
-        step_panel(ctx, None, bug_at)
+        step_panel(load, None, bug_at)
         return
-    step_panel(ctx, play_controls(), bug_at)
+    step_panel(load, play_controls(), bug_at)
     whole_run_section(spec, uploaded)
     correctness_section(ctx)
-    downloads_section(ctx)
+    downloads_section(load)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from flashviz.app.charts import chart, theme_name
@@ -86,10 +88,10 @@ def correctness_section(ctx: FigureContext) -> None:
     chart(error_figure(ctx), key="chart_errors")
 
 
-def downloads_section(ctx: FigureContext) -> None:
+def downloads_section(load: Callable[[], FigureContext]) -> None:
     st.subheader("Check your own kernel")
     st.caption(
         "Every step's m, l, alpha and o in one .npz, to diff against your kernel's "
         "intermediate state (the names are listed in flashviz/io/trace_export.py)."
     )
-    trace_download_button(ctx.trace)
+    trace_download_button(lambda: load().trace)

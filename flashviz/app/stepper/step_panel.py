@@ -232,8 +232,12 @@ def presentation_body(ctx: FigureContext) -> None:
                 step_view.chart(w, name, note="No tile at this step (a load or a write).")
 
 
-def step_panel_body(ctx: FigureContext, bug_at: int | None = None) -> None:
-    """One step: controls, heading, counters and views (presentation mode: its own body)."""
+def step_panel_body(load: Callable[[], FigureContext], bug_at: int | None = None) -> None:
+    """One step: controls, heading, counters and views (presentation mode: its own body).
+
+    ``load`` fetches the problem from the cache on every run: the fragment keeps only the
+    loader, so an evicted problem's memory is freed, not pinned by the session."""
+    ctx = load()
     if presentation.on():
         presentation_body(ctx)
         return
@@ -275,6 +279,8 @@ def step_panel_body(ctx: FigureContext, bug_at: int | None = None) -> None:
     st.caption(f"Server time for this step: {elapsed:.0f} ms")
 
 
-def step_panel(ctx: FigureContext, run_every: float | None, bug_at: int | None = None) -> None:
+def step_panel(
+    load: Callable[[], FigureContext], run_every: float | None, bug_at: int | None = None
+) -> None:
     """Run the step panel as a fragment (with a timer while playing)."""
-    st.fragment(step_panel_body, run_every=run_every)(ctx, bug_at)
+    st.fragment(step_panel_body, run_every=run_every)(load, bug_at)

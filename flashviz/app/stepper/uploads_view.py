@@ -10,6 +10,7 @@ state per uploaded file, so a rerun does not parse the file again.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -66,11 +67,15 @@ def qkv_uploader() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     return result.arrays
 
 
-def trace_download_button(trace: Trace) -> None:
-    """Download every step's m, l, alpha, o (and the problem) as .npz to diff one's kernel."""
+def trace_download_button(load: Callable[[], Trace]) -> None:
+    """Download every step's m, l, alpha, o (and the problem) as .npz to diff one's kernel.
+
+    ``load`` fetches the trace (from the cache) now and on a click: the deferred download
+    keeps the loader, not the trace."""
+    trace = load()
     st.download_button(
         "Download the trace (.npz)",
-        data=lambda: trace_npz(trace),  # built on click only
+        data=lambda: trace_npz(load()),  # built on click only
         file_name=f"flashviz_trace_{trace.n_q}x{trace.n_k}x{trace.d}.npz",
         mime="application/octet-stream",
         key="download_trace",
