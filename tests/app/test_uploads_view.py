@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from flashviz.app.cached import CACHE
 from flashviz.app.safe_text import shown
 from flashviz.app.stepper.uploads_view import parse_upload
 from flashviz.io.uploads import MAX_UPLOAD_BYTES, QKVUpload
@@ -163,7 +164,7 @@ def assert_no_markup(markdown: str) -> None:
     assert not unescaped, f"unescaped {unescaped} in {markdown!r}"
 
 
-def test_an_int8_upload_is_kept_compact_in_session_state(app: AppTest) -> None:
+def test_an_int8_upload_is_kept_compact_in_the_servers_cache(app: AppTest) -> None:
     """The parsed upload stays int8 (1 byte a number); float64 is made when traced."""
     q = np.arange(40 * 8, dtype=np.int8).reshape(40, 8)
     upload(app, "int8.npz", npz(q=q, k=q[:9], v=q[:9]))
@@ -171,6 +172,10 @@ def test_an_int8_upload_is_kept_compact_in_session_state(app: AppTest) -> None:
     (success,) = app.success
     assert shown(success.value).startswith("Loaded int8.npz: q (40, 8), k (9, 8), v (9, 8)")
     assert "int8, converted to float64" in shown(success.value)
-    _, parsed = app.session_state["_upload_qkv_parsed"]
+    parsed = next(  # the newest upload of that name
+        e.value
+        for key, e in reversed(CACHE._entries.items())
+        if key[0].endswith("uploads_view._parsed") and key[2] == "int8.npz"
+    )
     assert parsed.q.dtype == np.int8 and parsed.q.nbytes == q.nbytes
     assert app.session_state["shapes"] == [(40, 8), (9, 8), (9, 8)]

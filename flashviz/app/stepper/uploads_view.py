@@ -15,13 +15,13 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
+from flashviz.app.cached import cached
 from flashviz.app.safe_text import plain_message
 from flashviz.core.trace import Trace
 from flashviz.io.trace_export import trace_npz
 from flashviz.io.uploads import MAX_UPLOAD_BYTES, QKVUpload, UploadError, read_qkv, short_name
 from flashviz.lab.problem import MAX_CELLS, MAX_HEAD_DIM
 
-_PARSED = "_upload_qkv_parsed"  # session state: (file_id, QKVUpload or error message)
 ACCEPTED = (
     "An `.npz` holding arrays `q` (n_q, d), `k` and `v` (n_k, d), saved with "
     "`np.savez(f, q=q, k=k, v=v)`, or one `.npy` of shape (3, n, d) stacking q, k, v. "
@@ -40,6 +40,12 @@ def parse_upload(data: bytes, filename: str) -> QKVUpload | str:
         return str(exc)
 
 
+@cached()
+def _parsed(file_id: str, name: str, _data: bytes) -> QKVUpload | str:
+    """The upload parsed once per file, in the server's cache (read again if evicted)."""
+    return parse_upload(_data, name)
+
+
 def qkv_uploader() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Upload widget for q, k, v: the float64 arrays when a valid file is loaded, else None."""
     file = st.file_uploader(
@@ -50,13 +56,8 @@ def qkv_uploader() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     )
     st.caption(ACCEPTED)
     if file is None:
-        st.session_state.pop(_PARSED, None)
         return None
-    cached = st.session_state.get(_PARSED)
-    if cached is None or cached[0] != file.file_id:
-        cached = (file.file_id, parse_upload(file.getvalue(), file.name))
-        st.session_state[_PARSED] = cached
-    result = cached[1]
+    result = _parsed(file.file_id, file.name, file.getvalue())
     if isinstance(result, str):
         st.error(plain_message(result), icon=":material/error:")
         return None
