@@ -74,7 +74,7 @@ def cached(spinner: str | None = None) -> Callable[[Callable[P, R]], Callable[P,
                 with st.spinner(spinner):
                     return fn(*args, **kwargs)
 
-            value, stored = CACHE.get_or_compute(key, compute, _session())
+            value, stored = CACHE.get_or_compute(key, compute, session_id())
             if stored is not None:
                 _tell(stored)
             return value
@@ -96,7 +96,8 @@ def _hashable(value: Any) -> Hashable:
     return value
 
 
-def _session() -> str:
+def session_id() -> str:
+    """The running session's id ("no session" outside a Streamlit run)."""
     ctx = get_script_run_ctx(suppress_warning=True)
     return ctx.session_id if ctx is not None else "no session"
 

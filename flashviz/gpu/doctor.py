@@ -1,6 +1,6 @@
 """Is this machine ready for the GPU timings? One line per layer, with the exact fix.
 
-    python -m flashviz.gpu.doctor
+    python -m flashviz.gpu.doctor [--json]
 
 Layers, bottom up: the Python packages (CuPy, NVRTC, cuBLAS, the CUDA headers CuPy
 compiles with, and their versions), the NVIDIA driver and its CUDA version, the device
@@ -14,6 +14,8 @@ when every layer passed.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -296,8 +298,13 @@ def gpu_ready(checks: Sequence[Check]) -> tuple[bool, str]:
     return True, next(c.detail for c in checks if c.layer == "GPU device")
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """The checklist as lines, or with ``--json`` as one JSON list (for the app's child process)."""
+    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
     checks = run_checks()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(c) for c in checks]))
+        return 0
     for check in checks:
         print(check.line())
     ok, reason = gpu_ready(checks)

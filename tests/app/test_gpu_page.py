@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from flashviz.app import gpu_work
+from flashviz.app.cached import CACHE
+from flashviz.app.jobs import SLOT
 from flashviz.gpu import launcher as gpu
 from flashviz.perf.roofline import KNOWN_GPUS, expect
 from tests.support import decode
@@ -42,10 +47,80 @@ def roofline_text(page: AppTest, gpu_name: str) -> str:
     return why
 
 
+def settled(at: AppTest) -> AppTest:
+    """``at`` run again once the server's background job (checks, sweep) has finished, as
+    the page's progress poll does in a browser."""
+    assert SLOT.wait(timeout_s=120)
+    return at.run()
+
+
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_string(PAGE, default_timeout=60)
-    return at.run()
+    return settled(AppTest.from_string(PAGE, default_timeout=60).run())
+
+
+@pytest.fixture
+def no_checks_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as if no one had opened the GPU page yet."""
+    assert SLOT.wait(timeout_s=120)
+    monkeypatch.setattr(gpu_work, "_checks", [])
+
+
+@pytest.fixture
+def held_slot() -> Iterator[threading.Event]:
+    """The job slot taken by another session's CPU sweep until the event is set."""
+    assert SLOT.wait(timeout_s=120)
+    release = threading.Event()
+    job = SLOT.try_start("CPU sweep, d = 64", "another session", lambda job: release.wait(60))
+    assert job is not None
+    yield release
+    release.set()
+    assert SLOT.wait(timeout_s=60)
+
+
+def test_the_first_visit_checks_the_gpu_layers_off_the_request_path(no_checks_yet: None) -> None:
+    at = AppTest.from_string(PAGE, default_timeout=60).run()
+    assert not at.exception
+    (bar,) = at.get("progress")
+    assert "Checking the GPU layers" in bar.proto.text and "once for this server" in bar.proto.text
+    assert SLOT.running() is not None  # the request ended before the checks did
+    assert not at.warning and not at.table
+    settled(at)
+    assert not at.exception and at.table and not at.get("progress")
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_a_second_asker_is_told_the_server_is_busy_and_sees_the_running_job(
+    page: AppTest, held_slot: threading.Event
+) -> None:
+    page.multiselect(key="cpu_ns").set_value([256, 512])
+    page.selectbox(key="cpu_d").set_value(32)
+    page.button(key="cpu_run").click().run()
+    assert not page.exception
+    (info,) = page.info
+    assert info.value.startswith("The server is busy with CPU sweep, d = 64 (0% done), started "
+                                 "by another session.")  # fmt: skip
+    assert "press the button again when it has finished" in info.value
+    (bar,) = page.get("progress")
+    assert bar.proto.text.startswith("CPU sweep, d = 64")
+    held_slot.set()
+    settled(page)
+    assert not page.info and not page.get("progress")
+    assert any("Not measured yet: n = 256, n = 512" in c.value for c in page.caption)
+
+
+@pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
+def test_a_size_over_a_clicks_cpu_budget_is_named_with_the_command_to_time_it(
+    page: AppTest,
+) -> None:
+    CACHE.store(gpu_work._over_key(4096, 16), 9.4, "another session")
+    page.multiselect(key="cpu_ns").set_value([4096])
+    page.selectbox(key="cpu_d").set_value(16)
+    page.button(key="cpu_run").click().run()
+    assert not page.exception and SLOT.running() is None  # nothing to measure
+    (over,) = [c.value for c in page.caption if c.value.startswith("n = 4096")]
+    assert "about 9 s of the server's CPU, more than the 4 s one click may use" in over
+    assert "python -m flashviz.bench --n 4096 --d 16" in over
 
 
 @pytest.mark.skipif(HAS_GPU, reason="this machine has a GPU")
@@ -72,6 +147,8 @@ def test_cpu_sweep_is_a_chart_and_a_table(page):
     page.multiselect(key="cpu_ns").set_value([256, 512])
     page.selectbox(key="cpu_d").set_value(16)
     page.button(key="cpu_run").click().run()
+    assert not page.exception
+    settled(page)
     assert not page.exception
     _, cpu = chart_specs(page)
     assert cpu["layout"]["title"]["text"] == "CPU: naive vs tiled attention"

@@ -56,3 +56,40 @@ def test_gpu_page_shows_checklist_roofline_and_cpu_sweep_charts(
     assert_no_exception(page)
     problems = chart_text_problems(page)
     assert not problems, "\n".join(problems[:20])
+
+
+def _ask_for_the_whole_sweep(page: object) -> None:
+    """Every offered size at d = 64 (the first four are chosen already; a few seconds of the
+    server's CPU), then Run."""
+    box = page.locator("input[aria-label='sequence lengths n']")  # type: ignore[attr-defined]
+    box.click()
+    box.press_sequentially("4096")
+    box.press("Enter")
+    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Run the CPU sweep").click()  # type: ignore[attr-defined]
+
+
+def test_a_second_student_asking_for_a_sweep_is_told_at_once_that_the_server_is_busy(
+    browser: object, server_url: str, screenshots: Path
+) -> None:
+    first, second = (browser.new_context(viewport={"width": 1280, "height": 900}) for _ in "12")  # type: ignore[attr-defined]
+    try:
+        a, b = first.new_page(), second.new_page()
+        for pg in (a, b):
+            pg.goto(f"{server_url}/gpu")
+            wait_for_text(pg, "No GPU here", timeout_ms=60_000)
+        _ask_for_the_whole_sweep(a)
+        a.locator("[data-testid='stProgress']").first.wait_for(timeout=30_000)
+        b.get_by_role("button", name="Run the CPU sweep").click()
+        busy = b.get_by_text("The server is busy with CPU sweep, d = 64")
+        busy.wait_for(timeout=5_000)  # at once: the click does not wait for the sweep
+        assert "started by another session" in busy.inner_text()
+        assert b.locator("[data-testid='stProgress']").first.is_visible()  # the running job
+        screenshot(b, screenshots / "gpu_page_busy.png")
+        wait_for_charts(a, 2, timeout_ms=120_000)  # the first student's sweep arrives by itself
+        b.locator("[data-testid='stProgress']").first.wait_for(state="detached", timeout=30_000)
+        assert_no_exception(a)
+        assert_no_exception(b)
+    finally:
+        first.close()
+        second.close()

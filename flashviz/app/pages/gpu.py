@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from flashviz.app.cached import cached
+from flashviz.app import gpu_work
+from flashviz.app.cached import session_id
 from flashviz.app.charts import chart
+from flashviz.app.job_view import follow
+from flashviz.app.jobs import SLOT, Job
 from flashviz.core.measurement import CpuResult, GpuSpec
 from flashviz.figures.benchmarks import (
     cpu_benchmark_figure,
@@ -25,16 +28,11 @@ from flashviz.figures.benchmarks import (
 from flashviz.gpu import doctor, report
 from flashviz.gpu import launcher as gpu
 from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, kernel_blocks, tc_blocks
-from flashviz.perf import bench
 from flashviz.perf.roofline import KNOWN_GPUS, expect, naive_out_of_memory_n
 
+ASKED = "_cpu_sweep_asked"  # session state: (sizes, d) of the last CPU sweep click
 SIZES = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 CPU_SIZES = (256, 512, 1024, 2048, 4096)
-
-
-@st.cache_resource(show_spinner="Checking the GPU layers ...")
-def doctor_checks() -> list[doctor.Check]:
-    return doctor.run_checks()
 
 
 def sweep_with_progress(ns: Sequence[int], run_one: Callable[[int], list], label: str) -> list:
@@ -155,11 +153,6 @@ def gpu_results(rows: Sequence[gpu.BenchRow], d: int) -> None:
         )
 
 
-@cached()
-def cpu_sweep(ns: tuple[int, ...], d: int) -> list[CpuResult]:
-    return [bench.measure(n, d, repeat=3) for n in ns]
-
-
 def cpu_table(results: Sequence[CpuResult]) -> dict[str, list]:
     """The CPU sweep as table columns (what ``bench.format_table`` prints)."""
     return {
@@ -196,12 +189,49 @@ def cpu_section(reason: str, checks: Sequence[doctor.Check]) -> None:
     )
     d = cols[1].selectbox("head dim d", (16, 32, 64, 128), index=2, key="cpu_d")
     if st.button("Run the CPU sweep", key="cpu_run", type="primary") and ns:
-        results = sweep_with_progress(sorted(ns), lambda n: cpu_sweep((n,), d), "CPU sweep")
-        chart(cpu_benchmark_figure(results), key="gpu_cpu_sweep")
-        st.dataframe(cpu_table(results), hide_index=True)
+        st.session_state[ASKED] = (tuple(sorted(ns)), d)
+        if gpu_work.sweep_state(ns, d).pending and not gpu_work.start_sweep(ns, d, session_id()):
+            busy(SLOT.running())
+    running = SLOT.running()
+    if running is not None:
+        follow(running, key="cpu_job")
+    if ASKED in st.session_state:
+        cpu_results(*st.session_state[ASKED])
+
+
+def busy(job: Job | None) -> None:
+    """What a click that finds the job slot taken is told."""
+    what = "another job" if job is None else f"{job.label} ({job.fraction:.0%} done)"
+    who = "you" if job is not None and job.owner == session_id() else "another session"
+    st.info(
+        f"The server is busy with {what}, started by {who}. It runs one such job at a "
+        "time so that everyone's clicks stay quick: press the button again when it has "
+        "finished.",
+        icon=":material/hourglass_top:",
+    )
+
+
+def cpu_results(ns: tuple[int, ...], d: int) -> None:
+    state = gpu_work.sweep_state(ns, d)
+    if state.results:
+        chart(cpu_benchmark_figure(state.results), key="gpu_cpu_sweep")
+        st.dataframe(cpu_table(state.results), hide_index=True)
         st.caption(
             "Same as `python -m flashviz.bench`: medians of 3 runs after a warm-up; "
-            "peak memory from tracemalloc, output included."
+            "peak memory from tracemalloc, output included. Measured on this server in a "
+            "separate process, each size once (kept for everyone who asks again)."
+        )
+    for n, seconds in state.over_budget.items():
+        st.caption(
+            f"n = {n} at d = {d} would take about {seconds:.0f} s of the server's CPU, more "
+            f"than the {gpu_work.SWEEP_CPU_S:g} s one click may use: time it on your own "
+            f"machine with `python -m flashviz.bench --n {n} --d {d}`."
+        )
+    if state.pending and SLOT.running() is None:
+        sizes = ", ".join(f"n = {n}" for n in state.pending)
+        st.caption(
+            f"Not measured yet: {sizes} (one click may use {gpu_work.SWEEP_CPU_S:g} s of "
+            "the server's CPU). Press the button again to measure them."
         )
 
 
@@ -213,7 +243,18 @@ def render() -> None:
         "float16 and bfloat16, for speed), timed against naive attention on the same inputs "
         "after each is checked against the float64 reference."
     )
-    checks = doctor_checks()
+    checks = gpu_work.checks()
+    if checks is None:
+        job = gpu_work.start_checks(session_id()) or SLOT.running()
+        if job is None:  # the checks ended between the two calls
+            st.rerun()
+        if job.label != gpu_work.DOCTOR_LABEL:
+            st.info(
+                "The GPU layers are checked, once for this server, after the job below.",
+                icon=":material/hourglass_top:",
+            )
+        follow(job, key="doctor_job")
+        return
     ok, reason = doctor.gpu_ready(checks)
     if ok:
         gpu_section(reason)
