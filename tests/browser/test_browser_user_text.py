@@ -8,6 +8,8 @@ import zipfile
 import zlib
 from urllib.parse import quote
 
+import pytest
+
 from tests.io.test_uploads import K, V, _compress_zeros, npy, npy_header_only, stored, zip_raw
 
 from .conftest import SERVER_PIDS
@@ -41,6 +43,30 @@ def test_a_hostile_url_value_renders_as_literal_text(page: object, server_url: s
         assert value[:40] in alert["text"].replace("\u2060", "")  # the characters typed
     wait_until_settled(page)
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
+    assert_no_exception(page)
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "heading"),
+    [
+        ("/precision", "prec_gap=1e309", "Precision"),
+        ("/precision", "prec_gap=nan", "Precision"),
+        ("/debugger", "dbg_component=-5", "Online-softmax debugger"),
+        ("/", "n_q=\u0661\u0662", "Step 0 of"),  # Arabic-Indic digits
+        ("/split_kv", "splitkv_splits=1e400", "Split-KV"),
+    ],
+)
+def test_an_out_of_range_url_value_is_ignored_with_a_warning_on_screen(
+    page: object, server_url: str, path: str, query: str, heading: str
+) -> None:
+    name, value = query.split("=")
+    page.goto(f"{server_url}{path}?{name}={quote(value)}")  # type: ignore[attr-defined]
+    wait_for_text(page, f"Ignored URL parameter {name}")
+    wait_until_settled(page)
+    warning = page.locator(WARNING, has_text=f"Ignored URL parameter {name}").first  # type: ignore[attr-defined]
+    assert warning.is_visible()
+    assert page.get_by_text(heading).first.is_visible()  # type: ignore[attr-defined]
+    assert page.locator(ERROR, has_text=name).count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
 
 
