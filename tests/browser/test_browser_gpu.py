@@ -5,12 +5,14 @@ AA contrast (issue #9, finding 8), and no exception box appears."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flashviz.gpu import launcher as gpu
 
+from .conftest import streamlit_server
 from .helpers import (
     CHART,
     assert_no_exception,
@@ -69,14 +71,22 @@ def _ask_for_the_whole_sweep(page: object) -> None:
     page.get_by_role("button", name="Run the CPU sweep").click()  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="module")
+def fresh_server(server_url: str) -> Iterator[str]:
+    """A server of its own: nothing measured yet, so the first student's sweep runs all its
+    sizes (about 4 s of CPU), long enough for the second student to ask meanwhile."""
+    with streamlit_server() as url:
+        yield url
+
+
 def test_a_second_student_asking_for_a_sweep_is_told_at_once_that_the_server_is_busy(
-    browser: object, server_url: str, screenshots: Path
+    browser: object, fresh_server: str, screenshots: Path
 ) -> None:
     first, second = (browser.new_context(viewport={"width": 1280, "height": 900}) for _ in "12")  # type: ignore[attr-defined]
     try:
         a, b = first.new_page(), second.new_page()
         for pg in (a, b):
-            pg.goto(f"{server_url}/gpu")
+            pg.goto(f"{fresh_server}/gpu")
             wait_for_text(pg, "No GPU here", timeout_ms=60_000)
         _ask_for_the_whole_sweep(a)
         a.locator("[data-testid='stProgress']").first.wait_for(timeout=30_000)

@@ -49,11 +49,9 @@ def test_a_hostile_url_value_renders_as_literal_text(page: object, server_url: s
 @pytest.mark.parametrize(
     ("path", "query", "heading"),
     [
-        ("/precision", "prec_gap=1e309", "Precision"),
-        ("/precision", "prec_gap=nan", "Precision"),
+        ("/precision", "prec_gap=1e309", "Precision"),  # beyond the widget's bounds
         ("/debugger", "dbg_component=-5", "Online-softmax debugger"),
-        ("/", "n_q=\u0661\u0662", "Step 0 of"),  # Arabic-Indic digits
-        ("/split_kv", "splitkv_splits=1e400", "Split-KV"),
+        ("/split_kv", "splitkv_splits=\u0661\u0662", "Split-KV"),  # Arabic-Indic digits
     ],
 )
 def test_an_out_of_range_url_value_is_ignored_with_a_warning_on_screen(
