@@ -36,7 +36,8 @@ class Field:
     """One value a page keeps. ``name``: in the shared store and the URL; ``widget``: the
     page's session-state key ('' = the name); ``choices``: allowed strings (for a list, its
     items); ``url``: False keeps it out of links (uploads, long text); ``bounds``: the
-    smallest and largest number the page's widget takes (a link's value outside is refused)."""
+    smallest and largest number the page's widget takes (a link's value outside is refused);
+    ``url_when_default``: False leaves the URL without it while it has its default value."""
 
     name: str
     default: object
@@ -44,6 +45,7 @@ class Field:
     choices: tuple[str, ...] = ()
     url: bool = True
     bounds: tuple[float, float] | None = None
+    url_when_default: bool = True
 
     @property
     def key(self) -> str:
@@ -168,6 +170,10 @@ def mirror_url(page_fields: Iterable[Field]) -> None:
     ss = st.session_state
     for f in page_fields:
         if f.url and f.key in ss:
+            if not f.url_when_default and ss[f.key] == f.default:
+                if f.name in st.query_params:
+                    del st.query_params[f.name]
+                continue
             text = f.text(ss[f.key])
             if st.query_params.get(f.name) != text:
                 st.query_params[f.name] = text

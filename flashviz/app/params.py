@@ -48,12 +48,14 @@ def problem_fields(widgets: Mapping[str, str], **defaults: object) -> list[Field
     ]  # fmt: skip
 
 
+# presentation mode (flashviz/app/stepper/presentation.py): in a link only while it is on
+PRESENT = Field("present", False, url_when_default=False)
 STEPPER_FIELDS = [
     *problem_fields({name: name for name in DEFAULTS}),
     Field("step", 0),
     Field("row", 0, url=False),
     Field("speed", "1 step/s", url=False),
-    Field("present", False),  # presentation mode (flashviz/app/stepper/presentation.py)
+    PRESENT,
     Field(TILE_SCALE, True),  # the tile's S on its own colour scale (else the tile map's)
 ]
 

@@ -55,3 +55,33 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
         )
     finally:
         context.close()
+
+
+def test_leave_returns_to_the_full_page_and_a_reload_stays_there(
+    browser: object, server_url: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?present=true&step=7")
+        wait_for_heading(page, "Step 7 of")
+        assert not page.locator("[data-testid=stSidebar]").is_visible()
+        page.get_by_role("button", name="Leave").click()
+        title = page.get_by_role("heading", name="FlashAttention-2, tile by tile")
+        title.wait_for(timeout=30_000)
+        page.wait_for_function(  # present gone from the URL, the step kept
+            "!new URLSearchParams(location.search).has('present') && "
+            "new URLSearchParams(location.search).get('step') === '7'",
+            timeout=30_000,
+        )
+        wait_until_settled(page)
+        for part in ("stSidebar", "stHeader"):
+            assert page.locator(f"[data-testid={part}]").is_visible(), part
+        assert page.get_by_role("button", name="Play").first.is_visible()
+        assert step_heading(page).startswith("Step 7 of")
+        page.reload()
+        wait_for_heading(page, "Step 7 of")
+        title.wait_for(timeout=30_000)
+        assert page.locator("[data-testid=stSidebar]").is_visible()
+    finally:
+        context.close()

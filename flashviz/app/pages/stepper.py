@@ -8,7 +8,14 @@ from dataclasses import asdict, replace
 
 import streamlit as st
 
-from flashviz.app.params import STEPPER_FIELDS, init_state, spec_from_state, sync_query_params
+from flashviz.app.kept import mirror_url
+from flashviz.app.params import (
+    PRESENT,
+    STEPPER_FIELDS,
+    init_state,
+    spec_from_state,
+    sync_query_params,
+)
 from flashviz.app.problem_view import problem_errors_view
 from flashviz.app.stepper import presentation
 from flashviz.app.stepper.model import first_divergence, load_context
@@ -28,6 +35,7 @@ def render() -> None:
     presentation.toggle()
     uploaded = problem_sidebar()
     present = presentation.on()
+    mirror_url([PRESENT])  # entering or leaving it shows in the URL at once
     if present:
         presentation.style()
     else:
@@ -61,7 +69,7 @@ def render() -> None:
         return
     load = functools.partial(load_context, spec, uploaded)  # the fragment holds no problem
     if present:
-        step_panel(load, None, bug_at)
+        step_panel(load, None, bug_at, present=True)
         return
     step_panel(load, play_controls(), bug_at)
     whole_run_section(spec, uploaded)

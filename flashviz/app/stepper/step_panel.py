@@ -232,13 +232,17 @@ def presentation_body(ctx: FigureContext) -> None:
                 step_view.chart(w, name, note="No tile at this step (a load or a write).")
 
 
-def step_panel_body(load: Callable[[], FigureContext], bug_at: int | None = None) -> None:
+def step_panel_body(
+    load: Callable[[], FigureContext], bug_at: int | None = None, present: bool = False
+) -> None:
     """One step: controls, heading, counters and views (presentation mode: its own body).
 
     ``load`` fetches the problem from the cache on every run: the fragment keeps only the
     loader, so an evicted problem's memory is freed, not pinned by the session."""
+    if presentation.on() != present:  # entered or left from inside the fragment (Leave)
+        st.rerun(scope="app")  # the whole page: sidebar, header, title and URL follow
     ctx = load()
-    if presentation.on():
+    if present:
         presentation_body(ctx)
         return
     started = time.perf_counter()
@@ -280,7 +284,11 @@ def step_panel_body(load: Callable[[], FigureContext], bug_at: int | None = None
 
 
 def step_panel(
-    load: Callable[[], FigureContext], run_every: float | None, bug_at: int | None = None
+    load: Callable[[], FigureContext],
+    run_every: float | None,
+    bug_at: int | None = None,
+    present: bool = False,
 ) -> None:
-    """Run the step panel as a fragment (with a timer while playing)."""
-    st.fragment(step_panel_body, run_every=run_every)(load, bug_at)
+    """Run the step panel as a fragment (with a timer while playing), in presentation mode
+    when ``present`` (the page's mode when it drew the fragment)."""
+    st.fragment(step_panel_body, run_every=run_every)(load, bug_at, present)
