@@ -5,14 +5,12 @@ AA contrast (issue #9, finding 8), and no exception box appears."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flashviz.gpu import launcher as gpu
 
-from .conftest import streamlit_server
 from .helpers import (
     CHART,
     assert_no_exception,
@@ -60,41 +58,40 @@ def test_gpu_page_shows_checklist_roofline_and_cpu_sweep_charts(
     assert not problems, "\n".join(problems[:20])
 
 
-def _ask_for_the_whole_sweep(page: object) -> None:
-    """Every offered size at d = 64 (the first four are chosen already; a few seconds of the
-    server's CPU), then Run."""
+def _ask_for_a_sweep(page: object, d: str, add: tuple[str, ...] = ()) -> None:
+    """The sizes shown plus ``add`` at head dim ``d``, then Run."""
     box = page.locator("input[aria-label='sequence lengths n']")  # type: ignore[attr-defined]
-    box.click()
-    box.press_sequentially("4096")
-    box.press("Enter")
-    page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    for n in add:
+        box.click()
+        box.press_sequentially(n)
+        box.press("Enter")
+        page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    head_dim = page.locator("input[aria-label^='head dim d']")  # type: ignore[attr-defined]
+    head_dim.click()
+    head_dim.press_sequentially(d)
+    head_dim.press("Enter")
+    wait_until_settled(page)  # the rerun with the new d is drawn
     page.get_by_role("button", name="Run the CPU sweep").click()  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
-def fresh_server(server_url: str) -> Iterator[str]:
-    """A server of its own: nothing measured yet, so the first student's sweep runs all its
-    sizes (about 4 s of CPU), long enough for the second student to ask meanwhile."""
-    with streamlit_server() as url:
-        yield url
-
-
 def test_a_second_student_asking_for_a_sweep_is_told_at_once_that_the_server_is_busy(
-    browser: object, fresh_server: str, screenshots: Path
+    browser: object, server_url: str, screenshots: Path
 ) -> None:
     first, second = (browser.new_context(viewport={"width": 1280, "height": 900}) for _ in "12")  # type: ignore[attr-defined]
     try:
         a, b = first.new_page(), second.new_page()
         for pg in (a, b):
-            pg.goto(f"{fresh_server}/gpu")
+            pg.goto(f"{server_url}/gpu")
             wait_for_text(pg, "No GPU here", timeout_ms=60_000)
-        _ask_for_the_whole_sweep(a)
+            wait_until_settled(pg)
+        _ask_for_a_sweep(a, "32", add=("4096",))  # d = 32, 16: no other test measures them
+        # all five sizes: a few seconds of the server's CPU in its child process
         a.locator("[data-testid='stProgress']").first.wait_for(timeout=30_000)
-        b.get_by_role("button", name="Run the CPU sweep").click()
-        busy = b.get_by_text("The server is busy with CPU sweep, d = 64")
+        _ask_for_a_sweep(b, "16")
+        busy = b.get_by_text("The server is busy with CPU sweep, d = 32")
         busy.wait_for(timeout=5_000)  # at once: the click does not wait for the sweep
         assert "started by another session" in busy.inner_text()
-        assert b.locator("[data-testid='stProgress']").first.is_visible()  # the running job
+        b.locator("[data-testid='stProgress']").first.wait_for(timeout=5_000)  # the running job
         screenshot(b, screenshots / "gpu_page_busy.png")
         wait_for_charts(a, 2, timeout_ms=120_000)  # the first student's sweep arrives by itself
         b.locator("[data-testid='stProgress']").first.wait_for(state="detached", timeout=30_000)
