@@ -13,6 +13,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from flashviz.figures.style import INK
+
 THEMES = {  # ink on paper: 14.7:1 (light) and 17.3:1 (dark); paper = Streamlit's page
     "light": {"ink": "#262730", "paper": "#FFFFFF"},
     "dark": {"ink": "#FAFAFA", "paper": "#171614"},
@@ -25,12 +27,23 @@ def theme_name() -> str:
     return kind if kind in THEMES else "light"
 
 
+INKS = {theme["ink"] for theme in THEMES.values()} | {INK}
+
+
 def themed(fig: go.Figure, theme: str) -> go.Figure:
-    """``fig`` with its text, paper and plot background in ``theme``'s colours (in place)."""
-    colours = THEMES[theme]
-    fig.layout.font.color = colours["ink"]
-    fig.layout.paper_bgcolor = colours["paper"]
-    fig.layout.plot_bgcolor = colours["paper"]
+    """``fig`` with its text, paper and plot background in ``theme``'s colours, and the lines,
+    markers and shapes drawn in ink (``flashviz.figures.style.INK``) in the theme's (in place)."""
+    ink = THEMES[theme]["ink"]
+    fig.layout.font.color = ink
+    fig.layout.paper_bgcolor = THEMES[theme]["paper"]
+    fig.layout.plot_bgcolor = THEMES[theme]["paper"]
+    for trace in fig.data:
+        for part in ("line", "marker"):
+            if getattr(getattr(trace, part, None), "color", None) in INKS:
+                getattr(trace, part).color = ink
+    for shape in fig.layout.shapes:
+        if shape.line.color in INKS:
+            shape.line.color = ink
     return fig
 
 

@@ -26,6 +26,7 @@ from flashviz.figures.style import (
     CURRENT,
     DONE,
     ELL,
+    INK,
     MINUS,
     ORANGE,
     PURPLE,
@@ -40,7 +41,7 @@ CORRECT = "correct"
 CORRECT_COLOUR = DONE
 EXACT_COLOUR = "#555555"
 # Okabe-Ito and Tol colours, one fixed colour and dash per bug (in the order of BUGS)
-BUG_COLOURS = [VERMILLION, BLUE, PURPLE, ORANGE, SKY_BLUE, "#000000", "#882255", "#999933"]
+BUG_COLOURS = [VERMILLION, BLUE, PURPLE, ORANGE, SKY_BLUE, INK, "#882255", "#999933"]
 DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot", "dash", "dot", "dashdot"]
 DONE_ALT = "#7FCEB9"  # a lighter green: neighbouring done chunks alternate
 TO_COME_COLOURS = ("#BBBBBB", "#DDDDDD")
@@ -108,7 +109,7 @@ def _running_max_line(steps: Sequence[RowStep], step: int) -> dict:
         "y": y,
         "mode": "lines",
         "name": "running max m<sub>i</sub> after the chunk",
-        "line": {"color": "#000000", "width": 2, "dash": "dash"},
+        "line": {"color": INK, "width": 2, "dash": "dash"},
         "hoverinfo": "skip",
     }
 

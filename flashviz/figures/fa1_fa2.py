@@ -22,6 +22,7 @@ from flashviz.figures.style import (
     CELL_FONT_SIZE,
     CURRENT,
     DONE,
+    INK,
     PURPLE,
     SKIPPED,
     TO_COME,
@@ -34,7 +35,7 @@ from flashviz.lab.fa_compare import Comparison, HbmOverN, RunCounts
 FA1_COLOUR = BLUE
 FA2_COLOUR = VERMILLION
 NAIVE_COLOUR = PURPLE
-ORDER_COLOUR = "#555555"
+ORDER_COLOUR = INK  # the two orders of growth: ink, told apart by their dashes
 MAX_NUMBERED_TILES = 400  # print each tile's order number up to this many tiles
 
 SKIP, COME, DONE_CODE, NOW = 0, 1, 2, 3  # tile state codes of the grid heatmaps

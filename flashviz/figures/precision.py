@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from flashviz.figures.grid import figure, panel_axes, row_layout
-from flashviz.figures.style import BLUE, CURRENT, GREEN, VERMILLION, base_layout, log_ticks
+from flashviz.figures.style import BLUE, CURRENT, GREEN, INK, VERMILLION, base_layout, log_ticks
 from flashviz.lab.exp2_form import FormRow
 from flashviz.lab.precision_errors import STAGES, Breakdown
 from flashviz.lab.underflow import UnderflowLimits, exp_neg
@@ -90,7 +90,7 @@ def breakdown_figure(breakdowns: Sequence[Breakdown], height: int = 420) -> go.F
             "y": np.maximum([b.naive_err_o for b in breakdowns], FLOOR),
             "mode": "markers",
             "name": "naive attention, same precision",
-            "marker": {"symbol": "diamond", "size": 12, "color": "black"},
+            "marker": {"symbol": "diamond", "size": 12, "color": INK},
         }
     )
     layout = row_layout(["error after each stage", "change each stage makes"])
@@ -172,7 +172,7 @@ def underflow_figure(
     ]
     shapes, notes = [], []
     for n, lim in enumerate(limits):
-        color = TYPE_COLORS.get(lim.name, "black")
+        color = TYPE_COLORS.get(lim.name, INK)
         y = exp_neg(gaps, lim.name)
         data.append(
             {
@@ -232,12 +232,12 @@ def gap_sweep_figure(
             "y": np.maximum(np.where(np.isfinite(err), err, np.nan), FLOOR),
             "mode": "lines+markers",
             "name": f"state in {name}",
-            "line": {"color": TYPE_COLORS.get(name, "black")},
+            "line": {"color": TYPE_COLORS.get(name, INK)},
             "marker": {"size": 5},
         }
         for name, err in errors.items()
     ]
-    color = TYPE_COLORS.get(limits.name, "black")
+    color = TYPE_COLORS.get(limits.name, INK)
     shapes = [
         _vline(limits.gap_subnormal, color, "dot", f"{limits.name} alpha subnormal"),
         _vline(limits.gap_zero, color, "solid", f"{limits.name} alpha = 0"),

@@ -20,6 +20,7 @@ from flashviz.figures.style import (
     DONE,
     ELL,
     GREEN,
+    INK,
     MINUS,
     ORANGE,
     PURPLE,
@@ -223,7 +224,7 @@ def utilisation_figure(
             "x": [curve.splits[0], curve.splits[-1]],
             "y": [curve.fa2, curve.fa2],
             "name": "FA2 (query blocks only)",
-            "line": {"color": ORANGE, "width": 3, "dash": "dash"},
+            "line": {"color": INK, "width": 3, "dash": "dash"},
             "hovertemplate": "FA2: %{y:.0%}<extra></extra>",
         },
         {

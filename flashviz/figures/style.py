@@ -30,6 +30,8 @@ BLUE = "#0072B2"
 VERMILLION = "#D55E00"
 PURPLE = "#CC79A7"  # reddish purple
 
+# lines and markers in the text's colour (the app draws them in the theme's ink instead)
+INK = "#262730"
 CURRENT = ORANGE  # the tile / rows being worked on now
 DONE = GREEN  # already processed
 TO_COME = "rgba(128, 128, 128, 0.55)"  # grey veil over tiles still to come

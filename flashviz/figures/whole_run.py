@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from flashviz.core.trace import LoadStep, TileStep, Trace
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
-from flashviz.figures.style import ELL, OUT_SCALE, base_layout, symmetric_range
+from flashviz.figures.style import ELL, INK, OUT_SCALE, base_layout, symmetric_range
 from flashviz.lab.divergence import step_estimate
 
 MAX_FRAMES = 150
@@ -91,6 +91,9 @@ def _controls(names: list[str], labels: list[str]) -> dict:
                 "y": 1.1,
                 "xanchor": "right",
                 "yanchor": "bottom",
+                "font": {"color": INK},  # dark on a light button in either theme
+                "bgcolor": "#E8EDF3",
+                "bordercolor": "#6B7385",
                 "buttons": [
                     {"label": "Play", "method": "animate", "args": [None, play]},
                     {"label": "Pause", "method": "animate", "args": [[None], pause]},

@@ -147,6 +147,7 @@ _CHART_TEXT = """([minPx, minContrast, selector]) => {
       const cx = (r.left + r.right) / 2, cy = (r.top + r.bottom) / 2;
       if (panels.some(p => cx > p.left && cx < p.right && cy > p.top && cy < p.bottom))
         return;  // inside a plot area (cell numbers): Plotly picks black or white per cell
+      if (e.closest('.updatemenu-button')) return;  // on its button: control_contrast_problems
       const fill = rgb(getComputedStyle(e).fill);
       const alpha = fill.length > 3 ? fill[3] : parseFloat(getComputedStyle(e).fillOpacity);
       const mixed = fill.slice(0, 3).map((v, i) => alpha * v + (1 - alpha) * bg[i]);
@@ -164,3 +165,43 @@ def chart_text_problems(
     """Every visible SVG text in the charts smaller than ``min_px`` or, outside the plot
     areas, with less than ``min_contrast`` (WCAG) against the app's background."""
     return page.evaluate(_CHART_TEXT, [min_px, min_contrast, selector])  # type: ignore[attr-defined]
+
+
+_CONTROL_CONTRAST = """([minText, minLine]) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05); };
+  const shown = (e) => e.getBoundingClientRect().width > 0
+    && e.checkVisibility({visibilityProperty: true});
+  const found = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((gd, chart) => {
+    if (!shown(gd)) return;
+    const title = gd.querySelector('.gtitle')?.textContent || `chart ${chart}`;
+    const paper = rgb(gd.querySelector('.main-svg').style.background);
+    gd.querySelectorAll('.updatemenu-button').forEach((b) => {
+      const text = b.querySelector('text'), rect = b.querySelector('rect');
+      const c = contrast(rgb(getComputedStyle(text).fill), rgb(getComputedStyle(rect).fill));
+      if (c < minText) found.push(`${title}: button "${text.textContent}" ${c.toFixed(2)}:1`);
+    });
+    gd.querySelectorAll('.scatterlayer .trace path.js-line').forEach((p) => {
+      if (!shown(p)) return;
+      const stroke = getComputedStyle(p).stroke;
+      if (!stroke || stroke === 'none') return;
+      const c = contrast(rgb(stroke), paper);
+      if (c < minLine) found.push(`${title}: a line in ${stroke} ${c.toFixed(2)}:1`);
+    });
+  });
+  return found;
+}"""
+
+
+def control_contrast_problems(
+    page: object, min_text: float = 4.5, min_line: float = 3.0
+) -> list[str]:
+    """Every chart button whose label has less than ``min_text`` contrast with the button,
+    and every drawn line with less than ``min_line`` against its chart's paper (WCAG 1.4.11's
+    3:1 for graphics); one line each, naming the chart."""
+    return page.evaluate(_CONTROL_CONTRAST, [min_text, min_line])  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """Finding 8 in headless Chromium: chart text at least 16 px with contrast >= 4.5:1 (WCAG AA)
-in the light and the dark theme, and a visible Light / Dark switch (sidebar, presentation
+in the light and the dark theme, chart buttons' labels 4.5:1 on their buttons and lines 3:1
+on the paper, and a visible Light / Dark switch (sidebar, presentation
 mode's step bar) that turns the page and every chart dark and back, kept across pages."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import pytest
 
 from .helpers import (
     chart_text_problems,
+    control_contrast_problems,
     go_to_page,
     screenshot,
     step_heading,
@@ -39,6 +41,8 @@ def test_chart_text_is_large_and_contrasted_in_both_themes(
         found = chart_text_problems(page)
         screenshot(page, screenshots / f"theme_{name}_{scheme}.png")
         assert not found, "\n".join(found[:25]) + f"\n... {len(found)} in all"
+        controls = control_contrast_problems(page)  # chart buttons 4.5:1, lines 3:1
+        assert not controls, "\n".join(controls)
     finally:
         context.close()
 
