@@ -217,8 +217,9 @@ def _limit_errors(spec: ProblemSpec, page: str) -> list[str]:
     steps = page_steps(spec, page)
     if spec.n_q * spec.n_k > MAX_CELLS or steps > MAX_STEPS:
         errors.append(
-            f"This problem is too large to trace step by step ({spec.n_q} x {spec.n_k} scores, "
-            f"up to {steps} steps; the limits are {MAX_CELLS:,} scores and "
+            f"This problem is too large to trace step by step ({spec.n_q} x {spec.n_k} = "
+            f"{spec.n_q * spec.n_k:,} scores, up to {steps:,} steps; the limits are "
+            f"{MAX_CELLS:,} scores and "
             f"{MAX_STEPS:,} steps). {_try(spec, page)}"
         )
         return errors

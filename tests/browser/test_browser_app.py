@@ -28,6 +28,7 @@ def test_page_renders_steps_and_has_no_exception(
     screenshot(page, screenshots / "stepper_step1.png")
     title = _step_title(page)
     assert "K/V block 0" in title
+    assert page.get_by_text("Server time for this step").count() == 0  # a developer's number
 
     page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
     wait_for_heading(page, "K/V block 1")

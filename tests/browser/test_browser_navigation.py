@@ -112,6 +112,8 @@ def test_too_large_suggestion_is_one_click(page: object, server_url: str) -> Non
     page.goto(f"{server_url}/?n_q=4096&n_k=4096&block_q=4&block_kv=4")  # type: ignore[attr-defined]
     button = page.get_by_role("button", name="Use the suggested size")  # type: ignore[attr-defined]
     button.wait_for(timeout=30_000)
+    message = page.locator(ALERT_ERROR).first.inner_text()  # type: ignore[attr-defined]
+    assert "= 16,777,216 scores, up to 1,050,624 steps" in message, message  # counts grouped
     button.click()
     wait_for_heading(page, "Step 0 of")
     wait_until_settled(page)

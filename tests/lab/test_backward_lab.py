@@ -282,7 +282,7 @@ def test_the_backward_page_counts_its_own_steps() -> None:
     assert page_steps(spec, "stepper") == spec.n_steps
     assert problem_errors(spec) == []
     (error,) = problem_errors(spec, "backward")
-    assert f"up to {spec.n_backward_steps} steps" in error
+    assert f"up to {spec.n_backward_steps:,} steps" in error
     fitted = suggest_spec(spec, "backward")
     assert problem_errors(fitted, "backward") == [] and fitted.n_backward_steps <= MAX_STEPS
     assert error.endswith(
