@@ -29,6 +29,12 @@ def test_page_renders_steps_and_has_no_exception(
     title = _step_title(page)
     assert "K/V block 0" in title
     assert page.get_by_text("Server time for this step").count() == 0  # a developer's number
+    page.get_by_text("How to read this page").click()  # type: ignore[attr-defined]
+    how = page.get_by_text("Current tile:", exact=False).first  # type: ignore[attr-defined]
+    how.wait_for(timeout=10_000)
+    assert "this tile's own colour scale" in how.inner_text()  # what the default shows
+    toggle = page.get_by_label("S colour scale: this tile", exact=False)  # type: ignore[attr-defined]
+    assert toggle.first.is_checked()
 
     page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
     wait_for_heading(page, "K/V block 1")

@@ -20,8 +20,9 @@ HOW_TO_READ = """
   the tile being processed now; green: tiles done; grey veil: still to come; blue dashed:
   skipped entirely by the causal mask. The orange bars show the Q block (right) and the
   K/V block (top) on chip.
-- **Current tile**: the scores S_ij of this tile and P~_ij = exp(S_ij - m_new). Same
-  colour scale as the map; blank cells are masked.
+- **Current tile**: the scores S_ij of this tile and P~_ij = exp(S_ij - m_new). S is on
+  this tile's own colour scale (its colour bar says which numbers); the switch above the
+  tile puts it on the map's scale instead. Blank cells are masked.
 - **Running statistics**: for each query row of the block, the running max m and running
   sum l after every tile so far, and alpha = exp(m_old - m_new) of this step. Circled
   rows: their max just rose, so alpha < 1 shrinks what was accumulated before.
