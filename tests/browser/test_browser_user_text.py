@@ -75,10 +75,16 @@ def test_a_hostile_file_name_renders_as_literal_text(page: object, server_url: s
     dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first  # type: ignore[attr-defined]
     dropzone.set_input_files(files=[file])
     wait_for_text(page, "is neither an .npz")
-    (alert,) = markup_inside(page, ERROR)
-    assert alert["markup"] == [], alert
-    assert HOSTILE[:40] in alert["text"].replace("\u2060", "")
+    wait_for_text(page, "Your file was not used")  # also in the main area, above the steps
     wait_until_settled(page)
+    alerts = markup_inside(page, ERROR)
+    assert len(alerts) == 2, alerts  # the sidebar's and the main area's
+    for alert in alerts:
+        assert alert["markup"] == [], alert
+        assert HOSTILE[:40] in alert["text"].replace("\u2060", "")
+    main = page.locator("[data-testid=stMain] " + ERROR).first.bounding_box()  # type: ignore[attr-defined]
+    heading = page.locator("h3", has_text="Step 0 of").first.bounding_box()  # type: ignore[attr-defined]
+    assert main is not None and heading is not None and main["y"] < heading["y"]
     assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
     assert_no_exception(page)
 

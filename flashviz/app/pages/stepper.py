@@ -27,6 +27,7 @@ from flashviz.app.stepper.sections import (
 )
 from flashviz.app.stepper.sidebar import problem_sidebar
 from flashviz.app.stepper.step_panel import play_controls, step_panel
+from flashviz.app.stepper.uploads_view import refused_upload_notice
 from flashviz.lab.problem import problem_errors
 
 
@@ -42,6 +43,7 @@ def render() -> None:
         st.title("FlashAttention-2, tile by tile")
     for w in warnings:
         st.warning(w)
+    refused_upload_notice()
     if not present:
         how_to_read()
     spec = spec_from_state()

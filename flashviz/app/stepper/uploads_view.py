@@ -22,6 +22,7 @@ from flashviz.io.trace_export import trace_npz
 from flashviz.io.uploads import MAX_UPLOAD_BYTES, QKVUpload, UploadError, read_qkv, short_name
 from flashviz.lab.problem import MAX_CELLS, MAX_HEAD_DIM
 
+REFUSED = "_upload_refused"  # session state: why the uploaded file was refused (this run)
 ACCEPTED = (
     "An `.npz` holding arrays `q` (n_q, d), `k` and `v` (n_k, d), saved with "
     "`np.savez(f, q=q, k=k, v=v)`, or one `.npy` of shape (3, n, d) stacking q, k, v. "
@@ -55,17 +56,31 @@ def qkv_uploader() -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         max_upload_size=math.ceil(MAX_UPLOAD_BYTES / 2**20) + 1,  # our own check says more
     )
     st.caption(ACCEPTED)
+    st.session_state.pop(REFUSED, None)
     if file is None:
         return None
     result = _parsed(file.file_id, file.name, file.getvalue())
     if isinstance(result, str):
         st.error(plain_message(result), icon=":material/error:")
+        st.session_state[REFUSED] = result
         return None
     st.success(
         plain_message(f"Loaded {short_name(file.name)}: {result.summary()}"),
         icon=":material/check_circle:",
     )
     return result.arrays
+
+
+def refused_upload_notice() -> None:
+    """In the main area, above the steps: the file just refused, and what the page shows
+    instead (the sidebar's message is far down, out of sight)."""
+    message = st.session_state.get(REFUSED)
+    if message:
+        st.error(
+            plain_message(f"Your file was not used: {message} The steps below are the "
+                          "generated problem of the sidebar's settings."),
+            icon=":material/error:",
+        )  # fmt: skip
 
 
 def trace_download_button(load: Callable[[], Trace]) -> None:
