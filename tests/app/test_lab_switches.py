@@ -93,7 +93,12 @@ def test_a_bad_upload_shows_its_message_and_keeps_the_pattern() -> None:
     assert not at.exception
     with pytest.raises(UploadError) as refused:
         load_qkv(b"not a numpy file", "bad.npz")
-    assert [shown(e.value) for e in at.error] == [str(refused.value)]
+    said = str(refused.value)  # in the main area (above the steps) and in the sidebar
+    assert [shown(e.value) for e in at.error] == [
+        f"Your file was not used: {said} The steps below are the generated problem of the "
+        "sidebar's settings.",
+        said,
+    ]
     assert at.session_state["upload"] == "" and not at.number_input(key="n_q").disabled
     trace = build_trace(ProblemSpec())  # the default pattern's problem, still shown
     assert step_title(at).startswith(f"### Step 0 of {len(trace.steps) - 1}: load q")
