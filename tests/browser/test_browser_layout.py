@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import (
+    CHART,
     chart_overlaps,
     screenshot,
     wait_for_charts,
@@ -63,6 +64,15 @@ def detached_bars(page: object, max_gap_px: float = 12.0) -> list[str]:
     return page.evaluate(_BARS, max_gap_px)  # type: ignore[attr-defined]
 
 
+def _assert_first_screen_shows_the_buttons_and_the_tile_map(page: object, height: int) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
+    assert page.locator("[data-testid=stSidebar]").is_visible()  # type: ignore[attr-defined]
+    next_button = page.get_by_role("button", name="Next").first.bounding_box()  # type: ignore[attr-defined]
+    tile_map = page.locator(CHART, has_text="Tile map").first.bounding_box()  # type: ignore[attr-defined]
+    assert next_button is not None and next_button["y"] + next_button["height"] <= height
+    assert tile_map is not None and height - tile_map["y"] >= 250, (next_button, tile_map)
+
+
 @pytest.mark.parametrize(("problem", "width", "height"), CASES)
 def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
     browser: object, server_url: str, screenshots: Path, width: int, height: int, problem: str
@@ -78,6 +88,8 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         found = chart_overlaps(page) + detached_bars(page)
         screenshot(page, screenshots / f"layout_{problem.replace(' ', '_')}_{width}.png")
         assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
+        if (width, height) == (1280, 720):  # the first screen, sidebar open: Next and the map
+            _assert_first_screen_shows_the_buttons_and_the_tile_map(page, height)
     finally:
         context.close()
 

@@ -30,6 +30,13 @@ from flashviz.app.stepper.step_panel import play_controls, step_panel
 from flashviz.app.stepper.uploads_view import refused_upload_notice
 from flashviz.lab.problem import problem_errors
 
+# Less space above the title, so that the step buttons and the charts share the first
+# screen at 1280 x 720 (the page's top padding is 6rem by default).
+FIRST_SCREEN = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
+[data-testid="stMainBlockContainer"] h1 { padding-top: 0.25rem !important; }
+</style>"""
+
 
 def render() -> None:
     warnings = init_state()
@@ -40,12 +47,11 @@ def render() -> None:
     if present:
         presentation.style()
     else:
+        st.markdown(FIRST_SCREEN, unsafe_allow_html=True)  # fixed CSS, no user text
         st.title("FlashAttention-2, tile by tile")
     for w in warnings:
         st.warning(w)
     refused_upload_notice()
-    if not present:
-        how_to_read()
     spec = spec_from_state()
     errors = problem_errors(spec)
     if errors:
@@ -74,6 +80,7 @@ def render() -> None:
         step_panel(load, None, bug_at, present=True)
         return
     step_panel(load, play_controls(), bug_at)
+    how_to_read()
     whole_run_section(spec, uploaded)
     correctness_section(ctx)
     downloads_section(load)

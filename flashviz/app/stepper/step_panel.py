@@ -191,10 +191,6 @@ def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
     step_view.chart(w, "tile", note="No tile at this step: see the explanation above.")
     step_view.chart(w, "stats")
     step_view.chart(w, "accumulator")
-    png_download(
-        functools.partial(_figures(), ctx, k), count=len(w.figs[k]), file_stem=f"flashviz_step{k}"
-    )
-    code_section(ctx.trace.steps[k].kind)
 
 
 def present_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
@@ -248,7 +244,7 @@ def step_panel_body(
     started = time.perf_counter()
     last = len(ctx.trace.steps) - 1
     st.session_state.step = min(max(int(st.session_state.get("step", 0)), 0), last)
-    quiz = quiz_mode_toggle()
+    quiz = bool(st.session_state.get("quiz_mode", False))  # its switch is drawn below the views
     if quiz:
         PLAYER.stop()  # no auto-advance past a question
         reset_if_new_problem(ctx)
@@ -276,8 +272,13 @@ def step_panel_body(
     sync_query_params({"step": k, TILE_SCALE: bool(st.session_state.get(TILE_SCALE, True))})
     step_view.heading(w, functools.partial(step_heading, ctx))
     _bug_banner(ctx, k, bug_at)
+    _views(ctx, k, w)  # first: buttons, heading and charts share the first screen
     _counters(ctx, k)
-    _views(ctx, k, w)
+    quiz_mode_toggle()
+    png_download(
+        functools.partial(_figures(), ctx, k), count=len(w.figs[k]), file_stem=f"flashviz_step{k}"
+    )
+    code_section(ctx.trace.steps[k].kind)
     st.session_state["_step_ms"] = (time.perf_counter() - started) * 1000  # for measure_app
 
 
