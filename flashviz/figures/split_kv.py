@@ -99,13 +99,14 @@ def sm_figure(
     return figure(data, base_layout(layout, title=title, height=height))
 
 
-def lanes_figure(run: SplitKvRun, row: int, step: int, height: int = 400) -> go.Figure:
-    """Each split's running max m and sum l for query ``row`` after its tiles 1 .. ``step``
-    + 1, all splits side by side (in parallel): lane s is split s's online softmax."""
+def lanes_figure(run: SplitKvRun, row: int, done: int, height: int = 400) -> go.Figure:
+    """Each split's running max m and sum l for query ``row`` after its first ``done`` tiles
+    (0: before any), all splits side by side (in parallel): lane s is split s's online
+    softmax."""
     longest = max(run.work, default=0)
     data = []
     for p in run.partials:
-        shown = min(step + 1, len(p.m_steps))
+        shown = min(done, len(p.m_steps))
         if not shown:
             continue
         tiles = np.arange(1, shown + 1)
@@ -140,7 +141,8 @@ def lanes_figure(run: SplitKvRun, row: int, step: int, height: int = 400) -> go.
         if longest <= 20:  # whole tiles only
             layout[f"xaxis{x_name[1:]}"]["dtick"] = 1
     layout["legend"] = LEGEND
-    title = f"Each split's online softmax, in parallel: after tile {min(step + 1, longest)}"
+    after = f"after tile {min(done, longest)}" if done else "before the first tile"
+    title = f"Each split's online softmax, in parallel: {after}"
     return figure(data, base_layout(layout, title=title, height=height, margin=BOTTOM))
 
 

@@ -82,6 +82,11 @@ def _input(page: object, label: str) -> str:
     return page.locator(f"input[aria-label^='{label}']").first.input_value()  # type: ignore[attr-defined]
 
 
+def _slider_value(page: object, label: str) -> str:
+    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).first  # type: ignore[attr-defined]
+    return slider.get_by_test_id("stSliderThumbValue").inner_text()
+
+
 def _katex(page: object) -> str:
     return page.locator(".katex-html").first.inner_text()  # type: ignore[attr-defined]
 
@@ -130,11 +135,12 @@ def test_split_kv_link_charts_steps_and_correctness(
     # the lanes: Last shows every split's tiles, Previous one tile less
     _click(page, "Last", 0)
     _wait_title(page, "after tile 4")
-    _wait_param(page, "splitkv_step", 3)
+    _wait_param(page, "splitkv_step", 4)  # the slider's number is the title's
+    assert _slider_value(page, "tiles done by each split") == "4"
     assert _chart(page, LANES)["markers"] == 2 * sum(RUN.work)
     _click(page, "Previous", 0)
     _wait_title(page, "after tile 3")
-    _wait_param(page, "splitkv_step", 2)
+    _wait_param(page, "splitkv_step", 3)
     assert _chart(page, LANES)["markers"] == 2 * 3 * SPLITS
 
     # the merge: Next merges split 1, Last the last split and gives the run's lse

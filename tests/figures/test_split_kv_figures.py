@@ -73,26 +73,27 @@ def test_sm_figure_leaves_out_blocks_that_compute_nothing():
     assert list(fig["data"][1]["x"]) == [1, 1]
 
 
-@pytest.mark.parametrize("step", [0, 1, 2, 7])
-def test_lanes_are_each_split_s_running_max_and_sum_up_to_the_step(run, step):
+@pytest.mark.parametrize("done", [0, 1, 2, 3, 8])
+def test_lanes_are_each_split_s_running_max_and_sum_after_its_first_tiles(run, done):
     row = 2
-    fig = _valid(lanes_figure(run, row, step))
+    fig = _valid(lanes_figure(run, row, done))
     m_lanes = [t for t in fig["data"] if t["xaxis"] == "x"]
     l_lanes = [t for t in fig["data"] if t["xaxis"] == "x2"]
-    assert len(m_lanes) == len(l_lanes) == 6
-    for p, m, l in zip(run.partials, m_lanes, l_lanes, strict=True):
-        shown = min(step + 1, len(p.m_steps))
+    assert len(m_lanes) == len(l_lanes) == (6 if done else 0)  # before any tile: no lanes
+    for p, m, l in zip(run.partials if done else [], m_lanes, l_lanes, strict=True):
+        shown = min(done, len(p.m_steps))
         assert list(m["x"]) == list(range(1, shown + 1))
         np.testing.assert_array_equal(m["y"], p.m_steps[:shown, row])
         np.testing.assert_array_equal(l["y"], p.l_steps[:shown, row])
         assert m["name"] == f"split {p.s}" and m["showlegend"] and not l["showlegend"]
     assert fig["layout"]["xaxis"]["range"] == [0.5, 3.5]
-    assert fig["layout"]["title"]["text"].endswith(f"after tile {min(step + 1, 3)}")
+    after = f"after tile {min(done, 3)}" if done else "before the first tile"
+    assert fig["layout"]["title"]["text"].endswith(after)
 
 
 def test_lanes_hide_empty_splits_and_rows_that_see_nothing_yet():
     run = run_split_kv(17, 16, 8, 14, 4, True, 0)  # 4 one-block splits, 10 empty; row 0 sees none
-    fig = _valid(lanes_figure(run, 0, 0))
+    fig = _valid(lanes_figure(run, 0, 1))
     assert len(fig["data"]) == 2 * 4
     assert all(np.isnan(t["y"]).all() for t in fig["data"] if t["xaxis"] == "x")  # m = -inf
     assert not any(t["showlegend"] for t in fig["data"])  # 14 splits > MAX_LEGEND

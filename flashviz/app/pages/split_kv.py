@@ -47,7 +47,7 @@ DEFAULTS: dict[str, object] = {
     "splitkv_causal": True,
     "splitkv_seed": 0,
     "splitkv_row": 0,
-    "splitkv_step": 0,
+    "splitkv_step": 1,  # tiles done by each split: the first
     "splitkv_merge": 0,
 }
 FIELDS = page_fields(DEFAULTS, choices={"splitkv_gpu": tuple(GPUS)})
@@ -136,12 +136,12 @@ def sm_section(run: SplitKvRun, heads: int, gpu: str) -> None:
 
 def lanes_section(run: SplitKvRun, row: int) -> None:
     st.subheader("2. Each split's online softmax, in parallel lanes")
-    last = max(max(run.work, default=0) - 1, 0)
-    step = step_controls("splitkv_step", last, "splitkv_step_", label="tile of each split")
+    last = max(run.work, default=0)  # tiles done by the longest split; 0: before any
+    step = step_controls("splitkv_step", last, "splitkv_step_", label="tiles done by each split")
     chart(lanes_figure(run, row, step), key="splitkv_lanes")
     rows = []
     for p in run.partials:
-        done = min(step + 1, len(p.m_steps))
+        done = min(step, len(p.m_steps))
         m = float(p.m_steps[done - 1, row]) if done else -math.inf
         l = float(p.l_steps[done - 1, row]) if done else 0.0
         rows.append({"split s": p.s, "tiles done": done, "m": _fmt(m), "l": _fmt(l)})
