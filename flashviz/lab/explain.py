@@ -71,7 +71,8 @@ def _load(step: LoadStep, r: int, row: int) -> Explanation:
         "starts empty: the row max m is minus infinity, the row sum l is 0, and the "
         "unnormalised output o is 0."
     )
-    shown = [num(x) for x in step.q_i[r, :4]] + ([r"\dots"] if step.q_i.shape[1] > 4 else [])
+    head = 3  # entries of q_r shown: the line fits a half column at 1280 px
+    shown = [num(x) for x in step.q_i[r, :head]] + ([r"\dots"] if step.q_i.shape[1] > head else [])
     numbers = rf"q_{{{row}}} = [{', '.join(shown)}]"
     return Explanation(
         f"Step: load Q block {step.i}",

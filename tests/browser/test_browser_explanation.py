@@ -61,14 +61,16 @@ def _page(browser: object, url: str) -> object:
     return page
 
 
-@pytest.mark.parametrize("step", [3, 5])  # a tile step whose max rises, a write step
+@pytest.mark.parametrize(
+    "step", [0, 3, 5]
+)  # a load (q_r's numbers), a tile whose max rises, a write
 def test_worked_numbers_fit_their_box_at_1280(
     browser: object, server_url: str, screenshots: Path, step: int
 ) -> None:
     page = _page(browser, f"{server_url}/?step={step}")
     try:
         wait_for_heading(page, f"Step {step} of")
-        wait_for_charts(page, 6 if step == 3 else 5)
+        wait_for_charts(page, 6 if step == 3 else 5)  # no tile chart at a load or a write
         wait_until_settled(page)
         assert page.evaluate(OVERFLOWING) == []  # type: ignore[attr-defined]
         screenshot(page, screenshots / f"explanation_step{step}_1280.png")
