@@ -18,6 +18,9 @@ MOVES = [
 ]
 
 
+SLIDER_PX = 76  # a labelled slider's height (72 px): the progress bar gets the same box
+
+
 def _move(key: str, to: str, last: int, on_move: Callable[[], None] | None) -> None:
     k = int(st.session_state[key])
     st.session_state[key] = {
@@ -63,9 +66,11 @@ def step_controls(
             disabled=locked and to in ("next", "last"),
         )
     k = int(st.session_state[key])
-    if last > 0 and slider:  # a slider needs two values
-        slid = on_move if on_slide is None else on_slide
-        st.slider(label, 0, last, key=key, on_change=slid, disabled=locked)
-    elif last > 0:
-        st.progress(k / last, text=f"{label} {k} of {last}")
+    if last > 0:  # a slider needs two values; the bar standing in for it takes its height
+        with st.container(height=SLIDER_PX, border=False):
+            if slider:
+                slid = on_move if on_slide is None else on_slide
+                st.slider(label, 0, last, key=key, on_change=slid, disabled=locked)
+            else:
+                st.progress(k / last, text=f"{label} {k} of {last}")
     return k

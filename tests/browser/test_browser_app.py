@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .helpers import assert_no_exception, screenshot, wait_for_charts, wait_for_heading
+from .helpers import (
+    assert_no_exception,
+    screenshot,
+    wait_for_charts,
+    wait_for_heading,
+    wait_until_settled,
+)
 
 CURRENT_TILE_OUTLINE = "rgb(230, 159, 0)"  # the orange of style.CURRENT
 
@@ -46,12 +52,22 @@ def test_page_renders_steps_and_has_no_exception(
 def test_play_advances_the_step_on_its_own(page: object, server_url: str) -> None:
     page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
     wait_for_charts(page, 6)
+    wait_until_settled(page)
+    before = _heading_top(page)
     page.get_by_role("button", name="Play").click()  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "[...document.querySelectorAll('h3')].some(h => /^Step [4-9]/.test(h.innerText))",
         timeout=30_000,
     )
+    assert abs(_heading_top(page) - before) <= 2  # the bar standing in for the slider: no jump
     assert_no_exception(page)
+
+
+def _heading_top(page: object) -> float:
+    return page.evaluate(  # type: ignore[attr-defined]
+        "[...document.querySelectorAll('h3')].find(h => /^Step \\d/.test(h.innerText))"
+        ".getBoundingClientRect().top + window.scrollY"
+    )
 
 
 def test_bug_switch_points_at_the_first_bad_step_and_code_is_highlighted(
