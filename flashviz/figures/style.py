@@ -101,6 +101,12 @@ def fit_numbers(data: list[dict], layout: dict, width: float) -> None:
                 break
 
 
+def index_ticks(count: int, most: int = 8) -> dict:
+    """Ticks for an axis of ``count`` whole indices: on whole numbers only (a wide chart
+    otherwise labels 3.5, 4.5), at most about ``most`` of them."""
+    return {"tick0": 0, "dtick": max(1, -(-count // most))}
+
+
 def log_ticks(*arrays: object) -> dict:
     """Tick spacing for a log axis over ``arrays``: at most ~6 labels of 16 px, whole
     decades when the values span two or more, else 3 labels in between."""

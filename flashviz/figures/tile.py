@@ -18,6 +18,7 @@ from flashviz.figures.style import (
     base_layout,
     finite_or_nan,
     fit_numbers,
+    index_ticks,
 )
 
 
@@ -70,10 +71,15 @@ def tile_figure(
         ],
         gap=0.12,
     )
+    keys, queries = step.s.shape[1], step.s.shape[0]
     for k in (1, 2):
         suffix = "" if k == 1 else "2"
-        layout[f"xaxis{suffix}"].update(title={"text": "key c"}, showgrid=False)
-        layout[f"yaxis{suffix}"].update(autorange="reversed", showgrid=False)
+        layout[f"xaxis{suffix}"].update(
+            title={"text": "key c"}, showgrid=False, **index_ticks(keys)
+        )
+        layout[f"yaxis{suffix}"].update(
+            autorange="reversed", showgrid=False, **index_ticks(queries)
+        )
     layout["yaxis"]["title"] = {"text": "query r"}
     zmin, zmax = score_range(ctx, step.s, tile_scale)
     own = (zmin, zmax) != (-ctx.score_max, ctx.score_max)

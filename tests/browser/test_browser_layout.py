@@ -64,6 +64,12 @@ def detached_bars(page: object, max_gap_px: float = 12.0) -> list[str]:
     return page.evaluate(_BARS, max_gap_px)  # type: ignore[attr-defined]
 
 
+HALF_INDEX_TICKS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(g => (g.querySelector('.gtitle')?.textContent || '').startsWith('Tile ('))
+  .flatMap(g => [...g.querySelectorAll('.xtick text, .ytick text')].map(t => t.textContent))
+  .filter(t => /^-?\\d+\\.5$/.test(t))"""  # a key or query index between two whole ones
+
+
 def _assert_first_screen_shows_the_buttons_and_the_tile_map(page: object, height: int) -> None:
     page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
     assert page.locator("[data-testid=stSidebar]").is_visible()  # type: ignore[attr-defined]
@@ -90,6 +96,7 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
         if (width, height) == (1280, 720):  # the first screen, sidebar open: Next and the map
             _assert_first_screen_shows_the_buttons_and_the_tile_map(page, height)
+        assert page.evaluate(HALF_INDEX_TICKS) == []  # type: ignore[attr-defined]
     finally:
         context.close()
 
