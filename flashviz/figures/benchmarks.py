@@ -28,6 +28,7 @@ from flashviz.figures.style import (
     CHANGED,
     CURRENT,
     DONE,
+    INK,
     PURPLE,
     SKY_BLUE,
     base_layout,
@@ -36,6 +37,7 @@ from flashviz.figures.style import (
 
 METHOD_COLOURS = (DONE, CURRENT, BLUE, PURPLE, SKY_BLUE)
 DASHES = ("solid", "dash", "dot")
+LIMIT_DASHES = ("dot", "dash", "dashdot")  # device memory, fp32 peak, tensor-core peak
 MIB = 2**20
 TC_LINE = "flash, tensor cores (float16/bfloat16)"  # the roofline's tensor-core kernel
 
@@ -62,7 +64,7 @@ def _axes(fig: go.Figure, titles: Sequence[str]) -> None:
     for col, title in enumerate(titles, start=1):
         mine = [t for t in fig.data if t.xaxis == ("x" if col == 1 else f"x{col}")]
         xs, ys = [t.x for t in mine if t.x is not None], [t.y for t in mine if t.y is not None]
-        fig.update_xaxes(type="log", title_text="n (sequence length)", **_n_ticks(*xs),
+        fig.update_xaxes(type="log", title_text="n", **_n_ticks(*xs),
                          row=1, col=col)  # fmt: skip
         fig.update_yaxes(type="log", title_text=title, **log_ticks(*ys), row=1, col=col)
 
@@ -163,9 +165,11 @@ def roofline_figure(expectations: Sequence[Expectation], gpu: GpuSpec) -> go.Fig
               (3, gpu.fp32_tflops, f"fp32 peak ({gpu.fp32_tflops:g} TFLOP/s)"))  # fmt: skip
     if gpu.tc_tflops is not None:
         limits += ((3, gpu.tc_tflops, f"tensor-core peak ({gpu.tc_tflops:g} TFLOP/s)"),)
-    for col, y, label in limits:  # a dotted line, as a trace: shapes misplace on log axes
+    for (col, y, label), dash in zip(limits, LIMIT_DASHES, strict=False):
+        # a line of its own dash each (its legend swatch tells it apart), as a trace:
+        # shapes misplace on log axes
         line = go.Scatter(x=[ns[0], ns[-1]], y=[y, y], name=label, mode="lines",
-                          line={"dash": "dot", "color": CHANGED})  # fmt: skip
+                          line={"dash": dash, "color": INK, "width": 2})  # fmt: skip
         fig.add_trace(line, row=1, col=col)
     _axes(fig, ("milliseconds", "MiB", "TFLOP/s"))
     fig.update_layout(base_layout({}, title=f"Expected on the {gpu.name} (roofline)", height=460))

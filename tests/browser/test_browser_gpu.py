@@ -14,6 +14,7 @@ from flashviz.gpu import launcher as gpu
 from .helpers import (
     CHART,
     assert_no_exception,
+    chart_overlaps,
     chart_text_problems,
     screenshot,
     wait_for_charts,
@@ -94,6 +95,8 @@ def test_a_second_student_asking_for_a_sweep_is_told_at_once_that_the_server_is_
         b.locator("[data-testid='stProgress']").first.wait_for(timeout=5_000)  # the running job
         screenshot(b, screenshots / "gpu_page_busy.png")
         wait_for_charts(a, 2, timeout_ms=120_000)  # the first student's sweep arrives by itself
+        wait_until_settled(a)
+        assert not chart_overlaps(a), chart_overlaps(a)  # 1280 px: three panels' axis titles
         b.locator("[data-testid='stProgress']").first.wait_for(state="detached", timeout=30_000)
         assert_no_exception(a)
         assert_no_exception(b)

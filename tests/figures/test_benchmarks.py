@@ -141,3 +141,11 @@ def test_gpu_figure_tells_seven_methods_apart():
     fig = gpu_benchmark_figure(rows)
     looks = {(t.line.color, t.marker.symbol) for t in fig.data if t.xaxis == "x"}
     assert len(looks) == len(methods)
+
+
+def test_the_roofline_reference_lines_each_have_their_own_swatch() -> None:
+    spec = next(g for g in KNOWN_GPUS if g.tc_tflops is not None)
+    fig = roofline_figure([expect(n, 64, spec) for n in (512, 1024, 2048)], spec)
+    limits = [t for t in fig.data if t.name.startswith(("device memory", "fp32 peak", "tensor"))]
+    assert len(limits) == 3
+    assert len({(t.line.dash, t.line.color) for t in limits}) == 3  # told apart in the legend
