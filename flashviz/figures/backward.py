@@ -83,7 +83,7 @@ def backward_tile_map_figure(
         ("done", {"color": DONE}),
         ("current", {"color": CURRENT}),
         ("to come", {"color": TO_COME_GREY}),
-        ("skipped (masked)", outline(SKIPPED, 3)),
+        ("masked", outline(SKIPPED, 3)),
     ]
     step = trace.steps[k]
     where = f": tile ({step.i}, {step.j})" if isinstance(step, BwdTileStep) else ""

@@ -181,10 +181,10 @@ def legend_squares(entries: Sequence[tuple[str, dict]]) -> list[dict]:
 
 
 LEGEND = [
-    ("current tile", outline(CURRENT, 4)),
-    ("processed", outline(DONE, 3)),
-    ("still to come", {"color": TO_COME}),
-    ("skipped (masked)", outline(SKIPPED, 3)),
+    ("current", outline(CURRENT, 4)),  # short: two a row fit a half column at 1280 px
+    ("done", outline(DONE, 3)),
+    ("to come", {"color": TO_COME}),
+    ("masked", outline(SKIPPED, 3)),
 ]
 
 

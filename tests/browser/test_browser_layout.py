@@ -70,6 +70,17 @@ HALF_INDEX_TICKS = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .filter(t => /^-?\\d+\\.5$/.test(t))"""  # a key or query index between two whole ones
 
 
+CUT_LEGEND_TEXT = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(g => g.checkVisibility() && g.querySelector('.legend .bg'))
+  .flatMap(g => { const box = g.querySelector('.legend .bg').getBoundingClientRect();
+    const items = [...g.querySelectorAll('.legend .traces')].map(e => e.getBoundingClientRect());
+    return [...g.querySelectorAll('.legend .traces')].flatMap((e, k) => {
+      const text = e.querySelector('.legendtext'), r = text.getBoundingClientRect();
+      const next = items.find((b, n) => n > k && Math.abs(b.top - items[k].top) < 2);
+      return r.right > (next ? next.left : box.right) + 1 ? [text.textContent] : []; }); })"""
+# a legend entry whose text runs under the next entry or past the legend's edge (cut)
+
+
 def _assert_first_screen_shows_the_buttons_and_the_tile_map(page: object, height: int) -> None:
     page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
     assert page.locator("[data-testid=stSidebar]").is_visible()  # type: ignore[attr-defined]
@@ -97,6 +108,7 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         if (width, height) == (1280, 720):  # the first screen, sidebar open: Next and the map
             _assert_first_screen_shows_the_buttons_and_the_tile_map(page, height)
         assert page.evaluate(HALF_INDEX_TICKS) == []  # type: ignore[attr-defined]
+        assert page.evaluate(CUT_LEGEND_TEXT) == []  # type: ignore[attr-defined]
     finally:
         context.close()
 

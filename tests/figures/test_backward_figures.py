@@ -71,7 +71,7 @@ def test_tile_map_shows_each_tile_s_state_and_order(trace) -> None:
         assert fig["layout"]["title"]["text"].startswith("Tiles in the backward's order")
         assert f"step {k}" in fig["layout"]["title"]["text"]
         names = [d.get("name") for d in fig["data"][1:]]
-        assert names == ["done", "current", "to come", "skipped (masked)"]
+        assert names == ["done", "current", "to come", "masked"]
     scale = heat["colorscale"]  # one flat band per state
     for code, colour in enumerate(STATE_COLOURS):
         z = (code + 0.5) / 4
