@@ -125,13 +125,19 @@ def chart_overlaps(page: object, min_overlap_px: float = 2.0) -> list[str]:
     return page.evaluate(_CHART_BOXES, min_overlap_px)  # type: ignore[attr-defined]
 
 
-_CHART_TEXT = """([minPx, minContrast, selector]) => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+# WCAG 2 colour arithmetic for the checks below: rgb() parsing, relative luminance, contrast
+_WCAG = """  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
   const lum = ([r, g, b]) => { const f = (v) => { v /= 255;
     return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
     return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
   const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
     return (x + 0.05) / (y + 0.05); };
+"""
+
+_CHART_TEXT = (
+    "([minPx, minContrast, selector]) => {\n"
+    + _WCAG
+    + """
   let bg = rgb(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
   const found = [];
   document.querySelectorAll(selector).forEach((gd, chart) => {
@@ -157,6 +163,7 @@ _CHART_TEXT = """([minPx, minContrast, selector]) => {
   });
   return found;
 }"""
+)
 
 
 def chart_text_problems(
@@ -167,13 +174,10 @@ def chart_text_problems(
     return page.evaluate(_CHART_TEXT, [min_px, min_contrast, selector])  # type: ignore[attr-defined]
 
 
-_CONTROL_CONTRAST = """([minText, minLine]) => {
-  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => { const f = (v) => { v /= 255;
-    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
-  const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
-    return (x + 0.05) / (y + 0.05); };
+_CONTROL_CONTRAST = (
+    "([minText, minLine]) => {\n"
+    + _WCAG
+    + """
   const shown = (e) => e.getBoundingClientRect().width > 0
     && e.checkVisibility({visibilityProperty: true});
   const found = [];
@@ -196,6 +200,7 @@ _CONTROL_CONTRAST = """([minText, minLine]) => {
   });
   return found;
 }"""
+)
 
 
 def control_contrast_problems(
