@@ -9,13 +9,15 @@ reference's own error (tests/support.py).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from flashviz.core.kernel_files import KERNEL_PATH
-from flashviz.gpu.launch_params import kernel_blocks, kernel_config, prepare_call
+from flashviz.gpu.launch_params import KernelConfig, kernel_blocks, kernel_config, prepare_call
 from tests.gpu.cuda_emulation import emu
+from tests.gpu.on_demand import OnDemand
 from tests.support import assert_matches_reference
 
 if shutil.which(emu.CXX) is None:
@@ -28,19 +30,11 @@ RAGGED = [(1, 1), (7, 13), (113, 203), (65, 31), (64, 64)]
 HEAD_DIMS = [8, 40, 59, 96, 111, 128]  # padded to 16, 64, 64, 96, 128, 128
 D = 64
 
-# Every build the tests below use, compiled up front in parallel.
-CONFIGS = sorted(
-    {kernel_config(D, *blocks) for blocks in kernel_blocks(D)}
-    | {kernel_config(d, *kernel_blocks(d)[0]) for d in HEAD_DIMS}
-    | {kernel_config(32, 64, 64)},
-    key=repr,
-)
-
 
 @pytest.fixture(scope="module")
-def libs() -> dict:
-    paths = emu.build_many([emu.Build(config) for config in CONFIGS])
-    return dict(zip(CONFIGS, paths, strict=True))
+def libs() -> OnDemand[KernelConfig, Path]:
+    """The CPU build of each config, made when a test first needs it."""
+    return OnDemand(lambda config: emu.build(emu.Build(config)))
 
 
 def run_kernel(libs: dict, q, k, v, **options) -> tuple[np.ndarray, np.ndarray]:
@@ -133,15 +127,17 @@ MUTANTS = {
 
 
 @pytest.fixture(scope="module")
-def mutant_libs(libs) -> dict:
+def mutant_libs() -> OnDemand[str, dict[KernelConfig, Path]]:
+    """Each mutant's build ({config: library}), made when its test first needs it."""
     config = kernel_config(D, 32, 32)
     source = KERNEL_PATH.read_text()
-    sources = {}
-    for name, (old, new, _) in MUTANTS.items():
+
+    def build(name: str) -> dict[KernelConfig, Path]:
+        old, new, _ = MUTANTS[name]
         assert source.count(old) == 1, f"mutant {name!r}: {old!r} is not in the kernel once"
-        sources[name] = source.replace(old, new)
-    paths = emu.build_many([emu.Build(config, source=text) for text in sources.values()])
-    return {name: {config: path} for name, path in zip(sources, paths, strict=True)}
+        return {config: emu.build(emu.Build(config, source=source.replace(old, new)))}
+
+    return OnDemand(build)
 
 
 def biting_problem(make_qkv) -> tuple[np.ndarray, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from flashviz.core.kernel_files import KERNEL_PATH
 from flashviz.gpu.launch_params import kernel_config, prepare_call
 from tests.gpu.cuda_emulation import emu
+from tests.gpu.on_demand import OnDemand
 from tests.support import assert_matches_reference
 
 RACE = "WARNING: ThreadSanitizer"
@@ -52,14 +54,19 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def programs() -> dict[str, object]:
+def programs() -> OnDemand[str | None, Path]:
+    """None: the kernel's TSan program; a sync: the kernel without that __syncthreads().
+    Each built when a test first needs it."""
     source = KERNEL_PATH.read_text()
-    sources: dict[str | None, str | None] = {None: None}
-    for sync in SYNCS:
+
+    def build(sync: str | None) -> Path:
+        if sync is None:
+            return emu.build(emu.Build(CONFIG, tsan=True))
         assert source.count(sync) == 1, f"{sync!r} is not in the kernel exactly once"
-        sources[sync] = source.replace(sync, "// removed:", 1)
-    builds = [emu.Build(CONFIG, source=text, tsan=True) for text in sources.values()]
-    return dict(zip(sources, emu.build_many(builds), strict=True))
+        text = source.replace(sync, "// removed:", 1)
+        return emu.build(emu.Build(CONFIG, source=text, tsan=True))
+
+    return OnDemand(build)
 
 
 def _run(exe, make_qkv, n_q, n_k, causal, align):

@@ -7,10 +7,8 @@ and exactly the static shared memory launch.py computes (<= 48 KiB).
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -45,18 +43,10 @@ PHASES = [  # as flashviz.lab.source_view.PHASES; "reduce" is the kernel's only
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def compiled() -> dict:
-    load_nvrtc()
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = list(pool.map(lambda job: compile_kernel(*job), JOBS))
-    return dict(zip(JOBS, results, strict=True))
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("config", "arch"), JOBS, ids=[f"{c.defines}-{a}" for c, a in JOBS])
-def test_compiles_without_spills(compiled, config, arch):
-    result: Compiled = compiled[config, arch]
+def test_compiles_without_spills(config, arch):
+    result: Compiled = compile_kernel(config, arch)  # each job compiled by its test only
     info = result.ptxas
     assert result.cubin[:4] == b"\x7fELF"
     assert (info.spill_stores, info.spill_loads, info.stack_bytes) == (0, 0, 0), result.log

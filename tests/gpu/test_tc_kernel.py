@@ -45,6 +45,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +64,7 @@ from flashviz.gpu.launch_params import (
     tc_kernel_source,
 )
 from tests.gpu.cuda_emulation import emu, emu_tc
+from tests.gpu.on_demand import OnDemand
 from tests.support import ROOT
 
 PRECISIONS = ["float16", "bfloat16"]
@@ -86,13 +88,13 @@ COMPILE_JOBS = [
 
 
 @pytest.fixture(scope="module")
-def compiled() -> dict:
+def nvrtc_wheel() -> None:
+    """NVRTC loaded; skips where NVIDIA ships no wheel of it."""
     if sys.platform not in ("linux", "win32"):
         pytest.skip(f"no NVRTC wheel for {sys.platform}")
-    from flashviz.gpu.nvrtc import compile_tc_kernel, load_nvrtc
+    from flashviz.gpu.nvrtc import load_nvrtc
 
     load_nvrtc()
-    return {job: compile_tc_kernel(*job) for job in COMPILE_JOBS}  # one at a time
 
 
 @pytest.mark.timeout(120)
@@ -101,8 +103,10 @@ def compiled() -> dict:
     COMPILE_JOBS,
     ids=[f"d{c.head_dim}-{c.block_q}x{c.block_kv}-{c.precision}-{a}" for c, a in COMPILE_JOBS],
 )
-def test_compiles_without_spills(compiled, config, arch):
-    result = compiled[config, arch]
+def test_compiles_without_spills(nvrtc_wheel, config, arch):
+    from flashviz.gpu.nvrtc import compile_tc_kernel
+
+    result = compile_tc_kernel(config, arch)  # each job compiled by its test only
     info = result.ptxas
     assert result.cubin[:4] == b"\x7fELF"
     assert (info.spill_stores, info.spill_loads, info.stack_bytes) == (0, 0, 0), result.log
@@ -120,7 +124,7 @@ def test_every_arch_and_head_dim_of_the_issue_is_compiled():
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("precision", "kind"), [("float16", "f16"), ("bfloat16", "bf16")])
-def test_the_ptx_has_the_tensor_core_instructions(compiled, precision, kind):
+def test_the_ptx_has_the_tensor_core_instructions(nvrtc_wheel, precision, kind):
     """The GPU path is inline PTX (the emulator's stand-ins are only for host compilers):
     the kernel's PTX holds the mma.sync and cvt of its precision, and no other type's."""
     from flashviz.gpu.nvrtc import load_nvrtc
@@ -166,16 +170,12 @@ CASES = {  # id: (n_q, n_k, d, lead, causal, align, (block_q, block_kv))
 }
 
 
-def _configs() -> list[TcConfig]:
-    configs = {tc_config(c[2], *c[6], p) for c in CASES.values() for p in PRECISIONS}
-    return sorted(configs, key=repr)
-
-
 @pytest.fixture(scope="module")
-def libs() -> dict:
+def libs() -> OnDemand[TcConfig, Path]:
+    """The CPU build of each config, made when a test first needs it."""
     if not HAVE_CXX:
         pytest.skip(f"{emu.CXX} (C++20) runs the kernel on the CPU")
-    return {config: emu.build(emu_tc.TcBuild(config)) for config in _configs()}
+    return OnDemand(lambda config: emu.build(emu_tc.TcBuild(config)))
 
 
 def run_kernel(libs: dict, q, k, v, **options) -> tuple[np.ndarray, np.ndarray]:
@@ -285,14 +285,16 @@ MUTANT_CONFIG = tc_config(64, 32, 32, "float16")
 
 
 @pytest.fixture(scope="module")
-def mutant_libs(libs) -> dict:
+def mutant_libs(libs) -> OnDemand[str, dict[TcConfig, Path]]:
+    """Each mutant's build ({MUTANT_CONFIG: library}), made when its test first needs it."""
     source = TC_KERNEL_PATH.read_text()
-    out = {}
-    for name, (old, new, _) in MUTANTS.items():
+
+    def build(name: str) -> dict[TcConfig, Path]:
+        old, new, _ = MUTANTS[name]
         assert source.count(old) == 1, f"mutant {name!r}: {old!r} is not in the kernel once"
-        build = emu_tc.TcBuild(MUTANT_CONFIG, source.replace(old, new))
-        out[name] = {MUTANT_CONFIG: emu.build(build)}
-    return out
+        return {MUTANT_CONFIG: emu.build(emu_tc.TcBuild(MUTANT_CONFIG, source.replace(old, new)))}
+
+    return OnDemand(build)
 
 
 def biting_problem(rng) -> tuple[np.ndarray, ...]:
@@ -387,17 +389,21 @@ needs_tsan = pytest.mark.skipif(not _tsan_works(), reason="g++ with libtsan is n
 
 
 @pytest.fixture(scope="module")
-def tsan_programs() -> dict:
+def tsan_programs() -> OnDemand[tuple[str | None, str], Path]:
+    """(None, precision): the kernel's TSan program; (sync, "float16"): the kernel without
+    that __syncthreads(). Each built when a test first needs it."""
     source = TC_KERNEL_PATH.read_text()
-    out = {}
-    for precision in PRECISIONS:
-        config = tc_config(64, 32, 32, precision)
-        out[None, precision] = emu.build(emu_tc.TcBuild(config, tsan=True))
-    for sync in SYNCS:
+
+    def build(key: tuple[str | None, str]) -> Path:
+        sync, precision = key
+        if sync is None:
+            return emu.build(emu_tc.TcBuild(tc_config(64, 32, 32, precision), tsan=True))
+        assert precision == "float16", "the programs without a __syncthreads() are float16"
         assert source.count(sync) == 1, f"{sync!r} is not in the kernel exactly once"
         text = source.replace(sync, "// removed:", 1)
-        out[sync, "float16"] = emu.build(emu_tc.TcBuild(TSAN_CONFIG, text, tsan=True))
-    return out
+        return emu.build(emu_tc.TcBuild(TSAN_CONFIG, text, tsan=True))
+
+    return OnDemand(build)
 
 
 def _run_tsan(exe, rng, n_q, n_k, causal, align, precision):

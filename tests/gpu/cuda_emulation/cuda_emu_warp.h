@@ -25,6 +25,7 @@
 // mma_16816 and pack_rn are macros, expanded where the kernel uses them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -77,7 +78,16 @@ inline void warp_done() { this_warp().barrier.arrive_and_wait(); }  // buffer fr
 // ---- 16-bit floats, bit exact -------------------------------------------------------------
 static_assert(sizeof(_Float16) == 2, "the emulator needs the compiler's _Float16 (g++ >= 12)");
 
-inline float f16_to_float(uint16_t bits) { return float(std::bit_cast<_Float16>(bits)); }
+// float16 -> float32 is exact; the compiler's conversion (libgcc's __extendhfsf2 on x86-64
+// without AVX512-FP16) is run once for each of the 65536 bit patterns, not once per element
+// (an mma converts 384 of them in each lane).
+inline const std::array<float, 65536> f16_values = [] {
+    std::array<float, 65536> table;
+    for (uint32_t bits = 0; bits < table.size(); ++bits)
+        table[bits] = float(std::bit_cast<_Float16>(uint16_t(bits)));
+    return table;
+}();
+inline float f16_to_float(uint16_t bits) { return f16_values[bits]; }
 inline uint16_t float_to_f16_rn(float x) {  // IEEE conversion: round to nearest even
     return std::bit_cast<uint16_t>(static_cast<_Float16>(x));
 }

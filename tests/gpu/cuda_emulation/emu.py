@@ -3,21 +3,33 @@
 ``build`` writes the kernel source of a config (``launch.kernel_source``: the same text
 NVRTC compiles) into ``build/cuda_emulation/`` and compiles it with g++ into a shared
 library, or with ThreadSanitizer into a program (tsan_main.cpp). Builds are named by a
-hash of everything that goes into them, so a build is reused only while nothing changed.
+hash of everything that goes into them, so a build is reused only while nothing changed;
+a file lock per build makes test processes running at once (pytest-xdist) wait for one
+g++ instead of each running its own. The emulator's headers, most of a build's g++ time,
+are parsed once per set of flags into a precompiled header (``precompiled_header``): the
+library or program g++ writes is the same, byte for byte, with or without it.
 ``run`` launches the kernel with the grid and block of ``launch.prepare_call``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
+import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+from typing import Protocol
+
+try:
+    import fcntl
+except ImportError:  # Windows: no emulation builds there (ucontext), so no lock is needed
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -29,6 +41,21 @@ CXX = os.environ.get("CXX", "g++")
 BASE_FLAGS = ("-std=c++20", "-pthread", "-Wall", "-Wno-unknown-pragmas", f"-I{HERE}")
 LIB_FLAGS = ("-O2", "-shared", "-fPIC")
 TSAN_FLAGS = ("-O1", "-g", "-fsanitize=thread")
+HEADERS = ("cuda_emu.h", "cuda_emu_warp.h")
+
+
+class Spec(Protocol):
+    """What ``build`` needs of a build (``Build``, ``emu_tc.TcBuild``)."""
+
+    tsan: bool
+    header: str  # the first thing the harness includes: it is precompiled
+
+    @property
+    def config(self) -> object: ...
+    def flags(self) -> list[str]: ...
+    def command(self, kernel: Path, out: Path, pch: Path | None = None) -> list[str]: ...
+    def text(self) -> str: ...
+    def key(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -38,13 +65,19 @@ class Build:
     config: KernelConfig
     source: str | None = None  # None: kernels/flash_attention.cu
     tsan: bool = False
+    header = "cuda_emu.h"
 
-    def command(self, kernel: Path, out: Path) -> list[str]:
+    def flags(self) -> list[str]:
+        return [*BASE_FLAGS, *(TSAN_FLAGS if self.tsan else LIB_FLAGS)]
+
+    def command(self, kernel: Path, out: Path, pch: Path | None = None) -> list[str]:
+        """g++'s command line; ``pch``: the header of ``precompiled_header``, included first."""
         files = [str(HERE / "harness.cpp")]
-        flags = list(TSAN_FLAGS) if self.tsan else list(LIB_FLAGS)
         if self.tsan:
             files.append(str(HERE / "tsan_main.cpp"))
-        return [CXX, *BASE_FLAGS, *flags, f'-DKERNEL_SOURCE="{kernel}"', *files, "-o", str(out)]
+        include = [] if pch is None else ["-include", str(pch)]
+        kernel_define = f'-DKERNEL_SOURCE="{kernel}"'
+        return [CXX, *self.flags(), *include, kernel_define, *files, "-o", str(out)]
 
     def text(self) -> str:
         """The kernel source g++ compiles (the text NVRTC would compile)."""
@@ -56,31 +89,77 @@ class Build:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def build(spec: Build) -> Path:
+@contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """BUILD_DIR/locks/<name> held: one process at a time (others wait) builds ``name``."""
+    (BUILD_DIR / "locks").mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(BUILD_DIR / "locks" / name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def precompiled_header(header: str, flags: list[str], variant: str) -> Path:
+    """``header`` (cuda_emu.h or cuda_emu_warp.h) precompiled with ``flags`` (or reused);
+    ``variant`` names the flags ("lib", "tsan").
+
+    Returns BUILD_DIR/pch_<header>_<variant>_<hash>/<header>, a one-line header that
+    includes the real one, next to its <header>.gch: g++ given ``-include`` of it reads the
+    .gch instead (the real header's ``#pragma once`` then skips the harness's own #include
+    of it), or, were the .gch ever unusable, the line itself. The hash covers the command
+    and the headers; the ones of older versions of them are deleted (each is ~60 MB)."""
+    command = [CXX, *flags]
+    parts = [header, " ".join(command), *((HERE / h).read_text() for h in HEADERS)]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    stem = f"pch_{header.removesuffix('.h')}_{variant}"
+    folder = BUILD_DIR / f"{stem}_{key}"
+    wrapper, gch = folder / header, folder / f"{header}.gch"
+    with locked(folder.name):
+        if gch.exists():
+            return wrapper
+        for old in BUILD_DIR.glob(f"{stem}_*"):
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+        folder.mkdir(parents=True)
+        wrapper.write_text(f'#include "{HERE / header}"\n')
+        partial = folder / f"partial_{gch.name}"
+        done = subprocess.run(
+            [*command, "-x", "c++-header", str(wrapper), "-o", str(partial)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"g++ failed to precompile {header}:\n{done.stderr}")
+        partial.replace(gch)
+    return wrapper
+
+
+def build(spec: Spec) -> Path:
     """Compile (or reuse) the build; returns the .so, or the program for a TSan build.
 
-    ``spec``: a ``Build``, or anything with its ``text``, ``key``, ``command`` and ``tsan``
-    (``emu_tc.TcBuild``)."""
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    ``spec``: a ``Build`` or an ``emu_tc.TcBuild``."""
     key = spec.key()
     out = BUILD_DIR / (f"tsan_{key}" if spec.tsan else f"flash_{key}.so")
     if out.exists():
         return out
-    kernel = BUILD_DIR / f"kernel_{key}.cu"
-    kernel.write_text(spec.text())
-    with tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
-        partial = Path(tmp) / out.name
-        done = subprocess.run(spec.command(kernel, partial), capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"g++ failed for {spec.config}:\n{done.stderr}")
-        partial.replace(out)  # atomic: a half-written build is never picked up
+    pch = precompiled_header(spec.header, spec.flags(), "tsan" if spec.tsan else "lib")
+    with locked(out.name):
+        if out.exists():  # another process built it while this one waited
+            return out
+        kernel = BUILD_DIR / f"kernel_{key}.cu"
+        kernel.write_text(spec.text())
+        with tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
+            partial = Path(tmp) / out.name
+            done = subprocess.run(spec.command(kernel, partial, pch), capture_output=True,
+                                  text=True)  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"g++ failed for {spec.config}:\n{done.stderr}")
+            partial.replace(out)  # atomic: a half-written build is never picked up
     return out
-
-
-def build_many(specs: list[Build]) -> list[Path]:
-    """Build several at once, one g++ per core."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(build, specs))
 
 
 @cache

@@ -1,8 +1,8 @@
 """Build and run the warp-level emulation (cuda_emu_warp.h) on the CPU.
 
 ``TcBuild`` is ``emu.Build`` for kernels/flash_attention_tc.cu (harness_tc.cpp, and
-tsan_tc_main.cpp for ThreadSanitizer); ``emu.build`` / ``emu.build_many`` compile it, ``run``
-and ``run_tsan`` launch it with the grid and block of ``launch_params.prepare_tc_call``.
+tsan_tc_main.cpp for ThreadSanitizer); ``emu.build`` compiles it, ``run`` and ``run_tsan``
+launch it with the grid and block of ``launch_params.prepare_tc_call``.
 ``probe`` builds mma_probe.cpp: the emulator's mma.m16n8k16 fragment maps, one mma on
 registers the caller builds, pack_rn and __shfl_xor_sync, each callable from Python
 (tests/gpu/test_mma_layout.py pins them to the PTX ISA).
@@ -35,11 +35,12 @@ def _compile_cached(name: str, sources: list[str], flags: list[str], suffix: str
     parts = [" ".join(command)]
     parts += [(HERE / f).read_text() for f in (*WARP_HEADERS, *sources)]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
     out = BUILD_DIR / f"{name}_{key}{suffix}"
     if out.exists():
         return out
-    with tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
+    with emu.locked(out.name), tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
+        if out.exists():  # another process built it while this one waited
+            return out
         partial = Path(tmp) / out.name
         files = [str(HERE / f) for f in sources]
         done = subprocess.run(
@@ -106,16 +107,22 @@ class TcBuild:
     config: TcConfig
     source: str | None = None  # None: kernels/flash_attention_tc.cu
     tsan: bool = False
+    header = "cuda_emu_warp.h"
 
     def text(self) -> str:
         return tc_kernel_source(self.config, self.source)
 
-    def command(self, kernel: Path, out: Path) -> list[str]:
+    def flags(self) -> list[str]:
+        return [*BASE_FLAGS, *(TSAN_FLAGS if self.tsan else LIB_FLAGS)]
+
+    def command(self, kernel: Path, out: Path, pch: Path | None = None) -> list[str]:
+        """g++'s command line (as ``emu.Build.command``)."""
         files = [str(HERE / "harness_tc.cpp")]
-        flags = list(TSAN_FLAGS) if self.tsan else list(LIB_FLAGS)
         if self.tsan:
             files.append(str(HERE / "tsan_tc_main.cpp"))
-        return [CXX, *BASE_FLAGS, *flags, f'-DKERNEL_SOURCE="{kernel}"', *files, "-o", str(out)]
+        include = [] if pch is None else ["-include", str(pch)]
+        kernel_define = f'-DKERNEL_SOURCE="{kernel}"'
+        return [CXX, *self.flags(), *include, kernel_define, *files, "-o", str(out)]
 
     def key(self) -> str:
         parts = [self.text(), " ".join(self.command(Path(), Path()))]
