@@ -81,3 +81,15 @@ def send(at: AppTest, step: object) -> AppTest:
     states = at._tree.get_widget_states()  # AppTest has no API for a component's state
     states.widgets.append(state)
     return at._run(states)
+
+
+def slide(at: AppTest, step: int) -> AppTest:
+    """Drag the step slider to ``step``: the browser sends the same move as a button."""
+    assert "slider" in parts(at), "no step slider on the page"
+    return send(at, step)
+
+
+def step_text(at: AppTest, name: str) -> str:
+    """The HTML of text part ``name`` (explanation, counters, bug, code) at the shown step."""
+    data = parts(at)[name][1]
+    return data["texts"][str(data["step"])]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from flashviz.app.stepper.code_view import CONTEXT, source_html
+from flashviz.app.stepper.code_view import CONTEXT, code_html, source_html
+from flashviz.lab import source_view
 from flashviz.lab.source_view import (
     KERNEL_ONLY,
     STEP_PHASES,
@@ -21,12 +21,8 @@ from flashviz.lab.source_view import (
     phase_spans,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-HEADER = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
 SOURCES = (inner_step_code(), kernel_code())
-CASES = [(kind, None) for kind in STEP_PHASES] + [
-    (kind, phase) for kind, phases in STEP_PHASES.items() for phase in phases
-]
+CASES = [(kind, None) for kind in STEP_PHASES] + [("tile", p) for p in STEP_PHASES["tile"]]
 
 
 class _Lines(HTMLParser):
@@ -49,7 +45,7 @@ class _Lines(HTMLParser):
         self.gaps += "fv-gap" in classes
 
     def handle_endtag(self, tag):
-        if self._stack.pop().startswith("fv-line"):
+        if self._stack and self._stack.pop().startswith("fv-line"):  # (the columns' ends)
             n, lit = self._line
             self.lines[n] = ("".join(self._parts), lit)
             self._line = None
@@ -65,18 +61,20 @@ def _parse(body: str) -> _Lines:
     return parser
 
 
-def _run(kind: str, phase: str | None) -> AppTest:
-    script = HEADER + (
-        "from flashviz.app.stepper.code_view import code_section\n"
-        f"code_section({kind!r}, {phase!r})\n"
-    )
-    return AppTest.from_string(script, default_timeout=30).run()
+def _bodies(drawn: str) -> list[str]:
+    """The two sources' HTML in ``code_html``'s output (Python, then CUDA)."""
+    parts = drawn.split('<div class="fv-code"')[1:]
+    assert len(parts) == 2, drawn[:300]
+    return ['<div class="fv-code"' + p for p in parts]
 
 
-def _lit_lines(at: AppTest) -> list[set[int]]:
-    htmls = at.get("html")
-    assert len(htmls) == 2
-    return [{n for n, (_, lit) in _parse(h.proto.body).lines.items() if lit} for h in htmls]
+def _lit_lines(drawn: str) -> list[set[int]]:
+    return [{n for n, (_, lit) in _parse(b).lines.items() if lit} for b in _bodies(drawn)]
+
+
+def _captions(drawn: str) -> list[str]:
+    return [html.unescape(re.sub("<[^>]+>", "", c)) for c in re.findall(
+        r'<p class="fv-caption">(.*?)</p>', drawn)]  # fmt: skip
 
 
 def _expected(kind: str, phase: str | None) -> list[set[int]]:
@@ -85,13 +83,12 @@ def _expected(kind: str, phase: str | None) -> list[set[int]]:
 
 @pytest.mark.parametrize(("kind", "phase"), CASES)
 def test_each_step_kind_and_phase_lights_exactly_its_lines(kind, phase):
-    at = _run(kind, phase)
-    assert not at.exception and not at.error
-    htmls = at.get("html")
-    assert _lit_lines(at) == _expected(kind, phase)
+    drawn = code_html(kind, phase)
+    assert "fv-error" not in drawn
+    assert _lit_lines(drawn) == _expected(kind, phase)
     phases = STEP_PHASES[kind] if phase is None else (phase,)
-    for src, h in zip(SOURCES, htmls, strict=True):
-        parsed = _parse(h.proto.body)
+    for src, h in zip(SOURCES, _bodies(drawn), strict=True):
+        parsed = _parse(h)
         spans = phase_spans(src.text, src.comment_prefix)
         for p in (p for p in phases if p in spans):  # a kernel-only phase: none in Python
             first_code = next(  # the first line after the marker that is not `#pragma`
@@ -102,56 +99,31 @@ def test_each_step_kind_and_phase_lights_exactly_its_lines(kind, phase):
             text, lit = parsed.lines[first_code]
             assert lit and text == src.lines[first_code - 1]
             code = src.lines[first_code - 1].split(src.comment_prefix)[0].strip()
-            assert html.escape(code) in h.proto.body
-    # the radio offers one phase of a tile step; other steps have no radio
-    assert [r.key for r in at.radio] == (["code_phase"] if kind == "tile" and not phase else [])
+            assert html.escape(code) in h
 
 
 def test_a_kernel_only_phase_lights_the_kernel_and_says_why_python_has_none():
-    at = _run("write", None)
-    py_lit, cu_lit = _lit_lines(at)
+    drawn = code_html("write")
+    py_lit, cu_lit = _lit_lines(drawn)
     a, b = phase_spans(SOURCES[1].text, "//")["reduce"]
     assert set(range(a, b + 1)) <= cu_lit and py_lit  # Python: normalize and lse only
     assert KERNEL_ONLY == ("reduce",)
-    assert "`reduce` is the kernel's alone" in at.caption[0].value
-    at = _run("write", "reduce")
-    py_lit, cu_lit = _lit_lines(at)
-    assert py_lit == set() and cu_lit == set(range(a, b + 1))
-    assert "`flashviz/core/inner_step.py` has no `reduce`: kernel only" in [
-        c.value for c in at.caption
-    ]
-    at = _run("write", "normalize")  # a phase both have: no note
-    assert all("kernel's alone" not in c.value for c in at.caption)
+    assert "reduce is the kernel's alone" in _captions(drawn)[0]
+    assert all("kernel's alone" not in c for c in _captions(code_html("tile")))
 
 
-def test_the_radio_picks_one_phase_and_keeps_it_across_steps():
-    script = HEADER + (
-        "import streamlit as st\n"
-        "from flashviz.app.stepper.code_view import code_section\n"
-        "code_section(st.session_state.get('kind', 'tile'))\n"
-    )
-    at = AppTest.from_string(script, default_timeout=30).run()
-    assert _lit_lines(at) == _expected("tile", None)
-    at.radio(key="code_phase").set_value("alpha").run()
-    assert not at.exception
-    assert _lit_lines(at) == _expected("tile", "alpha")
-    at.session_state["kind"] = "write"
-    at.run()
-    assert _lit_lines(at) == _expected("write", None) and not at.radio
-    at.session_state["kind"] = "tile"
-    at.run()
-    assert at.radio(key="code_phase").value == "alpha"
-    assert _lit_lines(at) == _expected("tile", "alpha")
+def test_the_chosen_phase_applies_at_tile_steps_only():
+    assert _lit_lines(code_html("tile", "alpha")) == _expected("tile", "alpha")
+    assert _lit_lines(code_html("write", "alpha")) == _expected("write", None)
+    assert _lit_lines(code_html("load_q", "alpha")) == _expected("load_q", None)
 
 
-def test_whole_sources_toggle_shows_every_line():
-    at = _run("load_q", None)
-    shown = [_parse(h.proto.body) for h in at.get("html")]
-    for src, parsed in zip(SOURCES, shown, strict=True):
+def test_whole_sources_shows_every_line():
+    for src, h in zip(SOURCES, _bodies(code_html("load_q")), strict=True):
+        parsed = _parse(h)
         assert parsed.gaps >= 1 and len(parsed.lines) < len(src.lines)
-    at.toggle(key="code_whole").set_value(True).run()
-    for src, h in zip(SOURCES, at.get("html"), strict=True):
-        parsed = _parse(h.proto.body)
+    for src, h in zip(SOURCES, _bodies(code_html("load_q", whole=True)), strict=True):
+        parsed = _parse(h)
         assert parsed.gaps == 0
         assert [text for _, (text, _) in sorted(parsed.lines.items())] == src.lines
 
@@ -168,22 +140,13 @@ def test_context_window_and_escaping():
     assert "\n" not in body  # newlines would show as empty lines inside the pre box
 
 
-def test_a_missing_marker_gives_an_error_not_a_traceback(tmp_path):
+def test_a_missing_marker_gives_an_error_not_a_traceback(tmp_path, monkeypatch):
     broken = tmp_path / "flash_attention.cu"
     broken.write_text(kernel_code().text.replace("// phase:exp", "// exp"))
-    script = HEADER + (
-        "from unittest import mock\n"
-        "from pathlib import Path\n"
-        "from flashviz.lab import source_view\n"
-        "from flashviz.app.stepper.code_view import code_section\n"
-        f"with mock.patch.object(source_view, 'KERNEL_PATH', Path({str(broken)!r})):\n"
-        "    code_section('tile')\n"
-    )
-    at = AppTest.from_string(script, default_timeout=30).run()
-    assert not at.exception
-    (error,) = at.error
-    assert "no marker for exp" in error.value
-    assert not at.get("html")
+    monkeypatch.setattr(source_view, "KERNEL_PATH", broken)
+    drawn = code_html("tile")
+    assert drawn.startswith('<div class="fv-alert fv-error">') and "fv-code" not in drawn
+    assert "no marker for exp" in drawn
 
 
 def test_markers_bold_comments_dimmed_strings_kept():
@@ -195,23 +158,14 @@ def test_markers_bold_comments_dimmed_strings_kept():
     assert {n for n, (_, lit) in _parse(body).lines.items() if lit} == {2, 3, 4}
 
 
-def test_an_edited_source_is_drawn_again(tmp_path):
-    """The drawing is cached per file version: an edit (new mtime) shows at the next run."""
+def test_an_edited_source_is_drawn_again(tmp_path, monkeypatch):
+    """The drawing is cached per file version: an edit (new mtime) shows at the next call."""
     cu = tmp_path / "flash_attention.cu"
     cu.write_text(kernel_code().text)
-    script = HEADER + (
-        "from unittest import mock\n"
-        "from pathlib import Path\n"
-        "from flashviz.lab import source_view\n"
-        "from flashviz.app.stepper.code_view import code_section\n"
-        f"with mock.patch.object(source_view, 'KERNEL_PATH', Path({str(cu)!r})):\n"
-        "    code_section('write')\n"
-    )
-    at = AppTest.from_string(script, default_timeout=30).run()
-    assert "edited_line" not in at.get("html")[1].proto.body
+    monkeypatch.setattr(source_view, "KERNEL_PATH", cu)
+    assert "edited_line" not in _bodies(code_html("write"))[1]
     cu.write_text(cu.read_text().replace("// phase:normalize", "// phase:normalize edited_line"))
     stat = cu.stat()
     os.utime(cu, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    at.run()
-    assert not at.exception and not at.error
-    assert "edited_line" in at.get("html")[1].proto.body
+    drawn = code_html("write")
+    assert "fv-error" not in drawn and "edited_line" in _bodies(drawn)[1]

@@ -13,7 +13,7 @@ from flashviz.io.uploads import UploadError, load_qkv, qkv_digest
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.divergence import first_diverging_step
 from flashviz.lab.problem import ProblemSpec, build_trace
-from tests.app.step_view_driver import enabled, move, step_charts
+from tests.app.step_view_driver import enabled, move, send, step_charts, step_text
 from tests.app.test_stepper_page import correct_verdict, run_app, step_title, verdict_numbers
 
 # Causal with n_q > n_k (empty rows), a spiky pattern (rising maxima) and logits near 1e3.
@@ -40,20 +40,24 @@ def test_each_bug_is_recorded_and_its_first_diverging_step_is_pointed_out(bug: s
     at = run_app(**BITING, bug=bug, step=0)
     assert at.session_state["bug"] == bug
     if expected > 0:
-        assert any(f"step {expected}" in w.value for w in at.warning)
-        at.button(key="btn_bug_step").click().run()
+        banner = step_text(at, "bug")
+        assert "fv-warning" in banner and f"leaves the correct one at step {expected}" in banner
+        assert f'data-goto="{expected}">Go to step {expected}</button>' in banner
+        send(at, expected)  # what the banner's button does in the browser
         assert not at.exception
     else:
         at.run()
     assert at.session_state["step"] == expected
     assert step_title(at).startswith(f"### Step {expected} ")
-    assert any("first bites" in e.value for e in at.error)
+    banner = step_text(at, "bug")
+    assert "fv-error" in banner and "first bites" in banner
     assert any("as the bug" in e.value for e in at.error)  # the final verdict is red
 
 
 def test_a_bug_that_does_not_bite_says_so() -> None:
     at = run_app(bug="mask_1e4")  # no mask, moderate scores: -1e4 never matters
-    assert any("never changes the result" in i.value for i in at.info)
+    banner = step_text(at, "bug")
+    assert "fv-info" in banner and "never changes the result" in banner
 
 
 def test_bad_precision_or_bug_in_the_url_is_ignored_with_a_warning() -> None:
@@ -119,12 +123,13 @@ def test_quiz_mode_holds_next_until_the_step_is_answered_or_revealed() -> None:
     assert enabled(at, "next")
 
 
-def test_png_export_button_counts_the_views_of_the_step() -> None:
-    """A tile step shows four charts (tile map, tile, stats, accumulator), a write three."""
+def test_png_export_button_renders_the_views_of_the_step() -> None:
+    """A tile step shows four charts (tile map, tile, stats, accumulator), a write three; the
+    button's label is the same at both (nothing on the page changes but the step's parts)."""
     for step, views in ((1, 4), (5, 3)):
         at = run_app(step=step)
         assert len(step_charts(at)) == views
-        assert at.button(key="png_render").label == f"Render {views} views as PNG (zip)"
+        assert at.button(key="png_render").label == "Render this step's views as PNG (zip)"
 
 
 @pytest.mark.parametrize(

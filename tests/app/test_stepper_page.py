@@ -13,7 +13,7 @@ from flashviz.core.trace import TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import ProblemSpec, build_trace
-from tests.app.step_view_driver import move, parts, step_charts, step_title
+from tests.app.step_view_driver import move, parts, slide, step_charts, step_title
 from tests.support import decode, spec
 
 TIMEOUT = 60
@@ -84,7 +84,7 @@ def test_buttons_and_slider_move_the_step() -> None:
     assert shows(last) and at.query_params["step"] == str(last)
     move(at, "first")
     assert shows(0)
-    at.slider(key="step").set_value(7).run()
+    slide(at, 7)
     assert shows(7) and at.query_params["step"] == "7"
 
 

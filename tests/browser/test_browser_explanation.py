@@ -1,7 +1,7 @@
-"""Findings 5 and 6 in headless Chromium at 1280x720 with the sidebar open: the worked
-numbers under the explanation fit their box (nothing cut off on the right), and with a bug
-switched on the shown equations hold for the shown numbers (read back from KaTeX's own
-TeX annotation and evaluated)."""
+"""In headless Chromium at 1280x720 with the sidebar open: the worked numbers under the
+explanation fit their box (nothing cut off on the right), and with a bug switched on the
+shown equations hold for the shown numbers (each drawn line's TeX, kept beside its MathML,
+read back and evaluated)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ import pytest
 
 from .helpers import screenshot, wait_for_charts, wait_for_heading, wait_until_settled
 
-OVERFLOWING = """() => [...document.querySelectorAll('[data-testid=stMain] .katex-display')]
+OVERFLOWING = """() => [...document.querySelectorAll('[data-testid=stMain] .fv-math')]
   .filter(e => e.scrollWidth > e.clientWidth + 3
-    || e.querySelector('.katex').getBoundingClientRect().right
-       > e.parentElement.getBoundingClientRect().right + 3)
-  .map(e => e.querySelector('annotation')?.textContent || '?')"""
-TEX = """() => [...document.querySelectorAll('[data-testid=stMain] .katex-display annotation')]
-  .map(e => e.textContent)"""
+    || e.getBoundingClientRect().right > e.parentElement.getBoundingClientRect().right + 3
+    || [...e.querySelectorAll('math')].some(m => m.getBoundingClientRect().right
+         > e.parentElement.getBoundingClientRect().right + 3))
+  .map(e => e.dataset.tex || [...e.querySelectorAll('tr')].map(r => r.dataset.tex).join(' | '))"""
+# Each drawn formula's TeX: a table's lines joined as an aligned block's lines are.
+TEX = r"""() => [...document.querySelectorAll('[data-testid=stMain] .fv-math')]
+  .map(e => e.dataset.tex || [...e.querySelectorAll('tr')].map(r => r.dataset.tex)
+    .join(' \\\\ '))"""
 SUBS = [
     (r"\\mathrm\{e\}", "e"), (r"\\times", "*"), (r"-\\infty", "-inf"), (r"\\infty", "inf"),
     (r"\\max\(", "max("), (r"\\log\s*([-\d.e]+)", r"log(\1)"), (r"e\^\{([^}]*)\}", r"exp(\1)"),

@@ -5,11 +5,12 @@ Starts the real app and a minimal Streamlit page (``tests/tools/latency_floor_ap
 redrawing two 4x4 Plotly heatmaps on a button click) side by side, and in headless Chromium
 measures, for each click on Next, ``performance.now()`` from the click to the frame after
 the last mutation inside any shown ``.js-plotly-plot`` (a MutationObserver; 300 ms of quiet
-ends a click; "the frame after": a timer queued from the next ``requestAnimationFrame``,
-which runs once that frame's style, layout and paint are done), and when the step heading
-changed. Clicks alternate between the two pages so that both see the same machine
-load. On the app it also times the Right arrow key (stepping in the browser, as in
-presentation mode). Prints the medians, the ratio app / floor for each problem, and how many
+after the server's rerun ends a click; "the frame after": a timer queued from the next
+``requestAnimationFrame``, which runs once that frame's style, layout and paint are done),
+when the step heading changed, and the frame after the last change of anything shown in
+the main area (the whole visible page settled). Clicks alternate between the two pages so
+that both see the same machine load. On the app it also times the Right arrow key
+(stepping in the browser, as in presentation mode). Prints the medians, the ratio app / floor for each problem, and how many
 steps changed heading and charts together (in one task: the same MutationObserver callback).
 
 Run: ``python tests/tools/measure_latency.py [--clicks 10] [--trace out.json]`` (needs chromium and
@@ -44,29 +45,56 @@ VIEWPORT = {"width": 1600, "height": 2600}
 # A MutationObserver on the whole document: the times of the first and the last change
 # inside a shown chart (or of a chart added or removed; attribute changes of the page around
 # a chart are not the chart changing; charts drawn ahead into hidden divs are not shown),
-# and the first time an h3 reads the expected heading.
+# the first time an h3 reads the expected heading, and the first and last change of anything
+# shown in the main area (the whole visible page: texts, sliders, counters, code too).
+# Streamlit's bookkeeping during a rerun changes no pixel and is not counted: the stale
+# marks of element containers (shown only if a run lasts over half a second), the ARIA
+# value texts it sets again, the app's script state.
 OBSERVE = """
 () => {
-  const lat = window.__lat = {start: 0, first: 0, last: 0, painted: 0, heading: 0, expect: null};
+  const lat = window.__lat = {start: 0, first: 0, last: 0, painted: 0, heading: 0, expect: null,
+                              pageFirst: 0, pageLast: 0, pagePainted: 0};
+  const shown = (el) => !!el && el.isConnected &&
+    el.checkVisibility({visibilityProperty: true, opacityProperty: true});
   const inChart = (n) => {  // inside a chart that is shown (not one drawn ahead, hidden)
     const el = n && (n.nodeType === 1 ? n : n.parentElement);
     const chart = el && el.closest('.js-plotly-plot');
-    return !!chart && chart.checkVisibility({visibilityProperty: true});
+    return !!chart && shown(chart);
   };
   const hasChart = (n) => n.nodeType === 1 &&
     (n.matches('.js-plotly-plot') || !!n.querySelector('.js-plotly-plot'));
+  const bookkeeping = (r, el) => r.type === 'attributes' &&
+    (/^(data-stale|data-test-script-state|aria-)/.test(r.attributeName) ||
+     (r.attributeName === 'class' && el.dataset.testid === 'stElementContainer'));
+  const paint = (key) => requestAnimationFrame(() => setTimeout(() => {
+    lat[key] = performance.now(); }));
   new MutationObserver((records) => {
     const now = performance.now();
     if (!lat.start) return;
+    const main = document.querySelector('[data-testid=stMain]');
+    let chart = false, page = false;
     for (const r of records) {
-      if (inChart(r.target) ||
-          (r.type === 'childList' && [...r.addedNodes, ...r.removedNodes].some(hasChart))) {
-        lat.first = lat.first || now;
-        lat.last = now;
-        // the frame that shows it: after the next animation frame's style, layout and paint
-        requestAnimationFrame(() => setTimeout(() => { lat.painted = performance.now(); }));
-        break;
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (!chart && (inChart(r.target) ||
+          (r.type === 'childList' && [...r.addedNodes, ...r.removedNodes].some(hasChart)))) {
+        chart = true;
       }
+      if (!page && main?.contains(el) && !bookkeeping(r, el) && shown(el) &&
+          (r.type !== 'childList' || r.removedNodes.length > 0 ||
+           [...r.addedNodes].some(n => shown(n.nodeType === 1 ? n : n.parentElement)))) {
+        page = true;  // a node added hidden (a chart drawn ahead) is not seen
+      }
+    }
+    if (chart) {
+      lat.first = lat.first || now;
+      lat.last = now;
+      // the frame that shows it: after the next animation frame's style, layout and paint
+      paint('painted');
+    }
+    if (page) {
+      lat.pageFirst = lat.pageFirst || now;
+      lat.pageLast = now;
+      paint('pagePainted');
     }
     if (lat.expect && !lat.heading && [...document.querySelectorAll('h3')]
         .some(h => (h.innerText + ' ').startsWith(lat.expect + ' '))) lat.heading = now;
@@ -80,6 +108,10 @@ STEP = """
 ([expect, how]) => {
   const lat = window.__lat;
   lat.first = 0; lat.last = 0; lat.painted = 0; lat.heading = 0; lat.expect = expect;
+  lat.pageFirst = 0; lat.pageLast = 0; lat.pagePainted = 0;
+  // a page whose URL names the step: the server's rerun for this step has put it there
+  const url = new URL(location.href).searchParams;
+  lat.serverStep = url.has('step') ? String(Number(url.get('step')) + 1) : null;
   lat.start = performance.now();
   if (how === 'key') {
     document.body.dispatchEvent(
@@ -91,11 +123,17 @@ STEP = """
 }
 """
 
+# Settled: charts, heading and page quiet for QUIET_MS, and (where the URL names the step)
+# the server's rerun for the step has put it in the URL and ended: whatever it changes counts.
 SETTLED = f"""
 () => {{
-  const lat = window.__lat;
-  return lat.painted > lat.last && lat.heading > 0 && performance.now() - lat.last >= {QUIET_MS}
-    && performance.now() - lat.heading >= {QUIET_MS};
+  const lat = window.__lat, now = performance.now();
+  const state = document.querySelector('[data-testid=stApp]')?.dataset.testScriptState || '';
+  return lat.painted > lat.last && lat.heading > 0 && now - lat.last >= {QUIET_MS}
+    && now - lat.heading >= {QUIET_MS} && lat.pagePainted > lat.pageLast
+    && now - lat.pageLast >= {QUIET_MS} && !['running', 'rerunRequested'].includes(state)
+    && (lat.serverStep === null
+        || new URL(location.href).searchParams.get('step') === lat.serverStep);
 }}
 """
 
@@ -106,6 +144,9 @@ class Click:
     heading_ms: float  # start to the new heading
     first_chart_ms: float  # start to the first chart mutation
     last_chart_ms: float  # start to the last chart mutation
+    page_ms: float  # start to the frame after the last change of anything shown (main area)
+    first_page_ms: float  # start to the first change of anything shown
+    last_page_ms: float  # start to the last change of anything shown
 
     @property
     def together(self) -> bool:
@@ -116,6 +157,11 @@ class Click:
     def once(self) -> bool:
         """Every shown chart changed in that one task (none again when the server answered)."""
         return self.first_chart_ms == self.last_chart_ms
+
+    @property
+    def page_once(self) -> bool:
+        """Everything shown changed in one task: no text, slider or counter followed later."""
+        return self.first_page_ms == self.last_page_ms
 
 
 def step_heading(page: object) -> str:
@@ -150,6 +196,9 @@ def step_next(page: object, how: str = "click", timeout_ms: int = 30_000) -> Cli
         lat["heading"] - lat["start"],
         lat["first"] - lat["start"],
         lat["last"] - lat["start"],
+        lat["pagePainted"] - lat["start"],
+        lat["pageFirst"] - lat["start"],
+        lat["pageLast"] - lat["start"],
     )
 
 
@@ -200,11 +249,16 @@ def report(label: str, on_app: list[Click], on_keys: list[Click], on_floor: list
     f = median([c.charts_ms for c in on_floor])
     together = sum(c.together for c in on_app + on_keys)
     once = sum(c.once for c in on_app + on_keys)
+    page_once = sum(c.page_once for c in on_app + on_keys)
+    pa, pk = median([c.page_ms for c in on_app]), median([c.page_ms for c in on_keys])
+    pf = median([c.page_ms for c in on_floor])
+    n = len(on_app) + len(on_keys)
     return (
         f"{label}: click to charts {a:.0f} ms (heading {h:.0f} ms), Right key {key:.0f} ms, "
-        f"floor page {f:.0f} ms: ratio {a / f:.2f}x, key {key / f:.2f}x; heading and charts "
-        f"in one task {together}/{len(on_app) + len(on_keys)}, charts changed once "
-        f"{once}/{len(on_app) + len(on_keys)} (median of {len(on_app)})"
+        f"floor page {f:.0f} ms: ratio {a / f:.2f}x, key {key / f:.2f}x; whole page settled "
+        f"{pa:.0f} ms, key {pk:.0f} ms, floor {pf:.0f} ms: ratio {pa / pf:.2f}x, key "
+        f"{pk / pf:.2f}x; heading and charts in one task {together}/{n}, charts changed once "
+        f"{once}/{n}, whole page changed once {page_once}/{n} (median of {len(on_app)})"
     )
 
 

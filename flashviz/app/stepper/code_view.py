@@ -6,7 +6,9 @@ the highlight follows the code as it changes without re-parsing it at every step
 cannot highlight lines, so the code is drawn as escaped HTML: monospace, file line
 numbers, comments dimmed, the current phase's lines on an orange background. A phase only
 the kernel has (``source_view.KERNEL_ONLY``: the cross-thread sum of l_i at a write step)
-lights nothing on the Python side, and the caption says why.
+lights nothing on the Python side, and the caption says why. The code is a part of the
+step view (``code_html``, one per step kind), swapped by the browser with the step; its
+controls (``code_choices``) stay the same from step to step.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from flashviz.app.cached import cached
+from flashviz.app.math_html import markdown_html
 from flashviz.core import inner_step
 from flashviz.figures.style import CURRENT
 from flashviz.lab import source_view
@@ -122,17 +125,6 @@ def file_lines(source: Source, ranges: list[tuple[int, int]]) -> str:
     return ", ".join(parts)
 
 
-def _tile_phase() -> str | None:
-    """Radio for one phase of a tile step; the choice survives the load and write steps."""
-    if "code_phase" not in st.session_state:  # not drawn at the last step: restore it
-        st.session_state.code_phase = st.session_state.get("_code_phase", ALL)
-    choice = st.radio(
-        "Phase to highlight", (ALL, *STEP_PHASES["tile"]), key="code_phase", horizontal=True
-    )
-    st.session_state["_code_phase"] = choice
-    return None if choice == ALL else choice
-
-
 def _files() -> Files:
     """The two source files as (path, modification time): what the caches below key on."""
     paths = (Path(inner_step.__file__), source_view.KERNEL_PATH)
@@ -155,35 +147,49 @@ def _drawn(files: Files, step_kind: str, phase: str | None, whole: bool) -> list
     ]
 
 
-def code_section(step_kind: str, phase: str | None = None) -> None:
-    """The Python inner step and the CUDA kernel side by side, this step's phase highlighted.
-
-    ``step_kind`` is a trace step's kind ("load_q", "tile", "write"); ``phase`` one of its
-    phases (None: all of them, and for a tile step a radio keyed ``code_phase`` picks one).
-    """
+def code_choices() -> tuple[str | None, bool]:
+    """The code section's heading and its two controls, the same at every step (the code
+    itself is a step part: ``code_html``): the phase lit at a tile step (None: all of
+    them), and whether to show the whole sources."""
     st.markdown("#### The code of this step")
-    if step_kind == "tile" and phase is None:
-        phase = _tile_phase()
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    choice = left.radio(
+        "Phase to highlight at a tile step", (ALL, *STEP_PHASES["tile"]), key="code_phase",
+        horizontal=True,
+    )  # fmt: skip
+    whole = right.toggle("Show the whole sources", key="code_whole")
+    return (None if choice == ALL else choice), whole
+
+
+def code_html(step_kind: str, tile_phase: str | None = None, whole: bool = False) -> str:
+    """The Python inner step and the CUDA kernel side by side as HTML, a ``step_kind`` step's
+    phases lit (at a tile step only ``tile_phase``, when given), with captions.
+
+    ``step_kind`` is a trace step's kind ("load_q", "tile", "write")."""
+    phase = tile_phase if step_kind == "tile" else None
     try:
         phases = phases_of(step_kind, phase)
         files = _files()
         lit = _lit(files, step_kind, phase)
     except (ValueError, OSError) as e:  # a missing or repeated phase marker, a missing file
-        st.error(f"Cannot show the code of this step: {e}")
-        return
+        message = html.escape(f"Cannot show the code of this step: {e}")
+        return f'<div class="fv-alert fv-error">{message}</div>'
     names = ", ".join(f"`{p}`" for p in phases)
     kernel_only = [p for p in phases if p in KERNEL_ONLY]
-    st.caption(
+    caption = (
         f"Highlighted: {names}, each from its `phase:` marker (the formula) to the end of "
         "its paragraph. The same phases, in the same order, in NumPy on one tile (left) and "
         "in the CUDA kernel, where each thread owns a few rows of the tile (right)."
         + "".join(_KERNEL_ONLY_NOTES[p] for p in kernel_only)
     )
-    whole = st.toggle("Show the whole sources", key="code_whole")
-    drawn = _drawn(files, step_kind, phase, whole)
-    for col, (src, ranges), body in zip(st.columns(2), lit, drawn, strict=True):
+    columns = []
+    for (src, ranges), body in zip(lit, _drawn(files, step_kind, phase, whole), strict=True):
         if ranges:
-            col.caption(f"`{src.path}`, lines {file_lines(src, ranges)}")
+            where = f"`{src.path}`, lines {file_lines(src, ranges)}"
         else:  # a kernel-only phase, asked for alone
-            col.caption(f"`{src.path}` has no `{'`, `'.join(kernel_only)}`: kernel only")
-        col.html(body)
+            where = f"`{src.path}` has no `{'`, `'.join(kernel_only)}`: kernel only"
+        columns.append(f'<div><p class="fv-caption">{markdown_html(where)}</p>{body}</div>')
+    return (
+        f'<p class="fv-caption">{markdown_html(caption)}</p>'
+        f'<div class="fv-columns">{"".join(columns)}</div>'
+    )

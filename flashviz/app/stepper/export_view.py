@@ -15,6 +15,7 @@ def png_download(
     figs: dict[str, go.Figure] | Callable[[], dict[str, go.Figure]],
     *,
     count: int | None = None,
+    label: str | None = None,
     file_stem: str = "flashviz_views",
 ) -> None:
     """A button that renders ``figs`` to PNG in headless Chromium, then a download button.
@@ -22,10 +23,11 @@ def png_download(
     The download button appears in the run of the click and stays until the next rerun
     (downloading does not rerun the app); a failure shows ``st.error`` with what to install.
     ``figs`` may be a function that builds them once the button is clicked; ``count`` then
-    says how many there will be.
+    says how many there will be, or ``label`` names them.
     """
-    n = len(figs) if count is None else count  # type: ignore[arg-type]
-    label = "Render PNG" if n == 1 else f"Render {n} views as PNG (zip)"
+    if label is None:
+        n = len(figs) if count is None else count  # type: ignore[arg-type]
+        label = "Render PNG" if n == 1 else f"Render {n} views as PNG (zip)"
     if not st.button(
         label,
         key="png_render",

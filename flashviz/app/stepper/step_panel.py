@@ -19,9 +19,8 @@ from flashviz.app.charts import theme_name
 from flashviz.app.params import TILE_SCALE, sync_query_params
 from flashviz.app.play import SPEEDS as SPEEDS  # re-exported: the browser Play test
 from flashviz.app.play import Player
-from flashviz.app.step_controls import step_controls
 from flashviz.app.stepper import presentation, step_view
-from flashviz.app.stepper.code_view import code_section
+from flashviz.app.stepper.code_view import ALL, code_choices
 from flashviz.app.stepper.export_view import png_download
 from flashviz.app.stepper.quiz_view import (
     quiz_mode_toggle,
@@ -29,6 +28,7 @@ from flashviz.app.stepper.quiz_view import (
     reset_if_new_problem,
     unlocked,
 )
+from flashviz.app.stepper.step_texts import TextChoices, step_texts
 from flashviz.app.theme_switch import theme_switch
 from flashviz.core.trace import TileStep
 from flashviz.figures import (
@@ -39,49 +39,8 @@ from flashviz.figures import (
     tile_map_figure,
 )
 from flashviz.figures.style import FULL_WIDTH
-from flashviz.lab.bugzoo import BUGS
-from flashviz.lab.explain import explain
-from flashviz.lab.progress import progress
 
 PLAYER = Player("step")  # the stepper's play state: keys "_play", "speed", "btn_play", ...
-
-
-def _jump(to: int) -> None:
-    st.session_state.step = to
-    st.session_state["_user_moved"] = True
-
-
-def _bug_banner(ctx: FigureContext, k: int, bug_at: int | None) -> None:
-    """With a bug on: where the run first leaves the correct one, relative to step k."""
-    bug = ctx.trace.bug
-    if bug is None:
-        return
-    title = f"Bug on: **{BUGS[bug].title}**."
-    if bug_at is None:
-        st.info(
-            f"{title} On this problem it never changes the result (no step differs from the "
-            "correct run). Try the spiky pattern, a causal mask with n_q > n_k, or a large "
-            "softmax scale to make it bite.",
-            icon=":material/bug_report:",
-        )
-    elif k < bug_at:
-        st.warning(
-            f"{title} Still right at this step; the run first leaves the correct one at "
-            f"step {bug_at}.",
-            icon=":material/bug_report:",
-        )
-        st.button(f"Go to step {bug_at}", key="btn_bug_step", on_click=_jump, args=(bug_at,))
-    elif k == bug_at:
-        st.error(
-            f"{title} This is the step where it first bites: {BUGS[bug].explanation}",
-            icon=":material/bug_report:",
-        )
-    else:
-        st.error(
-            f"{title} Past step {bug_at}, where it first left the correct run: the numbers "
-            "below are wrong.",
-            icon=":material/bug_report:",
-        )
 
 
 def _user_moved() -> None:
@@ -91,53 +50,6 @@ def _user_moved() -> None:
 def play_controls() -> float | None:
     """Play/pause and speed; returns the fragment's timer interval (None when paused)."""
     return PLAYER.controls(disabled=st.session_state.get("quiz_mode", False))
-
-
-def _counters(ctx: FigureContext, k: int) -> None:
-    p = progress(ctx.trace, k)
-    a, b, c, d = st.columns(4)
-    a.metric("tiles done", f"{p.tiles_done} / {p.tiles_total}")
-    b.metric(
-        "HBM moved so far (FA2)",
-        f"{p.hbm_bytes / 1024:.1f} KiB",
-        help=f"The whole FlashAttention-2 run moves {p.hbm_bytes_total / 1024:.1f} KiB "
-        "(float32, 4 bytes per number).",
-    )
-    c.metric(
-        "naive attention moves",
-        f"{p.naive_hbm_bytes / 1024:.1f} KiB",
-        help="Standard attention writes S and P (n_q x n_k each) to HBM and reads them back.",
-    )
-    d.metric(
-        "on chip now",
-        f"{p.sram_bytes / 1024:.2f} KiB",
-        help="Q_i, K_j, V_j, one S/P~ tile, o_i, m_i and l_i (float32).",
-    )
-
-
-def _explanation(ctx: FigureContext, k: int) -> None:
-    block_rows = len(ctx.trace.steps[k].rows)
-    row = 0
-    if block_rows > 1:
-        st.session_state.row = min(int(st.session_state.get("row", 0)), ctx.trace.block_q - 1)
-        row = st.slider(
-            "query row inside the Q block (for the numbers)", 0, ctx.trace.block_q - 1, key="row"
-        )
-    e = explain(ctx.trace, k, row)
-    st.markdown(f"#### {e.title}")
-    st.markdown(e.text)
-    st.latex(e.formula)
-    if e.correct:  # a bug is on: its own update, then the correct one from the same state
-        st.caption(f"The update the bug performs on query row {e.row}, with its numbers:")
-        st.latex(e.numbers)
-        st.caption(
-            "What the correct update gives from the same state, and the difference "
-            "(Delta = bug - correct):"
-        )
-        st.latex(e.correct)
-    else:
-        st.caption(f"With the numbers of query row {e.row}:")
-        st.latex(e.numbers)
 
 
 def step_figures(ctx: FigureContext, k: int, tile_scale: bool = True) -> dict[str, go.Figure]:
@@ -170,8 +82,8 @@ def step_heading(ctx: FigureContext, k: int) -> str:
     )
 
 
-def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
-    """The charts, drawn in the browser from the window (``step_view``)."""
+def _views(ctx: FigureContext, w: step_view.StepWindow) -> None:
+    """The charts and the explanation, drawn in the browser from the window (``step_view``)."""
     left, right = st.columns([1, 1])
     with left:
         step_view.chart(w, "tile_map")
@@ -180,7 +92,12 @@ def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
             "matrix; only one tile of it is ever on chip."
         )
     with right:
-        _explanation(ctx, k)
+        if ctx.trace.block_q > 1:
+            st.slider(
+                "query row inside the Q block (for the numbers)", 0, ctx.trace.block_q - 1,
+                key="row",
+            )  # fmt: skip
+        step_view.text(w, "explanation")
     # full width: the cells are wide enough for their numbers
     st.toggle(
         "S colour scale: this tile (off: the whole tile map's)",
@@ -191,6 +108,20 @@ def _views(ctx: FigureContext, k: int, w: step_view.StepWindow) -> None:
     step_view.chart(w, "tile", note="No tile at this step: see the explanation above.")
     step_view.chart(w, "stats")
     step_view.chart(w, "accumulator")
+
+
+def _text_choices(ctx: FigureContext, bug_at: int | None) -> TextChoices:
+    """The reader's choices the texts depend on, as the widgets below hold them."""
+    ss = st.session_state
+    row = min(max(int(ss.get("row", 0)), 0), ctx.trace.block_q - 1)
+    ss.row = row
+    phase = ss.get("code_phase", ALL)
+    return TextChoices(
+        row=row,
+        tile_phase=None if phase == ALL else phase,
+        whole_code=bool(ss.get("code_whole", False)),
+        bug_at=bug_at,
+    )
 
 
 def present_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
@@ -251,34 +182,37 @@ def step_panel_body(
     step_now = st.session_state.step
     PLAYER.advance(last)
     locked = quiz and step_now < last and not unlocked(step_now + 1)  # the quiz holds Next
-    playing = PLAYER.playing()
     k = int(st.session_state.step)
-    # Buttons, heading and charts step in the browser at once, then tell the server.
+    # Everything of a step (buttons, slider, heading, charts, texts) steps in the browser at
+    # once, from the window of steps it holds, then tells the server.
+    choices = _text_choices(ctx, bug_at)
     w = step_view.step_window(
-        ctx, k, allowed=k if locked else last, figures=_figures(), theme=theme_name()
-    )
-    step_view.buttons(w, on_move=_user_moved)
-    step_controls(
-        "step",
-        last,
-        "btn_",
-        locked=locked,
-        on_move=PLAYER.slider_moved,
-        slider=not playing,
-        buttons=False,
-    )
+        ctx, k, allowed=k if locked else last, figures=_figures(), theme=theme_name(),
+        texts=functools.partial(step_texts, choices=choices), texts_key=(choices,),
+        also=() if bug_at is None else (bug_at,),
+    )  # fmt: skip
+    buttons, slider = st.columns([3, 2], vertical_alignment="center")  # one compact bar
+    with buttons:
+        step_view.buttons(w, on_move=_user_moved)
+    if last > 0:
+        with slider:
+            step_view.slider(w)
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
     sync_query_params({"step": k, TILE_SCALE: bool(st.session_state.get(TILE_SCALE, True))})
     step_view.heading(w, functools.partial(step_heading, ctx))
-    _bug_banner(ctx, k, bug_at)
-    _views(ctx, k, w)  # first: buttons, heading and charts share the first screen
-    _counters(ctx, k)
+    if ctx.trace.bug is not None:
+        step_view.text(w, "bug")
+    _views(ctx, w)  # first: buttons, heading and charts share the first screen
+    step_view.text(w, "counters")
     quiz_mode_toggle()
     png_download(
-        functools.partial(_figures(), ctx, k), count=len(w.figs[k]), file_stem=f"flashviz_step{k}"
+        functools.partial(_figures(), ctx, k),
+        label="Render this step's views as PNG (zip)",
+        file_stem=f"flashviz_step{k}",
     )
-    code_section(ctx.trace.steps[k].kind)
+    code_choices()
+    step_view.text(w, "code")
     st.session_state["_step_ms"] = (time.perf_counter() - started) * 1000  # for measure_app
 
 

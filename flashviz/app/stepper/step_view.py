@@ -1,13 +1,14 @@
-"""The step panel's step bar, heading and charts, stepped in the browser (issue #9: "Stepping
-must feel instant").
+"""The step panel, stepped in the browser: everything that belongs to a step changes in one
+frame, with no server round trip first.
 
 One components-v2 component (``frontend/step_view.js``), mounted once per part (the four
-buttons, the heading, each chart) with a stable key, so its DOM survives a step. Each part
-carries a window of steps around the current one (figure JSON from the Python builders,
-headings): a click on First / Previous / Next / Last, or Left / Right / Home / End, redraws
-every part at once on the client (``Plotly.react`` in place), then reports ``{step, seq}``
-to the server, which reruns the step panel so the URL, explanation, counters and the next
-window follow. The server echoes ``seq``; the browser ignores older reruns' steps until it.
+buttons, the step slider, the heading, each chart, each text: explanation, counters, code)
+with a stable key, so its DOM survives a step. Each part carries a window of steps around
+the current one (figure JSON from the Python builders, HTML of the texts, headings): a click
+on First / Previous / Next / Last, the slider, or Left / Right / Home / End, redraws every
+part at once on the client (``Plotly.react`` in place, the texts swapped), then reports
+``{step, seq}`` to the server, which reruns the step panel so the URL and the next window
+follow. The server echoes ``seq``; the browser ignores older reruns' steps until it.
 
 plotly.js is the copy shipped with the plotly Python package (the version that wrote the
 figure JSON), served with the component's own files through Streamlit's static route for
@@ -49,7 +50,8 @@ LOADER = """export default function (component) {
 }"""
 _component = st.components.v2.component("flashviz.step_view", js=LOADER, isolate_styles=False)
 
-StepJson = dict[str, str | None]  # chart name -> figure JSON (None: no such chart there)
+StepJson = dict[str, str | None]  # part name -> figure JSON or HTML (None: no such chart there)
+Texts = Callable[[FigureContext, int], dict[str, str]]  # a step's text parts, by name
 _JSON: weakref.WeakKeyDictionary[FigureContext, dict[tuple[int, str, str], StepJson]] = (
     weakref.WeakKeyDictionary()
 )
@@ -66,16 +68,23 @@ def step_json(
     k: int,
     figures: Callable[[FigureContext, int], dict[str, go.Figure]],
     theme: str,
+    texts: Texts | None = None,
+    texts_key: tuple = (),
 ) -> StepJson:
-    """Figure JSON of step ``k``'s charts in ``theme``, cached per problem (the newest
-    CACHED_STEPS)."""
-    key = (k, theme, getattr(figures, "__qualname__", ""))  # one cache per figure set
+    """Figure JSON of step ``k``'s charts in ``theme`` and, with ``texts``, its text parts'
+    HTML (``texts_key``: what they depend on besides the step), cached per problem (the
+    newest CACHED_STEPS)."""
+    key = (k, theme, getattr(figures, "__qualname__", ""), texts_key)  # one cache per set
     with _LOCK:
         cached = _JSON.setdefault(ctx, {})
         if key in cached:
             return cached[key]
     figs = figures(ctx, k)
-    found = {name: pio.to_json(themed(fig, theme), validate=False) for name, fig in figs.items()}
+    found: StepJson = {
+        name: pio.to_json(themed(fig, theme), validate=False) for name, fig in figs.items()
+    }
+    if texts is not None:
+        found.update(texts(ctx, k))
     with _LOCK:
         cached[key] = found
         while len(cached) > CACHED_STEPS:
@@ -83,12 +92,19 @@ def step_json(
     return found
 
 
-def window(k: int, last: int, size: Callable[[int], int], budget: int = WINDOW_BYTES) -> list[int]:
-    """Steps whose data to send: ``k`` always, then next, previous, last, first and two
-    either side, each while the total ``size`` stays within ``budget``."""
+def window(
+    k: int,
+    last: int,
+    size: Callable[[int], int],
+    budget: int = WINDOW_BYTES,
+    also: tuple[int, ...] = (),
+) -> list[int]:
+    """Steps whose data to send: ``k`` always, then next, previous, last, first, the steps
+    in ``also`` (a page's links) and two either side, each while the total ``size`` stays
+    within ``budget``."""
     steps: list[int] = []
     total = 0
-    for s in dict.fromkeys((k, k + 1, k - 1, last, 0, k + 2, k - 2)):
+    for s in dict.fromkeys((k, k + 1, k - 1, last, 0, *also, k + 2, k - 2)):
         if not 0 <= s <= last:
             continue
         b = size(s)
@@ -128,11 +144,18 @@ def step_window(
     allowed: int,
     figures: Callable[[FigureContext, int], dict[str, go.Figure]],
     theme: str,
+    texts: Texts | None = None,
+    texts_key: tuple = (),
+    also: tuple[int, ...] = (),
 ) -> StepWindow:
-    """The window around step ``k``: figures from ``figures(ctx, step)`` in ``theme``."""
+    """The window around step ``k``: figures from ``figures(ctx, step)`` in ``theme``, and
+    the texts from ``texts(ctx, step)`` (``texts_key``: what else they depend on); ``also``:
+    steps the page links to (a text's "Go to step")."""
     last = len(ctx.trace.steps) - 1
-    get = functools.partial(step_json, ctx, figures=figures, theme=theme)
-    steps = window(k, last, lambda s: sum(len(j or "") for j in get(s).values()))
+    get = functools.partial(
+        step_json, ctx, figures=figures, theme=theme, texts=texts, texts_key=texts_key
+    )
+    steps = window(k, last, lambda s: sum(len(j or "") for j in get(s).values()), also=also)
     return StepWindow(k, last, allowed, {s: get(s) for s in steps})
 
 
@@ -178,3 +201,22 @@ def chart(w: StepWindow, name: str, *, note: str = "") -> None:
             "note": note,
         },
     )
+
+
+def text(w: StepWindow, name: str) -> None:
+    """Text part ``name`` of the window's steps (HTML built by us: ``step_texts``); a
+    ``data-goto`` button in it moves to its step."""
+    _component(
+        key=f"{KEY_PREFIX}{name}",
+        data={
+            **w.common(name),
+            "kind": "text",
+            "texts": {s: parts.get(name) or "" for s, parts in w.figs.items()},
+        },
+    )
+
+
+def slider(w: StepWindow, label: str = "step") -> None:
+    """The step slider (0 .. last; beyond ``allowed`` it springs back), moved with the rest."""
+    _component(key=f"{KEY_PREFIX}slider", data={**w.common("slider"), "kind": "slider",
+                                                 "label": label})  # fmt: skip

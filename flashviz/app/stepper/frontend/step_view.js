@@ -1,6 +1,7 @@
-// The step panel's step bar, heading and charts, stepped in the browser (step_view.py).
+// The step panel, stepped in the browser (step_view.py).
 //
-// Every part (buttons, heading, one chart each) is an instance of one components-v2 component
+// Every part (buttons, slider, heading, one chart or text each) is an instance of one
+// components-v2 component
 // with a stable key; the parts of one step panel form a group that shares this module. Each part
 // holds the server's window of steps (headings, figure JSON built in Python). A click or an
 // arrow key redraws every part at once, in the same task (a chart drawn ahead into a hidden
@@ -63,22 +64,37 @@ function target(g) {
   return g.server.step;
 }
 
+// Whether a part holds step k's data (a chart's figure or null, a text, a heading).
+function holds(part, k) {
+  const table = part.data.figs ?? part.data.texts;
+  return table === undefined || table[k] !== undefined;
+}
+
+// Every part shows the target step, or, while one of them lacks its data (a step beyond the
+// window, reached by the slider), none moves: the server's answer brings that step's
+// window, and the last part to get it shows it with all the others, in one task.
 function showAll(g) {
   const k = target(g);
-  g.shown = k;
   for (const [name, part] of g.parts) {
     if (!part.host.isConnected) g.parts.delete(name);
-    else part.show(k);
   }
+  const parts = [...g.parts.values()];
+  if (!parts.every((part) => holds(part, k))) return;
+  g.shown = k;
+  for (const part of parts) part.show(k);
 }
 
 function move(g, to) {
-  const k = g.shown;
-  const n = Math.min(
-    Math.max({ first: 0, prev: k - 1, next: k + 1, last: g.allowed }[to], 0),
-    g.allowed,
-  );
-  if (n === k || !g.setState) return;
+  const k = target(g); // from a pending move's step, even before it is shown
+  moveTo(g, { first: 0, prev: k - 1, next: k + 1, last: g.allowed }[to]);
+}
+
+function moveTo(g, step) {
+  const n = Math.min(Math.max(step, 0), g.allowed);
+  if (n === target(g) || !g.setState || Number.isNaN(n)) {
+    showAll(g); // a slider dragged past what is allowed springs back
+    return;
+  }
   g.mine = { step: n, seq: `${Date.now().toString(36)}.${++counter}` };
   showAll(g);
   send(g);
@@ -140,8 +156,50 @@ function buttonsPart(host, part, g) {
     buttons[to] = b;
   }
   return (k) => {
-    buttons.first.disabled = buttons.prev.disabled = k <= 0;
-    buttons.next.disabled = buttons.last.disabled = k >= g.allowed;
+    for (const [to, off] of Object.entries({
+      first: k <= 0, prev: k <= 0, next: k >= g.allowed, last: k >= g.allowed,
+    })) {
+      if (buttons[to].disabled !== off) buttons[to].disabled = off;
+    }
+  };
+}
+
+// The step slider: dragging it moves every part (the global keys leave it alone: the
+// range input's own arrow keys move it).
+function sliderPart(host, part, g) {
+  const root = el("div", "fv-slider", host);
+  const label = el("label", "fv-slider-label", root);
+  const input = el("input", "fv-range", root);
+  input.type = "range";
+  input.min = "0";
+  input.step = "1";
+  input.setAttribute("aria-label", part.data.label);
+  input.addEventListener("input", () => moveTo(g, Number(input.value)));
+  // Only what differs is set: the server's rerun of the same step changes nothing shown.
+  return (k) => {
+    const last = String(part.data.last);
+    if (input.max !== last) input.max = last;
+    if (input.disabled !== part.data.last <= 0) input.disabled = part.data.last <= 0;
+    if (input.value !== String(k)) input.value = String(k);
+    const text = `${part.data.label} ${k} of ${last}`;
+    if (label.textContent !== text) label.textContent = text;
+  };
+}
+
+// A text (HTML built on the server, escaped there): swapped with the step; a button with
+// data-goto moves to its step.
+function textPart(host, part, g) {
+  const box = el("div", `fv-text fv-text-${part.data.part}`, host);
+  box.addEventListener("click", (e) => {
+    const b = e.target.closest?.("[data-goto]");
+    if (b) moveTo(g, Number(b.dataset.goto));
+  });
+  let shown = null;
+  return (k) => {
+    const html = part.data.texts[k];
+    if (html === undefined || html === shown) return; // not in the window yet, or shown
+    box.innerHTML = html;
+    shown = html;
   };
 }
 
@@ -180,8 +238,9 @@ function chartPart(host, part, g) {
     g.P.react(slot.div, fig.data, fig.layout, CONFIG);
   };
   const reveal = (slot) => {
-    box.style.height = `${slot.height}px`;
-    note.style.display = "none";
+    const height = `${slot.height}px`;
+    if (box.style.height !== height) box.style.height = height;
+    if (note.style.display !== "none") note.style.display = "none";
     if (current === slot) return;
     slot.div.classList.remove("fv-hidden");
     current?.div.classList.add("fv-hidden");
@@ -217,8 +276,8 @@ function chartPart(host, part, g) {
     if (json === null) {
       current?.div.classList.add("fv-hidden");
       current = null;
-      note.textContent = part.data.note;
-      note.style.display = "";
+      if (note.textContent !== part.data.note) note.textContent = part.data.note;
+      if (note.style.display !== "") note.style.display = "";
     } else {
       let slot = holding(json);
       if (!slot) {
@@ -239,7 +298,8 @@ export function render(component) {
   let part = g.parts.get(data.part);
   if (!part || part.host !== parentElement) {
     part = { host: parentElement, data };
-    const make = PARTS[data.part] ?? chartPart;
+    const kinds = { text: textPart, slider: sliderPart };
+    const make = kinds[data.kind] ?? PARTS[data.part] ?? chartPart;
     part.show = make(parentElement, part, g);
     g.parts.set(data.part, part);
   }
