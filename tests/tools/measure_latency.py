@@ -10,8 +10,9 @@ after the server's rerun ends a click; "the frame after": a timer queued from th
 when the step heading changed, and the frame after the last change of anything shown in
 the main area (the whole visible page settled). Clicks alternate between the two pages so
 that both see the same machine load. On the app it also times the Right arrow key
-(stepping in the browser, as in presentation mode). Prints the medians, the ratio app / floor for each problem, and how many
-steps changed heading and charts together (in one task: the same MutationObserver callback).
+(stepping in the browser, as in presentation mode). Prints the medians, the ratio app /
+floor for each problem, and how many steps changed heading and charts together (in one
+task: the same MutationObserver callback) and the whole page in one task.
 
 Run: ``python tests/tools/measure_latency.py [--clicks 10] [--trace out.json]`` (needs chromium and
 playwright). ``--trace`` writes a Chromium performance trace of the clicks (open it in
