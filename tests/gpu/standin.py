@@ -36,6 +36,7 @@ class CpuDevice:
     timed: list[str] = field(default_factory=list)
     broken: dict[str, Callable[[], Any]] = field(default_factory=dict)  # method -> replacement
     max_repeat: int | None = None  # caps warm-up and timed runs (the emulation is slow)
+    max_warmup: int | None = None  # caps warm-up runs alone (a CPU run has nothing to warm)
     tc: tuple[str, ...] = ()  # precisions of the tensor-core kernel's rows (CupyDevice: both)
 
     def allocate(self, nbytes: int) -> None:
@@ -78,6 +79,8 @@ class CpuDevice:
     def time_ms(self, run: gpu.Run, warmup: int, repeat: int) -> float:
         if self.max_repeat is not None:
             warmup, repeat = min(warmup, self.max_repeat), min(repeat, self.max_repeat)
+        if self.max_warmup is not None:
+            warmup = min(warmup, self.max_warmup)
         for _ in range(warmup):
             run()
         times = []
