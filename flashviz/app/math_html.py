@@ -20,6 +20,7 @@ _ALIGNED = re.compile(r"^\s*\\begin\{aligned\}(.*)\\end\{aligned\}\s*$", re.DOTA
 # A minus that starts a number (after "(", "=", ",", "&" or at the start) is a sign, not a
 # subtraction ("{" too): braced, MathML draws it as a prefix, without the spaces of a binary minus.
 _SIGN = re.compile(r"(^|[(=,&\[{])((?:\s|\\ )*)-\s*(\d[\d.]*(?:e[-+]?\d+)?|\\infty)")
+_LOG = '<mi>log</mi><mspace width="0.1667em"></mspace>'
 _INLINE = re.compile(r"\*\*([^*]+)\*\*|`([^`]+)`|\$([^$]+)\$")  # one pass, no nesting
 
 
@@ -29,6 +30,7 @@ def math(tex: str, display: bool = False) -> str:
     if not tex.strip():
         return ""
     out = convert(_SIGN.sub(r"\1\2{-\3}", tex.strip()))
+    out = out.replace("<mi>log</mi>", _LOG)  # a thin space after it, as TeX puts one
     return out.replace('display="inline"', 'display="block"') if display else out
 
 

@@ -47,12 +47,20 @@ def accumulator_panels(ctx: FigureContext, step_index: int) -> list[tuple[str, n
     return [("o = 0 (just initialised)", step.o)]
 
 
-def _panel_style(is_error: bool, first: bool, vmax: float) -> dict:
-    if is_error:
+def error_verdict(largest: float, tol: float) -> str:
+    """Whether the largest |error| of the written rows is rounding (within the tolerance)."""
+    return f"max |error| {largest:.1e}, " + (
+        "rounding" if largest <= tol else f"beyond rounding ({tol:.0e})"
+    )
+
+
+def _panel_style(is_error: bool, first: bool, vmax: float, tol: float = 0.0) -> dict:
+    if is_error:  # up to the tolerance at least: rounding noise stays dark, not bright
         return {
             "colorscale": ERROR_SCALE,
             "zmin": 0,
-            "colorbar": {"title": {"text": "|err|"}, "x": 1.0},
+            "zmax": max(tol, vmax),
+            "colorbar": {"title": {"text": "|err|"}, "x": 1.0, "exponentformat": "e"},
         }
     return {
         "colorscale": OUT_SCALE,
@@ -64,9 +72,15 @@ def _panel_style(is_error: bool, first: bool, vmax: float) -> dict:
 
 
 def accumulator_figure(
-    ctx: FigureContext, step_index: int, height: int = 380, width: int = FULL_WIDTH
+    ctx: FigureContext,
+    step_index: int,
+    height: int = 380,
+    width: int = FULL_WIDTH,
+    margin: dict | None = None,
 ) -> go.Figure:
-    """One heatmap (rows x head dims) per stage of o at this step, on a shared colour scale."""
+    """One heatmap (rows x head dims) per stage of o at this step, on a shared colour scale;
+    at a write step the title says whether the largest error is rounding. ``margin``
+    overrides the default margins (numbers are fitted to the cells they leave)."""
     step = ctx.trace.steps[step_index]
     panels = accumulator_panels(ctx, step_index)
     has_error = isinstance(step, WriteStep)
@@ -89,12 +103,20 @@ def accumulator_figure(
                 "y": rows,
                 "hovertemplate": "row %{y}, dim %{x}: %{z:.4g}<extra></extra>",
                 "numbers": (".0e",) if is_error else (".2f", ".1f"),
-                **_panel_style(is_error, k == 0, vmax),
+                **_panel_style(
+                    is_error, k == 0, float(np.nanmax(a)) if is_error else vmax, ctx.verdict.tol
+                ),
             }
         )
         layout[f"xaxis{x[1:]}"]["title"] = {"text": "dim"}
         layout[f"yaxis{y[1:]}"]["autorange"] = "reversed"
     title = f"Output accumulator o of Q block {step.i}"
-    layout = base_layout(layout, title=title, height=height, margin={"l": 120, "r": 90})
+    if has_error:
+        title = f"Written O of Q block {step.i}: " + error_verdict(
+            float(np.nanmax(panels[-1][1])), ctx.verdict.tol
+        )
+    layout = base_layout(
+        layout, title=title, height=height, margin={"l": 120, "r": 90, **(margin or {})}
+    )
     fit_numbers(data, layout, width)
     return figure(data, layout)

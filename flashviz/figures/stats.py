@@ -2,7 +2,7 @@
 
 One heatmap row per query row; columns are the K/V tiles of this block (blank: not yet).
 m shares the score colour scale of the tile map. Rows whose max just rose (so alpha < 1
-rescales their state) are circled in m and drawn in vermillion in the alpha panel.
+rescales their state) have their m cell outlined and their alpha drawn in vermillion.
 """
 
 from __future__ import annotations
@@ -56,34 +56,48 @@ def stacked(ctx: FigureContext, height: int, width: int) -> bool:
     return side_by_side < MIN_COLUMN_PX and height >= 400
 
 
-def _alpha_traces(step: TileStep, rows: np.ndarray, below: bool = False) -> list[dict]:
-    changed = changed_rows(step)
+def _alpha_traces(
+    step: TileStep, rows: np.ndarray, below: bool = False, shown: slice = slice(None)
+) -> list[dict]:
+    changed = changed_rows(step)[shown]
+    alpha = step.alpha[shown]
+    # each such cell outlined along its edges: the mark never covers the m it marks
+    e = 0.08  # inset from the cell's edge, in cells
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for r in rows[changed]:
+        x0, x1, y0, y1 = step.j - 0.5 + e, step.j + 0.5 - e, r - 0.5 + e, r + 0.5 - e
+        xs += [x0, x1, x1, x0, x0, None]
+        ys += [y0, y0, y1, y1, y0, None]
     circles = {
         "type": "scatter",
         "xaxis": "x",
         "yaxis": "y",
-        "x": np.full(int(changed.sum()), step.j),
-        "y": rows[changed],
-        "mode": "markers",
+        "x": xs,
+        "y": ys,
+        "mode": "lines",
         "name": "max rose at this tile",
-        "marker": {"symbol": "circle-open", "size": 22, "color": CHANGED, "line": {"width": 3}},
+        "line": {"color": CHANGED, "width": 3},
+        "hoverinfo": "skip",
     }
     bars = {
         "type": "bar",
         "xaxis": "x3",
         "yaxis": "y3",
-        "x": step.alpha,
+        "x": alpha,
         "y": rows,
         "orientation": "h",
         "name": ALPHA,
         "marker": {"color": np.where(changed, CHANGED, UNCHANGED).tolist()},
-        "text": [f"{a:.3f}" for a in step.alpha],
-        "textposition": "auto",
+        "text": [f"{a:.3f}" for a in alpha],
+        # beside a short bar (outside: a zero-length bar would hide its number), else inside
+        "textposition": ["outside" if a < 0.5 else "inside" for a in alpha],
+        "cliponaxis": False,
         "hovertemplate": "row %{y}: " + ALPHA + " = %{x:.4f}<extra></extra>",
         "showlegend": False,
     }
     if below:  # one upright bar per query row, under m and l (too narrow for its number)
-        bars.update(x=rows, y=step.alpha, orientation="v", text=None, textposition="none")
+        bars.update(x=rows, y=alpha, orientation="v", text=None, textposition="none")
         bars["hovertemplate"] = "row %{x}: " + ALPHA + " = %{y:.4f}<extra></extra>"
     return [circles, bars]
 
@@ -111,16 +125,30 @@ def _title(text: str, x: float, y: float) -> dict:
             "font": {"size": FONT_SIZE}}  # fmt: skip
 
 
+def focus_rows(count: int, row: int, most: int) -> slice:
+    """At most ``most`` of a block's ``count`` rows, from ``row`` on (fewer rows left: the
+    last ``most``)."""
+    start = max(0, min(row, count - most))
+    return slice(start, start + most)
+
+
 def stats_figure(
-    ctx: FigureContext, step_index: int, height: int = 420, width: int = HALF_WIDTH
+    ctx: FigureContext,
+    step_index: int,
+    height: int = 420,
+    width: int = HALF_WIDTH,
+    focus: slice = slice(None),
+    margin: dict | None = None,
 ) -> go.Figure:
-    """Heatmaps of m and l after each tile so far, and a bar of alpha for this step.
+    """Heatmaps of m and l after each tile so far, and a bar of alpha for this step, for
+    the block's rows in ``focus`` (offsets inside the block; all by default); ``margin``
+    overrides the default margins (numbers are fitted to the cells they leave).
 
     With many tiles (``stacked``) alpha moves below m and l, so their columns stay readable;
     the figure is then ALPHA_ROW_PX taller."""
     step = ctx.trace.steps[step_index]
-    rows = np.arange(step.rows.start, step.rows.stop)
-    m, l = history(ctx, step_index)
+    rows = np.arange(step.rows.start, step.rows.stop)[focus]
+    m, l = (a[focus] for a in history(ctx, step_index))
     tiles = np.arange(m.shape[1])
     titles = [
         "running max m<sub>i</sub>",
@@ -162,7 +190,7 @@ def stats_figure(
         },
     ]
     if isinstance(step, TileStep):
-        data += _alpha_traces(step, rows, below)
+        data += _alpha_traces(step, rows, below, focus)
     if isinstance(step, LoadStep):  # no tile yet: say what the state starts at
         starts = (("x", f"m<sub>i</sub> = {MINUS}\u221e"), ("x2", f"{ELL}<sub>i</sub> = 0"))
         for x_ref, text in starts:
@@ -175,7 +203,9 @@ def stats_figure(
         layout[axis].update(title={"text": "tile j"}, dtick=1)
     row_axes = ("yaxis", "yaxis2") if below else ("yaxis", "yaxis2", "yaxis3")
     for axis in row_axes:
-        layout[axis].update(autorange="reversed", dtick=1 if len(rows) <= 32 else None)
+        layout[axis].update(  # no zero line: it ran across row 0's tiles still to come
+            autorange="reversed", dtick=1 if len(rows) <= 32 else None, zeroline=False
+        )
     layout["yaxis"]["title"] = {"text": "query r"}
     if below:
         layout["xaxis3"].update(title={"text": "query r"})
@@ -185,6 +215,8 @@ def stats_figure(
         layout["xaxis3"].update(title={"text": ALPHA}, range=[0, 1.05])
         layout["legend"] = {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"}
     title = f"Running statistics of Q block {step.i}"
-    layout = base_layout(layout, title=title, height=height, margin={"t": 110, "b": 110})
+    layout = base_layout(
+        layout, title=title, height=height, margin={"t": 110, "b": 110, **(margin or {})}
+    )
     fit_numbers(data, layout, width)
     return figure(data, layout)

@@ -56,10 +56,12 @@ def tile_figure(
     height: int = 420,
     width: int = HALF_WIDTH,
     tile_scale: bool = False,
+    margin: dict | None = None,
 ) -> go.Figure:
     """Heatmaps of the scaled, masked scores S_ij (blank = masked) and P~_ij = exp(S_ij - m).
 
-    S is coloured on the tile map's scale, or with ``tile_scale`` on this tile's own range."""
+    S is coloured on the tile map's scale, or with ``tile_scale`` on this tile's own range;
+    ``margin`` overrides the default margins (numbers are fitted to the cells they leave)."""
     step = ctx.trace.steps[step_index]
     if not isinstance(step, TileStep):
         raise ValueError(f"step {step_index} is a {step.kind!r} step, not a tile")
@@ -111,7 +113,9 @@ def tile_figure(
     ]
     masked = "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
     title = f"Tile ({step.i}, {step.j}){masked}"
-    layout = base_layout(layout, title=title, height=height, margin={"t": 100, "b": 150})
+    layout = base_layout(
+        layout, title=title, height=height, margin={"t": 100, "b": 150, **(margin or {})}
+    )
     fit_numbers(data, layout, width)
     return figure(data, layout)
 

@@ -1,6 +1,9 @@
-"""Presentation mode in headless Chromium at 1280x720 (``?present=true``): the sidebar and
-controls are gone, the step bar and the four charts fit the screen, Left / Right step and
-Home / End jump, and the charts keep their place and size from step to step."""
+"""Presentation mode in headless Chromium (``?present=true``): the sidebar and controls are
+gone; the step bar, the formula strip and the four quarters fill the screen at 1280x720,
+1920x1080 and 3840x2160 with text for the back row; every chart shows its numbers where
+they fit and a colour scale where they do not; Left / Right step and Home / End jump; the
+quarters keep their place and size from step to step (load, tile, write), however the mode
+was entered; Leave returns to the full page."""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from flashviz.lab.explain import num
+from flashviz.lab.problem import ProblemSpec, build_trace
+
 from .helpers import chart_overlaps, screenshot, step_heading, wait_for_heading, wait_until_settled
 
 BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')]
@@ -16,6 +22,71 @@ BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .map(e => { const r = e.getBoundingClientRect();
     return [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)];
   })"""  # the shown charts (the step view keeps a hidden div per cached step)
+
+
+# The stage's parts: the step bar, the strip and the four quarters (a chart, or at a load
+# or write step the tile quarter's note), as [left, top, width, height].
+QUARTERS = """() => [document.querySelector('.st-key-present_bar'),
+  document.querySelector('.st-key-present_strip'), ...document.querySelectorAll('.fv-chart')]
+  .map(e => { const r = e.getBoundingClientRect();
+    return [Math.round(r.left), Math.round(r.top), Math.round(r.width), Math.round(r.height)]; })"""
+# Each shown chart's SVG texts (its title first), and whether it draws a colour bar.
+CHART_TEXTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(c => c.checkVisibility({visibilityProperty: true}))
+  .map(c => ({title: c.querySelector('.gtitle')?.textContent || '',
+              texts: [...c.querySelectorAll('text')].map(t => t.textContent.trim())
+                .filter(Boolean),
+              colorbar: !!c.querySelector('.colorbar')}))"""
+# The smallest font of any text shown on the stage, in screen px (the stage's scale
+# applied): SVG texts, headings, buttons, table cells and the strip's formulas.
+SMALLEST_FONT = """() => {
+  const stage = document.querySelector('[data-testid=stMainBlockContainer]');
+  const scale = stage.getBoundingClientRect().width / stage.offsetWidth;
+  const shown = [...stage.querySelectorAll(
+      '.js-plotly-plot text, h3, button, td, th, .fv-eq > math, .fv-stage-note h4')]
+    .filter(e => e.checkVisibility({visibilityProperty: true}) && e.textContent.trim()
+      && !e.closest('.hoverlayer'));
+  let least = Infinity, which = '';
+  for (const e of shown) {
+    const px = parseFloat(getComputedStyle(e).fontSize) * scale;
+    if (px < least) { least = px; which = e.textContent.trim().slice(0, 40); }
+  }
+  return [least, which, scale];
+}"""
+
+
+def _quarters(page: object) -> list[list[int]]:
+    wait_until_settled(page)
+    return page.evaluate(QUARTERS)  # type: ignore[attr-defined]
+
+
+def _present(browser: object, url: str, size: tuple[int, int], query: str) -> object:
+    w, h = size
+    page = browser.new_context(viewport={"width": w, "height": h}).new_page()  # type: ignore[attr-defined]
+    page.goto(f"{url}/?present=true&{query}")
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4", timeout=60_000
+    )
+    wait_until_settled(page)
+    return page
+
+
+def _assert_numbers_shown(page: object, k: int) -> None:
+    """At tile step ``k`` of the default problem, read from the charts' SVG text: the tile's
+    S and P~, m and alpha of the shown rows, and a scale where numbers do not fit."""
+    step = build_trace(ProblemSpec()).steps[k]
+    charts = {c["title"].split(" ")[0]: c for c in page.evaluate(CHART_TEXTS)}  # type: ignore[attr-defined]
+    tile, stats, acc = charts["Tile"], charts["Running"], charts["Output"]
+    for value in step.s.ravel():
+        assert f"{value:.2f}" in tile["texts"], (value, tile["texts"])
+    for alpha, m in zip(step.alpha, step.m, strict=True):
+        assert f"{alpha:.3f}" in stats["texts"]
+        assert f"{m:.1f}" in stats["texts"] or f"{m:.2f}" in stats["texts"]
+    assert acc["colorbar"] or any(t.startswith("0.") for t in acc["texts"])
+    assert charts[""]["colorbar"]  # the tile map: too many cells for numbers, its scale
+    strip = page.evaluate("document.querySelector('.fv-strip').innerText")  # type: ignore[attr-defined]
+    strip = "".join(strip.split()).replace("\u2212", "-")  # MathML: a node a line, a real minus
+    assert num(float(step.m[0])) in strip and num(float(step.l[0])) in strip, strip
 
 
 def _charts(page: object, count: int) -> list[tuple[int, ...]]:
@@ -45,7 +116,9 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
 ) -> None:
     page = projector
     boxes = _charts(page, 4)
+    quarters = _quarters(page)
     screenshot(page, screenshots / "presentation_step7.png")
+    _assert_numbers_shown(page, 7)
     assert not page.locator("[data-testid=stSidebar]").is_visible()
     assert len(boxes) == 4
     for left, top, width, height in boxes:  # all four on one screen
@@ -57,11 +130,19 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
     page.keyboard.press("ArrowLeft")
     wait_for_heading(page, "Step 7 of")
     page.keyboard.press("Home")
-    wait_for_heading(page, "Step 0 of")
+    wait_for_heading(page, "Step 0 of")  # a load: its quarter says what is loaded
+    assert _quarters(page) == quarters
+    assert "Load Q" in page.evaluate("document.querySelector('.fv-stage-note').innerText")  # type: ignore[attr-defined]
     page.keyboard.press("End")
     wait_for_heading(page, "Step 23 of")
     shown = _charts(page, 3)  # the last step is a write: no tile chart, its place kept
     assert set(shown) <= set(boxes) and step_heading(page).startswith("Step 23 of")
+    assert _quarters(page) == quarters
+    note = page.evaluate("document.querySelector('.fv-stage-note').innerText")  # type: ignore[attr-defined]
+    assert "normalise once" in note
+    titles = [c["title"] for c in page.evaluate(CHART_TEXTS)]  # type: ignore[attr-defined]
+    assert any(t.startswith("Written O of Q block 3: max |error|") and t.endswith("rounding")
+               for t in titles), titles  # fmt: skip
     page.wait_for_function(  # the URL follows the step
         "new URLSearchParams(location.search).get('step') === '23'", timeout=30_000
     )
@@ -87,3 +168,61 @@ def test_leave_returns_to_the_full_page_and_a_reload_stays_there(projector: obje
     wait_for_heading(page, "Step 7 of")
     title.wait_for(timeout=30_000)
     assert page.locator("[data-testid=stSidebar]").is_visible()
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
+def test_the_stage_fills_the_screen_with_text_for_the_back_row(
+    browser: object, server_url: str, screenshots: Path, size: tuple[int, int]
+) -> None:
+    w, h = size
+    page = _present(browser, server_url, size, "step=7")
+    try:
+        stage = page.evaluate(  # type: ignore[attr-defined]
+            "(() => { const r = document.querySelector('[data-testid=stMainBlockContainer]')"
+            ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()"
+        )
+        assert stage[0] >= -1 and stage[1] >= -1 and stage[2] >= 0.99 * w and stage[3] >= 0.99 * h
+        bottoms = [y + hh for _, y, _, hh in _quarters(page)]
+        assert max(bottoms) >= 0.95 * h and max(bottoms) <= h + 1  # to the foot, not past it
+        least, which, scale = page.evaluate(SMALLEST_FONT)  # type: ignore[attr-defined]
+        print(f"{w}x{h}: stage scale {scale:.2f}, smallest text {least:.1f} px ({which!r})")
+        assert least >= 24 * w / 1920 - 0.01, (least, which)
+        screenshot(page, screenshots / f"presentation_{w}x{h}.png")
+        if w == 1920:
+            _assert_numbers_shown(page, 7)
+            assert not chart_overlaps(page)
+            before = _quarters(page)
+            for key, k in (("ArrowRight", 8), ("Home", 0), ("End", 23)):
+                page.keyboard.press(key)
+                wait_for_heading(page, f"Step {k} of")
+                assert _quarters(page) == before, k
+    finally:
+        page.context.close()  # type: ignore[attr-defined]
+
+
+def test_entered_from_the_sidebar_the_stage_is_the_same_as_from_a_link(
+    browser: object, server_url: str
+) -> None:
+    linked = _present(browser, server_url, (1280, 720), "step=7")
+    try:
+        expected = _quarters(linked)
+    finally:
+        linked.context.close()  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?step=7")
+        wait_for_heading(page, "Step 7 of")
+        wait_until_settled(page)
+        page.get_by_text("Presentation mode").click()
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "!!document.querySelector('.st-key-present_strip') && "
+            "document.querySelectorAll('.fv-chart').length === 4",
+            timeout=30_000,
+        )
+        assert _quarters(page) == expected
+        page.keyboard.press("ArrowRight")
+        wait_for_heading(page, "Step 8 of")
+        assert _quarters(page) == expected
+    finally:
+        context.close()

@@ -48,6 +48,13 @@ def test_every_builder_gives_valid_plotly_at_every_step(ctx) -> None:
             stats_figure: f"Running statistics of Q block {step.i}",
             accumulator_figure: f"Output accumulator o of Q block {step.i}",
         }
+        if isinstance(step, WriteStep):  # the title says whether the error is rounding
+            worst = float(np.abs(step.o - ctx.verdict.o_ref[step.rows.start : step.rows.stop])
+                          .astype(np.float32).max())  # fmt: skip
+            verdict = "rounding" if worst <= ctx.verdict.tol else "beyond rounding"
+            titles[accumulator_figure] = (
+                f"Written O of Q block {step.i}: max |error| {worst:.1e}, {verdict}"
+            )
         if isinstance(step, TileStep):
             masked = (
                 "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
@@ -200,11 +207,17 @@ def test_stats_history_and_alpha(ctx) -> None:
             bars = next(d for d in data if d["type"] == "bar")
             values = bars["x"] if bars["orientation"] == "h" else bars["y"]  # alpha below m, l
             assert np.allclose(decode(values), step.alpha)
-            circles = next(d for d in data if d["type"] == "scatter")
+            outlines = next(d for d in data if d["type"] == "scatter")
             rose = step.max_changed & np.isfinite(step.m_prev)
-            assert sorted(decode(circles["y"]).astype(int)) == list(
+            y = np.array([np.nan if v is None else v for v in outlines["y"]], dtype=float)
+            x = np.array([np.nan if v is None else v for v in outlines["x"]], dtype=float)
+            centres = np.nanmean(y.reshape(-1, 6)[:, :4], axis=1) if y.size else y
+            assert sorted(np.round(centres).astype(int)) == list(
                 np.flatnonzero(rose) + step.rows.start
-            )
+            )  # one outline per row whose max rose, in its m cell of tile j
+            assert np.allclose(np.nanmean(x.reshape(-1, 6)[:, :4], axis=1), step.j)
+            half = np.abs(y.reshape(-1, 6)[:, :4] - centres[:, None]) if y.size else y
+            assert (half >= 0.4).all() and (half < 0.5).all()  # near its edges, off the number
 
 
 def _f32(a: np.ndarray) -> np.ndarray:

@@ -33,7 +33,11 @@ PAGES = {
     "split_kv?splitkv_heads=16": ("split_kv", 4),
     "gpu": ("gpu_timings", 1),
 }
-PRESENTATION = ("?present=true&step=7", "presentation", 4)  # at a projector's 1280 x 720
+# presentation mode at a projector's 1280 x 720 and at 1920 x 1080 (the stage scaled 1.5x)
+PRESENTATIONS = {
+    "presentation": ("?present=true&step=3", 4, {"width": 1280, "height": 720}),
+    "presentation_1920": ("?present=true&step=3", 4, {"width": 1920, "height": 1080}),
+}
 
 
 def _shoot(page: object, address: str, name: str, charts: int) -> None:
@@ -52,7 +56,7 @@ def main(names: Sequence[str] = ()) -> None:
     """Write the pictures ``names`` (file names without .png), every one when empty."""
     from playwright.sync_api import sync_playwright
 
-    known = [name for name, _ in PAGES.values()] + [PRESENTATION[1]]
+    known = [name for name, _ in PAGES.values()] + list(PRESENTATIONS)
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise SystemExit(f"unknown picture(s) {', '.join(unknown)}; known: {', '.join(known)}")
@@ -64,10 +68,9 @@ def main(names: Sequence[str] = ()) -> None:
         for path, (name, charts) in PAGES.items():
             if name in wanted:
                 _shoot(page, f"{url}/{path}", name, charts)
-        path, name, charts = PRESENTATION
-        if name in wanted:
-            viewport = {"width": 1280, "height": 720}
-            _shoot(browser.new_page(viewport=viewport), f"{url}/{path}", name, charts)
+        for name, (path, charts, viewport) in PRESENTATIONS.items():
+            if name in wanted:
+                _shoot(browser.new_page(viewport=viewport), f"{url}/{path}", name, charts)
         browser.close()
 
 

@@ -28,6 +28,7 @@ from flashviz.app.stepper.quiz_view import (
     reset_if_new_problem,
     unlocked,
 )
+from flashviz.app.stepper.stage_texts import ROWS, stage_texts
 from flashviz.app.stepper.step_texts import TextChoices, step_texts
 from flashviz.app.theme_switch import theme_switch
 from flashviz.core.trace import TileStep
@@ -38,6 +39,7 @@ from flashviz.figures import (
     tile_figure,
     tile_map_figure,
 )
+from flashviz.figures.stats import focus_rows
 from flashviz.figures.style import FULL_WIDTH
 
 PLAYER = Player("step")  # the stepper's play state: keys "_play", "speed", "btn_play", ...
@@ -124,39 +126,79 @@ def _text_choices(ctx: FigureContext, bug_at: int | None) -> TextChoices:
     )
 
 
-def present_figures(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
-    """Presentation mode's charts: the same four, sized for a 2 x 2 grid on 1280 x 720."""
-    h, w = presentation.CHART_HEIGHT, presentation.HALF
-    figs = {"tile_map": tile_map_figure(ctx, k, height=h)}
-    if isinstance(ctx.trace.steps[k], TileStep):
-        figs["tile"] = tile_figure(ctx, k, height=h, width=w, tile_scale=True)
-    figs["stats"] = stats_figure(ctx, k, height=h, width=w)
-    figs["accumulator"] = accumulator_figure(ctx, k, height=h, width=w)
-    for fig in figs.values():  # compact: small margins, no legends or colour bars
-        fig.update_layout(margin={"t": 60, "b": 62, "l": 64, "r": 15}, showlegend=False)
+STAGE_MARGIN = {"t": 56, "b": 56}  # the stage's charts: room for a title and an axis each
+
+
+def _on_stage(fig: go.Figure) -> go.Figure:
+    """A stage chart: values in the cells where they fit, a colour scale where they do not.
+    A figure whose heatmaps all print their numbers drops its colour bars; one with any
+    heatmap too small for them keeps the bars it was built with. Titles on one line."""
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    if heatmaps and all(t.texttemplate for t in heatmaps):
         fig.update_traces(showscale=False, selector={"type": "heatmap"})
-    figs["tile_map"].update_layout(title_text="")  # its K/V bar sits where the title was
+    title = fig.layout.title.text or ""
+    fig.update_layout(showlegend=False, title_text=title.replace("<br>", ": "))
+    return fig
+
+
+def _tile_on_stage(fig: go.Figure) -> go.Figure:
+    """The tile's colour bars, when its numbers do not fit, go under the panels in place
+    of the axis titles (the stage's charts have no room below for both)."""
+    if not all(t.texttemplate for t in fig.data if t.type == "heatmap"):
+        fig.update_layout(margin_b=104)
+        fig.update_xaxes(title_text=None)
+        fig.update_traces(colorbar_y=-0.2, colorbar_thickness=10, selector={"type": "heatmap"})
+    return fig
+
+
+def present_figures(ctx: FigureContext, k: int, row: int = 0) -> dict[str, go.Figure]:
+    """Presentation mode's charts: the same four at the stage's fixed size, the running
+    statistics of (at most) ``stage_texts.ROWS`` rows from the selected ``row`` on."""
+    h, w, margin = presentation.CHART_HEIGHT, presentation.HALF, STAGE_MARGIN
+    step = ctx.trace.steps[k]
+    focus = focus_rows(len(step.rows), row, ROWS)
+    figs = {"tile_map": tile_map_figure(ctx, k, height=h)}
+    if isinstance(step, TileStep):
+        tile = tile_figure(ctx, k, height=h, width=w, tile_scale=True, margin=margin)
+        figs["tile"] = _tile_on_stage(tile)
+    figs["stats"] = stats_figure(ctx, k, height=h, width=w, focus=focus, margin=margin)
+    figs["accumulator"] = accumulator_figure(ctx, k, height=h, width=w, margin=margin)
+    figs["tile_map"].update_layout(margin=margin, title_text="")  # its K/V bar: at the top
+    for fig in figs.values():
+        fig.update_layout(width=w)
+        _on_stage(fig)
     return figs
 
 
 def presentation_body(ctx: FigureContext) -> None:
-    """Presentation mode: the pinned step bar and the four charts, nothing else."""
+    """Presentation mode: the stage (step bar, formula strip, four charts), nothing else."""
     last = len(ctx.trace.steps) - 1
-    st.session_state.step = k = min(max(int(st.session_state.get("step", 0)), 0), last)
-    w = step_view.step_window(ctx, k, allowed=last, figures=present_figures, theme=theme_name())
+    ss = st.session_state
+    ss.step = k = min(max(int(ss.get("step", 0)), 0), last)
+    row = min(max(int(ss.get("row", 0)), 0), ctx.trace.block_q - 1)
+    w = step_view.step_window(
+        ctx, k, allowed=last, figures=functools.partial(present_figures, row=row),
+        theme=theme_name(), texts=functools.partial(stage_texts, row=row),
+        texts_key=("present", row),
+    )  # fmt: skip
     with st.container(key=presentation.STEP_BAR):
-        bar, theme, leave = st.columns([8, 2, 1], vertical_alignment="center")
+        bar, heading, theme, leave = st.columns([380, 420, 270, 130], vertical_alignment="center")
         with bar:
-            step_view.buttons(w, on_move=_user_moved)
+            step_view.buttons(
+                w, on_move=_user_moved, stage=(presentation.STAGE_W, presentation.STAGE_H)
+            )
+        with heading:
             step_view.heading(w, functools.partial(step_heading, ctx))
         with theme:
             theme_switch(presentation.THEME_SWITCH)  # the sidebar's is hidden here
         presentation.leave_button(leave)
+    with st.container(key=presentation.STRIP, height=presentation.STRIP_PX, border=False):
+        step_view.text(w, "strip")  # a fixed height: one line or two, nothing below moves
     sync_query_params({"step": k})
     for names in (("tile_map", "tile"), ("stats", "accumulator")):
         for col, name in zip(st.columns(2), names, strict=True):
-            with col, st.container(height=presentation.CHART_HEIGHT + 10, border=False):
-                step_view.chart(w, name, note="No tile at this step (a load or a write).")
+            with col, st.container(height=presentation.CHART_HEIGHT + 4, border=False):
+                step_view.chart(w, name, notes="stage_note")
 
 
 def step_panel_body(

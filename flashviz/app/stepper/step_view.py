@@ -174,11 +174,19 @@ def _moved(last: int, allowed: int, on_move: Callable[[], None]) -> None:
     on_move()
 
 
-def buttons(w: StepWindow, *, on_move: Callable[[], None], keys: bool = True) -> None:
-    """First / Previous / Next / Last (and with ``keys``, Left / Right / Home / End)."""
+def buttons(
+    w: StepWindow,
+    *,
+    on_move: Callable[[], None],
+    keys: bool = True,
+    stage: tuple[int, int] | None = None,
+) -> None:
+    """First / Previous / Next / Last (and with ``keys``, Left / Right / Home / End).
+    ``stage``: the (width, height) in px of a stage the browser scales to fill the window
+    (presentation mode), as CSS variables ``--fv-stage-scale``, ``--fv-stage-x``, ``-y``."""
     _component(
         key=f"{KEY_PREFIX}buttons",
-        data={**w.common("buttons"), "keys": keys},
+        data={**w.common("buttons"), "keys": keys, "stage": stage},
         on_move_change=functools.partial(_moved, w.last, w.allowed, on_move),
     )
 
@@ -191,14 +199,16 @@ def heading(w: StepWindow, text: Callable[[int], str]) -> None:
     )
 
 
-def chart(w: StepWindow, name: str, *, note: str = "") -> None:
-    """Chart ``name`` of the window's steps; ``note`` where a step has no such chart."""
+def chart(w: StepWindow, name: str, *, note: str = "", notes: str = "") -> None:
+    """Chart ``name`` of the window's steps; where a step has no such chart, its text part
+    ``notes`` (HTML) if given and not empty, else the plain text ``note``."""
     _component(
         key=f"{KEY_PREFIX}{name}",
         data={
             **w.common(name),
             "figs": {s: figs.get(name) for s, figs in w.figs.items()},
             "note": note,
+            "notes": {s: figs.get(notes) or "" for s, figs in w.figs.items()} if notes else {},
         },
     )
 

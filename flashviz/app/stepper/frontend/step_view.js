@@ -114,6 +114,23 @@ function send(g) {
   }, RESEND_MS);
 }
 
+// Presentation mode's stage: scaled as a whole to fill the window (letterboxed to its
+// aspect), centred; the CSS of presentation.py applies the variables.
+let stage = null;
+function fitStage() {
+  const root = document.documentElement.style;
+  if (!stage) {
+    for (const v of ["--fv-stage-scale", "--fv-stage-x", "--fv-stage-y"]) root.removeProperty(v);
+    return;
+  }
+  const [w, h] = stage;
+  const s = Math.min(window.innerWidth / w, window.innerHeight / h);
+  root.setProperty("--fv-stage-scale", String(s));
+  root.setProperty("--fv-stage-x", `${(window.innerWidth - w * s) / 2}px`);
+  root.setProperty("--fv-stage-y", `${(window.innerHeight - h * s) / 2}px`);
+}
+window.addEventListener("resize", fitStage);
+
 function typing(el) {
   return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) ||
     !!el.closest?.('[role="slider"]'));
@@ -219,6 +236,7 @@ function chartPart(host, part, g) {
   const box = el("div", "fv-chart", host);
   const note = el("div", "fv-note", box);
   note.style.display = "none";
+  let noteHtml = null; // the rich note shown (null: the plain one, or none)
   const slots = []; // {div, json, height}
   let current = null; // the visible slot (null: the note, or nothing yet)
   let idle = null;
@@ -276,7 +294,12 @@ function chartPart(host, part, g) {
     if (json === null) {
       current?.div.classList.add("fv-hidden");
       current = null;
-      if (note.textContent !== part.data.note) note.textContent = part.data.note;
+      const rich = part.data.notes?.[k] || null; // HTML built and escaped by the server
+      if (rich !== noteHtml || (!rich && note.textContent !== part.data.note)) {
+        if (rich) note.innerHTML = rich;
+        else note.textContent = part.data.note;
+        noteHtml = rich;
+      }
       if (note.style.display !== "") note.style.display = "";
     } else {
       let slot = holding(json);
@@ -311,6 +334,10 @@ export function render(component) {
     g.setState = setStateValue;
     g.keys = data.keys;
     if (data.keys) bindKeys(g);
+    if (JSON.stringify(stage) !== JSON.stringify(data.stage ?? null)) {
+      stage = data.stage ?? null;
+      fitStage();
+    }
   }
   showAll(g);
   // Streamlit calls the latest render's cleanup when the part unmounts (leaving the page)
