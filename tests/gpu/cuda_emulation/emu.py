@@ -5,9 +5,10 @@ NVRTC compiles) into ``build/cuda_emulation/`` and compiles it with g++ into a s
 library, or with ThreadSanitizer into a program (tsan_main.cpp). Builds are named by a
 hash of everything that goes into them, so a build is reused only while nothing changed;
 a file lock per build makes test processes running at once (pytest-xdist) wait for one
-g++ instead of each running its own. The emulator's headers, most of a build's g++ time,
-are parsed once per set of flags into a precompiled header (``precompiled_header``): the
-library or program g++ writes is the same, byte for byte, with or without it.
+g++ instead of each running its own. For the shared libraries, the emulator's headers (most
+of a build's g++ time) are parsed once into a precompiled header (``precompiled_header``):
+the library g++ writes is the same, byte for byte, with or without it. (A TSan build gains
+nothing from one: its program's second file, tsan_main.cpp, would have to parse it too.)
 ``run`` launches the kernel with the grid and block of ``launch.prepare_call``.
 """
 
@@ -104,19 +105,18 @@ def locked(name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def precompiled_header(header: str, flags: list[str], variant: str) -> Path:
-    """``header`` (cuda_emu.h or cuda_emu_warp.h) precompiled with ``flags`` (or reused);
-    ``variant`` names the flags ("lib", "tsan").
+def precompiled_header(header: str, flags: list[str]) -> Path:
+    """``header`` (cuda_emu.h or cuda_emu_warp.h) precompiled with ``flags`` (or reused).
 
-    Returns BUILD_DIR/pch_<header>_<variant>_<hash>/<header>, a one-line header that
-    includes the real one, next to its <header>.gch: g++ given ``-include`` of it reads the
-    .gch instead (the real header's ``#pragma once`` then skips the harness's own #include
-    of it), or, were the .gch ever unusable, the line itself. The hash covers the command
-    and the headers; the ones of older versions of them are deleted (each is ~60 MB)."""
+    Returns BUILD_DIR/pch_<header>_<hash>/<header>, a one-line header that includes the
+    real one, next to its <header>.gch: g++ given ``-include`` of it reads the .gch instead
+    (the real header's ``#pragma once`` then skips the harness's own #include of it), or,
+    were the .gch ever unusable, the line itself. The hash covers the command and the
+    headers; the ones of older versions of them are deleted (each is 50-90 MB)."""
     command = [CXX, *flags]
     parts = [header, " ".join(command), *((HERE / h).read_text() for h in HEADERS)]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    stem = f"pch_{header.removesuffix('.h')}_{variant}"
+    stem = f"pch_{header}"  # pch_cuda_emu.h, pch_cuda_emu_warp.h: neither globs the other
     folder = BUILD_DIR / f"{stem}_{key}"
     wrapper, gch = folder / header, folder / f"{header}.gch"
     with locked(folder.name):
@@ -146,7 +146,7 @@ def build(spec: Spec) -> Path:
     out = BUILD_DIR / (f"tsan_{key}" if spec.tsan else f"flash_{key}.so")
     if out.exists():
         return out
-    pch = precompiled_header(spec.header, spec.flags(), "tsan" if spec.tsan else "lib")
+    pch = None if spec.tsan else precompiled_header(spec.header, spec.flags())
     with locked(out.name):
         if out.exists():  # another process built it while this one waited
             return out
