@@ -125,6 +125,13 @@ def _title(text: str, x: float, y: float) -> dict:
             "font": {"size": FONT_SIZE}}  # fmt: skip
 
 
+def row_ticks(rows: np.ndarray, panel_px: float) -> dict:
+    """Whole-row ticks, as many as fit ``panel_px`` with a label's height (16 px text) and a
+    gap each: 16 rows in 200 px label every other row instead of overlapping."""
+    most = max(2, int(panel_px // (1.5 * FONT_SIZE)))
+    return {"tick0": int(rows[0]) if len(rows) else 0, "dtick": max(1, -(-len(rows) // most))}
+
+
 def focus_rows(count: int, row: int, most: int) -> slice:
     """At most ``most`` of a block's ``count`` rows, from ``row`` on (fewer rows left: the
     last ``most``)."""
@@ -200,23 +207,23 @@ def stats_figure(
                  "font": {"size": FONT_SIZE + 2}}
             )  # fmt: skip
     for axis in ("xaxis", "xaxis2"):
-        layout[axis].update(title={"text": "tile j"}, dtick=1)
+        layout[axis].update(title={"text": "tile j"}, dtick=1, zeroline=False)
     row_axes = ("yaxis", "yaxis2") if below else ("yaxis", "yaxis2", "yaxis3")
+    margins = {"t": 110, "b": 110, **(margin or {})}
+    panel_px = (height - margins["t"] - margins["b"]) * (0.5 if below else 1.0)
     for axis in row_axes:
         layout[axis].update(  # no zero line: it ran across row 0's tiles still to come
-            autorange="reversed", dtick=1 if len(rows) <= 32 else None, zeroline=False
+            autorange="reversed", zeroline=False, **row_ticks(rows, panel_px)
         )
     layout["yaxis"]["title"] = {"text": "query r"}
     if below:
-        layout["xaxis3"].update(title={"text": "query r"})
+        layout["xaxis3"].update(title={"text": "query r"}, **row_ticks(rows, width / 2))
         layout["yaxis3"].update(title={"text": ALPHA}, range=[0, 1.05], nticks=3)
         layout["legend"] = {"orientation": "h", "y": -0.25, "x": 0, "yanchor": "top"}
     else:
         layout["xaxis3"].update(title={"text": ALPHA}, range=[0, 1.05])
         layout["legend"] = {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"}
     title = f"Running statistics of Q block {step.i}"
-    layout = base_layout(
-        layout, title=title, height=height, margin={"t": 110, "b": 110, **(margin or {})}
-    )
+    layout = base_layout(layout, title=title, height=height, margin=margins)
     fit_numbers(data, layout, width)
     return figure(data, layout)

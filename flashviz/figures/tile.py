@@ -9,6 +9,8 @@ from flashviz.core.trace import TileStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
+    CHAR_WIDTH,
+    FONT_SIZE,
     HALF_WIDTH,
     MINUS,
     P_TILDE,
@@ -74,14 +76,22 @@ def tile_figure(
         gap=0.12,
     )
     keys, queries = step.s.shape[1], step.s.shape[0]
+    margins = {"t": 100, "b": 150, **(margin or {})}
+    # as many whole-index labels as fit a panel: a key label is its digits wide, plus a gap
+    x0, x1 = layout["xaxis"]["domain"]
+    panel_w = (width - margins.get("l", 60) - margins.get("r", 20)) * (x1 - x0)
+    label_w = len(str(step.cols.stop - 1)) * CHAR_WIDTH * FONT_SIZE + 14
+    panel_h = height - margins["t"] - margins["b"]
     for k in (1, 2):
         suffix = "" if k == 1 else "2"
         layout[f"xaxis{suffix}"].update(
-            title={"text": "key c"}, showgrid=False, **index_ticks(keys)
-        )
+            title={"text": "key c"}, showgrid=False,
+            **index_ticks(keys, min(8, max(2, int(panel_w // label_w)))),
+        )  # fmt: skip
         layout[f"yaxis{suffix}"].update(
-            autorange="reversed", showgrid=False, **index_ticks(queries)
-        )
+            autorange="reversed", showgrid=False,
+            **index_ticks(queries, min(8, max(2, int(panel_h // (1.5 * FONT_SIZE))))),
+        )  # fmt: skip
     layout["yaxis"]["title"] = {"text": "query r"}
     zmin, zmax = score_range(ctx, step.s, tile_scale)
     own = (zmin, zmax) != (-ctx.score_max, ctx.score_max)
@@ -113,9 +123,7 @@ def tile_figure(
     ]
     masked = "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
     title = f"Tile ({step.i}, {step.j}){masked}"
-    layout = base_layout(
-        layout, title=title, height=height, margin={"t": 100, "b": 150, **(margin or {})}
-    )
+    layout = base_layout(layout, title=title, height=height, margin=margins)
     fit_numbers(data, layout, width)
     return figure(data, layout)
 

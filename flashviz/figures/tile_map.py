@@ -190,7 +190,7 @@ LEGEND = [
 
 def tile_map_title(ctx: FigureContext) -> str:
     t, f = ctx.trace, ctx.pool
-    note = "" if f == 1 else f"<br>downsampled: each cell is the max of {f} x {f} scores"
+    note = "" if f == 1 else f"<br>downsampled: a cell is the max of {f} x {f}"
     return f"Tile map: all {t.n_q} x {t.n_k} scores s<sub>rc</sub>{note}"
 
 

@@ -118,6 +118,30 @@ _CHART_BOXES = """(minOverlap) => {
 }"""
 
 
+_CLIPPED = """(slack) => {
+  const found = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((gd, chart) => {
+    if (!gd.checkVisibility({visibilityProperty: true})) return;
+    const title = gd.querySelector('.gtitle')?.textContent || `chart ${chart}`;
+    const svg = gd.querySelector('svg.main-svg').getBoundingClientRect();
+    gd.querySelectorAll('svg text').forEach((t) => {
+      const r = t.getBoundingClientRect(), text = (t.textContent || '').trim();
+      if (!text || r.width === 0 || getComputedStyle(t).visibility === 'hidden') return;
+      if (r.left < svg.left - slack || r.right > svg.right + slack
+          || r.top < svg.top - slack || r.bottom > svg.bottom + slack)
+        found.push(`${title}: text "${text}" runs past the chart's edge`);
+    });
+  });
+  return found;
+}"""
+
+
+def clipped_chart_text(page: object, slack_px: float = 1.0) -> list[str]:
+    """Every visible SVG text of a shown chart that runs past the chart's own edge (cut off
+    on screen), one line each, naming the chart by its title."""
+    return page.evaluate(_CLIPPED, slack_px)  # type: ignore[attr-defined]
+
+
 def chart_overlaps(page: object, min_overlap_px: float = 2.0) -> list[str]:
     """Every pair of visible SVG texts inside one chart that overlap by more than
     ``min_overlap_px`` in both directions, and every colour bar that covers a panel (plot

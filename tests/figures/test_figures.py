@@ -261,8 +261,7 @@ def test_large_problem_is_downsampled_and_small() -> None:
     assert ctx.pool == 3 and ctx.score_map.shape == (86, 86)
     fig = tile_map_figure(ctx, 5)
     assert fig.layout.title.text == (
-        "Tile map: all 256 x 256 scores s<sub>rc</sub>"
-        "<br>downsampled: each cell is the max of 3 x 3 scores"
+        "Tile map: all 256 x 256 scores s<sub>rc</sub><br>downsampled: a cell is the max of 3 x 3"
     )
     t = ctx.trace
     s = t.scale * (t.q @ t.k.T)

@@ -145,9 +145,9 @@ def _tile_on_stage(fig: go.Figure) -> go.Figure:
     """The tile's colour bars, when its numbers do not fit, go under the panels in place
     of the axis titles (the stage's charts have no room below for both)."""
     if not all(t.texttemplate for t in fig.data if t.type == "heatmap"):
-        fig.update_layout(margin_b=104)
+        fig.update_layout(margin_b=112)
         fig.update_xaxes(title_text=None)
-        fig.update_traces(colorbar_y=-0.2, colorbar_thickness=10, selector={"type": "heatmap"})
+        fig.update_traces(colorbar_y=-0.3, colorbar_thickness=10, selector={"type": "heatmap"})
     return fig
 
 
