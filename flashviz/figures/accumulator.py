@@ -2,7 +2,9 @@
 
 Tile step: o before, after the rescale diag(alpha) o, and after adding P~ V_j.
 Load step: o = 0. Write step: the normalised rows o / l, the reference rows, and |error|.
-The value panels share one diverging colour scale.
+The value panels share one diverging colour scale. Side by side, unless their cells would
+be too narrow for numbers there and not stacked (a few rows, a few dims): then one above
+the other, numbers in every cell.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import plotly.graph_objects as go
 
 from flashviz.core.trace import LoadStep, TileStep, WriteStep
 from flashviz.figures.context import FigureContext
-from flashviz.figures.grid import figure, panel_axes, row_layout
+from flashviz.figures.grid import column_layout, figure, panel_axes, row_layout
 from flashviz.figures.style import (
     ALPHA,
+    CELL_FONT_SIZE,
+    CHAR_WIDTH,
     ELL,
     ERROR_SCALE,
     FULL_WIDTH,
@@ -45,6 +49,24 @@ def accumulator_panels(ctx: FigureContext, step_index: int) -> list[tuple[str, n
         ]
     assert isinstance(step, LoadStep)
     return [("o = 0 (just initialised)", step.o)]
+
+
+NUMBER_CELL_PX = 4 * CHAR_WIDTH * CELL_FONT_SIZE + 4  # "-0.4" in a cell
+STACK_ROWS = 8  # stacked, each panel takes a row of ROW_PX per query row: up to this many
+ROW_PX, TITLE_PX, STACK_GAP_PX = 24, 34, 34
+
+
+def height_stacked(panels: int, rows: int) -> int:
+    """The figure's height with its panels stacked (titles, gaps and margins included)."""
+    return panels * (rows * ROW_PX + TITLE_PX) + 130
+
+
+def stack_panels(panels: int, rows: int, dims: int, width: int, margin: dict) -> bool:
+    """Stack the panels when side by side their cells are too narrow for a number but one
+    above the other, full width, they are not (a few rows: the figure grows with them)."""
+    plot_w = width - margin["l"] - margin["r"]
+    side = plot_w * (1 - 0.05 * (panels - 1)) / panels / dims
+    return panels > 1 and rows <= STACK_ROWS and side < NUMBER_CELL_PX <= plot_w / dims
 
 
 def error_verdict(largest: float, tol: float) -> str:
@@ -85,8 +107,14 @@ def accumulator_figure(
     panels = accumulator_panels(ctx, step_index)
     has_error = isinstance(step, WriteStep)
     vmax = symmetric_range(*(a for _, a in (panels[:-1] if has_error else panels)))
-    layout = row_layout([t for t, _ in panels], gap=0.05, share_y=True)
     rows = np.arange(step.rows.start, step.rows.stop)
+    margins = {"l": 120, "r": 90, **(margin or {})}
+    titles = [t for t, _ in panels]
+    if stack_panels(len(panels), len(rows), panels[0][1].shape[1], width, margins):
+        height = max(height, height_stacked(len(panels), len(rows)))
+        layout = column_layout(titles, gap=STACK_GAP_PX / height)
+    else:
+        layout = row_layout(titles, gap=0.05, share_y=True)
     data = []
     with np.errstate(over="ignore"):  # a buggy run may hold values beyond float32
         panels = [(name, a.astype(np.float32)) for name, a in panels]
@@ -108,15 +136,14 @@ def accumulator_figure(
                 ),
             }
         )
-        layout[f"xaxis{x[1:]}"]["title"] = {"text": "dim"}
+        if layout[f"xaxis{x[1:]}"].get("showticklabels", True):  # stacked: at the foot
+            layout[f"xaxis{x[1:]}"]["title"] = {"text": "dim"}
         layout[f"yaxis{y[1:]}"]["autorange"] = "reversed"
     title = f"Output accumulator o of Q block {step.i}"
     if has_error:
         title = f"Written O of Q block {step.i}: " + error_verdict(
             float(np.nanmax(panels[-1][1])), ctx.verdict.tol
         )
-    layout = base_layout(
-        layout, title=title, height=height, margin={"l": 120, "r": 90, **(margin or {})}
-    )
+    layout = base_layout(layout, title=title, height=height, margin=margins)
     fit_numbers(data, layout, width)
     return figure(data, layout)

@@ -55,6 +55,31 @@ def row_layout(
     return layout
 
 
+def column_layout(titles: Sequence[str], gap: float = 0.1) -> dict:
+    """Layout of len(titles) panels stacked top to bottom, sharing the x axis (shown at the
+    foot only): axis domains and a title above each."""
+    n = len(titles)
+    height = (1.0 - gap * (n - 1)) / n
+    layout: dict = {"annotations": []}
+    for k, title in enumerate(titles):
+        x_name, y_name = panel_axes(k)
+        top = 1.0 - k * (height + gap)
+        bottom = max(0.0, round(top - height, 6))
+        x_axis: dict = {"domain": [0.0, 1.0], "anchor": y_name}
+        if k > 0:
+            x_axis["matches"] = "x"
+        if k < n - 1:
+            x_axis["showticklabels"] = False
+        layout[f"xaxis{x_name[1:]}"] = x_axis
+        layout[f"yaxis{y_name[1:]}"] = {"domain": [bottom, round(top, 6)], "anchor": x_name}
+        layout["annotations"].append(
+            {"text": title, "x": 0.5, "y": round(top, 6), "xref": "paper", "yref": "paper",
+             "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+             "font": {"size": 16}}
+        )  # fmt: skip
+    return layout
+
+
 def figure(data: list[dict], layout: dict) -> go.Figure:
     """Wrap plain trace and layout dicts in a ``go.Figure`` without validation."""
     return go.Figure({"data": data, "layout": layout}, _validate=False)

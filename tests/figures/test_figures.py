@@ -280,3 +280,20 @@ def test_pool_max_keeps_the_max_of_visible_scores() -> None:
     pooled = pool_max(s, 2)
     assert pooled[0, 0] == 1.0 and pooled[0, 1] == 3.0 and pooled[1, 0] == 7.0
     assert np.isnan(pool_max(np.full((2, 2), -np.inf), 2)).all()
+
+
+def test_the_output_rescale_prints_its_numbers_where_stacking_makes_room() -> None:
+    """d = 8, 4 rows: side by side at the stepper's width a cell is narrower than "-0.4";
+    stacked, every panel prints its numbers. d = 64: too many dims either way, side by
+    side with the colour scale."""
+    small = figure_context(build_trace(ProblemSpec()))
+    k = next(k for k, s in enumerate(small.trace.steps) if isinstance(s, TileStep))
+    fig = spec(accumulator_figure(small, k).to_json())
+    heatmaps = [d for d in fig["data"] if d["type"] == "heatmap"]
+    assert len(heatmaps) == 3 and all(d.get("texttemplate") for d in heatmaps)
+    domains = sorted(fig["layout"][f"yaxis{s}"]["domain"] for s in ("", "2", "3"))
+    assert all(a[1] <= b[0] for a, b in zip(domains, domains[1:]))  # one above the other
+    wide = figure_context(build_trace(ProblemSpec(head_dim=64)))
+    fig = spec(accumulator_figure(wide, k).to_json())
+    assert fig["layout"]["yaxis2"]["domain"] == fig["layout"]["yaxis"]["domain"]  # a row
+    assert not any(d.get("texttemplate") for d in fig["data"] if d["type"] == "heatmap")
