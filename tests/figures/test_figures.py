@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -292,7 +294,7 @@ def test_the_output_rescale_prints_its_numbers_where_stacking_makes_room() -> No
     heatmaps = [d for d in fig["data"] if d["type"] == "heatmap"]
     assert len(heatmaps) == 3 and all(d.get("texttemplate") for d in heatmaps)
     domains = sorted(fig["layout"][f"yaxis{s}"]["domain"] for s in ("", "2", "3"))
-    assert all(a[1] <= b[0] for a, b in zip(domains, domains[1:]))  # one above the other
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(domains))  # one above another
     wide = figure_context(build_trace(ProblemSpec(head_dim=64)))
     fig = spec(accumulator_figure(wide, k).to_json())
     assert fig["layout"]["yaxis2"]["domain"] == fig["layout"]["yaxis"]["domain"]  # a row
