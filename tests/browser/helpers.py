@@ -136,6 +136,21 @@ _CLIPPED = """(slack) => {
 }"""
 
 
+_CUT_TEXT = """() => [...document.querySelectorAll('[data-testid=stMain] *')]
+  .filter(e => e.checkVisibility() && [...e.childNodes].some(n => n.nodeType === 3
+      && n.textContent.trim()) && !e.closest('.js-plotly-plot, pre, code, .fv-code, math')
+    && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+  .map(e => `${e.tagName}: "${e.textContent.trim().slice(0, 60)}" (${e.scrollWidth} px `
+    + `of text in ${e.clientWidth} px)`)"""
+
+
+def cut_text(page: object) -> list[str]:
+    """Every visible text of the main area cut short by its box (an ellipsis or a hidden
+    overflow: a label, a chip, a button, an option shown in a select box); code and charts
+    excluded. One line each."""
+    return page.evaluate(_CUT_TEXT)  # type: ignore[attr-defined]
+
+
 def clipped_chart_text(page: object, slack_px: float = 1.0) -> list[str]:
     """Every visible SVG text of a shown chart that runs past the chart's own edge (cut off
     on screen), one line each, naming the chart by its title."""

@@ -1,17 +1,28 @@
-"""The online-softmax debugger in headless Chromium: renders, a bug toggles, Next steps."""
+"""The online-softmax debugger in headless Chromium at 1280 px with the sidebar open:
+renders with no control's text cut short (pattern, bug chips, buttons, notes), a bug
+toggles, a row where it bites loads, Next steps."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import assert_no_exception, screenshot, wait_for_charts, wait_for_text
+from .helpers import (
+    assert_no_exception,
+    cut_text,
+    screenshot,
+    wait_for_charts,
+    wait_for_text,
+    wait_until_settled,
+)
 
 ALERTS = "[data-testid='stAlertContentError']"
 
 
 def test_debugger_renders_toggles_a_bug_and_steps(
-    page: object, server_url: str, screenshots: Path
+    browser: object, server_url: str, screenshots: Path
 ) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 1600})  # type: ignore[attr-defined]
+    page = context.new_page()
     page.goto(f"{server_url}/debugger")  # type: ignore[attr-defined]
     wait_for_charts(page, 3)  # scores, state, estimate vs exact
     wait_for_text(page, "first bites at chunk 1")
@@ -23,6 +34,8 @@ def test_debugger_renders_toggles_a_bug_and_steps(
     page.get_by_role("option", name="Do not subtract the max").click()  # type: ignore[attr-defined]
     page.keyboard.press("Escape")  # type: ignore[attr-defined]
     wait_for_text(page, "Do not subtract the max does not bite on this row")
+    wait_until_settled(page)
+    assert cut_text(page) == []  # three bug chips, a "Load a row" button, the notes
     # ... so load the row where it does: scores near 1000, where exp(s) overflows
     page.get_by_role("button", name="Load a row where it bites (large logits)").click()  # type: ignore[attr-defined]
     wait_for_text(page, "Do not subtract the max first bites at chunk 0")
@@ -38,3 +51,4 @@ def test_debugger_renders_toggles_a_bug_and_steps(
         timeout=30_000,
     )
     screenshot(page, screenshots / "debugger_no_max_step1.png")
+    context.close()  # type: ignore[attr-defined]

@@ -1,14 +1,14 @@
 """Legible at the sizes a student picks, in headless Chromium at 1280 px with the sidebar
 open and in presentation mode at 1280 x 720: at 64 x 96 with blocks 16 / 32 and causal (a
 tile step where maxima rise) and at n = 390 (blocks of 64: the tile map downsampled), no
-chart text overlaps another and none runs past its chart's edge: row and key labels thin
-out, titles stay inside."""
+chart text overlaps another and none runs past its chart's edge (row and key labels thin
+out, titles stay inside), and no text of the page is cut short by its box."""
 
 from __future__ import annotations
 
 import pytest
 
-from .helpers import chart_overlaps, clipped_chart_text, wait_until_settled
+from .helpers import chart_overlaps, clipped_chart_text, cut_text, wait_until_settled
 
 PROBLEMS = {
     "64x96 causal": "n_q=64&n_k=96&block_q=16&block_kv=32&causal=true&step=2",
@@ -28,7 +28,7 @@ def test_no_chart_text_overlaps_or_is_cut(browser: object, server_url: str, prob
                 timeout=90_000,
             )
             wait_until_settled(page)
-            found = chart_overlaps(page) + clipped_chart_text(page)
+            found = chart_overlaps(page) + clipped_chart_text(page) + cut_text(page)
             assert not found, (mode or "normal", found)
     finally:
         context.close()

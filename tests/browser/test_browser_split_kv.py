@@ -74,8 +74,14 @@ def _wait_param(page: object, key: str, value: int) -> None:
 
 
 def _click(page: object, name: str, section: int) -> None:
-    """Click the button ``name`` of section 0 (the lanes) or 1 (the merge)."""
-    page.get_by_role("button", name=name).nth(section).click()  # type: ignore[attr-defined]
+    """Click the button ``name`` of section 0 (the lanes) or 1 (the merge); once the page
+    has answered, the button is where it was (the page did not shift under the pointer)."""
+    button = page.get_by_role("button", name=name).nth(section)  # type: ignore[attr-defined]
+    button.scroll_into_view_if_needed()
+    before = button.bounding_box()["y"]
+    button.click()
+    wait_until_settled(page)
+    assert abs(button.bounding_box()["y"] - before) <= 2, (name, section, before)
 
 
 def _input(page: object, label: str) -> str:

@@ -92,16 +92,15 @@ def _row_source() -> np.ndarray | None:
         horizontal=True,
         key="dbg_source",
     )
+    _settings(with_length=source == "pattern")
     try:
-        if source == "pattern":
-            a, b = st.columns([3, 1])
-            a.selectbox(
+        if source == "pattern":  # the full width: the patterns' descriptions are long
+            st.selectbox(
                 "pattern",
                 list(ROW_PATTERNS),
                 format_func=lambda p: f"{p}: {ROW_PATTERNS[p]}",
                 key="dbg_pattern",
             )
-            b.number_input("length n", *BOUNDS["dbg_n"], step=1, key="dbg_n")
             ss = st.session_state
             return make_row(ss.dbg_pattern, ss.dbg_n, ss.dbg_chunk, ss.dbg_seed)
         if source == "typed":
@@ -131,11 +130,14 @@ def _row_source() -> np.ndarray | None:
         return None
 
 
-def _settings() -> None:
-    a, b, c = st.columns(3)
-    a.number_input("chunk size", *BOUNDS["dbg_chunk"], step=1, key="dbg_chunk")
-    b.number_input("d (size of each v_j)", *BOUNDS["dbg_d"], step=1, key="dbg_d")
-    c.number_input("seed", *BOUNDS["dbg_seed"], step=1, key="dbg_seed")
+def _settings(with_length: bool) -> None:
+    """One row of numbers: the pattern's length n (for a pattern), chunk size, d, seed."""
+    cols = iter(st.columns(4 if with_length else 3))
+    if with_length:
+        next(cols).number_input("length n", *BOUNDS["dbg_n"], step=1, key="dbg_n")
+    next(cols).number_input("chunk size", *BOUNDS["dbg_chunk"], step=1, key="dbg_chunk")
+    next(cols).number_input("d (size of v_j)", *BOUNDS["dbg_d"], step=1, key="dbg_d")
+    next(cols).number_input("seed", *BOUNDS["dbg_seed"], step=1, key="dbg_seed")
 
 
 def _bug_switches() -> list[str]:
@@ -198,7 +200,7 @@ def bite_message(bug: str, steps: list[RowStep], scores: np.ndarray, chunk: int)
 def _messages(runs: Runs, scores: np.ndarray, chunk: int, step: int) -> None:
     for bug in (k for k in runs if k != CORRECT):
         text = bite_message(bug, runs[bug], scores, chunk)
-        a, b = st.columns([5, 1], vertical_alignment="center")
+        a, b = st.columns([3, 2], vertical_alignment="center")  # the button's text fits
         if text is None:
             a.success(
                 f"**{BUGS[bug].title}** does not bite on this row: every chunk matches the "
@@ -283,12 +285,8 @@ def _page(warnings: list[str]) -> None:
         "exact softmax(s) v of the keys seen so far. Switch bugs on to see where each "
         "classic mistake first bites."
     )
-    left, right = st.columns([3, 2])
-    with right:
-        _settings()
-        bugs = _bug_switches()
-    with left:
-        scores = _row_source()
+    scores = _row_source()  # the source, the numbers, then the row itself: each full width
+    bugs = _bug_switches()
     if scores is None:
         return
     ss = st.session_state
