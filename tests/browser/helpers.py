@@ -249,3 +249,54 @@ def control_contrast_problems(
     and every drawn line with less than ``min_line`` against its chart's paper (WCAG 1.4.11's
     3:1 for graphics); one line each, naming the chart."""
     return page.evaluate(_CONTROL_CONTRAST, [min_text, min_line])  # type: ignore[attr-defined]
+
+
+_PAGE_CONTRAST = (
+    "([minText, selector]) => {\n"
+    + _WCAG
+    + """
+  const page = rgb(getComputedStyle(document.querySelector('.stApp')).backgroundColor);
+  const over = (top, under) => { const a = top.length > 3 ? top[3] : 1;
+    return top.slice(0, 3).map((v, i) => a * v + (1 - a) * under[i]); };
+  const background = (e) => {  // the colour behind e: its ancestors' layers over the page
+    const r = e.getBoundingClientRect(), x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
+    const layers = [];
+    for (let n = e; n && n !== document.documentElement; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor), b = n.getBoundingClientRect();
+      if (c.length > 3 && c[3] === 0) continue;
+      if (x < b.left || x > b.right || y < b.top || y > b.bottom) continue;  // not behind it
+      layers.push(c);
+      if (c.length === 3 || c[3] === 1) break;
+    }
+    return layers.reverse().reduce((under, c) => over(c, under), page);
+  };
+  const opacity = (e) => { let o = 1;
+    for (let n = e; n; n = n.parentElement) o *= parseFloat(getComputedStyle(n).opacity);
+    return o; };
+  const found = [];
+  document.querySelectorAll(selector).forEach((root) => root.querySelectorAll('*').forEach((e) => {
+    const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !e.checkVisibility({visibilityProperty: true})
+        || e.closest('.js-plotly-plot, .fv-code, [aria-disabled=true], :disabled, math')) return;
+    const bg = background(e), ink = rgb(getComputedStyle(e).color);
+    if (ink.length > 3 && ink[3] === 0) return;  // transparent: not shown (a hover label)
+    const color = over(ink, bg);
+    const o = opacity(e);
+    if (o < 0.05) return;  // faded out until hovered (a slider's min and max)
+    const shown = color.map((v, i) => o * v + (1 - o) * bg[i]);
+    const c = contrast(shown, bg);
+    if (c < minText) found.push(`${e.tagName}.${String(e.className).slice(0, 30)} `
+      + `"${e.textContent.trim().slice(0, 40)}" ${c.toFixed(2)}:1`);
+  }));
+  return found;
+}"""
+)
+
+
+def page_contrast_problems(
+    page: object, min_contrast: float = 4.5, selector: str = "[data-testid=stMain]"
+) -> list[str]:
+    """Every visible text of the page's main area (labels, buttons, alerts, the step view's
+    parts; charts, code and disabled controls left out) with less than ``min_contrast``
+    (WCAG) against the colour behind it, opacity included."""
+    return page.evaluate(_PAGE_CONTRAST, [min_contrast, selector])  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
-"""Finding 8 in headless Chromium: chart text at least 16 px with contrast >= 4.5:1 (WCAG AA)
-in the light and the dark theme, chart buttons' labels 4.5:1 on their buttons and lines 3:1
-on the paper, and a visible Light / Dark switch (sidebar, presentation
+"""In headless Chromium: chart text at least 16 px with contrast >= 4.5:1 (WCAG AA) in the
+light and the dark theme, chart buttons' labels 4.5:1 on their buttons and lines 3:1 on the
+paper, every text of the page (labels, buttons, captions, the step view's parts) 4.5:1 on
+what is behind it, and a visible Light / Dark switch (sidebar, presentation
 mode's step bar) that turns the page and every chart dark and back, kept across pages."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .helpers import (
     chart_text_problems,
     control_contrast_problems,
     go_to_page,
+    page_contrast_problems,
     screenshot,
     step_heading,
     wait_for_charts,
@@ -43,6 +45,8 @@ def test_chart_text_is_large_and_contrasted_in_both_themes(
         assert not found, "\n".join(found[:25]) + f"\n... {len(found)} in all"
         controls = control_contrast_problems(page)  # chart buttons 4.5:1, lines 3:1
         assert not controls, "\n".join(controls)
+        texts = page_contrast_problems(page)  # the page's own text: labels, buttons, notes
+        assert not texts, "\n".join(texts)
     finally:
         context.close()
 
