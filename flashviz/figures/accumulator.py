@@ -34,11 +34,11 @@ from flashviz.figures.style import (
 def accumulator_panels(ctx: FigureContext, step_index: int) -> list[tuple[str, np.ndarray]]:
     """(title, (rows, d) array) for each panel of this step; at a write, |error| comes last."""
     step = ctx.trace.steps[step_index]
-    if isinstance(step, TileStep):
+    if isinstance(step, TileStep):  # <br>: two lines where three panels are narrow
         return [
-            ("o before this tile", step.o_prev),
-            (f"after rescale: diag({ALPHA}) o", step.o_rescaled),
-            (f"after + {P_TILDE} V<sub>{step.j}</sub>", step.o),
+            ("o before<br>this tile", step.o_prev),
+            (f"after rescale:<br>diag({ALPHA}) o", step.o_rescaled),
+            (f"after<br>+ {P_TILDE} V<sub>{step.j}</sub>", step.o),
         ]
     if isinstance(step, WriteStep):
         ref = ctx.verdict.o_ref[step.rows.start : step.rows.stop]
@@ -54,6 +54,7 @@ def accumulator_panels(ctx: FigureContext, step_index: int) -> list[tuple[str, n
 NUMBER_CELL_PX = 4 * CHAR_WIDTH * CELL_FONT_SIZE + 4  # "-0.4" in a cell
 STACK_ROWS = 8  # stacked, each panel takes a row of ROW_PX per query row: up to this many
 ROW_PX, TITLE_PX, STACK_GAP_PX = 24, 34, 34
+WIDE_TITLE_PX = 200  # a panel this wide takes its title on one line
 
 
 def height_stacked(panels: int, rows: int) -> int:
@@ -99,10 +100,12 @@ def accumulator_figure(
     height: int = 380,
     width: int = FULL_WIDTH,
     margin: dict | None = None,
+    may_stack: bool = True,
 ) -> go.Figure:
     """One heatmap (rows x head dims) per stage of o at this step, on a shared colour scale;
     at a write step the title says whether the largest error is rounding. ``margin``
-    overrides the default margins (numbers are fitted to the cells they leave)."""
+    overrides the default margins (numbers are fitted to the cells they leave);
+    ``may_stack=False`` keeps the panels side by side (a chart of fixed height)."""
     step = ctx.trace.steps[step_index]
     panels = accumulator_panels(ctx, step_index)
     has_error = isinstance(step, WriteStep)
@@ -110,7 +113,15 @@ def accumulator_figure(
     rows = np.arange(step.rows.start, step.rows.stop)
     margins = {"l": 120, "r": 90, **(margin or {})}
     titles = [t for t, _ in panels]
-    if stack_panels(len(panels), len(rows), panels[0][1].shape[1], width, margins):
+    side_px = (width - margins["l"] - margins["r"]) / len(panels)
+    stacked = may_stack and stack_panels(
+        len(panels), len(rows), panels[0][1].shape[1], width, margins
+    )
+    if stacked or side_px >= WIDE_TITLE_PX:  # each title on one line where it fits
+        titles = [t.replace("<br>", " ") for t in titles]
+    elif any("<br>" in t for t in titles):
+        margins["t"] = max(margins.get("t", 70), 100)  # two lines under the figure's title
+    if stacked:
         height = max(height, height_stacked(len(panels), len(rows)))
         layout = column_layout(titles, gap=STACK_GAP_PX / height)
     else:

@@ -222,7 +222,9 @@ def stats_figure(
         layout["legend"] = {"orientation": "h", "y": -0.25, "x": 0, "yanchor": "top"}
     else:
         layout["xaxis3"].update(title={"text": ALPHA}, range=[0, 1.05])
-        layout["legend"] = {"orientation": "h", "y": -0.32, "x": 0, "yanchor": "top"}
+        # under the axis title, whatever the height: 70 px below the plot
+        layout["legend"] = {"orientation": "h", "y": -70 / max(panel_px, 1), "x": 0,
+                            "yanchor": "top"}  # fmt: skip
     title = f"Running statistics of Q block {step.i}"
     layout = base_layout(layout, title=title, height=height, margin=margins)
     fit_numbers(data, layout, width)

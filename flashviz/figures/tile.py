@@ -82,6 +82,7 @@ def tile_figure(
     panel_w = (width - margins.get("l", 60) - margins.get("r", 20)) * (x1 - x0)
     label_w = len(str(step.cols.stop - 1)) * CHAR_WIDTH * FONT_SIZE + 14
     panel_h = height - margins["t"] - margins["b"]
+    below = -78 / max(panel_h, 1)  # the colour bars' top: 78 px under the plot, past "key c"
     for k in (1, 2):
         suffix = "" if k == 1 else "2"
         layout[f"xaxis{suffix}"].update(
@@ -106,7 +107,7 @@ def tile_figure(
             zmin=zmin,
             zmax=zmax,
             colorbar=colorbar_below(
-                "score (this tile)" if own else "score", layout["xaxis"]["domain"]
+                "score (this tile)" if own else "score", layout["xaxis"]["domain"], below
             ),
         ),
         tile_heatmap(
@@ -118,7 +119,7 @@ def tile_figure(
             colorscale=PROB_SCALE,
             zmin=0,
             zmax=1,
-            colorbar=colorbar_below(P_TILDE, layout["xaxis2"]["domain"]),
+            colorbar=colorbar_below(P_TILDE, layout["xaxis2"]["domain"], below),
         ),
     ]
     masked = "" if step.tile_kind == "full" else "<br>on the causal diagonal: blank = masked"
@@ -128,16 +129,17 @@ def tile_figure(
     return figure(data, layout)
 
 
-def colorbar_below(title: str, domain: list[float]) -> dict:
+def colorbar_below(title: str, domain: list[float], y: float = -0.5) -> dict:
     """A horizontal colour bar under its own panel (a vertical one beside a panel of a
-    narrow figure ran over the next panel)."""
+    narrow figure ran over the next panel), its top at ``y`` (a fraction of the plot's
+    height below it: under the axis title)."""
     return {
         "title": {"text": title, "side": "top"},
         "orientation": "h",
         "x": (domain[0] + domain[1]) / 2,
         "xanchor": "center",
         "len": domain[1] - domain[0],
-        "y": -0.5,  # below the axis title
+        "y": y,
         "yanchor": "top",
         "thickness": 14,
         "nticks": 4,

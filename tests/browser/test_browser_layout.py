@@ -1,8 +1,10 @@
-"""Findings 4 and 7 in headless Chromium, at 1280x720 with the sidebar open and at
-1920x1080: inside every stepper chart no two texts overlap by more than 2 px and no colour
-bar covers another panel; a load step shows the initial state m = -inf, l = 0; the tile
-map's on-chip bars (Q block right of the map, K/V block above it) touch the map; at n = 512
-in blocks of 64 the S tile shows its contrast and each m / l column is >= 40 px wide."""
+"""In headless Chromium, at 1280x720 with the sidebar open and at 1920x1080: inside every
+stepper chart no two texts overlap by more than 2 px and no colour bar covers another
+panel; the first screen shows the step buttons with the tile map at 1280 and with all four
+step charts at 1920 (three columns), back to two columns when the window narrows; a load
+step shows the initial state m = -inf, l = 0; the tile map's on-chip bars (Q block right of
+the map, K/V block above it) touch the map; at n = 512 in blocks of 64 the S tile shows its
+contrast and each m / l column is >= 40 px wide."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import pytest
 from .helpers import (
     CHART,
     chart_overlaps,
+    clipped_chart_text,
+    cut_text,
     screenshot,
     wait_for_charts,
     wait_for_heading,
@@ -90,6 +94,45 @@ def _assert_first_screen_shows_the_buttons_and_the_tile_map(page: object, height
     assert tile_map is not None and height - tile_map["y"] >= 250, (next_button, tile_map)
 
 
+FOUR_CHARTS = """() => [...document.querySelectorAll('.fv-chart')].map(e => {
+  const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"""
+
+
+def _assert_first_screen_shows_the_buttons_and_the_four_charts(
+    page: object, width: int, height: int
+) -> None:
+    """The wide layout (the window reported its width, the server drew three columns): the
+    step buttons and the tile map, tile, statistics and accumulator all on the first screen,
+    sidebar open; narrowed to 1280, the page goes back to two columns."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"[...document.querySelectorAll('.fv-chart')].every(e => "
+        f"e.getBoundingClientRect().bottom <= {height})",
+        timeout=30_000,
+    )
+    wait_until_settled(page)
+    page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
+    assert page.locator("[data-testid=stSidebar]").is_visible()  # type: ignore[attr-defined]
+    next_button = page.get_by_role("button", name="Next").first.bounding_box()  # type: ignore[attr-defined]
+    assert next_button is not None and next_button["y"] + next_button["height"] <= height
+    boxes = page.evaluate(FOUR_CHARTS)  # type: ignore[attr-defined]
+    assert len(boxes) == 4
+    for left, top, right, bottom in boxes:
+        assert left >= 0 and top >= 0 and right <= width and bottom <= height, boxes
+    page.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]  # two columns again: the map's
+        "[...document.querySelectorAll('.fv-chart')].some(e => "  # width is half the page's
+        "e.getBoundingClientRect().width > 700)",
+        timeout=30_000,
+    )
+    page.set_viewport_size({"width": width, "height": height})  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"[...document.querySelectorAll('.fv-chart')].every(e => "
+        f"e.getBoundingClientRect().bottom <= {height})",
+        timeout=30_000,
+    )
+    wait_until_settled(page)
+
+
 @pytest.mark.parametrize(("problem", "width", "height"), CASES)
 def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
     browser: object, server_url: str, screenshots: Path, width: int, height: int, problem: str
@@ -107,6 +150,10 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
         if (width, height) == (1280, 720):  # the first screen, sidebar open: Next and the map
             _assert_first_screen_shows_the_buttons_and_the_tile_map(page, height)
+        if (width, height) == (1920, 1080):  # wide: Next and all four charts on screen
+            _assert_first_screen_shows_the_buttons_and_the_four_charts(page, width, height)
+            found = clipped_chart_text(page) + cut_text(page)
+            assert not found, found
         assert page.evaluate(HALF_INDEX_TICKS) == []  # type: ignore[attr-defined]
         assert page.evaluate(CUT_LEGEND_TEXT) == []  # type: ignore[attr-defined]
     finally:

@@ -54,26 +54,47 @@ def play_controls() -> float | None:
     return PLAYER.controls(disabled=st.session_state.get("quiz_mode", False))
 
 
-def step_figures(ctx: FigureContext, k: int, tile_scale: bool = True) -> dict[str, go.Figure]:
+WIDE_HEIGHTS = {"tile_map": 360, "tile": 360, "stats": 340, "accumulator": 340}  # px
+WIDE_WIDTH = 440  # px: a third of the main column of a 1920 px window, sidebar open
+
+
+def step_figures(
+    ctx: FigureContext, k: int, tile_scale: bool = True, wide: bool = False
+) -> dict[str, go.Figure]:
     """The step panel's charts at step ``k`` (no tile at a load or finish step); S on the
-    tile's own colour scale, or with ``tile_scale=False`` on the tile map's."""
-    figs = {"tile_map": tile_map_figure(ctx, k)}
+    tile's own colour scale, or with ``tile_scale=False`` on the tile map's. ``wide``: sized
+    for the wide layout's three columns, two charts high on one screen."""
+    h = WIDE_HEIGHTS if wide else {"tile_map": 560, "tile": 420, "stats": 420, "accumulator": 380}
+    w = WIDE_WIDTH if wide else FULL_WIDTH
+    figs = {"tile_map": tile_map_figure(ctx, k, height=h["tile_map"])}
     if isinstance(ctx.trace.steps[k], TileStep):
-        figs["tile"] = tile_figure(ctx, k, width=FULL_WIDTH, tile_scale=tile_scale)
-    figs["stats"] = stats_figure(ctx, k, width=FULL_WIDTH)
-    figs["accumulator"] = accumulator_figure(ctx, k)
+        figs["tile"] = tile_figure(ctx, k, height=h["tile"], width=w, tile_scale=tile_scale)
+    figs["stats"] = stats_figure(ctx, k, height=h["stats"], width=w)
+    figs["accumulator"] = accumulator_figure(ctx, k, height=h["accumulator"], width=w)
     return figs
 
 
 def step_figures_map_scale(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
-    """``step_figures`` with S on the tile map's colour scale (its own name: step_view
-    caches figure JSON per figure function)."""
+    """``step_figures`` with S on the tile map's colour scale (each set its own name:
+    step_view caches figure JSON per figure function)."""
     return step_figures(ctx, k, tile_scale=False)
 
 
+def step_figures_wide(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
+    return step_figures(ctx, k, wide=True)
+
+
+def step_figures_wide_map_scale(ctx: FigureContext, k: int) -> dict[str, go.Figure]:
+    return step_figures(ctx, k, tile_scale=False, wide=True)
+
+
 def _figures() -> Callable[[FigureContext, int], dict[str, go.Figure]]:
-    """The step panel's figure set for the colour-scale toggle (``tile_scale``, in the URL)."""
-    return step_figures if st.session_state.get(TILE_SCALE, True) else step_figures_map_scale
+    """The step panel's figure set for the colour-scale toggle (``tile_scale``, in the URL)
+    and the window's width (``step_view.wide``)."""
+    own = bool(st.session_state.get(TILE_SCALE, True))
+    if step_view.wide():
+        return step_figures_wide if own else step_figures_wide_map_scale
+    return step_figures if own else step_figures_map_scale
 
 
 def step_heading(ctx: FigureContext, k: int) -> str:
@@ -84,29 +105,55 @@ def step_heading(ctx: FigureContext, k: int) -> str:
     )
 
 
-def _views(ctx: FigureContext, w: step_view.StepWindow) -> None:
-    """The charts and the explanation, drawn in the browser from the window (``step_view``)."""
-    left, right = st.columns([1, 1])
-    with left:
-        step_view.chart(w, "tile_map")
-        st.caption(
-            "Drawn for teaching: the real kernel never materialises this n_q x n_k "
-            "matrix; only one tile of it is ever on chip."
-        )
-    with right:
-        if ctx.trace.block_q > 1:
-            st.slider(
-                "query row inside the Q block (for the numbers)", 0, ctx.trace.block_q - 1,
-                key="row",
-            )  # fmt: skip
-        step_view.text(w, "explanation")
-    # full width: the cells are wide enough for their numbers
+TEACHING_NOTE = (
+    "Drawn for teaching: the real kernel never materialises this n_q x n_k matrix; only one "
+    "tile of it is ever on chip."
+)
+
+
+def _row_slider(ctx: FigureContext) -> None:
+    if ctx.trace.block_q > 1:
+        st.slider(
+            "query row inside the Q block (for the numbers)", 0, ctx.trace.block_q - 1,
+            key="row",
+        )  # fmt: skip
+
+
+def _scale_toggle() -> None:
     st.toggle(
         "S colour scale: this tile (off: the whole tile map's)",
         key=TILE_SCALE,
         help="A tile of small scores in a map with large ones looks blank on the map's "
         "scale; on this tile's own scale its contrast shows (see the colour bar's numbers).",
     )
+
+
+def _views(ctx: FigureContext, w: step_view.StepWindow) -> None:
+    """The charts and the explanation, drawn in the browser from the window (``step_view``):
+    the map beside the explanation, then the tile, the statistics and the accumulator across
+    the page; in a wide window three columns, all four charts on one screen."""
+    if step_view.wide():
+        maps, tiles, words = st.columns(3)
+        with maps:
+            step_view.chart(w, "tile_map")
+            step_view.chart(w, "stats")
+        with tiles:
+            step_view.chart(w, "tile", note="No tile at this step: see the explanation.")
+            step_view.chart(w, "accumulator")
+        with words:
+            _row_slider(ctx)
+            step_view.text(w, "explanation")
+            _scale_toggle()
+            st.caption(TEACHING_NOTE)
+        return
+    left, right = st.columns([1, 1])
+    with left:
+        step_view.chart(w, "tile_map")
+        st.caption(TEACHING_NOTE)
+    with right:
+        _row_slider(ctx)
+        step_view.text(w, "explanation")
+    _scale_toggle()  # full width: the cells are wide enough for their numbers
     step_view.chart(w, "tile", note="No tile at this step: see the explanation above.")
     step_view.chart(w, "stats")
     step_view.chart(w, "accumulator")
@@ -162,7 +209,9 @@ def present_figures(ctx: FigureContext, k: int, row: int = 0) -> dict[str, go.Fi
         tile = tile_figure(ctx, k, height=h, width=w, tile_scale=True, margin=margin)
         figs["tile"] = _tile_on_stage(tile)
     figs["stats"] = stats_figure(ctx, k, height=h, width=w, focus=focus, margin=margin)
-    figs["accumulator"] = accumulator_figure(ctx, k, height=h, width=w, margin=margin)
+    figs["accumulator"] = accumulator_figure(  # the stage's quarters keep their size
+        ctx, k, height=h, width=w, margin=margin, may_stack=False
+    )
     figs["tile_map"].update_layout(margin=margin, title_text="")  # its K/V bar: at the top
     for fig in figs.values():
         fig.update_layout(width=w)

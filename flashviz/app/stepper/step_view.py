@@ -174,6 +174,23 @@ def _moved(last: int, allowed: int, on_move: Callable[[], None]) -> None:
     on_move()
 
 
+WIDE_PX = 1700  # a browser window at least this wide (sidebar open) takes the wide layout
+WIDE = "_step_view_wide"  # session state: the window is that wide
+
+
+def wide() -> bool:
+    """Whether the browser's window is WIDE_PX wide or more (as it last reported)."""
+    return bool(st.session_state.get(WIDE, False))
+
+
+def _resized() -> None:
+    """The browser reported its window's width (at the first draw and after a resize that
+    crosses WIDE_PX): the page takes the layout for it."""
+    width = (st.session_state.get(f"{KEY_PREFIX}buttons") or {}).get("viewport")
+    if isinstance(width, int | float) and 0 < width < 100_000:
+        st.session_state[WIDE] = width >= WIDE_PX
+
+
 def buttons(
     w: StepWindow,
     *,
@@ -186,8 +203,9 @@ def buttons(
     (presentation mode), as CSS variables ``--fv-stage-scale``, ``--fv-stage-x``, ``-y``."""
     _component(
         key=f"{KEY_PREFIX}buttons",
-        data={**w.common("buttons"), "keys": keys, "stage": stage},
+        data={**w.common("buttons"), "keys": keys, "stage": stage, "wide": [WIDE_PX, wide()]},
         on_move_change=functools.partial(_moved, w.last, w.allowed, on_move),
+        on_viewport_change=_resized,
     )
 
 

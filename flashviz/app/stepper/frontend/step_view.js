@@ -131,6 +131,25 @@ function fitStage() {
 }
 window.addEventListener("resize", fitStage);
 
+// The page's layout depends on the window's width (step_view.WIDE_PX): say the width when
+// it is on the other side of that line from the layout the server drew.
+function reportWidth(g, wide) {
+  if (!wide) return;
+  g.wide = wide;
+  const [px, drawnWide] = wide;
+  if (window.innerWidth >= px !== drawnWide && g.setState) {
+    g.setState("viewport", window.innerWidth);
+  }
+  if (!g.onResize) {
+    let timer = null;
+    g.onResize = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => reportWidth(g, g.wide), 250);
+    };
+    window.addEventListener("resize", g.onResize);
+  }
+}
+
 function typing(el) {
   return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) ||
     !!el.closest?.('[role="slider"]'));
@@ -334,6 +353,7 @@ export function render(component) {
     g.setState = setStateValue;
     g.keys = data.keys;
     if (data.keys) bindKeys(g);
+    reportWidth(g, data.wide);
     if (JSON.stringify(stage) !== JSON.stringify(data.stage ?? null)) {
       stage = data.stage ?? null;
       fitStage();
