@@ -25,7 +25,6 @@
 // mma_16816 and pack_rn are macros, expanded where the kernel uses them.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -79,15 +78,18 @@ inline void warp_done() { this_warp().barrier.arrive_and_wait(); }  // buffer fr
 static_assert(sizeof(_Float16) == 2, "the emulator needs the compiler's _Float16 (g++ >= 12)");
 
 // float16 -> float32 is exact; the compiler's conversion (libgcc's __extendhfsf2 on x86-64
-// without AVX512-FP16) is run once for each of the 65536 bit patterns, not once per element
-// (an mma converts 384 of them in each lane).
-inline const std::array<float, 65536> f16_values = [] {
-    std::array<float, 65536> table;
-    for (uint32_t bits = 0; bits < table.size(); ++bits)
-        table[bits] = float(std::bit_cast<_Float16>(uint16_t(bits)));
-    return table;
-}();
-inline float f16_to_float(uint16_t bits) { return f16_values[bits]; }
+// without AVX512-FP16) runs once for each of the 65536 bit patterns, when the library loads,
+// not once per element (an mma converts 384 of them in each lane). The constructor is not
+// constexpr, so g++ does not evaluate the table at compile time.
+struct F16Values {
+    float of[65536];
+    F16Values() {
+        for (uint32_t bits = 0; bits < 65536; ++bits)
+            of[bits] = float(std::bit_cast<_Float16>(uint16_t(bits)));
+    }
+};
+inline const F16Values f16_values;
+inline float f16_to_float(uint16_t bits) { return f16_values.of[bits]; }
 inline uint16_t float_to_f16_rn(float x) {  // IEEE conversion: round to nearest even
     return std::bit_cast<uint16_t>(static_cast<_Float16>(x));
 }
