@@ -225,6 +225,8 @@ def stats_figure(
         # under the axis title, whatever the height: 70 px below the plot
         layout["legend"] = {"orientation": "h", "y": -70 / max(panel_px, 1), "x": 0,
                             "yanchor": "top"}  # fmt: skip
+    # a bar too thin for its number at the figures' text size hides it (hover shows it)
+    layout["uniformtext"] = {"mode": "hide", "minsize": FONT_SIZE}
     title = f"Running statistics of Q block {step.i}"
     layout = base_layout(layout, title=title, height=height, margin=margins)
     fit_numbers(data, layout, width)

@@ -2,14 +2,28 @@
 open and in presentation mode at 1280 x 720: at 64 x 96 with blocks 16 / 32 and causal (a
 tile step where maxima rise) and at n = 390 (blocks of 64: the tile map downsampled), no
 chart text overlaps another and none runs past its chart's edge (row and key labels thin
-out, titles stay inside), and no text of the page is cut short by its box."""
+out, titles stay inside, no number shrinks below 16 px), and no text of the page is cut
+short by its box."""
 
 from __future__ import annotations
 
 import pytest
 
-from .helpers import chart_overlaps, clipped_chart_text, cut_text, wait_until_settled
+from .helpers import (
+    chart_overlaps,
+    chart_text_problems,
+    clipped_chart_text,
+    cut_text,
+    wait_until_settled,
+)
 
+# Numbers Plotly shrank to fit their bar (a transform: their font size still reads 16 px):
+# drawn less than 14 px high.
+SHRUNK = """() => [...document.querySelectorAll('.js-plotly-plot .bartext')]
+  .filter(t => t.checkVisibility({visibilityProperty: true}) && t.textContent.trim())
+  .filter(t => t.getBoundingClientRect().height < 14)
+  .map(t => `bar label "${t.textContent}" drawn `
+    + `${t.getBoundingClientRect().height.toFixed(1)} px high`)"""
 PROBLEMS = {
     "64x96 causal": "n_q=64&n_k=96&block_q=16&block_kv=32&causal=true&step=2",
     "n=390": "n_q=390&n_k=390&block_q=64&block_kv=64&head_dim=64&step=3",
@@ -29,6 +43,7 @@ def test_no_chart_text_overlaps_or_is_cut(browser: object, server_url: str, prob
             )
             wait_until_settled(page)
             found = chart_overlaps(page) + clipped_chart_text(page) + cut_text(page)
+            found += chart_text_problems(page) + page.evaluate(SHRUNK)  # none under 16 px
             assert not found, (mode or "normal", found)
     finally:
         context.close()
