@@ -13,12 +13,15 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from flashviz.figures.style import INK
+from flashviz.figures.style import INK, ORANGE, SKY_BLUE
 
 THEMES = {  # ink on paper: 14.7:1 (light) and 17.3:1 (dark); paper = Streamlit's page
     "light": {"ink": "#262730", "paper": "#FFFFFF"},
     "dark": {"ink": "#FAFAFA", "paper": "#171614"},
 }
+# Okabe-Ito colours under WCAG's 3:1 for graphics on the light paper (orange 2.3:1, sky blue
+# 2.3:1), drawn darker there (4.0:1 each; same hues); on the dark paper all of them pass.
+ON_LIGHT = {ORANGE: "#B86E00", SKY_BLUE: "#2E86C1"}
 
 
 def theme_name() -> str:
@@ -31,20 +34,35 @@ INKS = {theme["ink"] for theme in THEMES.values()} | {INK}
 
 
 def themed(fig: go.Figure, theme: str) -> go.Figure:
-    """``fig`` with its text, paper and plot background in ``theme``'s colours, and the lines,
-    markers and shapes drawn in ink (``flashviz.figures.style.INK``) in the theme's (in place)."""
+    """``fig`` with its text, paper and plot background in ``theme``'s colours, the lines,
+    markers and shapes drawn in ink (``flashviz.figures.style.INK``) in the theme's, and on
+    the light paper the too-light Okabe-Ito colours darker (``ON_LIGHT``) (in place)."""
     ink = THEMES[theme]["ink"]
     fig.layout.font.color = ink
     fig.layout.paper_bgcolor = THEMES[theme]["paper"]
     fig.layout.plot_bgcolor = THEMES[theme]["paper"]
+    swap = {**{c: ink for c in INKS}, **(ON_LIGHT if theme == "light" else {})}
     for trace in fig.data:
         for part in ("line", "marker"):
-            if getattr(getattr(trace, part, None), "color", None) in INKS:
-                getattr(trace, part).color = ink
+            holder = getattr(trace, part, None)
+            if holder is not None and "color" in holder:
+                holder.color = _swapped(holder.color, swap)
+        marker = getattr(trace, "marker", None)
+        if marker is not None and "line" in marker and "color" in marker.line:
+            marker.line.color = _swapped(marker.line.color, swap)
     for shape in fig.layout.shapes:
-        if shape.line.color in INKS:
-            shape.line.color = ink
+        shape.line.color = _swapped(shape.line.color, swap)
+        shape.fillcolor = _swapped(shape.fillcolor, swap)
     return fig
+
+
+def _swapped(color: object, swap: dict[str, str]) -> object:
+    """``color`` (one colour, or one per point) with the colours in ``swap`` replaced."""
+    if isinstance(color, str):
+        return swap.get(color, color)
+    if isinstance(color, list | tuple):
+        return [swap.get(c, c) if isinstance(c, str) else c for c in color]
+    return color
 
 
 def chart(fig: go.Figure, key: str | None = None, container: object = None) -> None:

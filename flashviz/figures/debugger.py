@@ -39,12 +39,13 @@ from flashviz.lab.bugzoo import BUGS, TOL, RowStep, first_divergence
 
 CORRECT = "correct"
 CORRECT_COLOUR = DONE
-EXACT_COLOUR = "#555555"
+EXACT_COLOUR = INK  # the exact answer: the theme's ink
 # Okabe-Ito and Tol colours, one fixed colour and dash per bug (in the order of BUGS)
 BUG_COLOURS = [VERMILLION, BLUE, PURPLE, ORANGE, SKY_BLUE, INK, "#882255", "#999933"]
 DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot", "dash", "dot", "dashdot"]
-DONE_ALT = "#7FCEB9"  # a lighter green: neighbouring done chunks alternate
-TO_COME_COLOURS = ("#BBBBBB", "#DDDDDD")
+DONE_ALT = "#00785A"  # a darker green: neighbouring done chunks alternate
+# greys for chunks still to come, alternating; each >= 3:1 on the light and the dark paper
+TO_COME_COLOURS = ("#8A8A8A", "#6F6F6F")
 ERROR_FLOOR = 1e-17  # an error of exactly 0 is drawn here on the log axis
 MAX_CHUNK_LINES = 64  # draw chunk boundaries up to this many chunks
 

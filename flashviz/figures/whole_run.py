@@ -14,7 +14,15 @@ import plotly.graph_objects as go
 from flashviz.core.trace import LoadStep, TileStep, Trace
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
-from flashviz.figures.style import ELL, INK, OUT_SCALE, base_layout, symmetric_range
+from flashviz.figures.style import (
+    BLUE,
+    ELL,
+    INK,
+    OUT_SCALE,
+    VERMILLION,
+    base_layout,
+    symmetric_range,
+)
 from flashviz.lab.divergence import step_estimate
 
 MAX_FRAMES = 150
@@ -129,8 +137,10 @@ def whole_run_figure(ctx: FigureContext, height: int = 560) -> go.Figure:
         for f, name in enumerate(names)
     ]
     first = _frame_data(m[0], l[0], o[0], rows)
-    first[0].update(mode="lines+markers", name="m", xaxis="x", yaxis="y")
-    first[1].update(mode="lines+markers", name=ELL, xaxis="x2", yaxis="y2")
+    first[0].update(mode="lines+markers", name="m", xaxis="x", yaxis="y", line_color=BLUE,
+                    marker_color=BLUE)  # fmt: skip
+    first[1].update(mode="lines+markers", name=ELL, xaxis="x2", yaxis="y2",
+                    line_color=VERMILLION, marker_color=VERMILLION)  # fmt: skip
     vmax = symmetric_range(o[-1])
     first[2].update(
         x=np.arange(o.shape[2]),

@@ -236,6 +236,17 @@ _CONTROL_CONTRAST = (
       const c = contrast(rgb(stroke), paper);
       if (c < minLine) found.push(`${title}: a line in ${stroke} ${c.toFixed(2)}:1`);
     });
+    // markers and bars: their fill, or for a hollow marker its outline (graphics, 3:1)
+    gd.querySelectorAll('.scatterlayer .point, .barlayer .point path').forEach((p) => {
+      if (!shown(p)) return;
+      const s = getComputedStyle(p);
+      const hollow = s.fill === 'none' || rgb(s.fill)[3] === 0 || s.fillOpacity === '0';
+      const colour = hollow ? s.stroke : s.fill;
+      if (!colour || colour === 'none' || colour.startsWith('url(')  // a pattern: its lines
+          || (rgb(colour)[3] ?? 1) < 0.5) return;
+      const c = contrast(rgb(colour), paper);
+      if (c < minLine) found.push(`${title}: a mark in ${colour} ${c.toFixed(2)}:1`);
+    });
   });
   return found;
 }"""

@@ -13,8 +13,6 @@ from .helpers import (
     wait_until_settled,
 )
 
-CURRENT_TILE_OUTLINE = "rgb(230, 159, 0)"  # the orange of style.CURRENT
-
 
 def _step_title(page: object) -> str:
     return page.evaluate(  # type: ignore[attr-defined]

@@ -50,7 +50,8 @@ _BARS = """(maxGapPx) => {
     if (!title.startsWith('Tile map') || !map || map.getBoundingClientRect().width === 0) return;
     const m = map.getBoundingClientRect();
     gd.querySelectorAll('.shapelayer path').forEach((e) => {
-      if (getComputedStyle(e).fill !== 'rgb(230, 159, 0)') return;  // style.CURRENT
+      // style.CURRENT: Okabe-Ito orange, drawn darker on the light paper (charts.ON_LIGHT)
+      if (!['rgb(230, 159, 0)', 'rgb(184, 110, 0)'].includes(getComputedStyle(e).fill)) return;
       const r = e.getBoundingClientRect();
       const right = r.top >= m.top - 1 && r.bottom <= m.bottom + 1;  // beside the rows: Q_i
       const gap = right ? r.left - m.right : m.top - r.bottom;      // else above: K_j, V_j

@@ -23,7 +23,7 @@ from .helpers import (
 )
 
 PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger", 3),
-         "split_kv": ("/split_kv", 4)}  # fmt: skip
+         "split_kv": ("/split_kv?splitkv_heads=16", 4)}  # fmt: skip
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
