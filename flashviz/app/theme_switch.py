@@ -1,4 +1,4 @@
-"""A visible Light / Dark switch for the whole app (issue #9, finding 8).
+"""A visible Light / Dark switch for the whole app.
 
 Streamlit 1.67 has no Python API to set the theme at run time (``st.set_option`` takes
 ``client.*`` options only); the theme lives in the browser. So the switch is a small

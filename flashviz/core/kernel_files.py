@@ -11,5 +11,5 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]  # holds flashviz/ and kernels/
 KERNEL_PATH = REPO_ROOT / "kernels" / "flash_attention.cu"
 KERNEL_NAME = "flash_attention_fwd"  # the extern "C" __global__ function in KERNEL_PATH
-TC_KERNEL_PATH = REPO_ROOT / "kernels" / "flash_attention_tc.cu"  # tensor cores (issue #15)
+TC_KERNEL_PATH = REPO_ROOT / "kernels" / "flash_attention_tc.cu"  # tensor cores
 TC_KERNEL_NAME = "flash_attention_tc_fwd"

@@ -11,7 +11,7 @@ import numpy as np
 from plotly.colors import get_colorscale
 
 FONT_SIZE = 16
-CELL_FONT_SIZE = 16  # numbers in cells: as readable as the rest (finding 8)
+CELL_FONT_SIZE = 16  # numbers in cells: as readable as the rest
 CHAR_WIDTH = 0.62  # a digit, sign or point is at most this many font sizes wide
 HALF_WIDTH = 380  # px: a half-column chart of the stepper at 1280 x 720, sidebar open
 FULL_WIDTH = 780  # px: a full-width chart there (the main column is 790 px wide)

@@ -2,7 +2,7 @@
 
 The one place that decides them, shared by the CuPy launcher (``flashviz.gpu.launcher``), the NVRTC
 compile check (``flashviz.gpu.nvrtc``) and the CPU emulation tests. Plain Python: no CuPy.
-The same for the tensor-core kernel ``kernels/flash_attention_tc.cu`` (issue #15) at the
+The same for the tensor-core kernel ``kernels/flash_attention_tc.cu`` at the
 end: ``TcConfig``, ``tc_config``, ``tc_blocks``, ``tc_kernel_source``, ``tc_bits``,
 ``tc_call``, ``prepare_tc_call``.
 
@@ -125,7 +125,7 @@ def kernel_source(config: KernelConfig, source: str | None = None) -> str:
     """The .cu text with the config's ``#define`` lines prepended.
 
     A ``#line`` directive keeps compiler messages pointing at the lines of the .cu file.
-    ``source`` replaces the file's text (used to compile a modified copy).
+    ``source`` replaces the file's text (to compile a modified copy).
     """
     text = KERNEL_PATH.read_text() if source is None else source
     defines = "".join(f"#define {name} {value}\n" for name, value in config.defines.items())
@@ -225,7 +225,7 @@ def prepare_call(
     return call, arrays
 
 
-# --- The tensor-core kernel, kernels/flash_attention_tc.cu (issue #15) -----------------------
+# --- The tensor-core kernel, kernels/flash_attention_tc.cu ----------------------------------
 #
 # Float16 / bfloat16 inputs (passed as their raw 16 bits), float32 o and lse. Each warp owns
 # 16 query rows (FA2's split-Q), so NUM_THREADS = 32 * BLOCK_Q / 16; BLOCK_KV is a multiple

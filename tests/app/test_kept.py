@@ -1,4 +1,4 @@
-"""Stepper state in AppTest (finding 9): a change of precision or bug keeps the step; a new
+"""Stepper state in AppTest: a change of precision or bug keeps the step; a new
 problem starts at step 0. Navigation between pages is covered in the browser
 (tests/browser/test_browser_navigation.py): AppTest cannot switch function pages."""
 

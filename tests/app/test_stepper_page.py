@@ -173,7 +173,7 @@ def test_bad_url_parameter_is_ignored_with_a_warning() -> None:
 
 
 def test_tile_colour_scale_toggle_and_url() -> None:
-    """Finding 7: the tile's S is on its own colour scale by default; the toggle (kept in
+    """The tile's S is on its own colour scale by default; the toggle (kept in
     the URL as ``tile_scale``) puts it on the tile map's, and a link restores either."""
     at = run_app(step=3)
 

@@ -1,7 +1,7 @@
 """The GPU timings page in headless Chromium, on this machine without a GPU: the doctor's
 checklist is on screen, the roofline expectation and the CPU sweep are charts, the CPU
 numbers are a table (not a clipped text block), every chart's text is at least 16 px with
-AA contrast (issue #9, finding 8), and no exception box appears."""
+AA contrast, and no exception box appears."""
 
 from __future__ import annotations
 

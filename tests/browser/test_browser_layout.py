@@ -161,7 +161,7 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
         context.close()
 
 
-# --- finding 7 at n = 512 (d = 64, blocks 64): the S tile's contrast, m / l columns ------
+# --- at n = 512 (d = 64, blocks 64): the S tile's contrast, m / l columns ------
 
 _HEATMAPS = """() => {
   const shown = [...document.querySelectorAll('.js-plotly-plot')]

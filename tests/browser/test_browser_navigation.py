@@ -1,4 +1,4 @@
-"""Findings 1 and 9 in headless Chromium: a page keeps its problem, step and URL when the
+"""In headless Chromium: a page keeps its problem, step and URL when the
 user visits every other page and comes back, and after a reload (starting from the stepper's
 own path, ``/stepper``); the pages share one problem; changing only the precision or the bug
 keeps the step."""

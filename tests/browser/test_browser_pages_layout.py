@@ -1,4 +1,4 @@
-"""Finding 10 in headless Chromium at 1280x720 with the sidebar open: on the lab pages no
+"""In headless Chromium at 1280x720 with the sidebar open: on the lab pages no
 two texts inside a chart overlap and no colour bar covers a panel (debugger's "bites at
 chunk" labels, precision axis titles), metric labels are not cut off (FA1), and the
 stepper's verdict uses icons, not emoji that render as boxes without an emoji font."""

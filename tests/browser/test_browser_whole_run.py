@@ -1,4 +1,4 @@
-"""Finding 3 in headless Chromium: every frame of the whole-run animation draws every panel,
+"""In headless Chromium: every frame of the whole-run animation draws every panel,
 in the app and in the exported offline HTML opened from disk. A heatmap is drawn as an
 <image> inside the SVG: the test counts its painted pixels after moving to a middle frame
 (slider) and after playing a few frames. Its title, buttons and slider label do not

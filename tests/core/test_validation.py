@@ -170,13 +170,13 @@ def test_lists_are_not_floats():
         flash_attention([[1, 2]], [[1.0, 2.0]], [[1.0, 2.0]])
 
 
-# --- issue 11, finding 6: options that used to pass silently or fail obscurely -----------
+# --- options that must neither pass silently nor fail obscurely ----------------------------
 
 
 @pytest.mark.parametrize("call", ENTRY_POINTS)
 @pytest.mark.parametrize("causal", ["False", "yes", 1, 0, None, 1.0])
 def test_causal_must_be_a_bool(call, causal):
-    """causal="False" used to apply the mask (a non-empty string is truthy)."""
+    """causal="False" is refused, not taken as true (a non-empty string is truthy)."""
     q, k, v = ok()
     with pytest.raises(ValueError, match=r"causal must be True or False, got "):
         call(q, k, v, causal=causal)

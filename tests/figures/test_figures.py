@@ -143,7 +143,7 @@ def test_tile_figure_data_equals_the_trace(ctx) -> None:
 
 
 def test_tile_colour_scale_whole_map_or_this_tile() -> None:
-    """Finding 7: at n = 512 (d = 64, blocks 64) a tile's scores span a sliver of the map's
+    """At n = 512 (d = 64, blocks 64) a tile's scores span a sliver of the map's
     symmetric scale; with ``tile_scale`` the S heatmap's zmin / zmax are the tile's own
     finite min and max, P~ keeps [0, 1], and the map's scale stays the default."""
     ctx = figure_context(
@@ -168,7 +168,7 @@ def test_tile_colour_scale_whole_map_or_this_tile() -> None:
 
 
 def test_stats_alpha_below_m_and_l_when_their_columns_would_be_slivers() -> None:
-    """Finding 7: at n = 512 in blocks of 64 (8 tiles) side by side with alpha a tile's
+    """At n = 512 in blocks of 64 (8 tiles) side by side with alpha a tile's
     column of m or l got ~30 px at 1280 x 720; alpha then moves below them, each column is
     >= MIN_COLUMN_PX, alpha stays one upright bar per row; small problems and presentation
     mode's 285 px charts keep the single row."""

@@ -329,7 +329,7 @@ def test_digest_tells_uploads_apart(rng: np.random.Generator) -> None:
     assert digest != qkv_digest(q.reshape(3, 5), k, v)  # same bytes, other shape
 
 
-# --- hostile archives and headers (issue 11, findings 1 and 5) ---------------------------
+# --- hostile archives and headers ------------------------------------------------------
 
 
 def zip_raw(members: list[tuple[str, int, bytes, int, int]]) -> bytes:

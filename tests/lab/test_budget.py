@@ -74,8 +74,8 @@ def test_run_states_of_picked_frames_rows_and_dims_equal_the_full_run(spec) -> N
     np.testing.assert_array_equal(o2, o[picks][:, rows, :MAX_DIMS])
 
 
-URL_ACCEPTED = dict(n_q=4096, n_k=64, head_dim=256, block_q=16, block_kv=64)  # issue 11
-URL_REFUSED = dict(n_q=16384, n_k=16, head_dim=256, block_q=64, block_kv=16)  # issue 11
+URL_ACCEPTED = dict(n_q=4096, n_k=64, head_dim=256, block_q=16, block_kv=64)  # within the budget
+URL_REFUSED = dict(n_q=16384, n_k=16, head_dim=256, block_q=64, block_kv=16)  # beyond it
 
 
 @pytest.mark.parametrize("spec", [
@@ -116,7 +116,7 @@ def test_the_estimate_bounds_the_fa1_page_too(spec: ProblemSpec) -> None:
     assert peak <= estimate_cost(spec).total_bytes
 
 
-def test_the_issue_url_is_refused_with_a_size_that_fits() -> None:
+def test_a_url_beyond_the_budget_is_refused_with_a_size_that_fits() -> None:
     (error,) = problem_errors(ProblemSpec(**URL_REFUSED))
     assert "about 579 MiB and 6.6 s of CPU (recorded runs 459 MiB" in error
     assert "at most 256 MiB and 4 s" in error
@@ -184,7 +184,7 @@ def test_the_suggestion_always_fits_and_keeps_what_fits(
 
 
 @pytest.mark.timeout(120)
-def test_the_issue_urls_in_the_app() -> None:
+def test_urls_within_and_beyond_the_budget_in_the_app() -> None:
     """The refused URL answers at once with the suggestion; the accepted one renders."""
     start = time.process_time()  # CPU time: a parallel test worker's load does not count
     at = run_app(**URL_REFUSED)

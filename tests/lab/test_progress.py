@@ -26,7 +26,7 @@ def test_counters_add_up_to_the_whole_run(make_qkv) -> None:
 
 
 def test_a_released_trace_is_collected(make_qkv) -> None:
-    """progress() used to keep the last 16 traces alive (an lru_cache keyed on them)."""
+    """progress() keeps no trace alive: its per-trace sums go with the trace."""
     q, k, v = make_qkv(64, 64, 16)
     traces = [record_trace(q, k, v, block_q=8, block_kv=8) for _ in range(3)]
     for trace in traces:

@@ -217,7 +217,7 @@ def test_demo_patterns_cover_every_bug():
     assert set(DEMO_PATTERN.values()) <= set(ROW_PATTERNS)
 
 
-# --- linear time on hostile text (issue 11, finding 3) -----------------------------------
+# --- linear time on hostile text ------------------------------------------------------
 
 
 @pytest.mark.timeout(20)

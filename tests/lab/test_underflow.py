@@ -43,7 +43,7 @@ from tests.support import assert_equal_to_rounding, decode, spec
 
 def test_underflow_limits_match_the_types():
     f16, bf16, f32 = (underflow_limits(n) for n in UNDERFLOW_TYPES)
-    # the numbers of the issue: float16 min subnormal 6e-8 -> exp(-16.6); float32 exp(-103.3)
+    # float16 min subnormal 6e-8 -> exp(-16.6); float32 exp(-103.3)
     assert f16.smallest_subnormal == pytest.approx(5.96e-8, rel=1e-3)
     assert f16.gap_below_subnormal == pytest.approx(16.64, abs=0.01)
     assert f32.gap_below_subnormal == pytest.approx(103.28, abs=0.01)
