@@ -35,7 +35,7 @@ from flashviz.figures.style import (
     base_layout,
     finite_or_nan,
 )
-from flashviz.lab.bugzoo import BUGS, TOL, RowStep, first_divergence
+from flashviz.lab.bugzoo import BUGS, TOL, RowStep, first_bad_chunk
 
 CORRECT = "correct"
 CORRECT_COLOUR = DONE
@@ -342,7 +342,7 @@ def estimate_figure(
         )
         data.append(_not_finite_markers(key, steps, step, component))
         data.append(_error_trace(key, steps, step, ceiling))
-        first = first_divergence(list(steps), tol)
+        first = first_bad_chunk(list(steps), tol)
         if key != CORRECT and first is not None and first <= step:
             colour = variant_style(key)["color"]
             for axis in ("x", "x2"):

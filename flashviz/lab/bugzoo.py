@@ -442,7 +442,7 @@ def debug_row(
     return steps
 
 
-def first_divergence(steps: list[RowStep], tol: float = TOL) -> int | None:
+def first_bad_chunk(steps: list[RowStep], tol: float = TOL) -> int | None:
     """Index of the first step whose estimate is off the exact answer by more than ``tol``."""
     return next((st.index for st in steps if not st.error <= tol), None)
 
@@ -457,7 +457,7 @@ def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
 
     Walks the correct online state (m, l, alpha) and tests each mistake's condition (see
     ``Bug.bites_when`` and ``Bug.reason``); None if it never holds. It predicts
-    ``first_divergence`` of ``debug_row(..., bug=bug)`` (tolerance ``TOL``) wherever the
+    ``first_bad_chunk`` of ``debug_row(..., bug=bug)`` (tolerance ``TOL``) wherever the
     change the mistake makes is not within a factor of about 10 of ``TOL``, where the
     values v decide.
     """

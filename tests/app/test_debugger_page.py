@@ -25,7 +25,7 @@ from flashviz.figures.debugger import (
     state_figure,
 )
 from flashviz.figures.style import CURRENT
-from flashviz.lab.bugzoo import BUGS, debug_row, first_bite, first_divergence
+from flashviz.lab.bugzoo import BUGS, debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import DEMO_PATTERN, MAX_ROW, ROW_PATTERNS, make_row, row_values
 from tests.support import decode
 
@@ -78,7 +78,7 @@ def test_defaults_show_where_each_bug_bites_and_the_numbers(app: AppTest) -> Non
     errors = [e.value for e in app.error]
     assert len(errors) == len(bugs)
     for bug, text in zip(bugs, errors, strict=True):
-        first = first_divergence(runs[bug])
+        first = first_bad_chunk(runs[bug])
         assert first == 1  # "increasing": every bug of the default set bites at chunk 1
         assert f"**{BUGS[bug].title}** first bites at chunk 1 (keys 4-7)" in text
         assert first_bite(bug, row, 4).reason in text
@@ -119,7 +119,7 @@ def test_every_bug_switch_says_where_it_bites_or_loads_a_row_where_it_does(
     assert not app.exception
     assert any(BUGS[bug].explanation in c.value for c in app.caption)
     row = default_row()
-    first = first_divergence(expected_runs(row, 4, 1, 0, [bug])[bug])
+    first = first_bad_chunk(expected_runs(row, 4, 1, 0, [bug])[bug])
     if first is None:
         (ok,) = app.success
         assert "does not bite on this row" in ok.value and BUGS[bug].bites_when in ok.value
@@ -127,7 +127,7 @@ def test_every_bug_switch_says_where_it_bites_or_loads_a_row_where_it_does(
         assert not app.exception
         assert app.selectbox(key="dbg_pattern").value == DEMO_PATTERN[bug]
         row = make_row(DEMO_PATTERN[bug], DEFAULTS["dbg_n"], 4, 0)
-        first = first_divergence(expected_runs(row, 4, 1, 0, [bug])[bug])
+        first = first_bad_chunk(expected_runs(row, 4, 1, 0, [bug])[bug])
         assert first is not None and app.slider(key="dbg_step").value == first
     (err,) = app.error
     assert f"first bites at chunk {first}" in err.value
@@ -157,7 +157,7 @@ def test_every_pattern_renders(app: AppTest, pattern: str) -> None:
     assert not app.exception
     row = make_row(pattern, 24, 4, 0)
     runs = expected_runs(row, 4, 1, 0, list(BUGS))
-    bitten = [b for b in BUGS if first_divergence(runs[b]) is not None]
+    bitten = [b for b in BUGS if first_bad_chunk(runs[b]) is not None]
     assert len(app.error) == len(bitten) and len(app.success) == len(BUGS) - len(bitten)
     est = charts(app)["Estimate"]
     exact = next(t for t in est["data"] if t["name"].startswith("exact"))
@@ -330,10 +330,10 @@ def test_scores_figure_colours_the_current_chunk_and_crosses_masked_keys(runs) -
 
 def test_estimate_figure_marks_the_first_bite_once_reached(runs) -> None:
     _, r = runs
-    first = first_divergence(r["no_inf_guard"])
+    first = first_bad_chunk(r["no_inf_guard"])
     assert first == 0
     late = {CORRECT: r[CORRECT], "no_rescale_o": r["no_rescale_o"]}
-    bite = first_divergence(late["no_rescale_o"])
+    bite = first_bad_chunk(late["no_rescale_o"])
     for step in range(len(r[CORRECT])):
         text = json.dumps(estimate_figure(late, step).to_dict()["layout"]["annotations"])
         assert ("Forget to rescale O: bites at chunk" in text) == (
@@ -379,7 +379,7 @@ def test_demo_button_loads_a_row_where_the_bug_bites_even_from_a_tiny_row(
     app.multiselect(key="dbg_bugs").set_value([bug]).run()
     row = make_row(DEFAULTS["dbg_pattern"], n, chunk, 0)
     steps = expected_runs(row, chunk, 1, 0, [bug])[bug]
-    first = first_divergence(steps)
+    first = first_bad_chunk(steps)
     demo = [b for b in app.button if b.key == f"dbg_demo_{bug}"]
     assert len(demo) == (first is None)
     if first is None:
@@ -391,7 +391,7 @@ def test_demo_button_loads_a_row_where_the_bug_bites_even_from_a_tiny_row(
         n, chunk = app.session_state["dbg_n"], app.session_state["dbg_chunk"]
         row = make_row(DEMO_PATTERN[bug], n, chunk, 0)
         steps = expected_runs(row, chunk, 1, 0, [bug])[bug]
-        first = first_divergence(steps)
+        first = first_bad_chunk(steps)
         assert first is not None and app.session_state["dbg_step"] == first
     cols = steps[first].cols
     (err,) = app.error

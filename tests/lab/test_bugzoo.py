@@ -18,8 +18,8 @@ from flashviz.lab.bugzoo import (
     bug_hooks,
     bug_tex,
     debug_row,
+    first_bad_chunk,
     first_bite,
-    first_divergence,
 )
 from tests.support import assert_equal_to_rounding
 
@@ -44,8 +44,8 @@ def test_bug_diverges_exactly_where_it_first_bites(rng, bug, row, chunk, first):
     values = rng.standard_normal((len(row), 3))
     correct = debug_row(row, chunk, values)
     buggy = debug_row(row, chunk, values, bug=bug)
-    assert first_divergence(correct) is None
-    assert first_divergence(buggy) == first
+    assert first_bad_chunk(correct) is None
+    assert first_bad_chunk(buggy) == first
     bite = first_bite(bug, row, chunk)
     assert (bite.index if bite else None) == first
     for before in buggy[: first if first is not None else len(buggy)]:
@@ -54,7 +54,7 @@ def test_bug_diverges_exactly_where_it_first_bites(rng, bug, row, chunk, first):
 
 def test_mask_5e4_survives_what_breaks_mask_1e4():
     row = [-2e4, -2e4 + 1, -2e4, NEG, 1.0, 0.0]
-    assert first_divergence(debug_row(row, 2, bug="mask_5e4")) is None
+    assert first_bad_chunk(debug_row(row, 2, bug="mask_5e4")) is None
 
 
 RISES = "when the running max rises after a chunk that had a key"
@@ -302,12 +302,12 @@ def test_first_bite_bad_input_is_named(args, pattern):
     offset=st.sampled_from([0.0, 1000.0, -2e4, -6e4]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_first_bite_predicts_the_first_divergence(grid, chunk, offset, seed):
+def test_first_bite_predicts_the_first_bad_chunk(grid, chunk, offset, seed):
     row = np.array([-np.inf if g is None else offset + 0.25 * g for g in grid])
     values = np.random.default_rng(seed).standard_normal((row.size, 3))
     for bug in BUGS:
         bite = first_bite(bug, row, chunk)
-        assert first_divergence(debug_row(row, chunk, values, bug)) == (
+        assert first_bad_chunk(debug_row(row, chunk, values, bug)) == (
             bite.index if bite else None
         ), bug
 
@@ -336,4 +336,4 @@ def test_no_max_thresholds_are_where_exp_leaves_float64():
     ]:
         bite = first_bite("no_max", row, 1)
         assert (bite.index if bite else None) == first, row
-        assert first_divergence(debug_row(row, 1, values, "no_max")) == first, row
+        assert first_bad_chunk(debug_row(row, 1, values, "no_max")) == first, row

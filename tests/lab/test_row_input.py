@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flashviz.lab.bugzoo import BUGS, debug_row, first_bite, first_divergence
+from flashviz.lab.bugzoo import BUGS, debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import (
     DEMO_PATTERN,
     MAX_ROW,
@@ -177,10 +177,10 @@ EXPECTED: dict[str, dict] = {
 def test_each_pattern_makes_its_bugs_bite_exactly_there(pattern, chunk, rng):
     row = make_row(pattern, 24, chunk, seed=int(rng.integers(2**31)))
     values = row_values(24, 2, seed=int(rng.integers(2**31)))
-    assert first_divergence(debug_row(row, chunk, values)) is None  # correct: exact throughout
+    assert first_bad_chunk(debug_row(row, chunk, values)) is None  # correct: exact throughout
     for bug in BUGS:
         steps = debug_row(row, chunk, values, bug)
-        first = first_divergence(steps)
+        first = first_bad_chunk(steps)
         bite = first_bite(bug, row, chunk)
         assert first == (bite.index if bite else None), bug
         if bug in EXPECTED[pattern]:
@@ -208,7 +208,7 @@ DEMO_BITE = {
 def test_every_bug_bites_on_its_demo_pattern(bug, n, chunk):
     row = make_row(DEMO_PATTERN[bug], n, chunk, seed=3)
     bite = first_bite(bug, row, chunk)
-    first = first_divergence(debug_row(row, chunk, row_values(n, 1, seed=3), bug))
+    first = first_bad_chunk(debug_row(row, chunk, row_values(n, 1, seed=3), bug))
     assert bite is not None and bite.index == first == DEMO_BITE[bug](n, chunk)
 
 

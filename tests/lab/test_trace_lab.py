@@ -13,7 +13,7 @@ from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import LoadStep, TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.figures.context import full_scores
-from flashviz.lab.bugzoo import BUGS, debug_row, first_divergence
+from flashviz.lab.bugzoo import BUGS, debug_row, first_bad_chunk
 from flashviz.lab.divergence import first_diverging_step, step_estimate
 
 LOW = ["float32", "float16", "bfloat16"]
@@ -106,7 +106,7 @@ def _expected_first_step(trace, q, k, v, bug, tol):
             continue
         stop = tiles[-1].cols.stop
         firsts = [
-            first_divergence(debug_row(s[r, :stop], trace.block_kv, trace.v[:stop], bug), tol)
+            first_bad_chunk(debug_row(s[r, :stop], trace.block_kv, trace.v[:stop], bug), tol)
             for r in step.rows
         ]
         hit = min((f for f in firsts if f is not None), default=None)

@@ -29,7 +29,7 @@ from flashviz.figures.debugger import (
     variant_label,
 )
 from flashviz.io.uploads import MAX_UPLOAD_BYTES, load_score_row
-from flashviz.lab.bugzoo import BUGS, TOL, RowStep, debug_row, first_bite, first_divergence
+from flashviz.lab.bugzoo import BUGS, TOL, RowStep, debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import (
     DEMO_PATTERN,
     MAX_ROW,
@@ -186,7 +186,7 @@ def _load_demo(bug: str) -> None:
 
 def bite_message(bug: str, steps: list[RowStep], scores: np.ndarray, chunk: int) -> str | None:
     """Where and why ``bug`` first bites on this row, or None if it never does."""
-    first = first_divergence(steps)
+    first = first_bad_chunk(steps)
     if first is None:
         return None
     cols, bite = steps[first].cols, first_bite(bug, scores, chunk)
@@ -215,7 +215,7 @@ def _messages(runs: Runs, scores: np.ndarray, chunk: int, step: int) -> None:
             )
             continue
         a.error(text, icon=":material/bug_report:")
-        first = first_divergence(runs[bug])
+        first = first_bad_chunk(runs[bug])
         if first != step:
             b.button(f"Go to chunk {first}", key=f"dbg_goto_{bug}", on_click=_goto, args=(first,))
 

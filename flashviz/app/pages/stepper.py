@@ -18,7 +18,7 @@ from flashviz.app.params import (
 )
 from flashviz.app.problem_view import problem_errors_view
 from flashviz.app.stepper import presentation
-from flashviz.app.stepper.model import first_divergence, load_context
+from flashviz.app.stepper.model import first_bad_step, load_context
 from flashviz.app.stepper.sections import (
     correctness_section,
     downloads_section,
@@ -71,7 +71,7 @@ def render() -> None:
         )
     try:
         ctx = load_context(spec, uploaded)
-        bug_at = first_divergence(spec, uploaded)
+        bug_at = first_bad_step(spec, uploaded)
     except ValueError as e:  # uploaded values beyond the chosen precision's range
         st.error(f"Cannot trace this problem: {e}.")
         return

@@ -39,7 +39,7 @@ def _divergence(values: tuple, _uploaded: Uploaded) -> int | None:
     return first_diverging_step(load_context(spec, _uploaded).trace, correct)
 
 
-def first_divergence(spec: ProblemSpec, uploaded: Uploaded = None) -> int | None:
+def first_bad_step(spec: ProblemSpec, uploaded: Uploaded = None) -> int | None:
     """The first step where the run with the spec's bug leaves the correct run."""
     return None if spec.bug == NO_BUG else _divergence(astuple(spec), uploaded)
 
