@@ -1,4 +1,4 @@
-// FlashAttention-2 forward on tensor cores (issue #15): float16 or bfloat16 inputs,
+// FlashAttention-2 forward on tensor cores: float16 or bfloat16 inputs,
 // float32 accumulation and float32 softmax state (m_i, l_i), Q K^T and P~ V as mma.sync.
 //
 // Same algorithm, arguments and "phase:" markers (same names, same order) as

@@ -1,7 +1,7 @@
 """Legible at the sizes a student picks, in headless Chromium at 1280 px with the sidebar
 open and in presentation mode at 1280 x 720: at 64 x 96 with blocks 16 / 32 and causal (a
-tile step where maxima rise), at n = 390 (blocks of 64: the tile map downsampled) and at
-the largest problem the stepper traces (512 x 512, d = 256, tiles of 128 x 128), no
+tile step where maxima rise) and at the largest problem the stepper traces (512 x 512,
+d = 256, tiles of 128 x 128: the tile map downsampled, long key labels), no
 chart text overlaps another and none runs past its chart's edge (row and key labels thin
 out, titles stay inside, no number shrinks below 16 px), and no text of the page is cut
 short by its box."""
@@ -29,7 +29,6 @@ SHRUNK = """() => [...document.querySelectorAll('.js-plotly-plot .bartext')]
     + `${t.getBoundingClientRect().height.toFixed(1)} px high`)"""
 PROBLEMS = {
     "64x96 causal": "n_q=64&n_k=96&block_q=16&block_kv=32&causal=true&step=2",
-    "n=390": "n_q=390&n_k=390&block_q=64&block_kv=64&head_dim=64&step=3",
     # the largest the stepper traces: 512 x 512 scores, d = 256, tiles of 128 x 128
     "largest": f"n_q=512&n_k=512&block_q=128&block_kv=128&head_dim={MAX_HEAD_DIM}&step=3",
 }

@@ -148,8 +148,13 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
     )
 
 
-def test_leave_returns_to_the_full_page_and_a_reload_stays_there(projector: object) -> None:
+def test_leave_returns_to_the_full_page_and_the_sidebar_enters_the_same_stage(
+    projector: object,
+) -> None:
+    """Leave, then a reload, keep the full page; presentation entered again from the
+    sidebar's switch draws the stage exactly as the link did, and steps without moving it."""
     page = projector
+    expected = _quarters(page)  # entered from a link
     assert not page.locator("[data-testid=stSidebar]").is_visible()
     page.get_by_role("button", name="Leave").click()
     title = page.get_by_role("heading", name="FlashAttention-2, tile by tile")
@@ -168,6 +173,17 @@ def test_leave_returns_to_the_full_page_and_a_reload_stays_there(projector: obje
     wait_for_heading(page, "Step 7 of")
     title.wait_for(timeout=30_000)
     assert page.locator("[data-testid=stSidebar]").is_visible()
+    wait_until_settled(page)
+    page.get_by_text("Presentation mode").click()
+    page.wait_for_function(
+        "!!document.querySelector('.st-key-present_strip') && "
+        "document.querySelectorAll('.fv-chart').length === 4",
+        timeout=30_000,
+    )
+    assert _quarters(page) == expected
+    page.keyboard.press("ArrowRight")
+    wait_for_heading(page, "Step 8 of")
+    assert _quarters(page) == expected
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
@@ -198,31 +214,3 @@ def test_the_stage_fills_the_screen_with_text_for_the_back_row(
                 assert _quarters(page) == before, k
     finally:
         page.context.close()  # type: ignore[attr-defined]
-
-
-def test_entered_from_the_sidebar_the_stage_is_the_same_as_from_a_link(
-    browser: object, server_url: str
-) -> None:
-    linked = _present(browser, server_url, (1280, 720), "step=7")
-    try:
-        expected = _quarters(linked)
-    finally:
-        linked.context.close()  # type: ignore[attr-defined]
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
-    page = context.new_page()
-    try:
-        page.goto(f"{server_url}/?step=7")
-        wait_for_heading(page, "Step 7 of")
-        wait_until_settled(page)
-        page.get_by_text("Presentation mode").click()
-        page.wait_for_function(  # type: ignore[attr-defined]
-            "!!document.querySelector('.st-key-present_strip') && "
-            "document.querySelectorAll('.fv-chart').length === 4",
-            timeout=30_000,
-        )
-        assert _quarters(page) == expected
-        page.keyboard.press("ArrowRight")
-        wait_for_heading(page, "Step 8 of")
-        assert _quarters(page) == expected
-    finally:
-        context.close()

@@ -51,7 +51,9 @@ def _current_core() -> str:
 
 def _run_tests(env: dict[str, str], check: str) -> str:
     """Run the core and figure tests with ``env``; ``check`` prints what the env selected."""
-    env = {**os.environ, "HYPOTHESIS_PROFILE": "dev", **env}
+    # One OpenBLAS thread: the kernel family is what varies here (the main run covers
+    # threaded sums), and a child beside the suite's workers would only oversubscribe.
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "dev", "OPENBLAS_NUM_THREADS": "1", **env}
     probe = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True)
     selected = (probe.stdout + probe.stderr).strip()
     print("selected:", selected)

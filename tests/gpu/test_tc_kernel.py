@@ -1,4 +1,4 @@
-"""kernels/flash_attention_tc.cu, the tensor-core kernel (issue #15), without a GPU.
+"""kernels/flash_attention_tc.cu, the tensor-core kernel, without a GPU.
 
 1. NVRTC (the pip wheel) compiles it for sm_80, sm_86, sm_89 and sm_90: no spills, no
    stack, registers that fit the block, and exactly the static shared memory of
@@ -75,7 +75,7 @@ needs_cxx = pytest.mark.skipif(not HAVE_CXX, reason=f"{emu.CXX} (C++20) runs the
 
 # --- 1. NVRTC -----------------------------------------------------------------------------
 
-# Head dims 64 and 128 (the issue's) with every block pair that fits, both precisions, on
+# Head dims 64 and 128 (the common ones) with every block pair that fits, both precisions, on
 # every arch (32 compiles); the other head dims with their largest pair on sm_80, to keep
 # the file quick. All of them: python -m flashviz.gpu.nvrtc --tc.
 COMPILE_JOBS = [
@@ -114,7 +114,7 @@ def test_compiles_without_spills(nvrtc_wheel, config, arch):
     assert info.shared_bytes == config.shared_bytes <= SHARED_LIMIT_BYTES
 
 
-def test_every_arch_and_head_dim_of_the_issue_is_compiled():
+def test_every_arch_compiles_head_dims_64_and_128():
     from flashviz.gpu.nvrtc import TC_ARCHS
 
     for d in (64, 128):
