@@ -29,9 +29,11 @@ const KEYS = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last"
 // server (URL, counters) behind the shown step until the next click.
 const RESEND_MS = 3000;
 
-// The last moves sent and server runs seen, for a test that must say what went wrong.
-const LOG = (window.__fvStepLog ??= []);
+// The moves sent and server runs seen, kept only when a test asks for them (by setting
+// window.__fvStepLog to an array), so that it can say what went wrong.
 function log(event) {
+  const LOG = window.__fvStepLog;
+  if (!Array.isArray(LOG)) return;
   LOG.push({ t: Math.round(performance.now()), ...event });
   if (LOG.length > 300) LOG.shift();
 }
@@ -52,7 +54,20 @@ function loadPlotly(url) {
 function group(id) {
   let g = groups.get(id);
   if (!g) {
-    g = { parts: new Map(), server: null, mine: null, shown: null, allowed: 0, P: null };
+    g = {
+      parts: new Map(), // part name -> {host, data, show, dispose}
+      server: null, // {step, seq} of the server's latest run
+      mine: null, // {step, seq} of the user's latest move, until the server has seen it
+      shown: null, // the step every part shows
+      allowed: 0, // the furthest step the buttons may reach
+      P: null, // plotly.js, once loaded
+      setState: null, // the buttons part's setStateValue: how moves reach the server
+      keys: false, // Left / Right / Home / End step the view
+      onKey: null, // the keydown listener, while bound
+      resend: null, // the timer that sends an unanswered move again
+      wide: null, // [px, drawn wide]: the layout's width line and the server's layout
+      onResize: null, // the resize listener reporting the width
+    };
     groups.set(id, g);
   }
   return g;
