@@ -1,21 +1,40 @@
-"""The app's pages. Add a page: write ``pages/<name>.py`` with ``render()`` and list it here."""
+"""The app's pages. Add a page: write ``pages/<name>.py`` with ``render()`` and add its row to
+``PAGES``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from flashviz.app.pages import backward as backward_page
-from flashviz.app.pages import causal as causal_page
-from flashviz.app.pages import debugger as debugger_page
-from flashviz.app.pages import fa1 as fa1_page
-from flashviz.app.pages import gpu as gpu_page
-from flashviz.app.pages import inside_kernel as inside_kernel_page
-from flashviz.app.pages import precision as precision_page
-from flashviz.app.pages import split_kv as split_kv_page
+from flashviz.app.pages import (
+    backward,
+    causal,
+    debugger,
+    fa1,
+    gpu,
+    inside_kernel,
+    precision,
+    split_kv,
+)
 from flashviz.app.pages import stepper as stepper_page
+
+# (render, title, url path, icon), in the sidebar's order, after the stepper
+PAGES: list[tuple[Callable[[], None], str, str, str]] = [
+    (backward.render, "Backward pass", "backward", ":material/undo:"),
+    (fa1.render, "FA1 vs FA2", "fa1", ":material/swap_horiz:"),
+    (causal.render, "Causal alignment", "causal", ":material/change_history:"),
+    (debugger.render, "Online-softmax debugger", "debugger", ":material/bug_report:"),
+    (precision.render, "Precision", "precision", ":material/tune:"),
+    (split_kv.render, "Split-KV decoding", "split_kv", ":material/call_split:"),
+    (gpu.render, "GPU timings", "gpu", ":material/speed:"),
+    (inside_kernel.render, "Inside the kernel", "inside_kernel", ":material/memory:"),
+]
 
 
 def pages() -> list:
+    """The stepper (the default page, at ``/``), the pages of ``PAGES``, and ``/stepper``, a
+    hidden alias that sends a link to the stepper with its parameters."""
     stepper = st.Page(
         stepper_page.render,
         title="Stepper",
@@ -30,40 +49,9 @@ def pages() -> list:
 
     return [
         stepper,
-        st.Page(
-            backward_page.render,
-            title="Backward pass",
-            url_path="backward",
-            icon=":material/undo:",
-        ),
-        st.Page(fa1_page.render, title="FA1 vs FA2", url_path="fa1", icon=":material/swap_horiz:"),
-        st.Page(
-            causal_page.render,
-            title="Causal alignment",
-            url_path="causal",
-            icon=":material/change_history:",
-        ),
-        st.Page(
-            debugger_page.render,
-            title="Online-softmax debugger",
-            url_path="debugger",
-            icon=":material/bug_report:",
-        ),
-        st.Page(
-            precision_page.render, title="Precision", url_path="precision", icon=":material/tune:"
-        ),
-        st.Page(
-            split_kv_page.render,
-            title="Split-KV decoding",
-            url_path="split_kv",
-            icon=":material/call_split:",
-        ),
-        st.Page(gpu_page.render, title="GPU timings", url_path="gpu", icon=":material/speed:"),
-        st.Page(
-            inside_kernel_page.render,
-            title="Inside the kernel",
-            url_path="inside_kernel",
-            icon=":material/memory:",
+        *(
+            st.Page(render, title=title, url_path=path, icon=icon)
+            for render, title, path, icon in PAGES
         ),
         st.Page(stepper_by_name, title="Stepper", url_path="stepper", visibility="hidden"),
     ]
