@@ -244,9 +244,9 @@ def tiny_matmul(cupy: Any) -> str:
 
 def flash_matches() -> str:
     from flashviz.core.accuracy import max_error
-    from flashviz.gpu.launcher import FLASH, CupyDevice, Problem, make_problem, run_method
+    from flashviz.gpu.launcher import FLASH, CupyDevice, TimedProblem, make_problem, run_method
 
-    problem: Problem = make_problem(67, 64, causal=True, batch_heads=2, block_q=None,
+    problem: TimedProblem = make_problem(67, 64, causal=True, batch_heads=2, block_q=None,
                                     block_kv=None, check_rows=67, seed=0)  # fmt: skip
     o, lse = run_method(CupyDevice(sdpa=False), FLASH, problem.call, problem.arrays)
     errors = (max_error(o, problem.ref[0]), max_error(lse, problem.ref[1]))

@@ -397,8 +397,9 @@ def tflops(flops: int, time_ms: float) -> float:
 
 
 @dataclass
-class Problem:
-    """One random (bh, n, d) problem and what its results are checked against."""
+class TimedProblem:
+    """One random (bh, n, d) problem a timing run computes, and what its results are checked
+    against (the core's ``Problem`` is a tiled problem to trace)."""
 
     call: KernelCall
     arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -435,13 +436,13 @@ def naive_in(
 def make_problem(
     n: int, d: int, *, causal: bool, batch_heads: int, block_q: int | None,
     block_kv: int | None, check_rows: int, seed: int | None,
-) -> Problem:  # fmt: skip
+) -> TimedProblem:  # fmt: skip
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((batch_heads, n, d), dtype=np.float32) for _ in range(3))
     call, arrays = prepare_call(q, k, v, causal=causal, block_q=block_q, block_kv=block_kv)
     tail = slice(max(0, n - check_rows), n)
     ref = attention_reference(q[:, tail], k, v, causal=causal)
-    return Problem(call, arrays, tail, ref, batch_heads * attention_flops(n, n, d, causal))
+    return TimedProblem(call, arrays, tail, ref, batch_heads * attention_flops(n, n, d, causal))
 
 
 def measure(
