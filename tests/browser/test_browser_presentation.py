@@ -71,6 +71,13 @@ def _present(browser: object, url: str, size: tuple[int, int], query: str) -> ob
     return page
 
 
+def _shown(value: float, fmt: str) -> str:
+    """``value`` as Plotly's d3 format prints it: as Python's, but a number that rounds to
+    zero loses its minus sign."""
+    text = format(value, fmt)
+    return text.lstrip("-") if float(text) == 0 else text
+
+
 def _assert_numbers_shown(page: object, k: int) -> None:
     """At tile step ``k`` of the default problem, read from the charts' SVG text: the tile's
     S and P~, m and alpha of the shown rows, and a scale where numbers do not fit."""
@@ -78,10 +85,10 @@ def _assert_numbers_shown(page: object, k: int) -> None:
     charts = {c["title"].split(" ")[0]: c for c in page.evaluate(CHART_TEXTS)}  # type: ignore[attr-defined]
     tile, stats, acc = charts["Tile"], charts["Running"], charts["Output"]
     for value in step.s.ravel():
-        assert f"{value:.2f}" in tile["texts"], (value, tile["texts"])
+        assert _shown(value, ".2f") in tile["texts"], (value, tile["texts"])
     for alpha, m in zip(step.alpha, step.m, strict=True):
-        assert f"{alpha:.3f}" in stats["texts"]
-        assert f"{m:.1f}" in stats["texts"] or f"{m:.2f}" in stats["texts"]
+        assert f"{alpha:.3f}" in stats["texts"]  # the bar's own text, formatted in Python
+        assert _shown(m, ".1f") in stats["texts"] or _shown(m, ".2f") in stats["texts"]
     assert acc["colorbar"] or any(t.startswith("0.") for t in acc["texts"])
     assert charts[""]["colorbar"]  # the tile map: too many cells for numbers, its scale
     strip = page.evaluate("document.querySelector('.fv-strip').innerText")  # type: ignore[attr-defined]

@@ -159,14 +159,20 @@ def _views(ctx: FigureContext, w: step_view.StepWindow) -> None:
     step_view.chart(w, "accumulator")
 
 
+def _selected_row(ctx: FigureContext) -> int:
+    """The query row inside the Q block chosen for the numbers (the ``row`` slider, kept in
+    session state and clamped to this problem's blocks)."""
+    ss = st.session_state
+    ss.row = min(max(int(ss.get("row", 0)), 0), ctx.trace.block_q - 1)
+    return int(ss.row)
+
+
 def _text_choices(ctx: FigureContext, bug_at: int | None) -> TextChoices:
     """The reader's choices the texts depend on, as the widgets below hold them."""
     ss = st.session_state
-    row = min(max(int(ss.get("row", 0)), 0), ctx.trace.block_q - 1)
-    ss.row = row
     phase = ss.get("code_phase", ALL)
     return TextChoices(
-        row=row,
+        row=_selected_row(ctx),
         tile_phase=None if phase == ALL else phase,
         whole_code=bool(ss.get("code_whole", False)),
         bug_at=bug_at,
@@ -224,7 +230,7 @@ def presentation_body(ctx: FigureContext) -> None:
     last = len(ctx.trace.steps) - 1
     ss = st.session_state
     ss.step = k = min(max(int(ss.get("step", 0)), 0), last)
-    row = min(max(int(ss.get("row", 0)), 0), ctx.trace.block_q - 1)
+    row = _selected_row(ctx)
     w = step_view.step_window(
         ctx, k, allowed=last, figures=functools.partial(present_figures, row=row),
         theme=theme_name(), texts=functools.partial(stage_texts, row=row),
