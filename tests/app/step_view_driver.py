@@ -92,4 +92,4 @@ def slide(at: AppTest, step: int) -> AppTest:
 def step_text(at: AppTest, name: str) -> str:
     """The HTML of text part ``name`` (explanation, counters, bug, code) at the shown step."""
     data = parts(at)[name][1]
-    return data["texts"][str(data["step"])]
+    return data["bodies"][data["texts"][str(data["step"])]]

@@ -192,3 +192,15 @@ def test_tile_colour_scale_toggle_and_url() -> None:
     assert at.query_params["tile_scale"] == "false" and at.session_state["step"] == 3
     linked = run_app(step=3, tile_scale=False)
     assert s_range(linked) == (low, high) and linked.toggle(key="tile_scale").value is False
+
+
+def test_a_text_part_sends_each_distinct_text_once() -> None:
+    """The code part's window covers seven steps but only three step kinds: three bodies,
+    each step mapped to the one of its kind."""
+    at = run_app(step=3)
+    data = parts(at)["code"][1]
+    trace = build_trace(ProblemSpec())
+    assert len(data["texts"]) == 7 and len(data["bodies"]) == 3
+    kinds = {trace.steps[int(s)].kind: i for s, i in data["texts"].items()}
+    assert sorted(kinds.values()) == [0, 1, 2]
+    assert all(kinds[trace.steps[int(s)].kind] == i for s, i in data["texts"].items())

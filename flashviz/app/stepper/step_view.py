@@ -233,13 +233,18 @@ def chart(w: StepWindow, name: str, *, note: str = "", notes: str = "") -> None:
 
 def text(w: StepWindow, name: str) -> None:
     """Text part ``name`` of the window's steps (HTML built by us: ``step_texts``); a
-    ``data-goto`` button in it moves to its step."""
+    ``data-goto`` button in it moves to its step. Each distinct text is sent once
+    (``bodies``; ``texts`` maps a step to its body: the code is the same for every tile)."""
+    per_step = {s: parts.get(name) or "" for s, parts in w.figs.items()}
+    bodies = list(dict.fromkeys(per_step.values()))
+    index = {body: n for n, body in enumerate(bodies)}
     _component(
         key=f"{KEY_PREFIX}{name}",
         data={
             **w.common(name),
             "kind": "text",
-            "texts": {s: parts.get(name) or "" for s, parts in w.figs.items()},
+            "texts": {s: index[body] for s, body in per_step.items()},
+            "bodies": bodies,
         },
     )
 

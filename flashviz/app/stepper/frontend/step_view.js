@@ -247,7 +247,7 @@ function textPart(host, part, g) {
   });
   let shown = null;
   return (k) => {
-    const html = part.data.texts[k];
+    const html = part.data.bodies[part.data.texts[k]];
     if (html === undefined || html === shown) return; // not in the window yet, or shown
     box.innerHTML = html;
     shown = html;
