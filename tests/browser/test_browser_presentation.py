@@ -182,9 +182,10 @@ def test_leave_returns_to_the_full_page_and_the_sidebar_enters_the_same_stage(
     assert page.locator("[data-testid=stSidebar]").is_visible()
     wait_until_settled(page)
     page.get_by_text("Presentation mode").click()
-    page.wait_for_function(
+    page.wait_for_function(  # the stage drawn: its four charts in their boxes
         "!!document.querySelector('.st-key-present_strip') && "
-        "document.querySelectorAll('.fv-chart').length === 4",
+        "document.querySelectorAll('.fv-chart').length === 4 && "
+        "[...document.querySelectorAll('.fv-chart')].every(e => e.offsetHeight > 0)",
         timeout=30_000,
     )
     assert _quarters(page) == expected
