@@ -56,6 +56,13 @@ SMALLEST_FONT = """() => {
 
 
 def _quarters(page: object) -> list[list[int]]:
+    """The stage's parts once drawn: the strip there and the four quarters in their boxes."""
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "!!document.querySelector('.st-key-present_strip') && "
+        "document.querySelectorAll('.fv-chart').length === 4 && "
+        "[...document.querySelectorAll('.fv-chart')].every(e => e.offsetHeight > 0)",
+        timeout=30_000,
+    )
     wait_until_settled(page)
     return page.evaluate(QUARTERS)  # type: ignore[attr-defined]
 
@@ -182,12 +189,6 @@ def test_leave_returns_to_the_full_page_and_the_sidebar_enters_the_same_stage(
     assert page.locator("[data-testid=stSidebar]").is_visible()
     wait_until_settled(page)
     page.get_by_text("Presentation mode").click()
-    page.wait_for_function(  # the stage drawn: its four charts in their boxes
-        "!!document.querySelector('.st-key-present_strip') && "
-        "document.querySelectorAll('.fv-chart').length === 4 && "
-        "[...document.querySelectorAll('.fv-chart')].every(e => e.offsetHeight > 0)",
-        timeout=30_000,
-    )
     assert _quarters(page) == expected
     page.keyboard.press("ArrowRight")
     wait_for_heading(page, "Step 8 of")
