@@ -28,8 +28,10 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Required, TypedDict, Unpack
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.masking import mask_offset
@@ -84,7 +86,7 @@ EXP_ULPS = 4
 
 
 def assert_equal_to_rounding(
-    found: np.ndarray, expected: np.ndarray, *, roundings: object, scale: object
+    found: np.ndarray, expected: np.ndarray, *, roundings: ArrayLike, scale: ArrayLike
 ) -> None:
     """|found - expected| <= roundings * eps * scale, entry by entry.
 
@@ -175,17 +177,27 @@ def attention_rounding(
     return o_roundings, o_scale, lse_roundings, lse_scale
 
 
+class AttentionProblem(TypedDict, total=False):
+    """The keyword arguments of ``attention_rounding``: the tiling, scale and mask."""
+
+    block_kv: Required[int]
+    scale: float | None
+    causal: bool
+    causal_align: str
+    splits: int
+
+
 def assert_same_attention(
     found: tuple[np.ndarray, np.ndarray],
     expected: tuple[np.ndarray, np.ndarray],
     q: np.ndarray,
     k: np.ndarray,
     v: np.ndarray,
-    **problem: object,
+    **problem: Unpack[AttentionProblem],
 ) -> None:
     """Two runs' (o, lse) of the same tiled attention on q, k, v agree to the roundings
     ``attention_rounding(q, k, v, **problem)`` counts."""
-    o_r, o_s, lse_r, lse_s = attention_rounding(q, k, v, **problem)  # type: ignore[arg-type]
+    o_r, o_s, lse_r, lse_s = attention_rounding(q, k, v, **problem)
     assert_equal_to_rounding(found[0], expected[0], roundings=o_r, scale=o_s)
     assert_equal_to_rounding(found[1], expected[1], roundings=lse_r, scale=lse_s)
 

@@ -4,7 +4,11 @@ no exception box is shown, and save a full-page screenshot."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHART = ".js-plotly-plot"
 EXCEPTION = "[data-testid='stException']"
@@ -12,10 +16,10 @@ ALERT_ERROR = "[data-testid='stAlertContentError']"
 NAV_LINK = "[data-testid='stSidebarNavLink']"
 
 
-def wait_for_charts(page: object, count: int, timeout_ms: int = 60_000) -> None:
+def wait_for_charts(page: Page, count: int, timeout_ms: int = 60_000) -> None:
     """Wait until exactly ``count`` charts are shown (a rerun briefly shows old and new; the
     stepper draws neighbouring steps ahead into hidden charts)."""
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         f"document.querySelectorAll('{CHART} .main-svg').length >= {count}"
         f" && [...document.querySelectorAll('{CHART}')]"
         f".filter(c => c.checkVisibility({{visibilityProperty: true}})).length === {count}",
@@ -23,24 +27,22 @@ def wait_for_charts(page: object, count: int, timeout_ms: int = 60_000) -> None:
     )
 
 
-def wait_for_text(page: object, text: str, timeout_ms: int = 30_000) -> None:
+def wait_for_text(page: Page, text: str, timeout_ms: int = 30_000) -> None:
     """Wait until ``text`` is somewhere on the page."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        f"document.body.innerText.includes({text!r})", timeout=timeout_ms
-    )
+    page.wait_for_function(f"document.body.innerText.includes({text!r})", timeout=timeout_ms)
 
 
-def wait_for_heading(page: object, text: str, timeout_ms: int = 30_000) -> None:
+def wait_for_heading(page: Page, text: str, timeout_ms: int = 30_000) -> None:
     """Wait until an h3 heading contains ``text``."""
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         f"[...document.querySelectorAll('h3')].some(h => h.innerText.includes({text!r}))",
         timeout=timeout_ms,
     )
 
 
-def step_heading(page: object) -> str:
+def step_heading(page: Page) -> str:
     """The text of the stepper's "Step k of n: ..." heading ('' when none is shown)."""
-    return page.evaluate(  # type: ignore[attr-defined]
+    return page.evaluate(
         "[...document.querySelectorAll('h3')].map(h => h.innerText)"
         ".find(t => t.startsWith('Step ')) || ''"
     )
@@ -59,29 +61,29 @@ _SETTLED = """(quiet) => {
 }"""
 
 
-def wait_until_settled(page: object, quiet_ms: int = 400, timeout_ms: int = 60_000) -> None:
+def wait_until_settled(page: Page, quiet_ms: int = 400, timeout_ms: int = 60_000) -> None:
     """Wait until no script runs and nothing on the page has changed for ``quiet_ms``: the
     charts are drawn and laid out (a loaded machine waits longer, an idle one less)."""
-    page.wait_for_function(_SETTLED, arg=quiet_ms, timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_function(_SETTLED, arg=quiet_ms, timeout=timeout_ms)
 
 
-def go_to_page(page: object, title: str, timeout_ms: int = 60_000) -> None:
+def go_to_page(page: Page, title: str, timeout_ms: int = 60_000) -> None:
     """Click the sidebar link of the page ``title`` and wait until that page has run."""
-    link = page.locator(NAV_LINK, has_text=title).first  # type: ignore[attr-defined]
+    link = page.locator(NAV_LINK, has_text=title).first
     path = urlsplit(link.get_attribute("href") or "/").path
     link.click()
-    page.wait_for_function(f"location.pathname === {path!r}", timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_function(f"location.pathname === {path!r}", timeout=timeout_ms)
     wait_until_settled(page, timeout_ms=timeout_ms)
 
 
-def assert_no_exception(page: object) -> None:
-    assert page.locator(EXCEPTION).count() == 0  # type: ignore[attr-defined]
+def assert_no_exception(page: Page) -> None:
+    assert page.locator(EXCEPTION).count() == 0
 
 
-def screenshot(page: object, path: Path) -> None:
+def screenshot(page: Page, path: Path) -> None:
     """Let the charts settle, save a full-page screenshot at ``path``, check no exception."""
     wait_until_settled(page)
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=True)
     assert_no_exception(page)
 
 
@@ -144,24 +146,24 @@ _CUT_TEXT = """() => [...document.querySelectorAll('[data-testid=stMain] *')]
     + `of text in ${e.clientWidth} px)`)"""
 
 
-def cut_text(page: object) -> list[str]:
+def cut_text(page: Page) -> list[str]:
     """Every visible text of the main area cut short by its box (an ellipsis or a hidden
     overflow: a label, a chip, a button, an option shown in a select box); code and charts
     excluded. One line each."""
-    return page.evaluate(_CUT_TEXT)  # type: ignore[attr-defined]
+    return page.evaluate(_CUT_TEXT)
 
 
-def clipped_chart_text(page: object, slack_px: float = 1.0) -> list[str]:
+def clipped_chart_text(page: Page, slack_px: float = 1.0) -> list[str]:
     """Every visible SVG text of a shown chart that runs past the chart's own edge (cut off
     on screen), one line each, naming the chart by its title."""
-    return page.evaluate(_CLIPPED, slack_px)  # type: ignore[attr-defined]
+    return page.evaluate(_CLIPPED, slack_px)
 
 
-def chart_overlaps(page: object, min_overlap_px: float = 2.0) -> list[str]:
+def chart_overlaps(page: Page, min_overlap_px: float = 2.0) -> list[str]:
     """Every pair of visible SVG texts inside one chart that overlap by more than
     ``min_overlap_px`` in both directions, and every colour bar that covers a panel (plot
     area) of its chart; one line each, naming the chart by its title."""
-    return page.evaluate(_CHART_BOXES, min_overlap_px)  # type: ignore[attr-defined]
+    return page.evaluate(_CHART_BOXES, min_overlap_px)
 
 
 # WCAG 2 colour arithmetic for the checks below: rgb() parsing, relative luminance, contrast
@@ -206,11 +208,11 @@ _CHART_TEXT = (
 
 
 def chart_text_problems(
-    page: object, min_px: float = 16.0, min_contrast: float = 4.5, selector: str = CHART
+    page: Page, min_px: float = 16.0, min_contrast: float = 4.5, selector: str = CHART
 ) -> list[str]:
     """Every visible SVG text in the charts smaller than ``min_px`` or, outside the plot
     areas, with less than ``min_contrast`` (WCAG) against the app's background."""
-    return page.evaluate(_CHART_TEXT, [min_px, min_contrast, selector])  # type: ignore[attr-defined]
+    return page.evaluate(_CHART_TEXT, [min_px, min_contrast, selector])
 
 
 _CONTROL_CONTRAST = (
@@ -254,12 +256,12 @@ _CONTROL_CONTRAST = (
 
 
 def control_contrast_problems(
-    page: object, min_text: float = 4.5, min_line: float = 3.0
+    page: Page, min_text: float = 4.5, min_line: float = 3.0
 ) -> list[str]:
     """Every chart button whose label has less than ``min_text`` contrast with the button,
     and every drawn line with less than ``min_line`` against its chart's paper (WCAG 1.4.11's
     3:1 for graphics); one line each, naming the chart."""
-    return page.evaluate(_CONTROL_CONTRAST, [min_text, min_line])  # type: ignore[attr-defined]
+    return page.evaluate(_CONTROL_CONTRAST, [min_text, min_line])
 
 
 _PAGE_CONTRAST = (
@@ -305,9 +307,9 @@ _PAGE_CONTRAST = (
 
 
 def page_contrast_problems(
-    page: object, min_contrast: float = 4.5, selector: str = "[data-testid=stMain]"
+    page: Page, min_contrast: float = 4.5, selector: str = "[data-testid=stMain]"
 ) -> list[str]:
     """Every visible text of the page's main area (labels, buttons, alerts, the step view's
     parts; charts, code and disabled controls left out) with less than ``min_contrast``
     (WCAG) against the colour behind it, opacity included."""
-    return page.evaluate(_PAGE_CONTRAST, [min_contrast, selector])  # type: ignore[attr-defined]
+    return page.evaluate(_PAGE_CONTRAST, [min_contrast, selector])

@@ -7,10 +7,12 @@ backward``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
+from flashviz.core.backward_trace import BwdTileStep
 from flashviz.lab.backward import dq_adds_after, run_backward
-from flashviz.lab.problem import ProblemSpec
+from flashviz.lab.problem_spec import ProblemSpec
 
 from .helpers import (
     CHART,
@@ -21,6 +23,9 @@ from .helpers import (
     wait_for_heading,
     wait_until_settled,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 SPEC = ProblemSpec(n_q=8, n_k=8, head_dim=4, block_q=4, block_kv=4, causal=True, seed=1)
 LINK = "/backward?n_q=8&n_k=8&head_dim=4&block_q=4&block_kv=4&causal=true&seed=1&pattern=spiky"
@@ -33,36 +38,36 @@ TEXTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
              [...g.querySelectorAll('svg text')].map(t => t.textContent.trim())])"""
 
 
-def _charts(page: object) -> dict[str, list[str]]:
+def _charts(page: Page) -> dict[str, list[str]]:
     """Chart title -> the texts drawn in it."""
-    return dict(page.evaluate(TEXTS))  # type: ignore[attr-defined]
+    return dict(page.evaluate(TEXTS))
 
 
-def _chart(page: object, title: str) -> list[str]:
+def _chart(page: Page, title: str) -> list[str]:
     (found,) = [texts for t, texts in _charts(page).items() if t.startswith(title)]
     return found
 
 
-def _next(page: object, k: int, charts: int) -> None:
-    page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
+def _next(page: Page, k: int, charts: int) -> None:
+    page.get_by_role("button", name="Next").click()
     wait_for_heading(page, f"Step {k} of {len(RUN.trace.steps) - 1}")
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         f"[...document.querySelectorAll('{CHART} .gtitle')]"
         f".some(t => t.textContent.includes('step {k}'))",
         timeout=60_000,
     )
     wait_for_charts(page, charts)
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         f"new URLSearchParams(location.search).get('bwd_step') === '{k}'", timeout=30_000
     )
 
 
-def test_backward_link_steps_and_redraws(page: object, server_url: str, screenshots: Path) -> None:
-    page.goto(f"{server_url}{LINK}")  # type: ignore[attr-defined]
+def test_backward_link_steps_and_redraws(page: Page, server_url: str, screenshots: Path) -> None:
+    page.goto(f"{server_url}{LINK}")
     wait_for_heading(page, "Step 0 of")
     wait_for_charts(page, 2)  # the delta step: the tile map and dQ
     assert_no_exception(page)
-    params = dict(parse_qsl(urlsplit(page.url).query))  # type: ignore[attr-defined]
+    params = dict(parse_qsl(urlsplit(page.url).query))
     assert params.items() >= {"n_q": "8", "causal": "true", "bwd_step": "0"}.items()
     assert _chart(page, "dQ in HBM after step 0: no addition")
 
@@ -72,6 +77,7 @@ def test_backward_link_steps_and_redraws(page: object, server_url: str, screensh
     t = RUN.trace
     _next(page, 2, 5)  # the first tile: S, P, dP, dS
     step = t.steps[2]
+    assert isinstance(step, BwdTileStep), type(step).__name__  # the first tile
     assert (step.i, step.j) == (0, 0)
     tile_map = _chart(page, "Tiles in the backward's order")
     assert "3" in tile_map  # the order numbers: 1, 2 in column 0, 3 at (1, 1)
@@ -90,11 +96,11 @@ def test_backward_link_steps_and_redraws(page: object, server_url: str, screensh
     assert _chart(page, "Tile (1, 0): the gradients of P and S")
     assert not chart_overlaps(page), chart_overlaps(page)
 
-    page.get_by_role("button", name="Last").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Last").click()
     wait_for_heading(page, f"Step {len(t.steps) - 1} of {len(t.steps) - 1}: write dK/dV")
     wait_for_charts(page, 3)
     wait_until_settled(page)
-    text = page.locator("[data-testid=stMetric]").all_inner_texts()  # type: ignore[attr-defined]
+    text = page.locator("[data-testid=stMetric]").all_inner_texts()
     assert any(f"{len(t.tile_steps())} / {len(t.tile_steps())}" in m for m in text), text
     assert any(f"{RUN.errors['dk']:.2e}" in m for m in text) and any("matches" in m for m in text)
     assert not chart_overlaps(page), chart_overlaps(page)

@@ -8,10 +8,14 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .helpers import screenshot, wait_for_charts, wait_for_heading, wait_until_settled
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 OVERFLOWING = """() => [...document.querySelectorAll('[data-testid=stMain] .fv-math')]
   .filter(e => e.scrollWidth > e.clientWidth + 3
@@ -40,7 +44,8 @@ def _value(text: str) -> float:
 def equations(tex: str) -> list[tuple[str, float, float]]:
     """(line, left value, right value) of each 'name = expression = number' line."""
     body = re.sub(r"\\(begin|end)\{aligned\}", "", tex)
-    found, merged = [], []
+    found: list[tuple[str, float, float]] = []
+    merged: list[str] = []
     for line in re.split(r"\\\\|,\\quad", body):  # '&= result' continues the line above
         if line.strip().startswith("&=") and merged:
             merged[-1] += " " + line.strip()[1:]
@@ -57,8 +62,8 @@ def equations(tex: str) -> list[tuple[str, float, float]]:
     return found
 
 
-def _page(browser: object, url: str) -> object:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+def _page(browser: Browser, url: str) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.goto(url)
     return page
@@ -68,34 +73,34 @@ def _page(browser: object, url: str) -> object:
     "step", [0, 3, 5]
 )  # a load (q_r's numbers), a tile whose max rises, a write
 def test_worked_numbers_fit_their_box_at_1280(
-    browser: object, server_url: str, screenshots: Path, step: int
+    browser: Browser, server_url: str, screenshots: Path, step: int
 ) -> None:
     page = _page(browser, f"{server_url}/?step={step}")
     try:
         wait_for_heading(page, f"Step {step} of")
         wait_for_charts(page, 6 if step == 3 else 5)  # no tile chart at a load or a write
         wait_until_settled(page)
-        assert page.evaluate(OVERFLOWING) == []  # type: ignore[attr-defined]
+        assert page.evaluate(OVERFLOWING) == []
         screenshot(page, screenshots / f"explanation_step{step}_1280.png")
     finally:
-        page.context.close()  # type: ignore[attr-defined]
+        page.context.close()
 
 
 @pytest.mark.parametrize("bug", ["no_rescale_o", "no_rescale_l", "wrong_sign", "stale_l"])
 def test_with_a_bug_on_the_shown_equations_hold(
-    browser: object, server_url: str, screenshots: Path, bug: str
+    browser: Browser, server_url: str, screenshots: Path, bug: str
 ) -> None:
     page = _page(browser, f"{server_url}/?step=3&bug={bug}")  # row 0's max rises at step 3
     try:
         wait_for_heading(page, "Step 3 of")
         wait_for_charts(page, 6)
         wait_until_settled(page)
-        shown = [eq for tex in page.evaluate(TEX) for eq in equations(tex)]  # type: ignore[attr-defined]
+        shown = [eq for tex in page.evaluate(TEX) for eq in equations(tex)]
         assert len(shown) >= 4, shown
         for line, left, right in shown:
             assert math.isclose(left, right, rel_tol=2e-3, abs_tol=2e-3), line
-        assert page.get_by_text("What the correct update gives").count() == 1  # type: ignore[attr-defined]
-        assert page.evaluate(OVERFLOWING) == []  # type: ignore[attr-defined]
+        assert page.get_by_text("What the correct update gives").count() == 1
+        assert page.evaluate(OVERFLOWING) == []
         screenshot(page, screenshots / f"explanation_bug_{bug}.png")
     finally:
-        page.context.close()  # type: ignore[attr-defined]
+        page.context.close()

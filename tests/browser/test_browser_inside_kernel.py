@@ -6,6 +6,7 @@ chart text is at least 16 px and readable and does not overlap, no exception box
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flashviz.gpu.kernel_resources import build_config
 
@@ -19,6 +20,9 @@ from .helpers import (
     wait_for_text,
 )
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 # shared bytes of the two builds shown (the tables are canvases: their text is not in the DOM)
 TC_BYTES = build_config("tensor cores", 128, 64, 32).shared_bytes
 F32_BYTES = build_config("float32", 128, 32, 32).shared_bytes
@@ -27,23 +31,23 @@ LINK = (
 )
 
 
-def _titles(page: object) -> list[str]:
-    return page.evaluate(  # type: ignore[attr-defined]
+def _titles(page: Page) -> list[str]:
+    return page.evaluate(
         f"[...document.querySelectorAll('{CHART} .gtitle')].map(t => t.textContent)"
     )
 
 
-def _wait_title(page: object, text: str) -> None:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def _wait_title(page: Page, text: str) -> None:
+    page.wait_for_function(
         f"[...document.querySelectorAll('{CHART} .gtitle')]"
         f".some(t => t.textContent.includes({text!r}))",
         timeout=60_000,
     )
 
 
-def test_inside_kernel_page(page: object, server_url: str, screenshots: Path) -> None:
-    page.set_viewport_size({"width": 1280, "height": 900})  # type: ignore[attr-defined]
-    page.goto(f"{server_url}{LINK}")  # type: ignore[attr-defined]
+def test_inside_kernel_page(page: Page, server_url: str, screenshots: Path) -> None:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{server_url}{LINK}")
     wait_for_text(page, "Inside the kernel", timeout_ms=60_000)
     _wait_title(page, "Tile sizes at head dim 128 on sm_90")
     wait_for_charts(page, 4)
@@ -51,7 +55,7 @@ def test_inside_kernel_page(page: object, server_url: str, screenshots: Path) ->
     assert titles[0] == "Who owns S_ij (64 x 32)"
     assert titles[1] == "Who owns O_i (64 x 128)"
     assert "tensor cores kernel" in titles[2]
-    heatmap_cells = page.evaluate(  # type: ignore[attr-defined]
+    heatmap_cells = page.evaluate(
         f"[...document.querySelectorAll('{CHART}')].slice(0, 2)"
         ".map(g => g.querySelectorAll('.heatmaplayer image, .heatmaplayer path').length)"
     )
@@ -62,12 +66,12 @@ def test_inside_kernel_page(page: object, server_url: str, screenshots: Path) ->
     problems = chart_text_problems(page) + chart_overlaps(page)
     assert not problems, "\n".join(problems[:20])
 
-    radio = page.locator("[data-testid='stRadio']").first  # type: ignore[attr-defined]
+    radio = page.locator("[data-testid='stRadio']").first
     radio.get_by_text("float32", exact=True).click()
     _wait_title(page, "float32 kernel")
     wait_for_charts(page, 4)
     wait_for_text(page, f"{F32_BYTES} bytes")
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         "new URLSearchParams(location.search).get('inside_kernel') === 'float32'", timeout=30_000
     )
     assert "Who owns O_i (32 x 128)" in _titles(page)[1]  # 32x32: the pair offered at d = 128

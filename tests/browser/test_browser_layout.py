@@ -9,6 +9,7 @@ contrast and each m / l column is >= 40 px wide."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,9 @@ from .helpers import (
     wait_for_heading,
     wait_until_settled,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 PROBLEMS = {  # name: (query, step, charts)
     "default tile": ("", 7, 6),
@@ -63,10 +67,10 @@ _BARS = """(maxGapPx) => {
 }"""
 
 
-def detached_bars(page: object, max_gap_px: float = 12.0) -> list[str]:
+def detached_bars(page: Page, max_gap_px: float = 12.0) -> list[str]:
     """The tile map's on-chip bars that do not sit next to the map (a map narrowed to square
     cells once left its Q bar at the far right of the plot area)."""
-    return page.evaluate(_BARS, max_gap_px)  # type: ignore[attr-defined]
+    return page.evaluate(_BARS, max_gap_px)
 
 
 HALF_INDEX_TICKS = """() => [...document.querySelectorAll('.js-plotly-plot')]
@@ -86,11 +90,11 @@ CUT_LEGEND_TEXT = """() => [...document.querySelectorAll('.js-plotly-plot')]
 # a legend entry whose text runs under the next entry or past the legend's edge (cut)
 
 
-def _assert_first_screen_shows_the_buttons_and_the_tile_map(page: object, height: int) -> None:
-    page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
-    assert page.locator("[data-testid=stSidebar]").is_visible()  # type: ignore[attr-defined]
-    next_button = page.get_by_role("button", name="Next").first.bounding_box()  # type: ignore[attr-defined]
-    tile_map = page.locator(CHART, has_text="Tile map").first.bounding_box()  # type: ignore[attr-defined]
+def _assert_first_screen_shows_the_buttons_and_the_tile_map(page: Page, height: int) -> None:
+    page.evaluate("window.scrollTo(0, 0)")
+    assert page.locator("[data-testid=stSidebar]").is_visible()
+    next_button = page.get_by_role("button", name="Next").first.bounding_box()
+    tile_map = page.locator(CHART, has_text="Tile map").first.bounding_box()
     assert next_button is not None and next_button["y"] + next_button["height"] <= height
     assert tile_map is not None and height - tile_map["y"] >= 250, (next_button, tile_map)
 
@@ -100,33 +104,33 @@ FOUR_CHARTS = """() => [...document.querySelectorAll('.fv-chart')].map(e => {
 
 
 def _assert_first_screen_shows_the_buttons_and_the_four_charts(
-    page: object, width: int, height: int
+    page: Page, width: int, height: int
 ) -> None:
     """The wide layout (the window reported its width, the server drew three columns): the
     step buttons and the tile map, tile, statistics and accumulator all on the first screen,
     sidebar open; narrowed to 1280, the page goes back to two columns."""
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         f"[...document.querySelectorAll('.fv-chart')].every(e => "
         f"e.getBoundingClientRect().bottom <= {height})",
         timeout=30_000,
     )
     wait_until_settled(page)
-    page.evaluate("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
-    assert page.locator("[data-testid=stSidebar]").is_visible()  # type: ignore[attr-defined]
-    next_button = page.get_by_role("button", name="Next").first.bounding_box()  # type: ignore[attr-defined]
+    page.evaluate("window.scrollTo(0, 0)")
+    assert page.locator("[data-testid=stSidebar]").is_visible()
+    next_button = page.get_by_role("button", name="Next").first.bounding_box()
     assert next_button is not None and next_button["y"] + next_button["height"] <= height
-    boxes = page.evaluate(FOUR_CHARTS)  # type: ignore[attr-defined]
+    boxes = page.evaluate(FOUR_CHARTS)
     assert len(boxes) == 4
     for left, top, right, bottom in boxes:
         assert left >= 0 and top >= 0 and right <= width and bottom <= height, boxes
-    page.set_viewport_size({"width": 1280, "height": 720})  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]  # two columns again: the map's
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.wait_for_function(  # two columns again: the map's
         "[...document.querySelectorAll('.fv-chart')].some(e => "  # width is half the page's
         "e.getBoundingClientRect().width > 700)",
         timeout=30_000,
     )
-    page.set_viewport_size({"width": width, "height": height})  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_function(
         f"[...document.querySelectorAll('.fv-chart')].every(e => "
         f"e.getBoundingClientRect().bottom <= {height})",
         timeout=30_000,
@@ -136,10 +140,10 @@ def _assert_first_screen_shows_the_buttons_and_the_four_charts(
 
 @pytest.mark.parametrize(("problem", "width", "height"), CASES)
 def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
-    browser: object, server_url: str, screenshots: Path, width: int, height: int, problem: str
+    browser: Browser, server_url: str, screenshots: Path, width: int, height: int, problem: str
 ) -> None:
     query, step, charts = PROBLEMS[problem]
-    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         page.goto(f"{server_url}/?{query}&step={step}")
@@ -155,8 +159,8 @@ def test_no_text_or_colour_bar_overlaps_in_stepper_charts(
             _assert_first_screen_shows_the_buttons_and_the_four_charts(page, width, height)
             found = clipped_chart_text(page) + cut_text(page)
             assert not found, found
-        assert page.evaluate(HALF_INDEX_TICKS) == []  # type: ignore[attr-defined]
-        assert page.evaluate(CUT_LEGEND_TEXT) == []  # type: ignore[attr-defined]
+        assert page.evaluate(HALF_INDEX_TICKS) == []
+        assert page.evaluate(CUT_LEGEND_TEXT) == []
     finally:
         context.close()
 
@@ -182,7 +186,7 @@ _HEATMAPS = """() => {
 
 
 def test_n512_tile_shows_contrast_and_m_l_columns_are_readable(
-    browser: object, server_url: str, screenshots: Path
+    browser: Browser, server_url: str, screenshots: Path
 ) -> None:
     """The S tile spans its colour scale (it looked blank on the tile map's) and shows it
     in pixels; each m / l column is at least 40 px wide (they were slivers); no overlaps."""
@@ -191,7 +195,7 @@ def test_n512_tile_shows_contrast_and_m_l_columns_are_readable(
     import numpy as np
     from PIL import Image
 
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     try:
         page.goto(f"{server_url}/?n_q=512&n_k=512&head_dim=64&block_q=64&block_kv=64&step=5")

@@ -8,9 +8,11 @@ short by its box."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from flashviz.lab.problem import MAX_HEAD_DIM
+from flashviz.lab.budget import MAX_HEAD_DIM
 
 from .helpers import (
     chart_overlaps,
@@ -19,6 +21,9 @@ from .helpers import (
     cut_text,
     wait_until_settled,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # Numbers Plotly shrank to fit their bar (a transform: their font size still reads 16 px):
 # drawn less than 14 px high.
@@ -35,8 +40,8 @@ PROBLEMS = {
 
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
-def test_no_chart_text_overlaps_or_is_cut(browser: object, server_url: str, problem: str) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+def test_no_chart_text_overlaps_or_is_cut(browser: Browser, server_url: str, problem: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     try:
         for mode, charts in (("", 6), ("&present=true", 4)):

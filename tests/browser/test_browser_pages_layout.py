@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .helpers import chart_overlaps, screenshot, wait_until_settled
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 PAGES = {"backward": 4, "fa1": 3, "debugger": 3, "precision": 5, "causal": 2, "split_kv": 4}
 CUT_LABELS = """() => [...document.querySelectorAll('[data-testid=stMetricLabel] p,'
@@ -19,8 +23,8 @@ CUT_LABELS = """() => [...document.querySelectorAll('[data-testid=stMetricLabel]
 EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf]")
 
 
-def _open(browser: object, url: str) -> object:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+def _open(browser: Browser, url: str) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     page.goto(url)
     return page
@@ -28,29 +32,29 @@ def _open(browser: object, url: str) -> object:
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_lab_pages_have_no_overlapping_chart_text_or_cut_labels(
-    browser: object, server_url: str, screenshots: Path, name: str
+    browser: Browser, server_url: str, screenshots: Path, name: str
 ) -> None:
     page = _open(browser, f"{server_url}/{name}")
     try:
-        page.wait_for_function(  # type: ignore[attr-defined]
+        page.wait_for_function(
             f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {PAGES[name]}",
             timeout=120_000,
         )
         wait_until_settled(page)  # the rest of the page
         found = chart_overlaps(page)
-        cut = page.evaluate(CUT_LABELS)  # type: ignore[attr-defined]
+        cut = page.evaluate(CUT_LABELS)
         screenshot(page, screenshots / f"page_{name}_1280.png")
         assert not found, "\n".join(found[:20]) + f"\n... {len(found)} in all"
         assert not cut, f"metric labels cut off: {cut}"
     finally:
-        page.context.close()  # type: ignore[attr-defined]
+        page.context.close()
 
 
-def test_verdict_uses_icons_not_emoji(browser: object, server_url: str) -> None:
+def test_verdict_uses_icons_not_emoji(browser: Browser, server_url: str) -> None:
     page = _open(browser, f"{server_url}/?step=1")
     try:
-        page.get_by_text("Correct: the tiled run matches", exact=False).wait_for(timeout=60_000)  # type: ignore[attr-defined]
-        alerts = page.locator("[data-testid=stAlert]").all_inner_texts()  # type: ignore[attr-defined]
+        page.get_by_text("Correct: the tiled run matches", exact=False).wait_for(timeout=60_000)
+        alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
         assert not [a for a in alerts if EMOJI.search(a)], alerts
     finally:
-        page.context.close()  # type: ignore[attr-defined]
+        page.context.close()

@@ -4,27 +4,31 @@ the precision to bfloat16 reruns the breakdown without an exception."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .helpers import CHART, screenshot, wait_for_charts, wait_for_text
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 N_CHARTS = 5  # breakdown, per-row error, underflow, gap sweep, paper vs exp2 table
 
 
 def test_precision_page_renders_and_switches_to_bfloat16(
-    page: object, server_url: str, screenshots: Path
+    page: Page, server_url: str, screenshots: Path
 ) -> None:
-    page.set_viewport_size({"width": 1600, "height": 6400})  # type: ignore[attr-defined]  # long page
-    page.goto(f"{server_url}/precision")  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 1600, "height": 6400})  # long page
+    page.goto(f"{server_url}/precision")
     wait_for_charts(page, N_CHARTS)
     wait_for_text(page, "With float16 inputs, float32 state, the largest change comes from")
     screenshot(page, screenshots / "precision_float16.png")
-    assert page.locator(".katex").count() >= 3  # type: ignore[attr-defined]  # both forms, alpha
-    bars = page.locator(f"{CHART} .barlayer .point")  # type: ignore[attr-defined]
+    assert page.locator(".katex").count() >= 3  # both forms, alpha
+    bars = page.locator(f"{CHART} .barlayer .point")
     assert bars.count() == 2 * 3 * 4  # two panels x three stages x four precisions
-    assert page.locator(f"{CHART} .table").count() == 1  # type: ignore[attr-defined]
+    assert page.locator(f"{CHART} .table").count() == 1
 
-    page.locator("[data-testid='stSelectbox']").first.click()  # type: ignore[attr-defined]
-    page.get_by_role("option", name="bfloat16 inputs, float32 state").click()  # type: ignore[attr-defined]
+    page.locator("[data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="bfloat16 inputs, float32 state").click()
     wait_for_text(page, "With bfloat16 inputs, float32 state, the largest change comes from")
     wait_for_charts(page, N_CHARTS)
     wait_for_text(page, "Error per row, bfloat16")

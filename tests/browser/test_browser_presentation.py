@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from flashviz.core.trace import TileStep
 from flashviz.lab.explain import num
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 
 from .helpers import chart_overlaps, screenshot, step_heading, wait_for_heading, wait_until_settled
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')]
   .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0)
@@ -55,23 +61,23 @@ SMALLEST_FONT = """() => {
 }"""
 
 
-def _quarters(page: object) -> list[list[int]]:
+def _quarters(page: Page) -> list[list[int]]:
     """The stage's parts once drawn: the strip there and the four quarters in their boxes."""
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         "!!document.querySelector('.st-key-present_strip') && "
         "document.querySelectorAll('.fv-chart').length === 4 && "
         "[...document.querySelectorAll('.fv-chart')].every(e => e.offsetHeight > 0)",
         timeout=30_000,
     )
     wait_until_settled(page)
-    return page.evaluate(QUARTERS)  # type: ignore[attr-defined]
+    return page.evaluate(QUARTERS)
 
 
-def _present(browser: object, url: str, size: tuple[int, int], query: str) -> object:
+def _present(browser: Browser, url: str, size: tuple[int, int], query: str) -> Page:
     w, h = size
-    page = browser.new_context(viewport={"width": w, "height": h}).new_page()  # type: ignore[attr-defined]
+    page = browser.new_context(viewport={"width": w, "height": h}).new_page()
     page.goto(f"{url}/?present=true&{query}")
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4", timeout=60_000
     )
     wait_until_settled(page)
@@ -85,11 +91,12 @@ def _shown(value: float, fmt: str) -> str:
     return text.lstrip("-") if float(text) == 0 else text
 
 
-def _assert_numbers_shown(page: object, k: int) -> None:
+def _assert_numbers_shown(page: Page, k: int) -> None:
     """At tile step ``k`` of the default problem, read from the charts' SVG text: the tile's
     S and P~, m and alpha of the shown rows, and a scale where numbers do not fit."""
     step = build_trace(ProblemSpec()).steps[k]
-    charts = {c["title"].split(" ")[0]: c for c in page.evaluate(CHART_TEXTS)}  # type: ignore[attr-defined]
+    assert isinstance(step, TileStep), f"step {k} is a {type(step).__name__}"
+    charts = {c["title"].split(" ")[0]: c for c in page.evaluate(CHART_TEXTS)}
     tile, stats, acc = charts["Tile"], charts["Running"], charts["Output"]
     for value in step.s.ravel():
         assert _shown(value, ".2f") in tile["texts"], (value, tile["texts"])
@@ -98,24 +105,24 @@ def _assert_numbers_shown(page: object, k: int) -> None:
         assert _shown(m, ".1f") in stats["texts"] or _shown(m, ".2f") in stats["texts"]
     assert acc["colorbar"] or any(t.startswith("0.") for t in acc["texts"])
     assert charts[""]["colorbar"]  # the tile map: too many cells for numbers, its scale
-    strip = page.evaluate("document.querySelector('.fv-strip').innerText")  # type: ignore[attr-defined]
+    strip = page.evaluate("document.querySelector('.fv-strip').innerText")
     strip = "".join(strip.split()).replace("\u2212", "-")  # MathML: a node a line, a real minus
     assert num(float(step.m[0])) in strip and num(float(step.l[0])) in strip, strip
 
 
-def _charts(page: object, count: int) -> list[tuple[int, ...]]:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def _charts(page: Page, count: int) -> list[tuple[int, ...]]:
+    page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {count}",
         timeout=60_000,
     )
     wait_until_settled(page)
-    return sorted({tuple(b) for b in page.evaluate(BOXES)})  # type: ignore[attr-defined]
+    return sorted({tuple(b) for b in page.evaluate(BOXES)})
 
 
 @pytest.fixture
-def projector(browser: object, server_url: str) -> Iterator[object]:
+def projector(browser: Browser, server_url: str) -> Iterator[Page]:
     """A 1280 x 720 page in presentation mode at step 7."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     try:
         page.goto(f"{server_url}/?present=true&step=7")
@@ -126,7 +133,7 @@ def projector(browser: object, server_url: str) -> Iterator[object]:
 
 
 def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
-    projector: object, screenshots: Path
+    projector: Page, screenshots: Path
 ) -> None:
     page = projector
     boxes = _charts(page, 4)
@@ -146,15 +153,15 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
     page.keyboard.press("Home")
     wait_for_heading(page, "Step 0 of")  # a load: its quarter says what is loaded
     assert _quarters(page) == quarters
-    assert "Load Q" in page.evaluate("document.querySelector('.fv-stage-note').innerText")  # type: ignore[attr-defined]
+    assert "Load Q" in page.evaluate("document.querySelector('.fv-stage-note').innerText")
     page.keyboard.press("End")
     wait_for_heading(page, "Step 23 of")
     shown = _charts(page, 3)  # the last step is a write: no tile chart, its place kept
     assert set(shown) <= set(boxes) and step_heading(page).startswith("Step 23 of")
     assert _quarters(page) == quarters
-    note = page.evaluate("document.querySelector('.fv-stage-note').innerText")  # type: ignore[attr-defined]
+    note = page.evaluate("document.querySelector('.fv-stage-note').innerText")
     assert "normalise once" in note
-    titles = [c["title"] for c in page.evaluate(CHART_TEXTS)]  # type: ignore[attr-defined]
+    titles = [c["title"] for c in page.evaluate(CHART_TEXTS)]
     assert any(t.startswith("Written O of Q block 3: max |error|") and t.endswith("rounding")
                for t in titles), titles  # fmt: skip
     page.wait_for_function(  # the URL follows the step
@@ -163,7 +170,7 @@ def test_presentation_fits_1280x720_steps_with_keys_without_layout_jumps(
 
 
 def test_leave_returns_to_the_full_page_and_the_sidebar_enters_the_same_stage(
-    projector: object,
+    projector: Page,
 ) -> None:
     """Leave, then a reload, keep the full page; presentation entered again from the
     sidebar's switch draws the stage exactly as the link did, and steps without moving it."""
@@ -197,19 +204,19 @@ def test_leave_returns_to_the_full_page_and_the_sidebar_enters_the_same_stage(
 
 @pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160)])
 def test_the_stage_fills_the_screen_with_text_for_the_back_row(
-    browser: object, server_url: str, screenshots: Path, size: tuple[int, int]
+    browser: Browser, server_url: str, screenshots: Path, size: tuple[int, int]
 ) -> None:
     w, h = size
     page = _present(browser, server_url, size, "step=7")
     try:
-        stage = page.evaluate(  # type: ignore[attr-defined]
+        stage = page.evaluate(
             "(() => { const r = document.querySelector('[data-testid=stMainBlockContainer]')"
             ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()"
         )
         assert stage[0] >= -1 and stage[1] >= -1 and stage[2] >= 0.99 * w and stage[3] >= 0.99 * h
         bottoms = [y + hh for _, y, _, hh in _quarters(page)]
         assert max(bottoms) >= 0.95 * h and max(bottoms) <= h + 1  # to the foot, not past it
-        least, which, scale = page.evaluate(SMALLEST_FONT)  # type: ignore[attr-defined]
+        least, which, scale = page.evaluate(SMALLEST_FONT)
         print(f"{w}x{h}: stage scale {scale:.2f}, smallest text {least:.1f} px ({which!r})")
         assert least >= 24 * w / 1920 - 0.01, (least, which)
         screenshot(page, screenshots / f"presentation_{w}x{h}.png")
@@ -222,4 +229,4 @@ def test_the_stage_fills_the_screen_with_text_for_the_back_row(
                 wait_for_heading(page, f"Step {k} of")
                 assert _quarters(page) == before, k
     finally:
-        page.context.close()  # type: ignore[attr-defined]
+        page.context.close()

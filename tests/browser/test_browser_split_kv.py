@@ -6,6 +6,7 @@ panel shows the run's numbers, no chart text overlaps, no exception box."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from flashviz.lab.split_kv import GPUS, merge_steps, run_split_kv
@@ -19,6 +20,9 @@ from .helpers import (
     wait_for_text,
     wait_until_settled,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 N_K, SPLITS, HEADS, GPU = 2000, 5, 2, "T4"  # 16 K/V blocks of 128: splits of 4, 3, 3, 3, 3
 LINK = (
@@ -48,18 +52,18 @@ PAINTED = """() => Object.fromEntries([...document.querySelectorAll('.js-plotly-
   }))"""
 
 
-def _painted(page: object) -> dict[str, dict[str, int]]:
+def _painted(page: Page) -> dict[str, dict[str, int]]:
     """Chart title -> numbers of painted bars, markers and lines."""
-    return page.evaluate(PAINTED)  # type: ignore[attr-defined]
+    return page.evaluate(PAINTED)
 
 
-def _chart(page: object, title: str) -> dict[str, int]:
+def _chart(page: Page, title: str) -> dict[str, int]:
     (found,) = [v for t, v in _painted(page).items() if t.startswith(title)]
     return found
 
 
-def _wait_title(page: object, text: str) -> None:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def _wait_title(page: Page, text: str) -> None:
+    page.wait_for_function(
         f"[...document.querySelectorAll('{CHART} .gtitle')]"
         f".some(t => t.textContent.includes({text!r}))",
         timeout=60_000,
@@ -67,40 +71,44 @@ def _wait_title(page: object, text: str) -> None:
     wait_for_charts(page, 4)
 
 
-def _wait_param(page: object, key: str, value: int) -> None:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def _wait_param(page: Page, key: str, value: int) -> None:
+    page.wait_for_function(
         f"new URLSearchParams(location.search).get({key!r}) === '{value}'", timeout=30_000
     )
 
 
-def _click(page: object, name: str, section: int) -> None:
+def _click(page: Page, name: str, section: int) -> None:
     """Click the button ``name`` of section 0 (the lanes) or 1 (the merge); once the page
     has answered, the button is where it was (the page did not shift under the pointer)."""
-    button = page.get_by_role("button", name=name).nth(section)  # type: ignore[attr-defined]
+    button = page.get_by_role("button", name=name).nth(section)
     button.scroll_into_view_if_needed()
-    before = button.bounding_box()["y"]
+    box = button.bounding_box()
+    assert box is not None, f"the button {name!r} is not shown"
+    before = box["y"]
     button.click()
     wait_until_settled(page)
-    assert abs(button.bounding_box()["y"] - before) <= 2, (name, section, before)
+    box = button.bounding_box()
+    assert box is not None, f"the button {name!r} is gone after the click"
+    assert abs(box["y"] - before) <= 2, (name, section, before)
 
 
-def _input(page: object, label: str) -> str:
-    return page.locator(f"input[aria-label^='{label}']").first.input_value()  # type: ignore[attr-defined]
+def _input(page: Page, label: str) -> str:
+    return page.locator(f"input[aria-label^='{label}']").first.input_value()
 
 
-def _slider_value(page: object, label: str) -> str:
-    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).first  # type: ignore[attr-defined]
+def _slider_value(page: Page, label: str) -> str:
+    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).first
     return slider.get_by_test_id("stSliderThumbValue").inner_text()
 
 
-def _katex(page: object) -> str:
-    return page.locator(".katex-html").first.inner_text()  # type: ignore[attr-defined]
+def _katex(page: Page) -> str:
+    return page.locator(".katex-html").first.inner_text()
 
 
 def test_split_kv_link_charts_steps_and_correctness(
-    page: object, server_url: str, screenshots: Path
+    page: Page, server_url: str, screenshots: Path
 ) -> None:
-    page.goto(f"{server_url}{LINK}")  # type: ignore[attr-defined]
+    page.goto(f"{server_url}{LINK}")
     _wait_title(page, SM)
     wait_for_text(page, "5. Correctness against attention_reference")
     wait_until_settled(page)  # the last chart painted
@@ -110,7 +118,7 @@ def test_split_kv_link_charts_steps_and_correctness(
     assert (_input(page, "n_k"), _input(page, "splits"), _input(page, "batch x heads")) == (
         str(N_K), str(SPLITS), str(HEADS)
     )  # fmt: skip
-    params = dict(parse_qsl(urlsplit(page.url).query))  # type: ignore[attr-defined]
+    params = dict(parse_qsl(urlsplit(page.url).query))
     assert params.items() >= {"splitkv_n_k": str(N_K), "splitkv_splits": str(SPLITS),
                               "splitkv_gpu": GPU, "splitkv_merge": "0"}.items()  # fmt: skip
     painted = _painted(page)
@@ -130,7 +138,7 @@ def test_split_kv_link_charts_steps_and_correctness(
     assert f"{STEPS[0].lse:.6g}" in _katex(page)
 
     # the correctness panel: the run's errors, tolerances and verdict
-    metrics = page.locator("[data-testid=stMetric]").all_inner_texts()  # type: ignore[attr-defined]
+    metrics = page.locator("[data-testid=stMetric]").all_inner_texts()
     assert len(metrics) == 3, metrics
     assert f"{RUN.max_err_o:.2e}" in metrics[0] and f"tolerance {RUN.tol_o:.2e}" in metrics[0]
     assert f"{RUN.max_err_lse:.2e}" in metrics[1] and f"{RUN.tol_lse:.2e}" in metrics[1]
@@ -165,7 +173,7 @@ def test_split_kv_link_charts_steps_and_correctness(
     screenshot(page, screenshots / "split_kv_merged.png")
 
     # a reload restores the view from the URL: both steps, the sizes
-    page.reload()  # type: ignore[attr-defined]
+    page.reload()
     _wait_title(page, f"step {SPLITS - 1} merges split {SPLITS - 1}")
     assert f"{LANES}, in parallel: after tile 3" in _painted(page)
     assert _input(page, "splits") == str(SPLITS)

@@ -12,10 +12,14 @@ import functools
 import http.server
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support import ROOT
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 FRONTEND = ROOT / "flashviz" / "app" / "stepper" / "frontend"
 
@@ -35,7 +39,7 @@ HARNESS = """async () => {
 
 
 @pytest.fixture(scope="module")
-def module_url(browser: object) -> Iterator[str]:
+def module_url(browser: Browser) -> Iterator[str]:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(FRONTEND))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -46,22 +50,22 @@ def module_url(browser: object) -> Iterator[str]:
 
 
 def test_an_unanswered_move_is_sent_again_until_the_server_echoes_it(
-    page: object, module_url: str
+    page: Page, module_url: str
 ) -> None:
-    page.goto(module_url)  # type: ignore[attr-defined]
-    page.evaluate(HARNESS)  # type: ignore[attr-defined]
-    js = page.evaluate  # type: ignore[attr-defined]
+    page.goto(module_url)
+    page.evaluate(HARNESS)
+    js = page.evaluate
     js("() => { __render('buttons', 7, null); __render('heading', 7, null); }")
     js("() => document.querySelector('.fv-button[data-move=next]').click()")
     assert js("() => __heading()") == "Step 8"
     first = js("() => __sent.slice()")
     assert [m["step"] for m in first] == [8]
     # no echo: sent again after the resend delay (3 s)
-    page.wait_for_function("() => __sent.length >= 2", timeout=15_000)  # type: ignore[attr-defined]
+    page.wait_for_function("() => __sent.length >= 2", timeout=15_000)
     sent = js("() => __sent.slice()")
     print("sent:", sent)
     assert [m["step"] for m in sent] == [8, 8] and sent[1]["seq"] != sent[0]["seq"]
     js(f"() => __render('buttons', 8, {sent[1]['seq']!r})")  # the server echoes it
-    page.wait_for_timeout(3500)  # type: ignore[attr-defined]  # longer than the resend delay
+    page.wait_for_timeout(3500)  # longer than the resend delay
     assert len(js("() => __sent")) == 2  # echoed: nothing more is sent
     assert js("() => __heading()") == "Step 8"

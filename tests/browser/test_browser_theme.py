@@ -7,6 +7,7 @@ mode's step bar) that turns the page and every chart dark and back, kept across 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pytest
 
@@ -22,6 +23,9 @@ from .helpers import (
     wait_until_settled,
 )
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger", 3),
          "split_kv": ("/split_kv?splitkv_heads=16", 4)}  # fmt: skip
 
@@ -29,12 +33,14 @@ PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_chart_text_is_large_and_contrasted_in_both_themes(
-    browser: object, server_url: str, screenshots: Path, scheme: str, name: str
+    browser: Browser,
+    server_url: str,
+    screenshots: Path,
+    scheme: Literal["light", "dark"],
+    name: str,
 ) -> None:
     path, charts = PAGES[name]
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1280, "height": 720}, color_scheme=scheme
-    )
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme=scheme)
     page = context.new_page()
     try:
         page.goto(f"{server_url}{path}")
@@ -62,29 +68,27 @@ COLOURS = """() => ({
 PAGE_BG = {"light": "rgb(255, 255, 255)", "dark": "rgb(23, 22, 20)"}  # Streamlit 1.67
 
 
-def _wait_theme(page: object, scheme: str, charts: int) -> None:
+def _wait_theme(page: Page, scheme: str, charts: int) -> None:
     """Wait until the page and the paper of each of the ``charts`` shown charts are
     ``scheme``'s background, then check their text (>= 16 px, >= 4.5:1)."""
     wait_for_charts(page, charts)
     bg = PAGE_BG[scheme]
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.wait_for_function(
         f"(() => {{ const c = ({COLOURS})(); return c.page === {bg!r}"
         f" && c.papers.length === 1 && c.papers[0] === {bg!r}; }})()",
         timeout=30_000,
     )
     wait_until_settled(page)
     wait_for_charts(page, charts)
-    assert page.evaluate(COLOURS) == {"page": bg, "papers": [bg]}  # type: ignore[attr-defined]
+    assert page.evaluate(COLOURS) == {"page": bg, "papers": [bg]}
     found = chart_text_problems(page)
     assert not found, "\n".join(found[:25])
 
 
 def test_switch_turns_page_and_charts_dark_and_back_kept_across_pages(
-    browser: object, server_url: str, screenshots: Path
+    browser: Browser, server_url: str, screenshots: Path
 ) -> None:
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1280, "height": 720}, color_scheme="light"
-    )
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
     page = context.new_page()
     switch = "[data-testid=stSidebar] button[data-theme={}]"
     try:
@@ -114,11 +118,9 @@ def test_switch_turns_page_and_charts_dark_and_back_kept_across_pages(
 
 
 def test_presentation_step_bar_has_the_switch(
-    browser: object, server_url: str, screenshots: Path
+    browser: Browser, server_url: str, screenshots: Path
 ) -> None:
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1280, "height": 720}, color_scheme="light"
-    )
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
     page = context.new_page()
     bar = ".st-key-present_bar button[data-theme={}]"
     try:
@@ -137,13 +139,11 @@ def test_presentation_step_bar_has_the_switch(
 
 
 def test_switch_without_the_main_menu_reloads_once_into_the_theme(
-    browser: object, server_url: str
+    browser: Browser, server_url: str
 ) -> None:
     """Should Streamlit's menu not be found, the switch writes Streamlit's stored choice
     for this address and reloads once; the page and the charts come back dark."""
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1280, "height": 720}, color_scheme="light"
-    )
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
     page = context.new_page()
     try:
         page.goto(f"{server_url}/fa1")

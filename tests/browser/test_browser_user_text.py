@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +16,9 @@ from tests.io.test_uploads import K, V, _compress_zeros, npy, npy_header_only, s
 from .conftest import SERVER_PIDS
 from .helpers import assert_no_exception, wait_for_text, wait_until_settled
 
+if TYPE_CHECKING:
+    from playwright.sync_api import FilePayload, Page
+
 HOSTILE = "`x`[link](https://evil.example/)![img](https://evil.example/i.png)<b>b</b>"
 MORE = " www.evil.example a@evil.example :red[r] :material/home: $x^2$ **b**"
 MARKUP = "a, img, b, strong, em, code, span[style], [data-testid='stIconMaterial'], .katex"
@@ -22,9 +26,9 @@ WARNING = "[data-testid='stAlertContentWarning']"
 ERROR = "[data-testid='stAlertContentError']"
 
 
-def markup_inside(page: object, selector: str) -> dict:
+def markup_inside(page: Page, selector: str) -> dict:
     """Links, images and bold elements inside the alerts, and their texts."""
-    return page.evaluate(  # type: ignore[attr-defined]
+    return page.evaluate(
         f"""[...document.querySelectorAll("{selector}")].map(a => ({{
             text: a.innerText,
             markup: [...a.querySelectorAll("{MARKUP}")].map(e => e.outerHTML),
@@ -32,8 +36,8 @@ def markup_inside(page: object, selector: str) -> dict:
     )
 
 
-def test_a_hostile_url_value_renders_as_literal_text(page: object, server_url: str) -> None:
-    page.goto(f"{server_url}/?n_q={quote(HOSTILE)}&pattern={quote(MORE)}&step=2")  # type: ignore[attr-defined]
+def test_a_hostile_url_value_renders_as_literal_text(page: Page, server_url: str) -> None:
+    page.goto(f"{server_url}/?n_q={quote(HOSTILE)}&pattern={quote(MORE)}&step=2")
     wait_for_text(page, "Ignored URL parameter pattern")
     alerts = markup_inside(page, WARNING)
     ignored = [a for a in alerts if a["text"].startswith("Ignored URL parameter")]
@@ -42,7 +46,7 @@ def test_a_hostile_url_value_renders_as_literal_text(page: object, server_url: s
         assert alert["markup"] == [], alert
         assert value[:40] in alert["text"].replace("\u2060", "")  # the characters typed
     wait_until_settled(page)
-    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0
     assert_no_exception(page)
 
 
@@ -55,24 +59,28 @@ def test_a_hostile_url_value_renders_as_literal_text(page: object, server_url: s
     ],
 )
 def test_an_out_of_range_url_value_is_ignored_with_a_warning_on_screen(
-    page: object, server_url: str, path: str, query: str, heading: str
+    page: Page, server_url: str, path: str, query: str, heading: str
 ) -> None:
     name, value = query.split("=")
-    page.goto(f"{server_url}{path}?{name}={quote(value)}")  # type: ignore[attr-defined]
+    page.goto(f"{server_url}{path}?{name}={quote(value)}")
     wait_for_text(page, f"Ignored URL parameter {name}")
     wait_until_settled(page)
-    warning = page.locator(WARNING, has_text=f"Ignored URL parameter {name}").first  # type: ignore[attr-defined]
+    warning = page.locator(WARNING, has_text=f"Ignored URL parameter {name}").first
     assert warning.is_visible()
-    assert page.get_by_text(heading).first.is_visible()  # type: ignore[attr-defined]
-    assert page.locator(ERROR, has_text=name).count() == 0  # type: ignore[attr-defined]
+    assert page.get_by_text(heading).first.is_visible()
+    assert page.locator(ERROR, has_text=name).count() == 0
     assert_no_exception(page)
 
 
-def test_a_hostile_file_name_renders_as_literal_text(page: object, server_url: str) -> None:
-    page.goto(server_url)  # type: ignore[attr-defined]
-    page.get_by_text("Your own tensors").click()  # type: ignore[attr-defined]
-    file = {"name": HOSTILE + ".npz", "mimeType": "application/octet-stream", "buffer": b"no"}
-    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first  # type: ignore[attr-defined]
+def test_a_hostile_file_name_renders_as_literal_text(page: Page, server_url: str) -> None:
+    page.goto(server_url)
+    page.get_by_text("Your own tensors").click()
+    file: FilePayload = {
+        "name": HOSTILE + ".npz",
+        "mimeType": "application/octet-stream",
+        "buffer": b"no",
+    }
+    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     dropzone.set_input_files(files=[file])
     wait_for_text(page, "is neither an .npz")
     wait_for_text(page, "Your file was not used")  # also in the main area, above the steps
@@ -82,20 +90,20 @@ def test_a_hostile_file_name_renders_as_literal_text(page: object, server_url: s
     for alert in alerts:
         assert alert["markup"] == [], alert
         assert HOSTILE[:40] in alert["text"].replace("\u2060", "")
-    main = page.locator("[data-testid=stMain] " + ERROR).first.bounding_box()  # type: ignore[attr-defined]
-    heading = page.locator("h3", has_text="Step 0 of").first.bounding_box()  # type: ignore[attr-defined]
+    main = page.locator("[data-testid=stMain] " + ERROR).first.bounding_box()
+    heading = page.locator("h3", has_text="Step 0 of").first.bounding_box()
     assert main is not None and heading is not None and main["y"] < heading["y"]
-    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0
     assert_no_exception(page)
 
 
-def test_a_typed_row_is_capped_and_quoted_literally(page: object, server_url: str) -> None:
+def test_a_typed_row_is_capped_and_quoted_literally(page: Page, server_url: str) -> None:
     """The debugger's text box takes at most 131,072 characters (a longer paste is refused);
     a bad entry is quoted as the characters typed, cut to 40."""
-    page.goto(f"{server_url}/debugger")  # type: ignore[attr-defined]
+    page.goto(f"{server_url}/debugger")
     wait_for_text(page, "Row of scores from")
-    page.get_by_text("typed or pasted numbers").click()  # type: ignore[attr-defined]
-    box = page.locator("textarea").first  # type: ignore[attr-defined]
+    page.get_by_text("typed or pasted numbers").click()
+    box = page.locator("textarea").first
     box.wait_for()
     before = box.input_value()
     box.fill("9" * 131_073)  # one paste past the cap: the box refuses it
@@ -111,7 +119,7 @@ def test_a_typed_row_is_capped_and_quoted_literally(page: object, server_url: st
     assert len(alerts) == 1 and alerts[0]["markup"] == [], alerts
     assert "entry 2 ('`x`[link](https://evil.example" in alerts[0]["text"].replace("\u2060", "")
     wait_until_settled(page)
-    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("img[src*='evil.example'], a[href*='evil.example']").count() == 0
     assert_no_exception(page)
 
 
@@ -122,7 +130,7 @@ def _rss_mib(pid: int) -> float:
 
 
 def test_a_zip_bomb_upload_is_refused_without_growing_the_server(
-    page: object, server_url: str
+    page: Page, server_url: str
 ) -> None:
     """A 1 MiB .npz whose q declares 200 bytes but inflates to 256 MiB of zeros."""
     header = npy_header_only((5, 3))[:-16]
@@ -132,23 +140,21 @@ def test_a_zip_bomb_upload_is_refused_without_growing_the_server(
                     stored("k.npy", npy(K)), stored("v.npy", npy(V))])  # fmt: skip
     assert len(bomb) < 2**21
     pid = SERVER_PIDS[server_url]
-    page.goto(server_url)  # type: ignore[attr-defined]
-    page.get_by_text("Your own tensors").click()  # type: ignore[attr-defined]
-    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first  # type: ignore[attr-defined]
+    page.goto(server_url)
+    page.get_by_text("Your own tensors").click()
+    dropzone = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
     dropzone.wait_for(state="attached")
     before = _rss_mib(pid)
-    file = {"name": "bomb.npz", "mimeType": "application/octet-stream", "buffer": bomb}
+    file: FilePayload = {"name": "bomb.npz", "mimeType": "application/octet-stream", "buffer": bomb}
     dropzone.set_input_files(files=[file])
     wait_for_text(page, "unpacks to more than 20.0 MiB (it declares 200 bytes)")
     assert _rss_mib(pid) - before < 100, f"server grew from {before:.0f} to {_rss_mib(pid):.0f} MiB"
     assert_no_exception(page)
 
 
-def test_a_costly_url_is_refused_at_once_with_a_size_that_fits(
-    page: object, server_url: str
-) -> None:
-    page.goto(f"{server_url}/?n_q=16384&n_k=16&head_dim=256&block_q=64&block_kv=16")  # type: ignore[attr-defined]
+def test_a_costly_url_is_refused_at_once_with_a_size_that_fits(page: Page, server_url: str) -> None:
+    page.goto(f"{server_url}/?n_q=16384&n_k=16&head_dim=256&block_q=64&block_kv=16")
     wait_for_text(page, "would cost the server about 579 MiB")
     wait_for_text(page, "Try n_q = 4096, n_k = 16, block_q = 64, block_kv = 16.")
-    assert page.locator(".js-plotly-plot").count() == 0  # type: ignore[attr-defined]
+    assert page.locator(".js-plotly-plot").count() == 0
     assert_no_exception(page)

@@ -15,12 +15,16 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.browser.conftest import streamlit_server
 from tests.browser.helpers import wait_for_charts, wait_for_heading
 from tests.tools.measure_latency import FLOOR_APP, side_by_side, step_heading
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CLICKS = 5
 RATIO_BOUND = 1.0  # the charts: at most the minimal page's time
@@ -45,7 +49,7 @@ def floor_url(server_url: str) -> Iterator[str]:
 
 
 def test_a_step_is_faster_than_a_minimal_page_with_heading_and_charts_together(
-    browser: object, server_url: str, floor_url: str
+    browser: Browser, server_url: str, floor_url: str
 ) -> None:
     on_app, on_keys, on_floor = side_by_side(browser, server_url, floor_url, CLICKS)
     app = statistics.median(c.charts_ms for c in on_app)
@@ -72,45 +76,45 @@ def test_a_step_is_faster_than_a_minimal_page_with_heading_and_charts_together(
         assert c.page_once and c.first_page_ms == c.first_chart_ms, c
 
 
-def test_charts_show_the_step_the_heading_names(page: object, server_url: str) -> None:
+def test_charts_show_the_step_the_heading_names(page: Page, server_url: str) -> None:
     """After Next or Right, the shown tile map's current tile is the heading's tile, before
     and after the server has answered."""
-    page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
+    page.goto(f"{server_url}/?step=1")
     wait_for_charts(page, 6)
     for step in range(2, 6):
         if step % 2:
-            page.keyboard.press("ArrowRight")  # type: ignore[attr-defined]
+            page.keyboard.press("ArrowRight")
         else:
-            page.get_by_role("button", name="Next").click()  # type: ignore[attr-defined]
+            page.get_by_role("button", name="Next").click()
         heading = step_heading(page)
         assert heading.startswith(f"Step {step} of"), heading
         j = re.search(r"K/V block (\d+)", heading)
         if j is not None:
-            assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}", heading  # type: ignore[attr-defined]
-        page.wait_for_function(f"{SERVER_STEP} === '{step}'", timeout=30_000)  # type: ignore[attr-defined]
+            assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}", heading
+        page.wait_for_function(f"{SERVER_STEP} === '{step}'", timeout=30_000)
         wait_for_charts(page, 6 if j is not None else 5)
         assert step_heading(page) == heading
         if j is not None:
-            assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}", heading  # type: ignore[attr-defined]
+            assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}", heading
 
 
 def test_arrow_keys_step_and_home_end_jump_but_not_while_typing(
-    page: object, server_url: str
+    page: Page, server_url: str
 ) -> None:
-    page.goto(f"{server_url}/?step=3")  # type: ignore[attr-defined]
+    page.goto(f"{server_url}/?step=3")
     wait_for_heading(page, "Step 3 of")
     last = int(step_heading(page).split()[3].rstrip(":"))
     for key, step in [("ArrowLeft", 2), ("ArrowRight", 3), ("End", last), ("Home", 0)]:
-        page.keyboard.press(key)  # type: ignore[attr-defined]
+        page.keyboard.press(key)
         assert step_heading(page).startswith(f"Step {step} of")
-        page.wait_for_function(f"{SERVER_STEP} === '{step}'", timeout=30_000)  # type: ignore[attr-defined]
-    page.keyboard.press("ArrowLeft")  # type: ignore[attr-defined]  # nothing before step 0
+        page.wait_for_function(f"{SERVER_STEP} === '{step}'", timeout=30_000)
+    page.keyboard.press("ArrowLeft")  # nothing before step 0
     assert step_heading(page).startswith("Step 0 of")
-    n_q = page.get_by_label("n_q (queries)")  # type: ignore[attr-defined]
+    n_q = page.get_by_label("n_q (queries)")
     n_q.focus()
-    page.keyboard.press("ArrowRight")  # type: ignore[attr-defined]  # moves the caret only
-    page.keyboard.press("End")  # type: ignore[attr-defined]
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.keyboard.press("ArrowRight")  # moves the caret only
+    page.keyboard.press("End")
+    page.wait_for_timeout(500)
     assert step_heading(page).startswith("Step 0 of")
 
 
@@ -133,20 +137,20 @@ FAST_CLICKS = """() => new Promise((done) => {
 
 
 def test_fast_clicks_never_step_back_while_the_server_catches_up(
-    page: object, server_url: str
+    page: Page, server_url: str
 ) -> None:
     """Twelve Next clicks 30 ms apart, faster than the server answers (its answers to older
     clicks land in between): the heading only goes forward, and the page and the URL end on
     the twelfth step."""
-    page.goto(f"{server_url}/?step=1")  # type: ignore[attr-defined]
+    page.goto(f"{server_url}/?step=1")
     wait_for_charts(page, 6)
-    page.evaluate(RECORD_HEADINGS)  # type: ignore[attr-defined]
-    page.evaluate("window.__fvStepLog = []")  # type: ignore[attr-defined]  # the view's log
-    page.evaluate(FAST_CLICKS)  # type: ignore[attr-defined]
+    page.evaluate(RECORD_HEADINGS)
+    page.evaluate("window.__fvStepLog = []")  # the view's log
+    page.evaluate(FAST_CLICKS)
     try:  # twelve reruns queued behind each other: generous on a loaded machine
-        page.wait_for_function(f"{SERVER_STEP} === '13'", timeout=90_000)  # type: ignore[attr-defined]
+        page.wait_for_function(f"{SERVER_STEP} === '13'", timeout=90_000)
     except Exception as err:
-        seen = page.evaluate(  # type: ignore[attr-defined]
+        seen = page.evaluate(
             f"[{SERVER_STEP}, window.__headings, window.__fvStepLog, "
             "document.querySelector('[data-testid=stStatusWidget]')?.innerText ?? 'idle']"
         )
@@ -154,10 +158,10 @@ def test_fast_clicks_never_step_back_while_the_server_catches_up(
             f"server never reached step 13: URL step {seen[0]}, headings {seen[1]}, script "
             f"status {seen[3]!r}, the step view's moves and the server runs it saw: {seen[2]}"
         ) from err
-    page.wait_for_timeout(1000)  # type: ignore[attr-defined]  # any late rerun lands
-    steps = [int(h.split()[1]) for h in page.evaluate("window.__headings")]  # type: ignore[attr-defined]
+    page.wait_for_timeout(1000)  # any late rerun lands
+    steps = [int(h.split()[1]) for h in page.evaluate("window.__headings")]
     assert steps == sorted(steps) and steps[-1] == 13, steps
     heading = step_heading(page)
     j = re.search(r"K/V block (\d+)", heading)
     assert heading.startswith("Step 13 of") and j is not None
-    assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}"  # type: ignore[attr-defined]
+    assert page.evaluate(SHOWN_TILE_LABEL) == f"K{j[1]}, V{j[1]}"

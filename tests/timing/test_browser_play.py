@@ -9,7 +9,8 @@ import itertools
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ from tests.browser.helpers import (
     wait_for_heading,
     wait_until_settled,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 LAST = 23  # default problem: 4 Q blocks x (load + 4 tiles + write) = 24 steps
 RECORD = """() => {
@@ -37,47 +41,45 @@ class Play:
     speed: str
     start: int
     seconds: float | None  # paused after this long; None: played to the end
-    page: object = None
+    page: Page
     clicked: float = 0.0
     steps: list[int] = field(default_factory=list)
 
 
-PLAYS = [
+PLAYS: list[tuple[str, int, float | None]] = [  # a Play's speed, start and seconds
     # paused mid-way (too slow to reach the end in the time, however loaded the machine)
-    Play("0.5 step/s", 2, 7), Play("1 step/s", 2, 6),
+    ("0.5 step/s", 2, 7), ("1 step/s", 2, 6),
     # played to the end: recorded until the last step, and a while after it
-    Play("2 steps/s", 18, None), Play("4 steps/s", 16, None),
+    ("2 steps/s", 18, None), ("4 steps/s", 16, None),
 ]  # fmt: skip
 AFTER_THE_END_S = 1.5  # recorded this long after the last step at least: it stays there
 PAUSED_S = 2.0  # paused this long: nothing moves (the slowest speed steps every 2 s)
 
 
-def _set_speed(page: object, label: str) -> None:
-    thumb = page.locator("input[type=range][aria-label='speed']")  # type: ignore[attr-defined]
+def _set_speed(page: Page, label: str) -> None:
+    thumb = page.locator("input[type=range][aria-label='speed']")
     thumb.focus()
-    page.keyboard.press("Home")  # type: ignore[attr-defined]
+    page.keyboard.press("Home")
     for _ in range(list(SPEEDS).index(label)):
-        page.keyboard.press("ArrowRight")  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        f"document.body.innerText.includes({label!r})", timeout=10_000
-    )
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"document.body.innerText.includes({label!r})", timeout=10_000)
     wait_until_settled(page)  # the rerun it started
 
 
-def _recorded(page: object) -> list[int]:
-    return page.evaluate("() => { clearInterval(window.__timer); return window.__steps; }")  # type: ignore[attr-defined]
+def _recorded(page: Page) -> list[int]:
+    return page.evaluate("() => { clearInterval(window.__timer); return window.__steps; }")
 
 
-def _slider_step(page: object) -> int:
-    slider = page.locator("input[type=range][aria-label='step']")  # type: ignore[attr-defined]
+def _slider_step(page: Page) -> int:
+    slider = page.locator("input[type=range][aria-label='step']")
     return int(slider.input_value())
 
 
 @pytest.fixture
-def plays(browser: object) -> Iterator[list[Play]]:
-    contexts = [browser.new_context(viewport={"width": 1600, "height": 2600}) for _ in PLAYS]  # type: ignore[attr-defined]
+def plays(browser: Browser) -> Iterator[list[Play]]:
+    contexts = [browser.new_context(viewport={"width": 1600, "height": 2600}) for _ in PLAYS]
     try:
-        yield [replace(p, page=c.new_page()) for p, c in zip(PLAYS, contexts, strict=True)]
+        yield [Play(*p, page=c.new_page()) for p, c in zip(PLAYS, contexts, strict=True)]
     finally:
         for c in contexts:
             c.close()
@@ -87,18 +89,19 @@ def test_play_is_monotonic_stops_at_the_end_and_slider_agrees_at_every_speed(
     plays: list[Play], server_url: str
 ) -> None:
     for p in plays:  # the pages load at once
-        p.page.goto(f"{server_url}/?step={p.start}")  # type: ignore[attr-defined]
+        p.page.goto(f"{server_url}/?step={p.start}")
     for p in plays:
         wait_for_heading(p.page, f"Step {p.start} of {LAST}")
         _set_speed(p.page, p.speed)
-        p.page.evaluate(RECORD)  # type: ignore[attr-defined]
+        p.page.evaluate(RECORD)
     for p in plays:
-        p.page.get_by_role("button", name="Play").click()  # type: ignore[attr-defined]
+        p.page.get_by_role("button", name="Play").click()
         p.clicked = time.monotonic()
-    for p in sorted((p for p in plays if p.seconds is not None), key=lambda p: p.seconds):
-        time.sleep(max(0.0, p.clicked + p.seconds - time.monotonic()))  # type: ignore[operator]
+    paused = [(p.seconds, p) for p in plays if p.seconds is not None]
+    for seconds, p in sorted(paused, key=lambda sp: sp[0]):
+        time.sleep(max(0.0, p.clicked + seconds - time.monotonic()))
         p.steps = _recorded(p.page)
-        p.page.get_by_role("button", name="Pause").click()  # type: ignore[attr-defined]
+        p.page.get_by_role("button", name="Pause").click()
     for p in plays:  # to the end, however long a loaded machine takes; then it stays there
         if p.seconds is None:
             wait_for_heading(p.page, f"Step {LAST} of {LAST}", timeout_ms=90_000)
@@ -115,9 +118,11 @@ def test_play_is_monotonic_stops_at_the_end_and_slider_agrees_at_every_speed(
             assert p.steps[-1] < LAST, (p.speed, p.steps)
     shown = {}
     for p in plays:  # Play offered again: stopped at the end, or the pause landed
-        p.page.get_by_role("button", name="Play").wait_for(timeout=30_000)  # type: ignore[attr-defined]
+        p.page.get_by_role("button", name="Play").wait_for(timeout=30_000)
         wait_until_settled(p.page)
-        shown[p.speed] = int(re.match(r"Step (\d+)", step_heading(p.page)).group(1))  # type: ignore[union-attr]
+        heading = re.match(r"Step (\d+)", step_heading(p.page))
+        assert heading, f"{p.speed}: no step heading shown"
+        shown[p.speed] = int(heading.group(1))
     time.sleep(PAUSED_S)
     for p in plays:
         k = shown[p.speed]

@@ -15,14 +15,18 @@ import asyncio
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from flashviz.lab.problem import MEMORY_BUDGET
+from flashviz.lab.budget import MEMORY_BUDGET
 from tests.browser.conftest import SERVER_PIDS, _missing_browser, streamlit_server
 from tests.browser.helpers import wait_for_heading
 from tests.timing.test_load import _run
 from tests.tools.load_test import P95_BOUND_MS, Session, open_page, percentile
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 BUDGET_MIB, SHARE_MIB = 300, 256  # a session's share holds one problem's budget
 MIB = 2**20
@@ -108,13 +112,13 @@ def test_large_problems_on_every_page_keep_the_server_within_its_budget(
 
 
 def test_a_student_typing_seeds_is_told_on_screen_when_their_share_is_full(
-    small_budget_server: tuple[str, int], browser: object
+    small_budget_server: tuple[str, int], browser: Browser
 ) -> None:
     reason = _missing_browser()
     if reason:
         pytest.skip(reason)
     url, _ = small_budget_server
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     try:
         page.goto(f"{url}/backward?{LOADS[1][1].format(seed=1)}")

@@ -29,11 +29,15 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 FLOOR_APP = ROOT / "tests" / "tools" / "latency_floor_app.py"
 QUIET_MS = 300
@@ -41,7 +45,7 @@ PROBLEMS = {
     "default (16 x 16, d = 8, 4 x 4 tiles)": "",
     "n = 256 (d = 64, blocks 32)": "n_q=256&n_k=256&head_dim=64&block_q=32&block_kv=32",
 }
-VIEWPORT = {"width": 1600, "height": 2600}
+VIEWPORT: ViewportSize = {"width": 1600, "height": 2600}
 
 # A MutationObserver on the whole document: the times of the first and the last change
 # inside a shown chart (or of a chart added or removed; attribute changes of the page around
@@ -165,16 +169,16 @@ class Click:
         return self.first_page_ms == self.last_page_ms
 
 
-def step_heading(page: object) -> str:
+def step_heading(page: Page) -> str:
     """The text of the h3 that starts with "Step " ('' when there is none)."""
-    return page.evaluate(  # type: ignore[attr-defined]
+    return page.evaluate(
         "[...document.querySelectorAll('h3')].map(h => h.innerText)"
         ".find(t => t.startsWith('Step ')) || ''"
     )
 
 
-def open_page(browser: object, url: str, charts: int) -> object:
-    page = browser.new_page(viewport=VIEWPORT)  # type: ignore[attr-defined]
+def open_page(browser: Browser, url: str, charts: int) -> Page:
+    page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
     page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
@@ -185,13 +189,13 @@ def open_page(browser: object, url: str, charts: int) -> object:
     return page
 
 
-def step_next(page: object, how: str = "click", timeout_ms: int = 30_000) -> Click:
+def step_next(page: Page, how: str = "click", timeout_ms: int = 30_000) -> Click:
     """Click Next (``how="key"``: press Right) once; wait until charts and heading have
     been quiet for 300 ms."""
     k = int(step_heading(page).split()[1])
-    page.evaluate(STEP, [f"Step {k + 1}", how])  # type: ignore[attr-defined]
-    page.wait_for_function(SETTLED, timeout=timeout_ms, polling=50)  # type: ignore[attr-defined]
-    lat = page.evaluate("window.__lat")  # type: ignore[attr-defined]
+    page.evaluate(STEP, [f"Step {k + 1}", how])
+    page.wait_for_function(SETTLED, timeout=timeout_ms, polling=50)
+    lat = page.evaluate("window.__lat")
     return Click(
         lat["painted"] - lat["start"],
         lat["heading"] - lat["start"],
@@ -203,7 +207,9 @@ def step_next(page: object, how: str = "click", timeout_ms: int = 30_000) -> Cli
     )
 
 
-def alternate(browser: object, pages: list[tuple[str, int, str]], clicks: int) -> list[list[Click]]:
+def alternate(
+    browser: Browser, pages: list[tuple[str, int, str]], clicks: int
+) -> list[list[Click]]:
     """``clicks`` steps on each (URL, chart count, "click" or "key") page, in turns."""
     opened = [open_page(browser, url, charts) for url, charts, _ in pages]
     for page, (_, _, how) in zip(opened, pages, strict=True):
@@ -213,7 +219,7 @@ def alternate(browser: object, pages: list[tuple[str, int, str]], clicks: int) -
         for page, (_, _, how), times in zip(opened, pages, timed, strict=True):
             times.append(step_next(page, how))
     for page in opened:
-        page.close()  # type: ignore[attr-defined]
+        page.close()
     return timed
 
 
@@ -222,7 +228,7 @@ FLOOR_CHARTS = 2
 
 
 def side_by_side(
-    browser: object, app_url: str, floor_url: str, clicks: int, query: str = "", step: int = 1
+    browser: Browser, app_url: str, floor_url: str, clicks: int, query: str = "", step: int = 1
 ) -> tuple[list[Click], list[Click], list[Click]]:
     """``clicks`` Next clicks on the app, Right keys on the app and Next clicks on the floor
     page, in turns: (app clicks, app keys, floor clicks)."""

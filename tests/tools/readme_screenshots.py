@@ -11,11 +11,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, ViewportSize
 
 OUT = ROOT / "docs" / "images"
 # page url path (with query) -> (file name, number of charts to wait for)
@@ -34,21 +38,21 @@ PAGES = {
     "gpu": ("gpu_timings", 1),
 }
 # presentation mode at a projector's 1280 x 720 and at 1920 x 1080 (the stage scaled 1.5x)
-PRESENTATIONS = {
+PRESENTATIONS: dict[str, tuple[str, int, ViewportSize]] = {
     "presentation": ("?present=true&step=3", 4, {"width": 1280, "height": 720}),
     "presentation_1920": ("?present=true&step=3", 4, {"width": 1920, "height": 1080}),
 }
 
 
-def _shoot(page: object, address: str, name: str, charts: int) -> None:
+def _shoot(page: Page, address: str, name: str, charts: int) -> None:
     """Open ``address``, wait for ``charts`` drawn charts, write ``docs/images/<name>.png``."""
-    page.goto(address)  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
+    page.goto(address)
+    page.wait_for_function(
         f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
         timeout=60_000,
     )
-    page.wait_for_timeout(1500)  # type: ignore[attr-defined]
-    page.screenshot(path=str(OUT / f"{name}.png"))  # type: ignore[attr-defined]
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(OUT / f"{name}.png"))
     print(f"wrote {OUT / f'{name}.png'}")
 
 
