@@ -8,12 +8,14 @@ import struct
 import tracemalloc
 import zipfile
 import zlib
+from typing import Protocol
 
 import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from numpy.typing import DTypeLike
 
 from flashviz import attention_reference, record_trace
 from flashviz.io.uploads import (
@@ -29,15 +31,16 @@ from flashviz.io.uploads import (
 DTYPES = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.int8, np.int64, ">f4"]
 
 
-def npy(x: np.ndarray, **kw: object) -> bytes:
+def npy(x: np.ndarray, allow_pickle: bool = True) -> bytes:
     f = io.BytesIO()
-    np.save(f, x, **kw)
+    np.save(f, x, allow_pickle=allow_pickle)
     return f.getvalue()
 
 
 def npz(compressed: bool = False, **arrays: np.ndarray) -> bytes:
     f = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(f, **arrays)
+    # allow_pickle named (numpy's default) so that no array of **arrays can be taken for it
+    (np.savez_compressed if compressed else np.savez)(f, allow_pickle=True, **arrays)
     return f.getvalue()
 
 
@@ -80,7 +83,7 @@ def expect(data: bytes, pattern: str, filename: str = "up.npz") -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_score_row_round_trips_exactly(rng: np.random.Generator, dtype: object) -> None:
+def test_score_row_round_trips_exactly(rng: np.random.Generator, dtype: DTypeLike) -> None:
     row = (rng.standard_normal(11) * 5).astype(dtype)
     got = load_score_row(npy(row), "row.npy")
     assert got.dtype == np.float64 and got.shape == (11,)
@@ -122,7 +125,7 @@ def test_score_row_rejects(data: bytes, pattern: str) -> None:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("compressed", [False, True])
-def test_npz_round_trips_exactly(rng: np.random.Generator, dtype: object, compressed: bool):
+def test_npz_round_trips_exactly(rng: np.random.Generator, dtype: DTypeLike, compressed: bool):
     q, k, v = qkv(rng, 5, 13, 3, dtype)
     up = read_qkv(npz(compressed, q=q, k=k, v=v), "mine.npz")
     for got, want in zip(up.arrays, (q, k, v), strict=True):
@@ -155,6 +158,7 @@ def test_uploaded_bfloat16_traces_like_the_reference(rng: np.random.Generator) -
     q, k, v = qkv(rng, 9, 14, 5, ml_dtypes.bfloat16)
     q, k, v = load_qkv(npz(q=q, k=k, v=v), "b.npz")
     trace = record_trace(q, k, v, block_q=4, block_kv=4, causal=True)
+    assert trace.o is not None and trace.lse is not None, "the trace has no output"
     o_ref, lse_ref = attention_reference(q, k, v, causal=True)
     np.testing.assert_allclose(trace.o, o_ref, rtol=0, atol=1e-12)  # float64 throughout
     np.testing.assert_allclose(trace.lse, lse_ref, rtol=0, atol=1e-12)
@@ -299,10 +303,10 @@ VALID = [npz(q=Q, k=K, v=V), npz(True, q=Q, k=K, v=V), npy(np.stack([Q, Q, Q]))]
 )
 @example(which=2, cut=1.0, flips=[(0.33, 40)])  # a "(" in the header: tokenize.TokenError
 def test_random_corruptions_fail_with_upload_error_only(which, cut, flips) -> None:
-    data = bytearray(VALID[which])
+    flipped = bytearray(VALID[which])
     for where, byte in flips:
-        data[int(where * (len(data) - 1))] = byte
-    data = bytes(data[: max(1, int(cut * len(data)))] if cut < 1 else data)
+        flipped[int(where * (len(flipped) - 1))] = byte
+    data = bytes(flipped[: max(1, int(cut * len(flipped)))] if cut < 1 else flipped)
     try:
         q, k, v = load_qkv(data, "x.npz")
     except UploadError as exc:
@@ -365,7 +369,14 @@ def stored(name: str, data: bytes) -> tuple[str, int, bytes, int, int]:
 BOMB_MIB = 100  # what each bomb holds, 5x the 20 MiB limit
 
 
-def _compress_zeros(compressor: object, mib: int) -> bytes:
+class Compressor(Protocol):
+    """zlib's, bz2's and lzma's incremental compressors."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+def _compress_zeros(compressor: Compressor, mib: int) -> bytes:
     chunk = bytes(2**20)
     return b"".join(compressor.compress(chunk) for _ in range(mib)) + compressor.flush()
 
@@ -374,7 +385,8 @@ def _compress_zeros(compressor: object, mib: int) -> bytes:
 def bombs() -> dict[str, bytes]:
     """.npz files of ~0.3-40 KiB whose q declares 200 bytes but holds 100 MiB of zeros."""
     header = npy_header_only((5, 3))[:-16]  # a valid header announcing a small q
-    lzma = zipfile.LZMACompressor()  # zip's own lzma framing
+    # zip's own lzma framing; an undocumented class that typeshed's zipfile leaves out
+    lzma = zipfile.LZMACompressor()  # type: ignore[attr-defined]
     streams = {
         "deflate": (zipfile.ZIP_DEFLATED, zlib.compressobj(1, zlib.DEFLATED, -15)),
         "bzip2": (zipfile.ZIP_BZIP2, bz2.BZ2Compressor(9)),

@@ -39,9 +39,9 @@ def floors(files: tuple[str, ...] = FILES) -> dict[str, str]:
     return out
 
 
-def run(cmd: list[str], **kw: object) -> None:
+def run(cmd: list[str], cwd: Path | None = None) -> None:
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+    subprocess.run(cmd, check=True, cwd=cwd)
 
 
 # `streamlit run app.py` in Chromium: the page shows the message and no exception box

@@ -33,7 +33,8 @@ from typing import Any
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -133,11 +134,11 @@ class Session:
         self.times_ms: list[float] = []
         self.received_bytes: list[int] = []  # per click
         self.errors: list[str] = []
-        self._ws = None
+        self._ws: ClientConnection | None = None
 
     async def __aenter__(self) -> Session:
         self._ws = await connect(
-            self.url, subprotocols=["streamlit"], max_size=None, compression=None
+            self.url, subprotocols=[Subprotocol("streamlit")], max_size=None, compression=None
         )
         msg = BackMsg()
         msg.rerun_script.query_string = self.query + "&step=0"
@@ -148,6 +149,7 @@ class Session:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        assert self._ws is not None, "the session was never opened"
         await self._ws.close()
 
     async def _run(self, msg: BackMsg, timeout_s: float = RUN_TIMEOUT_S) -> Run:
@@ -189,7 +191,9 @@ class Session:
 async def open_page(url: str, page: str, query: str, timeout_s: float = RUN_TIMEOUT_S) -> Run:
     """Open ``<url>/<page>?<query>`` as a new browser tab does: a session of its own, one run."""
     ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
-    async with connect(ws_url, subprotocols=["streamlit"], max_size=None, compression=None) as ws:
+    async with connect(
+        ws_url, subprotocols=[Subprotocol("streamlit")], max_size=None, compression=None
+    ) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string = query
         msg.rerun_script.page_name = page
