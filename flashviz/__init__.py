@@ -55,11 +55,11 @@ def record_trace(
 ) -> Trace:
     """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
 
-    ``flashviz.core.trace.record_trace`` with the mistake ``bug`` (None, or a key of
+    ``flashviz.core.trace.record_steps`` with the mistake ``bug`` (None, or a key of
     ``flashviz.lab.bugzoo.BUGS`` such as "no_rescale_o") in the update: the core takes the
     mistake's hooks, the bug zoo knows them by name.
     """
-    return _trace.record_trace(
+    return _trace.record_steps(
         q,
         k,
         v,

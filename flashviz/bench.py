@@ -33,7 +33,7 @@ from flashviz.gpu.report import (
     run_gpu,
 )
 from flashviz.perf.backward_bench import measure_backward
-from flashviz.perf.bench import format_table, measure, sweep
+from flashviz.perf.cpu_bench import format_table, measure, sweep
 
 ACCEPTANCE_NS = (512, 1024, 2048, 4096, 8192, 16384)
 ACCEPTANCE_DS = (64, 128)

@@ -3,7 +3,7 @@
 //
 // Same algorithm, arguments and "phase:" markers (same names, same order) as
 // kernels/flash_attention.cu; what changes is who owns what and how the products are formed.
-// The numbers follow flashviz.core.trace.record_trace(precision="float16" / "bfloat16"):
+// The numbers follow flashviz.core.trace.record_steps(precision="float16" / "bfloat16"):
 // s_ij is the float32 sum of exact 16-bit products, l_i sums the unrounded float32 P~, and
 // P~ is rounded to the input type (round to nearest even) only for the P~ V product.
 //

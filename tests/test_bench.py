@@ -16,8 +16,7 @@ from flashviz.core.flash import flash_attention
 from flashviz.core.measurement import BenchRow, CpuResult, write_csv
 from flashviz.core.reference import attention_reference, naive_attention
 from flashviz.gpu import report
-from flashviz.perf import backward_bench
-from flashviz.perf import bench as cpu_bench
+from flashviz.perf import backward_bench, cpu_bench
 
 
 def test_measure_reports_both_methods_and_their_errors():

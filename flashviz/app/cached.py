@@ -9,7 +9,7 @@ digest of their data. All entries of all pages and sessions live in one ``ByteLR
   recently used entries are evicted beyond it, whoever stored them.
 - ``FLASHVIZ_SESSION_CACHE_MIB`` (default 320): one session's share; a session that stores more
   loses its own least recently used entries first (and is told so once). It must hold one
-  problem's work (``flashviz.lab.problem.MEMORY_BUDGET``, 256 MiB) or the largest problems
+  problem's work (``flashviz.lab.budget.MEMORY_BUDGET``, 256 MiB) or the largest problems
   are recomputed on every rerun.
 """
 

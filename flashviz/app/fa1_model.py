@@ -1,6 +1,6 @@
 """The cached work of the FA1 vs FA2 page: both recorded runs, and the HBM-over-n series.
 
-The problem is a ``flashviz.lab.problem.ProblemSpec`` (same limits and input patterns as the
+The problem is a ``flashviz.lab.problem_spec.ProblemSpec`` (same limits and input patterns as the
 stepper); ``cached`` hands back the same ``Comparison`` on every step change.
 """
 
@@ -10,7 +10,8 @@ from dataclasses import astuple
 
 from flashviz.app.cached import cached
 from flashviz.lab.fa_compare import Comparison, HbmOverN, compare, hbm_over_n
-from flashviz.lab.problem import ProblemSpec, problem_errors, spec_inputs
+from flashviz.lab.problem import problem_errors, spec_inputs
+from flashviz.lab.problem_spec import ProblemSpec
 
 
 @cached(spinner="Recording FA1 and FA2 ...")

@@ -22,7 +22,7 @@ from flashviz.app.cached import CACHE
 from flashviz.app.jobs import SLOT, Job
 from flashviz.core.measurement import CpuResult
 from flashviz.gpu.doctor import FAILED, Check
-from flashviz.lab.problem import TIME_BUDGET
+from flashviz.lab.budget import TIME_BUDGET
 
 ROOT = Path(flashviz.__file__).resolve().parents[1]
 SWEEP_CPU_S = TIME_BUDGET  # server CPU one click may use, as for a problem

@@ -21,7 +21,7 @@ from flashviz.core.checks import CAUSAL_ALIGNS
 from flashviz.core.precision import PRECISIONS
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.problem import NO_BUG, ProblemSpec
+from flashviz.lab.problem_spec import NO_BUG, ProblemSpec
 
 DEFAULTS = asdict(ProblemSpec())
 LOCAL_ONLY = ("upload",)  # state that a link cannot carry

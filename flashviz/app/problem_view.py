@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import streamlit as st
 
 from flashviz.app.kept import Field, put
-from flashviz.lab.problem import ProblemSpec, suggest_size
+from flashviz.lab.budget import suggest_size
+from flashviz.lab.problem_spec import ProblemSpec
 
 SIZE_NAMES = ("n_q", "n_k", "block_q", "block_kv")
 
@@ -26,7 +27,7 @@ def problem_errors_view(
     errors: Sequence[str], spec: ProblemSpec, fields: Sequence[Field], page: str = "stepper"
 ) -> None:
     """One error box per problem, then a button that applies the size suggested for
-    ``page`` (a page of ``flashviz.lab.problem.PAGES``)."""
+    ``page`` (a page of ``flashviz.lab.budget.PAGES``)."""
     for e in errors:
         st.error(e)
     size = suggested(spec, page)

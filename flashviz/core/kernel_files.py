@@ -1,7 +1,7 @@
 """Where the CUDA kernel is: its file and its entry point, named once.
 
 Read by the GPU layer (``flashviz.gpu.launch_params`` compiles and launches it) and by the
-lab (``flashviz.lab.source_view`` shows it beside the inner step); both import core only.
+lab (``flashviz.lab.code_view`` shows it beside the inner step); both import core only.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Record what FlashAttention-2 does, step by step, for one head.
 
-``record_trace`` runs exactly the algorithm of ``flash_attention`` (same inner step, same
+``record_steps`` runs exactly the algorithm of ``flash_attention`` (same inner step, same
 loop order) and keeps, for each step, the tile-sized arrays a teacher wants to show.
 Step kinds, in execution order for each query block i:
 
@@ -92,7 +92,7 @@ class WriteStep(Step):
 
 @dataclass(frozen=True, eq=False)
 class Trace(TiledProblem):
-    """Everything ``record_trace`` saw: the problem, the steps, and the final output."""
+    """Everything ``record_steps`` saw: the problem, the steps, and the final output."""
 
     precision: str = "float64"
     hooks: UpdateHooks = FA2  # the update's variant: FA2's own, or a bug zoo mistake
@@ -113,7 +113,7 @@ class Trace(TiledProblem):
         return tile_kind_grid(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
 
 
-def record_trace(
+def record_steps(
     q: np.ndarray,
     k: np.ndarray,
     v: np.ndarray,
@@ -143,7 +143,7 @@ def record_trace(
 def record_problem(
     problem: TiledProblem, *, precision: str | None = None, hooks: UpdateHooks = FA2
 ) -> Trace:
-    """``record_trace`` of a problem already validated (``flashviz.core.checks.
+    """``record_steps`` of a problem already validated (``flashviz.core.checks.
     check_tiled_problem(..., two_d=True)``: one head)."""
     if problem.q.ndim != 2:
         raise ValueError(f"a trace records one head: q must be (n_q, d), got {problem.q.shape}")

@@ -2,7 +2,8 @@
 
 Usable from a notebook::
 
-    from flashviz.lab.problem import ProblemSpec, build_trace
+    from flashviz.lab.problem import build_trace
+    from flashviz.lab.problem_spec import ProblemSpec
     from flashviz.figures import figure_context, tile_map_figure
     ctx = figure_context(build_trace(ProblemSpec()))
     tile_map_figure(ctx, step_index=5).show()

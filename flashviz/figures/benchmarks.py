@@ -1,6 +1,6 @@
 """Benchmark charts: time, peak memory and throughput against n, one line per method.
 
-``cpu_benchmark_figure`` takes ``CpuResult`` rows (``flashviz.perf.bench``);
+``cpu_benchmark_figure`` takes ``CpuResult`` rows (``flashviz.perf.cpu_bench``);
 ``gpu_benchmark_figure`` takes ``BenchRow`` rows (``flashviz.gpu.launcher``), where a method
 that ran out of memory at some n shows an "out of memory" marker at that n instead of a
 point (the lesson of naive attention); ``roofline_figure`` draws ``flashviz.perf.roofline``'s

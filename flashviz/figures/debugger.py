@@ -35,7 +35,8 @@ from flashviz.figures.style import (
     base_layout,
     finite_or_nan,
 )
-from flashviz.lab.bugzoo import BUGS, TOL, RowStep, first_bad_chunk
+from flashviz.lab.bugzoo import BUGS, TOL
+from flashviz.lab.row_debugger import RowStep, first_bad_chunk
 
 CORRECT = "correct"
 CORRECT_COLOUR = DONE

@@ -47,7 +47,8 @@ from tokenize import TokenError
 import ml_dtypes
 import numpy as np
 
-from flashviz.lab.problem import MAX_CELLS, MAX_HEAD_DIM, ProblemSpec, suggest_size
+from flashviz.lab.budget import MAX_CELLS, MAX_HEAD_DIM, suggest_size
+from flashviz.lab.problem_spec import ProblemSpec
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 20 MiB: per file, and per .npz once unpacked
 MAX_NDIM = 4  # (1, 1, n, d) is one head; (1, 3, n, d) a stack

@@ -29,8 +29,8 @@ from flashviz.core.masking import (
     visible_counts,
 )
 from flashviz.core.reference import attention_reference
+from flashviz.lab.budget import MAX_HEAD_DIM
 from flashviz.lab.patterns import make_inputs
-from flashviz.lab.problem import MAX_HEAD_DIM
 
 ALIGNS = ("top_left", "bottom_right")  # display order: PyTorch's rule first
 ALIGN_LABELS = {

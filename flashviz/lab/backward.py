@@ -36,7 +36,8 @@ from flashviz.core.costs import (
 from flashviz.core.masking import visible
 from flashviz.core.verdict import DEFAULT_TOL
 from flashviz.lab.explain import Explanation, lines, num, term
-from flashviz.lab.problem import ProblemSpec, problem_errors, spec_inputs
+from flashviz.lab.problem import problem_errors, spec_inputs
+from flashviz.lab.problem_spec import ProblemSpec
 
 DO_STREAM = 1  # dO's stream of the seed: q, k, v use the seed alone
 ITEMSIZE = 4  # bytes per number, as a float32 GPU kernel would move them

@@ -28,7 +28,7 @@ import numpy as np
 from flashviz.core import costs
 from flashviz.core.checks import check_block, check_blocks
 from flashviz.core.masking import num_blocks
-from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_trace
+from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_steps
 from flashviz.lab.fa1 import Fa1TileStep, Fa1Trace, record_fa1
 
 # How the two runs are paired at a slider position: by step number, or by tiles done.
@@ -145,7 +145,7 @@ def compare(
     """Record FA1 and FA2 on one head (q (n_q, d), k and v (n_k, d)) with the same blocks."""
     kw = {"block_q": block_q, "block_kv": block_kv, "causal": causal, "causal_align": causal_align}
     fa1 = record_fa1(q, k, v, scale=scale, itemsize=itemsize, **kw)
-    fa2 = record_trace(q, k, v, scale=scale, **kw)
+    fa2 = record_steps(q, k, v, scale=scale, **kw)
     naive = costs.naive_hbm(fa2.n_q, fa2.n_k, fa2.d, itemsize)
     return Comparison(fa1, fa2, fa1_counts(fa1), fa2_counts(fa2, itemsize), naive)
 

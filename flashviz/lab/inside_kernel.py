@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
-from flashviz.lab.source_view import kernel_range, markers
+from flashviz.lab.code_view import kernel_range, markers
 
 KINDS = ("float32", "tensor cores")
 KERNELS: dict[str, tuple[Path, str]] = {

@@ -4,7 +4,7 @@
 measured against the float64 reference on the *original* inputs: the inputs rounded to the
 storage type (state float64, P~ exact), then the softmax state in float32, then P~ rounded
 to the storage type for the P~ V matmul. The last run is exactly
-``record_trace(precision=...)``. A pure function of plain inputs (the app's Precision page
+``record_steps(precision=...)``. A pure function of plain inputs (the app's Precision page
 draws it); the other lessons are ``flashviz.lab.underflow`` and ``flashviz.lab.exp2_form``.
 """
 
@@ -18,7 +18,7 @@ from flashviz.core.accuracy import max_error
 from flashviz.core.checks import check_problem
 from flashviz.core.precision import get_precision, store
 from flashviz.core.reference import attention_reference, softmax_attention
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.core.verdict import RowErrorMaxima, row_errors
 
 STAGES: dict[str, str] = {
@@ -81,11 +81,11 @@ def error_breakdown(
 ) -> Breakdown:
     """Add one effect of ``precision`` at a time to an exact run; measure each run.
 
-    q (n_q, d), k and v (n_k, d). Every run is ``record_trace``; the reference is
+    q (n_q, d), k and v (n_k, d). Every run is ``record_steps``; the reference is
     ``attention_reference`` on the original q, k, v. Stages (see ``STAGES``):
     "inputs" rounds q, k, v to the storage type and computes in float64; "state" computes
     in the state type (float32); "p_round" also rounds P~ for P~ V, i.e. it is
-    ``record_trace(q, k, v, precision=precision)``. An effect a precision does not have
+    ``record_steps(q, k, v, precision=precision)``. An effect a precision does not have
     (float64: all; float32: P~ rounding) repeats the previous run with ``applies=False``.
     Only outputs are kept (a trace holds every tile); ``flashviz.lab.underflow.
     problem_underflow`` takes a trace.
@@ -103,11 +103,11 @@ def error_breakdown(
         prob.q, prob.k, prob.v, causal=causal, causal_align=causal_align, scale=prob.scale
     )
     stored = [store(x, prec) for x in (prob.q, prob.k, prob.v)]  # exact in the state type
-    rounded_in = record_trace(*(x.astype(np.float64) for x in stored), precision="float64", **kw)
+    rounded_in = record_steps(*(x.astype(np.float64) for x in stored), precision="float64", **kw)
     has_state = prec.state != np.float64
-    in_state = record_trace(*stored, precision=prec.state.name, **kw) if has_state else rounded_in
+    in_state = record_steps(*stored, precision=prec.state.name, **kw) if has_state else rounded_in
     full = (
-        record_trace(prob.q, prob.k, prob.v, precision=prec.name, **kw)
+        record_steps(prob.q, prob.k, prob.v, precision=prec.name, **kw)
         if prec.rounds_p
         else in_state
     )

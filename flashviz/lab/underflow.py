@@ -22,7 +22,7 @@ from flashviz.core.inner_step import online_update
 from flashviz.core.precision import get_precision
 from flashviz.core.reference import softmax_weights
 from flashviz.core.trace import Trace, WriteStep
-from flashviz.lab.bugzoo import check_row, exact_prefix
+from flashviz.lab.row_debugger import check_row, exact_prefix
 
 UNDERFLOW_TYPES = ("float16", "bfloat16", "float32")
 

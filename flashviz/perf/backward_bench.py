@@ -1,5 +1,5 @@
 """CPU benchmark of the backward pass: FlashAttention-2's tiled backward against the standard
-backward, measured in one run, as the forward's bench (``flashviz.perf.bench``) does.
+backward, measured in one run, as the forward's bench (``flashviz.perf.cpu_bench``) does.
 
 The standard backward (``naive_attention_backward``) forms S and keeps P = softmax(S), then
 dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(dP * P)), dQ and dK: it holds n x n
@@ -23,7 +23,7 @@ from flashviz.core.backward import (
 )
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
 from flashviz.core.measurement import CpuResult
-from flashviz.perf.bench import compare
+from flashviz.perf.cpu_bench import compare
 
 
 def grads_error(grads: Grads, ref: Grads) -> float:

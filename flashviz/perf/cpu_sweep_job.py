@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from flashviz.core.measurement import CpuResult
-from flashviz.perf.bench import measure
+from flashviz.perf.cpu_bench import measure
 
 MARGIN = 1.25  # a larger n costs a little more than n^2 predicts (caches)
 CALIBRATION_N = 256

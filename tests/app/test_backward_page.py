@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from flashviz.app.pages.backward import PROBLEM
 from flashviz.core.backward_trace import BwdTileStep
 from flashviz.lab.backward import dq_adds_total, progress, run_backward, step_title
-from flashviz.lab.problem import ProblemSpec
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.support import decode, spec
 
 ROOT = Path(__file__).resolve().parents[2]

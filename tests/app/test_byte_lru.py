@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from flashviz.app.byte_lru import ByteLRU, array_key, deep_bytes
 from flashviz.app.cached import mib_setting
 from flashviz.figures.context import figure_context
-from flashviz.lab.problem import ProblemSpec, build_trace, estimate_cost
+from flashviz.lab.budget import estimate_cost
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 
 MIB = 2**20
 

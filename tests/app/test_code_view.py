@@ -10,8 +10,8 @@ from html.parser import HTMLParser
 import pytest
 
 from flashviz.app.stepper.code_view import CONTEXT, code_html, source_html
-from flashviz.lab import source_view
-from flashviz.lab.source_view import (
+from flashviz.lab import code_view
+from flashviz.lab.code_view import (
     KERNEL_ONLY,
     STEP_PHASES,
     Source,
@@ -143,7 +143,7 @@ def test_context_window_and_escaping():
 def test_a_missing_marker_gives_an_error_not_a_traceback(tmp_path, monkeypatch):
     broken = tmp_path / "flash_attention.cu"
     broken.write_text(kernel_code().text.replace("// phase:exp", "// exp"))
-    monkeypatch.setattr(source_view, "KERNEL_PATH", broken)
+    monkeypatch.setattr(code_view, "KERNEL_PATH", broken)
     drawn = code_html("tile")
     assert drawn.startswith('<div class="fv-alert fv-error">') and "fv-code" not in drawn
     assert "no marker for exp" in drawn
@@ -162,7 +162,7 @@ def test_an_edited_source_is_drawn_again(tmp_path, monkeypatch):
     """The drawing is cached per file version: an edit (new mtime) shows at the next call."""
     cu = tmp_path / "flash_attention.cu"
     cu.write_text(kernel_code().text)
-    monkeypatch.setattr(source_view, "KERNEL_PATH", cu)
+    monkeypatch.setattr(code_view, "KERNEL_PATH", cu)
     assert "edited_line" not in _bodies(code_html("write"))[1]
     cu.write_text(cu.read_text().replace("// phase:normalize", "// phase:normalize edited_line"))
     stat = cu.stat()

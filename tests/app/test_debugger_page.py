@@ -25,7 +25,8 @@ from flashviz.figures.debugger import (
     state_figure,
 )
 from flashviz.figures.style import CURRENT
-from flashviz.lab.bugzoo import BUGS, debug_row, first_bad_chunk, first_bite
+from flashviz.lab.bugzoo import BUGS
+from flashviz.lab.row_debugger import debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import DEMO_PATTERN, MAX_ROW, ROW_PATTERNS, make_row, row_values
 from tests.support import decode
 

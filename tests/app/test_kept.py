@@ -8,7 +8,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.step_view_driver import step_title
 
 ROOT = Path(__file__).resolve().parents[2]

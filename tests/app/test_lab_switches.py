@@ -12,7 +12,8 @@ from flashviz.core.precision import PRECISIONS
 from flashviz.io.uploads import UploadError, load_qkv, qkv_digest
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.divergence import first_diverging_step
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.step_view_driver import enabled, move, send, step_charts, step_text
 from tests.app.test_stepper_page import correct_verdict, run_app, step_title, verdict_numbers
 

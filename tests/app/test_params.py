@@ -10,7 +10,7 @@ import pytest
 
 from flashviz.app.pages import causal, fa1, precision
 from flashviz.app.params import CHOICES, STEPPER_FIELDS, problem_fields
-from flashviz.lab.problem import ProblemSpec
+from flashviz.lab.problem_spec import ProblemSpec
 
 SPEC = asdict(ProblemSpec())
 

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.core.precision import PRECISIONS
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.lab.patterns import PATTERNS, make_inputs
 from flashviz.lab.precision_errors import error_breakdown
 from flashviz.lab.underflow import UNDERFLOW_TYPES, problem_underflow
@@ -99,7 +99,7 @@ def test_sizes_seed_and_logit_scale(page):
         page.number_input(key=key).set_value(value).run()
         _ok(page)
     q, k, v = make_inputs("random", 37, 23, 9, 4)
-    exact = record_trace(q, k, v, block_q=5, block_kv=7, scale=30.0 / 3)  # c / sqrt(d)
+    exact = record_steps(q, k, v, block_q=5, block_kv=7, scale=30.0 / 3)  # c / sqrt(d)
     expected = [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
     counts = page.dataframe[2].value  # underflow counts of this problem
     assert list(counts["type"]) == list(UNDERFLOW_TYPES)

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.app.safe_text import shown
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from flashviz.lab.quiz import fmt, quiz_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +20,8 @@ import sys
 sys.path.insert(0, {root!r})
 import streamlit as st
 from flashviz.figures import figure_context, stats_figure, tile_figure
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from flashviz.app.stepper.export_view import png_download
 from flashviz.app.stepper.quiz_view import quiz_mode_toggle, quiz_section
 

@@ -15,7 +15,8 @@ from flashviz.app.stepper.step_texts import TextChoices, step_texts
 from flashviz.figures import figure_context
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.explain import explain
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from flashviz.lab.progress import progress
 
 

@@ -12,7 +12,8 @@ from flashviz.app.safe_text import shown
 from flashviz.core.trace import TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.step_view_driver import move, parts, slide, step_charts, step_title
 from tests.support import decode, spec
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from flashviz.app.params import STEPPER_FIELDS
 from flashviz.app.safe_text import plain_message, shown, url_warning, user_text
-from flashviz.lab.problem import ProblemSpec
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.test_debugger_page import PAGE as DEBUGGER
 from tests.app.test_stepper_page import TIMEOUT, run_app
 

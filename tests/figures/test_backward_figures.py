@@ -28,7 +28,7 @@ from flashviz.lab.backward import (
     tile_order,
     tile_states,
 )
-from flashviz.lab.problem import ProblemSpec
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.support import decode
 
 SPEC = ProblemSpec(n_q=10, n_k=9, head_dim=3, block_q=3, block_kv=2, causal=True)

@@ -22,7 +22,8 @@ from flashviz.figures.correctness import error_figure
 from flashviz.figures.tile import score_range as tile_scale_range
 from flashviz.figures.tile_map import tile_map_title
 from flashviz.figures.whole_run import run_states, whole_run_figure
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 from tests.support import decode, spec
 
 SPECS = [

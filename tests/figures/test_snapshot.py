@@ -50,11 +50,12 @@ from flashviz.figures.precision import (
 from flashviz.figures.whole_run import whole_run_figure
 from flashviz.gpu.launcher import BenchRow
 from flashviz.lab.alignment import analyse_both
-from flashviz.lab.bugzoo import debug_row
 from flashviz.lab.exp2_form import compare_forms, forms_table
 from flashviz.lab.fa_compare import compare, hbm_over_n
 from flashviz.lab.precision_errors import error_breakdown
-from flashviz.lab.problem import ProblemSpec, build_trace, spec_inputs
+from flashviz.lab.problem import build_trace, spec_inputs
+from flashviz.lab.problem_spec import ProblemSpec
+from flashviz.lab.row_debugger import debug_row
 from flashviz.lab.row_input import make_row, row_values
 from flashviz.lab.underflow import (
     UNDERFLOW_TYPES,

@@ -20,7 +20,7 @@ import numpy as np
 
 from flashviz.gpu import launcher as gpu
 from flashviz.gpu.launch_params import KernelCall, tc_call
-from flashviz.perf import bench
+from flashviz.perf import cpu_bench
 from tests.gpu.cuda_emulation import emu, emu_tc
 
 
@@ -92,7 +92,7 @@ class CpuDevice:
         return statistics.median(times) * 1e3
 
     def peak_bytes(self, run: gpu.Run) -> int:
-        return bench.peak_bytes(run)
+        return cpu_bench.peak_bytes(run)
 
     def free(self) -> None:
         self.freed += 1

@@ -38,7 +38,7 @@ JOBS = [(config, arch) for config in CONFIGS for arch in ARCHS]
 if sys.platform not in ("linux", "win32"):  # NVIDIA ships the NVRTC wheel for these only
     pytest.skip(f"no NVRTC wheel for {sys.platform}", allow_module_level=True)
 
-PHASES = [  # as flashviz.lab.source_view.PHASES; "reduce" is the kernel's only
+PHASES = [  # as flashviz.lab.code_view.PHASES; "reduce" is the kernel's only
     "init", "scores", "max", "exp", "alpha", "sum", "accumulate", "reduce", "normalize", "lse"
 ]  # fmt: skip
 

@@ -6,7 +6,7 @@
 2. The CPU emulator (cuda_emu_warp.h: one fiber per CUDA thread, mma.sync and
    __shfl_xor_sync as rendezvous of the warp's 32 threads, layouts pinned to the PTX ISA by
    test_mma_layout.py) runs the kernel's own source, and its o and lse are compared with
-   ``record_trace(precision="float16" / "bfloat16")`` run on the same problem.
+   ``record_steps(precision="float16" / "bfloat16")`` run on the same problem.
 3. ThreadSanitizer finds no race; without either __syncthreads() it finds one.
 4. Injected mistakes fail.
 
@@ -17,7 +17,7 @@ computation in P, plus 4 ulps. Here:
 * the reference is float64 attention on the inputs *as the kernel reads them* (rounded to
   float16 / bfloat16): rounding the inputs is the same for kernel and trace, and would
   otherwise swamp everything the kernel does;
-* "the computation in P" is the trace, ``record_trace(precision=...)``: same inputs, float32
+* "the computation in P" is the trace, ``record_steps(precision=...)``: same inputs, float32
   state, float32 scores from exact 16-bit products, P~ rounded to the input type for P~ V
   and l summing the unrounded P~, i.e. the numbers the kernel is meant to produce, in the
   same tile order;
@@ -54,7 +54,7 @@ from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.kernel_files import TC_KERNEL_PATH
 from flashviz.core.precision import get_precision
 from flashviz.core.reference import attention_reference
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.gpu.launch_params import (
     SHARED_LIMIT_BYTES,
     TcConfig,
@@ -191,7 +191,7 @@ def trace_outputs(q, k, v, *, precision, block_q, block_kv, **mask):
     o = np.zeros(q.shape, dtype=np.float32)
     lse = np.zeros(q.shape[:-1], dtype=np.float32)
     for head in np.ndindex(q.shape[:-2]):
-        t = record_trace(
+        t = record_steps(
             q[head], k[head], v[head], block_q=block_q, block_kv=block_kv,
             precision=precision, **mask,
         )  # fmt: skip

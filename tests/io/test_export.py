@@ -25,7 +25,8 @@ from flashviz.io.export import (
     png_size,
     png_zip,
 )
-from flashviz.lab.problem import ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import ProblemSpec
 
 HAS_BROWSER = shutil.which("chromium") or shutil.which("google-chrome") or shutil.which("chrome")
 needs_browser = pytest.mark.skipif(not HAS_BROWSER, reason="no Chromium/Chrome on this machine")

@@ -1,4 +1,4 @@
-"""The backward lesson (``flashviz.lab.backward``, ``flashviz.lab.backward_source``) and its
+"""The backward lesson (``flashviz.lab.backward``, ``flashviz.lab.backward_code_view``) and its
 budget: the run against its reference, the counters against the cost formulas, the tile
 map's states in K/V-outer order, dQ's additions, D_i both ways, the explanations' numbers,
 the code phases of each step kind."""
@@ -33,24 +33,19 @@ from flashviz.lab.backward import (
     tile_order,
     tile_states,
 )
-from flashviz.lab.backward_source import (
+from flashviz.lab.backward_code_view import (
     INNER_PHASES,
     STEP_PHASES,
     backward_highlight,
     source_paths,
     step_phases,
 )
+from flashviz.lab.budget import MAX_STEPS, estimate_cost, page_steps, suggest_spec
+from flashviz.lab.code_view import MarkerError
 from flashviz.lab.explain import num
 from flashviz.lab.patterns import PATTERNS, make_inputs
-from flashviz.lab.problem import (
-    MAX_STEPS,
-    ProblemSpec,
-    estimate_cost,
-    page_steps,
-    problem_errors,
-    suggest_spec,
-)
-from flashviz.lab.source_view import MarkerError
+from flashviz.lab.problem import problem_errors
+from flashviz.lab.problem_spec import ProblemSpec
 
 SMALL = ProblemSpec(n_q=10, n_k=7, head_dim=4, block_q=3, block_kv=2)
 CASES = [

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import flashviz
 from flashviz.core.precision import PRECISIONS
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.figures.context import figure_context
 from flashviz.figures.whole_run import (
     MAX_DIMS,
@@ -24,20 +24,11 @@ from flashviz.figures.whole_run import (
     run_states,
     whole_run_figure,
 )
+from flashviz.lab.budget import PAGES, estimate_cost, suggest_size, suggest_spec
 from flashviz.lab.fa_compare import compare
 from flashviz.lab.precision_errors import error_breakdown
-from flashviz.lab.problem import (
-    NO_BUG,
-    PAGES,
-    ProblemSpec,
-    build_trace,
-    estimate_cost,
-    problem_errors,
-    spec_inputs,
-    spec_problem,
-    suggest_size,
-    suggest_spec,
-)
+from flashviz.lab.problem import build_trace, problem_errors, spec_inputs, spec_problem
+from flashviz.lab.problem_spec import NO_BUG, ProblemSpec
 from flashviz.lab.underflow import UNDERFLOW_TYPES, problem_underflow
 from tests.app.step_view_driver import step_title
 from tests.app.test_stepper_page import run_app
@@ -136,7 +127,7 @@ def test_the_estimate_bounds_the_precision_page(spec: ProblemSpec) -> None:
     try:
         q, k, v = spec_inputs(spec)
         runs = {p: error_breakdown(q, k, v, precision=p, **spec.tiling) for p in PRECISIONS}
-        exact = record_trace(q, k, v, **spec.tiling)
+        exact = record_steps(q, k, v, **spec.tiling)
         [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
         _, peak = tracemalloc.get_traced_memory()
     finally:

@@ -17,10 +17,8 @@ from flashviz.lab.bugzoo import (
     LOG_UNDERFLOW,
     bug_hooks,
     bug_tex,
-    debug_row,
-    first_bad_chunk,
-    first_bite,
 )
+from flashviz.lab.row_debugger import debug_row, first_bad_chunk, first_bite
 from tests.support import assert_equal_to_rounding
 
 NEG = -np.inf

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz.core.inner_step import attn_fwd_inner, initial_state
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.figures.precision import forms_table_figure
 from flashviz.lab.exp2_form import LN2, LOG2E, attn_fwd_inner_exp2, compare_forms, forms_table
 from flashviz.lab.patterns import make_inputs
@@ -104,7 +104,7 @@ def test_both_forms_match_the_reference_and_each_other(rng, dtype, case):
         finite = np.isfinite(lse)
         terms = max(1.0, float(np.abs(lse[finite]).max(initial=0.0)))
         np.testing.assert_allclose(lse_e[finite], lse[finite], rtol=0, atol=1e-13 * terms)
-    trace = record_trace(q, k, v, **kw)  # the paper's form is the stepper's run
+    trace = record_steps(q, k, v, **kw)  # the paper's form is the stepper's run
     # the same steps on blocks compare_forms copies and the trace slices: a BLAS may sum a
     # matmul in another order depending on where its operands sit in memory
     bound = dict(block_kv=bkv, causal=causal, causal_align=align)

@@ -11,6 +11,7 @@ import pytest
 from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
 from flashviz.gpu.kernel_resources import build_config, recorded, recorded_registers
 from flashviz.gpu.launch_params import offered_configs, offered_tc_configs, tc_config
+from flashviz.lab.code_view import PHASES
 from flashviz.lab.inside_kernel import (
     HOLDS,
     LOOP_LOAD,
@@ -21,7 +22,6 @@ from flashviz.lab.inside_kernel import (
     timeline,
 )
 from flashviz.lab.occupancy import SM_LIMITS, occupancy
-from flashviz.lab.source_view import PHASES
 from flashviz.lab.tile_explorer import BLOCK_SIZES, explore
 
 

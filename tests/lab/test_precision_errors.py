@@ -23,7 +23,7 @@ from flashviz.core.accuracy import allowed_error
 from flashviz.core.masking import mask_offset
 from flashviz.core.precision import PRECISIONS, get_precision, store
 from flashviz.core.reference import attention_reference, masked_scores, softmax_attention
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.core.verdict import row_errors
 from flashviz.figures.precision import breakdown_figure, row_error_figure
 from flashviz.lab.patterns import make_inputs
@@ -37,12 +37,12 @@ from tests.support import decode, spec
 
 @pytest.mark.parametrize("precision", list(PRECISIONS))
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}x{c[1]}-{c[5]}-{c[6]}")
-def test_last_stage_is_record_trace_bit_for_bit(rng, precision, case):
+def test_last_stage_is_record_steps_bit_for_bit(rng, precision, case):
     n_q, n_k, d, bq, bkv, causal, align = case
     q, k, v = random_qkv(rng, n_q, n_k, d)
     kw = {"block_q": bq, "block_kv": bkv, "causal": causal, "causal_align": align}
     b = error_breakdown(q, k, v, precision=precision, **kw)
-    trace = record_trace(q, k, v, precision=precision, **kw)
+    trace = record_steps(q, k, v, precision=precision, **kw)
     np.testing.assert_array_equal(b.final.o, trace.o)
     np.testing.assert_array_equal(b.final.lse, trace.lse)
     assert b.final.o.dtype == trace.o.dtype == get_precision(precision).state
@@ -59,10 +59,10 @@ def test_stages_add_one_effect_each(rng, precision):
     assert applies == [True, prec.state != np.float64, prec.rounds_p]
     stored = [store(x, prec) for x in (q, k, v)]
     # stage 1: rounded inputs, exact (float64) state
-    exact_state = record_trace(*(x.astype(np.float64) for x in stored), precision="float64", **kw)
+    exact_state = record_steps(*(x.astype(np.float64) for x in stored), precision="float64", **kw)
     np.testing.assert_array_equal(b.stages[0].o, exact_state.o)
     # stage 2: the state type, P~ not rounded
-    in_state = record_trace(*stored, precision=prec.state.name, **kw)
+    in_state = record_steps(*stored, precision=prec.state.name, **kw)
     np.testing.assert_array_equal(b.stages[1].o, in_state.o)
     assert b.stages[1].o.dtype == prec.state
     for n, stage in enumerate(b.stages):

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flashviz.lab.bugzoo import BUGS, debug_row, first_bad_chunk, first_bite
+from flashviz.lab.bugzoo import BUGS
+from flashviz.lab.row_debugger import debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import (
     DEMO_PATTERN,
     MAX_ROW,

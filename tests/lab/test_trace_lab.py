@@ -13,8 +13,9 @@ from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import LoadStep, TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.figures.context import full_scores
-from flashviz.lab.bugzoo import BUGS, debug_row, first_bad_chunk
+from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.divergence import first_diverging_step, step_estimate
+from flashviz.lab.row_debugger import debug_row, first_bad_chunk
 
 LOW = ["float32", "float16", "bfloat16"]
 

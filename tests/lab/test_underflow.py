@@ -22,11 +22,11 @@ from flashviz.core.accuracy import allowed_error
 from flashviz.core.masking import mask_offset, visible_counts
 from flashviz.core.precision import get_precision
 from flashviz.core.reference import softmax_rows
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.figures.precision import gap_sweep_figure, underflow_figure
-from flashviz.lab.bugzoo import debug_row
 from flashviz.lab.exp2_form import LN2
 from flashviz.lab.patterns import make_inputs
+from flashviz.lab.row_debugger import debug_row
 from flashviz.lab.underflow import (
     UNDERFLOW_TYPES,
     exp_neg,
@@ -103,7 +103,7 @@ def test_problem_underflow_on_a_hand_built_row():
     q = np.ones((1, 1))
     k = np.array([[0.0], [5.0], [30.0], [10.0]])
     v = np.array([[1.0], [-1.0], [0.5], [0.25]])
-    trace = record_trace(q, k, v, block_q=1, block_kv=2, scale=1.0)
+    trace = record_steps(q, k, v, block_q=1, block_kv=2, scale=1.0)
     l_fin = 1 + math.exp(-20) + math.exp(-25) * (1 + math.exp(-5))
     f16 = problem_underflow(trace, "float16")
     assert (f16.n_p, f16.p_zero, f16.p_subnormal) == (4, 1, 0)
@@ -122,7 +122,7 @@ def test_problem_underflow_on_a_hand_built_row():
 def test_problem_underflow_counts_every_visible_entry(case):
     n_q, n_k, d, bq, bkv, causal, align = case
     q, k, v = make_inputs("spiky", n_q, n_k, d, 3)
-    trace = record_trace(q * 30, k, v, block_q=bq, block_kv=bkv, causal=causal,
+    trace = record_steps(q * 30, k, v, block_q=bq, block_kv=bkv, causal=causal,
                          causal_align=align)  # fmt: skip
     counts = [problem_underflow(trace, name) for name in UNDERFLOW_TYPES]
     offset = mask_offset(n_q, n_k, causal, align)

@@ -13,7 +13,7 @@ from flashviz.core.backward import (
     naive_attention_backward,
 )
 from flashviz.core.flash import flash_attention
-from flashviz.perf import backward_bench, bench
+from flashviz.perf import backward_bench, cpu_bench
 
 
 def draw(rng, n_q, n_k, d, dtype):
@@ -72,13 +72,13 @@ def test_measure_backward_reports_both_methods_and_their_errors(causal):
 
 
 def test_sweep_runs_the_backward_and_the_table_has_the_forwards_columns(capsys):
-    results = bench.sweep(
+    results = cpu_bench.sweep(
         [40, 72], 8, progress=True, measure_one=backward_bench.measure_backward,
         desc="CPU backward sweep", repeat=1, block_q=16, block_kv=32,
     )  # fmt: skip
     assert [(r.n, r.d) for r in results] == [(40, 8), (72, 8)]
     assert "CPU backward sweep: 100%" in capsys.readouterr().err
-    header, rule, *rows = bench.format_table(results).splitlines()
+    header, rule, *rows = cpu_bench.format_table(results).splitlines()
     assert header.split()[:6] == ["n", "d", "naive", "ms", "flash", "ms"]
     assert rule == "-" * len(header)
     assert [row.split()[0] for row in rows] == ["40", "72"]

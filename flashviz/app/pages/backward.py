@@ -15,7 +15,7 @@ from dataclasses import astuple
 
 import streamlit as st
 
-from flashviz.app.backward_code import ALL, PHASE_KEY, backward_code_section
+from flashviz.app.backward_code_view import ALL, PHASE_KEY, backward_code_section
 from flashviz.app.cached import cached
 from flashviz.app.charts import chart
 from flashviz.app.kept import keep, mirror_url, page_fields
@@ -48,9 +48,10 @@ from flashviz.lab.backward import (
     tile_order,
     tile_states,
 )
-from flashviz.lab.backward_source import STEP_PHASES
+from flashviz.lab.backward_code_view import STEP_PHASES
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.problem import ProblemSpec, problem_errors
+from flashviz.lab.problem import problem_errors
+from flashviz.lab.problem_spec import ProblemSpec
 
 PAGE = "backward"  # its budget in flashviz.lab.problem
 PROBLEM = {  # ProblemSpec field -> this page's widget: the problem all pages share

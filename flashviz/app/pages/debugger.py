@@ -2,7 +2,7 @@
 
 The row comes from a pattern, typed or pasted numbers, or an uploaded ``.npy``; it is
 split into chunks; each chunk updates m, l, alpha and the running sum exactly as the FA2
-inner loop does (``flashviz.lab.bugzoo.debug_row``), next to the exact softmax of the keys
+inner loop does (``flashviz.lab.row_debugger.debug_row``), next to the exact softmax of the keys
 seen so far. Bug switches inject the classic mistakes; each says where it first bites and
 why (``first_bite``). Widgets carry no ``value=``: their values live in session state,
 re-set at every run so that the typed row or the pattern survive a switch of source.
@@ -29,7 +29,8 @@ from flashviz.figures.debugger import (
     variant_label,
 )
 from flashviz.io.uploads import MAX_UPLOAD_BYTES, load_score_row
-from flashviz.lab.bugzoo import BUGS, TOL, RowStep, debug_row, first_bad_chunk, first_bite
+from flashviz.lab.bugzoo import BUGS, TOL
+from flashviz.lab.row_debugger import RowStep, debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import (
     DEMO_PATTERN,
     MAX_ROW,

@@ -27,7 +27,8 @@ from flashviz.figures.fa1_fa2 import counters_figure, hbm_over_n_figure, loop_or
 from flashviz.lab.fa1 import Fa1InitStep, Fa1LoadStep, Fa1Step, Fa1TileStep
 from flashviz.lab.fa_compare import Comparison, fa2_step_flops, flops_difference
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.problem import ProblemSpec, problem_errors
+from flashviz.lab.problem import problem_errors
+from flashviz.lab.problem_spec import ProblemSpec
 
 PROBLEM = {  # ProblemSpec field -> this page's widget: the problem all pages share
     "pattern": "fa1_pattern",

@@ -154,7 +154,7 @@ def gpu_results(rows: Sequence[gpu.BenchRow], d: int) -> None:
 
 
 def cpu_table(results: Sequence[CpuResult]) -> dict[str, list]:
-    """The CPU sweep as table columns (what ``bench.format_table`` prints)."""
+    """The CPU sweep as table columns (what ``cpu_bench.format_table`` prints)."""
     return {
         "n": [r.n for r in results],
         "d": [r.d for r in results],

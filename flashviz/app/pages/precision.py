@@ -21,7 +21,7 @@ from flashviz.app.kept import keep, mirror_url, page_fields
 from flashviz.app.params import problem_fields
 from flashviz.core.masking import num_blocks
 from flashviz.core.precision import PRECISION_LABELS, PRECISIONS, get_precision
-from flashviz.core.trace import record_trace
+from flashviz.core.trace import record_steps
 from flashviz.figures.precision import (
     STAGE_SHORT,
     breakdown_figure,
@@ -33,7 +33,8 @@ from flashviz.figures.precision import (
 from flashviz.lab.exp2_form import FormsRun, compare_forms, forms_table
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.precision_errors import STAGES, Breakdown, error_breakdown
-from flashviz.lab.problem import ProblemSpec, problem_errors, spec_inputs
+from flashviz.lab.problem import problem_errors, spec_inputs
+from flashviz.lab.problem_spec import ProblemSpec
 from flashviz.lab.underflow import (
     UNDERFLOW_TYPES,
     ProblemUnderflow,
@@ -84,7 +85,7 @@ def _breakdowns(values: tuple) -> tuple[dict[str, Breakdown], list[ProblemUnderf
     spec = ProblemSpec(*values)
     q, k, v = spec_inputs(spec)
     runs = {p: error_breakdown(q, k, v, precision=p, **spec.tiling) for p in PRECISIONS}
-    exact = record_trace(q, k, v, **spec.tiling)  # float64: P~ and alpha as they are
+    exact = record_steps(q, k, v, **spec.tiling)  # float64: P~ and alpha as they are
     return runs, [problem_underflow(exact, name) for name in UNDERFLOW_TYPES]
 
 

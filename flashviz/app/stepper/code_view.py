@@ -1,11 +1,11 @@
 """Code beside the math: the Python inner step and the CUDA kernel, this step's phase lit up.
 
-Both sources are cut at their ``phase:`` markers (``flashviz/lab/source_view.py``) and drawn
+Both sources are cut at their ``phase:`` markers (``flashviz/lab/code_view.py``) and drawn
 once per file version: the cache is keyed on each file's path and modification time, so
 the highlight follows the code as it changes without re-parsing it at every step. st.code
 cannot highlight lines, so the code is drawn as escaped HTML: monospace, file line
 numbers, comments dimmed, the current phase's lines on an orange background. A phase only
-the kernel has (``source_view.KERNEL_ONLY``: the cross-thread sum of l_i at a write step)
+the kernel has (``code_view.KERNEL_ONLY``: the cross-thread sum of l_i at a write step)
 lights nothing on the Python side, and the caption says why. The code is a part of the
 step view (``code_html``, one per step kind), swapped by the browser with the step; its
 controls (``code_choices``) stay the same from step to step.
@@ -22,8 +22,8 @@ from flashviz.app.cached import cached
 from flashviz.app.math_html import markdown_html
 from flashviz.core import inner_step
 from flashviz.figures.style import CURRENT
-from flashviz.lab import source_view
-from flashviz.lab.source_view import (
+from flashviz.lab import code_view
+from flashviz.lab.code_view import (
     KERNEL_ONLY,
     STEP_PHASES,
     Source,
@@ -35,7 +35,7 @@ from flashviz.lab.source_view import (
 )
 
 Files = tuple[tuple[str, int], ...]  # (path, st_mtime_ns) of the Python and CUDA sources
-_KERNEL_ONLY_NOTES = {  # why each phase of source_view.KERNEL_ONLY has no Python lines
+_KERNEL_ONLY_NOTES = {  # why each phase of code_view.KERNEL_ONLY has no Python lines
     "reduce": " `reduce` is the kernel's alone: each thread has kept l_part, the sum over "
     "its own columns, and the row's threads now add their shares into l_i; NumPy's l_i is "
     "the whole row's sum from the start.",
@@ -127,7 +127,7 @@ def file_lines(source: Source, ranges: list[tuple[int, int]]) -> str:
 
 def _files() -> Files:
     """The two source files as (path, modification time): what the caches below key on."""
-    paths = (Path(inner_step.__file__), source_view.KERNEL_PATH)
+    paths = (Path(inner_step.__file__), code_view.KERNEL_PATH)
     return tuple((str(p), p.stat().st_mtime_ns) for p in paths)
 
 

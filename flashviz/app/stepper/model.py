@@ -18,7 +18,8 @@ from flashviz.app.charts import themed
 from flashviz.figures.context import FigureContext, figure_context
 from flashviz.figures.whole_run import whole_run_figure
 from flashviz.lab.divergence import first_diverging_step
-from flashviz.lab.problem import NO_BUG, ProblemSpec, build_trace
+from flashviz.lab.problem import build_trace
+from flashviz.lab.problem_spec import NO_BUG, ProblemSpec
 
 Uploaded = tuple[np.ndarray, np.ndarray, np.ndarray] | None
 

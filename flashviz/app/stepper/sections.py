@@ -11,7 +11,7 @@ from flashviz.app.stepper.model import Uploaded, whole_run, whole_run_html
 from flashviz.app.stepper.uploads_view import trace_download_button
 from flashviz.figures import FigureContext
 from flashviz.figures.correctness import error_figure
-from flashviz.lab.problem import ProblemSpec
+from flashviz.lab.problem_spec import ProblemSpec
 
 HOW_TO_READ = """
 - **Tile map** (left): every score s_rc = tau q_r . k_c of the problem, cut into tiles of

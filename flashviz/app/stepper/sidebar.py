@@ -12,7 +12,7 @@ from flashviz.io.uploads import qkv_digest
 from flashviz.lab.alignment import ALIGN_LABELS  # the causal alignments' names
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.problem import NO_BUG
+from flashviz.lab.problem_spec import NO_BUG
 
 
 def _use_upload(uploaded: Uploaded) -> None:

@@ -1,10 +1,10 @@
-"""The backward's Python code, cut into the phases of one step (as ``source_view`` does for
+"""The backward's Python code, cut into the phases of one step (as ``code_view`` does for
 the forward).
 
 Two sources, read from the files at every call: the inner step (``row_delta`` and
 ``attn_bwd_inner`` of ``flashviz/core/backward_step.py``, markers ``delta`` to ``dk``) and
 the loops (``tiled_backward`` of ``flashviz/core/backward.py``, marker ``write``).
-The span of a phase follows ``source_view``'s rule. A ``load_kv`` step has no marker: K_j
+The span of a phase follows ``code_view``'s rule. A ``load_kv`` step has no marker: K_j
 and V_j are loaded and dK_j = dV_j = 0 by the loop, around the markers.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flashviz.core import backward, backward_step
-from flashviz.lab.source_view import Source, function_code, phase_ranges, phases_of
+from flashviz.lab.code_view import Source, function_code, phase_ranges, phases_of
 
 INNER_PHASES: tuple[str, ...] = (
     "delta",  # D_i = rowsum(dO_i * O_i), once before the loops

@@ -1,7 +1,7 @@
 """Code beside the math on the backward page: the inner step and the loops of the NumPy
 backward, this step's phase lit up.
 
-The sources are cut at their ``phase:`` markers (``flashviz.lab.backward_source``) and drawn
+The sources are cut at their ``phase:`` markers (``flashviz.lab.backward_code_view``) and drawn
 as the stepper's code is (``flashviz.app.stepper.code_view.source_html``), cached per file
 version (path and modification time).
 """
@@ -14,8 +14,8 @@ import streamlit as st
 
 from flashviz.app.cached import cached
 from flashviz.app.stepper.code_view import CONTEXT, file_lines, source_html
-from flashviz.lab.backward_source import STEP_PHASES, backward_highlight, source_paths
-from flashviz.lab.source_view import Source
+from flashviz.lab.backward_code_view import STEP_PHASES, backward_highlight, source_paths
+from flashviz.lab.code_view import Source
 
 ALL = "all phases"
 PHASE_KEY = "bwd_code_phase"  # the radio of a tile step's phase (kept by the page)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from flashviz.core import inner_step
 from flashviz.core.kernel_files import KERNEL_PATH
-from flashviz.lab.source_view import (
+from flashviz.lab.code_view import (
     KERNEL_ONLY,
     PHASES,
     PYTHON_FUNCTIONS,
