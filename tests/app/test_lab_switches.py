@@ -9,7 +9,8 @@ import pytest
 
 from flashviz.app.safe_text import shown
 from flashviz.core.precision import PRECISIONS
-from flashviz.io.uploads import UploadError, load_qkv, qkv_digest
+from flashviz.io.bounded_read import UploadError
+from flashviz.io.uploads import load_qkv, qkv_digest
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.divergence import first_diverging_step
 from flashviz.lab.problem import build_trace

@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from flashviz.app.cached import CACHE
 from flashviz.app.safe_text import shown
 from flashviz.app.stepper.uploads_view import parse_upload
-from flashviz.io.uploads import MAX_UPLOAD_BYTES, QKVUpload
+from flashviz.io.bounded_read import MAX_UPLOAD_BYTES
+from flashviz.io.uploads import QKVUpload
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = (

@@ -18,15 +18,8 @@ from hypothesis import strategies as st
 from numpy.typing import DTypeLike
 
 from flashviz import attention_reference, record_trace
-from flashviz.io.uploads import (
-    MAX_UPLOAD_BYTES,
-    UploadError,
-    load_qkv,
-    load_qkv_files,
-    load_score_row,
-    qkv_digest,
-    read_qkv,
-)
+from flashviz.io.bounded_read import MAX_UPLOAD_BYTES, UploadError
+from flashviz.io.uploads import load_qkv, load_qkv_files, load_score_row, qkv_digest, read_qkv
 
 DTYPES = [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.int8, np.int64, ">f4"]
 

@@ -28,7 +28,8 @@ from flashviz.figures.debugger import (
     state_figure,
     variant_label,
 )
-from flashviz.io.uploads import MAX_UPLOAD_BYTES, load_score_row
+from flashviz.io.bounded_read import MAX_UPLOAD_BYTES
+from flashviz.io.uploads import load_score_row
 from flashviz.lab.bugzoo import BUGS, TOL
 from flashviz.lab.row_debugger import RowStep, debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import (

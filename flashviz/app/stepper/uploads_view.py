@@ -18,8 +18,9 @@ import streamlit as st
 from flashviz.app.cached import cached
 from flashviz.app.safe_text import plain_message
 from flashviz.core.trace import Trace
+from flashviz.io.bounded_read import MAX_UPLOAD_BYTES, UploadError, short_name
 from flashviz.io.trace_export import trace_npz
-from flashviz.io.uploads import MAX_UPLOAD_BYTES, QKVUpload, UploadError, read_qkv, short_name
+from flashviz.io.uploads import QKVUpload, read_qkv
 from flashviz.lab.budget import MAX_CELLS, MAX_HEAD_DIM
 
 REFUSED = "_upload_refused"  # session state: why the uploaded file was refused (this run)
