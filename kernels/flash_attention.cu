@@ -37,7 +37,7 @@ static_assert(ROWS_PER_THREAD * (NUM_THREADS / THREADS_PER_ROW) == BLOCK_Q,
 static_assert(COLS_PER_THREAD * THREADS_PER_ROW == BLOCK_KV, "THREADS_PER_ROW must divide BLOCK_KV");
 static_assert(DIMS_PER_THREAD * THREADS_PER_ROW == HEAD_DIM, "THREADS_PER_ROW must divide HEAD_DIM");
 
-#define NEG_INF __int_as_float(0xff800000)  // -inf (NVRTC has no math.h for INFINITY)
+#include "attention_mask.cuh"  // NEG_INF, kv_blocks_for, visible: as flashviz/core/masking.py
 
 // Copy rows [start, start + ROWS) of a contiguous (n, d) matrix into a shared tile.
 // Rows past n and columns past d are filled with 0: they add nothing to a product.
@@ -84,13 +84,8 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
     }
     load_tile<BLOCK_Q>(q_i, q, q_start, n_q, d);
 
-    // K/V tiles to visit: all of them, or (causal) up to the last key the bottom row sees;
-    // tiles entirely above the diagonal are skipped.
-    int num_kv = (n_k + BLOCK_KV - 1) / BLOCK_KV;
-    if (causal) {
-        const int last_col = min(q_start + BLOCK_Q, n_q) - 1 + causal_offset;
-        num_kv = last_col < 0 ? 0 : min(num_kv, last_col / BLOCK_KV + 1);
-    }
+    // K/V tiles to visit: all of them, or (causal) up to the last key the bottom row sees
+    const int num_kv = kv_blocks_for(q_start, BLOCK_Q, n_q, BLOCK_KV, n_k, causal, causal_offset);
 
     for (int j = 0; j < num_kv; ++j) {
         const int kv_start = j * BLOCK_KV;
@@ -117,7 +112,7 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
 #pragma unroll
             for (int b = 0; b < COLS_PER_THREAD; ++b) {
                 const int col = kv_start + col0 + b * THREADS_PER_ROW;
-                const bool seen = col < n_k && (!causal || col <= row + causal_offset);
+                const bool seen = visible(row, col, n_k, causal, causal_offset);
                 s_ij[a][b] = seen ? s_ij[a][b] * scale : NEG_INF;
             }
         }

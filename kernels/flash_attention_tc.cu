@@ -87,7 +87,7 @@ static_assert(BLOCK_KV % 16 == 0, "BLOCK_KV must be a multiple of 16 (k of the P
 static_assert(HEAD_DIM % 16 == 0, "HEAD_DIM must be a multiple of 16 (k of the Q K^T mma)");
 static_assert(INPUT_BF16 == 0 || INPUT_BF16 == 1, "INPUT_BF16 must be 0 or 1");
 
-#define NEG_INF __int_as_float(0xff800000)  // -inf (NVRTC has no math.h for INFINITY)
+#include "attention_mask.cuh"  // NEG_INF, kv_blocks_for, visible: as flashviz/core/masking.py
 #define FULL_WARP 0xffffffffu
 
 #ifdef __CUDA_ARCH__
@@ -173,12 +173,8 @@ flash_attention_tc_fwd(const unsigned short* __restrict__ q, const unsigned shor
         for (int e = 0; e < 4; ++e) o_acc[n][e] = 0.0f;
     load_rows<BLOCK_Q>(q_s, q, q_start, n_q, d);
 
-    // K/V tiles to visit: all, or (causal) up to the last key the bottom row sees.
-    int num_kv = (n_k + BLOCK_KV - 1) / BLOCK_KV;
-    if (causal) {
-        const int last_col = min(q_start + BLOCK_Q, n_q) - 1 + causal_offset;
-        num_kv = last_col < 0 ? 0 : min(num_kv, last_col / BLOCK_KV + 1);
-    }
+    // K/V tiles to visit: all of them, or (causal) up to the last key the bottom row sees
+    const int num_kv = kv_blocks_for(q_start, BLOCK_Q, n_q, BLOCK_KV, n_k, causal, causal_offset);
 
     for (int j = 0; j < num_kv; ++j) {
         const int kv_start = j * BLOCK_KV;
@@ -208,7 +204,7 @@ flash_attention_tc_fwd(const unsigned short* __restrict__ q, const unsigned shor
             for (int e = 0; e < 4; ++e) {
                 const int row = q_start + wrow + g + 8 * (e >> 1);
                 const int col = kv_start + 8 * n + 2 * t + (e & 1);
-                const bool seen = col < n_k && (!causal || col <= row + causal_offset);
+                const bool seen = visible(row, col, n_k, causal, causal_offset);
                 s[n][e] = seen ? s[n][e] * scale : NEG_INF;
             }
 

@@ -192,16 +192,16 @@ def check_device(cupy: Any) -> tuple[Check, str | None]:
 
 def check_compile(archs: Sequence[str]) -> Check:
     """Both kernels: the float32 one for every arch, the tensor-core one where mma.sync's
-    bfloat16 shapes exist (TC_ARCHS, sm_80 and up)."""
-    from flashviz.gpu.launch_params import kernel_blocks, kernel_config, tc_blocks, tc_config
-    from flashviz.gpu.nvrtc import TC_ARCHS, compile_kernel, compile_tc_kernel
+    bfloat16 shapes exist (sm_80 and up: ``TENSOR_CORES.min_arch``)."""
+    from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
+    from flashviz.gpu.nvrtc import compile_kernel, kernel_archs
 
-    config = kernel_config(64, *kernel_blocks(64)[0])
-    tc = tc_config(64, *tc_blocks(64)[0], "bfloat16")
-    tc_archs = [a for a in archs if a in TC_ARCHS]
+    config = SCALAR.config(64, *SCALAR.fitting_blocks(64)[0])
+    tc = TENSOR_CORES.config(64, *TENSOR_CORES.fitting_blocks(64)[0], "bfloat16")
+    tc_archs = kernel_archs(TENSOR_CORES, archs)
     try:
         infos = [compile_kernel(config, arch).ptxas for arch in archs]
-        tc_infos = [compile_tc_kernel(tc, arch).ptxas for arch in tc_archs]
+        tc_infos = [compile_kernel(tc, arch).ptxas for arch in tc_archs]
     except Exception as exc:
         return Check("NVRTC compile", FAILED, f"{type(exc).__name__}: {exc}", INSTALL)
     registers = ", ".join(f"{a} {i.registers} registers" for a, i in zip(archs, infos, strict=True))

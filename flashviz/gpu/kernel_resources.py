@@ -3,9 +3,9 @@
 ``ptxas_for`` compiles the build with NVRTC (``flashviz.gpu.nvrtc``, no GPU needed) and
 returns ptxas's report. Where NVRTC is not installed it falls back to ``ptxas_recorded.json``
 (next to this file), written by ``python -m flashviz.gpu.kernel_resources``: every build the
-app offers of both kernels (``offered_configs`` x ``nvrtc.ARCHS``, ``offered_tc_configs`` x
-``nvrtc.TC_ARCHS``) with the NVRTC version, date and command that produced it. The answer
-says which of the two it is (``Resources.source``).
+app offers of every kernel (``Kernel.offered_configs`` x ``nvrtc.kernel_archs``) with
+the NVRTC version, date and command that produced it. The answer says which of the two it
+is (``Resources.source``).
 
 ``build_config`` makes the build of any (block_q, block_kv) pair without the 48 KiB check,
 for the tile-size explorer (which shows the pairs that do not fit, too).
@@ -23,17 +23,16 @@ from pathlib import Path
 
 from flashviz.gpu import nvrtc
 from flashviz.gpu.launch_params import (
-    ROWS_PER_THREAD,
-    THREADS_PER_ROW,
+    KERNELS,
     KernelConfig,
-    TcConfig,
-    offered_configs,
-    offered_tc_configs,
+    kernel_named,
     padded_head_dim,
 )
 
 RECORDED_PATH = Path(__file__).with_name("ptxas_recorded.json")
-KINDS = ("float32", "tensor cores")  # as flashviz.lab.inside_kernel.KINDS
+KINDS = tuple(
+    k.name for k in KERNELS
+)  # "float32", "tensor cores": as flashviz.lab.inside_kernel.KINDS
 
 
 @dataclass(frozen=True)
@@ -44,27 +43,22 @@ class Resources:
 
 def build_config(
     kind: str, d: int, block_q: int, block_kv: int, precision: str = "float16"
-) -> KernelConfig | TcConfig:
-    """The build of (d, block_q, block_kv) for ``kind``, unchecked (its shared memory may
-    exceed the limit: ``launch_params.kernel_config`` / ``tc_config`` validate)."""
-    head_dim = padded_head_dim(d)
-    if kind == "float32":
-        threads = block_q * THREADS_PER_ROW // ROWS_PER_THREAD  # as launch_params.kernel_config
-        return KernelConfig(head_dim, block_q, block_kv, threads)
-    if kind == "tensor cores":
-        return TcConfig(head_dim, block_q, block_kv, precision)
-    raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+) -> KernelConfig:
+    """The build of (d, block_q, block_kv) of the kernel named ``kind``, unchecked (its shared
+    memory may exceed the limit: ``Kernel.config`` validates); ``precision`` where the kernel
+    has more than one."""
+    kernel = kernel_named(kind)
+    chosen = precision if precision in kernel.precisions else kernel.precisions[0]
+    return KernelConfig(kernel, padded_head_dim(d), block_q, block_kv, chosen)
 
 
-def _key(config: KernelConfig | TcConfig, arch: str) -> str:
-    kind = "tensor cores" if isinstance(config, TcConfig) else "float32"
-    precision = f" {config.precision}" if isinstance(config, TcConfig) else ""
-    return f"{kind} {config.head_dim} {config.block_q} {config.block_kv}{precision} {arch}"
+def _key(config: KernelConfig, arch: str) -> str:
+    kernel = config.kernel
+    precision = f" {config.precision}" if len(kernel.precisions) > 1 else ""
+    return f"{kernel.name} {config.head_dim} {config.block_q} {config.block_kv}{precision} {arch}"
 
 
-def compile_build(config: KernelConfig | TcConfig, arch: str) -> nvrtc.PtxasInfo:
-    if isinstance(config, TcConfig):
-        return nvrtc.compile_tc_kernel(config, arch).ptxas
+def compile_build(config: KernelConfig, arch: str) -> nvrtc.PtxasInfo:
     return nvrtc.compile_kernel(config, arch).ptxas
 
 
@@ -87,9 +81,7 @@ def recorded(path: Path = RECORDED_PATH) -> tuple[dict[str, str], dict[str, nvrt
     return data["provenance"], table
 
 
-def recorded_registers(
-    configs: Sequence[KernelConfig | TcConfig], arch: str
-) -> dict[tuple[int, int], int]:
+def recorded_registers(configs: Sequence[KernelConfig], arch: str) -> dict[tuple[int, int], int]:
     """(block_q, block_kv) -> registers a thread, for those of ``configs`` the recorded table
     has on ``arch`` (no compiling: the tile-size explorer asks for 25 builds at once)."""
     _, table = recorded()
@@ -97,7 +89,7 @@ def recorded_registers(
     return {pair: info.registers for pair, info in found.items() if info is not None}
 
 
-def ptxas_for(config: KernelConfig | TcConfig, arch: str) -> Resources | None:
+def ptxas_for(config: KernelConfig, arch: str) -> Resources | None:
     """ptxas's report for the build on ``arch``: compiled now if NVRTC is there, else the
     recorded one; None if neither has it. Compile errors (KernelCompileError) propagate."""
     version = nvrtc_version()
@@ -114,15 +106,17 @@ def ptxas_for(config: KernelConfig | TcConfig, arch: str) -> Resources | None:
     )
 
 
-def record(path: Path = RECORDED_PATH) -> int:
-    """Compile every offered build of both kernels, one at a time; write the table."""
+def offered_builds() -> list[tuple[KernelConfig, str]]:
+    """(config, arch) of every build the app offers: each kernel's, on each of its archs."""
+    return [(c, a) for k in KERNELS for c in k.offered_configs() for a in nvrtc.kernel_archs(k)]
+
+
+def record(path: Path = RECORDED_PATH, jobs: Sequence[tuple[KernelConfig, str]] = ()) -> int:
+    """Compile ``jobs`` (default: ``offered_builds()``), one at a time; write the table."""
     version = nvrtc_version()
     if version is None:
         raise RuntimeError("NVRTC is missing: pip install -r requirements-gpu.txt")
-    jobs: list[tuple[KernelConfig | TcConfig, str]] = [
-        (c, a) for c in offered_configs() for a in nvrtc.ARCHS
-    ]
-    jobs += [(c, a) for c in offered_tc_configs() for a in nvrtc.TC_ARCHS]
+    jobs = jobs or offered_builds()
     builds = {_key(c, a): asdict(compile_build(c, a)) for c, a in jobs}
     provenance = {
         "nvrtc": version,

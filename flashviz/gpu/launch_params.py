@@ -1,50 +1,168 @@
-"""Compile-time sizes and launch geometry of ``kernels/flash_attention.cu``.
+"""The CUDA kernels of ``kernels/``, described once: compile-time sizes and launch geometry.
 
-The one place that decides them, shared by the CuPy launcher (``flashviz.gpu.launcher``), the NVRTC
-compile check (``flashviz.gpu.nvrtc``) and the CPU emulation tests. Plain Python: no CuPy.
-The same for the tensor-core kernel ``kernels/flash_attention_tc.cu`` at the
-end: ``TcConfig``, ``tc_config``, ``tc_blocks``, ``tc_kernel_source``, ``tc_bits``,
-``tc_call``, ``prepare_tc_call``.
+Each kernel is one ``Kernel``: its file and entry point, the precisions it is built for,
+the (block_q, block_kv) pairs it offers, the threads a block needs, its static shared
+memory, the rules its blocks follow, its extra ``#define`` lines, and how its inputs are
+prepared on the host. ``SCALAR`` (``kernels/flash_attention.cu``: float32, every thread
+owns rows of S and O) and ``TENSOR_CORES`` (``kernels/flash_attention_tc.cu``: float16 /
+bfloat16 inputs on ``mma.m16n8k16``, float32 state) are its two instances; a further kernel
+is one more instance. A ``KernelConfig`` is one build of one kernel, a ``KernelCall`` one
+launch. The one place that decides them, shared by the CuPy launcher
+(``flashviz.gpu.launcher``), the NVRTC compile check (``flashviz.gpu.nvrtc``) and the CPU
+emulation tests. Plain Python: no CuPy.
 
-Head dims: the kernel is compiled for the head dims in ``KERNEL_HEAD_DIMS``; any other
+Head dims: the kernels are compiled for the head dims in ``KERNEL_HEAD_DIMS``; any other
 d <= 128 runs on the next larger one (``padded_head_dim``): the shared tiles get zero
 columns past d, which add nothing to q k^T, and o's extra columns are never written.
 flash-attn pads the same way (to 32, 64, 96, 128, ...).
 
 Block sizes: static shared memory is limited to 48 KiB a block, and the tiles grow with
-the head dim, so the larger pairs of ``KERNEL_BLOCKS`` fit only small head dims (the
-paper's B_c = ceil(M / 4d) has the same cause); ``kernel_blocks(d)`` lists those that fit.
+the head dim, so the larger pairs fit only small head dims (the paper's B_c = ceil(M / 4d)
+has the same cause); ``Kernel.fitting_blocks(d)`` lists those that fit.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from flashviz.core.checks import check_block, check_problem
-from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
+from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
 from flashviz.core.masking import causal_offset
 from flashviz.core.precision import get_precision
 
 KERNEL_HEAD_DIMS = (16, 32, 64, 96, 128)
-KERNEL_BLOCKS = ((64, 64), (64, 32), (32, 64), (32, 32))  # (block_q, block_kv), best first
-THREADS_PER_ROW = 16  # threads sharing a group of rows (they split its columns)
-ROWS_PER_THREAD = 4  # rows of S and O each thread owns
 SHARED_LIMIT_BYTES = 48 * 1024  # static __shared__ limit per block
-FLOAT_BYTES = 4
-PAD = 1  # spare float per shared row, as in the .cu
+MAX_THREADS = 1024  # threads a block may have
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One CUDA kernel: what the launcher, NVRTC and the emulation need to know of it."""
+
+    name: str  # as the app shows it
+    path: Path  # the .cu file
+    entry: str  # its extern "C" __global__ function
+    precisions: tuple[str, ...]  # the input precisions it is built for, default first
+    min_arch: int  # the oldest compute capability it builds for (75: sm_75)
+    blocks: tuple[tuple[int, int], ...]  # (block_q, block_kv) it offers, best first
+    input_dtype: type[np.generic]  # the element type of q, k, v it reads
+    threads: Callable[[int], int]  # NUM_THREADS of a block_q
+    shared_bytes: Callable[[int, int, int], int]  # static shared memory of (HEAD_DIM, bq, bkv)
+    block_rules: Callable[[int, int], str | None]  # why (bq, bkv) cannot be built, or None
+    extra_defines: Callable[[KernelConfig], dict[str, int]]  # #defines beyond the sizes
+    inputs: Callable[[np.ndarray, str], np.ndarray]  # (bh, n, d) q, k or v as it reads them
+
+    def __reduce__(self) -> tuple[Callable[[str], Kernel], tuple[str]]:
+        """Pickled by name: the one instance of ``KERNELS`` with this name."""
+        return kernel_named, (self.name,)
+
+    def fitting_blocks(self, d: int) -> tuple[tuple[int, int], ...]:
+        """The (block_q, block_kv) pairs of ``blocks`` whose tiles fit for head dim d."""
+        head_dim = padded_head_dim(d)
+        return tuple(
+            b for b in self.blocks if self.shared_bytes(head_dim, *b) <= SHARED_LIMIT_BYTES
+        )
+
+    def config(
+        self, d: int, block_q: int, block_kv: int, precision: str | None = None
+    ) -> KernelConfig:
+        """Validate (d, block_q, block_kv, precision); return the build that runs them
+        (``precision`` None: the kernel's first)."""
+        head_dim = padded_head_dim(d)
+        block_q = check_block("block_q", block_q)
+        block_kv = check_block("block_kv", block_kv)
+        precision = self.precisions[0] if precision is None else precision
+        if precision not in self.precisions:
+            raise ValueError(
+                f"precision must be one of {list(self.precisions)} for the {self.name} kernel, "
+                f"got {precision!r}"
+            )
+        broken = self.block_rules(block_q, block_kv)
+        if broken is not None:
+            raise ValueError(broken)
+        config = KernelConfig(self, head_dim, block_q, block_kv, precision)
+        if config.shared_bytes > SHARED_LIMIT_BYTES:
+            raise ValueError(
+                f"block_q = {block_q}, block_kv = {block_kv} need {config.shared_bytes} bytes "
+                f"of shared memory at head dim {head_dim}, over the {SHARED_LIMIT_BYTES}-byte "
+                f"limit; pairs that fit d = {d}: {self.fitting_blocks(d)}"
+            )
+        return config
+
+    def offered_configs(self) -> list[KernelConfig]:
+        """Every build the app offers: each head dim with each pair that fits it, in each
+        precision."""
+        return [
+            self.config(d, *blocks, precision)
+            for d in KERNEL_HEAD_DIMS
+            for blocks in self.fitting_blocks(d)
+            for precision in self.precisions
+        ]
+
+    def prepare(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        *,
+        precision: str | None = None,
+        causal: bool = False,
+        causal_align: str = "bottom_right",
+        scale: float | None = None,
+        block_q: int | None = None,
+        block_kv: int | None = None,
+    ) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Validate a problem; return its KernelCall and q, k, v as this kernel reads them,
+        contiguous (bh, n, d) (``inputs``). ``block_q``/``block_kv`` default to the first
+        pair of ``fitting_blocks(d)``."""
+        prob = check_problem(q, k, v, scale, causal_align, causal=causal)
+        n_q, n_k, d = prob.n_q, prob.n_k, prob.d
+        default_q, default_kv = self.fitting_blocks(d)[0]
+        config = self.config(
+            d,
+            default_q if block_q is None else block_q,
+            default_kv if block_kv is None else block_kv,
+            precision,
+        )
+        lead = prob.q.shape[:-2]
+        batch_heads = int(np.prod(lead, dtype=np.int64))
+        grid, block = launch_params(config, n_q, n_k, batch_heads)
+        q3, k3, v3 = (
+            self.inputs(x.reshape(batch_heads, x.shape[-2], d), config.precision)
+            for x in (prob.q, prob.k, prob.v)
+        )
+        call = KernelCall(
+            config, grid, block, lead, n_q, n_k, d, prob.scale, bool(causal),
+            causal_offset(n_q, n_k, causal_align),
+        )  # fmt: skip
+        return call, (q3, k3, v3)
+
+    def call_like(self, call: KernelCall, precision: str | None = None) -> KernelCall:
+        """``call``'s problem (same shapes, scale and mask) on this kernel in ``precision``,
+        with the first pair of ``fitting_blocks(d)``: how the GPU sweep runs it."""
+        config = self.config(call.d, *self.fitting_blocks(call.d)[0], precision)
+        grid, block = launch_params(config, call.n_q, call.n_k, call.batch_heads)
+        return replace(call, config=config, grid=grid, block=block)
 
 
 @dataclass(frozen=True)
 class KernelConfig:
-    """Compile-time sizes of one kernel build; ``defines`` become its ``#define`` lines."""
+    """Compile-time sizes of one build of one kernel; ``defines`` become its ``#define``s."""
 
+    kernel: Kernel
     head_dim: int  # HEAD_DIM: d padded up to one of KERNEL_HEAD_DIMS
     block_q: int
     block_kv: int
-    num_threads: int
-    threads_per_row: int = THREADS_PER_ROW
+    precision: str  # the inputs' precision (one of kernel.precisions)
+
+    @property
+    def num_threads(self) -> int:
+        return self.kernel.threads(self.block_q)
 
     @property
     def defines(self) -> dict[str, int]:
@@ -53,21 +171,18 @@ class KernelConfig:
             "BLOCK_KV": self.block_kv,
             "HEAD_DIM": self.head_dim,
             "NUM_THREADS": self.num_threads,
-            "THREADS_PER_ROW": self.threads_per_row,
+            **self.kernel.extra_defines(self),
         }
 
     @property
     def shared_bytes(self) -> int:
-        return shared_bytes(self.head_dim, self.block_q, self.block_kv, self.threads_per_row)
+        return self.kernel.shared_bytes(self.head_dim, self.block_q, self.block_kv)
 
-
-def shared_bytes(head_dim: int, block_q: int, block_kv: int, threads_per_row: int) -> int:
-    """Static shared memory of the kernel: the four ``__shared__`` arrays of the .cu."""
-    q_i = block_q * (head_dim + PAD)
-    kv_j = block_kv * (head_dim + PAD)
-    p_ij = block_q * (block_kv + PAD)
-    row_part = block_q * threads_per_row
-    return FLOAT_BYTES * (q_i + kv_j + p_ij + row_part)
+    def __repr__(self) -> str:
+        return (
+            f"KernelConfig({self.kernel.name}, head_dim={self.head_dim}, block_q={self.block_q}, "
+            f"block_kv={self.block_kv}, {self.precision})"
+        )
 
 
 def padded_head_dim(d: int) -> int:
@@ -79,64 +194,39 @@ def padded_head_dim(d: int) -> int:
     raise ValueError(f"d must be at most {KERNEL_HEAD_DIMS[-1]} for the CUDA kernel, got {d}")
 
 
-def kernel_blocks(d: int) -> tuple[tuple[int, int], ...]:
-    """The (block_q, block_kv) pairs of KERNEL_BLOCKS whose tiles fit for head dim d."""
-    head_dim = padded_head_dim(d)
-    return tuple(
-        (bq, bkv)
-        for bq, bkv in KERNEL_BLOCKS
-        if shared_bytes(head_dim, bq, bkv, THREADS_PER_ROW) <= SHARED_LIMIT_BYTES
-    )
+_INCLUDE = re.compile(r'^#include "(\w+\.cuh)"[^\n]*$', re.M)
 
 
-def kernel_config(d: int, block_q: int, block_kv: int) -> KernelConfig:
-    """Validate (d, block_q, block_kv) and return the build that runs them."""
-    head_dim = padded_head_dim(d)
-    block_q = check_block("block_q", block_q)
-    block_kv = check_block("block_kv", block_kv)
-    if block_q % ROWS_PER_THREAD or block_q * THREADS_PER_ROW // ROWS_PER_THREAD > 1024:
-        raise ValueError(
-            f"block_q must be a multiple of {ROWS_PER_THREAD} and at most "
-            f"{1024 * ROWS_PER_THREAD // THREADS_PER_ROW}, got {block_q}"
-        )
-    if block_kv % THREADS_PER_ROW:
-        raise ValueError(f"block_kv must be a multiple of {THREADS_PER_ROW}, got {block_kv}")
-    config = KernelConfig(
-        head_dim=head_dim,
-        block_q=block_q,
-        block_kv=block_kv,
-        num_threads=block_q * THREADS_PER_ROW // ROWS_PER_THREAD,
-    )
-    if config.shared_bytes > SHARED_LIMIT_BYTES:
-        raise ValueError(
-            f"block_q = {block_q}, block_kv = {block_kv} need {config.shared_bytes} bytes of "
-            f"shared memory at head dim {head_dim}, over the {SHARED_LIMIT_BYTES}-byte limit; "
-            f"pairs that fit d = {d}: {kernel_blocks(d)}"
-        )
-    return config
+def kernel_text(path: Path) -> str:
+    """A kernel's .cu text with each ``#include "<name>.cuh"`` of ``kernels/`` written in
+    place, between ``#line`` directives, so that compiler messages name the file and line."""
+    text = path.read_text()
 
+    def header(match: re.Match[str]) -> str:
+        line = text.count("\n", 0, match.start()) + 2  # the .cu's line after the #include
+        included = (path.parent / match[1]).read_text()
+        return f'#line 1 "kernels/{match[1]}"\n{included}#line {line} "kernels/{path.name}"'
 
-def offered_configs() -> list[KernelConfig]:
-    """Every build the app offers: each of KERNEL_HEAD_DIMS with each pair that fits it."""
-    return [kernel_config(d, *blocks) for d in KERNEL_HEAD_DIMS for blocks in kernel_blocks(d)]
+    return _INCLUDE.sub(header, text)
 
 
 def kernel_source(config: KernelConfig, source: str | None = None) -> str:
-    """The .cu text with the config's ``#define`` lines prepended.
+    """The kernel's text (``kernel_text``, or ``source``) with the config's ``#define`` lines
+    prepended: what NVRTC, CuPy and the CPU emulation compile.
 
     A ``#line`` directive keeps compiler messages pointing at the lines of the .cu file.
-    ``source`` replaces the file's text (to compile a modified copy).
+    ``source`` replaces the text (to compile a modified copy of ``kernel_text``).
     """
-    text = KERNEL_PATH.read_text() if source is None else source
+    path = config.kernel.path
+    text = kernel_text(path) if source is None else source
     defines = "".join(f"#define {name} {value}\n" for name, value in config.defines.items())
-    return f'{defines}#line 1 "kernels/{KERNEL_PATH.name}"\n{text}'
+    return f'{defines}#line 1 "kernels/{path.name}"\n{text}'
 
 
 def launch_params(
-    config: KernelConfig | TcConfig, n_q: int, n_k: int, batch_heads: int
+    config: KernelConfig, n_q: int, n_k: int, batch_heads: int
 ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(grid, block): one block of NUM_THREADS per (query block, batch*head), for either
-    kernel."""
+    """(grid, block): one block of NUM_THREADS per (query block, batch*head)."""
     n_q = check_block("n_q", n_q)
     check_block("n_k", n_k)
     batch_heads = check_block("batch_heads", batch_heads)
@@ -150,7 +240,7 @@ def launch_params(
 class KernelCall:
     """Everything one launch needs besides the arrays: build, geometry, scalar arguments."""
 
-    config: KernelConfig | TcConfig
+    config: KernelConfig
     grid: tuple[int, int, int]
     block: tuple[int, int, int]
     lead: tuple[int, ...]  # leading (batch, head) dims of q; their product is grid.y
@@ -182,47 +272,56 @@ class KernelCall:
         )
 
 
-def prepare_call(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    *,
-    causal: bool = False,
-    causal_align: str = "bottom_right",
-    scale: float | None = None,
-    block_q: int | None = None,
-    block_kv: int | None = None,
-) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Validate a problem; return its KernelCall and q, k, v as contiguous float32 (bh, n, d).
+# --- The scalar kernel, kernels/flash_attention.cu ------------------------------------------
+#
+# Float32 throughout. THREADS_PER_ROW threads share a group of ROWS_PER_THREAD rows of S and
+# O and split its columns, so NUM_THREADS = BLOCK_Q * THREADS_PER_ROW / ROWS_PER_THREAD.
 
-    ``block_q``/``block_kv`` default to the first pair of ``kernel_blocks(d)``.
-    """
-    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
-    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
-    default_q, default_kv = kernel_blocks(d)[0]
-    config = kernel_config(
-        d, default_q if block_q is None else block_q, default_kv if block_kv is None else block_kv
-    )
-    lead = prob.q.shape[:-2]
-    batch_heads = int(np.prod(lead, dtype=np.int64))
-    grid, block = launch_params(config, n_q, n_k, batch_heads)
-    arrays = tuple(
-        np.ascontiguousarray(x.reshape(batch_heads, x.shape[-2], d), dtype=np.float32)
-        for x in (prob.q, prob.k, prob.v)
-    )
-    call = KernelCall(
-        config,
-        grid,
-        block,
-        lead,
-        n_q,
-        n_k,
-        d,
-        prob.scale,
-        bool(causal),
-        causal_offset(n_q, n_k, causal_align),
-    )
-    return call, arrays
+THREADS_PER_ROW = 16  # threads sharing a group of rows (they split its columns)
+ROWS_PER_THREAD = 4  # rows of S and O each thread owns
+FLOAT_BYTES = 4
+PAD = 1  # spare float per shared row, as in the .cu
+
+
+def shared_bytes(head_dim: int, block_q: int, block_kv: int) -> int:
+    """Static shared memory of the scalar kernel: the four ``__shared__`` arrays of the .cu."""
+    q_i = block_q * (head_dim + PAD)
+    kv_j = block_kv * (head_dim + PAD)
+    p_ij = block_q * (block_kv + PAD)
+    row_part = block_q * THREADS_PER_ROW
+    return FLOAT_BYTES * (q_i + kv_j + p_ij + row_part)
+
+
+def _scalar_rules(block_q: int, block_kv: int) -> str | None:
+    if block_q % ROWS_PER_THREAD or block_q * THREADS_PER_ROW // ROWS_PER_THREAD > MAX_THREADS:
+        return (
+            f"block_q must be a multiple of {ROWS_PER_THREAD} and at most "
+            f"{MAX_THREADS * ROWS_PER_THREAD // THREADS_PER_ROW}, got {block_q}"
+        )
+    if block_kv % THREADS_PER_ROW:
+        return f"block_kv must be a multiple of {THREADS_PER_ROW}, got {block_kv}"
+    return None
+
+
+def float32_inputs(x: np.ndarray, precision: str) -> np.ndarray:
+    """``x`` as contiguous float32 (the scalar kernel's only precision)."""
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+SCALAR = Kernel(
+    name="float32",
+    path=KERNEL_PATH,
+    entry=KERNEL_NAME,
+    precisions=("float32",),
+    min_arch=75,
+    blocks=((64, 64), (64, 32), (32, 64), (32, 32)),
+    input_dtype=np.float32,
+    threads=lambda block_q: block_q * THREADS_PER_ROW // ROWS_PER_THREAD,
+    shared_bytes=shared_bytes,
+    block_rules=_scalar_rules,
+    extra_defines=lambda config: {"THREADS_PER_ROW": THREADS_PER_ROW},
+    inputs=float32_inputs,
+)
 
 
 # --- The tensor-core kernel, kernels/flash_attention_tc.cu ----------------------------------
@@ -232,40 +331,11 @@ def prepare_call(
 # of 16 (the k of the P~ V mma) and so is HEAD_DIM (every one of KERNEL_HEAD_DIMS is).
 # Shared tiles are rows of 32-bit words (two 16-bit elements) with TC_PAD_WORDS spare words.
 
-TC_BLOCKS = ((128, 64), (64, 64), (64, 32))  # (block_q, block_kv), best first
 TC_PRECISIONS = {"float16": 0, "bfloat16": 1}  # precision -> INPUT_BF16
 TC_ROWS_PER_WARP = 16  # the m of mma.m16n8k16
 TC_K = 16  # the k of mma.m16n8k16: BLOCK_KV and HEAD_DIM are multiples of it
 TC_PAD_WORDS = 4  # spare 32-bit words a shared row, as in the .cu
 WORD_BYTES = 4
-
-
-@dataclass(frozen=True)
-class TcConfig:
-    """Compile-time sizes of one build of the tensor-core kernel."""
-
-    head_dim: int  # HEAD_DIM: d padded up to one of KERNEL_HEAD_DIMS
-    block_q: int
-    block_kv: int
-    precision: str  # "float16" or "bfloat16"
-
-    @property
-    def num_threads(self) -> int:
-        return 32 * self.block_q // TC_ROWS_PER_WARP  # one warp per 16 query rows
-
-    @property
-    def defines(self) -> dict[str, int]:
-        return {
-            "BLOCK_Q": self.block_q,
-            "BLOCK_KV": self.block_kv,
-            "HEAD_DIM": self.head_dim,
-            "NUM_THREADS": self.num_threads,
-            "INPUT_BF16": TC_PRECISIONS[self.precision],
-        }
-
-    @property
-    def shared_bytes(self) -> int:
-        return tc_shared_bytes(self.head_dim, self.block_q, self.block_kv)
 
 
 def tc_shared_bytes(head_dim: int, block_q: int, block_kv: int) -> int:
@@ -276,54 +346,15 @@ def tc_shared_bytes(head_dim: int, block_q: int, block_kv: int) -> int:
     return WORD_BYTES * (q_k + vt)
 
 
-def tc_blocks(d: int) -> tuple[tuple[int, int], ...]:
-    """The (block_q, block_kv) pairs of TC_BLOCKS whose tiles fit for head dim d."""
-    head_dim = padded_head_dim(d)
-    return tuple(b for b in TC_BLOCKS if tc_shared_bytes(head_dim, *b) <= SHARED_LIMIT_BYTES)
-
-
-def tc_config(d: int, block_q: int, block_kv: int, precision: str) -> TcConfig:
-    """Validate (d, block_q, block_kv, precision); return the tensor-core build that runs them."""
-    head_dim = padded_head_dim(d)
-    block_q = check_block("block_q", block_q)
-    block_kv = check_block("block_kv", block_kv)
-    if precision not in TC_PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {list(TC_PRECISIONS)} for the tensor-core kernel, "
-            f"got {precision!r}"
-        )
-    if block_q % TC_ROWS_PER_WARP or block_q > 1024 * TC_ROWS_PER_WARP // 32:
-        raise ValueError(
+def _tc_rules(block_q: int, block_kv: int) -> str | None:
+    if block_q % TC_ROWS_PER_WARP or block_q > MAX_THREADS * TC_ROWS_PER_WARP // 32:
+        return (
             f"block_q must be a multiple of {TC_ROWS_PER_WARP} (one warp each) and at most "
-            f"{1024 * TC_ROWS_PER_WARP // 32}, got {block_q}"
+            f"{MAX_THREADS * TC_ROWS_PER_WARP // 32}, got {block_q}"
         )
     if block_kv % TC_K:
-        raise ValueError(f"block_kv must be a multiple of {TC_K}, got {block_kv}")
-    config = TcConfig(head_dim, block_q, block_kv, precision)
-    if config.shared_bytes > SHARED_LIMIT_BYTES:
-        raise ValueError(
-            f"block_q = {block_q}, block_kv = {block_kv} need {config.shared_bytes} bytes of "
-            f"shared memory at head dim {head_dim}, over the {SHARED_LIMIT_BYTES}-byte limit; "
-            f"pairs that fit d = {d}: {tc_blocks(d)}"
-        )
-    return config
-
-
-def offered_tc_configs() -> list[TcConfig]:
-    """Every tensor-core build: each head dim with each pair that fits it, in each precision."""
-    return [
-        tc_config(d, *blocks, precision)
-        for d in KERNEL_HEAD_DIMS
-        for blocks in tc_blocks(d)
-        for precision in TC_PRECISIONS
-    ]
-
-
-def tc_kernel_source(config: TcConfig, source: str | None = None) -> str:
-    """kernels/flash_attention_tc.cu (or ``source``) with the config's ``#define`` lines."""
-    text = TC_KERNEL_PATH.read_text() if source is None else source
-    defines = "".join(f"#define {name} {value}\n" for name, value in config.defines.items())
-    return f'{defines}#line 1 "kernels/{TC_KERNEL_PATH.name}"\n{text}'
+        return f"block_kv must be a multiple of {TC_K}, got {block_kv}"
+    return None
 
 
 def tc_bits(x: np.ndarray, precision: str) -> np.ndarray:
@@ -334,46 +365,27 @@ def tc_bits(x: np.ndarray, precision: str) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(x).astype(storage)).view(np.uint16)
 
 
-def tc_call(call: KernelCall, precision: str) -> KernelCall:
-    """The tensor-core launch of ``call``'s problem (same shapes, scale and mask) in
-    ``precision``, with the first pair of ``tc_blocks(d)``: how the GPU sweep runs it."""
-    config = tc_config(call.d, *tc_blocks(call.d)[0], precision)
-    grid, block = launch_params(config, call.n_q, call.n_k, call.batch_heads)
-    return replace(call, config=config, grid=grid, block=block)
+TENSOR_CORES = Kernel(
+    name="tensor cores",
+    path=TC_KERNEL_PATH,
+    entry=TC_KERNEL_NAME,
+    precisions=tuple(TC_PRECISIONS),
+    min_arch=80,  # mma.sync m16n8k16 with bfloat16
+    blocks=((128, 64), (64, 64), (64, 32)),
+    input_dtype=np.uint16,
+    threads=lambda block_q: 32 * block_q // TC_ROWS_PER_WARP,  # one warp per 16 query rows
+    shared_bytes=tc_shared_bytes,
+    block_rules=_tc_rules,
+    extra_defines=lambda config: {"INPUT_BF16": TC_PRECISIONS[config.precision]},
+    inputs=tc_bits,
+)
+
+KERNELS = (SCALAR, TENSOR_CORES)
 
 
-def prepare_tc_call(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    *,
-    precision: str,
-    causal: bool = False,
-    causal_align: str = "bottom_right",
-    scale: float | None = None,
-    block_q: int | None = None,
-    block_kv: int | None = None,
-) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``prepare_call`` for the tensor-core kernel: q, k, v rounded to ``precision`` (to
-    nearest even, as ``flashviz.core.precision.store``) and returned as their raw 16 bits,
-    contiguous uint16 (bh, n, d). ``block_q``/``block_kv`` default to ``tc_blocks(d)[0]``."""
-    prob = check_problem(q, k, v, scale, causal_align, causal=causal)
-    n_q, n_k, d = prob.n_q, prob.n_k, prob.d
-    default_q, default_kv = tc_blocks(d)[0]
-    config = tc_config(
-        d,
-        default_q if block_q is None else block_q,
-        default_kv if block_kv is None else block_kv,
-        precision,
-    )
-    lead = prob.q.shape[:-2]
-    batch_heads = int(np.prod(lead, dtype=np.int64))
-    grid, block = launch_params(config, n_q, n_k, batch_heads)
-    arrays = tuple(
-        tc_bits(x.reshape(batch_heads, x.shape[-2], d), precision) for x in (prob.q, prob.k, prob.v)
-    )
-    call = KernelCall(
-        config, grid, block, lead, n_q, n_k, d, prob.scale, bool(causal),
-        causal_offset(n_q, n_k, causal_align),
-    )  # fmt: skip
-    return call, arrays
+def kernel_named(name: str) -> Kernel:
+    """The kernel of ``KERNELS`` called ``name`` ("float32", "tensor cores")."""
+    found = next((k for k in KERNELS if k.name == name), None)
+    if found is None:
+        raise ValueError(f"kind must be one of {', '.join(k.name for k in KERNELS)}, got {name!r}")
+    return found

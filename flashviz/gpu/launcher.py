@@ -31,26 +31,21 @@ import numpy as np
 
 from flashviz.core.accuracy import allowed_error, max_error
 from flashviz.core.costs import attention_flops
-from flashviz.core.kernel_files import KERNEL_NAME, TC_KERNEL_NAME
 from flashviz.core.masking import mask_offset
 from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG, BenchRow
 from flashviz.core.reference import attention_reference, softmax_attention, softmax_rows
 from flashviz.gpu.launch_params import (
-    TC_PRECISIONS,
+    SCALAR,
+    TENSOR_CORES,
+    Kernel,
     KernelCall,
     KernelConfig,
-    TcConfig,
     kernel_source,
-    prepare_call,
-    prepare_tc_call,
-    tc_bits,
-    tc_call,
-    tc_kernel_source,
 )
 from flashviz.gpu.nvrtc import KernelCompileError
 
 FLASH, NAIVE = "flash (CUDA kernel)", "naive (CuPy)"
-TC_METHODS = {p: f"flash (tensor cores, {p})" for p in TC_PRECISIONS}  # precision -> method
+TC_METHODS = {p: f"flash (tensor cores, {p})" for p in TENSOR_CORES.precisions}
 ERROR_CHARS = 160  # "error: <one line>" is cut here
 
 # PyTorch SDPA backends (torch.nn.attention.SDPBackend names), each forced in its own row,
@@ -121,16 +116,14 @@ class Device(Protocol):
 
 
 @functools.cache
-def _kernel(config: KernelConfig | TcConfig) -> Any:
+def _kernel(config: KernelConfig) -> Any:
     """The compiled kernel of one config (the scalar or the tensor-core kernel's); compiled
     once per config, on first use."""
     import cupy
 
-    tc = isinstance(config, TcConfig)
-    source = tc_kernel_source(config) if tc else kernel_source(config)
     try:
-        module = cupy.RawModule(code=source, options=("-std=c++17",))
-        return module.get_function(TC_KERNEL_NAME if tc else KERNEL_NAME)
+        module = cupy.RawModule(code=kernel_source(config), options=("-std=c++17",))
+        return module.get_function(config.kernel.entry)
     except cupy.cuda.compiler.CompileException as exc:
         raise KernelCompileError(str(exc)) from None
 
@@ -165,11 +158,14 @@ def flash_launch(xp: Any, kernel: Any, call: KernelCall, q3: Any, k3: Any, v3: A
     return run
 
 
-def tc_inputs(device: Device, qkv: tuple[Any, ...], precision: str) -> tuple[Any, ...]:
-    """Float32 q, k, v on ``device`` as the tensor-core kernel reads them: rounded to
-    ``precision`` on the host (``tc_bits``, the rounding ``prepare_tc_call`` does), copied back
-    as raw 16 bits. Untimed; CuPy has no bfloat16 to round with on the device."""
-    return tuple(device.to_device(tc_bits(device.to_host(x), precision)) for x in qkv)
+def kernel_inputs(
+    device: Device, qkv: tuple[Any, ...], kernel: Kernel, precision: str
+) -> tuple[Any, ...]:
+    """Float32 q, k, v on ``device`` as ``kernel`` reads them in ``precision``: prepared on the
+    host (``Kernel.inputs``, what ``Kernel.prepare`` does: for the tensor cores, rounded to
+    their raw 16 bits), copied back. Untimed; CuPy has no bfloat16 to round with on the
+    device."""
+    return tuple(device.to_device(kernel.inputs(device.to_host(x), precision)) for x in qkv)
 
 
 def _torch() -> Any | None:
@@ -210,17 +206,17 @@ class CupyDevice:
             NAIVE: lambda: functools.partial(naive_arrays, cp, call, q, k, v),
         }
         for precision, method in TC_METHODS.items():
-            found[method] = functools.partial(self._tc, call, (q, k, v), precision)
+            found[method] = functools.partial(self._other, call, (q, k, v), TENSOR_CORES, precision)
         for method, backend, dtype in sdpa_plan(call) if self.torch is not None else ():
             found[method] = functools.partial(self._sdpa, call, (q, k, v), backend, dtype)
         return found
 
-    def _tc(self, call: KernelCall, qkv: tuple, precision: str) -> Run:
-        """The tensor-core kernel on ``call``'s problem (``tc_call``: its default blocks);
-        compiled first, then the rounded inputs are copied."""
-        tc = tc_call(call, precision)
-        kernel = _kernel(tc.config)
-        return flash_launch(self.cp, kernel, tc, *tc_inputs(self, qkv, precision))
+    def _other(self, call: KernelCall, qkv: tuple, kernel: Kernel, precision: str) -> Run:
+        """``kernel`` on ``call``'s problem (``Kernel.call_like``: its default blocks);
+        compiled first, then the inputs are prepared and copied."""
+        other = kernel.call_like(call, precision)
+        compiled = _kernel(other.config)
+        return flash_launch(self.cp, compiled, other, *kernel_inputs(self, qkv, kernel, precision))
 
     def _sdpa(self, call: KernelCall, qkv: tuple, backend: str, dtype: str) -> Run:
         torch = self.torch
@@ -320,48 +316,28 @@ def to_callers_shape(device: Device, call: KernelCall, o: Any, lse: Any) -> tupl
     return o_h.reshape(*call.lead, call.n_q, call.d), lse_h.reshape(*call.lead, call.n_q)
 
 
-def _run(method: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, **options: Any) -> tuple:
-    """Prepare the call (shapes, scale, mask), then run one method on the GPU."""
-    call, arrays = prepare_call(q, k, v, **options)
-    return run_method(gpu_device(), method, call, arrays)
-
-
 def run_flash(
     q: np.ndarray,
     k: np.ndarray,
     v: np.ndarray,
     *,
+    kernel: Kernel = SCALAR,
+    precision: str | None = None,
     causal: bool = False,
     causal_align: str = "bottom_right",
     scale: float | None = None,
     block_q: int | None = None,
     block_kv: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The CUDA kernel on (..., n, d) inputs (computed in float32); o and lse as NumPy."""
-    return _run(FLASH, q, k, v, causal=causal, causal_align=causal_align,
-                scale=scale, block_q=block_q, block_kv=block_kv)  # fmt: skip
-
-
-def run_flash_tc(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    *,
-    precision: str = "float16",
-    causal: bool = False,
-    causal_align: str = "bottom_right",
-    scale: float | None = None,
-    block_q: int | None = None,
-    block_kv: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The tensor-core kernel on (..., n, d) inputs rounded to ``precision`` ("float16" or
-    "bfloat16"; float32 state); o and lse as float32 NumPy. Needs sm_80 or newer."""
-    call, bits = prepare_tc_call(q, k, v, precision=precision, causal=causal,
-                                 causal_align=causal_align, scale=scale, block_q=block_q,
-                                 block_kv=block_kv)  # fmt: skip
+    """A CUDA kernel (``SCALAR``: float32; ``TENSOR_CORES``: inputs rounded to ``precision``,
+    "float16" or "bfloat16", float32 state, sm_80 or newer) on (..., n, d) inputs; o and lse
+    as float32 NumPy."""
+    call, arrays = kernel.prepare(q, k, v, precision=precision, causal=causal,
+                                  causal_align=causal_align, scale=scale, block_q=block_q,
+                                  block_kv=block_kv)  # fmt: skip
     device = gpu_device()
-    kernel = _kernel(call.config)
-    o, lse = flash_launch(device.cp, kernel, call, *(device.to_device(b) for b in bits))()
+    o, lse = flash_launch(device.cp, _kernel(call.config), call,
+                          *(device.to_device(x) for x in arrays))()  # fmt: skip
     return to_callers_shape(device, call, o, lse)
 
 
@@ -375,7 +351,8 @@ def run_naive(
     scale: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Naive attention with CuPy on the same inputs, in float32; o and lse as NumPy."""
-    return _run(NAIVE, q, k, v, causal=causal, causal_align=causal_align, scale=scale)
+    call, arrays = SCALAR.prepare(q, k, v, causal=causal, causal_align=causal_align, scale=scale)
+    return run_method(gpu_device(), NAIVE, call, arrays)
 
 
 # --- checking, measuring, reporting -------------------------------------------------------
@@ -439,7 +416,7 @@ def make_problem(
 ) -> TimedProblem:  # fmt: skip
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((batch_heads, n, d), dtype=np.float32) for _ in range(3))
-    call, arrays = prepare_call(q, k, v, causal=causal, block_q=block_q, block_kv=block_kv)
+    call, arrays = SCALAR.prepare(q, k, v, causal=causal, block_q=block_q, block_kv=block_kv)
     tail = slice(max(0, n - check_rows), n)
     ref = attention_reference(q[:, tail], k, v, causal=causal)
     return TimedProblem(call, arrays, tail, ref, batch_heads * attention_flops(n, n, d, causal))

@@ -17,23 +17,16 @@ import ctypes
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
-from flashviz.core.kernel_files import KERNEL_NAME, TC_KERNEL_NAME
-from flashviz.gpu.launch_params import (
-    KernelConfig,
-    TcConfig,
-    kernel_source,
-    offered_configs,
-    offered_tc_configs,
-    tc_kernel_source,
-)
+from flashviz.core.kernel_files import KERNEL_NAME
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES, Kernel, KernelConfig, kernel_source
 
 ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
-TC_ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90")  # mma.sync m16n8k16 with bf16: sm_80 and up
 BASE_OPTIONS = ("-std=c++17",)
 
 
@@ -158,26 +151,23 @@ def compile_source(
         nvrtc.destroyProgram(prog)
 
 
+def kernel_archs(kernel: Kernel, archs: Sequence[str] = ARCHS) -> tuple[str, ...]:
+    """The architectures of ``archs`` that ``kernel`` builds for (from its ``min_arch``)."""
+    return tuple(a for a in archs if int(a.removeprefix("sm_")) >= kernel.min_arch)
+
+
 def compile_kernel(config: KernelConfig, arch: str, source: str | None = None) -> Compiled:
-    """Compile kernels/flash_attention.cu (or a modified ``source``) for one config."""
-    return compile_source(kernel_source(config, source), arch)
+    """Compile the config's kernel (or a modified ``source`` of it) for one config."""
+    return compile_source(kernel_source(config, source), arch, kernel=config.kernel.entry)
 
 
-def compile_tc_kernel(config: TcConfig, arch: str, source: str | None = None) -> Compiled:
-    """Compile kernels/flash_attention_tc.cu (or a modified ``source``) for one config."""
-    return compile_source(tc_kernel_source(config, source), arch, kernel=TC_KERNEL_NAME)
-
-
-def resource_table(archs: tuple[str, ...] = ARCHS) -> list[tuple[KernelConfig, str, PtxasInfo]]:
-    """ptxas's report for every build the app offers (KERNEL_HEAD_DIMS x kernel_blocks)."""
-    return [(c, arch, compile_kernel(c, arch).ptxas) for c in offered_configs() for arch in archs]
-
-
-def tc_resource_table(
-    archs: tuple[str, ...] = TC_ARCHS,
-) -> list[tuple[TcConfig, str, PtxasInfo]]:
-    """ptxas's report for every build of the tensor-core kernel (offered_tc_configs)."""
-    return [(c, a, compile_tc_kernel(c, a).ptxas) for c in offered_tc_configs() for a in archs]
+def resource_table(kernel: Kernel = SCALAR) -> list[tuple[KernelConfig, str, PtxasInfo]]:
+    """ptxas's report for every build of ``kernel`` the app offers, on each of its archs."""
+    return [
+        (c, arch, compile_kernel(c, arch).ptxas)
+        for c in kernel.offered_configs()
+        for arch in kernel_archs(kernel)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -186,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     tc = "--tc" in (sys.argv[1:] if argv is None else argv)
     input_column = "input    " if tc else ""
     print(f"HEAD_DIM BLOCK_Q BLOCK_KV threads {input_column}arch   regs spill(st/ld) smem")
-    for c, arch, info in tc_resource_table() if tc else resource_table():
+    for c, arch, info in resource_table(TENSOR_CORES if tc else SCALAR):
         print(
             f"{c.head_dim:8} {c.block_q:7} {c.block_kv:8} {c.num_threads:7} "
             f"{f'{c.precision:9}' if tc else ''}{arch:6}"

@@ -2,7 +2,7 @@
 
 Flash runs the exact kernel source through the CPU emulation (tests/gpu/cuda_emulation), naive
 runs ``gpu.naive_arrays`` with NumPy, and with ``tc`` set the tensor-core kernel runs in those
-precisions through its warp emulation (emu_tc; off by default, it is the slowest row);
+precisions through the warp emulation (off by default: it is the slowest row);
 times are ``perf_counter`` medians and peaks come from tracemalloc. ``memory_bytes`` gives
 the stand-in a device memory: an allocation beyond it raises ``StandInOutOfMemoryError``,
 the stand-in's out-of-memory error, as CuPy's pool raises ``OutOfMemoryError``.
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launch_params import KernelCall, tc_call
+from flashviz.gpu.launch_params import TENSOR_CORES, KernelCall
 from flashviz.perf import cpu_bench
-from tests.gpu.cuda_emulation import emu, emu_tc
+from tests.gpu.cuda_emulation import emu
 
 
 class StandInOutOfMemoryError(MemoryError):
@@ -65,10 +65,10 @@ class CpuDevice:
 
         def tensor_cores(precision: str) -> Callable[[], gpu.Run]:
             def make() -> gpu.Run:
-                tc = tc_call(call, precision)
-                lib = emu.build(emu_tc.TcBuild(tc.config))
-                bits = gpu.tc_inputs(self, (q, k, v), precision)
-                return lambda: emu_tc.run(lib, tc, bits)
+                tc = TENSOR_CORES.call_like(call, precision)
+                lib = emu.build(emu.Build(tc.config))
+                bits = gpu.kernel_inputs(self, (q, k, v), TENSOR_CORES, precision)
+                return lambda: emu.run(lib, tc, bits)
 
             return make
 

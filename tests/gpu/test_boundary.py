@@ -12,7 +12,7 @@ import pytest
 
 from flashviz.gpu import doctor
 from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launch_params import prepare_call
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
 
 cupy = pytest.importorskip("cupy")
 from cupy_backends.cuda.api.driver import CUDADriverError  # noqa: E402
@@ -25,7 +25,7 @@ HAS_DRIVER = cupy.cuda.runtime.driverGetVersion() != 0
 pytestmark = pytest.mark.skipif(HAS_DRIVER, reason="this machine has an NVIDIA driver")
 
 Q = np.zeros((2, 8, 16), np.float32)
-CALL, ARRAYS = prepare_call(Q, Q, Q)
+CALL, ARRAYS = SCALAR.prepare(Q, Q, Q)
 
 
 @pytest.fixture
@@ -116,8 +116,8 @@ def test_runs_refuse_with_the_reason_after_validating(make_qkv):
     with pytest.raises(ValueError, match="block_kv"):  # bad arguments are reported first
         gpu.run_flash(q, k, v, block_kv=24)
     with pytest.raises(gpu.GpuUnavailableError, match=NO_GPU_REASON):
-        gpu.run_flash_tc(q, k, v, precision="bfloat16", causal=True)
+        gpu.run_flash(q, k, v, kernel=TENSOR_CORES, precision="bfloat16", causal=True)
     with pytest.raises(ValueError, match="precision"):
-        gpu.run_flash_tc(q, k, v, precision="float32")
+        gpu.run_flash(q, k, v, kernel=TENSOR_CORES, precision="float32")
     with pytest.raises(ValueError, match="block_kv"):
-        gpu.run_flash_tc(q, k, v, block_kv=24)
+        gpu.run_flash(q, k, v, kernel=TENSOR_CORES, block_kv=24)

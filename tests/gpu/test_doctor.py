@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from flashviz.gpu import doctor
-from flashviz.gpu.nvrtc import ARCHS, TC_ARCHS
+from flashviz.gpu.launch_params import TENSOR_CORES
+from flashviz.gpu.nvrtc import ARCHS, kernel_archs
 
 cupy = pytest.importorskip("cupy")
 HAS_DRIVER = cupy.cuda.runtime.driverGetVersion() != 0
@@ -35,7 +36,9 @@ def test_on_this_machine_one_clear_line_says_there_is_no_driver():
     (compiled,) = [line for line in lines if line.startswith("NVRTC compile")]
     assert all(f"{arch} " in compiled for arch in ARCHS)  # every architecture flashviz builds
     tensor_cores = compiled.split("the tensor-core kernel for ")[1]
-    assert [part.split()[0] for part in tensor_cores.split(", ")] == list(TC_ARCHS)
+    assert [part.split()[0] for part in tensor_cores.split(", ")] == list(
+        kernel_archs(TENSOR_CORES)
+    )
     no_driver = "NVIDIA driver: no NVIDIA driver on this machine (libcuda not found)"
     assert lines[-1] == f"GPU timings: not available: {no_driver}"
 

@@ -1,6 +1,6 @@
 """The "Inside the kernel" ownership maps are the kernels' own index arithmetic.
 
-Each kernel is compiled for the CPU emulator (tests/gpu/cuda_emulation: emu.py, emu_tc.py)
+Each kernel is compiled for the CPU emulator (tests/gpu/cuda_emulation/emu.py)
 with two text substitutions, then run on one query block and two heads:
 
 * head 0: at the line that masks the scores (phase scores), where each thread holds its
@@ -22,16 +22,16 @@ import numpy as np
 import pytest
 
 from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
-from flashviz.gpu.launch_params import kernel_config, prepare_call, prepare_tc_call, tc_config
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES, kernel_text
 from flashviz.lab.inside_kernel import Ownership, ownership
-from tests.gpu.cuda_emulation import emu, emu_tc
+from tests.gpu.cuda_emulation import emu
 from tests.gpu.test_tc_kernel import needs_cxx
 
 pytestmark = needs_cxx
 
 THREAD_BASE, INDEX_BASE = 1024, 64  # id = thread + 1024 * (64 * first index + second index)
 
-SCALAR = kernel_config(64, 64, 32)  # 256 threads, 4 rows x 2 (S) / 4 (O) columns each
+SCALAR_CONFIG = SCALAR.config(64, 64, 32)  # 256 threads, 4 rows x 2 (S) / 4 (O) columns each
 SCALAR_EDITS = (
     (
         "                s_ij[a][b] = seen ? s_ij[a][b] * scale : NEG_INF;\n",
@@ -46,7 +46,7 @@ SCALAR_EDITS = (
         "                o[(long long)row * d + col] = (float)(threadIdx.x + 1024 * (64 * a + b));",
     ),
 )
-TC = tc_config(64, 64, 64, "float16")  # 4 warps
+TC_CONFIG = TENSOR_CORES.config(64, 64, 64, "float16")  # 4 warps
 TC_ID = "(float)(threadIdx.x + 1024 * (64 * n + {slot}))"  # the thread, not the kernel's lane math
 TC_EDITS = (
     (
@@ -101,42 +101,53 @@ def _check(own: Ownership, ids: np.ndarray, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def scalar_ids() -> np.ndarray:
-    lib = emu.build(emu.Build(SCALAR, source=_edited(KERNEL_PATH.read_text(), SCALAR_EDITS)))
-    call, arrays = prepare_call(*_problem(SCALAR), block_q=SCALAR.block_q, block_kv=SCALAR.block_kv)
+    lib = emu.build(
+        emu.Build(SCALAR_CONFIG, source=_edited(kernel_text(KERNEL_PATH), SCALAR_EDITS))
+    )
+    call, arrays = SCALAR.prepare(
+        *_problem(SCALAR_CONFIG), block_q=SCALAR_CONFIG.block_q, block_kv=SCALAR_CONFIG.block_kv
+    )
     o, _ = emu.run(lib, call, arrays)
     return o
 
 
 @pytest.fixture(scope="module")
 def tc_ids() -> np.ndarray:
-    lib = emu.build(emu_tc.TcBuild(TC, source=_edited(TC_KERNEL_PATH.read_text(), TC_EDITS)))
-    call, bits = prepare_tc_call(
-        *_problem(TC), precision=TC.precision, block_q=TC.block_q, block_kv=TC.block_kv
+    lib = emu.build(emu.Build(TC_CONFIG, source=_edited(kernel_text(TC_KERNEL_PATH), TC_EDITS)))
+    call, bits = TENSOR_CORES.prepare(
+        *_problem(TC_CONFIG),
+        precision=TC_CONFIG.precision,
+        block_q=TC_CONFIG.block_q,
+        block_kv=TC_CONFIG.block_kv,
     )
-    o, _ = emu_tc.run(lib, call, bits)
+    o, _ = emu.run(lib, call, bits)
     return o
 
 
 def test_the_float32_kernel_owns_s_as_drawn(scalar_ids: np.ndarray) -> None:
-    own = ownership("float32", SCALAR.defines, "S_ij")
-    _check(own, scalar_ids[0, :, : SCALAR.block_kv], "s_ij")
+    own = ownership("float32", SCALAR_CONFIG.defines, "S_ij")
+    _check(own, scalar_ids[0, :, : SCALAR_CONFIG.block_kv], "s_ij")
 
 
 def test_the_float32_kernel_owns_o_as_drawn(scalar_ids: np.ndarray) -> None:
-    _check(ownership("float32", SCALAR.defines, "O_i"), scalar_ids[1], "o_i")
+    _check(ownership("float32", SCALAR_CONFIG.defines, "O_i"), scalar_ids[1], "o_i")
 
 
 def test_the_tensor_core_kernel_owns_s_as_drawn(tc_ids: np.ndarray) -> None:
-    _check(ownership("tensor cores", TC.defines, "S_ij"), tc_ids[0, :, : TC.block_kv], "s")
+    _check(
+        ownership("tensor cores", TC_CONFIG.defines, "S_ij"),
+        tc_ids[0, :, : TC_CONFIG.block_kv],
+        "s",
+    )
 
 
 def test_the_tensor_core_kernel_owns_o_as_drawn(tc_ids: np.ndarray) -> None:
-    _check(ownership("tensor cores", TC.defines, "O_i"), tc_ids[1], "o_acc")
+    _check(ownership("tensor cores", TC_CONFIG.defines, "O_i"), tc_ids[1], "o_acc")
 
 
 def test_a_wrong_map_fails(tc_ids: np.ndarray) -> None:
     """The check can fail: the float32 kernel's map is not the tensor-core kernel's."""
-    wrong = ownership("float32", SCALAR.defines, "O_i")
+    wrong = ownership("float32", SCALAR_CONFIG.defines, "O_i")
     wrong = Ownership("tensor cores", "O_i", wrong.thread[:, :64] % 128, wrong.warp[:, :64] % 4,
                       wrong.lane[:, :64], wrong.register[:, :64])  # fmt: skip
     with pytest.raises(AssertionError):

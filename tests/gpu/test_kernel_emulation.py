@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from flashviz.core.kernel_files import KERNEL_PATH
-from flashviz.gpu.launch_params import KernelConfig, kernel_blocks, kernel_config, prepare_call
+from flashviz.gpu.launch_params import SCALAR, KernelConfig, kernel_text
 from tests.gpu.cuda_emulation import emu
 from tests.gpu.on_demand import OnDemand
 from tests.support import assert_matches_reference
@@ -38,7 +38,7 @@ def libs() -> OnDemand[KernelConfig, Path]:
 
 
 def run_kernel(libs: dict, q, k, v, **options) -> tuple[np.ndarray, np.ndarray]:
-    call, arrays = prepare_call(q, k, v, **options)
+    call, arrays = SCALAR.prepare(q, k, v, **options)
     o, lse = emu.run(libs[call.config], call, arrays)
     nan = "an output is NaN: never written (outputs start as NaN) or computed as NaN"
     assert not np.isnan(o).any() and not np.isnan(lse).any(), nan
@@ -54,7 +54,7 @@ def check(libs: dict, q, k, v, **options) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("n_q", "n_k"), RAGGED)
-@pytest.mark.parametrize("blocks", kernel_blocks(D))
+@pytest.mark.parametrize("blocks", SCALAR.fitting_blocks(D))
 @pytest.mark.parametrize(("causal", "align"), MASKS)
 def test_ragged_sizes_blocks_and_masks(libs, make_qkv, n_q, n_k, blocks, causal, align):
     q, k, v = make_qkv(n_q, n_k, D, dtype=np.float32)
@@ -122,15 +122,15 @@ MUTANTS = {
     "mask off by one": ("col <= row + causal_offset", "col < row + causal_offset", WRONG_O),
     "normalised by the first share of l only": ("l_i[a] += row_part", "l_i[a] = row_part",
                                                 WRONG_O),
-    "one tile too few": ("last_col / BLOCK_KV + 1", "last_col / BLOCK_KV", WRONG_O),
+    "one tile too few": ("last_col / block_kv + 1", "last_col / block_kv", WRONG_O),
 }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def mutant_libs() -> OnDemand[str, dict[KernelConfig, Path]]:
     """Each mutant's build ({config: library}), made when its test first needs it."""
-    config = kernel_config(D, 32, 32)
-    source = KERNEL_PATH.read_text()
+    config = SCALAR.config(D, 32, 32)
+    source = kernel_text(KERNEL_PATH)
 
     def build(name: str) -> dict[KernelConfig, Path]:
         old, new, _ = MUTANTS[name]
@@ -181,7 +181,7 @@ extern "C" __global__ void flash_attention_fwd(const float* q, const float* k, c
 def test_emulator_threads_that_return_early_do_not_block_the_others(rng):
     """The harness itself: a thread that returns drops out of the block's barrier."""
     q = rng.standard_normal((20, 1)).astype(np.float32)
-    call, arrays = prepare_call(q, q, q, block_q=32, block_kv=32)  # 1 block of 128 threads
+    call, arrays = SCALAR.prepare(q, q, q, block_q=32, block_kv=32)  # 1 block of 128 threads
     lib = emu.build(emu.Build(call.config, source=EARLY_EXIT))
     o, _ = emu.run(lib, call, arrays)  # 108 threads return before __syncthreads()
     np.testing.assert_array_equal(o[:, 0], q[::-1, 0])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launch_params import prepare_call
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
 from tests.gpu.test_tc_kernel import CASES as TC_CASES
 from tests.support import assert_matches_reference
 
@@ -98,7 +98,7 @@ def test_tflops():
 def test_sdpa_gets_4d_inputs_and_each_backend_its_own_row():
     """Defect 4: 3-D inputs made SDPA fall back to its math backend."""
     q = np.zeros((3, 40, 16), np.float32)
-    call, _ = prepare_call(q, q, q, causal=True)
+    call, _ = SCALAR.prepare(q, q, q, causal=True)
     assert gpu.sdpa_shape(call) == (1, 3, 40, 16)
     plan = gpu.sdpa_plan(call)
     assert [(b, dt) for _, b, dt in plan] == [
@@ -108,7 +108,7 @@ def test_sdpa_gets_4d_inputs_and_each_backend_its_own_row():
     assert methods == ["PyTorch SDPA (MATH)", "PyTorch SDPA (EFFICIENT)", "PyTorch SDPA (FLASH)"]
     assert [gpu.method_dtype(m) for m in methods] == ["float32", "float32", "float16"]
     assert gpu.method_dtype(gpu.FLASH) == gpu.method_dtype(gpu.NAIVE) == "float32"
-    ragged, _ = prepare_call(q[:, :20], q, q, causal=True)  # is_causal is top-left: no rows
+    ragged, _ = SCALAR.prepare(q[:, :20], q, q, causal=True)  # is_causal is top-left: no rows
     assert gpu.sdpa_plan(ragged) == []
 
 
@@ -160,7 +160,7 @@ def test_on_a_gpu_the_tensor_core_kernel_matches_the_trace(rng, precision, case)
     n_q, n_k, d, lead, causal, align, (block_q, block_kv) = TC_CASES[case]
     q, k, v = (rng.standard_normal((*lead, n, d)) for n in (n_q, n_k, n_k))
     options = {"causal": causal, "causal_align": align, "block_q": block_q, "block_kv": block_kv}
-    o, lse = gpu.run_flash_tc(q, k, v, precision=precision, **options)
+    o, lse = gpu.run_flash(q, k, v, kernel=TENSOR_CORES, precision=precision, **options)
     check_outputs(o, lse, q, k, v, precision=precision, **options)
 
 
@@ -170,7 +170,7 @@ def test_on_a_gpu_the_tensor_core_kernel_matches_the_trace(rng, precision, case)
 def test_naive_baseline_on_numpy(make_qkv, causal, align):
     """The CuPy baseline's code, run with NumPy arrays: right, float32, empty rows 0."""
     q, k, v = make_qkv(40, 23, 16, lead=(3,), dtype=np.float32)
-    call, arrays = prepare_call(q, k, v, causal=causal, causal_align=align, scale=0.7)
+    call, arrays = SCALAR.prepare(q, k, v, causal=causal, causal_align=align, scale=0.7)
     with np.errstate(divide="ignore"):
         o, lse = gpu.naive_arrays(np, call, *arrays)
     assert o.dtype == lse.dtype == np.float32

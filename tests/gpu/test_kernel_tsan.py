@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from flashviz.core.kernel_files import KERNEL_PATH
-from flashviz.gpu.launch_params import kernel_config, prepare_call
+from flashviz.gpu.launch_params import SCALAR, kernel_text
 from tests.gpu.cuda_emulation import emu
 from tests.gpu.on_demand import OnDemand
 from tests.support import assert_matches_reference
 
 RACE = "WARNING: ThreadSanitizer"
-CONFIG = kernel_config(32, 32, 32)  # 128 threads a block: quick under TSan
+CONFIG = SCALAR.config(32, 32, 32)  # 128 threads a block: quick under TSan
 SYNCS = [
     "__syncthreads();  // q_i and k_j",
     "__syncthreads();  // all partial maxima",
@@ -57,7 +57,7 @@ pytestmark = pytest.mark.skipif(
 def programs() -> OnDemand[str | None, Path]:
     """None: the kernel's TSan program; a sync: the kernel without that __syncthreads().
     Each built when a test first needs it."""
-    source = KERNEL_PATH.read_text()
+    source = kernel_text(KERNEL_PATH)
 
     def build(sync: str | None) -> Path:
         if sync is None:
@@ -72,7 +72,7 @@ def programs() -> OnDemand[str | None, Path]:
 def _run(exe, make_qkv, n_q, n_k, causal, align):
     q, k, v = make_qkv(n_q, n_k, 32, dtype=np.float32)
     options = {"causal": causal, "causal_align": align}
-    call, arrays = prepare_call(q, k, v, block_q=32, block_kv=32, **options)
+    call, arrays = SCALAR.prepare(q, k, v, block_q=32, block_kv=32, **options)
     assert call.config == CONFIG
     o, lse, report = emu.run_tsan(exe, call, arrays, timeout=100)
     return (q, k, v), options, o, lse, report

@@ -11,24 +11,17 @@ import pytest
 from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
 from flashviz.core.precision import get_precision
 from flashviz.gpu.launch_params import (
-    KERNEL_BLOCKS,
     KERNEL_HEAD_DIMS,
+    SCALAR,
     SHARED_LIMIT_BYTES,
-    TC_BLOCKS,
     TC_PAD_WORDS,
     TC_PRECISIONS,
-    TcConfig,
-    kernel_blocks,
-    kernel_config,
+    TENSOR_CORES,
+    KernelConfig,
     kernel_source,
+    kernel_text,
     launch_params,
-    offered_tc_configs,
     padded_head_dim,
-    prepare_call,
-    prepare_tc_call,
-    tc_blocks,
-    tc_config,
-    tc_kernel_source,
 )
 
 
@@ -46,15 +39,15 @@ def test_head_dim_out_of_range_is_refused(d):
 
 
 def test_offered_blocks_fit_and_shrink_with_the_head_dim():
-    assert kernel_blocks(16) == KERNEL_BLOCKS
-    assert kernel_blocks(128) == ((32, 32),)
+    assert SCALAR.fitting_blocks(16) == SCALAR.blocks
+    assert SCALAR.fitting_blocks(128) == ((32, 32),)
     for d in range(1, 129):
-        for bq, bkv in kernel_blocks(d):
-            assert kernel_config(d, bq, bkv).shared_bytes <= SHARED_LIMIT_BYTES
+        for bq, bkv in SCALAR.fitting_blocks(d):
+            assert SCALAR.config(d, bq, bkv).shared_bytes <= SHARED_LIMIT_BYTES
 
 
 def test_config_defines_and_threads():
-    config = kernel_config(40, 64, 32)
+    config = SCALAR.config(40, 64, 32)
     assert config.defines == {
         "BLOCK_Q": 64,
         "BLOCK_KV": 32,
@@ -80,15 +73,15 @@ def test_config_defines_and_threads():
 )
 def test_bad_configs_name_the_argument(args, name):
     with pytest.raises(ValueError, match=name):
-        kernel_config(*args)
+        SCALAR.config(*args)
 
 
 def test_source_has_the_defines_then_the_file_with_its_line_numbers():
-    config = kernel_config(64, 32, 32)
+    config = SCALAR.config(64, 32, 32)
     lines = kernel_source(config).splitlines()
     assert lines[:5] == [f"#define {k} {v}" for k, v in config.defines.items()]
     assert lines[5] == '#line 1 "kernels/flash_attention.cu"'
-    assert lines[6:] == KERNEL_PATH.read_text().splitlines()
+    assert lines[6:] == kernel_text(KERNEL_PATH).splitlines()
     assert kernel_source(config, "X").splitlines()[6:] == ["X"]
 
 
@@ -96,7 +89,7 @@ def test_source_has_the_defines_then_the_file_with_its_line_numbers():
     ("n_q", "bq", "grid_x"), [(1, 32, 1), (32, 32, 1), (33, 32, 2), (113, 64, 2), (128, 64, 2)]
 )
 def test_launch_params(n_q, bq, grid_x):
-    config = kernel_config(32, bq, 32)
+    config = SCALAR.config(32, bq, 32)
     grid, block = launch_params(config, n_q, 7, 6)
     assert grid == (grid_x, 6, 1)
     assert block == (config.num_threads, 1, 1)
@@ -107,12 +100,12 @@ def test_launch_params(n_q, bq, grid_x):
 )
 def test_launch_params_refuse_empty_problems(args, name):
     with pytest.raises(ValueError, match=name):
-        launch_params(kernel_config(32, 32, 32), *args)
+        launch_params(SCALAR.config(32, 32, 32), *args)
 
 
 def test_launch_params_refuse_too_many_heads():
     with pytest.raises(ValueError, match="batch_heads"):
-        launch_params(kernel_config(32, 32, 32), 4, 4, 70000)
+        launch_params(SCALAR.config(32, 32, 32), 4, 4, 70000)
 
 
 def _kernel_scalar_types() -> list[type]:
@@ -128,8 +121,8 @@ def _kernel_scalar_types() -> list[type]:
 )
 def test_prepare_call(make_qkv, causal, align, offset):
     q, k, v = make_qkv(5, 13, 40, lead=(2, 3))
-    call, arrays = prepare_call(q, k, v, causal=causal, causal_align=align, scale=0.5)
-    assert call.config == kernel_config(40, *kernel_blocks(40)[0])
+    call, arrays = SCALAR.prepare(q, k, v, causal=causal, causal_align=align, scale=0.5)
+    assert call.config == SCALAR.config(40, *SCALAR.fitting_blocks(40)[0])
     assert (call.grid, call.block) == launch_params(call.config, 5, 13, 6)
     assert (call.lead, call.batch_heads, call.n_q, call.n_k, call.d) == ((2, 3), 6, 5, 13, 40)
     assert (call.causal, call.causal_offset) == (causal, offset)
@@ -143,29 +136,29 @@ def test_prepare_call(make_qkv, causal, align, offset):
 
 def test_prepare_call_defaults_and_validation(make_qkv):
     q, k, v = make_qkv(4, 4, 128)
-    call, _ = prepare_call(q, k, v)
+    call, _ = SCALAR.prepare(q, k, v)
     assert (call.config.block_q, call.config.block_kv, call.scale) == (32, 32, 1 / np.sqrt(128))
     with pytest.raises(ValueError, match="causal"):
-        prepare_call(q, k, v, causal="yes")
+        SCALAR.prepare(q, k, v, causal="yes")
     with pytest.raises(ValueError, match="causal_align"):
-        prepare_call(q, k, v, causal=True, causal_align="middle")
+        SCALAR.prepare(q, k, v, causal=True, causal_align="middle")
     with pytest.raises(ValueError, match="block_q = 64, block_kv = 64"):
-        prepare_call(q, k, v, block_q=64, block_kv=64)
+        SCALAR.prepare(q, k, v, block_q=64, block_kv=64)
     with pytest.raises(ValueError, match=r"\bd\b"):
-        prepare_call(*make_qkv(4, 4, 129))
+        SCALAR.prepare(*make_qkv(4, 4, 129))
 
 
 def test_head_dims_and_blocks_are_sorted():
     assert list(KERNEL_HEAD_DIMS) == sorted(KERNEL_HEAD_DIMS)
-    assert len(set(KERNEL_BLOCKS)) == len(KERNEL_BLOCKS)
+    assert len(set(SCALAR.blocks)) == len(SCALAR.blocks)
 
 
 # --- the tensor-core kernel (kernels/flash_attention_tc.cu) ---
 
 
 def test_tc_config_defines_threads_and_shared_memory():
-    config = tc_config(40, 64, 32, "bfloat16")
-    assert config == TcConfig(64, 64, 32, "bfloat16")
+    config = TENSOR_CORES.config(40, 64, 32, "bfloat16")
+    assert config == KernelConfig(TENSOR_CORES, 64, 64, 32, "bfloat16")
     assert config.defines == {
         "BLOCK_Q": 64,
         "BLOCK_KV": 32,
@@ -173,8 +166,8 @@ def test_tc_config_defines_threads_and_shared_memory():
         "NUM_THREADS": 128,  # 4 warps of 16 query rows
         "INPUT_BF16": 1,
     }
-    assert tc_config(64, 128, 64, "float16").defines["NUM_THREADS"] == 256
-    assert tc_config(64, 128, 64, "float16").defines["INPUT_BF16"] == 0
+    assert TENSOR_CORES.config(64, 128, 64, "float16").defines["NUM_THREADS"] == 256
+    assert TENSOR_CORES.config(64, 128, 64, "float16").defines["INPUT_BF16"] == 0
     # q_s (64 rows) + k_s (32 rows) of 64 / 2 + 4 words, vt_s: 64 rows of 32 / 2 + 4 words
     assert config.shared_bytes == 4 * ((64 + 32) * 36 + 64 * 20) == 18944
 
@@ -191,19 +184,23 @@ def test_tc_shared_memory_matches_the_kernel_declarations():
 
 
 def test_tc_blocks_fit_and_shrink_with_the_head_dim():
-    assert tc_blocks(16) == TC_BLOCKS
-    assert tc_blocks(64) == TC_BLOCKS
-    assert tc_blocks(96) == ((64, 64), (64, 32))
-    assert tc_blocks(128) == ((64, 32),)
+    assert TENSOR_CORES.fitting_blocks(16) == TENSOR_CORES.blocks
+    assert TENSOR_CORES.fitting_blocks(64) == TENSOR_CORES.blocks
+    assert TENSOR_CORES.fitting_blocks(96) == ((64, 64), (64, 32))
+    assert TENSOR_CORES.fitting_blocks(128) == ((64, 32),)
     for d in range(1, 129):
-        assert tc_blocks(d), f"no block pair fits head dim {d}"
-        for bq, bkv in tc_blocks(d):
-            assert tc_config(d, bq, bkv, "float16").shared_bytes <= SHARED_LIMIT_BYTES
+        assert TENSOR_CORES.fitting_blocks(d), f"no block pair fits head dim {d}"
+        for bq, bkv in TENSOR_CORES.fitting_blocks(d):
+            assert TENSOR_CORES.config(d, bq, bkv, "float16").shared_bytes <= SHARED_LIMIT_BYTES
 
 
 def test_offered_tc_configs_are_every_head_dim_pair_and_precision():
-    configs = offered_tc_configs()
-    assert len(configs) == len(set(configs)) == 2 * sum(len(tc_blocks(d)) for d in KERNEL_HEAD_DIMS)
+    configs = TENSOR_CORES.offered_configs()
+    assert (
+        len(configs)
+        == len(set(configs))
+        == 2 * sum(len(TENSOR_CORES.fitting_blocks(d)) for d in KERNEL_HEAD_DIMS)
+    )
     assert {c.precision for c in configs} == set(TC_PRECISIONS) == {"float16", "bfloat16"}
     assert {c.head_dim for c in configs} == set(KERNEL_HEAD_DIMS)
 
@@ -222,22 +219,22 @@ def test_offered_tc_configs_are_every_head_dim_pair_and_precision():
 )
 def test_bad_tc_configs_name_the_argument(args, name):
     with pytest.raises(ValueError, match=name):
-        tc_config(*args)
+        TENSOR_CORES.config(*args)
 
 
 def test_tc_source_has_the_defines_then_the_file_with_its_line_numbers():
-    config = tc_config(64, 64, 32, "float16")
-    lines = tc_kernel_source(config).splitlines()
+    config = TENSOR_CORES.config(64, 64, 32, "float16")
+    lines = kernel_source(config).splitlines()
     assert lines[:5] == [f"#define {k} {v}" for k, v in config.defines.items()]
     assert lines[5] == '#line 1 "kernels/flash_attention_tc.cu"'
-    assert lines[6:] == TC_KERNEL_PATH.read_text().splitlines()
-    assert tc_kernel_source(config, "X").splitlines()[6:] == ["X"]
+    assert lines[6:] == kernel_text(TC_KERNEL_PATH).splitlines()
+    assert kernel_source(config, "X").splitlines()[6:] == ["X"]
 
 
 def test_tc_launch_params_one_warp_per_16_rows():
-    grid, block = launch_params(tc_config(64, 64, 32, "float16"), 113, 7, 6)
+    grid, block = launch_params(TENSOR_CORES.config(64, 64, 32, "float16"), 113, 7, 6)
     assert (grid, block) == ((2, 6, 1), (128, 1, 1))
-    grid, block = launch_params(tc_config(64, 128, 64, "bfloat16"), 128, 7, 1)
+    grid, block = launch_params(TENSOR_CORES.config(64, 128, 64, "bfloat16"), 128, 7, 1)
     assert (grid, block) == ((1, 1, 1), (256, 1, 1))
 
 
@@ -251,10 +248,10 @@ def _tc_scalar_types() -> list[type]:
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 def test_prepare_tc_call_rounds_to_the_storage_type_as_raw_bits(make_qkv, precision):
     q, k, v = make_qkv(5, 13, 40, lead=(2, 3))
-    call, arrays = prepare_tc_call(
+    call, arrays = TENSOR_CORES.prepare(
         q, k, v, precision=precision, causal=True, causal_align="top_left", scale=0.5
     )
-    assert call.config == tc_config(40, *tc_blocks(40)[0], precision)
+    assert call.config == TENSOR_CORES.config(40, *TENSOR_CORES.fitting_blocks(40)[0], precision)
     assert (call.grid, call.block) == launch_params(call.config, 5, 13, 6)
     assert (call.lead, call.batch_heads, call.n_q, call.n_k, call.d) == ((2, 3), 6, 5, 13, 40)
     assert (call.causal, call.causal_offset) == (True, 0)
@@ -271,11 +268,11 @@ def test_prepare_tc_call_rounds_to_the_storage_type_as_raw_bits(make_qkv, precis
 
 def test_prepare_tc_call_defaults_and_validation(make_qkv):
     q, k, v = make_qkv(4, 4, 128)
-    call, _ = prepare_tc_call(q, k, v, precision="float16")
+    call, _ = TENSOR_CORES.prepare(q, k, v, precision="float16")
     assert (call.config.block_q, call.config.block_kv, call.scale) == (64, 32, 1 / np.sqrt(128))
     with pytest.raises(ValueError, match="precision"):
-        prepare_tc_call(q, k, v, precision="float64")
+        TENSOR_CORES.prepare(q, k, v, precision="float64")
     with pytest.raises(ValueError, match="block_q = 64, block_kv = 64"):
-        prepare_tc_call(q, k, v, precision="float16", block_q=64, block_kv=64)
+        TENSOR_CORES.prepare(q, k, v, precision="float16", block_q=64, block_kv=64)
     with pytest.raises(ValueError, match="causal_align"):
-        prepare_tc_call(q, k, v, precision="float16", causal=True, causal_align="middle")
+        TENSOR_CORES.prepare(q, k, v, precision="float16", causal=True, causal_align="middle")

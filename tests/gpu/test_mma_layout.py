@@ -40,7 +40,7 @@ import numpy as np
 import pytest
 
 from tests.gpu.cuda_emulation import emu
-from tests.gpu.cuda_emulation.emu_tc import probe
+from tests.gpu.cuda_emulation.mma_probe import probe
 
 if shutil.which(emu.CXX) is None:
     pytest.skip(f"{emu.CXX} (C++20) is needed to run the emulator", allow_module_level=True)

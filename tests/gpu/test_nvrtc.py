@@ -18,10 +18,10 @@ from flashviz.core import inner_step
 from flashviz.core.kernel_files import KERNEL_PATH
 from flashviz.gpu.launch_params import (
     KERNEL_HEAD_DIMS,
+    SCALAR,
     SHARED_LIMIT_BYTES,
     KernelConfig,
-    kernel_blocks,
-    offered_configs,
+    kernel_text,
 )
 from flashviz.gpu.nvrtc import (
     ARCHS,
@@ -33,7 +33,7 @@ from flashviz.gpu.nvrtc import (
     parse_ptxas,
 )
 
-CONFIGS = offered_configs()
+CONFIGS = SCALAR.offered_configs()
 JOBS = [(config, arch) for config in CONFIGS for arch in ARCHS]
 if sys.platform not in ("linux", "win32"):  # NVIDIA ships the NVRTC wheel for these only
     pytest.skip(f"no NVRTC wheel for {sys.platform}", allow_module_level=True)
@@ -56,15 +56,15 @@ def test_compiles_without_spills(config, arch):
 
 def test_every_head_dim_has_a_block_pair():
     for d in KERNEL_HEAD_DIMS:
-        assert kernel_blocks(d), f"no block pair fits head dim {d}"
+        assert SCALAR.fitting_blocks(d), f"no block pair fits head dim {d}"
 
 
 @pytest.mark.timeout(60)
 def test_a_compile_error_names_file_and_line():
-    source = KERNEL_PATH.read_text()
+    source, file = kernel_text(KERNEL_PATH), KERNEL_PATH.read_text()
     good = "m_new[a] = m_i[a];"
     assert source.count(good) == 1
-    line = source[: source.index(good)].count("\n") + 1
+    line = file[: file.index(good)].count("\n") + 1  # its line in the .cu file
     broken = source.replace(good, "m_new[a] = m_i[a] + not_declared;")
     with pytest.raises(KernelCompileError) as failure:
         compile_kernel(CONFIGS[0], "sm_80", broken)
@@ -75,7 +75,7 @@ def test_a_compile_error_names_file_and_line():
 
 @pytest.mark.timeout(60)
 def test_a_config_that_breaks_the_static_asserts_does_not_compile():
-    bad = KernelConfig(head_dim=64, block_q=32, block_kv=24, num_threads=128)
+    bad = KernelConfig(SCALAR, head_dim=64, block_q=32, block_kv=24, precision="float32")
     with pytest.raises(KernelCompileError, match="THREADS_PER_ROW must divide BLOCK_KV"):
         compile_kernel(bad, "sm_80")
 

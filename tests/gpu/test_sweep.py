@@ -13,6 +13,7 @@ import pytest
 
 from flashviz.core.precision import get_precision
 from flashviz.gpu import launcher as gpu
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
 from tests.gpu.standin import CpuDevice
 from tests.support import assert_matches_reference
 
@@ -131,7 +132,7 @@ def test_the_timed_flash_callable_is_only_the_launch():
             return np.empty(shape, dtype)
 
     q = k = v = np.zeros((2, 8, 16), np.float32)
-    call, _ = gpu.prepare_call(q, k, v)
+    call, _ = SCALAR.prepare(q, k, v)
     run = gpu.flash_launch(Recorder(), lambda *a: calls.append(("launch", a[:2])), call, q, k, v)
     assert calls == []
     run()
@@ -140,7 +141,7 @@ def test_the_timed_flash_callable_is_only_the_launch():
 
 def test_run_method_copies_back_in_the_callers_shape(make_qkv):
     q, k, v = make_qkv(40, 40, 16, lead=(2, 3), dtype=np.float32)
-    call, arrays = gpu.prepare_call(q, k, v, causal=True)
+    call, arrays = SCALAR.prepare(q, k, v, causal=True)
     for method in (gpu.FLASH, gpu.NAIVE):
         o, lse = gpu.run_method(CpuDevice(), method, call, arrays)
         assert o.shape == q.shape and lse.shape == q.shape[:-1]
@@ -179,18 +180,18 @@ def test_tensor_core_rows_are_checked_against_naive_in_their_own_precision():
 
 def test_tensor_core_inputs_are_the_bits_prepare_tc_call_gives(make_qkv):
     q, k, v = make_qkv(40, 24, 16, lead=(3,), dtype=np.float32)
-    call, arrays = gpu.prepare_call(q, k, v, causal=True, causal_align="top_left", scale=0.7)
+    call, arrays = SCALAR.prepare(q, k, v, causal=True, causal_align="top_left", scale=0.7)
     for precision in ("float16", "bfloat16"):
-        bits = gpu.tc_inputs(CpuDevice(), arrays, precision)
-        tc, want = gpu.prepare_tc_call(q, k, v, precision=precision, causal=True,
+        bits = gpu.kernel_inputs(CpuDevice(), arrays, TENSOR_CORES, precision)
+        tc, want = TENSOR_CORES.prepare(q, k, v, precision=precision, causal=True,
                                        causal_align="top_left", scale=0.7)  # fmt: skip
         assert all(b.dtype == np.uint16 and (b == w).all() for b, w in zip(bits, want, strict=True))
-        assert gpu.tc_call(call, precision) == tc
+        assert TENSOR_CORES.call_like(call, precision) == tc
 
 
 def test_run_method_runs_the_tensor_core_kernel_in_the_callers_shape(make_qkv):
     q, k, v = make_qkv(40, 40, 16, lead=(2, 3), dtype=np.float32)
-    call, arrays = gpu.prepare_call(q, k, v, causal=True)
+    call, arrays = SCALAR.prepare(q, k, v, causal=True)
     for precision, method in gpu.TC_METHODS.items():
         o, lse = gpu.run_method(CpuDevice(tc=(precision,)), method, call, arrays)
         assert o.shape == q.shape and lse.shape == q.shape[:-1]

@@ -57,13 +57,12 @@ from flashviz.core.reference import attention_reference
 from flashviz.core.trace import record_steps
 from flashviz.gpu.launch_params import (
     SHARED_LIMIT_BYTES,
-    TcConfig,
-    prepare_tc_call,
-    tc_blocks,
-    tc_config,
-    tc_kernel_source,
+    TENSOR_CORES,
+    KernelConfig,
+    kernel_source,
+    kernel_text,
 )
-from tests.gpu.cuda_emulation import emu, emu_tc
+from tests.gpu.cuda_emulation import emu
 from tests.gpu.on_demand import OnDemand
 from tests.support import ROOT
 
@@ -79,12 +78,15 @@ needs_cxx = pytest.mark.skipif(not HAVE_CXX, reason=f"{emu.CXX} (C++20) runs the
 # every arch (32 compiles); the other head dims with their largest pair on sm_80, to keep
 # the file quick. All of them: python -m flashviz.gpu.nvrtc --tc.
 COMPILE_JOBS = [
-    (tc_config(d, *blocks, precision), arch)
+    (TENSOR_CORES.config(d, *blocks, precision), arch)
     for d in (64, 128)
-    for blocks in tc_blocks(d)
+    for blocks in TENSOR_CORES.fitting_blocks(d)
     for precision in PRECISIONS
     for arch in ("sm_80", "sm_86", "sm_89", "sm_90")
-] + [(tc_config(d, *tc_blocks(d)[0], "float16"), "sm_80") for d in (16, 32, 96)]
+] + [
+    (TENSOR_CORES.config(d, *TENSOR_CORES.fitting_blocks(d)[0], "float16"), "sm_80")
+    for d in (16, 32, 96)
+]
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +106,9 @@ def nvrtc_wheel() -> None:
     ids=[f"d{c.head_dim}-{c.block_q}x{c.block_kv}-{c.precision}-{a}" for c, a in COMPILE_JOBS],
 )
 def test_compiles_without_spills(nvrtc_wheel, config, arch):
-    from flashviz.gpu.nvrtc import compile_tc_kernel
+    from flashviz.gpu.nvrtc import compile_kernel
 
-    result = compile_tc_kernel(config, arch)  # each job compiled by its test only
+    result = compile_kernel(config, arch)  # each job compiled by its test only
     info = result.ptxas
     assert result.cubin[:4] == b"\x7fELF"
     assert (info.spill_stores, info.spill_loads, info.stack_bytes) == (0, 0, 0), result.log
@@ -115,10 +117,10 @@ def test_compiles_without_spills(nvrtc_wheel, config, arch):
 
 
 def test_every_arch_compiles_head_dims_64_and_128():
-    from flashviz.gpu.nvrtc import TC_ARCHS
+    from flashviz.gpu.nvrtc import kernel_archs
 
     for d in (64, 128):
-        for arch in TC_ARCHS:
+        for arch in kernel_archs(TENSOR_CORES):
             assert any(c.head_dim == d and a == arch for c, a in COMPILE_JOBS)
 
 
@@ -130,7 +132,7 @@ def test_the_ptx_has_the_tensor_core_instructions(nvrtc_wheel, precision, kind):
     from flashviz.gpu.nvrtc import load_nvrtc
 
     nvrtc = load_nvrtc()
-    source = tc_kernel_source(tc_config(64, 64, 32, precision))
+    source = kernel_source(TENSOR_CORES.config(64, 64, 32, precision))
     prog = nvrtc.createProgram(source, "kernel.cu", [], [])
     try:
         nvrtc.compileProgram(prog, ["-arch=compute_80", "-std=c++17"])
@@ -171,16 +173,16 @@ CASES = {  # id: (n_q, n_k, d, lead, causal, align, (block_q, block_kv))
 
 
 @pytest.fixture(scope="module")
-def libs() -> OnDemand[TcConfig, Path]:
+def libs() -> OnDemand[KernelConfig, Path]:
     """The CPU build of each config, made when a test first needs it."""
     if not HAVE_CXX:
         pytest.skip(f"{emu.CXX} (C++20) runs the kernel on the CPU")
-    return OnDemand(lambda config: emu.build(emu_tc.TcBuild(config)))
+    return OnDemand(lambda config: emu.build(emu.Build(config)))
 
 
 def run_kernel(libs: dict, q, k, v, **options) -> tuple[np.ndarray, np.ndarray]:
-    call, bits = prepare_tc_call(q, k, v, **options)
-    o, lse = emu_tc.run(libs[call.config], call, bits)
+    call, bits = TENSOR_CORES.prepare(q, k, v, **options)
+    o, lse = emu.run(libs[call.config], call, bits)
     nan = "an output is NaN: never written (outputs start as NaN) or computed as NaN"
     assert not np.isnan(o).any() and not np.isnan(lse).any(), nan
     return o, lse
@@ -281,18 +283,18 @@ MUTANTS = {  # name: (kernel text, its mutation, the failure it causes)
     "P~ halves swapped": (
         "pack_rn(s[2 * kk][0], s[2 * kk][1])", "pack_rn(s[2 * kk][1], s[2 * kk][0])", WRONG_O),
 }  # fmt: skip
-MUTANT_CONFIG = tc_config(64, 32, 32, "float16")
+MUTANT_CONFIG = TENSOR_CORES.config(64, 32, 32, "float16")
 
 
 @pytest.fixture(scope="module")
-def mutant_libs(libs) -> OnDemand[str, dict[TcConfig, Path]]:
+def mutant_libs(libs) -> OnDemand[str, dict[KernelConfig, Path]]:
     """Each mutant's build ({MUTANT_CONFIG: library}), made when its test first needs it."""
-    source = TC_KERNEL_PATH.read_text()
+    source = kernel_text(TC_KERNEL_PATH)
 
-    def build(name: str) -> dict[TcConfig, Path]:
+    def build(name: str) -> dict[KernelConfig, Path]:
         old, new, _ = MUTANTS[name]
         assert source.count(old) == 1, f"mutant {name!r}: {old!r} is not in the kernel once"
-        return {MUTANT_CONFIG: emu.build(emu_tc.TcBuild(MUTANT_CONFIG, source.replace(old, new)))}
+        return {MUTANT_CONFIG: emu.build(emu.Build(MUTANT_CONFIG, source.replace(old, new)))}
 
     return OnDemand(build)
 
@@ -347,24 +349,26 @@ def test_a_tile_padding_left_unzeroed_is_caught(libs, rng):
     unwritten words hold whatever was there; the emulator fills shared memory with NaN first
     (``emu.poison_call``), so the mutant fails, and would pass without that fill."""
     old, new = PADDING_MUTANT
-    source = TC_KERNEL_PATH.read_text()
+    source = kernel_text(TC_KERNEL_PATH)
     assert source.count(old) == 1
-    lib = emu.build(emu_tc.TcBuild(MUTANT_CONFIG, source.replace(old, new)))
+    lib = emu.build(emu.Build(MUTANT_CONFIG, source.replace(old, new)))
     q, k, v = _inputs(rng, 40, 20, 64)  # one K/V tile, 12 of its 32 rows padding
     options = {"precision": "float16", "block_q": 32, "block_kv": 32}
     check(libs, q, k, v, **options)
-    call, bits = prepare_tc_call(q, k, v, **options)
+    call, bits = TENSOR_CORES.prepare(q, k, v, **options)
     # first, freshly loaded: shared memory is zero (static storage) and the bug hides
-    o, lse = emu_tc.run(lib, call, bits, poison_shared=False)
+    o, lse = emu.run(lib, call, bits, poison_shared=False)
     check_outputs(o, lse, q, k, v, **options)
-    o, _ = emu_tc.run(lib, call, bits)
+    o, _ = emu.run(lib, call, bits)
     assert np.isnan(o).all()
 
 
 # --- 4. ThreadSanitizer -------------------------------------------------------------------
 
 RACE = "WARNING: ThreadSanitizer"
-TSAN_CONFIG = tc_config(64, 32, 32, "float16")  # 2 warps a block: races between warps show
+TSAN_CONFIG = TENSOR_CORES.config(
+    64, 32, 32, "float16"
+)  # 2 warps a block: races between warps show
 SYNCS = [
     "__syncthreads();  // q_i, k_j and v_j are in shared memory",
     "__syncthreads();  // everyone is done with k_j and v_j",
@@ -392,16 +396,16 @@ needs_tsan = pytest.mark.skipif(not _tsan_works(), reason="g++ with libtsan is n
 def tsan_programs() -> OnDemand[tuple[str | None, str], Path]:
     """(None, precision): the kernel's TSan program; (sync, "float16"): the kernel without
     that __syncthreads(). Each built when a test first needs it."""
-    source = TC_KERNEL_PATH.read_text()
+    source = kernel_text(TC_KERNEL_PATH)
 
     def build(key: tuple[str | None, str]) -> Path:
         sync, precision = key
         if sync is None:
-            return emu.build(emu_tc.TcBuild(tc_config(64, 32, 32, precision), tsan=True))
+            return emu.build(emu.Build(TENSOR_CORES.config(64, 32, 32, precision), tsan=True))
         assert precision == "float16", "the programs without a __syncthreads() are float16"
         assert source.count(sync) == 1, f"{sync!r} is not in the kernel exactly once"
         text = source.replace(sync, "// removed:", 1)
-        return emu.build(emu_tc.TcBuild(TSAN_CONFIG, text, tsan=True))
+        return emu.build(emu.Build(TSAN_CONFIG, text, tsan=True))
 
     return OnDemand(build)
 
@@ -409,8 +413,10 @@ def tsan_programs() -> OnDemand[tuple[str | None, str], Path]:
 def _run_tsan(exe, rng, n_q, n_k, causal, align, precision):
     q, k, v = _inputs(rng, n_q, n_k, 64)
     options = {"causal": causal, "causal_align": align}
-    call, bits = prepare_tc_call(q, k, v, precision=precision, block_q=32, block_kv=32, **options)
-    o, lse, report = emu_tc.run_tsan(exe, call, bits, timeout=100)
+    call, bits = TENSOR_CORES.prepare(
+        q, k, v, precision=precision, block_q=32, block_kv=32, **options
+    )
+    o, lse, report = emu.run_tsan(exe, call, bits, timeout=100)
     return (q, k, v), options, o, lse, report
 
 
@@ -447,9 +453,9 @@ extern "C" __global__ void flash_attention_tc_fwd(const unsigned short* q, const
 """
 RUN_IN_A_CHILD = """
 import pickle, sys
-from tests.gpu.cuda_emulation import emu_tc
+from tests.gpu.cuda_emulation import emu
 lib, call, bits = pickle.loads(sys.stdin.buffer.read())
-emu_tc.run(lib, call, bits, poison_shared=False)
+emu.run(lib, call, bits, poison_shared=False)
 """
 
 
@@ -459,8 +465,8 @@ def test_the_emulator_stops_a_launch_where_no_thread_can_go_on(rng):
     """Half a warp at a shuffle, the other half at __syncthreads() (undefined on a GPU): the
     fibers see that no thread can move and abort with a message instead of hanging."""
     q = rng.standard_normal((20, 16)).astype(np.float32)
-    call, bits = prepare_tc_call(q, q, q, precision="float16", block_q=64, block_kv=32)
-    lib = emu.build(emu_tc.TcBuild(call.config, SPLIT_WARP))
+    call, bits = TENSOR_CORES.prepare(q, q, q, precision="float16", block_q=64, block_kv=32)
+    lib = emu.build(emu.Build(call.config, SPLIT_WARP))
     child = subprocess.run(
         [sys.executable, "-c", RUN_IN_A_CHILD], input=pickle.dumps((lib, call, bits)),
         capture_output=True, cwd=ROOT, timeout=50,

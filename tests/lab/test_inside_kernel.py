@@ -10,7 +10,7 @@ import pytest
 
 from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
 from flashviz.gpu.kernel_resources import build_config, recorded, recorded_registers
-from flashviz.gpu.launch_params import offered_configs, offered_tc_configs, tc_config
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
 from flashviz.lab.code_view import PHASES
 from flashviz.lab.inside_kernel import (
     HOLDS,
@@ -26,11 +26,11 @@ from flashviz.lab.tile_explorer import BLOCK_SIZES, explore
 
 
 def _kind(config) -> str:
-    return "tensor cores" if hasattr(config, "precision") else "float32"
+    return config.kernel.name
 
 
 @pytest.mark.parametrize(
-    "config", offered_configs() + offered_tc_configs(), ids=lambda c: repr(c)[:60]
+    "config", SCALAR.offered_configs() + TENSOR_CORES.offered_configs(), ids=lambda c: repr(c)[:60]
 )
 def test_shared_arrays_add_up_to_the_launch_parameters(config) -> None:
     buffers = shared_buffers(_kind(config), config.defines)
@@ -41,7 +41,7 @@ def test_shared_arrays_add_up_to_the_launch_parameters(config) -> None:
 def test_shared_arrays_add_up_to_what_ptxas_reported() -> None:
     provenance, table = recorded()
     assert provenance["nvrtc"] and len(table) > 100
-    for config in offered_configs() + offered_tc_configs():
+    for config in SCALAR.offered_configs() + TENSOR_CORES.offered_configs():
         for key, info in table.items():
             kind = _kind(config)
             if key.startswith(f"{kind} {config.head_dim} {config.block_q} {config.block_kv} "):
@@ -59,7 +59,7 @@ def test_explorer_builds_match_the_formulas_too(q: int, kv: int) -> None:
 def test_the_declarations_are_read_not_assumed() -> None:
     last = "    __shared__ unsigned vt_s[HEAD_DIM][ROW_WORDS_KV];\n"
     text = TC_KERNEL_PATH.read_text().replace(last, last + "    __shared__ float spare[8][2];\n")
-    config = tc_config(64, 64, 64, "float16")
+    config = TENSOR_CORES.config(64, 64, 64, "float16")
     buffers = shared_buffers("tensor cores", config.defines, text)
     assert buffers[-1].name == "spare" and buffers[-1].bytes == 64
     assert buffers[-1].holds == "(not described)"
@@ -87,7 +87,7 @@ def test_every_thread_owns_the_same_share(kind: str, matrix: str) -> None:
 
 
 def test_tensor_core_rows_live_in_one_quad_of_one_warp() -> None:
-    own = ownership("tensor cores", tc_config(64, 64, 64, "float16").defines, "S_ij")
+    own = ownership("tensor cores", TENSOR_CORES.config(64, 64, 64, "float16").defines, "S_ij")
     for row in range(64):
         assert set(own.warp[row]) == {row // 16}
         g = row % 8

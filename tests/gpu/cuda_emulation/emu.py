@@ -1,15 +1,18 @@
-"""Build kernels/flash_attention.cu for the CPU (cuda_emu.h) and run it.
+"""Build a kernel of kernels/ for the CPU (cuda_emu.h, or cuda_emu_warp.h) and run it.
 
-``build`` writes the kernel source of a config (``launch.kernel_source``: the same text
-NVRTC compiles) into ``build/cuda_emulation/`` and compiles it with g++ into a shared
-library, or with ThreadSanitizer into a program (tsan_main.cpp). Builds are named by a
-hash of everything that goes into them, so a build is reused only while nothing changed;
-a file lock per build makes test processes running at once (pytest-xdist) wait for one
-g++ instead of each running its own. For the shared libraries, the emulator's headers (most
-of a build's g++ time) are parsed once into a precompiled header (``precompiled_header``):
-the library g++ writes is the same, byte for byte, with or without it. (A TSan build gains
-nothing from one: its program's second file, tsan_main.cpp, would have to parse it too.)
-``run`` launches the kernel with the grid and block of ``launch.prepare_call``.
+``build`` writes the kernel source of a config (``launch_params.kernel_source``: the same
+text NVRTC compiles) into ``build/cuda_emulation/`` and compiles it with g++ and harness.cpp
+into a shared library, or with ThreadSanitizer and tsan_main.cpp into a program. What differs
+between the kernels comes from their ``Kernel`` (entry point, input type) and ``EMULATORS``
+(the emulator header and its launch: warp-level instructions need cuda_emu_warp.h). Builds
+are named by a hash of everything that goes into them, so a build is reused only while
+nothing changed; a file lock per build makes test processes running at once (pytest-xdist)
+wait for one g++ instead of each running its own. For the shared libraries, the emulator's
+headers (most of a build's g++ time) are parsed once into a precompiled header
+(``precompiled_header``): the library g++ writes is the same, byte for byte, with or without
+it. (A TSan build gains nothing from one: its program's second file, tsan_main.cpp, would
+have to parse it too.) ``run`` launches the kernel with the grid and block of
+``Kernel.prepare``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import Protocol
 
 try:
     import fcntl
@@ -34,7 +36,7 @@ except ImportError:  # Windows: no emulation builds there (ucontext), so no lock
 
 import numpy as np
 
-from flashviz.gpu.launch_params import KernelCall, KernelConfig, kernel_source
+from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES, KernelCall, KernelConfig, kernel_source
 
 HERE = Path(__file__).resolve().parent
 BUILD_DIR = HERE.parent.parent / "build" / "cuda_emulation"
@@ -42,31 +44,33 @@ CXX = os.environ.get("CXX", "g++")
 BASE_FLAGS = ("-std=c++20", "-pthread", "-Wall", "-Wno-unknown-pragmas", f"-I{HERE}")
 LIB_FLAGS = ("-O2", "-shared", "-fPIC")
 TSAN_FLAGS = ("-O1", "-g", "-fsanitize=thread")
-HEADERS = ("cuda_emu.h", "cuda_emu_warp.h")
+HEADERS = (
+    "cuda_emu.h",
+    "cuda_emu_warp.h",
+)  # every build hashes both: the warp one includes the other
 
 
-class Spec(Protocol):
-    """What ``build`` needs of a build (``Build``, ``emu_tc.TcBuild``)."""
-
-    tsan: bool
-    header: str  # the first thing the harness includes: it is precompiled
-
-    @property
-    def config(self) -> object: ...
-    def flags(self) -> list[str]: ...
-    def command(self, kernel: Path, out: Path, pch: Path | None = None) -> list[str]: ...
-    def text(self) -> str: ...
-    def key(self) -> str: ...
+# The emulator each kernel needs, by entry point: its header and launch function.
+EMULATORS = {
+    SCALAR.entry: ("cuda_emu.h", "launch"),
+    TENSOR_CORES.entry: ("cuda_emu_warp.h", "launch_warps"),
+}
+C_TYPES = {np.dtype(np.float32): ("float", ctypes.c_float),
+           np.dtype(np.uint16): ("unsigned short", ctypes.c_uint16)}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Build:
-    """One CPU build of the kernel: a config, optionally a modified source, plain or TSan."""
+    """One CPU build of a kernel: a config, optionally a modified source, plain or TSan."""
 
     config: KernelConfig
-    source: str | None = None  # None: kernels/flash_attention.cu
+    source: str | None = None  # None: the kernel's .cu file
     tsan: bool = False
-    header = "cuda_emu.h"
+
+    @property
+    def header(self) -> str:
+        """The emulator's header: the first thing the harness includes (precompiled)."""
+        return EMULATORS[self.config.kernel.entry][0]
 
     def flags(self) -> list[str]:
         return [*BASE_FLAGS, *(TSAN_FLAGS if self.tsan else LIB_FLAGS)]
@@ -77,8 +81,12 @@ class Build:
         if self.tsan:
             files.append(str(HERE / "tsan_main.cpp"))
         include = [] if pch is None else ["-include", str(pch)]
-        kernel_define = f'-DKERNEL_SOURCE="{kernel}"'
-        return [CXX, *self.flags(), *include, kernel_define, *files, "-o", str(out)]
+        header, launch = EMULATORS[self.config.kernel.entry]
+        c_type = C_TYPES[np.dtype(self.config.kernel.input_dtype)][0]
+        defines = [f'-DKERNEL_SOURCE="{kernel}"', f'-DEMU_HEADER="{header}"',
+                   f"-DEMU_LAUNCH={launch}", f"-DKERNEL_ENTRY={self.config.kernel.entry}",
+                   f"-DINPUT_T={c_type}"]  # fmt: skip
+        return [CXX, *self.flags(), *include, *defines, *files, "-o", str(out)]
 
     def text(self) -> str:
         """The kernel source g++ compiles (the text NVRTC would compile)."""
@@ -86,7 +94,7 @@ class Build:
 
     def key(self) -> str:
         parts = [self.text(), " ".join(self.command(Path(), Path()))]
-        parts += [(HERE / f).read_text() for f in ("cuda_emu.h", "harness.cpp", "tsan_main.cpp")]
+        parts += [(HERE / f).read_text() for f in (*HEADERS, "harness.cpp", "tsan_main.cpp")]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
@@ -138,10 +146,8 @@ def precompiled_header(header: str, flags: list[str]) -> Path:
     return wrapper
 
 
-def build(spec: Spec) -> Path:
-    """Compile (or reuse) the build; returns the .so, or the program for a TSan build.
-
-    ``spec``: a ``Build`` or an ``emu_tc.TcBuild``."""
+def build(spec: Build) -> Path:
+    """Compile (or reuse) the build; returns the .so, or the program for a TSan build."""
     key = spec.key()
     out = BUILD_DIR / (f"tsan_{key}" if spec.tsan else f"flash_{key}.so")
     if out.exists():
@@ -163,13 +169,13 @@ def build(spec: Spec) -> Path:
 
 
 @cache
-def _library(path: Path) -> ctypes.CDLL:
+def _library(path: Path, element: type[ctypes._SimpleCData]) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
-    f32p = ctypes.POINTER(ctypes.c_float)
+    in_p, f32p = ctypes.POINTER(element), ctypes.POINTER(ctypes.c_float)
     i32, u32 = ctypes.c_int, ctypes.c_uint
-    lib.run_flash_attention.argtypes = [f32p] * 5 + [i32] * 3 + [ctypes.c_float, i32, i32]
-    lib.run_flash_attention.argtypes += [u32] * 3
-    lib.run_flash_attention.restype = None
+    lib.run_kernel.argtypes = [in_p] * 3 + [f32p] * 2 + [i32] * 3 + [ctypes.c_float, i32, i32]
+    lib.run_kernel.argtypes += [u32] * 3
+    lib.run_kernel.restype = None
     return lib
 
 
@@ -186,17 +192,21 @@ def _shaped(call: KernelCall, o: np.ndarray, lse: np.ndarray) -> tuple[np.ndarra
 def run(
     lib_path: Path, call: KernelCall, arrays: tuple[np.ndarray, ...], *, poison_shared: bool = True
 ) -> tuple[np.ndarray, ...]:
-    """Launch the kernel on the CPU; returns o (..., n_q, d) and lse (..., n_q).
+    """Launch the kernel on the CPU (``arrays``: q, k, v as ``Kernel.prepare`` gives them);
+    returns o (..., n_q, d) and lse (..., n_q), float32, poisoned with NaN beforehand.
 
     With ``poison_shared`` (the default), a launch on NaN inputs goes first (``poison_call``).
     """
-    launch = _library(lib_path).run_flash_attention
+    kernel = call.config.kernel
+    element = C_TYPES[np.dtype(kernel.input_dtype)][1]
+    assert all(x.dtype == kernel.input_dtype and x.flags.c_contiguous for x in arrays)
+    launch = _library(lib_path, element).run_kernel
     if poison_shared:
         pcall = poison_call(call)
-        shape = (1, max(pcall.n_q, pcall.n_k), pcall.d)
-        _launch(launch, pcall, [np.full(shape, np.nan, dtype=np.float32)] * 3, ctypes.c_float)
+        nan = np.full((1, max(pcall.n_q, pcall.n_k), pcall.d), np.nan, dtype=np.float32)
+        _launch(launch, pcall, [kernel.inputs(nan, call.config.precision)] * 3, element)
     o, lse = _outputs(call)
-    _launch(launch, call, arrays, ctypes.c_float, o, lse)
+    _launch(launch, call, arrays, element, o, lse)
     return _shaped(call, o, lse)
 
 
@@ -216,7 +226,7 @@ def poison_call(call: KernelCall) -> KernelCall:
 
 
 def _launch(launch, call: KernelCall, arrays, element, o=None, lse=None) -> None:
-    """``launch`` (run_flash_attention or its tensor-core twin) with the call's geometry."""
+    """``launch`` (the harness's run_kernel) with the call's geometry."""
     if o is None:
         o, lse = _outputs(call)
     ptrs = [x.ctypes.data_as(ctypes.POINTER(element)) for x in arrays]

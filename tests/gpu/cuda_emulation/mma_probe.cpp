@@ -1,6 +1,6 @@
 // The warp instructions of cuda_emu_warp.h one at a time, for tests/gpu/test_mma_layout.py:
 // the emulator's fragment maps, one mma.m16n8k16 on registers the test builds itself,
-// pack_rn and __shfl_xor_sync. Built by emu_tc.py as a shared library (loaded with ctypes).
+// pack_rn and __shfl_xor_sync. Built by mma_probe.py as a shared library (loaded with ctypes).
 #include <cstdint>
 
 #include "cuda_emu_warp.h"
