@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q
-from flashviz.core.measurement import write_csv
-from flashviz.gpu import launcher as gpu
+from flashviz.core.measurement import OK, OUT_OF_MEMORY, BenchRow, write_csv
+from flashviz.gpu.device import CupyDevice
 from flashviz.gpu.report import (
     NAIVE_FASTER_WHY,
     acceptance_summary,
@@ -32,6 +32,7 @@ from flashviz.gpu.report import (
     naive_faster,
     run_gpu,
 )
+from flashviz.gpu.sweep import error_line
 from flashviz.perf.backward_bench import measure_backward
 from flashviz.perf.cpu_bench import format_table, measure, sweep
 
@@ -72,7 +73,7 @@ def acceptance(
         if not ready:
             print(f"acceptance: no GPU ({reason}); nothing measured", file=sys.stderr)
             return 2
-        device = gpu.CupyDevice()
+        device = CupyDevice()
     tests_ok = None
     if gpu_tests:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *GPU_TESTS]
@@ -83,7 +84,7 @@ def acceptance(
     try:
         gpu_sweep(ns, ds, device, batch_heads=batch_heads, repeat=repeat, seed=0, into=rows)
     finally:
-        write_csv(str(csv_path), rows, gpu.BenchRow)
+        write_csv(str(csv_path), rows, BenchRow)
     print(format_gpu_table(rows))
     wrote = [csv_path.name]
     try:
@@ -94,13 +95,13 @@ def acceptance(
         png_path.write_bytes(figures_png({"gpu_acceptance": fig}, scale=1.0)["gpu_acceptance"])
         wrote.append(png_path.name)
     except Exception as exc:  # no Chromium for kaleido: the CSV still has every number
-        wrote.append(f"no PNG ({gpu.error_line(exc)})")
+        wrote.append(f"no PNG ({error_line(exc)})")
     faster = naive_faster(rows)
     if faster:
         print(f"naive is faster at (n, d) = {faster}: {NAIVE_FASTER_WHY}")
     summary = acceptance_summary(rows, tests_ok, time.perf_counter() - start)
     print(f"{summary}; wrote {', '.join(wrote)} in {out_dir}")
-    bad = any(r.status not in (gpu.OK, gpu.OUT_OF_MEMORY) for r in rows)
+    bad = any(r.status not in (OK, OUT_OF_MEMORY) for r in rows)
     return 0 if tests_ok is not False and not bad else 1
 
 

@@ -1,7 +1,7 @@
 """Benchmark charts: time, peak memory and throughput against n, one line per method.
 
 ``cpu_benchmark_figure`` takes ``CpuResult`` rows (``flashviz.perf.cpu_bench``);
-``gpu_benchmark_figure`` takes ``BenchRow`` rows (``flashviz.gpu.launcher``), where a method
+``gpu_benchmark_figure`` takes ``BenchRow`` rows (``flashviz.gpu.sweep``), where a method
 that ran out of memory at some n shows an "out of memory" marker at that n instead of a
 point (the lesson of naive attention); ``roofline_figure`` draws ``flashviz.perf.roofline``'s
 expectation the same way. All log-log. The records are ``flashviz.core.measurement``'s.
@@ -98,6 +98,20 @@ def _marker(x: list[int], y: list[float], name: str, text: list[str], col: int) 
                       marker={"symbol": "x", "size": 14, "color": CHANGED})  # fmt: skip
 
 
+def _measured(row: BenchRow) -> tuple[float, float, float]:
+    """Time (ms), peak memory (MiB) and TFLOP/s of a row whose status is "ok"."""
+    if row.time_ms is None or row.peak_bytes is None or row.tflops is None:
+        raise ValueError(f"an {OK!r} row holds its time, peak memory and TFLOP/s, got {row}")
+    return row.time_ms, row.peak_bytes / MIB, row.tflops
+
+
+def _tc_flash_ms(e: Expectation) -> float:
+    """The tensor-core kernel's time bound of an expectation for a GPU with that peak."""
+    if e.tc_flash_ms is None:
+        raise ValueError(f"the expectation at n = {e.n} has no tensor-core time bound")
+    return e.tc_flash_ms
+
+
 def short_status(status: str) -> str:
     return status if status in (OUT_OF_MEMORY, WRONG) else "error"
 
@@ -120,8 +134,8 @@ def gpu_benchmark_figure(rows: Sequence[BenchRow]) -> go.Figure:
             mine = [r for r in rows if r.method == method and r.d == d]
             name = method if len(ds) == 1 else f"{method}, d = {d}"
             ok = [r for r in mine if r.status == OK]
-            fields = ([r.time_ms for r in ok], [r.peak_bytes / MIB for r in ok],
-                      [r.tflops for r in ok])  # fmt: skip
+            measured = [_measured(r) for r in ok]  # (ms, MiB, TFLOP/s) of each
+            fields = tuple([m[c] for m in measured] for c in range(3))
             failed = [r for r in mine if r.status != OK]
             for col, ys in enumerate(fields, start=1):
                 line = _line([r.n for r in ok], ys, name, colour, col)
@@ -155,14 +169,16 @@ def roofline_figure(expectations: Sequence[Expectation], gpu: GpuSpec) -> go.Fig
                                   [e.flash_peak_bytes / MIB for e in expectations]),
     }  # fmt: skip
     if gpu.tc_tflops is not None:
-        series[TC_LINE] = ([e.tc_flash_ms for e in expectations],
+        series[TC_LINE] = ([_tc_flash_ms(e) for e in expectations],
                            [e.tc_flash_peak_bytes / MIB for e in expectations])  # fmt: skip
     for colour, (name, (times, peaks)) in zip(METHOD_COLOURS, series.items(), strict=False):
         rates = [e.flops / (ms * 1e-3) / 1e12 for e, ms in zip(expectations, times, strict=True)]
         for col, ys in ((1, times), (2, peaks), (3, rates)):
             fig.add_trace(_line(ns, ys, name, colour, col), row=1, col=col)
-    limits = ((2, gpu.memory_gib * 2**30 / MIB, f"device memory ({gpu.memory_gib:.0f} GiB)"),
-              (3, gpu.fp32_tflops, f"fp32 peak ({gpu.fp32_tflops:g} TFLOP/s)"))  # fmt: skip
+    limits: tuple[tuple[int, float, str], ...] = (
+        (2, gpu.memory_gib * 2**30 / MIB, f"device memory ({gpu.memory_gib:.0f} GiB)"),
+        (3, gpu.fp32_tflops, f"fp32 peak ({gpu.fp32_tflops:g} TFLOP/s)"),
+    )
     if gpu.tc_tflops is not None:
         limits += ((3, gpu.tc_tflops, f"tensor-core peak ({gpu.tc_tflops:g} TFLOP/s)"),)
     for (col, y, label), dash in zip(limits, LIMIT_DASHES, strict=False):

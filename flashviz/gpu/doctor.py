@@ -8,7 +8,7 @@ compiles with, and their versions), the NVIDIA driver and its CUDA version, the 
 every architecture flashviz builds when there is none), a trivial kernel launch, a tiny
 cuBLAS matmul, and the flash kernel against the float64 reference on a small problem.
 Each is "ok", "missing", "failed" or "skipped" (a layer below it is not ok).
-``flashviz.gpu.launcher.available`` is ``gpu_ready(run_checks())``: the app offers the GPU only
+``flashviz.gpu.device.available`` is ``gpu_ready(run_checks())``: the app offers the GPU only
 when every layer passed.
 """
 
@@ -244,7 +244,9 @@ def tiny_matmul(cupy: Any) -> str:
 
 def flash_matches() -> str:
     from flashviz.core.accuracy import max_error
-    from flashviz.gpu.launcher import FLASH, CupyDevice, TimedProblem, make_problem, run_method
+    from flashviz.gpu.device import FLASH, CupyDevice
+    from flashviz.gpu.launcher import run_method
+    from flashviz.gpu.sweep import TimedProblem, make_problem
 
     problem: TimedProblem = make_problem(67, 64, causal=True, batch_heads=2, block_q=None,
                                     block_kv=None, check_rows=67, seed=0)  # fmt: skip

@@ -8,7 +8,7 @@ owns rows of S and O) and ``TENSOR_CORES`` (``kernels/flash_attention_tc.cu``: f
 bfloat16 inputs on ``mma.m16n8k16``, float32 state) are its two instances; a further kernel
 is one more instance. A ``KernelConfig`` is one build of one kernel, a ``KernelCall`` one
 launch. The one place that decides them, shared by the CuPy launcher
-(``flashviz.gpu.launcher``), the NVRTC compile check (``flashviz.gpu.nvrtc``) and the CPU
+(``flashviz.gpu.device``), the NVRTC compile check (``flashviz.gpu.nvrtc``) and the CPU
 emulation tests. Plain Python: no CuPy.
 
 Head dims: the kernels are compiled for the head dims in ``KERNEL_HEAD_DIMS``; any other

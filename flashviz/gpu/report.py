@@ -11,15 +11,15 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
-from flashviz.core.measurement import write_csv
-from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launcher import FLASH, NAIVE, TC_METHODS
+from flashviz.core.measurement import BenchRow, write_csv
+from flashviz.gpu.device import FLASH, NAIVE, TC_METHODS, GpuUnavailableError, gpu_device
+from flashviz.gpu.sweep import sweep
 
 METHOD_WIDTH = 24  # the method column; wider when a method's name is longer
 
 
 def format_gpu_table(rows: Sequence[object]) -> str:
-    """The GPU sweep's rows (``flashviz.gpu.launcher.BenchRow``) as a text table."""
+    """The GPU sweep's rows (``flashviz.core.measurement.BenchRow``) as a text table."""
     w = max([METHOD_WIDTH, *(len(r.method) for r in rows)])
     header = (
         f"{'method':<{w}} {'n':>6} {'d':>4} {'time ms':>9} {'peak MiB':>9} {'TFLOP/s':>8} "
@@ -48,7 +48,7 @@ def gpu_sweep(
 
     total = len(ns) * len(ds)
     with tqdm(total=total, desc="GPU sweep", unit="size", file=sys.stderr, leave=False) as bar:
-        return gpu.sweep(ns, ds, device=device,
+        return sweep(ns, ds, device=device,
                          progress=lambda done, _: bar.update(done - bar.n), **options)  # fmt: skip
 
 
@@ -65,8 +65,8 @@ def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
     try:
         if device is None:
             try:
-                device = gpu.gpu_device()
-            except gpu.GpuUnavailableError as exc:
+                device = gpu_device()
+            except GpuUnavailableError as exc:
                 print(f"No GPU benchmark: {exc}. {HOW_TO_ENABLE}", file=sys.stderr)
                 return 2
         gpu_sweep(args.n, [args.d], device, causal=args.causal, batch_heads=args.batch_heads,
@@ -75,12 +75,12 @@ def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
         return 0
     finally:
         if args.csv:
-            write_csv(args.csv, rows, gpu.BenchRow)
+            write_csv(args.csv, rows, BenchRow)
 
 
 def naive_faster(rows: Sequence[object]) -> list[tuple[int, int]]:
     """(n, d) where naive attention's time beat the flash kernel's (both measured)."""
-    from flashviz.gpu.launcher import OK
+    from flashviz.core.measurement import OK
 
     times = {(r.method, r.n, r.d): r.time_ms for r in rows if r.status == OK}
     return [(n, d) for (m, n, d), t in times.items()
@@ -98,7 +98,7 @@ NAIVE_FASTER_WHY = (
 
 def acceptance_summary(rows: Sequence[object], tests_ok: bool | None, seconds: float) -> str:
     """The one line ``--acceptance`` ends with."""
-    from flashviz.gpu.launcher import OK, OUT_OF_MEMORY, WRONG
+    from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG
 
     counts = {s: sum(r.status == s for r in rows) for s in (OK, OUT_OF_MEMORY, WRONG)}
     errors = sum(r.status.startswith("error") for r in rows)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from flashviz.app import gpu_work
 from flashviz.app.cached import CACHE
 from flashviz.app.jobs import SLOT
-from flashviz.gpu import launcher as gpu
+from flashviz.gpu.device import FLASH, NAIVE, TC_METHODS, available
 from flashviz.perf.roofline import KNOWN_GPUS, expect
 from tests.support import decode
 
@@ -32,7 +32,7 @@ STAND_IN = HEAD + (
 )
 STAND_IN_TC = STAND_IN.replace("max_warmup=0)", "max_warmup=0, tc=('float16', 'bfloat16'))")
 
-HAS_GPU = gpu.available()[0]
+HAS_GPU = available()[0]
 
 
 def chart_specs(at: AppTest) -> list[dict]:
@@ -130,7 +130,7 @@ def test_a_size_over_a_clicks_cpu_budget_is_named_with_the_command_to_time_it(
 def test_no_gpu_says_why_shows_the_checklist_and_how_to_enable(page):
     assert not page.exception
     (warning,) = page.warning
-    assert warning.value.startswith("No GPU here: ") and gpu.available()[1] in warning.value
+    assert warning.value.startswith("No GPU here: ") and available()[1] in warning.value
     assert "no NVIDIA driver on this machine" in warning.value
     (checklist,) = page.table
     table = checklist.value
@@ -233,13 +233,13 @@ def test_gpu_section_on_the_stand_in_shows_the_tensor_core_rows():
     at.button(key="gpu_run").click().run()
     assert not at.exception
     measured, roofline = chart_specs(at)
-    tc = list(gpu.TC_METHODS.values())
+    tc = list(TC_METHODS.values())
     assert set(tc) <= {t["name"] for t in measured["data"]}
     (table,) = at.dataframe
-    assert list(table.value["method"]) == [gpu.FLASH, gpu.NAIVE, *tc]
+    assert list(table.value["method"]) == [FLASH, NAIVE, *tc]
     assert list(table.value["status"]) == ["ok"] * 4
     errors = dict(zip(table.value["method"], table.value["max_err"], strict=True))
-    assert errors[gpu.FLASH] < 1e-5 < errors[tc[0]] < errors[tc[1]]  # float32 < fp16 < bf16
+    assert errors[FLASH] < 1e-5 < errors[tc[0]] < errors[tc[1]]  # float32 < fp16 < bf16
     (caption,) = [c.value for c in at.caption if c.value.startswith("flash (tensor cores")]
     assert "kernels/flash_attention_tc.cu" in caption and "blocks 128 x 64" in caption
     assert "flash, tensor cores (float16/bfloat16)" in {t["name"] for t in roofline["data"]}

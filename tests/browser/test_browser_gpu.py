@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from flashviz.gpu import launcher as gpu
+from flashviz.gpu.device import available
 
 from .helpers import (
     CHART,
@@ -26,7 +26,7 @@ from .helpers import (
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-pytestmark = pytest.mark.skipif(gpu.available()[0], reason="this machine has a GPU")
+pytestmark = pytest.mark.skipif(available()[0], reason="this machine has a GPU")
 
 
 def chart_titles(page: Page) -> list[str]:

@@ -24,8 +24,8 @@ import plotly
 import plotly.graph_objects as go
 import pytest
 
-from flashviz.app.charts import themed
-from flashviz.core.measurement import CpuResult
+from flashviz.app.widgets.charts import themed
+from flashviz.core.measurement import BenchRow, CpuResult
 from flashviz.core.precision import PRECISIONS
 from flashviz.core.trace import TileStep
 from flashviz.figures import (
@@ -48,7 +48,6 @@ from flashviz.figures.precision import (
     underflow_figure,
 )
 from flashviz.figures.whole_run import whole_run_figure
-from flashviz.gpu.launcher import BenchRow
 from flashviz.lab.alignment import analyse_both
 from flashviz.lab.exp2_form import compare_forms, forms_table
 from flashviz.lab.fa_compare import compare, hbm_over_n

@@ -1,7 +1,7 @@
-"""A CPU stand-in for ``flashviz.gpu.launcher.Device``: the sweep's own code runs on it for real.
+"""A CPU stand-in for ``flashviz.gpu.device.Device``: the sweep's own code runs on it for real.
 
 Flash runs the exact kernel source through the CPU emulation (tests/gpu/cuda_emulation), naive
-runs ``gpu.naive_arrays`` with NumPy, and with ``tc`` set the tensor-core kernel runs in those
+runs ``naive_arrays`` with NumPy, and with ``tc`` set the tensor-core kernel runs in those
 precisions through the warp emulation (off by default: it is the slowest row);
 times are ``perf_counter`` medians and peaks come from tracemalloc. ``memory_bytes`` gives
 the stand-in a device memory: an allocation beyond it raises ``StandInOutOfMemoryError``,
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from flashviz.gpu import launcher as gpu
+from flashviz.gpu.device import FLASH, NAIVE, TC_METHODS, Run, kernel_inputs, naive_arrays
 from flashviz.gpu.launch_params import TENSOR_CORES, KernelCall
 from flashviz.perf import cpu_bench
 from tests.gpu.cuda_emulation import emu
@@ -51,32 +51,32 @@ class CpuDevice:
         return np.asarray(x)
 
     def runners(self, call: KernelCall, q: Any, k: Any, v: Any) -> dict[str, Callable[[], Any]]:
-        def flash() -> gpu.Run:
+        def flash() -> Run:
             lib = emu.build(emu.Build(call.config))
             return lambda: emu.run(lib, call, (q, k, v))
 
-        def naive() -> gpu.Run:
+        def naive() -> Run:
             def run() -> tuple[Any, Any]:
                 self.allocate(2 * 4 * call.batch_heads * call.n_q * call.n_k)  # S and P
                 with np.errstate(divide="ignore"):
-                    return gpu.naive_arrays(np, call, q, k, v)
+                    return naive_arrays(np, call, q, k, v)
 
             return run
 
-        def tensor_cores(precision: str) -> Callable[[], gpu.Run]:
-            def make() -> gpu.Run:
+        def tensor_cores(precision: str) -> Callable[[], Run]:
+            def make() -> Run:
                 tc = TENSOR_CORES.call_like(call, precision)
                 lib = emu.build(emu.Build(tc.config))
-                bits = gpu.kernel_inputs(self, (q, k, v), TENSOR_CORES, precision)
+                bits = kernel_inputs(self, (q, k, v), TENSOR_CORES, precision)
                 return lambda: emu.run(lib, tc, bits)
 
             return make
 
-        found = {gpu.FLASH: flash, gpu.NAIVE: naive}
-        found |= {gpu.TC_METHODS[p]: tensor_cores(p) for p in self.tc}
+        found = {FLASH: flash, NAIVE: naive}
+        found |= {TC_METHODS[p]: tensor_cores(p) for p in self.tc}
         return {m: self.broken.get(m, f) for m, f in found.items()}
 
-    def time_ms(self, run: gpu.Run, warmup: int, repeat: int) -> float:
+    def time_ms(self, run: Run, warmup: int, repeat: int) -> float:
         if self.max_repeat is not None:
             warmup, repeat = min(warmup, self.max_repeat), min(repeat, self.max_repeat)
         if self.max_warmup is not None:
@@ -91,7 +91,7 @@ class CpuDevice:
         self.timed.append(getattr(run, "__name__", "run"))
         return statistics.median(times) * 1e3
 
-    def peak_bytes(self, run: gpu.Run) -> int:
+    def peak_bytes(self, run: Run) -> int:
         return cpu_bench.peak_bytes(run)
 
     def free(self) -> None:

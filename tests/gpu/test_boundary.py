@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 
 from flashviz.gpu import doctor
-from flashviz.gpu import launcher as gpu
+from flashviz.gpu.device import (
+    FLASH,
+    NAIVE,
+    TC_METHODS,
+    CupyDevice,
+    GpuUnavailableError,
+    free_cached,
+)
 from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
+from flashviz.gpu.launcher import run_flash, run_naive
+from flashviz.gpu.sweep import benchmark
 
 cupy = pytest.importorskip("cupy")
 from cupy_backends.cuda.api.driver import CUDADriverError  # noqa: E402
@@ -29,8 +38,8 @@ CALL, ARRAYS = SCALAR.prepare(Q, Q, Q)
 
 
 @pytest.fixture
-def device() -> gpu.CupyDevice:
-    return gpu.CupyDevice()  # made without touching the device
+def device() -> CupyDevice:
+    return CupyDevice()  # made without touching the device
 
 
 def test_time_ms_gets_to_the_device_with_a_partial(device):
@@ -51,20 +60,20 @@ def test_copies_get_to_the_device(device):
 
 
 def test_flash_runner_compiles_on_the_device(device):
-    make_flash = device.runners(CALL, *ARRAYS)[gpu.FLASH]
+    make_flash = device.runners(CALL, *ARRAYS)[FLASH]
     with pytest.raises(CUDA_ERRORS, match=NO_DRIVER) as failure:
         make_flash()
     # it fails in the compile (RawModule asks for the device), not in a call before it
-    assert "_kernel" in [entry.name for entry in failure.traceback], failure.traceback
+    assert "compiled_kernel" in [entry.name for entry in failure.traceback], failure.traceback
 
 
 def test_tensor_core_runners_compile_on_the_device(device):
     """The tensor-core rows get as far as compiling their kernel (before copying inputs)."""
     found = device.runners(CALL, *ARRAYS)
-    for method in gpu.TC_METHODS.values():
+    for method in TC_METHODS.values():
         with pytest.raises(CUDA_ERRORS, match=NO_DRIVER) as failure:
             found[method]()
-        assert "_kernel" in [entry.name for entry in failure.traceback], failure.traceback
+        assert "compiled_kernel" in [entry.name for entry in failure.traceback], failure.traceback
 
 
 def test_peak_bytes_gets_to_the_device(device):
@@ -87,13 +96,13 @@ def test_free_releases_torch_cache_too():
             released.append(True)
 
     with pytest.raises(CUDA_ERRORS, match=NO_DRIVER):  # then CuPy's pool, which needs the device
-        gpu.free_cached(cupy, type("Torch", (), {"cuda": TorchCuda}))
+        free_cached(cupy, type("Torch", (), {"cuda": TorchCuda}))
     assert released == [True]
 
 
 def test_benchmark_on_this_machine_gives_error_rows_not_a_traceback(device):
-    rows = gpu.benchmark(64, 16, device=device, repeat=1, check_rows=8, seed=0)
-    assert [r.method for r in rows] == [gpu.FLASH, gpu.NAIVE]
+    rows = benchmark(64, 16, device=device, repeat=1, check_rows=8, seed=0)
+    assert [r.method for r in rows] == [FLASH, NAIVE]
     assert all(r.status.startswith("error: CUDARuntimeError: cudaErrorInsufficientDriver")
                for r in rows), rows  # fmt: skip
 
@@ -107,17 +116,17 @@ def test_doctor_device_checks_get_to_the_device():
 
 def test_runs_refuse_with_the_reason_after_validating(make_qkv):
     q, k, v = make_qkv(8, 8, 16, dtype=np.float32)
-    with pytest.raises(gpu.GpuUnavailableError, match=NO_GPU_REASON):
-        gpu.run_flash(q, k, v)
-    with pytest.raises(gpu.GpuUnavailableError, match=NO_GPU_REASON):
-        gpu.run_naive(q, k, v, causal=True)
-    with pytest.raises(gpu.GpuUnavailableError, match=NO_GPU_REASON):
-        gpu.benchmark(64, 16)
+    with pytest.raises(GpuUnavailableError, match=NO_GPU_REASON):
+        run_flash(q, k, v)
+    with pytest.raises(GpuUnavailableError, match=NO_GPU_REASON):
+        run_naive(q, k, v, causal=True)
+    with pytest.raises(GpuUnavailableError, match=NO_GPU_REASON):
+        benchmark(64, 16)
     with pytest.raises(ValueError, match="block_kv"):  # bad arguments are reported first
-        gpu.run_flash(q, k, v, block_kv=24)
-    with pytest.raises(gpu.GpuUnavailableError, match=NO_GPU_REASON):
-        gpu.run_flash(q, k, v, kernel=TENSOR_CORES, precision="bfloat16", causal=True)
+        run_flash(q, k, v, block_kv=24)
+    with pytest.raises(GpuUnavailableError, match=NO_GPU_REASON):
+        run_flash(q, k, v, kernel=TENSOR_CORES, precision="bfloat16", causal=True)
     with pytest.raises(ValueError, match="precision"):
-        gpu.run_flash(q, k, v, kernel=TENSOR_CORES, precision="float32")
+        run_flash(q, k, v, kernel=TENSOR_CORES, precision="float32")
     with pytest.raises(ValueError, match="block_kv"):
-        gpu.run_flash(q, k, v, kernel=TENSOR_CORES, block_kv=24)
+        run_flash(q, k, v, kernel=TENSOR_CORES, block_kv=24)

@@ -1,4 +1,5 @@
-"""flashviz.gpu.launcher without a GPU: availability reasons, checks, result rows, the OOM path.
+"""The GPU layer (device, single runs, sweep) without a GPU: availability reasons, checks,
+result rows, the OOM path.
 
 Only the launches themselves need a device; on a machine with one, the last test runs
 the kernel and compares it with the reference.
@@ -12,16 +13,37 @@ import sys
 import numpy as np
 import pytest
 
-from flashviz.gpu import launcher as gpu
+from flashviz.core.accuracy import max_error
+from flashviz.gpu.device import (
+    FLASH,
+    NAIVE,
+    SDPA_BACKENDS,
+    TC_METHODS,
+    _torch,
+    available,
+    naive_arrays,
+    sdpa_method,
+    sdpa_plan,
+    sdpa_shape,
+)
 from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES
+from flashviz.gpu.launcher import run_flash, run_naive
+from flashviz.gpu.sweep import (
+    benchmark,
+    check_status,
+    error_bound,
+    make_problem,
+    method_dtype,
+    tflops,
+)
 from tests.gpu.test_tc_kernel import CASES as TC_CASES
 from tests.support import assert_matches_reference
 
-HAS_GPU, WHY = gpu.available()
+HAS_GPU, WHY = available()
 
 
 def test_available_never_raises_and_gives_a_reason():
-    ok, reason = gpu.available()
+    ok, reason = available()
     assert isinstance(ok, bool)
     if ok:  # the device, as the doctor's "GPU device" line gives it
         assert re.fullmatch(r".+ \(compute capability \d+\.\d+, \d+ GiB\)", reason), reason
@@ -32,7 +54,7 @@ def test_available_never_raises_and_gives_a_reason():
 
 def test_available_without_cupy(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy now raises ImportError
-    ok, reason = gpu.available()
+    ok, reason = available()
     assert not ok and reason.startswith("CuPy: cannot import cupy")
 
 
@@ -55,7 +77,7 @@ def test_available_reasons(monkeypatch, driver, count, expected):
 
     monkeypatch.setattr(cupy.cuda.runtime, "driverGetVersion", lambda: driver)
     monkeypatch.setattr(cupy.cuda.runtime, "getDeviceCount", device_count)
-    ok, reason = gpu.available()
+    ok, reason = available()
     assert not ok and reason.startswith(expected)
 
 
@@ -71,67 +93,67 @@ def test_ready_only_when_every_layer_is_ok():
 
 def test_max_error():
     ref = np.array([1.0, -np.inf, 3.0])
-    assert gpu.max_error(np.array([1.5, -np.inf, 3.0], np.float32), ref) == 0.5
-    assert gpu.max_error(np.array([1.0, 0.0, 3.0]), ref) == np.inf  # -inf must match
-    assert gpu.max_error(np.array([np.nan, -np.inf, 3.0]), ref) == np.inf
+    assert max_error(np.array([1.5, -np.inf, 3.0], np.float32), ref) == 0.5
+    assert max_error(np.array([1.0, 0.0, 3.0]), ref) == np.inf  # -inf must match
+    assert max_error(np.array([np.nan, -np.inf, 3.0]), ref) == np.inf
 
 
 def test_error_bound_is_twice_naive_plus_a_floor_in_naives_precision():
     ref = np.array([2.0, -1.0])
     floor = 4 * np.finfo(np.float32).eps * 2.0
-    assert gpu.error_bound(ref, ref.astype(np.float32)) == floor
-    assert gpu.error_bound(ref, ref + 1e-6) == pytest.approx(2e-6 + 4 * np.finfo(float).eps * 2)
-    half = gpu.error_bound(ref, ref.astype(np.float16))
+    assert error_bound(ref, ref.astype(np.float32)) == floor
+    assert error_bound(ref, ref + 1e-6) == pytest.approx(2e-6 + 4 * np.finfo(float).eps * 2)
+    half = error_bound(ref, ref.astype(np.float16))
     assert half == 4 * np.finfo(np.float16).eps * 2.0
 
 
 def test_check_status():
-    assert gpu.check_status({"o": 1e-7, "lse": 0.0}, {"o": 1e-6, "lse": 1e-6}) == ("ok", "")
-    status, detail = gpu.check_status({"o": 1e-3, "lse": 0.0}, {"o": 1e-6, "lse": 1e-6})
+    assert check_status({"o": 1e-7, "lse": 0.0}, {"o": 1e-6, "lse": 1e-6}) == ("ok", "")
+    status, detail = check_status({"o": 1e-3, "lse": 0.0}, {"o": 1e-6, "lse": 1e-6})
     assert status == "wrong result" and detail.startswith("o error 1.00e-03")
 
 
 def test_tflops():
-    assert gpu.tflops(4 * 10**12, 1000.0) == pytest.approx(4.0)
+    assert tflops(4 * 10**12, 1000.0) == pytest.approx(4.0)
 
 
 def test_sdpa_gets_4d_inputs_and_each_backend_its_own_row():
     """Defect 4: 3-D inputs made SDPA fall back to its math backend."""
     q = np.zeros((3, 40, 16), np.float32)
     call, _ = SCALAR.prepare(q, q, q, causal=True)
-    assert gpu.sdpa_shape(call) == (1, 3, 40, 16)
-    plan = gpu.sdpa_plan(call)
+    assert sdpa_shape(call) == (1, 3, 40, 16)
+    plan = sdpa_plan(call)
     assert [(b, dt) for _, b, dt in plan] == [
         ("MATH", "float32"), ("EFFICIENT_ATTENTION", "float32"), ("FLASH_ATTENTION", "float16")
     ]  # fmt: skip
     methods = [m for m, _, _ in plan]
     assert methods == ["PyTorch SDPA (MATH)", "PyTorch SDPA (EFFICIENT)", "PyTorch SDPA (FLASH)"]
-    assert [gpu.method_dtype(m) for m in methods] == ["float32", "float32", "float16"]
-    assert gpu.method_dtype(gpu.FLASH) == gpu.method_dtype(gpu.NAIVE) == "float32"
+    assert [method_dtype(m) for m in methods] == ["float32", "float32", "float16"]
+    assert method_dtype(FLASH) == method_dtype(NAIVE) == "float32"
     ragged, _ = SCALAR.prepare(q[:, :20], q, q, causal=True)  # is_causal is top-left: no rows
-    assert gpu.sdpa_plan(ragged) == []
+    assert sdpa_plan(ragged) == []
 
 
 def test_tensor_core_rows_compute_in_their_precision():
-    assert list(gpu.TC_METHODS) == ["float16", "bfloat16"]
-    assert [gpu.method_dtype(m) for m in gpu.TC_METHODS.values()] == ["float16", "bfloat16"]
-    problem = gpu.make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
+    assert list(TC_METHODS) == ["float16", "bfloat16"]
+    assert [method_dtype(m) for m in TC_METHODS.values()] == ["float16", "bfloat16"]
+    problem = make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
                                block_kv=None, check_rows=16, seed=1)  # fmt: skip
     assert problem.bounds("bfloat16")["o"] > 4 * problem.bounds("float16")["o"]
 
 
 def test_float16_rows_are_checked_against_float16_naive_error():
-    problem = gpu.make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
+    problem = make_problem(64, 16, causal=False, batch_heads=2, block_q=None,
                                block_kv=None, check_rows=16, seed=1)  # fmt: skip
     f32, f16 = problem.bounds("float32"), problem.bounds("float16")
     assert f16["o"] > 50 * f32["o"]  # float16's own error is ~2^13 times float32's
 
 
-@pytest.mark.skipif(not HAS_GPU or gpu._torch() is None, reason="needs a GPU and PyTorch")
+@pytest.mark.skipif(not HAS_GPU or _torch() is None, reason="needs a GPU and PyTorch")
 def test_on_a_gpu_sdpa_rows_report_each_backend():
-    rows = gpu.benchmark(512, 64, batch_heads=2, repeat=3)
+    rows = benchmark(512, 64, batch_heads=2, repeat=3)
     sdpa = [r for r in rows if r.method.startswith("PyTorch SDPA")]
-    assert [r.method for r in sdpa] == [gpu.sdpa_method(b) for b, _ in gpu.SDPA_BACKENDS]
+    assert [r.method for r in sdpa] == [sdpa_method(b) for b, _ in SDPA_BACKENDS]
     assert all(r.status == "ok" for r in sdpa), sdpa  # MATH, EFFICIENT, FLASH on sm_80+
 
 
@@ -140,10 +162,10 @@ def test_on_a_gpu_sdpa_rows_report_each_backend():
 @pytest.mark.parametrize(("causal", "align"), [(False, "bottom_right"), (True, "top_left")])
 def test_on_a_gpu_the_kernel_matches_the_reference(make_qkv, causal, align):
     q, k, v = make_qkv(113, 203, 64, lead=(2,), dtype=np.float32)
-    for run in (gpu.run_flash, gpu.run_naive):
+    for run in (run_flash, run_naive):
         o, lse = run(q, k, v, causal=causal, causal_align=align)
         assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align)
-    rows = gpu.benchmark(256, 64, causal=causal, repeat=3)
+    rows = benchmark(256, 64, causal=causal, repeat=3)
     assert all(row.status == "ok" and row.time_ms > 0 for row in rows), rows
 
 
@@ -160,7 +182,7 @@ def test_on_a_gpu_the_tensor_core_kernel_matches_the_trace(rng, precision, case)
     n_q, n_k, d, lead, causal, align, (block_q, block_kv) = TC_CASES[case]
     q, k, v = (rng.standard_normal((*lead, n, d)) for n in (n_q, n_k, n_k))
     options = {"causal": causal, "causal_align": align, "block_q": block_q, "block_kv": block_kv}
-    o, lse = gpu.run_flash(q, k, v, kernel=TENSOR_CORES, precision=precision, **options)
+    o, lse = run_flash(q, k, v, kernel=TENSOR_CORES, precision=precision, **options)
     check_outputs(o, lse, q, k, v, precision=precision, **options)
 
 
@@ -172,7 +194,7 @@ def test_naive_baseline_on_numpy(make_qkv, causal, align):
     q, k, v = make_qkv(40, 23, 16, lead=(3,), dtype=np.float32)
     call, arrays = SCALAR.prepare(q, k, v, causal=causal, causal_align=align, scale=0.7)
     with np.errstate(divide="ignore"):
-        o, lse = gpu.naive_arrays(np, call, *arrays)
+        o, lse = naive_arrays(np, call, *arrays)
     assert o.dtype == lse.dtype == np.float32
     o, lse = o.reshape(q.shape), lse.reshape(q.shape[:-1])
     assert_matches_reference(o, lse, q, k, v, causal=causal, causal_align=align, scale=0.7)
