@@ -165,7 +165,7 @@ class CupyDevice:
 
         self.cp = cupy
         self.torch = _torch() if self.sdpa else None
-        self.oom = (cupy.cuda.memory.OutOfMemoryError,)
+        self.oom: tuple[type[BaseException], ...] = (cupy.cuda.memory.OutOfMemoryError,)
         if self.torch is not None:
             self.oom += (self.torch.cuda.OutOfMemoryError,)
 
@@ -197,6 +197,7 @@ class CupyDevice:
 
     def _sdpa(self, call: KernelCall, qkv: tuple, backend: str, dtype: str) -> Run:
         torch = self.torch
+        assert torch is not None, "the SDPA rows exist only with PyTorch"
         from torch.nn.attention import SDPBackend, sdpa_kernel
         from torch.nn.functional import scaled_dot_product_attention
 
@@ -212,7 +213,7 @@ class CupyDevice:
                 )
             return o.reshape(call.batch_heads, call.n_q, call.d), None
 
-        run.torch = True  # type: ignore[attr-defined] - peak_bytes reads torch's counters
+        run.torch = True  # type: ignore[attr-defined]  # peak_bytes reads torch's counters
         return run
 
     def time_ms(self, run: Run, warmup: int, repeat: int) -> float:

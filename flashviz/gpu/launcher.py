@@ -28,7 +28,9 @@ def run_method(
     return to_callers_shape(device, call, o, lse)
 
 
-def to_callers_shape(device: Device, call: KernelCall, o: Any, lse: Any) -> tuple[np.ndarray, ...]:
+def to_callers_shape(
+    device: Device, call: KernelCall, o: Any, lse: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """o and lse copied to the host in the caller's shape: (..., n_q, d) and (..., n_q)."""
     o_h, lse_h = device.to_host(o), device.to_host(lse)
     return o_h.reshape(*call.lead, call.n_q, call.d), lse_h.reshape(*call.lead, call.n_q)

@@ -8,17 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tqdm import tqdm
 
 from flashviz.core.measurement import BenchRow, write_csv
-from flashviz.gpu.device import FLASH, NAIVE, TC_METHODS, GpuUnavailableError, gpu_device
+from flashviz.gpu.device import FLASH, NAIVE, TC_METHODS, Device, GpuUnavailableError, gpu_device
 from flashviz.gpu.sweep import sweep
 
 METHOD_WIDTH = 24  # the method column; wider when a method's name is longer
 
 
-def format_gpu_table(rows: Sequence[object]) -> str:
+def format_gpu_table(rows: Sequence[BenchRow]) -> str:
     """The GPU sweep's rows (``flashviz.core.measurement.BenchRow``) as a text table."""
     w = max([METHOD_WIDTH, *(len(r.method) for r in rows)])
     header = (
@@ -41,8 +42,8 @@ def format_gpu_table(rows: Sequence[object]) -> str:
 
 
 def gpu_sweep(
-    ns: Sequence[int], ds: Sequence[int], device: object, **options: object
-) -> list[object]:
+    ns: Sequence[int], ds: Sequence[int], device: Device, **options: Any
+) -> list[BenchRow]:
     """The GPU sweep with a progress bar on stderr that is cleared when it ends (``into``,
     if given, receives the rows as they are measured)."""
 
@@ -58,7 +59,7 @@ HOW_TO_ENABLE = (
 )
 
 
-def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
+def run_gpu(args: argparse.Namespace, device: Device | None = None) -> int:
     """``--gpu``: the sweep's table on stdout; the CSV is written whatever happens."""
 
     rows: list = []
@@ -78,11 +79,12 @@ def run_gpu(args: argparse.Namespace, device: object | None = None) -> int:
             write_csv(args.csv, rows, BenchRow)
 
 
-def naive_faster(rows: Sequence[object]) -> list[tuple[int, int]]:
+def naive_faster(rows: Sequence[BenchRow]) -> list[tuple[int, int]]:
     """(n, d) where naive attention's time beat the flash kernel's (both measured)."""
     from flashviz.core.measurement import OK
 
-    times = {(r.method, r.n, r.d): r.time_ms for r in rows if r.status == OK}
+    times = {(r.method, r.n, r.d): r.time_ms for r in rows
+             if r.status == OK and r.time_ms is not None}  # fmt: skip
     return [(n, d) for (m, n, d), t in times.items()
             if m == NAIVE and t < times.get((FLASH, n, d), float("inf"))]  # fmt: skip
 
@@ -96,7 +98,7 @@ NAIVE_FASTER_WHY = (
 )
 
 
-def acceptance_summary(rows: Sequence[object], tests_ok: bool | None, seconds: float) -> str:
+def acceptance_summary(rows: Sequence[BenchRow], tests_ok: bool | None, seconds: float) -> str:
     """The one line ``--acceptance`` ends with."""
     from flashviz.core.measurement import OK, OUT_OF_MEMORY, WRONG
 

@@ -173,14 +173,14 @@ def benchmark(
 
     Never raises for a method's failure: each gets a row with its status.
     """
-    device = gpu_device() if device is None else device
+    dev: Device = gpu_device() if device is None else device
     base = BenchRow("", n, d, batch_heads, causal, status="not run")
     try:
         problem = make_problem(n, d, causal=causal, batch_heads=batch_heads, block_q=block_q,
                                block_kv=block_kv, check_rows=check_rows, seed=seed)  # fmt: skip
-        dev = tuple(device.to_device(x) for x in problem.arrays)
-        runners = device.runners(problem.call, *dev)
-    except device.oom:
+        on_device = tuple(dev.to_device(x) for x in problem.arrays)
+        runners = dev.runners(problem.call, *on_device)
+    except dev.oom:
         return [replace(base, method=m, status=OUT_OF_MEMORY) for m in (FLASH, NAIVE)]
     except Exception as exc:  # the host's MemoryError in the float64 check, a driver error
         return [replace(base, method=m, status=error_line(exc)) for m in (FLASH, NAIVE)]
@@ -188,18 +188,18 @@ def benchmark(
 
     def check(out: tuple[Any, Any]) -> dict[str, float]:
         o, lse = out
-        errors = {"o": max_error(device.to_host(o[:, tail]), problem.ref[0])}
+        errors = {"o": max_error(dev.to_host(o[:, tail]), problem.ref[0])}
         if lse is not None:  # PyTorch's SDPA returns no lse
-            errors["lse"] = max_error(device.to_host(lse[:, tail]), problem.ref[1])
+            errors["lse"] = max_error(dev.to_host(lse[:, tail]), problem.ref[1])
         return errors
 
     rows = []
     for method, make_run in runners.items():
         bounds = functools.partial(problem.bounds, method_dtype(method))
-        rows.append(measure(replace(base, method=method), make_run, check, bounds, device,
+        rows.append(measure(replace(base, method=method), make_run, check, bounds, dev,
                             problem.flops, warmup=warmup, repeat=repeat))  # fmt: skip
         with contextlib.suppress(Exception):  # freeing a cache is best effort
-            device.free()
+            dev.free()
     return rows
 
 
