@@ -23,7 +23,7 @@ from pathlib import Path
 
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q
 from flashviz.core.measurement import OK, OUT_OF_MEMORY, BenchRow, write_csv
-from flashviz.gpu.device import CupyDevice
+from flashviz.gpu.device import CupyDevice, Device
 from flashviz.gpu.report import (
     NAIVE_FASTER_WHY,
     acceptance_summary,
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def acceptance(
     out_dir: str,
-    device: object | None = None,
+    device: Device | None = None,
     *,
     ns: Sequence[int] = ACCEPTANCE_NS,
     ds: Sequence[int] = ACCEPTANCE_DS,
