@@ -83,14 +83,14 @@ class BackwardTrace(TiledProblem):
     """Everything ``record_backward_trace`` saw: the problem, the forward's saved o and
     lse, the incoming dO, D, the steps and the gradients."""
 
-    do: np.ndarray | None = None  # (n_q, d)
-    o: np.ndarray | None = None  # (n_q, d) the forward's output
-    lse: np.ndarray | None = None  # (n_q,) the forward's logsumexp L
-    delta: np.ndarray | None = None  # (n_q,) D = rowsum(dO * O)
+    do: np.ndarray = field(kw_only=True)  # (n_q, d)
+    o: np.ndarray = field(kw_only=True)  # (n_q, d) the forward's output
+    lse: np.ndarray = field(kw_only=True)  # (n_q,) the forward's logsumexp L
+    delta: np.ndarray = field(kw_only=True)  # (n_q,) D = rowsum(dO * O)
     steps: list[BwdStep] = field(default_factory=list)
-    dq: np.ndarray | None = None  # (n_q, d)
-    dk: np.ndarray | None = None  # (n_k, d)
-    dv: np.ndarray | None = None  # (n_k, d)
+    dq: np.ndarray = field(kw_only=True)  # (n_q, d)
+    dk: np.ndarray = field(kw_only=True)  # (n_k, d)
+    dv: np.ndarray = field(kw_only=True)  # (n_k, d)
 
     def tile_steps(self) -> list[BwdTileStep]:
         return [s for s in self.steps if isinstance(s, BwdTileStep)]
@@ -182,5 +182,5 @@ def _record(problem: TiledProblem, o: np.ndarray, lse: np.ndarray, do: np.ndarra
         dk[cols.start : cols.stop], dv[cols.start : cols.stop] = dk_j, dv_j
     return BackwardTrace(
         q, k, v, scale, problem.causal, problem.causal_align, problem.block_q,
-        problem.block_kv, do, o, lse, delta, steps, dq, dk, dv,
+        problem.block_kv, steps, do=do, o=o, lse=lse, delta=delta, dq=dq, dk=dk, dv=dv,
     )  # fmt: skip

@@ -43,4 +43,6 @@ def keep_mask(
 
 def fresh_seed() -> int:
     """A random seed, for calls that ask for dropout without one."""
-    return int(np.random.SeedSequence().entropy % 2**63)
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # none was given: an int drawn from the OS
+    return entropy % 2**63

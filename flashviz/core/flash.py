@@ -53,8 +53,9 @@ def flash_attention(
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
     dropout_p = check_dropout_p(dropout_p)
     seed = check_seed(seed)
-    if dropout_p > 0 and seed is None:
-        seed = dropout.fresh_seed()
+    drop_seed = None  # the dropout mask's seed; None: no dropout
+    if dropout_p > 0:
+        drop_seed = dropout.fresh_seed() if seed is None else seed
 
     lead = prob.q.shape[:-2]
     n_q, n_k, d = prob.n_q, prob.n_k, prob.d
@@ -70,8 +71,8 @@ def flash_attention(
         m_i, l_i, o_i = initial_state((heads,), len(rows), d, dtype)
         for _, cols in kv:  # inner loop: the K/V blocks the mask does not hide
             keep = None
-            if dropout_p > 0:
-                keep = dropout.keep_mask(seed, dropout_p, heads, rows, cols, n_q, n_k)
+            if drop_seed is not None:
+                keep = dropout.keep_mask(drop_seed, dropout_p, heads, rows, cols, n_q, n_k)
             m_i, l_i, o_i, *_ = attn_fwd_inner(
                 m_i,
                 l_i,

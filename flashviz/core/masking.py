@@ -22,7 +22,7 @@ def causal_offset(n_q: int, n_k: int, causal_align: str) -> int:
 
 def visible(rows: range, cols: range, offset: int | None) -> np.ndarray | None:
     """Boolean (len(rows), len(cols)) mask of visible entries; None when all are visible."""
-    if tile_kind(rows, cols, offset) == "full":
+    if offset is None or tile_kind(rows, cols, offset) == "full":
         return None
     r = np.arange(rows.start, rows.stop)[:, None]
     c = np.arange(cols.start, cols.stop)[None, :]

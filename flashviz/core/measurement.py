@@ -10,6 +10,10 @@ import csv
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 OK, OUT_OF_MEMORY, WRONG = "ok", "out of memory", "wrong result"  # GPU sweep statuses
 
@@ -80,7 +84,9 @@ class Expectation:
     tc_flash_peak_bytes: int = 0
 
 
-def write_csv(path: str, rows: Sequence[object], row_type: type | None = None) -> None:
+def write_csv(
+    path: str, rows: Sequence[DataclassInstance], row_type: type[DataclassInstance] | None = None
+) -> None:
     """Rows (dataclasses) as CSV, one column per field; only the header when there are
     none (``row_type`` names the columns then)."""
     fields = [f.name for f in dataclasses.fields(row_type or type(rows[0]))]

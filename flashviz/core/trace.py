@@ -97,8 +97,8 @@ class Trace(TiledProblem):
     precision: str = "float64"
     hooks: UpdateHooks = FA2  # the update's variant: FA2's own, or a bug zoo mistake
     steps: list[Step] = field(default_factory=list)
-    o: np.ndarray | None = None  # (n_q, d)
-    lse: np.ndarray | None = None  # (n_q,)
+    o: np.ndarray = field(kw_only=True)  # (n_q, d)
+    lse: np.ndarray = field(kw_only=True)  # (n_q,)
 
     @property
     def bug(self) -> str | None:
@@ -207,7 +207,7 @@ def record_problem(
 
     return Trace(
         q_, k_, v_, float(scale_), problem.causal, problem.causal_align, problem.block_q,
-        problem.block_kv, prec.name, hooks, steps, o, lse,
+        problem.block_kv, prec.name, hooks, steps, o=o, lse=lse,
     )  # fmt: skip
 
 

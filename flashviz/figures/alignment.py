@@ -9,6 +9,7 @@ skipped blue and dashed) and the rows that see no key filled in vermillion.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -109,7 +110,7 @@ def _mask_heatmap(a: Alignment, x: str, y: str) -> dict:
     }
 
 
-LEGEND = [
+LEGEND: list[tuple[str, dict[str, Any]]] = [
     ("r sees c", {"color": SEEN}),
     ("masked", {"color": MASKED, "line": {"color": "#999999", "width": 1}}),
     ("full tile", outline(DONE, 3)),

@@ -15,6 +15,7 @@ Every figure shows the chunks up to ``step`` (the rest is still to come):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -129,7 +130,7 @@ def scores_figure(
     lo, hi = _score_range(s)
     finite, cols = np.isfinite(s), np.arange(s.size)
     bar_colours = [colours[c] for c in chunk_of]
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "type": "bar",
             "x": cols[finite],
@@ -327,7 +328,8 @@ def estimate_figure(
     finite_errors = [s.error for steps in runs.values() for s in steps[: step + 1]]
     finite_errors = [e for e in finite_errors if np.isfinite(e) and e > 0]
     ceiling = 10 * max([*finite_errors, 1.0])
-    shapes, annotations = [], []
+    shapes: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for key, steps in runs.items():
         data.append(
             {

@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.core.trace import LoadStep, TileStep, WriteStep
+from flashviz.core.trace import LoadStep, Step, TileStep, WriteStep
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import (
     BLUE,
@@ -29,7 +31,7 @@ from flashviz.figures.style import (
     VERMILLION,
     base_layout,
 )
-from flashviz.lab.fa1 import Fa1LoadStep, Fa1TileStep
+from flashviz.lab.fa1 import Fa1LoadStep, Fa1Step, Fa1TileStep
 from flashviz.lab.fa_compare import Comparison, HbmOverN, RunCounts
 
 FA1_COLOUR = BLUE
@@ -50,7 +52,7 @@ STATE_SCALE = [
 ]  # fmt: skip
 
 
-def tile_order(steps: list) -> list[tuple[int, int]]:
+def tile_order(steps: Sequence[Step | Fa1Step]) -> list[tuple[int, int]]:
     """(i, j) of each executed tile, in the run's order."""
     return [(s.i, s.j) for s in steps if isinstance(s, (TileStep, Fa1TileStep))]
 
@@ -138,7 +140,7 @@ def _legend() -> list[dict]:
 def loop_orders_figure(cmp: Comparison, k1: int, k2: int, height: int = 480) -> go.Figure:
     """The tile grid twice: FA1 at its step ``k1`` (left), FA2 at its step ``k2`` (right)."""
     grid = cmp.fa2.grid
-    runs = [
+    runs: list[tuple[str, Sequence[Step | Fa1Step], RunCounts, int, str]] = [
         ("FA1", cmp.fa1.steps, cmp.fa1_counts, k1, "Q<sub>{i}</sub>O<sub>{i}</sub>l,m"),
         ("FA2", cmp.fa2.steps, cmp.fa2_counts, k2, "Q<sub>{i}</sub>"),
     ]

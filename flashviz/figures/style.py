@@ -110,7 +110,8 @@ def index_ticks(count: int, most: int = 8) -> dict:
 def log_ticks(*arrays: object) -> dict:
     """Tick spacing for a log axis over ``arrays``: at most ~6 labels of 16 px, whole
     decades when the values span two or more, else 3 labels in between."""
-    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
+    flat = [np.ravel(np.asarray(a, dtype=float)) for a in arrays]
+    values = np.concatenate(flat) if flat else np.empty(0)
     values = values[np.isfinite(values) & (values > 0)]
     if not values.size:
         return {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.core.trace import LoadStep, TileStep, Trace
+from flashviz.core.trace import LoadStep, TileStep, Trace, WriteStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import (
@@ -23,7 +23,7 @@ from flashviz.figures.style import (
     base_layout,
     symmetric_range,
 )
-from flashviz.lab.divergence import step_estimate
+from flashviz.lab.divergence import tile_estimate
 
 MAX_FRAMES = 150
 MAX_ROWS = 64
@@ -57,8 +57,8 @@ def run_states(
         elif isinstance(step, TileStep):
             cur_m[lo:hi] = np.where(np.isfinite(step.m), step.m, np.nan)[mine]
             cur_l[lo:hi] = step.l[mine]
-            cur_o[lo:hi] = step_estimate(trace, step)[mine, :dims]
-        else:
+            cur_o[lo:hi] = tile_estimate(trace, step)[mine, :dims]
+        elif isinstance(step, WriteStep):
             cur_m[lo:hi] = np.where(np.isfinite(step.m), step.m, np.nan)[mine]
             cur_l[lo:hi], cur_o[lo:hi] = step.l[mine], step.o[mine, :dims]
         while frame < f and steps[frame] == k:

@@ -87,23 +87,22 @@ def _state_grids(trace: Trace, dtype: np.dtype) -> dict[str, np.ndarray]:
 
 def _step_index(trace: Trace) -> dict[str, np.ndarray]:
     """Per step: kind, i, j, [start, stop) of rows and cols, tile kind."""
-    tiles = [isinstance(s, TileStep) for s in trace.steps]
     return {
         "step_kind": np.array([s.kind for s in trace.steps], dtype="<U6"),
         "step_i": np.array([s.i for s in trace.steps], dtype=np.int64),
         "step_j": np.array(
-            [s.j if t else -1 for s, t in zip(trace.steps, tiles, strict=True)], dtype=np.int64
+            [s.j if isinstance(s, TileStep) else -1 for s in trace.steps], dtype=np.int64
         ),
         "step_rows": np.array([(s.rows.start, s.rows.stop) for s in trace.steps], np.int64),
         "step_cols": np.array(
             [
-                (s.cols.start, s.cols.stop) if t else (0, 0)
-                for s, t in zip(trace.steps, tiles, strict=True)
+                (s.cols.start, s.cols.stop) if isinstance(s, TileStep) else (0, 0)
+                for s in trace.steps
             ],
             dtype=np.int64,
         ).reshape(-1, 2),
         "step_tile_kind": np.array(
-            [s.tile_kind if t else "" for s, t in zip(trace.steps, tiles, strict=True)],
+            [s.tile_kind if isinstance(s, TileStep) else "" for s in trace.steps],
             dtype="<U7",
         ),
     }
@@ -143,7 +142,10 @@ def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
 def trace_npz(trace: Trace, *, compressed: bool = True) -> bytes:
     """The trace as ``.npz`` bytes (``np.savez_compressed`` unless ``compressed=False``)."""
     buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, **trace_arrays(trace))
+    # NumPy's stubs put savez's allow_pickle keyword beside its **kwds of arrays: mypy
+    # cannot tell that no array of the dict is named "allow_pickle"
+    save = np.savez_compressed if compressed else np.savez
+    save(buffer, **trace_arrays(trace))  # type: ignore[arg-type]
     return buffer.getvalue()
 
 

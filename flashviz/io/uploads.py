@@ -95,12 +95,12 @@ class QKVUpload:
 
     @property
     def source_dtypes(self) -> tuple[str, str, str]:
-        return tuple(str(np.dtype(x.dtype)) for x in (self.q, self.k, self.v))  # type: ignore[return-value]
+        return str(self.q.dtype), str(self.k.dtype), str(self.v.dtype)
 
     @property
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """q, k, v in float64 (exact for every accepted dtype), converted on each call."""
-        return tuple(x.astype(np.float64) for x in (self.q, self.k, self.v))  # type: ignore[return-value]
+        return self.q.astype(np.float64), self.k.astype(np.float64), self.v.astype(np.float64)
 
     def summary(self) -> str:
         """One sentence for the user: shapes and the dtype conversion."""

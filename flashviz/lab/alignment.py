@@ -191,10 +191,11 @@ def empty_row_outputs(
     the rows that see no key."""
     check_blocks(n_q=n_q, n_k=n_k, head_dim=head_dim, block_q=block_q, block_kv=block_kv)
     q, k, v = make_inputs("random", n_q, n_k, head_dim, seed)  # (n_q, d), (n_k, d), (n_k, d)
-    causal = {"causal": True, "causal_align": causal_align}
-    o_ref, lse_ref = attention_reference(q, k, v, **causal)
+    o_ref, lse_ref = attention_reference(q, k, v, causal=True, causal_align=causal_align)
     q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
-    o_fl, lse_fl = flash_attention(q32, k32, v32, block_q=block_q, block_kv=block_kv, **causal)
+    o_fl, lse_fl = flash_attention(
+        q32, k32, v32, block_q=block_q, block_kv=block_kv, causal=True, causal_align=causal_align
+    )
     rows = empty_rows(n_q, n_k, causal_align)
     return EmptyRowOutputs(causal_align, rows, o_ref[rows], lse_ref[rows], o_fl[rows], lse_fl[rows])
 

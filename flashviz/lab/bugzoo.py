@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -250,7 +250,7 @@ def _bug(
     reason: Reason,
     *,
     tex: UpdateTex = FA2_TEX,
-    **hooks: Callable[..., object],
+    **hooks: Callable[..., Any],
 ) -> Bug:
     """A bug whose update has ``hooks`` (``UpdateHooks`` fields) and is written ``tex``; its
     NaN and inf are meant."""

@@ -23,6 +23,11 @@ def step_estimate(trace: Trace, step: Step) -> np.ndarray | None:
         return step.o
     if not isinstance(step, TileStep):
         return None
+    return tile_estimate(trace, step)
+
+
+def tile_estimate(trace: Trace, step: TileStep) -> np.ndarray:
+    """The output rows (bq, d) of a tile step's state, normalised as if it were the last."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return finalize(step.m, step.l, step.o, hooks=trace.hooks)[0]
 

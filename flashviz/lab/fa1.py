@@ -117,9 +117,9 @@ class Fa1Trace(TiledProblem):
     """Everything ``record_fa1`` saw: the problem, the steps, and the final HBM arrays."""
 
     steps: list[Fa1Step] = field(default_factory=list)
-    o: np.ndarray | None = None  # (n_q, d) O in HBM at the end
-    l: np.ndarray | None = None  # (n_q,)
-    m: np.ndarray | None = None  # (n_q,)
+    o: np.ndarray = field(kw_only=True)  # (n_q, d) O in HBM at the end
+    l: np.ndarray = field(kw_only=True)  # (n_q,)
+    m: np.ndarray = field(kw_only=True)  # (n_q,)
 
     @property
     def lse(self) -> np.ndarray:
@@ -223,5 +223,5 @@ def record_fa1(
             )
     return Fa1Trace(
         prob.q, prob.k, prob.v, prob.scale, prob.causal, prob.causal_align, prob.block_q,
-        prob.block_kv, steps, o_hbm, l_hbm, m_hbm,
+        prob.block_kv, steps, o=o_hbm, l=l_hbm, m=m_hbm,
     )  # fmt: skip

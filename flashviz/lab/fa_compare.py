@@ -30,6 +30,7 @@ from flashviz.core.checks import check_block, check_blocks
 from flashviz.core.masking import num_blocks
 from flashviz.core.trace import LoadStep, Step, TileStep, Trace, WriteStep, record_steps
 from flashviz.lab.fa1 import Fa1TileStep, Fa1Trace, record_fa1
+from flashviz.lab.problem_spec import Tiling
 
 # How the two runs are paired at a slider position: by step number, or by tiles done.
 Pairing = Literal["step", "tiles"]
@@ -143,9 +144,15 @@ def compare(
     itemsize: int = 4,
 ) -> Comparison:
     """Record FA1 and FA2 on one head (q (n_q, d), k and v (n_k, d)) with the same blocks."""
-    kw = {"block_q": block_q, "block_kv": block_kv, "causal": causal, "causal_align": causal_align}
-    fa1 = record_fa1(q, k, v, scale=scale, itemsize=itemsize, **kw)
-    fa2 = record_steps(q, k, v, scale=scale, **kw)
+    kw: Tiling = {
+        "block_q": block_q,
+        "block_kv": block_kv,
+        "causal": causal,
+        "causal_align": causal_align,
+        "scale": scale,
+    }
+    fa1 = record_fa1(q, k, v, itemsize=itemsize, **kw)
+    fa2 = record_steps(q, k, v, **kw)
     naive = costs.naive_hbm(fa2.n_q, fa2.n_k, fa2.d, itemsize)
     return Comparison(fa1, fa2, fa1_counts(fa1), fa2_counts(fa2, itemsize), naive)
 
@@ -191,7 +198,6 @@ def hbm_over_n(
     b_r, b_c = costs.fa1_block_sizes(sram_elements, d)
     tiles = {n: num_blocks(n, min(b_r, n)) * num_blocks(n, min(b_c, n)) for n in ns}
     ns = [n for n in ns if tiles[n] <= max_tiles]
-    one = {"itemsize": 1, "causal": causal}
     return HbmOverN(
         ns=tuple(ns),
         left_out=tuple(n for n in tiles if tiles[n] > max_tiles),
@@ -200,10 +206,17 @@ def hbm_over_n(
         block_q=b_r,
         block_kv=b_c,
         naive=tuple(costs.naive_hbm(n, n, d, itemsize=1).total for n in ns),
-        fa1=tuple(costs.fa1_hbm(n, n, d, min(b_r, n), min(b_c, n), **one).total for n in ns),
-        fa2=tuple(costs.fa2_hbm(n, n, d, min(b_r, n), min(b_c, n), **one).total for n in ns),
+        fa1=tuple(
+            costs.fa1_hbm(n, n, d, min(b_r, n), min(b_c, n), itemsize=1, causal=causal).total
+            for n in ns
+        ),
+        fa2=tuple(
+            costs.fa2_hbm(n, n, d, min(b_r, n), min(b_c, n), itemsize=1, causal=causal).total
+            for n in ns
+        ),
         fa2_swapped=tuple(
-            costs.fa2_hbm(n, n, d, min(b_c, n), min(b_r, n), **one).total for n in ns
+            costs.fa2_hbm(n, n, d, min(b_c, n), min(b_r, n), itemsize=1, causal=causal).total
+            for n in ns
         ),
         order_standard=tuple(costs.io_order_standard(n, d) for n in ns),
         order_flash=tuple(costs.io_order_flash(n, d, sram_elements) for n in ns),

@@ -84,7 +84,7 @@ class Ownership:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.thread.shape  # type: ignore[return-value]
+        return self.thread.shape
 
 
 def ownership(kind: str, defines: dict[str, int], matrix: str) -> Ownership:

@@ -20,6 +20,7 @@ from flashviz.core.precision import get_precision, store
 from flashviz.core.reference import attention_reference, softmax_attention
 from flashviz.core.trace import record_steps
 from flashviz.core.verdict import RowErrorMaxima, row_errors
+from flashviz.lab.problem_spec import Tiling
 
 STAGES: dict[str, str] = {
     "inputs": "inputs rounded to the storage type (state float64, P\u0303 exact)",
@@ -92,7 +93,7 @@ def error_breakdown(
     """
     prob = check_problem(q, k, v, scale, causal_align, causal=causal, two_d=True)
     prec = get_precision(precision)
-    kw = {
+    kw: Tiling = {
         "block_q": block_q,
         "block_kv": block_kv,
         "causal": causal,

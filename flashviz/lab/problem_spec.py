@@ -8,10 +8,22 @@ its run, ``flashviz.lab.budget`` bounds what it may cost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from flashviz.core.masking import num_blocks
 
 NO_BUG = "none"
+
+
+class Tiling(TypedDict):
+    """The keyword arguments every tiled run takes (``record_steps``, ``flash_attention``,
+    ``record_backward_trace``, ``flashviz.lab.fa1.record_fa1``, ...)."""
+
+    block_q: int
+    block_kv: int
+    causal: bool
+    causal_align: str
+    scale: float | None
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ class ProblemSpec:
     upload: str = ""
 
     @property
-    def tiling(self) -> dict[str, object]:
+    def tiling(self) -> Tiling:
         """The keyword arguments every tiled run of this problem takes."""
         return {
             "block_q": self.block_q,

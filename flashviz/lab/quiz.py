@@ -17,7 +17,6 @@ magnitude of every shown number the answer adds up (see ``Item.tol``).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -92,14 +91,14 @@ def parse_number(text: str | float | None) -> float | None:
 
     Accepts '-inf' and '-infinity', also written with the Unicode minus and infinity signs.
     """
-    if text is None or isinstance(text, numbers.Real):
-        value = None if text is None else float(text)
-    else:
-        cleaned = text.strip().lower().replace("\u2212", "-").replace("\u221e", "inf")
-        if not cleaned:
+    if text is None:
+        return None
+    if isinstance(text, str):
+        text = text.strip().lower().replace("\u2212", "-").replace("\u221e", "inf")
+        if not text:
             return None
-        value = float(cleaned)  # ValueError for anything else
-    if value is not None and np.isnan(value):
+    value = float(text)  # ValueError for any other text
+    if np.isnan(value):
         raise ValueError("NaN is not an answer")
     return value
 

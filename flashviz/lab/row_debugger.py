@@ -10,7 +10,6 @@ arithmetic and why; the tests check that this is exactly where ``debug_row`` div
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +18,10 @@ from flashviz.core.inner_step import finalize, initial_state, online_update
 from flashviz.core.reference import softmax_weights
 from flashviz.lab.bugzoo import BUGS, TOL, ChunkState, bug_hooks
 
-_ROW_ERRSTATE = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}  # any float64 row
+
+def _row_errstate() -> np.errstate:
+    """No warnings for the inf and NaN any float64 row (or a bug) may make."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def debug_row(
     for index, start in enumerate(range(0, s.size, chunk)):
         cols = range(start, min(start + chunk, s.size))
         s_ij, v_j = s[None, cols.start : cols.stop], v[cols.start : cols.stop]  # (1, c), (c, d)
-        with np.errstate(**_ROW_ERRSTATE):
+        with _row_errstate():
             new = online_update(m, l, o, s_ij, v_j, hooks=hooks)
             est = finalize(new.m_i, new.l_i, new.o_i, hooks=hooks)[0][0]  # o / l so far
         m, l, o = new.m_i, new.l_i, new.o_i
@@ -92,7 +94,8 @@ def first_bad_chunk(steps: list[RowStep], tol: float = TOL) -> int | None:
     return next((st.index for st in steps if not st.error <= tol), None)
 
 
-class Bite(NamedTuple):
+@dataclass(frozen=True)
+class Bite:
     index: int  # the chunk where the mistake first changes the result
     reason: str  # why, with the numbers of that chunk
 
@@ -114,7 +117,7 @@ def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
     for index, start in enumerate(range(0, s.size, chunk)):
         s_ij = s[None, start : start + chunk]  # (1, cols)
         # the correct update: m_new, alpha = exp(m - m_new), l_new = alpha l + rowsum(p)
-        with np.errstate(**_ROW_ERRSTATE):
+        with _row_errstate():
             new = online_update(
                 np.array([m]), np.array([l]), np.zeros((1, 1)), s_ij, zeros[: s_ij.size]
             )

@@ -245,8 +245,11 @@ def merge_steps(run: SplitKvRun, row: int) -> list[MergeStep]:
         up = merge_update(state, part)
         with np.errstate(divide="ignore"):
             lse = float(up.m[row] + np.log(up.l[row]))
-        numbers = (state.m, state.l, part.m, part.l, up.m, up.l, up.alpha_a, up.alpha_b)
-        steps.append(MergeStep(p.s, *(float(x[row]) for x in numbers), lse))
+        m_prev, l_prev, lse_s, l_s, m, l, alpha_prev, alpha_s = (
+            float(x[row])
+            for x in (state.m, state.l, part.m, part.l, up.m, up.l, up.alpha_a, up.alpha_b)
+        )
+        steps.append(MergeStep(p.s, m_prev, l_prev, lse_s, l_s, m, l, alpha_prev, alpha_s, lse))
         state = State(up.m, up.l, up.o)
     return steps
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import ml_dtypes
 import numpy as np
@@ -121,9 +122,9 @@ def problem_underflow(trace: Trace, name: str) -> ProblemUnderflow:
         counts[:3] += (int(seen.sum()), int(sub.sum()), int(zero.sum()))
         erased_p[r] += np.where(zero, st.p, 0.0).sum(axis=1) * np.nan_to_num(to_final)
         had_state = np.isfinite(st.m_prev)
-        a_sub, a_zero = underflow_kind(np.where(had_state, st.alpha, 0.0), name)
-        counts[3:] += (int(had_state.sum()), int(a_sub.sum()), int(a_zero.sum()))
-        erased_alpha[r] += np.where(a_zero, np.nan_to_num(prev_weight), 0.0)
+        alpha_sub, alpha_zero = underflow_kind(np.where(had_state, st.alpha, 0.0), name)
+        counts[3:] += (int(had_state.sum()), int(alpha_sub.sum()), int(alpha_zero.sum()))
+        erased_alpha[r] += np.where(alpha_zero, np.nan_to_num(prev_weight), 0.0)
     n_p, p_sub, p_zero, n_alpha, a_sub, a_zero = (int(c) for c in counts)
     return ProblemUnderflow(
         name, n_p, p_sub, p_zero, float(erased_p.max(initial=0.0)),
@@ -211,17 +212,26 @@ def online_row(scores: object, values: object, chunk: int, state: str) -> StateR
     )
 
 
+class JumpRowArgs(TypedDict, total=False):
+    """The arguments of ``jump_row`` other than ``gap``."""
+
+    n: int
+    jump_at: int
+    base: float
+    seed: int
+
+
 def gap_sweep(
     gaps: np.ndarray,
     *,
     states: tuple[str, ...] = UNDERFLOW_TYPES,
     chunk: int = 16,
-    **row: float | int,
+    **row: Unpack[JumpRowArgs],
 ) -> dict[str, np.ndarray]:
     """Error of ``online_row`` on ``jump_row(gap=g, **row)`` for every g, per state type."""
     out = {name: np.empty(len(gaps)) for name in states}
     for n, g in enumerate(gaps):
-        scores, values = jump_row(gap=float(g), **row)  # type: ignore[arg-type]
+        scores, values = jump_row(gap=float(g), **row)
         for name in states:
             out[name][n] = online_row(scores, values, chunk, name).error
     return out

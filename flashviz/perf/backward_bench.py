@@ -46,14 +46,16 @@ def measure_backward(
     (q, k, v, dO drawn in that order from ``seed``)."""
     rng = np.random.default_rng(seed)
     q, k, v, do = (rng.standard_normal((n, d)).astype(dtype) for _ in range(4))
-    blocks = {"block_q": block_q, "block_kv": block_kv}
-    o, lse = flash_attention(q, k, v, causal=causal, **blocks)  # the forward's saved outputs
+    # the forward's saved outputs
+    o, lse = flash_attention(q, k, v, block_q=block_q, block_kv=block_kv, causal=causal)
 
     def naive() -> Grads:
         return naive_attention_backward(q, k, v, do, causal=causal)
 
     def flash() -> Grads:
-        return flash_attention_backward(q, k, v, o, lse, do, causal=causal, **blocks)
+        return flash_attention_backward(
+            q, k, v, o, lse, do, block_q=block_q, block_kv=block_kv, causal=causal
+        )
 
     ref = attention_backward_reference(q, k, v, do, causal=causal)
     return compare(n, d, naive, flash, lambda grads: grads_error(grads, ref), repeat)

@@ -255,7 +255,7 @@ def one_write_step(m: float, l: float) -> Trace:
         lse = m_ + np.log(l_)
     step = WriteStep("write", 0, range(1), m_, l_, np.zeros((1, 1)), np.zeros((1, 1)), lse)
     x = np.zeros((1, 1), np.float32)
-    return Trace(x, x, x, 1.0, False, "bottom_right", 1, 1, steps=[step])
+    return Trace(x, x, x, 1.0, False, "bottom_right", 1, 1, steps=[step], o=step.o, lse=step.lse)
 
 
 @given(st.floats(-5, 5), st.floats(1, 1e4))
