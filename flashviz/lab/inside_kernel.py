@@ -1,6 +1,6 @@
 """Inside the two CUDA kernels: who owns what, what shared memory holds, where they sync.
 
-Pure functions of a build's ``#define`` values (``KernelConfig.defines`` / ``TcConfig.defines``
+Pure functions of a build's ``#define`` values (``KernelConfig.defines`` of either kernel
 of ``flashviz.gpu.launch_params``, passed in as a dict: the lab does not import the GPU
 layer) and of the kernels' source text, read from ``kernels/`` at every call:
 
