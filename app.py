@@ -12,8 +12,8 @@ st.set_page_config(page_title="flashviz: FlashAttention-2 stepper", layout="wide
 stop_if_too_old()  # before the pages import what an older Streamlit lacks
 
 from flashviz.app.navigation import pages  # noqa: E402
-from flashviz.app.page_style import page_style  # noqa: E402
-from flashviz.app.theme_switch import theme_switch  # noqa: E402
+from flashviz.app.widgets.page_style import page_style  # noqa: E402
+from flashviz.app.widgets.theme_switch import theme_switch  # noqa: E402
 
 page = st.navigation(pages())
 page_style()  # every page: captions of AA contrast

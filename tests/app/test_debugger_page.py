@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.app.pages.debugger import DEFAULTS, read_upload
-from flashviz.app.safe_text import shown
+from flashviz.app.widgets.safe_text import shown
 from flashviz.figures.debugger import (
     CORRECT,
     estimate_figure,

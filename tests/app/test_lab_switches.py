@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from flashviz.app.safe_text import shown
+from flashviz.app.widgets.safe_text import shown
 from flashviz.core.precision import PRECISIONS
 from flashviz.io.bounded_read import UploadError
 from flashviz.io.uploads import load_qkv, qkv_digest

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flashviz.app.safe_text import shown
+from flashviz.app.widgets.safe_text import shown
 from flashviz.lab.problem import build_trace
 from flashviz.lab.problem_spec import ProblemSpec
 from flashviz.lab.quiz import fmt, quiz_for

@@ -14,7 +14,7 @@ SCRIPT = (
     f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
     + """
 import streamlit as st
-from flashviz.app.step_controls import step_controls
+from flashviz.app.widgets.step_controls import step_controls
 
 def heard():
     st.session_state.moves = st.session_state.get("moves", 0) + 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flashviz.app.safe_text import shown
+from flashviz.app.widgets.safe_text import shown
 from flashviz.core.trace import TileStep
 from flashviz.core.verdict import compare_with_reference
 from flashviz.lab.patterns import PATTERNS

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flashviz.app.cached import CACHE
-from flashviz.app.safe_text import shown
 from flashviz.app.stepper.uploads_view import parse_upload
+from flashviz.app.widgets.safe_text import shown
 from flashviz.io.bounded_read import MAX_UPLOAD_BYTES
 from flashviz.io.uploads import QKVUpload
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from flashviz.app.params import STEPPER_FIELDS
-from flashviz.app.safe_text import plain_message, shown, url_warning, user_text
+from flashviz.app.stepper.state import STEPPER_FIELDS
+from flashviz.app.widgets.safe_text import plain_message, shown, url_warning, user_text
 from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.test_debugger_page import PAGE as DEBUGGER
 from tests.app.test_stepper_page import TIMEOUT, run_app

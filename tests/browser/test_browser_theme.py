@@ -57,7 +57,7 @@ def test_chart_text_is_large_and_contrasted_in_both_themes(
         context.close()
 
 
-# --- the visible Light / Dark switch (flashviz/app/theme_switch.py) ---------------------
+# --- the visible Light / Dark switch (flashviz/app/widgets/theme_switch.py) ---------------------
 
 COLOURS = """() => ({
   page: getComputedStyle(document.querySelector('.stApp')).backgroundColor,

@@ -17,14 +17,14 @@ import streamlit as st
 
 from flashviz.app.backward_code_view import ALL, PHASE_KEY, backward_code_section
 from flashviz.app.cached import cached
-from flashviz.app.charts import chart
-from flashviz.app.kept import keep, mirror_url, page_fields
-from flashviz.app.params import problem_fields
-from flashviz.app.play import SPEEDS, Player
-from flashviz.app.problem_view import problem_errors_view
-from flashviz.app.step_controls import step_controls
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import mirror_url, page_fields
+from flashviz.app.widgets.play import SPEEDS, Player
+from flashviz.app.widgets.problem import problem_fields, problem_keys, problem_widgets
+from flashviz.app.widgets.problem_errors import problem_errors_view
+from flashviz.app.widgets.step_controls import step_controls
 from flashviz.core.backward_trace import BwdTileStep
-from flashviz.core.checks import CAUSAL_ALIGNS
 from flashviz.figures.backward import (
     backward_tile_map_figure,
     dq_figure,
@@ -49,22 +49,11 @@ from flashviz.lab.backward import (
     tile_states,
 )
 from flashviz.lab.backward_code_view import STEP_PHASES
-from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import problem_errors
 from flashviz.lab.problem_spec import ProblemSpec
 
 PAGE = "backward"  # its budget in flashviz.lab.problem
-PROBLEM = {  # ProblemSpec field -> this page's widget: the problem all pages share
-    "pattern": "bwd_pattern",
-    "n_q": "bwd_n_q",
-    "n_k": "bwd_n_k",
-    "head_dim": "bwd_d",
-    "block_q": "bwd_block_q",
-    "block_kv": "bwd_block_kv",
-    "causal": "bwd_causal",
-    "causal_align": "bwd_causal_align",
-    "seed": "bwd_seed",
-}
+PROBLEM = problem_keys("bwd_", head_dim="bwd_d")  # ProblemSpec field -> this page's widget
 PAGE_DEFAULTS = {"bwd_step": 0, "bwd_row": 0, "bwd_speed": "1 step/s", PHASE_KEY: ALL}
 FIELDS = [
     *problem_fields(PROBLEM),
@@ -102,20 +91,8 @@ def _run(*values: object) -> BackwardRun:
 
 def _controls() -> tuple[ProblemSpec, list[str]]:
     """The problem's widgets in the sidebar; returns the spec and what is wrong with it."""
-    sb = st.sidebar
-    sb.header("Problem (backward)")
-    sb.selectbox("Input pattern", list(PATTERNS), format_func=PATTERNS.get, key="bwd_pattern")
-    a, b = sb.columns(2)
-    a.number_input("n_q (queries)", step=1, key="bwd_n_q")
-    b.number_input("n_k (keys)", step=1, key="bwd_n_k")
-    a.number_input("head dim d", step=1, key="bwd_d")
-    b.number_input("seed", step=1, key="bwd_seed")
-    a.number_input("block_q", step=1, key="bwd_block_q")
-    b.number_input("block_kv", step=1, key="bwd_block_kv")
-    sb.toggle("causal mask", key="bwd_causal")
-    sb.radio("causal alignment", list(CAUSAL_ALIGNS), key="bwd_causal_align")
-    ss = st.session_state
-    spec = ProblemSpec(**{name: ss[key] for name, key in PROBLEM.items()})
+    st.sidebar.header("Problem (backward)")
+    spec = problem_widgets(PROBLEM)
     return spec, problem_errors(spec, PAGE)
 
 
@@ -253,17 +230,11 @@ def _correctness(run: BackwardRun) -> None:
         st.error("The tiled backward differs from the float64 gradient by more than the tolerance.")
 
 
+@page_shell("The backward pass, tile by tile", FIELDS, INTRO, folded="What the backward computes")
 def render() -> None:
-    warnings = keep(FIELDS)
     spec, errors = _controls()
-    st.title("The backward pass, tile by tile")
-    for w in warnings:
-        st.warning(w)
-    with st.expander("What the backward computes", expanded=False):
-        st.markdown(INTRO)
     if errors:
         problem_errors_view(errors, spec, FIELDS, page=PAGE)
-        mirror_url(FIELDS)
         return
     if st.session_state.get("_bwd_spec") not in (None, spec):
         st.session_state.bwd_step = 0  # a new problem starts at the start
@@ -277,4 +248,3 @@ def render() -> None:
     every = PLAYER.controls()
     st.fragment(step_panel, run_every=every)(functools.partial(_run, *astuple(spec)))
     _correctness(run)
-    mirror_url(FIELDS)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import streamlit as st
 
 from flashviz.app.cached import cached
-from flashviz.app.charts import chart
-from flashviz.app.kept import keep, mirror_url, page_fields, put
-from flashviz.app.params import problem_fields
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import page_fields, put
+from flashviz.app.widgets.problem import problem_fields, problem_keys
 from flashviz.figures.alignment import alignment_flops_figure, alignment_map_figure
 from flashviz.lab.alignment import (
     ALIGN_LABELS,
@@ -37,8 +38,14 @@ CUSTOM = "custom"
 FIRST = dict(zip(SIZES, next(iter(PRESETS.values())), strict=True))  # the first example
 FIELDS = [
     *page_fields({"causal_preset": next(iter(PRESETS))}, local=("causal_preset",)),
-    *problem_fields({name: f"causal_{name}" for name in (*SIZES, "head_dim", "seed")}, **FIRST),
+    *problem_fields(problem_keys("causal_", (*SIZES, "head_dim", "seed")), **FIRST),
 ]
+INTRO = (
+    "When there are more queries than keys, or fewer, where does the causal diagonal go? "
+    f"**{ALIGN_LABELS['top_left']}**: row r sees key c iff c <= r. "
+    f"**{ALIGN_LABELS['bottom_right']}**: iff c <= r + n_k - n_q, so the last query "
+    "sees every key. They agree when n_q = n_k."
+)
 
 
 def _apply_preset() -> None:
@@ -131,22 +138,8 @@ def empty_rows_section(views: list[Alignment], head_dim: int, seed: int) -> None
         st.dataframe(out.table(), hide_index=True, key=f"causal_empty_{a.causal_align}")
 
 
+@page_shell("Causal alignment", FIELDS, INTRO, caption=True)
 def render() -> None:
-    warnings = keep(FIELDS)
-    _page(warnings)
-    mirror_url(FIELDS)
-
-
-def _page(warnings: list[str]) -> None:
-    st.title("Causal alignment")
-    for w in warnings:
-        st.warning(w)
-    st.caption(
-        "When there are more queries than keys, or fewer, where does the causal diagonal go? "
-        f"**{ALIGN_LABELS['top_left']}**: row r sees key c iff c <= r. "
-        f"**{ALIGN_LABELS['bottom_right']}**: iff c <= r + n_k - n_q, so the last query "
-        "sees every key. They agree when n_q = n_k."
-    )
     controls()
     ss = st.session_state
     n_q, n_k, block_q, block_kv, head_dim, seed = (

@@ -17,10 +17,11 @@ import numpy as np
 import streamlit as st
 
 from flashviz.app.cached import cached
-from flashviz.app.charts import chart
-from flashviz.app.kept import keep, mirror_url, page_fields
-from flashviz.app.safe_text import plain_message
-from flashviz.app.step_controls import step_controls
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import page_fields
+from flashviz.app.widgets.safe_text import plain_message
+from flashviz.app.widgets.step_controls import step_controls
 from flashviz.figures.debugger import (
     CORRECT,
     estimate_figure,
@@ -75,6 +76,14 @@ FIELDS = page_fields(
     bounds=BOUNDS,
 )  # fmt: skip
 Runs = dict[str, list[RowStep]]
+INTRO = (
+    "One query row of scores s_j, split into chunks as the FA2 inner loop splits the "
+    "keys into K/V blocks. Each chunk updates the running max m, the rescale "
+    "alpha = exp(m_prev - m), the running sum l = alpha l + sum exp(s - m) and the "
+    "running weighted sum o = alpha o + sum exp(s - m) v_j; o / l is compared with the "
+    "exact softmax(s) v of the keys seen so far. Switch bugs on to see where each "
+    "classic mistake first bites."
+)
 
 
 # Row -------------------------------------------------------------------------------------
@@ -269,24 +278,8 @@ def _current(runs: Runs, step: int, component: int) -> None:
 # Page ------------------------------------------------------------------------------------
 
 
+@page_shell("Online-softmax debugger", FIELDS, INTRO)
 def render() -> None:
-    warnings = keep(FIELDS)  # every run: a hidden widget keeps its value
-    _page(warnings)
-    mirror_url(FIELDS)
-
-
-def _page(warnings: list[str]) -> None:
-    st.title("Online-softmax debugger")
-    for w in warnings:
-        st.warning(w)
-    st.markdown(
-        "One query row of scores s_j, split into chunks as the FA2 inner loop splits the "
-        "keys into K/V blocks. Each chunk updates the running max m, the rescale "
-        "alpha = exp(m_prev - m), the running sum l = alpha l + sum exp(s - m) and the "
-        "running weighted sum o = alpha o + sum exp(s - m) v_j; o / l is compared with the "
-        "exact softmax(s) v of the keys seen so far. Switch bugs on to see where each "
-        "classic mistake first bites."
-    )
     scores = _row_source()  # the source, the numbers, then the row itself: each full width
     bugs = _bug_switches()
     if scores is None:

@@ -11,36 +11,26 @@ import functools
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from flashviz.app.charts import chart
 from flashviz.app.fa1_model import hbm_series, load_comparison
-from flashviz.app.kept import keep, mirror_url, page_fields
-from flashviz.app.params import problem_fields
-from flashviz.app.problem_view import problem_errors_view
-from flashviz.app.step_controls import step_controls
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import mirror_url, page_fields
+from flashviz.app.widgets.problem import problem_fields, problem_keys, problem_widgets
+from flashviz.app.widgets.problem_errors import problem_errors_view
+from flashviz.app.widgets.step_controls import step_controls
 from flashviz.core import costs
 from flashviz.core.accuracy import max_error
-from flashviz.core.checks import CAUSAL_ALIGNS
 from flashviz.core.reference import attention_reference
 from flashviz.core.trace import LoadStep, Step, TileStep
 from flashviz.figures.fa1_fa2 import counters_figure, hbm_over_n_figure, loop_orders_figure
 from flashviz.lab.fa1 import Fa1InitStep, Fa1LoadStep, Fa1Step, Fa1TileStep
 from flashviz.lab.fa_compare import Comparison, fa2_step_flops, flops_difference
-from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import problem_errors
 from flashviz.lab.problem_spec import ProblemSpec
 
-PROBLEM = {  # ProblemSpec field -> this page's widget: the problem all pages share
-    "pattern": "fa1_pattern",
-    "n_q": "fa1_n_q",
-    "n_k": "fa1_n_k",
-    "head_dim": "fa1_d",
-    "block_q": "fa1_block_q",
-    "block_kv": "fa1_block_kv",
-    "causal": "fa1_causal",
-    "causal_align": "fa1_causal_align",
-    "seed": "fa1_seed",
-}
+PROBLEM = problem_keys("fa1_", head_dim="fa1_d")  # ProblemSpec field -> this page's widget
 PAGE_DEFAULTS = {  # this page's own widgets
     "fa1_block_mode": "blocks",
     "fa1_sram": 128,
@@ -83,46 +73,43 @@ FIELDS = [
 STEP_FIELD = next(f for f in FIELDS if f.key == "fa1_step")
 
 
-def _controls() -> tuple[ProblemSpec, list[str]]:
-    """Problem widgets in the sidebar; returns the spec and what is wrong with it."""
-    sb = st.sidebar
-    sb.header("Problem (FA1 vs FA2)")
-    sb.selectbox("Input pattern", list(PATTERNS), format_func=PATTERNS.get, key="fa1_pattern")
-    a, b = sb.columns(2)
-    a.number_input("n_q (queries)", step=1, key="fa1_n_q")
-    b.number_input("n_k (keys)", step=1, key="fa1_n_k")
-    a.number_input("head dim d", step=1, key="fa1_d")
-    b.number_input("seed", step=1, key="fa1_seed")
-    mode = sb.radio("blocks from", list(BLOCK_MODES), format_func=BLOCK_MODES.get,
+def _blocks(sb: DeltaGenerator) -> tuple[int, int]:
+    """The block sizes, typed or from the on-chip size M by FA1's rule (1 x 1 while M or d
+    is below 1)."""
+    mode = sb.radio("blocks from", list(BLOCK_MODES), format_func=BLOCK_MODES.__getitem__,
                     key="fa1_block_mode", horizontal=True)  # fmt: skip
     ss = st.session_state
-    n_q, n_k, d = int(ss.fa1_n_q), int(ss.fa1_n_k), int(ss.fa1_d)
-    errors: list[str] = []
     if mode == "blocks":
         a, b = sb.columns(2)
         a.number_input("block_q (B_r)", step=1, key="fa1_block_q")
         b.number_input("block_kv (B_c)", step=1, key="fa1_block_kv")
-        block_q, block_kv = int(ss.fa1_block_q), int(ss.fa1_block_kv)
+        return int(ss.fa1_block_q), int(ss.fa1_block_kv)
+    sb.number_input("M: numbers that fit on chip", step=16, key="fa1_sram")
+    m, d = int(ss.fa1_sram), int(ss.fa1_d)
+    if m < 1 or d < 1:
+        return 1, 1
+    b_r, b_c = costs.fa1_block_sizes(m, d)
+    block_q, block_kv = min(b_r, max(int(ss.fa1_n_q), 1)), min(b_c, max(int(ss.fa1_n_k), 1))
+    clamp = " (clamped to n_q, n_k)" if (block_q, block_kv) != (b_r, b_c) else ""
+    sb.caption(f"B_c = ceil(M / 4d) = {b_c}, B_r = min(B_c, d) = {b_r}: "
+               f"blocks {block_q} x {block_kv}{clamp}.")  # fmt: skip
+    return block_q, block_kv
+
+
+def _controls() -> tuple[ProblemSpec, list[str]]:
+    """Problem widgets in the sidebar; returns the spec and what is wrong with it."""
+    st.sidebar.header("Problem (FA1 vs FA2)")
+    spec = problem_widgets(PROBLEM, blocks=_blocks)
+    ss = st.session_state
+    if ss.fa1_block_mode == "blocks":
+        return spec, problem_errors(spec)
+    m, d = int(ss.fa1_sram), spec.head_dim
+    if m < 1 or d < 1:
+        errors = [f"`M` and `head dim d` must be at least 1, got M = {m}, d = {d}."]
     else:
-        sb.number_input("M: numbers that fit on chip", step=16, key="fa1_sram")
-        m = int(ss.fa1_sram)
-        if m < 1 or d < 1:
-            block_q = block_kv = 1
-            errors.append(f"`M` and `head dim d` must be at least 1, got M = {m}, d = {d}.")
-        else:
-            b_r, b_c = costs.fa1_block_sizes(m, d)
-            block_q, block_kv = min(b_r, max(n_q, 1)), min(b_c, max(n_k, 1))
-            clamp = " (clamped to n_q, n_k)" if (block_q, block_kv) != (b_r, b_c) else ""
-            sb.caption(f"B_c = ceil(M / 4d) = {b_c}, B_r = min(B_c, d) = {b_r}: "
-                       f"blocks {block_q} x {block_kv}{clamp}.")  # fmt: skip
-    sb.toggle("causal mask", key="fa1_causal")
-    sb.radio("causal alignment", list(CAUSAL_ALIGNS), key="fa1_causal_align")
-    spec = ProblemSpec(n_q=n_q, n_k=n_k, head_dim=d, block_q=block_q, block_kv=block_kv,
-                       causal=bool(ss.fa1_causal), causal_align=ss.fa1_causal_align,
-                       seed=int(ss.fa1_seed), pattern=ss.fa1_pattern)  # fmt: skip
-    errors = errors or problem_errors(spec)
-    if errors and mode != "blocks":  # the advice names block sizes: say which M gives them
-        errors.append(f"In M mode the blocks come from M (and d): raise M, now {ss.fa1_sram}.")
+        errors = problem_errors(spec)
+    if errors:  # the advice names block sizes: say which M gives them
+        errors.append(f"In M mode the blocks come from M (and d): raise M, now {m}.")
     return spec, errors
 
 
@@ -259,14 +246,11 @@ def _hbm_chart() -> None:
     )
 
 
+@page_shell(
+    "FA1 vs FA2: loop order and where the state lives", FIELDS, INTRO, folded="What differs"
+)
 def render() -> None:
-    warnings = keep(FIELDS)
     spec, errors = _controls()
-    st.title("FA1 vs FA2: loop order and where the state lives")
-    for w in warnings:
-        st.warning(w)
-    with st.expander("What differs", expanded=False):
-        st.markdown(INTRO)
     if errors:
         problem_errors_view(errors, spec, FIELDS)
     else:
@@ -279,4 +263,3 @@ def render() -> None:
         st.fragment(step_panel_body)(functools.partial(load_comparison, spec))
         _checks(cmp, spec)
     _hbm_chart()
-    mirror_url(FIELDS)

@@ -16,18 +16,19 @@ import streamlit as st
 
 from flashviz.app import gpu_work
 from flashviz.app.cached import session_id
-from flashviz.app.charts import chart
 from flashviz.app.job_view import follow
 from flashviz.app.jobs import SLOT, Job
-from flashviz.core.measurement import CpuResult, GpuSpec
+from flashviz.app.widgets.charts import chart
+from flashviz.core.measurement import OUT_OF_MEMORY, BenchRow, CpuResult, GpuSpec
 from flashviz.figures.benchmarks import (
     cpu_benchmark_figure,
     gpu_benchmark_figure,
     roofline_figure,
 )
 from flashviz.gpu import doctor, report
-from flashviz.gpu import launcher as gpu
-from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, kernel_blocks, tc_blocks
+from flashviz.gpu.device import TC_METHODS, CupyDevice, Device
+from flashviz.gpu.launch_params import KERNEL_HEAD_DIMS, SCALAR, TENSOR_CORES
+from flashviz.gpu.sweep import benchmark
 from flashviz.perf.roofline import KNOWN_GPUS, expect, naive_out_of_memory_n
 
 ASKED = "_cpu_sweep_asked"  # session state: (sizes, d) of the last CPU sweep click
@@ -106,13 +107,13 @@ def tensor_core_expectation(spec: GpuSpec) -> str:
     return text
 
 
-def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.CupyDevice) -> None:
+def gpu_section(device_name: str, make_device: Callable[[], Device] = CupyDevice) -> None:
     st.success(f"GPU: {device_name}")
     cols = st.columns(4)
     d = cols[0].selectbox("head dim d", KERNEL_HEAD_DIMS, index=2, key="gpu_d")
     blocks = cols[1].selectbox(
         "blocks (q x kv), float32 kernel",
-        kernel_blocks(d),
+        SCALAR.fitting_blocks(d),
         key="gpu_blocks",
         format_func=lambda b: f"{b[0]} x {b[1]}",
     )
@@ -123,18 +124,16 @@ def gpu_section(device_name: str, make_device: Callable[[], gpu.Device] = gpu.Cu
         device = make_device()
         options = {"device": device, "causal": causal, "batch_heads": int(batch_heads),
                    "block_q": blocks[0], "block_kv": blocks[1]}  # fmt: skip
-        rows = sweep_with_progress(
-            sorted(ns), lambda n: gpu.benchmark(n, d, **options), "GPU sweep"
-        )
+        rows = sweep_with_progress(sorted(ns), lambda n: benchmark(n, d, **options), "GPU sweep")
         gpu_results(rows, d)
     expectations_section(d, sorted(ns) or list(SIZES[:5]))
 
 
-def gpu_results(rows: Sequence[gpu.BenchRow], d: int) -> None:
+def gpu_results(rows: Sequence[BenchRow], d: int) -> None:
     chart(gpu_benchmark_figure(rows), key="gpu_sweep")
     st.dataframe([dataclasses.asdict(r) for r in rows], hide_index=True)
-    if any(r.method in gpu.TC_METHODS.values() for r in rows):
-        block_q, block_kv = tc_blocks(d)[0]
+    if any(r.method in TC_METHODS.values() for r in rows):
+        block_q, block_kv = TENSOR_CORES.fitting_blocks(d)[0]
         st.caption(
             "flash (tensor cores, ...): kernels/flash_attention_tc.cu, mma.sync.m16n8k16 on "
             "the same inputs rounded to float16 or bfloat16, float32 accumulation, one warp "
@@ -146,7 +145,7 @@ def gpu_results(rows: Sequence[gpu.BenchRow], d: int) -> None:
     if faster:
         where = ", ".join(f"n = {n}" for n, _ in faster)
         st.info(f"Naive attention is faster here at {where}: {report.NAIVE_FASTER_WHY}.")
-    if any(r.status == gpu.OUT_OF_MEMORY for r in rows):
+    if any(r.status == OUT_OF_MEMORY for r in rows):
         st.caption(
             "x = out of memory: naive attention holds the n x n scores S and P; the flash "
             "kernel never stores them."

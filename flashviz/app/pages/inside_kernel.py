@@ -15,8 +15,9 @@ from __future__ import annotations
 import streamlit as st
 
 from flashviz.app.cached import cached
-from flashviz.app.charts import chart
-from flashviz.app.kept import keep, mirror_url, page_fields, put
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import page_fields, put
 from flashviz.figures.inside_kernel import (
     COLOUR_BY,
     explorer_figure,
@@ -34,11 +35,9 @@ from flashviz.gpu.launch_params import (
     ROWS_PER_THREAD,
     TC_PRECISIONS,
     KernelConfig,
-    TcConfig,
-    kernel_blocks,
-    tc_blocks,
+    kernel_named,
 )
-from flashviz.gpu.nvrtc import ARCHS, TC_ARCHS, KernelCompileError
+from flashviz.gpu.nvrtc import ARCHS, KernelCompileError, kernel_archs
 from flashviz.lab.inside_kernel import KINDS, ownership, shared_buffers, timeline
 from flashviz.lab.occupancy import GPU_NAMES, SM_LIMITS, STATIC_SHARED_LIMIT, occupancy
 from flashviz.lab.tile_explorer import BLOCK_SIZES, explore
@@ -76,16 +75,15 @@ registers and shared memory ptxas reports.
 
 def pairs(kind: str, d: int) -> list[str]:
     """The (block_q, block_kv) pairs the app offers for this kernel and head dim."""
-    blocks = kernel_blocks(d) if kind == "float32" else tc_blocks(d)
-    return [f"{q}x{kv}" for q, kv in blocks]
+    return [f"{q}x{kv}" for q, kv in kernel_named(kind).fitting_blocks(d)]
 
 
 def archs(kind: str) -> tuple[str, ...]:
-    return ARCHS if kind == "float32" else TC_ARCHS
+    return kernel_archs(kernel_named(kind))
 
 
 @cached(spinner="Compiling with NVRTC...")
-def cached_ptxas(config: KernelConfig | TcConfig, arch: str) -> Resources | None:
+def cached_ptxas(config: KernelConfig, arch: str) -> Resources | None:
     return ptxas_for(config, arch)
 
 
@@ -122,13 +120,13 @@ def controls() -> None:
     )  # fmt: skip
 
 
-def config_now() -> KernelConfig | TcConfig:
+def config_now() -> KernelConfig:
     ss = st.session_state
     q, kv = (int(x) for x in ss.inside_blocks.split("x"))
     return build_config(ss.inside_kernel, int(ss.inside_d), q, kv, ss.inside_precision)
 
 
-def ownership_section(kind: str, config: KernelConfig | TcConfig) -> None:
+def ownership_section(kind: str, config: KernelConfig) -> None:
     st.subheader("1. Who owns what")
     ss = st.session_state
     a, b = st.columns(2)
@@ -168,7 +166,7 @@ def ownership_section(kind: str, config: KernelConfig | TcConfig) -> None:
     )
 
 
-def shared_section(kind: str, config: KernelConfig | TcConfig, smem: int | None) -> None:
+def shared_section(kind: str, config: KernelConfig, smem: int | None) -> None:
     st.subheader("2. Shared memory")
     buffers = shared_buffers(kind, config.defines)
     rows = [
@@ -214,7 +212,7 @@ def timeline_section(kind: str) -> None:
         )
 
 
-def occupancy_section(config: KernelConfig | TcConfig, arch: str, res: Resources | None) -> None:
+def occupancy_section(config: KernelConfig, arch: str, res: Resources | None) -> None:
     st.subheader("4. Registers, shared memory and occupancy")
     sm = SM_LIMITS[arch]
     if res is None:
@@ -257,7 +255,7 @@ def occupancy_section(config: KernelConfig | TcConfig, arch: str, res: Resources
     )
 
 
-def explorer_section(kind: str, config: KernelConfig | TcConfig, arch: str, registers: int) -> None:
+def explorer_section(kind: str, config: KernelConfig, arch: str, registers: int) -> None:
     st.subheader("5. Tile-size explorer")
     d = config.head_dim
     precision = st.session_state.inside_precision
@@ -276,18 +274,9 @@ def explorer_section(kind: str, config: KernelConfig | TcConfig, arch: str, regi
     )
 
 
+@page_shell("Inside the kernel", FIELDS, INTRO)
 def render() -> None:
-    warnings = keep(FIELDS)
     _settle()
-    _page(warnings)
-    mirror_url(FIELDS)
-
-
-def _page(warnings: list[str]) -> None:
-    st.title("Inside the kernel")
-    for w in warnings:
-        st.warning(w)
-    st.markdown(INTRO)
     controls()
     ss = st.session_state
     kind, arch = ss.inside_kernel, ss.inside_arch

@@ -16,9 +16,10 @@ import numpy as np
 import streamlit as st
 
 from flashviz.app.cached import cached
-from flashviz.app.charts import chart
-from flashviz.app.kept import keep, mirror_url, page_fields
-from flashviz.app.params import problem_fields
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import page_fields
+from flashviz.app.widgets.problem import problem_fields, problem_keys
 from flashviz.core.masking import num_blocks
 from flashviz.core.precision import PRECISION_LABELS, PRECISIONS, get_precision
 from flashviz.core.trace import record_steps
@@ -47,9 +48,8 @@ from flashviz.lab.underflow import (
     underflow_limits,
 )
 
-PROBLEM = {name: f"prec_{name}" for name in (
-    "precision", "pattern", "n_q", "n_k", "head_dim", "block_q", "block_kv", "seed", "causal"
-)}  # fmt: skip
+PROBLEM = problem_keys("prec_", ("precision", "pattern", "n_q", "n_k", "head_dim", "block_q",
+                                  "block_kv", "seed", "causal"))  # fmt: skip
 GAP_RANGE = (0.0, 110.0)  # the underflow slider's gap
 PAGE_DEFAULTS = {  # this page's own widgets
     "prec_logit_scale": 1.0,
@@ -75,6 +75,11 @@ DEMO_KEYS = 64  # keys in the demonstration row; the max jumps at key 40
 SWEEP_GAPS = np.arange(0.0, 40.5, 0.5)
 UNDERFLOW_GAPS = np.linspace(0.0, 110.0, 881)
 STATE_TYPES = (*UNDERFLOW_TYPES, "float64")
+INTRO = (
+    "Real FlashAttention kernels read Q, K, V in float16 or bfloat16 and keep the softmax "
+    "state in float32. This page shows where the resulting error comes from, why the "
+    "state must stay float32, and the base-2 exponent form the kernels use."
+)
 
 
 # --- cached work ------------------------------------------------------------------------
@@ -451,21 +456,8 @@ def forms_numbers(spec: ProblemSpec) -> None:
     )
 
 
+@page_shell("Precision", FIELDS, INTRO)
 def render() -> None:
-    warnings = keep(FIELDS)
-    _page(warnings)
-    mirror_url(FIELDS)
-
-
-def _page(warnings: list[str]) -> None:
-    st.title("Precision")
-    for w in warnings:
-        st.warning(w)
-    st.markdown(
-        "Real FlashAttention kernels read Q, K, V in float16 or bfloat16 and keep the softmax "
-        "state in float32. This page shows where the resulting error comes from, why the "
-        "state must stay float32, and the base-2 exponent form the kernels use."
-    )
     spec, errors = problem_controls()
     for e in errors:
         st.error(e)

@@ -4,7 +4,7 @@ SMs, each split's online softmax in its own lane, the merge of their results, SM
 The numbers come from ``flashviz.lab.split_kv`` (a float32 run of
 ``flashviz.split_kv_attention`` on one random head, the merge of one row step by step, the
 SM model). Widgets carry no ``value=``: their values live in session state
-(``flashviz.app.kept``) and in the URL. Every key starts with ``splitkv_``.
+(``flashviz.app.widgets.page_state``) and in the URL. Every key starts with ``splitkv_``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import math
 import streamlit as st
 
 from flashviz.app.cached import cached
-from flashviz.app.charts import chart
-from flashviz.app.kept import keep, mirror_url, page_fields
-from flashviz.app.step_controls import step_controls
+from flashviz.app.widgets.charts import chart
+from flashviz.app.widgets.page_shell import page_shell
+from flashviz.app.widgets.page_state import page_fields
+from flashviz.app.widgets.step_controls import step_controls
 from flashviz.figures.split_kv import lanes_figure, merge_figure, sm_figure, utilisation_figure
 from flashviz.lab.split_kv import (
     CURVE_SPLITS,
@@ -233,17 +234,8 @@ def correctness_section(run: SplitKvRun) -> None:
         st.error("Split-KV differs from the reference by more than the tolerance.")
 
 
+@page_shell("Split-KV decoding", FIELDS, INTRO)
 def render() -> None:
-    warnings = keep(FIELDS)
-    _page(warnings)
-    mirror_url(FIELDS)
-
-
-def _page(warnings: list[str]) -> None:
-    st.title("Split-KV decoding")
-    for w in warnings:
-        st.warning(w)
-    st.markdown(INTRO)
     controls()
     ss = st.session_state
     n_q, n_k, d, splits, block_kv, heads, seed = (int(ss[f"splitkv_{n}"]) for n in SIZES)

@@ -4,19 +4,10 @@ whole run, correctness and downloads)."""
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import streamlit as st
 
-from flashviz.app.kept import mirror_url
-from flashviz.app.params import (
-    PRESENT,
-    STEPPER_FIELDS,
-    init_state,
-    spec_from_state,
-    sync_query_params,
-)
-from flashviz.app.problem_view import problem_errors_view
 from flashviz.app.stepper import presentation
 from flashviz.app.stepper.model import first_bad_step, load_context
 from flashviz.app.stepper.sections import (
@@ -26,8 +17,11 @@ from flashviz.app.stepper.sections import (
     whole_run_section,
 )
 from flashviz.app.stepper.sidebar import problem_sidebar
+from flashviz.app.stepper.state import PRESENT, PROBLEM_FIELDS, STEPPER_FIELDS
 from flashviz.app.stepper.step_panel import play_controls, step_panel
 from flashviz.app.stepper.uploads_view import refused_upload_notice
+from flashviz.app.widgets.page_state import keep, mirror_url
+from flashviz.app.widgets.problem_errors import problem_errors_view
 from flashviz.lab.problem import problem_errors
 
 # Less space above the title, so that the step buttons and the charts share the first
@@ -39,9 +33,9 @@ FIRST_SCREEN = """<style>
 
 
 def render() -> None:
-    warnings = init_state()
+    warnings = keep(STEPPER_FIELDS)
     presentation.toggle()
-    uploaded = problem_sidebar()
+    spec, uploaded = problem_sidebar()
     present = presentation.on()
     mirror_url([PRESENT])  # entering or leaving it shows in the URL at once
     if present:
@@ -52,7 +46,6 @@ def render() -> None:
     for w in warnings:
         st.warning(w)
     refused_upload_notice()
-    spec = spec_from_state()
     errors = problem_errors(spec)
     if errors:
         problem_errors_view(errors, spec, STEPPER_FIELDS)
@@ -62,7 +55,7 @@ def render() -> None:
         if "_spec" in st.session_state:
             st.session_state.step = 0
         st.session_state["_spec"] = same_problem
-    sync_query_params(asdict(spec))
+    mirror_url(PROBLEM_FIELDS)
     if uploaded is not None:
         st.info(
             "Tracing your uploaded tensors. A link cannot carry them: it reopens the "

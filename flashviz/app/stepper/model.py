@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from flashviz.app.cached import cached
-from flashviz.app.charts import themed
+from flashviz.app.widgets.charts import themed
 from flashviz.figures.context import FigureContext, figure_context
 from flashviz.figures.whole_run import whole_run_figure
 from flashviz.lab.divergence import first_diverging_step

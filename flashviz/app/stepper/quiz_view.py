@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from flashviz.app.safe_text import plain_message
+from flashviz.app.widgets.safe_text import plain_message
 from flashviz.figures import FigureContext
 from flashviz.lab.quiz import Feedback, Quiz, grade_numbers, grade_rows, quiz_for
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from flashviz.app.charts import chart, theme_name
 from flashviz.app.stepper.model import Uploaded, whole_run, whole_run_html
 from flashviz.app.stepper.uploads_view import trace_download_button
+from flashviz.app.widgets.charts import chart, theme_name
 from flashviz.figures import FigureContext
 from flashviz.figures.correctness import error_figure
 from flashviz.lab.problem_spec import ProblemSpec

@@ -15,10 +15,6 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 import streamlit as st
 
-from flashviz.app.charts import theme_name
-from flashviz.app.params import TILE_SCALE, sync_query_params
-from flashviz.app.play import SPEEDS as SPEEDS  # re-exported: the browser Play test
-from flashviz.app.play import Player
 from flashviz.app.stepper import presentation, step_view
 from flashviz.app.stepper.code_view import ALL, code_choices
 from flashviz.app.stepper.export_view import png_download
@@ -29,8 +25,13 @@ from flashviz.app.stepper.quiz_view import (
     unlocked,
 )
 from flashviz.app.stepper.stage_texts import ROWS, stage_texts
+from flashviz.app.stepper.state import SCALE, STEP, TILE_SCALE
 from flashviz.app.stepper.step_texts import TextChoices, step_texts
-from flashviz.app.theme_switch import theme_switch
+from flashviz.app.widgets.charts import theme_name
+from flashviz.app.widgets.page_state import mirror_url
+from flashviz.app.widgets.play import SPEEDS as SPEEDS  # re-exported: the browser Play test
+from flashviz.app.widgets.play import Player
+from flashviz.app.widgets.theme_switch import theme_switch
 from flashviz.core.trace import TileStep
 from flashviz.figures import (
     FigureContext,
@@ -249,7 +250,7 @@ def presentation_body(ctx: FigureContext) -> None:
         presentation.leave_button(leave)
     with st.container(key=presentation.STRIP, height=presentation.STRIP_PX, border=False):
         step_view.text(w, "strip")  # a fixed height: one line or two, nothing below moves
-    sync_query_params({"step": k})
+    mirror_url([STEP])
     for names in (("tile_map", "tile"), ("stats", "accumulator")):
         for col, name in zip(st.columns(2), names, strict=True):
             with col, st.container(height=presentation.CHART_HEIGHT + 4, border=False):
@@ -296,7 +297,7 @@ def step_panel_body(
             step_view.slider(w)
     if quiz and k < last:
         quiz_section(ctx, k + 1)  # asks about the step Next will show
-    sync_query_params({"step": k, TILE_SCALE: bool(st.session_state.get(TILE_SCALE, True))})
+    mirror_url([STEP, SCALE])
     step_view.heading(w, functools.partial(step_heading, ctx))
     if ctx.trace.bug is not None:
         step_view.text(w, "bug")

@@ -31,7 +31,7 @@ import streamlit as st
 import streamlit.components.v1 as components_v1
 from streamlit import config
 
-from flashviz.app.charts import themed
+from flashviz.app.widgets.charts import themed
 from flashviz.figures import FigureContext
 
 GROUP = "stepper"

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from flashviz.app.cached import cached
-from flashviz.app.safe_text import plain_message
+from flashviz.app.widgets.safe_text import plain_message
 from flashviz.core.trace import Trace
 from flashviz.io.bounded_read import MAX_UPLOAD_BYTES, UploadError, short_name
 from flashviz.io.trace_export import trace_npz

@@ -4,7 +4,7 @@ Streamlit's own chart theme prints tick labels in faded grey at ~13 px (3.7:1 on
 charts here are drawn with ``theme=None`` and their text in the theme's ink instead: at
 least 16 px (the figures' ``font.size``) and well above WCAG AA's 4.5:1 in both themes.
 The theme is the one the browser reports (``st.context.theme.type``); the sidebar's
-Light / Dark switch (``flashviz.app.theme_switch``) changes it and reruns the app, so the
+Light / Dark switch (``flashviz.app.widgets.theme_switch``) changes it and reruns the app, so the
 charts follow at once.
 """
 

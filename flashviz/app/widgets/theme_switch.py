@@ -7,7 +7,7 @@ does: it selects Light or Dark in the main menu's theme section (the menu opened
 which goes through Streamlit's own ``setTheme``: the whole page changes, and Streamlit keeps
 the choice in its local storage. Then the component reruns the app, whose charts take
 their colours from the theme the browser reports (``st.context.theme.type``,
-``flashviz.app.charts``). It also reruns when the theme changes another way (the main menu,
+``flashviz.app.widgets.charts``). It also reruns when the theme changes another way (the main menu,
 the operating system's setting), so the charts always follow the page.
 
 Kept across pages: a page change inside the app keeps the frontend's theme; a reload of
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from flashviz.app.charts import theme_name
+from flashviz.app.widgets.charts import theme_name
 
 KEY = "theme_switch"  # the sidebar's switch; presentation mode's step bar has its own
 FRONTEND = Path(__file__).parent / "frontend"  # the switch's HTML, CSS and JavaScript

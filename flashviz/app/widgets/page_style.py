@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from flashviz.app.charts import theme_name
+from flashviz.app.widgets.charts import theme_name
 
 CSS = """<style>
 [data-testid="stCaptionContainer"] { color: inherit !important; opacity: 0.8; }

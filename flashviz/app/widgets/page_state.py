@@ -8,19 +8,20 @@ the last ``keep`` goes into the store, then the page's widget keys are set from 
 Pages whose fields have the same name (``n_q`` on the stepper and ``fa1_n_q`` on the FA1
 page) thus share one problem. On a session's first page, values come from the URL; after
 drawing, ``mirror_url(fields)`` writes the page's values back into it, so a reload or a
-shared link restores the same view.
+shared link restores the same view (``flashviz.app.widgets.page_shell`` does both around a
+page's content).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
 
-from flashviz.app.safe_text import url_warning
+from flashviz.app.widgets.safe_text import url_warning
 
 STORE = "_kept"  # name -> value: the shared store (not a widget key, so never dropped)
 SEEN = "_kept_seen"  # widget key -> value it had at the last keep(): spots changes
@@ -95,19 +96,19 @@ class Field:
 
 
 def page_fields(
-    defaults: dict[str, object],
-    shared: dict[str, str] | None = None,
-    choices: dict[str, tuple[str, ...]] | None = None,
+    defaults: Mapping[str, object],
+    *,
+    choices: Mapping[str, tuple[str, ...]] | None = None,
     local: tuple[str, ...] = (),
-    bounds: dict[str, tuple[float, float]] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[Field]:
-    """A page's fields from its widget keys' defaults; ``shared`` renames keys to names
-    other pages use too (``{"fa1_n_q": "n_q"}``); ``local`` keys stay out of the URL;
-    ``bounds`` are the (min, max) of bounded widgets."""
-    shared, choices, bounds = shared or {}, choices or {}, bounds or {}
+    """A page's own fields from its widget keys' defaults, named by their keys (the fields
+    pages share: ``flashviz.app.widgets.problem.problem_fields``); ``local`` keys stay out
+    of the URL; ``bounds`` are the (min, max) of bounded widgets."""
+    choices, bounds = choices or {}, bounds or {}
     return [
-        Field(shared.get(k, k), v, widget=k, choices=tuple(choices.get(k, ())),
-              url=k not in local, bounds=bounds.get(k))
+        Field(k, v, widget=k, choices=tuple(choices.get(k, ())), url=k not in local,
+              bounds=bounds.get(k))
         for k, v in defaults.items()
     ]  # fmt: skip
 

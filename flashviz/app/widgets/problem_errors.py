@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from flashviz.app.kept import Field, put
+from flashviz.app.widgets.page_state import Field, put
 from flashviz.lab.budget import suggest_size
 from flashviz.lab.problem_spec import ProblemSpec
 

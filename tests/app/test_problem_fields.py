@@ -1,4 +1,4 @@
-"""The problem fields the pages share are declared once (``params.problem_fields``): each
+"""The problem fields the pages share are declared once (``problem.problem_fields``): each
 page's shared widgets take their defaults from ``ProblemSpec`` (unless the page says
 otherwise) and their allowed values from one table."""
 
@@ -9,7 +9,8 @@ from dataclasses import asdict
 import pytest
 
 from flashviz.app.pages import causal, fa1, precision
-from flashviz.app.params import CHOICES, STEPPER_FIELDS, problem_fields
+from flashviz.app.stepper.state import STEPPER_FIELDS
+from flashviz.app.widgets.problem import CHOICES, problem_fields
 from flashviz.lab.problem_spec import ProblemSpec
 
 SPEC = asdict(ProblemSpec())
