@@ -19,7 +19,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable, Hashable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -54,33 +54,42 @@ def _make_cache() -> ByteLRU:
 CACHE = _make_cache()
 
 
-def cached(spinner: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+class Cached(Generic[P, R]):
+    """A function whose values live in ``CACHE``, keyed by its name and its arguments (those
+    whose name starts with an underscore left out); ``clear()`` drops its entries."""
+
+    def __init__(self, fn: Callable[P, R], spinner: str | None) -> None:
+        functools.update_wrapper(self, fn)
+        self._fn, self._spinner = fn, spinner
+        self._name = f"{fn.__module__}.{fn.__qualname__}"
+        self._signature = inspect.signature(fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        key = (self._name, *(_hashable(v) for k, v in bound.arguments.items() if k[0] != "_"))
+
+        def compute() -> R:
+            if self._spinner is None:
+                return self._fn(*args, **kwargs)
+            with st.spinner(self._spinner):
+                return self._fn(*args, **kwargs)
+
+        value, stored = CACHE.get_or_compute(key, compute, session_id())
+        if stored is not None:
+            _tell(stored)
+        return value
+
+    def clear(self) -> None:
+        CACHE.discard(lambda key: isinstance(key, tuple) and key[0] == self._name)
+
+
+def cached(spinner: str | None = None) -> Callable[[Callable[P, R]], Cached[P, R]]:
     """Cache the decorated function's values in ``CACHE``; ``spinner`` is shown while one is
-    computed. The wrapper's ``clear()`` drops this function's entries."""
+    computed. The cached function's ``clear()`` drops its entries."""
 
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        name = f"{fn.__module__}.{fn.__qualname__}"
-        signature = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            key = (name, *(_hashable(v) for k, v in bound.arguments.items() if k[0] != "_"))
-
-            def compute() -> R:
-                if spinner is None:
-                    return fn(*args, **kwargs)
-                with st.spinner(spinner):
-                    return fn(*args, **kwargs)
-
-            value, stored = CACHE.get_or_compute(key, compute, session_id())
-            if stored is not None:
-                _tell(stored)
-            return value
-
-        wrapper.clear = lambda: CACHE.discard(lambda key: key[0] == name)  # type: ignore[attr-defined]
-        return wrapper
+    def decorate(fn: Callable[P, R]) -> Cached[P, R]:
+        return Cached(fn, spinner)
 
     return decorate
 

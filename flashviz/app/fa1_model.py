@@ -6,8 +6,6 @@ stepper); ``cached`` hands back the same ``Comparison`` on every step change.
 
 from __future__ import annotations
 
-from dataclasses import astuple
-
 from flashviz.app.cached import cached
 from flashviz.lab.fa_compare import Comparison, HbmOverN, compare, hbm_over_n
 from flashviz.lab.problem import problem_errors, spec_inputs
@@ -15,8 +13,7 @@ from flashviz.lab.problem_spec import ProblemSpec
 
 
 @cached(spinner="Recording FA1 and FA2 ...")
-def _comparison(*values: object) -> Comparison:
-    spec = ProblemSpec(*values)
+def _comparison(spec: ProblemSpec) -> Comparison:
     return compare(*spec_inputs(spec), **spec.tiling)
 
 
@@ -25,7 +22,7 @@ def load_comparison(spec: ProblemSpec) -> Comparison:
     errors = problem_errors(spec)
     if errors:
         raise ValueError(" ".join(errors))
-    return _comparison(*astuple(spec))
+    return _comparison(spec)
 
 
 @cached(spinner="Counting HBM accesses ...")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import astuple
 
 import streamlit as st
 
@@ -85,8 +84,8 @@ rowsum(dO * O): the same number, from two arrays already in HBM.
 
 
 @cached(spinner="Recording the backward ...")
-def _run(*values: object) -> BackwardRun:
-    return run_backward(ProblemSpec(*values))
+def _run(spec: ProblemSpec) -> BackwardRun:
+    return run_backward(spec)
 
 
 def _controls() -> tuple[ProblemSpec, list[str]]:
@@ -215,10 +214,9 @@ def step_panel(load: Callable[[], BackwardRun]) -> None:
 def _correctness(run: BackwardRun) -> None:
     st.subheader("Correctness against the float64 gradient")
     cols = st.columns(4)
-    off = {"delta_color": "off", "delta_arrow": "off"}
     for col, name in zip(cols, ("dq", "dk", "dv"), strict=False):
         col.metric(f"max |{name} - {name}_ref|", f"{run.errors[name]:.2e}",
-                   f"tolerance {run.tol:.0e}", **off)  # fmt: skip
+                   f"tolerance {run.tol:.0e}", delta_color="off", delta_arrow="off")  # fmt: skip
     cols[3].metric("verdict", "matches" if run.ok else "differs")
     message = (
         "The tiled backward (float64) matches `attention_backward_reference`, the gradient "
@@ -240,11 +238,11 @@ def render() -> None:
         st.session_state.bwd_step = 0  # a new problem starts at the start
         PLAYER.stop()
     st.session_state["_bwd_spec"] = spec
-    run = _run(*astuple(spec))
+    run = _run(spec)
     st.caption(
         f"q, k, v: the {spec.pattern!r} pattern with seed {spec.seed}; dO: standard normal, "
         f"drawn with numpy.random.default_rng(({spec.seed}, {DO_STREAM})). float64 throughout."
     )
     every = PLAYER.controls()
-    st.fragment(step_panel, run_every=every)(functools.partial(_run, *astuple(spec)))
+    st.fragment(step_panel, run_every=every)(functools.partial(_run, spec))
     _correctness(run)

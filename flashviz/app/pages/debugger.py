@@ -55,12 +55,13 @@ BOUNDS = {  # (min, max) of the page's bounded number inputs, and of their URL v
     "dbg_n": (1, MAX_ROW), "dbg_chunk": (1, MAX_ROW), "dbg_d": (1, MAX_D),
     "dbg_seed": (0, MAX_SEED), "dbg_component": (0, MAX_D - 1),
 }  # fmt: skip
+DEFAULT_N, DEFAULT_CHUNK = 24, 4  # also the size a bug's demonstration row goes back to
 DEFAULTS: dict[str, object] = {
     "dbg_source": "pattern",
     "dbg_pattern": "increasing",
-    "dbg_n": 24,
+    "dbg_n": DEFAULT_N,
     "dbg_text": DEFAULT_TEXT,
-    "dbg_chunk": 4,
+    "dbg_chunk": DEFAULT_CHUNK,
     "dbg_d": 1,
     "dbg_seed": 0,
     "dbg_bugs": ["no_rescale_o", "stale_l"],
@@ -184,7 +185,7 @@ def _load_demo(bug: str) -> None:
     n, chunk, seed = (int(ss.get(f"dbg_{k}", DEFAULTS[f"dbg_{k}"])) for k in ("n", "chunk", "seed"))
     bite = first_bite(bug, make_row(ss.dbg_pattern, n, chunk, seed), chunk)
     if bite is None:  # too short a row or too long a chunk: back to the demo's own size
-        n, chunk = DEFAULTS["dbg_n"], DEFAULTS["dbg_chunk"]
+        n, chunk = DEFAULT_N, DEFAULT_CHUNK
         ss.dbg_n, ss.dbg_chunk = n, chunk
         bite = first_bite(bug, make_row(ss.dbg_pattern, n, chunk, seed), chunk)
     ss.dbg_step = bite.index if bite else 0

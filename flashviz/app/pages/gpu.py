@@ -10,6 +10,7 @@ fix) and the roofline expectation for a chosen GPU as a chart.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import streamlit as st
@@ -121,10 +122,10 @@ def gpu_section(device_name: str, make_device: Callable[[], Device] = CupyDevice
     batch_heads = cols[3].number_input("batch x heads", 1, 64, 1, key="gpu_bh")
     ns = st.multiselect("sequence lengths n", SIZES, default=list(SIZES[:5]), key="gpu_ns")
     if st.button("Run the GPU sweep", key="gpu_run", type="primary") and ns:
-        device = make_device()
-        options = {"device": device, "causal": causal, "batch_heads": int(batch_heads),
-                   "block_q": blocks[0], "block_kv": blocks[1]}  # fmt: skip
-        rows = sweep_with_progress(sorted(ns), lambda n: benchmark(n, d, **options), "GPU sweep")
+        run_one = functools.partial(benchmark, d=d, device=make_device(), causal=causal,
+                                    batch_heads=int(batch_heads), block_q=blocks[0],
+                                    block_kv=blocks[1])  # fmt: skip
+        rows = sweep_with_progress(sorted(ns), run_one, "GPU sweep")
         gpu_results(rows, d)
     expectations_section(d, sorted(ns) or list(SIZES[:5]))
 

@@ -14,6 +14,7 @@ from dataclasses import astuple, replace
 
 import numpy as np
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from flashviz.app.cached import cached
 from flashviz.app.widgets.charts import chart
@@ -130,11 +131,12 @@ def problem_controls() -> tuple[ProblemSpec | None, list[str]]:
     a.selectbox(
         "Precision",
         list(PRECISIONS),
-        format_func=PRECISION_LABELS.get,
+        format_func=PRECISION_LABELS.__getitem__,
         key="prec_precision",
         help="Storage type of Q, K, V (and of P~ for P~ V); the softmax state stays float32.",
     )
-    b.selectbox("Input pattern", list(PATTERNS), format_func=PATTERNS.get, key="prec_pattern")
+    b.selectbox("Input pattern", list(PATTERNS), format_func=PATTERNS.__getitem__,
+                key="prec_pattern")  # fmt: skip
     c.toggle("causal mask", key="prec_causal")
     cols = st.columns(7)
     labels = ("n_q", "n_k", "head dim d", "block_q", "block_kv", "seed")
@@ -420,7 +422,7 @@ def exp2_section(spec: ProblemSpec | None) -> None:
         forms_numbers(spec)
 
 
-def _index_select(container, label: str, n: int, key: str) -> int:
+def _index_select(container: DeltaGenerator, label: str, n: int, key: str) -> int:
     """A choice among 0 .. n-1; a stored index the new problem no longer has is clamped."""
     ss = st.session_state
     if not 0 <= ss[key] < n:

@@ -26,7 +26,9 @@ def png_download(
     says how many there will be, or ``label`` names them.
     """
     if label is None:
-        n = len(figs) if count is None else count  # type: ignore[arg-type]
+        n = count if count is not None else len(figs) if isinstance(figs, dict) else None
+        if n is None:
+            raise TypeError("figures built on a click need count or label")
         label = "Render PNG" if n == 1 else f"Render {n} views as PNG (zip)"
     if not st.button(
         label,

@@ -13,6 +13,7 @@ entered. Left / Right step and Home / End jump (the step bar's keys).
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 KEY = "present"
 STAGE_W, STAGE_H = 1280, 720  # px: the stage, scaled as a whole to fill the screen
@@ -69,8 +70,8 @@ def style() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
 
 
-def leave_button(container: object) -> None:
-    container.button(  # type: ignore[attr-defined]
+def leave_button(container: DeltaGenerator) -> None:
+    container.button(
         "Leave", key="btn_leave_presentation", icon=":material/close_fullscreen:",
         on_click=_leave, help="Back to the full page with its controls",
     )  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import plotly.io as pio
 import streamlit as st
 import streamlit.components.v1 as components_v1
 from streamlit import config
+from streamlit.components.v1.custom_component import CustomComponent
 
 from flashviz.app.widgets.charts import themed
 from flashviz.figures import FigureContext
@@ -52,15 +53,16 @@ _component = st.components.v2.component("flashviz.step_view", js=LOADER, isolate
 
 StepJson = dict[str, str | None]  # part name -> figure JSON or HTML (None: no such chart there)
 Texts = Callable[[FigureContext, int], dict[str, str]]  # a step's text parts, by name
-_JSON: weakref.WeakKeyDictionary[FigureContext, dict[tuple[int, str, str], StepJson]] = (
+JsonKey = tuple[int, str, str, tuple[Hashable, ...]]  # step, theme, figure set, texts' key
+_JSON: weakref.WeakKeyDictionary[FigureContext, dict[JsonKey, StepJson]] = (
     weakref.WeakKeyDictionary()
 )
 _LOCK = threading.Lock()
 
 
-def _static_url(component: object, file: str) -> str:
+def _static_url(component: CustomComponent, file: str) -> str:
     base = str(config.get_option("server.baseUrlPath") or "").strip("/")
-    return f"{'/' + base if base else ''}/component/{component.name}/{file}"  # type: ignore[attr-defined]
+    return f"{'/' + base if base else ''}/component/{component.name}/{file}"
 
 
 def step_json(
@@ -69,12 +71,12 @@ def step_json(
     figures: Callable[[FigureContext, int], dict[str, go.Figure]],
     theme: str,
     texts: Texts | None = None,
-    texts_key: tuple = (),
+    texts_key: tuple[Hashable, ...] = (),
 ) -> StepJson:
     """Figure JSON of step ``k``'s charts in ``theme`` and, with ``texts``, its text parts'
     HTML (``texts_key``: what they depend on besides the step), cached per problem (the
     newest CACHED_STEPS)."""
-    key = (k, theme, getattr(figures, "__qualname__", ""), texts_key)  # one cache per set
+    key: JsonKey = (k, theme, getattr(figures, "__qualname__", ""), texts_key)  # one per set
     with _LOCK:
         cached = _JSON.setdefault(ctx, {})
         if key in cached:
@@ -145,7 +147,7 @@ def step_window(
     figures: Callable[[FigureContext, int], dict[str, go.Figure]],
     theme: str,
     texts: Texts | None = None,
-    texts_key: tuple = (),
+    texts_key: tuple[Hashable, ...] = (),
     also: tuple[int, ...] = (),
 ) -> StepWindow:
     """The window around step ``k``: figures from ``figures(ctx, step)`` in ``theme``, and

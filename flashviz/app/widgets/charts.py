@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from flashviz.figures.style import INK, ORANGE, SKY_BLUE
 
@@ -65,7 +66,8 @@ def _swapped(color: object, swap: dict[str, str]) -> object:
     return color
 
 
-def chart(fig: go.Figure, key: str | None = None, container: object = None) -> None:
-    """Draw ``fig`` full width in the current theme's colours."""
-    target = st if container is None else container
-    target.plotly_chart(themed(fig, theme_name()), width="stretch", key=key, theme=None)  # type: ignore[attr-defined]
+def chart(fig: go.Figure, key: str | None = None, container: DeltaGenerator | None = None) -> None:
+    """Draw ``fig`` full width in the current theme's colours (in ``container``, or where
+    the page is drawing now)."""
+    draw = st.plotly_chart if container is None else container.plotly_chart
+    draw(themed(fig, theme_name()), width="stretch", key=key, theme=None)
