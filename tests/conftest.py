@@ -17,6 +17,7 @@ from hypothesis import settings
 # change; timing runs alone, after the others, since other work on the CPU slows what it times.
 TIERS = {
     "core": "unit", "lab": "unit", "io": "unit", "figures": "unit", "perf": "unit",
+    "classroom": "unit",
     "app": "app", "gpu": "emulator", "browser": "browser", "timing": "timing", "cpus": "cpus",
 }  # fmt: skip
 TESTS = Path(__file__).parent

@@ -15,7 +15,7 @@ import sys
 import flashviz
 from tests.support import ROOT
 
-LAYERS = ("core", "lab", "io", "figures", "gpu", "perf", "app")
+LAYERS = ("core", "lab", "io", "figures", "gpu", "perf", "classroom", "app")
 
 
 def _loads_streamlit(code: str) -> bool:
