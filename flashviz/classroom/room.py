@@ -80,6 +80,20 @@ def checked_params(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(params.items()))
 
 
+def publishable(params: Mapping[str, str]) -> dict[str, str]:
+    """The parameters a room can carry (names and lengths within the limits), at most
+    ``MAX_PARAMS`` of them: a view's odd parameter is left out rather than refused."""
+    kept = {
+        k: v
+        for k, v in params.items()
+        if isinstance(k, str)
+        and _KEY.fullmatch(k)
+        and isinstance(v, str)
+        and len(v) <= MAX_VALUE_CHARS
+    }
+    return dict(sorted(kept.items())[:MAX_PARAMS])
+
+
 def checked_question(
     prompt: str, choices: Sequence[str], right: int
 ) -> tuple[str, tuple[str, ...]]:

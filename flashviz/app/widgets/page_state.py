@@ -27,6 +27,7 @@ STORE = "_kept"  # name -> value: the shared store (not a widget key, so never d
 SEEN = "_kept_seen"  # widget key -> value it had at the last keep(): spots changes
 FIELDS = "_kept_fields"  # widget key -> Field, of every page that ran in this session
 URL_READ = "_kept_url_read"
+URL_OBSERVER = "_kept_url_observer"  # a callable told when mirror_url changed the URL
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 WHOLE = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only: int() also reads other scripts'
 DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
@@ -167,14 +168,21 @@ def put(page_fields: Iterable[Field], values: dict[str, object]) -> None:
 
 
 def mirror_url(page_fields: Iterable[Field]) -> None:
-    """Write the page's current values into the URL (only what changed: no churn)."""
+    """Write the page's current values into the URL (only what changed: no churn); the
+    session's ``URL_OBSERVER``, if any (a lecturer's class), is told of a change."""
     ss = st.session_state
+    changed = False
     for f in page_fields:
         if f.url and f.key in ss:
             if not f.url_when_default and ss[f.key] == f.default:
                 if f.name in st.query_params:
                     del st.query_params[f.name]
+                    changed = True
                 continue
             text = f.text(ss[f.key])
             if st.query_params.get(f.name) != text:
                 st.query_params[f.name] = text
+                changed = True
+    observer = ss.get(URL_OBSERVER)
+    if changed and callable(observer):
+        observer()

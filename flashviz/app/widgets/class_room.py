@@ -1,0 +1,233 @@
+"""A class follows its lecturer: the sidebar's Class panel, following, and publishing.
+
+The lecturer presses "Start a class" (``flashviz.classroom``: a room with a code and a secret
+lead token, kept in the lecturer's session only, never in the projected URL). After each of
+the lecturer's runs, ``publish_view`` stores the view, the page and its URL parameters, in
+the room. A student opens ``?room=<code>``: ``class_panel`` polls the room's version in a
+fragment every ``POLL_S`` seconds (a dict lookup, or a cached version in Redis mode) and,
+when it moved, reruns the app, which applies the lecturer's parameters as if the
+student had opened the lecturer's link (the kept page state is read again from the URL) and
+switches to the lecturer's page. "Explore on my own" stops applying; "Follow again" applies
+the lecturer's view at once. Nothing a student sends changes the room: only the session
+holding the token publishes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from flashviz.app.widgets.page_state import SEEN, STORE, URL_OBSERVER, URL_READ
+from flashviz.app.widgets.safe_text import plain_message
+from flashviz.classroom.codes import clean_code, is_token
+from flashviz.classroom.room import RoomError, publishable
+from flashviz.classroom.store import room_store
+
+ROLE = "_class_role"  # session state: Lead, Follow or absent
+PAGE = "_class_page"  # session state: the url path of the page this run draws
+MESSAGE = "_class_message"  # a message for the next run (the room ended, a bad link, ...)
+POLL_S = 0.5  # a follower looks for a change this often
+BEAT_S = 5.0  # and tells the room it is still there this often
+COUNT_S = 2.0  # the lecturer's follower count is refreshed this often
+ROOM_PARAM, LEAD_PARAM, PAGE_PARAM = "room", "lead", "page"
+
+
+@dataclass
+class Lead:
+    code: str
+    token: str
+    synced: bool = True  # False: a lead link opened here, the room's view not yet applied
+
+
+@dataclass
+class Follow:
+    code: str
+    session: str
+    seen: int | None = None  # the room version applied last
+    exploring: bool = False
+    beat: float = 0.0  # when the room last heard from this follower
+
+
+def role() -> Lead | Follow | None:
+    found = st.session_state.get(ROLE)
+    return found if isinstance(found, Lead | Follow) else None
+
+
+def _say(message: str) -> None:
+    st.session_state[MESSAGE] = message
+
+
+def _read_url() -> None:
+    """``?room=<code>`` follows a class; ``&lead=<token>`` (the lead link) leads it. The
+    parameters leave the lecturer's URL at once: a projected address bar shows no token."""
+    params = st.query_params
+    if ROOM_PARAM not in params:
+        return
+    typed, token = params.get(ROOM_PARAM, ""), params.get(LEAD_PARAM)
+    current = role()
+    if token is None and isinstance(current, Follow) and current.code == typed:
+        return  # following already: the room stays in the URL, so a reload rejoins
+    store, code = room_store(), clean_code(typed)
+    try:
+        alive = code is not None and store.state(code) is not None
+        leads = alive and token is not None and store.is_lead(code or "", token)
+    except RoomError as err:
+        alive = leads = False
+        _say(str(err))
+    if LEAD_PARAM in params:
+        del params[LEAD_PARAM]
+    if not alive or code is None:
+        del params[ROOM_PARAM]
+        _say(f"There is no class {typed[:32]} (it may have ended); the app works on its own.")
+        return
+    if token is not None and not leads:
+        _say("That lead link is not valid for this class; you follow it as a student.")
+    if leads and token is not None:
+        del params[ROOM_PARAM]
+        st.session_state[ROLE] = Lead(code, token, synced=False)
+    else:
+        st.session_state[ROLE] = Follow(code, secrets.token_hex(8))
+
+
+def _apply(code: str, pages: dict[str, Any], current: Any, keep_room: bool) -> int | None:
+    """Bring the room's view into this session: its parameters, then its page (``room`` in
+    the URL for a follower, so that a reload rejoins). Returns the version applied."""
+    state = room_store().state(code)
+    if state is None:
+        st.session_state.pop(ROLE, None)
+        _say(f"Class {code} has ended; the app works on its own.")
+        return None
+    params = dict(state.params)
+    path = params.pop(PAGE_PARAM, "")
+    if keep_room:
+        params[ROOM_PARAM] = code
+    ss = st.session_state
+    ss[STORE], ss[SEEN], ss[URL_READ] = {}, {}, False  # the page reads the URL again
+    st.query_params.from_dict(params)
+    target = pages.get(path)
+    if target is not None and target.url_path != current.url_path:
+        st.switch_page(target, query_params=params)
+    return state.version
+
+
+@st.fragment(run_every=POLL_S)
+def _poll(follow: Follow) -> None:
+    """A follower's timer: tell the room it is there, rerun the app when the view moved."""
+    store = room_store()
+    try:
+        if time.monotonic() - follow.beat > BEAT_S:
+            store.follow(follow.code, follow.session)
+            follow.beat = time.monotonic()
+        version = store.version(follow.code)
+    except RoomError as err:
+        st.caption(plain_message(err))
+        return
+    if version is None or (version != follow.seen and not follow.exploring):
+        st.rerun(scope="app")
+
+
+@st.fragment(run_every=COUNT_S)
+def _follower_count(lead: Lead) -> None:
+    try:
+        count = room_store().followers(lead.code)
+    except RoomError as err:
+        st.caption(plain_message(err))
+        return
+    st.markdown(f"**{count}** following")
+
+
+def _start() -> None:
+    try:
+        code, token = room_store().create()
+    except RoomError as err:
+        _say(str(err))
+        return
+    st.session_state[ROLE] = Lead(code, token)
+
+
+def _end() -> None:
+    st.session_state.pop(ROLE, None)
+    st.query_params.pop(ROOM_PARAM, None)
+
+
+def _explore(follow: Follow, exploring: bool) -> None:
+    follow.exploring = exploring
+    if not exploring:
+        follow.seen = None  # apply the lecturer's view at once
+
+
+def _join(typed: str) -> None:
+    st.query_params[ROOM_PARAM] = typed.strip()[:32]
+
+
+def _lead_panel(lead: Lead) -> None:
+    base = st.context.url.split("?")[0] if st.context.url else ""
+    st.markdown(f"Class code **{lead.code}**")
+    st.code(f"{base}?{ROOM_PARAM}={lead.code}", language=None)
+    _follower_count(lead)
+    with st.expander("Lead link (keep it secret)"):
+        st.caption("Open it on another device to lead this class from there.")
+        st.code(f"{base}?{ROOM_PARAM}={lead.code}&{LEAD_PARAM}={lead.token}", language=None)
+    st.button("End the class", on_click=_end, key="class_end")
+
+
+def _follow_panel(follow: Follow) -> None:
+    st.markdown(f"Following class **{follow.code}**")
+    if follow.exploring:
+        st.button("Follow again", on_click=_explore, args=(follow, False), key="class_follow")
+    else:
+        st.button("Explore on my own", on_click=_explore, args=(follow, True), key="class_explore")
+    st.button("Leave the class", on_click=_end, key="class_leave")
+
+
+def class_panel(pages: dict[str, Any], current: Any) -> None:
+    """Before the page runs: read a room link, apply the lecturer's view if it moved, draw
+    the sidebar's Class panel and a follower's banner. ``pages``: url path -> page."""
+    _read_url()
+    st.session_state[PAGE] = current.url_path
+    lead = isinstance(role(), Lead)
+    st.session_state[URL_OBSERVER] = publish_view if lead else None  # steps in fragments too
+    message = st.session_state.pop(MESSAGE, None)
+    if message:
+        st.warning(plain_message(message))
+    now = role()
+    if isinstance(now, Follow) and not now.exploring:
+        if now.seen != room_store().version(now.code):
+            now.seen = _apply(now.code, pages, current, keep_room=True)
+    elif isinstance(now, Lead) and not now.synced:
+        now.synced = True  # a lead link: carry on from the room's view
+        _apply(now.code, pages, current, keep_room=False)
+    now = role()
+    with st.sidebar.expander("Class", expanded=now is not None):
+        if isinstance(now, Lead):
+            _lead_panel(now)
+        elif isinstance(now, Follow):
+            _follow_panel(now)
+        else:
+            st.button("Start a class", on_click=_start, key="class_start")
+            typed = st.text_input("Join a class", max_chars=32, key="class_code",
+                                  placeholder="code, e.g. K7HRW")  # fmt: skip
+            st.button("Follow", on_click=_join, args=(typed,), key="class_join")
+    if isinstance(now, Follow):
+        state = "exploring on your own" if now.exploring else "following the lecturer"
+        st.info(f"Following class {now.code}: {state}.", icon=":material/groups:")
+        _poll(now)
+
+
+def publish_view() -> None:
+    """The lecturer's view, its page and URL parameters, to the room: after each run of the
+    page, and whenever ``mirror_url`` changes the URL (a step inside a fragment)."""
+    lead = role()
+    if not isinstance(lead, Lead) or not is_token(lead.token):
+        return
+    shown = st.query_params.to_dict()
+    params = publishable({k: v for k, v in shown.items() if k not in (ROOM_PARAM, LEAD_PARAM)})
+    params[PAGE_PARAM] = str(st.session_state.get(PAGE, ""))
+    try:
+        room_store().publish(lead.code, lead.token, params)
+    except RoomError as err:
+        st.sidebar.caption(plain_message(err))

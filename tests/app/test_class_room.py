@@ -1,0 +1,75 @@
+"""Live rooms in the app, by AppTest: the lecturer's session and the students' sessions run
+in this one process, sharing its room store, as on a one-process server.
+
+The lecturer starts a class and every step is published; a student following the room
+gets the lecturer's step and problem; a student's own moves never reach the room; the
+lead link leads (and leaves no token in the address bar), a wrong token only follows."""
+
+from __future__ import annotations
+
+import re
+
+from streamlit.testing.v1 import AppTest
+
+from flashviz.app.widgets.class_room import ROLE, Follow, Lead
+from flashviz.classroom.codes import new_token
+from flashviz.classroom.store import room_store
+from tests.app.step_view_driver import move, shown_step
+from tests.app.test_stepper_page import run_app
+
+
+def _start_class(at: AppTest) -> tuple[str, str]:
+    at.button(key="class_start").click().run()
+    assert not at.exception, at.exception
+    lead = at.session_state[ROLE]
+    assert isinstance(lead, Lead)
+    assert any(re.fullmatch(rf"Class code \*\*{lead.code}\*\*", m.value) for m in at.markdown)
+    return lead.code, lead.token
+
+
+def _params(code: str) -> dict[str, str]:
+    state = room_store().state(code)
+    assert state is not None
+    return dict(state.params)
+
+
+def test_the_lecturers_steps_are_published_and_a_student_gets_them() -> None:
+    lecturer = run_app(step=2, n_q=24)
+    code, _ = _start_class(lecturer)
+    assert _params(code)["step"] == "2" and _params(code)["page"] == ""  # the stepper
+    move(lecturer, "next")
+    assert _params(code)["step"] == "3"  # a step inside the fragment is published too
+    student = run_app(room=code)
+    assert isinstance(student.session_state[ROLE], Follow)
+    assert shown_step(student) == 3 and student.session_state["n_q"] == 24
+    assert any(f"Following class {code}" in i.value for i in student.info)
+
+
+def test_a_student_cannot_move_the_class() -> None:
+    lecturer = run_app(step=1)
+    code, _ = _start_class(lecturer)
+    student = run_app(room=code)
+    before = room_store().version(code)
+    move(student, "next")
+    student.run()
+    assert _params(code)["step"] == "1" and room_store().version(code) == before
+
+
+def test_the_lead_link_leads_without_showing_its_token() -> None:
+    lecturer = run_app(step=4)
+    code, token = _start_class(lecturer)
+    again = run_app(room=code, lead=token)
+    assert isinstance(again.session_state[ROLE], Lead)
+    assert "lead" not in again.query_params and "room" not in again.query_params
+    move(again, "next")
+    assert _params(code)["step"] == "5"
+
+
+def test_a_wrong_lead_token_only_follows() -> None:
+    lecturer = run_app(step=4)
+    code, _ = _start_class(lecturer)
+    for token in (new_token(), "x" * 22, "<b>bold</b>", "A" * 5000):
+        student = run_app(room=code, lead=token)
+        assert isinstance(student.session_state[ROLE], Follow)
+        assert "lead" not in student.query_params
+        assert any("lead link is not valid" in w.value for w in student.warning)
