@@ -12,6 +12,7 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from flashviz.app.widgets.class_room import ROLE, Follow, Lead
+from flashviz.app.widgets.safe_text import shown
 from flashviz.classroom.codes import new_token
 from flashviz.classroom.store import room_store
 from tests.app.step_view_driver import move, shown_step
@@ -73,3 +74,12 @@ def test_a_wrong_lead_token_only_follows() -> None:
         assert isinstance(student.session_state[ROLE], Follow)
         assert "lead" not in student.query_params
         assert any("lead link is not valid" in w.value for w in student.warning)
+
+
+def test_a_room_that_does_not_exist_is_named_literally_and_the_app_goes_on() -> None:
+    for code in ("ZZZZZ", "**K7HRW**", "`x`", ":red[big]", "K" * 500):
+        at = run_app(room=code, step=3)
+        assert ROLE not in at.session_state or at.session_state[ROLE] is None
+        assert "room" not in at.query_params and shown_step(at) == 3
+        (warning,) = [w.value for w in at.warning if "There is no class" in w.value]
+        assert shown(warning).startswith(f"There is no class {code[:32]} (it may have ended)")

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 
@@ -52,77 +53,59 @@ def lecture(browser: Browser, server_url: str) -> Iterator[tuple[Page, str, list
             page.context.close()
 
 
-def _follows(students: list[Page], heading: str) -> float:
-    """Seconds until every student's step heading starts with ``heading`` and its charts are
-    drawn for it (the tile chart's title names the same step's tile)."""
-    start = time.monotonic()
-    for student in students:
-        wait_for_heading(student, heading, timeout_ms=10_000)
-    return time.monotonic() - start
-
-
-def test_students_follow_the_lecturers_steps_and_pages_within_a_second(
+def test_students_follow_within_a_second_and_one_explores_on_their_own(
     lecture: tuple[Page, str, list[Page]],
 ) -> None:
     lecturer, code, students = lecture
     assert "lead=" not in lecturer.url and "room=" not in lecturer.url  # nothing to copy
     lecturer.get_by_text("2 following").wait_for(timeout=15_000)
     delays = []
-    for k in (3, 4, 5):
+    for k in (3, 4):
         wait_until_settled(lecturer)
         lecturer.get_by_role("button", name="Next").first.click()
         wait_for_heading(lecturer, f"Step {k} of")
         clicked = time.monotonic()
-        _follows(students, f"Step {k} of")
+        for student in students:
+            wait_for_heading(student, f"Step {k} of", timeout_ms=10_000)
         delays.append(time.monotonic() - clicked)
     print("follow delays (s):", [round(d, 2) for d in delays])
-    assert max(delays) <= FOLLOW_S + 1.0, delays  # the server's rerun plus one poll
+    assert max(delays) <= FOLLOW_S, delays
     for student in students:
         assert_no_exception(student)
         assert f"room={code}" in student.url
-
-
-def test_a_student_explores_and_follows_again_without_moving_the_class(
-    lecture: tuple[Page, str, list[Page]],
-) -> None:
-    lecturer, _, (explorer, follower) = lecture
+    # one student explores: the class does not move with them, nor they with the class
+    explorer, follower = students
     explorer.get_by_role("button", name="Explore on my own").click()
     explorer.get_by_role("button", name="Follow again").wait_for(timeout=15_000)
     wait_until_settled(explorer)
     explorer.get_by_role("button", name="Next").first.click()
-    wait_for_heading(explorer, "Step 3 of")
+    wait_for_heading(explorer, "Step 5 of")
     time.sleep(1.5)  # longer than a poll: the lecturer's view stays where it was
-    assert step_heading(lecturer).startswith("Step 2 of")
-    assert step_heading(follower).startswith("Step 2 of")
+    assert step_heading(lecturer).startswith("Step 4 of")
+    assert step_heading(follower).startswith("Step 4 of")
     wait_until_settled(lecturer)
-    for _ in range(3):
-        lecturer.get_by_role("button", name="Next").first.click()
-        wait_until_settled(lecturer)
-    wait_for_heading(lecturer, "Step 5 of")
-    wait_for_heading(follower, "Step 5 of", timeout_ms=10_000)
-    assert step_heading(explorer).startswith("Step 3 of")  # exploring: not moved
+    lecturer.get_by_role("button", name="Previous").first.click()
+    wait_for_heading(lecturer, "Step 3 of")
+    wait_for_heading(follower, "Step 3 of", timeout_ms=10_000)
+    assert step_heading(explorer).startswith("Step 5 of")  # exploring: not moved
     explorer.get_by_role("button", name="Follow again").click()
-    wait_for_heading(explorer, "Step 5 of", timeout_ms=10_000)
+    wait_for_heading(explorer, "Step 3 of", timeout_ms=10_000)
 
 
-@pytest.mark.parametrize(
-    "code", ["<img src=x onerror=alert(1)>", "**K7HRW**", "[x](https://evil.example)", "ZZZZZ"]
-)
 def test_a_room_link_that_does_not_exist_is_shown_literally(
-    browser: Browser, server_url: str, code: str
+    browser: Browser, server_url: str
 ) -> None:
-    from urllib.parse import quote
-
-    page = _open(browser, f"{server_url}/?room={quote(code)}&step=2")
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     try:
-        wait_for_heading(page, "Step 2 of")
-        alert = page.get_by_text("There is no class")
-        alert.wait_for(timeout=30_000)
-        assert code in alert.inner_text().replace("\u2060", "")  # the characters typed
-        assert (
-            page.locator("img[src=x]").count() == 0 and page.locator("a[href*=evil]").count() == 0
-        )
-        assert "room=" not in page.url
-        assert_no_exception(page)
+        for code in ("<img src=x onerror=alert(1)>", "[x](https://evil.example)"):
+            page.goto(f"{server_url}/?room={quote(code)}&step=2")
+            wait_for_heading(page, "Step 2 of")
+            alert = page.get_by_text("There is no class")
+            alert.wait_for(timeout=30_000)
+            assert code in alert.inner_text().replace("\u2060", "")  # the characters typed
+            assert page.locator("img[src=x]").count() == 0
+            assert page.locator("a[href*=evil]").count() == 0
+            assert "room=" not in page.url
+            assert_no_exception(page)
     finally:
         page.context.close()
