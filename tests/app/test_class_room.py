@@ -83,3 +83,28 @@ def test_a_room_that_does_not_exist_is_named_literally_and_the_app_goes_on() -> 
         assert "room" not in at.query_params and shown_step(at) == 3
         (warning,) = [w.value for w in at.warning if "There is no class" in w.value]
         assert shown(warning).startswith(f"There is no class {code[:32]} (it may have ended)")
+
+
+def test_a_class_question_is_answered_once_tallied_and_revealed() -> None:
+    lecturer = run_app(step=6)
+    code, _ = _start_class(lecturer)
+    lecturer.button(key="class_ask").click().run()
+    state = room_store().state(code)
+    assert state is not None and state.question is not None
+    question = state.question
+    assert question.prompt.startswith("Tile (1, 0)")  # step 7, the step after the one shown
+    students = [run_app(room=code) for _ in range(3)]
+    for n, student in enumerate(students):
+        assert any(question.prompt in m.value.replace("\\", "") for m in student.markdown)
+        student.radio(key=f"class_choice_{question.id}").set_value(n % 2).run()
+        student.button(key=f"class_send_{question.id}").click().run()
+        assert not student.exception, student.exception
+        assert any("Answer sent" in c.value for c in student.caption)
+    tally = room_store().tally(code)
+    assert tally is not None and tally.counts[:2] == (2, 1) and tally.answered == 3
+    lecturer.button(key="class_reveal").click().run()
+    for n, student in enumerate(students):
+        student.run()
+        right = n % 2 == question.right
+        said = [e.value for e in [*student.success, *student.error]]
+        assert any(t.startswith("Right:" if right else "Not this time:") for t in said), said

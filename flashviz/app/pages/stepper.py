@@ -20,6 +20,7 @@ from flashviz.app.stepper.sidebar import problem_sidebar
 from flashviz.app.stepper.state import PRESENT, PROBLEM_FIELDS, STEPPER_FIELDS
 from flashviz.app.stepper.step_panel import play_controls, step_panel
 from flashviz.app.stepper.uploads_view import refused_upload_notice
+from flashviz.app.widgets.class_question_view import class_question_section
 from flashviz.app.widgets.page_state import keep, mirror_url
 from flashviz.app.widgets.problem_errors import problem_errors_view
 from flashviz.lab.problem import problem_errors
@@ -73,6 +74,7 @@ def render() -> None:
         step_panel(load, None, bug_at, present=True)
         return
     step_panel(load, play_controls(), bug_at)
+    class_question_section(lambda: load().trace)  # a class's prediction of the next step
     how_to_read()
     whole_run_section(spec, uploaded)
     correctness_section(ctx)
