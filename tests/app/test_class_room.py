@@ -8,10 +8,11 @@ lead link leads (and leaves no token in the address bar), a wrong token only fol
 from __future__ import annotations
 
 import re
+import struct
 
 from streamlit.testing.v1 import AppTest
 
-from flashviz.app.widgets.class_room import ROLE, Follow, Lead
+from flashviz.app.widgets.class_room import ROLE, Follow, Lead, qr_png
 from flashviz.app.widgets.safe_text import shown
 from flashviz.classroom.codes import new_token
 from flashviz.classroom.store import room_store
@@ -108,3 +109,14 @@ def test_a_class_question_is_answered_once_tallied_and_revealed() -> None:
         right = n % 2 == question.right
         said = [e.value for e in [*student.success, *student.error]]
         assert any(t.startswith("Right:" if right else "Not this time:") for t in said), said
+
+
+def test_the_student_link_is_a_qr_code_big_enough_for_a_hall() -> None:
+    png = qr_png("http://lecture.example:8501/?room=K7HRW")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert width == height >= 250  # 10 px a module: about 6 cm on a projected sidebar
+    lecturer = run_app(step=1)
+    _start_class(lecturer)
+    (image,) = lecturer.get("image")
+    assert image.proto.imgs[0].caption == "Scan to follow"

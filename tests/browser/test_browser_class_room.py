@@ -79,6 +79,9 @@ def test_students_follow_explore_and_answer_a_class_question(
     lecturer, code, students = lecture
     assert "lead=" not in lecturer.url and "room=" not in lecturer.url  # nothing to copy
     lecturer.get_by_text("2 following").wait_for(timeout=15_000)
+    qr = lecturer.locator("[data-testid=stSidebar] [data-testid=stImage] img")
+    assert lecturer.get_by_text("Scan to follow").is_visible()
+    assert qr.evaluate("i => i.complete && i.naturalWidth") >= 250  # the QR code, drawn
     delays = []
     for k in (3, 4):
         wait_until_settled(lecturer)

@@ -14,11 +14,13 @@ holding the token publishes.
 
 from __future__ import annotations
 
+import io
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import segno
 import streamlit as st
 
 from flashviz.app.widgets.page_state import SEEN, STORE, URL_OBSERVER, URL_READ
@@ -164,10 +166,19 @@ def _join(typed: str) -> None:
     st.query_params[ROOM_PARAM] = typed.strip()[:32]
 
 
+def qr_png(link: str) -> bytes:
+    """``link`` as a QR code PNG (segno), modules large enough to scan across a hall."""
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(buffer, kind="png", scale=10, border=2)
+    return buffer.getvalue()
+
+
 def _lead_panel(lead: Lead) -> None:
     base = st.context.url.split("?")[0] if st.context.url else ""
+    link = f"{base}?{ROOM_PARAM}={lead.code}"
     st.markdown(f"Class code **{lead.code}**")
-    st.code(f"{base}?{ROOM_PARAM}={lead.code}", language=None)
+    st.code(link, language=None)
+    st.image(qr_png(link), caption="Scan to follow", width="stretch")
     _follower_count(lead)
     with st.expander("Lead link (keep it secret)"):
         st.caption("Open it on another device to lead this class from there.")
