@@ -61,15 +61,15 @@ def _class_question(lecturer: Page, students: list[Page]) -> None:
     lecturer.get_by_role("button", name="Ask the class about the next step").click()
     lecturer.get_by_text("0 answered").wait_for(timeout=15_000)
     for n, student in enumerate(students):
-        student.get_by_text("Class question:").wait_for(timeout=10_000)
+        student.get_by_text("Class question:").wait_for(timeout=20_000)
         student.locator("[class*='st-key-class_choice_'] [role=radiogroup] label").nth(n).click()
         student.get_by_role("button", name="Send my answer").click()
         student.get_by_text("Answer sent:").wait_for(timeout=15_000)
-    lecturer.get_by_text("2 answered").wait_for(timeout=10_000)  # the live tally
+    lecturer.get_by_text("2 answered").wait_for(timeout=20_000)  # the live tally
     lecturer.get_by_role("button", name="Reveal the answer").click()
-    lecturer.get_by_text("the right answer in green").wait_for(timeout=10_000)
+    lecturer.get_by_text("the right answer in green").wait_for(timeout=20_000)
     for student in students:
-        student.get_by_text(re.compile(r"^(Right: |Not this time: )")).wait_for(timeout=10_000)
+        student.get_by_text(re.compile(r"^(Right: |Not this time: )")).wait_for(timeout=20_000)
         assert_no_exception(student)
 
 
@@ -89,7 +89,7 @@ def test_students_follow_explore_and_answer_a_class_question(
         wait_for_heading(lecturer, f"Step {k} of")
         clicked = time.monotonic()
         for student in students:
-            wait_for_heading(student, f"Step {k} of", timeout_ms=10_000)
+            wait_for_heading(student, f"Step {k} of", timeout_ms=20_000)
         delays.append(time.monotonic() - clicked)
     print("follow delays (s):", [round(d, 2) for d in delays])
     assert max(delays) <= FOLLOW_S, delays
@@ -109,10 +109,10 @@ def test_students_follow_explore_and_answer_a_class_question(
     wait_until_settled(lecturer)
     lecturer.get_by_role("button", name="Previous").first.click()
     wait_for_heading(lecturer, "Step 3 of")
-    wait_for_heading(follower, "Step 3 of", timeout_ms=10_000)
+    wait_for_heading(follower, "Step 3 of", timeout_ms=20_000)
     assert step_heading(explorer).startswith("Step 5 of")  # exploring: not moved
     explorer.get_by_role("button", name="Follow again").click()
-    wait_for_heading(explorer, "Step 3 of", timeout_ms=10_000)
+    wait_for_heading(explorer, "Step 3 of", timeout_ms=20_000)
     _class_question(lecturer, students)
 
 
