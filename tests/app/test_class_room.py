@@ -12,10 +12,11 @@ import struct
 
 from streamlit.testing.v1 import AppTest
 
+from flashviz.app.widgets import class_question_view, class_room
 from flashviz.app.widgets.class_room import ROLE, Follow, Lead, qr_png
 from flashviz.app.widgets.safe_text import shown
 from flashviz.classroom.codes import new_token
-from flashviz.classroom.store import room_store
+from flashviz.classroom.store import make_store, room_store
 from tests.app.step_view_driver import move, shown_step
 from tests.app.test_stepper_page import run_app
 
@@ -120,3 +121,20 @@ def test_the_student_link_is_a_qr_code_big_enough_for_a_hall() -> None:
     _start_class(lecturer)
     (image,) = lecturer.get("image")
     assert image.proto.imgs[0].caption == "Scan to follow"
+
+
+def test_a_store_that_goes_away_leaves_every_page_working(monkeypatch) -> None:
+    """Redis stops mid-class: lecturer and student see the message, the stepper goes on."""
+    lecturer = run_app(step=2)
+    code, _ = _start_class(lecturer)
+    student = run_app(room=code)
+    gone = make_store("redis://127.0.0.1:9/0")  # nothing listens on port 9
+    monkeypatch.setattr(class_room, "room_store", lambda: gone)
+    monkeypatch.setattr(class_question_view, "room_store", lambda: gone)
+    for at in (lecturer, student):
+        move(at, "next")
+        at.run()
+        assert not at.exception, at.exception
+        assert shown_step(at) == 3
+        said = [e.value for e in [*at.warning, *at.caption]]
+        assert any("cannot be reached" in t for t in said), said

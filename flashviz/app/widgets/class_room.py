@@ -206,12 +206,15 @@ def class_panel(pages: dict[str, Any], current: Any) -> None:
     if message:
         st.warning(plain_message(message))
     now = role()
-    if isinstance(now, Follow) and not now.exploring:
-        if now.seen != room_store().version(now.code):
-            now.seen = _apply(now.code, pages, current, keep_room=True)
-    elif isinstance(now, Lead) and not now.synced:
-        now.synced = True  # a lead link: carry on from the room's view
-        _apply(now.code, pages, current, keep_room=False)
+    try:
+        if isinstance(now, Follow) and not now.exploring:
+            if now.seen != room_store().version(now.code):
+                now.seen = _apply(now.code, pages, current, keep_room=True)
+        elif isinstance(now, Lead) and not now.synced:
+            now.synced = True  # a lead link: carry on from the room's view
+            _apply(now.code, pages, current, keep_room=False)
+    except RoomError as err:  # the store is gone (Redis): the page goes on as it is
+        st.warning(plain_message(err))
     now = role()
     with st.sidebar.expander("Class", expanded=now is not None):
         if isinstance(now, Lead):
