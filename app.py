@@ -1,26 +1,15 @@
 """flashviz: step through FlashAttention-2 tile by tile. Run: ``streamlit run app.py``.
 
-Thin on purpose: page set-up and navigation only. Pages live in ``flashviz/app/pages``;
-figures and numbers in ``flashviz`` (which never imports streamlit).
+Thin on purpose: the server. Streamlit serves the app's script, ``flashviz/app/main.py``
+(page set-up and navigation; pages in ``flashviz/app/pages``), plus the route a class's
+followers wait on (``flashviz/app/room_routes.py``).
 """
 
 import streamlit as st
 
+from flashviz.app.room_routes import ROUTES
 from flashviz.app.streamlit_version import stop_if_too_old
 
-st.set_page_config(page_title="flashviz: FlashAttention-2 stepper", layout="wide")
-stop_if_too_old()  # before the pages import what an older Streamlit lacks
+stop_if_too_old()  # a Streamlit without st.App runs this file as the page: it says what to do
 
-from flashviz.app.navigation import pages  # noqa: E402
-from flashviz.app.widgets.class_room import class_panel, publish_view  # noqa: E402
-from flashviz.app.widgets.page_style import page_style  # noqa: E402
-from flashviz.app.widgets.theme_switch import theme_switch  # noqa: E402
-
-every_page = pages()
-page = st.navigation(every_page)
-page_style()  # every page: captions of AA contrast
-with st.sidebar:
-    theme_switch()  # every page: Light / Dark, the charts follow
-class_panel({p.url_path: p for p in every_page}, page)  # a class follows its lecturer
-page.run()
-publish_view()  # the lecturer's view, to the class
+app = st.App("flashviz/app/main.py", routes=ROUTES)

@@ -1,7 +1,7 @@
 """Rooms in this process: a dict behind one lock (every Streamlit session is a thread).
 
-The default store: nothing to install. A follower asks for the room's version on a timer
-(``version``, a dict lookup) and for its state only when the version moved. Idle rooms are
+The default store: nothing to install. A follower waits on ``signals`` for the room's next
+version and asks for its state only when the version moved. Idle rooms are
 dropped when a room is created or looked up after ``ROOM_IDLE_S``.
 """
 
@@ -26,6 +26,7 @@ from flashviz.classroom.room import (
     checked_params,
     checked_question,
 )
+from flashviz.classroom.signals import RoomSignals
 
 
 @dataclass
@@ -44,6 +45,7 @@ class MemoryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._rooms: dict[str, _Room] = {}
+        self.signals = RoomSignals()  # the followers waiting on a room's next version
 
     def _room(self, code: str) -> _Room | None:
         """The live room ``code`` (call with the lock held)."""
@@ -97,9 +99,13 @@ class MemoryStore:
         shown = checked_params(params)
         with self._lock:
             room = self._led(code, token)
-            if shown != room.state.params:
+            changed = shown != room.state.params
+            if changed:
                 room.state = replace(room.state, version=room.state.version + 1, params=shown)
-            return room.state.version
+            version = room.state.version
+        if changed:
+            self.signals.notify(code)
+        return version
 
     def follow(self, code: str, session: str) -> int:
         """``session`` follows the room (called on every poll); returns the follower count."""
@@ -132,7 +138,8 @@ class MemoryStore:
             question = Question((last.id if last else 0) + 1, prompt, shown, right)
             room.answers = {}
             room.state = replace(room.state, version=room.state.version + 1, question=question)
-            return question.id
+        self.signals.notify(code)
+        return question.id
 
     def answer(self, code: str, session: str, question_id: int, choice: int) -> bool:
         """A student's answer; False when the session answered this question already."""
@@ -168,3 +175,4 @@ class MemoryStore:
                 version=room.state.version + 1,
                 question=replace(question, revealed=True),
             )
+        self.signals.notify(code)

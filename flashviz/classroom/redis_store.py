@@ -5,7 +5,8 @@ version, the view's parameters and the question as JSON), its followers a sorted
 (session -> last seen) and the answers to each question a hash (session -> choice); every
 key expires ``ROOM_IDLE_S`` after the room's last change or follower. Each change is
 published on ``CHANNEL`` as "<code> <version>": one subscriber thread a process keeps the
-versions its followers poll in memory (a follower's poll costs no round trip); a version
+versions its followers ask for in memory (no round trip) and wakes the followers waiting
+on that room (``signals``); a version
 not confirmed by Redis for ``VERSION_S`` is read again, so a lost message delays a follower
 by seconds, never forever. The token is compared in Python in constant time. When Redis
 cannot be reached every call raises ``RoomUnavailableError``: the room pauses with a
@@ -39,6 +40,7 @@ from flashviz.classroom.room import (
     checked_params,
     checked_question,
 )
+from flashviz.classroom.signals import RoomSignals
 
 CHANNEL = "fvrooms:changed"
 ROOMS = "fvrooms"  # sorted set: code -> created (to bound the number of rooms)
@@ -94,6 +96,7 @@ class RedisStore:
         self._versions: dict[str, tuple[int, float]] = {}  # code -> (version, confirmed at)
         self._lock = threading.Lock()
         self._listener: Any = None
+        self.signals = RoomSignals()  # this process's waiting followers
 
     # --- the subscriber: versions pushed by Redis ---------------------------------------
 
@@ -101,6 +104,7 @@ class RedisStore:
         code, _, version = str(message["data"]).partition(" ")
         with self._lock:
             self._versions[code] = (int(version), time.monotonic())
+        self.signals.notify(code)
 
     def _on_error(self, exc: BaseException, pubsub: Any, thread: Any) -> None:
         """Redis went away under the subscriber: forget the versions, retry after a pause."""
@@ -138,6 +142,7 @@ class RedisStore:
         self._redis.publish(CHANNEL, f"{code} {version}")
         with self._lock:
             self._versions[code] = (version, time.monotonic())
+        self.signals.notify(code)  # this process's followers at once, the others by Redis
         return version
 
     def _led(self, code: str, token: str) -> None:

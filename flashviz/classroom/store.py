@@ -13,11 +13,14 @@ from typing import Protocol
 
 from flashviz.classroom.memory_store import MemoryStore
 from flashviz.classroom.room import RoomState, Tally
+from flashviz.classroom.signals import RoomSignals
 
 URL_VARIABLE = "FLASHVIZ_ROOMS_URL"
 
 
 class RoomStore(Protocol):
+    signals: RoomSignals  # wakes this process's followers when a room changes
+
     def create(self) -> tuple[str, str]: ...
     def version(self, code: str) -> int | None: ...
     def state(self, code: str) -> RoomState | None: ...

@@ -13,7 +13,7 @@ from flashviz.app.pages.backward import PROBLEM
 from flashviz.core.backward_trace import BwdTileStep
 from flashviz.lab.backward import dq_adds_total, progress, run_backward, step_title
 from flashviz.lab.problem_spec import ProblemSpec
-from tests.support import decode, spec
+from tests.support import APP_SCRIPT, decode, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
@@ -251,7 +251,7 @@ def test_a_too_big_problem_suggests_a_size_that_fits(page) -> None:
 
 
 def test_navigation_lists_the_backward_page_after_the_stepper() -> None:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=60).run()
     assert not at.exception
     paths = [p.get("url_pathname") for p in at._registered_pages.values()]
     assert paths[:2] == ["", "backward"], paths  # the stepper is the default page, at /

@@ -28,7 +28,7 @@ from flashviz.figures.style import CURRENT
 from flashviz.lab.bugzoo import BUGS
 from flashviz.lab.row_debugger import debug_row, first_bad_chunk, first_bite
 from flashviz.lab.row_input import DEMO_PATTERN, MAX_ROW, ROW_PATTERNS, make_row, row_values
-from tests.support import decode
+from tests.support import APP_SCRIPT, decode
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
@@ -281,7 +281,7 @@ def test_read_upload_accepts_a_row_and_refuses_a_long_one() -> None:
 
 
 def test_navigation_lists_the_debugger_page() -> None:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=60).run()
     assert not at.exception
     assert any(p.get("url_pathname") == "debugger" for p in at._registered_pages.values())
 

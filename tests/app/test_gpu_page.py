@@ -18,7 +18,7 @@ from flashviz.app.cached import CACHE
 from flashviz.app.jobs import SLOT
 from flashviz.gpu.device import FLASH, NAIVE, TC_METHODS, available
 from flashviz.perf.roofline import KNOWN_GPUS, expect
-from tests.support import decode
+from tests.support import APP_SCRIPT, decode
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
@@ -246,7 +246,7 @@ def test_gpu_section_on_the_stand_in_shows_the_tensor_core_rows():
 
 
 def test_navigation_lists_the_gpu_page():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=60).run()
     assert not at.exception
     assert any(p.get("url_pathname") == "gpu" for p in at._registered_pages.values())
 

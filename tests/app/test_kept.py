@@ -11,12 +11,13 @@ from streamlit.testing.v1 import AppTest
 from flashviz.lab.problem import build_trace
 from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.step_view_driver import step_title
+from tests.support import APP_SCRIPT
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    return AppTest.from_file(str(APP_SCRIPT), default_timeout=120).run()
 
 
 def test_precision_change_keeps_the_step() -> None:

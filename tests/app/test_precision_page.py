@@ -14,7 +14,7 @@ from flashviz.core.trace import record_steps
 from flashviz.lab.patterns import PATTERNS, make_inputs
 from flashviz.lab.precision_errors import error_breakdown
 from flashviz.lab.underflow import UNDERFLOW_TYPES, problem_underflow
-from tests.support import decode, spec
+from tests.support import APP_SCRIPT, decode, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
@@ -192,6 +192,6 @@ def test_query_block_that_sees_no_key(page):
 
 
 def test_navigation_lists_the_precision_page():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=60).run()
     assert not at.exception
     assert any(p.get("url_pathname") == "precision" for p in at._registered_pages.values())

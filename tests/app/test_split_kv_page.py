@@ -18,7 +18,7 @@ from flashviz.lab.split_kv import (
     split_work,
     utilisation,
 )
-from tests.support import decode, spec
+from tests.support import APP_SCRIPT, decode, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
@@ -220,6 +220,6 @@ def test_a_fixed_input_recovers(page) -> None:
 
 
 def test_navigation_lists_the_split_kv_page() -> None:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(APP_SCRIPT), default_timeout=60).run()
     assert not at.exception
     assert any(p.get("url_pathname") == "split_kv" for p in at._registered_pages.values())

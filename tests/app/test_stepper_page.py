@@ -18,7 +18,7 @@ from tests.app.step_view_driver import move, parts, slide, step_charts, step_tit
 from tests.support import decode, spec
 
 TIMEOUT = 60
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "flashviz" / "app" / "main.py")
 
 
 def run_app(**params: object) -> AppTest:

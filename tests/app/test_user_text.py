@@ -18,6 +18,7 @@ from flashviz.app.widgets.safe_text import plain_message, shown, url_warning, us
 from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.test_debugger_page import PAGE as DEBUGGER
 from tests.app.test_stepper_page import TIMEOUT, run_app
+from tests.support import APP_SCRIPT
 
 HOSTILE = "`x`[link](https://evil.example/)![img](https://evil.example/i.png)<b>b</b>:red[r]$x$"
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,10 +109,10 @@ ALL_PAGES = ["backward", "causal", "debugger", "fa1", "inside_kernel", "precisio
 
 
 def _page_with_every_parameter(name: str, value: str) -> AppTest:
-    """Page ``name`` ("stepper": app.py) opened with ``value`` in every query parameter."""
+    """Page ``name`` ("stepper": the home page) opened with ``value`` in every query parameter."""
     if name == "stepper":
         fields = STEPPER_FIELDS
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+        at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT)
     else:
         fields = importlib.import_module(f"flashviz.app.pages.{name}").FIELDS
         script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (

@@ -78,6 +78,8 @@ class Run:
     page_hash: str | None = None
     exception: str | None = None
     received_bytes: int = 0  # websocket payload of the run's ForwardMsgs
+    buttons: dict[str, str] = field(default_factory=dict)  # st.button key -> widget id
+    markdown: list[str] = field(default_factory=list)  # bodies of st.markdown
 
 
 def _read(msg: ForwardMsg, run: Run) -> None:
@@ -103,6 +105,10 @@ def _read(msg: ForwardMsg, run: Run) -> None:
                 run.tile_maps.append((int(m[1]), int(m[2])))  # a regex: parsing costs more
         elif which == "exception":
             run.exception = el.exception.message
+        elif which == "button":
+            run.buttons[el.button.id.rsplit("-", 1)[-1]] = el.button.id
+        elif which == "markdown":
+            run.markdown.append(el.markdown.body)
 
 
 async def script_run(ws: Any, msg: BackMsg, timeout_s: float = RUN_TIMEOUT_S) -> Run:

@@ -15,8 +15,9 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
+APP_SCRIPT = ROOT / "flashviz" / "app" / "main.py"
 sys.path.insert(0, str(ROOT))
-APP = str(ROOT / "app.py")
+APP = str(APP_SCRIPT)
 
 from tests.app.step_view_driver import enabled, move, window_bytes  # noqa: E402
 

@@ -38,6 +38,7 @@ from flashviz.figures import FigureContext
 GROUP = "stepper"
 KEY_PREFIX = "step_view_"  # session-state keys of the parts: step_view_buttons, ...
 SEQ = "_step_view_seq"  # the last move's seq the server has applied
+AHEAD = "_step_view_ahead"  # session state: steps beyond k + 2 a window holds (a follower's)
 WINDOW_BYTES = 1 << 20  # figure JSON sent per rerun, all parts together (the current step always)
 CACHED_STEPS = 64  # figure JSON kept per problem
 FRONTEND = Path(__file__).parent / "frontend"
@@ -152,12 +153,16 @@ def step_window(
 ) -> StepWindow:
     """The window around step ``k``: figures from ``figures(ctx, step)`` in ``theme``, and
     the texts from ``texts(ctx, step)`` (``texts_key``: what else they depend on); ``also``:
-    steps the page links to (a text's "Go to step")."""
+    steps the page links to (a text's "Go to step"); a class's follower also holds the
+    steps its lecturer will show next (``AHEAD``)."""
     last = len(ctx.trace.steps) - 1
     get = functools.partial(
         step_json, ctx, figures=figures, theme=theme, texts=texts, texts_key=texts_key
     )
-    steps = window(k, last, lambda s: sum(len(j or "") for j in get(s).values()), also=also)
+    n = int(st.session_state.get(AHEAD, 0))  # a class follower's steps ahead, from k + 2 on
+    ahead = range(k + 2, k + 3 + n) if n else ()
+    steps = window(k, last, lambda s: sum(len(j or "") for j in get(s).values()),
+                   also=(*also, *ahead))  # fmt: skip
     return StepWindow(k, last, allowed, {s: get(s) for s in steps})
 
 

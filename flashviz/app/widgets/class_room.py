@@ -3,13 +3,14 @@
 The lecturer presses "Start a class" (``flashviz.classroom``: a room with a code and a secret
 lead token, kept in the lecturer's session only, never in the projected URL). After each of
 the lecturer's runs, ``publish_view`` stores the view, the page and its URL parameters, in
-the room. A student opens ``?room=<code>``: ``class_panel`` polls the room's version in a
-fragment every ``POLL_S`` seconds (a dict lookup, or a cached version in Redis mode) and,
-when it moved, reruns the app, which applies the lecturer's parameters as if the
-student had opened the lecturer's link (the kept page state is read again from the URL) and
-switches to the lecturer's page. "Explore on my own" stops applying; "Follow again" applies
-the lecturer's view at once. Nothing a student sends changes the room: only the session
-holding the token publishes.
+the room. A student opens ``?room=<code>``: each run of the student's script applies the
+lecturer's view as if the student had opened the lecturer's link (the kept page state is
+read again from the URL, the lecturer's page switched to). Between runs the student's
+browser waits on the room (``frontend/room_follow.js`` holds a request to
+``flashviz.app.room_routes`` open; no script runs meanwhile): a new step the step panel
+holds is shown at once in the browser, anything else reruns the script. "Explore on my
+own" stops applying; "Follow again" applies the lecturer's view at once. Nothing a student
+sends changes the room: only the session holding the token publishes.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from __future__ import annotations
 import functools
 import io
 import secrets
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import segno
 import streamlit as st
 
+from flashviz.app.room_routes import room_path
+from flashviz.app.stepper.step_view import AHEAD
 from flashviz.app.widgets.page_state import SEEN, STORE, URL_OBSERVER, URL_READ
 from flashviz.app.widgets.safe_text import plain_message
 from flashviz.classroom.codes import clean_code
@@ -33,10 +36,13 @@ from flashviz.classroom.store import room_store
 ROLE = "_class_role"  # session state: Lead, Follow or absent
 PAGE = "_class_page"  # session state: the url path of the page this run draws
 MESSAGE = "_class_message"  # a message for the next run (the room ended, a bad link, ...)
-POLL_S = 0.5  # a follower looks for a change this often
-BEAT_S = 5.0  # and tells the room it is still there this often
 COUNT_S = 2.0  # the lecturer's follower count is refreshed this often
+FOLLOW_AHEAD = 4  # steps beyond the next two a follower's step panel holds
 ROOM_PARAM, LEAD_PARAM, PAGE_PARAM = "room", "lead", "page"
+_watch = st.components.v2.component(
+    "flashviz.room_follow",
+    js=(Path(__file__).parent / "frontend" / "room_follow.js").read_text(encoding="utf-8"),
+)
 
 
 @dataclass
@@ -52,7 +58,7 @@ class Follow:
     session: str
     seen: int | None = None  # the room version applied last
     exploring: bool = False
-    beat: float = 0.0  # when the room last heard from this follower
+    view: dict[str, str] = field(default_factory=dict)  # the lecturer's parameters applied
 
 
 def role() -> Lead | Follow | None:
@@ -92,19 +98,28 @@ def _read_url() -> None:
     if leads and token is not None:
         del params[ROOM_PARAM]
         st.session_state[ROLE] = Lead(code, token, synced=False)
-    else:
-        st.session_state[ROLE] = Follow(code, secrets.token_hex(8))
+        return
+    follow = Follow(code, secrets.token_hex(8))
+    try:
+        store.follow(code, follow.session)  # counted at once; a full room says so
+    except RoomError as err:
+        del params[ROOM_PARAM]
+        _say(str(err))
+        return
+    st.session_state[ROLE] = follow
 
 
-def _apply(code: str, pages: dict[str, Any], current: Any, keep_room: bool) -> int | None:
+def _apply(code: str, pages: dict[str, Any], current: Any, keep_room: bool) -> dict[str, str]:
     """Bring the room's view into this session: its parameters, then its page (``room`` in
-    the URL for a follower, so that a reload rejoins). Returns the version applied."""
+    the URL for a follower, so that a reload rejoins). Returns the view applied, with its
+    version under ``"version"`` (empty: the room has ended)."""
     state = room_store().state(code)
     if state is None:
         st.session_state.pop(ROLE, None)
         _say(f"Class {code} has ended; the app works on its own.")
-        return None
-    params = dict(state.params)
+        return {}
+    view = dict(state.params)
+    params = dict(view)
     path = params.pop(PAGE_PARAM, "")
     if keep_room:
         params[ROOM_PARAM] = code
@@ -114,23 +129,27 @@ def _apply(code: str, pages: dict[str, Any], current: Any, keep_room: bool) -> i
     target = pages.get(path)
     if target is not None and target.url_path != current.url_path:
         st.switch_page(target, query_params=params)
-    return state.version
+    return {**view, "version": str(state.version)}
 
 
-@st.fragment(run_every=POLL_S)
-def _poll(follow: Follow) -> None:
-    """A follower's timer: tell the room it is there, rerun the app when the view moved."""
-    store = room_store()
-    try:
-        if time.monotonic() - follow.beat > BEAT_S:
-            store.follow(follow.code, follow.session)
-            follow.beat = time.monotonic()
-        version = store.version(follow.code)
-    except RoomError as err:
-        st.caption(plain_message(err))
-        return
-    if version is None or (version != follow.seen and not follow.exploring):
-        st.rerun(scope="app")
+def _changed() -> None:
+    """The room moved where the page cannot follow by itself: this run applies it."""
+
+
+def _wait_on_room(follow: Follow) -> None:
+    """The browser's side of following: wait on the room, move or rerun (room_follow.js)."""
+    _watch(
+        key="class_room_watch",
+        data={
+            "url": room_path(follow.code),
+            "code": follow.code,
+            "follower": follow.session,
+            "version": follow.seen,
+            "params": follow.view,
+            "exploring": follow.exploring,
+        },
+        on_changed_change=_changed,
+    )
 
 
 @st.fragment(run_every=COUNT_S)
@@ -208,10 +227,12 @@ def class_panel(pages: dict[str, Any], current: Any) -> None:
     if message:
         st.warning(plain_message(message))
     now = role()
+    st.session_state[AHEAD] = FOLLOW_AHEAD if isinstance(now, Follow) else 0
     try:
-        if isinstance(now, Follow) and not now.exploring:
-            if now.seen != room_store().version(now.code):
-                now.seen = _apply(now.code, pages, current, keep_room=True)
+        if isinstance(now, Follow) and not now.exploring:  # every run shows the lecturer's
+            view = _apply(now.code, pages, current, keep_room=True)
+            now.seen = int(view.pop("version")) if view else None
+            now.view = view
         elif isinstance(now, Lead) and not now.synced:
             now.synced = True  # a lead link: carry on from the room's view
             _apply(now.code, pages, current, keep_room=False)
@@ -231,7 +252,7 @@ def class_panel(pages: dict[str, Any], current: Any) -> None:
     if isinstance(now, Follow):
         state = "exploring on your own" if now.exploring else "following the lecturer"
         st.info(f"Following class {now.code}: {state}.", icon=":material/groups:")
-        _poll(now)
+        _wait_on_room(now)
 
 
 def publish_view() -> None:

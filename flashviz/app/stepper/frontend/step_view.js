@@ -67,16 +67,21 @@ function group(id) {
       resend: null, // the timer that sends an unanswered move again
       wide: null, // [px, drawn wide]: the layout's width line and the server's layout
       onResize: null, // the resize listener reporting the width
+      followed: null, // the lecturer's step, shown without a server run (a class's follower)
+      // a follower tells the server its step when the window holds fewer steps ahead than
+      // this (1 to 3, drawn once): the class's followers refill on different clicks
+      ahead: 1 + Math.floor(Math.random() * 3),
     };
     groups.set(id, g);
   }
   return g;
 }
 
-// The user's latest move until the server has seen it; then the server's step.
+// The user's latest move until the server has seen it; then the step a class's lecturer
+// moved to, while the server has not run since; then the server's step.
 function target(g) {
   if (g.mine && g.mine.seq !== g.server.seq) return g.mine.step;
-  return g.server.step;
+  return g.followed ?? g.server.step;
 }
 
 // Whether a part holds step k's data (a chart's figure or null, a text, a heading).
@@ -128,6 +133,32 @@ function send(g) {
     send(g);
   }, RESEND_MS);
 }
+
+// A class's follower (room_follow.js): the lecturer moved to `step`. Every part that holds
+// it shows it at once, with no server run, while the window holds `g.ahead` more steps;
+// else the move goes to the server too, which sends the window around it. Answers whether
+// the step was shown (else room_follow.js reruns the script).
+function follow(g, step) {
+  const parts = [...g.parts.values()].filter((part) => part.host.isConnected);
+  if (!parts.length || !parts.every((part) => holds(part, step))) return false;
+  log({ ev: "follow", step, shown: g.shown });
+  const end = Math.min(step + g.ahead, g.allowed);
+  if (parts.every((part) => holds(part, end))) {
+    g.mine = null;
+    g.followed = step;
+    showAll(g);
+  } else {
+    g.followed = null;
+    moveTo(g, step);
+  }
+  return true;
+}
+
+window.addEventListener("flashviz:follow", (event) => {
+  for (const g of groups.values()) {
+    if (follow(g, event.detail.step)) event.detail.handled = true;
+  }
+});
 
 // Presentation mode's stage: scaled as a whole to fill the window (letterboxed to its
 // aspect), centred; the CSS of presentation.py applies the variables.
@@ -361,6 +392,7 @@ export function render(component) {
     g.parts.set(data.part, part);
   }
   part.data = data;
+  if (data.part === "buttons") g.followed = null; // a server run: its step holds
   g.server = { step: data.step, seq: data.seq };
   g.allowed = data.allowed;
   if (data.part === "buttons") {
