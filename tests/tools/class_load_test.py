@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import random
 import re
 import statistics
 import sys
@@ -29,6 +31,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -41,9 +45,8 @@ if str(ROOT) not in sys.path:
 
 from tests.browser.conftest import SERVER_PIDS, streamlit_server  # noqa: E402
 from tests.tools.load_test import (  # noqa: E402
-    Run,
+    HEADING,
     Session,
-    _read,
     percentile,
     server_cpu_s,
 )
@@ -71,6 +74,9 @@ class Lecturer(Session):
         if not found:
             raise RuntimeError("starting a class showed no class code")
         self.code = found[0]
+        if run.query:  # the URL as the app wrote it (the problem's every parameter), as a
+            # browser keeps it for the next click
+            self.query = "&".join(p for p in run.query.split("&") if not p.startswith("step="))
         return self.code
 
 
@@ -82,18 +88,55 @@ def _rerun(query: str, page_hash: str | None = None, fragment: str = "") -> Back
     return msg
 
 
+class Http:
+    """One keep-alive HTTP/1.1 connection for a follower's long polls (as a browser keeps)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return status, json.loads(await reader.readexactly(length))
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+
+
 @dataclass
 class Follower:
-    """A student's browser on ``?room=<code>``: answers the server's timers, keeps the URL
-    and page the server sets, and notes when each step's heading arrived."""
+    """A student's browser on ``?room=<code>``, as ``room_follow.js`` and ``step_view.js``
+    behave: it waits on the room's route; a new step whose figures it holds is shown at
+    once (noted when the answer arrives: the browser's redraw is the browser tests'), and
+    told to the server when fewer than ``ahead`` steps are left ahead; anything else reruns
+    the script, and the step is noted when its heading arrives."""
 
     url: str
     code: str
-    seen: dict[int, float] = field(default_factory=dict)  # step -> when its heading came
-    timers: dict[str, float] = field(default_factory=dict)  # fragment id -> interval (s)
+    ahead: int
+    seen: dict[int, float] = field(default_factory=dict)  # step -> when it was shown
+    alone: int = 0  # steps shown with no script run
+    reruns: int = 0  # steps that took a script run
     errors: list[str] = field(default_factory=list)
     query: str = ""
     page_hash: str = ""
+    window: set[int] = field(default_factory=set)  # steps the step panel holds
+    buttons: tuple[str, str] | None = None  # (widget id, fragment id) of the step buttons
+    room: dict[str, Any] = field(default_factory=dict)  # room_follow.js's data
+    version: int = 0
+    view: dict[str, str] = field(default_factory=dict)
     _ws: ClientConnection | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -104,7 +147,7 @@ class Follower:
         )
         self.query = f"room={self.code}"
         await self._ws.send(_rerun(self.query).SerializeToString())
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._tick())]
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._wait())]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -113,6 +156,25 @@ class Follower:
             await asyncio.gather(*self._tasks)
         if self._ws is not None:
             await self._ws.close()
+
+    def _part(self, msg: ForwardMsg) -> None:
+        el = msg.delta.new_element
+        if el.WhichOneof("type") != "bidi_component":
+            return
+        data = json.loads(el.bidi_component.json or "null")
+        if not isinstance(data, dict):
+            return
+        if "follower" in data:
+            self.room = data
+            if data["version"] is not None:
+                self.version, self.view = int(data["version"]), dict(data["params"])
+        elif data.get("part") == "heading":
+            self.window = {int(s) for s in data["texts"]}
+            step = int(data["step"])
+            if HEADING.match(data["texts"][str(step)]):
+                self.seen.setdefault(step, time.perf_counter())
+        elif data.get("part") == "buttons":
+            self.buttons = (el.bidi_component.id, msg.delta.fragment_id)
 
     async def _listen(self) -> None:
         assert self._ws is not None
@@ -124,32 +186,57 @@ class Follower:
                 self.page_hash = msg.new_session.page_script_hash
             elif kind == "page_info_changed":
                 self.query = msg.page_info_changed.query_string
-            elif kind == "auto_rerun":
-                self.timers[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
-            elif kind == "stop_auto_rerun":
-                for fragment in msg.stop_auto_rerun.fragment_ids:
-                    self.timers.pop(fragment, None)
-            elif kind == "delta":
-                run = Run()
-                _read(msg, run)
-                for step, _last in run.headings:
-                    self.seen.setdefault(step, time.perf_counter())
-                if run.exception:
-                    self.errors.append(f"exception: {run.exception}")
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                self._part(msg)
+                if msg.delta.new_element.WhichOneof("type") == "exception":
+                    self.errors.append(f"exception: {msg.delta.new_element.exception.message}")
 
-    async def _tick(self) -> None:
-        """The browser's ``run_every`` timers (one loop at the shortest interval asked)."""
+    async def _wait(self) -> None:
+        """room_follow.js's loop: ask, then move alone or rerun."""
         assert self._ws is not None
-        due: dict[str, float] = {}
-        while True:
-            now = time.monotonic()
-            for fragment, interval in list(self.timers.items()):
-                if now >= due.setdefault(fragment, now + interval):
-                    due[fragment] = now + interval
-                    msg = _rerun(self.query, self.page_hash, fragment)
-                    msg.rerun_script.is_auto_rerun = True
-                    await self._ws.send(msg.SerializeToString())
+        while not self.room:
             await asyncio.sleep(0.05)
+        http, beat = Http(self.url), 0.0
+        try:
+            while True:
+                path = f"{self.room['url']}?after={self.version}&follower={self.room['follower']}"
+                if time.monotonic() - beat > 5.0:
+                    path, beat = path + "&beat=1", time.monotonic()
+                status, body = await http.get(path)
+                if status != 200:
+                    self.errors.append(f"the room answered {status}: {body}")
+                    await asyncio.sleep(2.0)
+                    continue
+                if body["version"] == self.version:
+                    continue
+                self.version, params = body["version"], body["params"]
+                await self._follow(params)
+        finally:
+            await http.close()
+
+    async def _follow(self, params: dict[str, str]) -> None:
+        assert self._ws is not None
+        rest = {k: v for k, v in params.items() if k != "step"}
+        step = int(params.get("step", -1))
+        alone = (
+            rest == {k: v for k, v in self.view.items() if k != "step"}
+            and params.get("step") != self.view.get("step")
+            and step in self.window
+        )
+        if not alone:  # the trigger: the script applies the room's view
+            self.reruns += 1
+            await self._ws.send(_rerun(self.query, self.page_hash).SerializeToString())
+            return
+        self.alone += 1
+        self.view = params
+        self.seen.setdefault(step, time.perf_counter())
+        if step + self.ahead not in self.window and self.buttons:  # tell the server
+            widget_id, fragment = self.buttons
+            msg = _rerun(self.query, self.page_hash, fragment)
+            widget = msg.rerun_script.widget_states.widgets.add()
+            widget.id = widget_id
+            widget.json_value = json.dumps({"move": {"step": step, "seq": f"f.{step}"}})
+            await self._ws.send(msg.SerializeToString())
 
 
 @dataclass
@@ -161,6 +248,7 @@ class ClassResult:
     cpu_ms_per_click: float  # all servers, over the clicking phase
     idle_ms_per_follower_s: float  # server CPU per idle follower per second
     errors: list[str]
+    reruns: int = 0  # (follower, click) pairs that took a script run, not a move alone
 
     @property
     def p95_ms(self) -> float:
@@ -178,13 +266,19 @@ class ClassResult:
             f"{self.followers:3d} followers on {self.servers} process(es): {self.clicks} clicks, "
             f"latency p50 {statistics.median(lat):.0f} ms, p95 {self.p95_ms:.0f} ms, max "
             f"{max(lat):.0f} ms; server CPU {self.cpu_ms_per_click:.0f} ms per click, "
-            f"{self.idle_ms_per_follower_s:.2f} ms per idle follower per second: "
+            f"{self.idle_ms_per_follower_s:.2f} ms per idle follower per second, "
+            f"{self.reruns} script reruns: "
             f"{verdict}{errors}"
         )
 
 
 async def run_class(
-    urls: list[str], followers: int, clicks: int, period_s: float = 2.0, idle_s: float = 5.0
+    urls: list[str],
+    followers: int,
+    clicks: int,
+    period_s: float = 2.0,
+    idle_s: float = 15.0,
+    seed: int = 0,
 ) -> ClassResult:
     """A lecturer on ``urls[0]`` starts a class; ``followers`` students join, spread over
     ``urls``; after an idle spell the lecturer clicks Next ``clicks`` times."""
@@ -196,7 +290,10 @@ async def run_class(
     lecturer = Lecturer(urls[0], N)
     async with lecturer:
         code = await lecturer.start_class()
-        crowd = [Follower(urls[i % len(urls)], code) for i in range(followers)]
+        draw = random.Random(seed)  # each follower's refill point, as step_view.js draws it
+        crowd = [
+            Follower(urls[i % len(urls)], code, ahead=draw.randint(1, 3)) for i in range(followers)
+        ]
         try:
             for f in crowd:
                 await f.open()
@@ -224,7 +321,7 @@ async def run_class(
         errors.append(f"{missing} (follower, step) pairs never arrived")
     return ClassResult(
         followers, len(urls), clicks, latencies, spent * 1000 / max(clicks, 1),
-        idle * 1000 / max(followers, 1), errors,
+        idle * 1000 / max(followers, 1), errors, sum(f.reruns for f in crowd),
     )  # fmt: skip
 
 

@@ -80,6 +80,7 @@ class Run:
     received_bytes: int = 0  # websocket payload of the run's ForwardMsgs
     buttons: dict[str, str] = field(default_factory=dict)  # st.button key -> widget id
     markdown: list[str] = field(default_factory=list)  # bodies of st.markdown
+    query: str | None = None  # the URL's query string as the run left it
 
 
 def _read(msg: ForwardMsg, run: Run) -> None:
@@ -88,6 +89,8 @@ def _read(msg: ForwardMsg, run: Run) -> None:
     kind = msg.WhichOneof("type")
     if kind == "new_session":
         run.page_hash = msg.new_session.page_script_hash
+    elif kind == "page_info_changed":
+        run.query = msg.page_info_changed.query_string
     elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
         el = msg.delta.new_element
         which = el.WhichOneof("type")
