@@ -5,18 +5,24 @@ lecturer's steps reach both students' screens; a student exploring on their own 
 while the class moves on, and "Follow again" brings the lecturer's view back; a student's
 own clicks never move the lecturer; a class question gets a live tally and each student
 their result; the lead token never appears in the lecturer's address bar; a hostile room
-code in a link is shown literally with a normal app."""
+code in a link is shown literally with a normal app; two processes sharing a real Redis
+serve one class."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
 
+from flashviz.classroom.store import URL_VARIABLE
+from tests.classroom.redis_server import redis_server
+
+from .conftest import streamlit_server
 from .helpers import assert_no_exception, step_heading, wait_for_heading, wait_until_settled
 
 if TYPE_CHECKING:
@@ -135,3 +141,39 @@ def test_a_room_link_that_does_not_exist_is_shown_literally(
             assert_no_exception(page)
     finally:
         page.context.close()
+
+
+def test_a_class_spans_two_processes_sharing_redis(
+    browser: Browser, server_url: str, tmp_path: Path
+) -> None:
+    """Two app processes pointed at one Redis (as behind the README's sticky proxy): the
+    lecturer on one, a student on the other, who follows and is counted."""
+    with (
+        redis_server(tmp_path) as rooms,
+        streamlit_server(env={URL_VARIABLE: rooms}) as first,
+        streamlit_server(env={URL_VARIABLE: rooms}) as second,
+    ):
+        lecturer = _open(browser, f"{first}/?step=2")
+        student = None
+        try:
+            wait_for_heading(lecturer, "Step 2 of")
+            lecturer.locator("[data-testid=stSidebar]").get_by_text("Class", exact=True).click()
+            lecturer.get_by_role("button", name="Start a class").click()
+            lecturer.get_by_text(re.compile(r"^Class code [A-Z0-9]{5}$")).wait_for(timeout=30_000)
+            code = lecturer.get_by_text(re.compile(r"^Class code ")).inner_text().split()[-1]
+            student = _open(browser, f"{second}/?room={code}")
+            wait_for_heading(student, "Step 2 of")
+            lecturer.get_by_text("1 following").wait_for(timeout=15_000)
+            for k in (3, 4):
+                wait_until_settled(lecturer)
+                lecturer.get_by_role("button", name="Next").first.click()
+                wait_for_heading(lecturer, f"Step {k} of")
+                clicked = time.monotonic()
+                wait_for_heading(student, f"Step {k} of", timeout_ms=20_000)
+                assert time.monotonic() - clicked <= FOLLOW_S
+            assert_no_exception(student)
+            assert_no_exception(lecturer)
+        finally:
+            for page in (lecturer, student):
+                if page is not None:
+                    page.context.close()
