@@ -1,7 +1,8 @@
 """The class's answers to a question: one bar a choice, the count printed on it.
 
 Before the answer is revealed every bar has one colour (a projected tally must not give the
-answer away); after it, the right choice is green and the others grey. Readable from the
+answer away); after it, the right choice is green and ticked (its label, seen even when no
+one chose it), the others grey. Readable from the
 back of a hall: the choices are the bars' labels at the figure's font size.
 """
 
@@ -32,7 +33,7 @@ def tally_figure(
         {
             "type": "bar",
             "orientation": "h",
-            "y": list(choices),
+            "y": [("\u2713 " if i == right else "") + c for i, c in enumerate(choices)],
             "x": list(counts),
             "marker": {"color": colours},
             "text": [str(c) for c in counts],

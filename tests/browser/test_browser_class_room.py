@@ -10,6 +10,7 @@ serve one class."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -23,7 +24,15 @@ from flashviz.classroom.store import URL_VARIABLE
 from tests.classroom.redis_server import redis_server
 
 from .conftest import streamlit_server
-from .helpers import assert_no_exception, step_heading, wait_for_heading, wait_until_settled
+from .helpers import (
+    assert_no_exception,
+    chart_overlaps,
+    chart_text_problems,
+    screenshot,
+    step_heading,
+    wait_for_heading,
+    wait_until_settled,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -177,3 +186,49 @@ def test_a_class_spans_two_processes_sharing_redis(
             for page in (lecturer, student):
                 if page is not None:
                     page.context.close()
+
+
+# The bar's parts, each inside its column: none cut off, none over another.
+BAR_PARTS = """() => [...document.querySelectorAll('.st-key-present_bar [data-testid=stColumn]')]
+  .map((c) => { const r = c.getBoundingClientRect();
+    return {x0: r.left, x1: r.right, text: c.innerText.trim(),
+            cut: [...c.querySelectorAll('p, button, h3')].some((e) => e.scrollWidth
+              > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== 'ellipsis')};
+  })"""
+
+
+def test_a_lecture_in_presentation_mode_shows_the_class_and_a_live_tally(
+    lecture: tuple[Page, str, list[Page]], screenshots: Path
+) -> None:
+    """At a projector's 1280 x 720: the step bar says the class code and how many follow;
+    Ask puts the live tally in place of the bottom charts, legible from the back row; the
+    students' answers count in; Reveal colours the right one; Charts brings them back."""
+    lecturer, code, students = lecture
+    lecturer.set_viewport_size({"width": 1280, "height": 720})
+    lecturer.locator("[data-testid=stSidebar]").get_by_text("Presentation mode").click()
+    bar = lecturer.locator(".st-key-present_bar")
+    bar.get_by_text(f"Class {code} · 2 following").wait_for(timeout=20_000)
+    parts = lecturer.evaluate(BAR_PARTS)
+    assert not any(p["cut"] for p in parts), parts
+    for left, right in itertools.pairwise(parts):
+        assert left["x1"] <= right["x0"] + 1, parts  # side by side, not over each other
+    assert max(p["x1"] for p in parts) <= 1280
+    bar.get_by_role("button", name="Ask").click()
+    tally = lecturer.locator(".js-plotly-plot").filter(has_text="answered")
+    tally.get_by_text("0 answered", exact=False).wait_for(timeout=20_000)
+    for n, student in enumerate(students):
+        student.get_by_text("Class question:").wait_for(timeout=20_000)
+        student.locator("[class*='st-key-class_choice_'] [role=radiogroup] label").nth(n).click()
+        student.get_by_role("button", name="Send my answer").click()
+    tally.get_by_text("2 answered", exact=False).wait_for(timeout=20_000)  # live, unasked
+    assert lecturer.locator(".fv-chart").count() == 2  # the top row stays
+    assert chart_text_problems(lecturer, min_px=16.0) == []  # the back row reads the tally
+    assert chart_overlaps(lecturer) == []
+    box = tally.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 720 and box["width"] >= 1000
+    bar.get_by_role("button", name="Reveal").click()
+    tally.get_by_text("the right answer in green", exact=False).wait_for(timeout=20_000)
+    screenshot(lecturer, screenshots / "lecture_tally.png")
+    bar.get_by_role("button", name="Charts").click()
+    lecturer.wait_for_function("document.querySelectorAll('.fv-chart').length === 4")
+    assert_no_exception(lecturer)

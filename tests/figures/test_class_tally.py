@@ -21,8 +21,12 @@ def test_bars_count_each_choice_in_one_colour_until_the_reveal() -> None:
 
 def test_the_reveal_marks_the_right_choice_alone() -> None:
     fig = tally_figure(CHOICES, (3, 1, 0), right=0)
-    colours = fig.to_dict()["data"][0]["marker"]["color"]
+    (bar,) = fig.to_dict()["data"]
+    colours = bar["marker"]["color"]
     assert colours[0] == GREEN and GREEN not in colours[1:]
+    assert list(bar["y"]) == ["\u2713 -inf", "0", "the largest score of the row"]  # ticked
+    fig = tally_figure(CHOICES, (3, 1, 0), right=2)  # nobody chose it: its label says so
+    assert fig.to_dict()["data"][0]["y"][2] == "\u2713 the largest score of the row"
     assert fig.layout.title.text.startswith("4 answered: the right answer")
 
 

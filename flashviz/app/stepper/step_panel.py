@@ -28,6 +28,13 @@ from flashviz.app.stepper.stage_texts import ROWS, stage_texts
 from flashviz.app.stepper.state import SCALE, STEP, TILE_SCALE
 from flashviz.app.stepper.step_texts import TextChoices, step_texts
 from flashviz.app.widgets.charts import theme_name
+from flashviz.app.widgets.class_question_view import (
+    presentation_answer,
+    presentation_class_button,
+    presentation_tally,
+    presented_question,
+)
+from flashviz.app.widgets.class_room import Lead, class_badge, in_class
 from flashviz.app.widgets.page_state import mirror_url
 from flashviz.app.widgets.play import SPEEDS as SPEEDS  # re-exported: the browser Play test
 from flashviz.app.widgets.play import Player
@@ -237,21 +244,37 @@ def presentation_body(ctx: FigureContext) -> None:
         theme=theme_name(), texts=functools.partial(stage_texts, row=row),
         texts_key=("present", row),
     )  # fmt: skip
+    now = in_class()  # a class's lecturer: its code, count and question in the bar
+    lead = now if isinstance(now, Lead) else None
+    widths = [320, 235, 215, 125, 235, 105] if lead else [380, 420, 270, 130]
     with st.container(key=presentation.STEP_BAR):
-        bar, heading, theme, leave = st.columns([380, 420, 270, 130], vertical_alignment="center")
+        bar, heading, *klass, theme, leave = st.columns(widths, vertical_alignment="center")
         with bar:
             step_view.buttons(
                 w, on_move=_user_moved, stage=(presentation.STAGE_W, presentation.STAGE_H)
             )
         with heading:
             step_view.heading(w, functools.partial(step_heading, ctx))
+        if lead:
+            with klass[0]:
+                class_badge(lead)
+            with klass[1]:
+                presentation_class_button(lead, lambda: ctx.trace)
         with theme:
             theme_switch(presentation.THEME_SWITCH)  # the sidebar's is hidden here
         presentation.leave_button(leave)
     with st.container(key=presentation.STRIP, height=presentation.STRIP_PX, border=False):
         step_view.text(w, "strip")  # a fixed height: one line or two, nothing below moves
     mirror_url([STEP])
+    asked = now is not None and presented_question(now.code) is not None
     for names in (("tile_map", "tile"), ("stats", "accumulator")):
+        if asked and now is not None and names[0] == "stats":  # the class question instead
+            with st.container(height=presentation.CHART_HEIGHT + 4, border=False):
+                if isinstance(now, Lead):
+                    presentation_tally(now, presentation.CHART_HEIGHT)
+                else:
+                    presentation_answer(now)
+            continue
         for col, name in zip(st.columns(2), names, strict=True):
             with col, st.container(height=presentation.CHART_HEIGHT + 4, border=False):
                 step_view.chart(w, name, notes="stage_note")

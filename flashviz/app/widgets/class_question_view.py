@@ -16,7 +16,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from flashviz.app.widgets.charts import chart
-from flashviz.app.widgets.class_room import Follow, Lead, role
+from flashviz.app.widgets.class_room import HIDDEN, Follow, Lead, role
 from flashviz.app.widgets.safe_text import plain_message
 from flashviz.classroom.room import Question, RoomError
 from flashviz.classroom.store import room_store
@@ -25,6 +25,7 @@ from flashviz.figures.class_tally import tally_figure
 from flashviz.lab.class_questions import class_question
 
 TALLY_S = 1.0
+PROMPT_PX = 64  # presentation mode: the question's two lines above its tally
 ANSWERED = "_class_answered"  # session state: question id -> the choice this session sent
 
 
@@ -77,6 +78,57 @@ def _live_tally(lead: Lead) -> None:
         st.caption(plain_message(err))
 
 
+def presented_question(code: str) -> Question | None:
+    """The question presentation mode shows in place of the bottom charts (None: the charts),
+    until the lecturer hides it (``HIDDEN``, a follower's applied from the room)."""
+    try:
+        state = room_store().state(code)
+    except RoomError:
+        return None
+    question = None if state is None else state.question
+    if question is None or str(st.session_state.get(HIDDEN)) == str(question.id):
+        return None
+    return question
+
+
+def _hide(question_id: int) -> None:
+    st.session_state[HIDDEN] = question_id
+
+
+def presentation_class_button(lead: Lead, load: Callable[[], Trace]) -> None:
+    """The step bar's one class button: Ask, then Reveal, then Hide the tally."""
+    question = presented_question(lead.code)
+    if question is None:
+        st.button("Ask", on_click=_ask, args=(lead, load), key="class_ask_present",
+                  icon=":material/quiz:", help="Ask the class about the next step")  # fmt: skip
+    elif not question.revealed:
+        st.button("Reveal", on_click=_reveal, args=(lead,), key="class_reveal_present",
+                  icon=":material/visibility:", help="Show the right answer")  # fmt: skip
+    else:
+        st.button("Charts", on_click=_hide, args=(question.id,), key="class_hide_present",
+                  icon=":material/bar_chart:", help="Back to the four charts")  # fmt: skip
+
+
+@st.fragment(run_every=TALLY_S)
+def presentation_tally(lead: Lead, height: int) -> None:
+    """The live tally on the stage, in place of the bottom row of charts: the question as
+    its title, the counts large enough for the back of a hall."""
+    question = presented_question(lead.code)
+    if question is None:
+        st.rerun()  # hidden or gone: the whole stage draws the charts again
+    try:
+        tally = room_store().tally(lead.code)
+    except RoomError as err:
+        st.caption(plain_message(err))
+        return
+    if tally is None or tally.question.id != question.id:
+        return
+    right = question.right if question.revealed else None
+    st.markdown(f"**Class question:** {plain_message(question.prompt)}")
+    fig = tally_figure(question.choices, tally.counts, right, height=height - PROMPT_PX)
+    chart(fig, key=f"class_tally_present_{question.id}")
+
+
 def _lead_view(lead: Lead, load: Callable[[], Trace]) -> None:
     ask, reveal = st.columns(2)
     ask.button("Ask the class about the next step", on_click=_ask, args=(lead, load),
@@ -85,6 +137,14 @@ def _lead_view(lead: Lead, load: Callable[[], Trace]) -> None:
     if state is not None and state.question is not None and not state.question.revealed:
         reveal.button("Reveal the answer", on_click=_reveal, args=(lead,), key="class_reveal")
     _live_tally(lead)
+
+
+def presentation_answer(follow: Follow) -> None:
+    """A following student's stage: the question in place of the bottom charts."""
+    try:
+        _student_view(follow)
+    except RoomError as err:
+        st.caption(plain_message(err))
 
 
 def _student_view(follow: Follow) -> None:

@@ -39,6 +39,8 @@ MESSAGE = "_class_message"  # a message for the next run (the room ended, a bad 
 COUNT_S = 2.0  # the lecturer's follower count is refreshed this often
 FOLLOW_AHEAD = 4  # steps beyond the next two a follower's step panel holds
 ROOM_PARAM, LEAD_PARAM, PAGE_PARAM = "room", "lead", "page"
+HIDDEN_PARAM = "tally_hidden"  # in a room's view: the question whose tally the stage hides
+HIDDEN = "_class_tally_hidden"  # session state: that question's id (the lecturer's, applied)
 _watch = st.components.v2.component(
     "flashviz.room_follow",
     js=(Path(__file__).parent / "frontend" / "room_follow.js").read_text(encoding="utf-8"),
@@ -121,6 +123,7 @@ def _apply(code: str, pages: dict[str, Any], current: Any, keep_room: bool) -> d
     view = dict(state.params)
     params = dict(view)
     path = params.pop(PAGE_PARAM, "")
+    st.session_state[HIDDEN] = params.pop(HIDDEN_PARAM, None)
     if keep_room:
         params[ROOM_PARAM] = code
     ss = st.session_state
@@ -160,6 +163,22 @@ def _follower_count(lead: Lead) -> None:
         st.caption(plain_message(err))
         return
     st.markdown(f"**{count}** following")
+
+
+@st.fragment(run_every=COUNT_S)
+def class_badge(lead: Lead) -> None:
+    """The room code and the follower count, for presentation mode's step bar."""
+    try:
+        count: int | str = room_store().followers(lead.code)
+    except RoomError:
+        count = "?"
+    st.markdown(f"Class **{lead.code}** · **{count}** following")
+
+
+def in_class() -> Lead | Follow | None:
+    """This session's role in a class: leading, following (not exploring), or none."""
+    now = role()
+    return None if isinstance(now, Follow) and now.exploring else now
 
 
 def _start() -> None:
@@ -264,6 +283,8 @@ def publish_view() -> None:
     shown = st.query_params.to_dict()
     params = publishable({k: v for k, v in shown.items() if k not in (ROOM_PARAM, LEAD_PARAM)})
     params[PAGE_PARAM] = str(st.session_state.get(PAGE, ""))
+    if st.session_state.get(HIDDEN) is not None:
+        params[HIDDEN_PARAM] = str(st.session_state[HIDDEN])
     try:
         room_store().publish(lead.code, lead.token, params)
     except RoomError as err:
