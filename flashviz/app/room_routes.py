@@ -7,13 +7,16 @@ lecturer changes the view (``RoomSignals``), else after ``HOLD_S`` with the same
 parameters, which any follower gets anyway): the page moves by itself when only the step
 changed and it holds that step, and reruns its script otherwise. No script runs while a
 follower waits, so an idle follower costs the server one request every ``HOLD_S``.
-``beat=1`` also counts the follower (the lecturer's follower count); nothing a follower
-sends changes the room.
+``beat=1`` also keeps the follower counted (the lecturer's follower count): only a
+follower its script run counted (``RoomStore.follow``) can be, so a made-up id adds
+nothing, and an id no longer counted gets a 409 (the page reruns, which counts it again).
+Nothing a follower sends changes the room.
 
 Answers: 200 ``{"version", "params"}``; 404 ``{"error"}`` for a room that does not exist or
-has expired (the page reruns and says so); 503 ``{"error", "retry_ms"}`` while the store
-is unreachable or the process holds too many waiting followers. Served through
-``st.App(routes=...)`` (``app.py``), Streamlit's public way to add routes.
+has expired (the page reruns and says so); 409 for a follower not counted; 503
+``{"error", "retry_ms"}`` while the store is unreachable or the process holds too many
+waiting followers. Served through ``st.App(routes=...)`` (``app.py``), Streamlit's public
+way to add routes.
 """
 
 from __future__ import annotations
@@ -59,8 +62,9 @@ async def room_changes(request: Request) -> JSONResponse:
         return await asyncio.to_thread(store.version, code) != seen
 
     try:
-        if request.query_params.get("beat") == "1":
-            await asyncio.to_thread(store.follow, code, follower)
+        beat = request.query_params.get("beat") == "1"
+        if beat and not await asyncio.to_thread(store.beat, code, follower):
+            return _answer({"error": "not counted", "rejoin": True}, 409)
         await store.signals.wait(code, HOLD_S, moved)
         state = await asyncio.to_thread(store.state, code)
     except (RoomUnavailableError, TooManyWaitersError) as err:

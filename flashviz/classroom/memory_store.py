@@ -121,6 +121,21 @@ class MemoryStore:
             room.touched = now
             return len(room.followers)
 
+    def beat(self, code: str, session: str) -> bool:
+        """A follower's browser says it is still there: refreshes a follower the room
+        counts (joined by ``follow``), adds none; False when ``session`` is not counted."""
+        with self._lock:
+            room = self._room(code)
+            if room is None:
+                raise RoomError(f"room {code} does not exist or has expired")
+            now = self._clock()
+            seen = room.followers.get(session)
+            if seen is None or now - seen > FOLLOWER_S:
+                return False
+            room.followers[session] = now
+            room.touched = now
+            return True
+
     def followers(self, code: str) -> int:
         with self._lock:
             room = self._room(code)

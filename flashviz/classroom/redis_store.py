@@ -231,6 +231,20 @@ class RedisStore:
             return int(pipe.execute()[1])
 
     @_reachable
+    def beat(self, code: str, session: str) -> bool:
+        followers, now = _key(code, "followers"), time.time()
+        if not self._redis.exists(_key(code)):
+            raise RoomError(f"room {code} does not exist or has expired")
+        seen = self._redis.zscore(followers, session)
+        if seen is None or now - float(seen) > FOLLOWER_S:
+            return False
+        with self._redis.pipeline() as pipe:
+            pipe.zadd(followers, {session: now}, xx=True)  # only one the room counts
+            self._touch(pipe, code)
+            pipe.execute()
+        return True
+
+    @_reachable
     def followers(self, code: str) -> int:
         return int(self._redis.zcount(_key(code, "followers"), time.time() - FOLLOWER_S, "+inf"))
 

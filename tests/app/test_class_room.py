@@ -138,3 +138,32 @@ def test_a_store_that_goes_away_leaves_every_page_working(monkeypatch) -> None:
         assert shown_step(at) == 3
         said = [e.value for e in [*at.warning, *at.caption]]
         assert any("cannot be reached" in t for t in said), said
+
+
+def test_a_flood_of_joins_from_one_session_stops_at_the_limit() -> None:
+    lecturer = run_app(step=6)
+    code, _ = _start_class(lecturer)
+    student = run_app(room=code)
+    for _ in range(class_room.MAX_TRIES + 3):  # leave and join again, over and over
+        for leave in [b for b in student.button if b.key == "class_leave"]:
+            leave.click().run()
+        student.query_params["room"] = code
+        student.run()
+    assert not student.exception
+    assert any("Too many tries to join" in w.value for w in student.warning)
+    assert room_store().followers(code) <= class_room.MAX_TRIES
+
+
+def _tries_app() -> None:
+    import streamlit as st
+
+    from flashviz.app.widgets.class_room import MAX_TRIES, within_tries
+
+    st.write(str([within_tries("answer", now=100.0) for _ in range(MAX_TRIES + 2)]))
+    st.write(str(within_tries("answer", now=161.0)))  # a minute later: allowed again
+
+
+def test_a_session_may_try_a_few_times_a_minute() -> None:
+    at = AppTest.from_function(_tries_app).run()
+    first, later = (m.value for m in at.markdown)
+    assert first == str([True] * class_room.MAX_TRIES + [False, False]) and later == "True"

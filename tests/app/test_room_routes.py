@@ -96,14 +96,17 @@ def test_a_hostile_query_is_a_bad_request(store: MemoryStore, query: str) -> Non
     assert _get(code, query)[0] == 400
 
 
-def test_a_follower_is_counted_on_its_beat_and_changes_nothing_else(store: MemoryStore) -> None:
+def test_a_beat_keeps_a_counted_follower_and_adds_no_made_up_one(store: MemoryStore) -> None:
     code, token = store.create()
     version = store.publish(code, token, {"step": "3"})
-    _get(code, f"after=0&follower={FOLLOWER}")
+    made_up = [f"{n:016x}" for n in range(300)]  # a script filling the room with beats
+    for follower in made_up:
+        assert _get(code, f"after=0&follower={follower}&beat=1")[0] == 409
     assert store.followers(code) == 0
-    _get(code, f"after=0&follower={FOLLOWER}&beat=1&step=9&lead={token}")
-    assert store.followers(code) == 1
-    state = store.state(code)
+    store.follow(code, FOLLOWER)  # the student's script run counted it
+    status, _ = _get(code, f"after=0&follower={FOLLOWER}&beat=1&step=9&lead={token}")
+    assert status == 200 and store.followers(code) == 1
+    state = store.state(code)  # nothing a follower sends changes the room
     assert state is not None and state.version == version and dict(state.params) == {"step": "3"}
 
 

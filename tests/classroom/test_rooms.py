@@ -136,6 +136,26 @@ def test_followers_are_counted_once_and_bounded(
     assert store.follow(code, "b") == 3 and store.followers(code) == 3  # a follower polls on
 
 
+def test_a_beat_keeps_a_counted_follower_and_adds_none(store: RoomStore) -> None:
+    code, _ = store.create()
+    assert store.beat(code, "made-up") is False and store.followers(code) == 0
+    store.follow(code, "a")
+    assert store.beat(code, "a") is True and store.followers(code) == 1
+    with pytest.raises(RoomError, match="does not exist"):
+        store.beat("ZZZZZ", "a")
+
+
+def test_a_lapsed_follower_is_not_kept_by_a_beat() -> None:
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    code, _ = store.create()
+    store.follow(code, "a")
+    now[0] += FOLLOWER_S + 1
+    assert store.beat(code, "a") is False and store.followers(code) == 0
+    store.follow(code, "a")  # the page's next run counts it again
+    assert store.followers(code) == 1
+
+
 def test_class_questions_one_answer_a_session_tallied_then_revealed(store: RoomStore) -> None:
     code, token = store.create()
     v = store.version(code)

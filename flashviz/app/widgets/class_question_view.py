@@ -16,7 +16,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from flashviz.app.widgets.charts import chart
-from flashviz.app.widgets.class_room import HIDDEN, Follow, Lead, role
+from flashviz.app.widgets.class_room import HIDDEN, Follow, Lead, role, within_tries
 from flashviz.app.widgets.safe_text import plain_message
 from flashviz.classroom.room import Question, RoomError
 from flashviz.classroom.store import room_store
@@ -48,6 +48,9 @@ def _reveal(lead: Lead) -> None:
 
 def _answer(follow: Follow, question: Question, choice: int | None) -> None:
     if choice is None:
+        return
+    if not within_tries("answer"):
+        st.session_state["_class_error"] = "Too many answers sent; wait a minute."
         return
     try:
         room_store().answer(follow.code, follow.session, question.id, choice)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import io
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,22 @@ class Follow:
     view: dict[str, str] = field(default_factory=dict)  # the lecturer's parameters applied
 
 
+MAX_TRIES = 6  # joins, and answers, one session may send a minute
+TRIES = "_class_tries"  # session state: kind -> times of the last tries
+
+
+def within_tries(kind: str, now: float | None = None) -> bool:
+    """Whether this session may try ``kind`` again (at most ``MAX_TRIES`` a minute): a
+    flood of joins or answers from one session stops here, before the store."""
+    now = time.monotonic() if now is None else now
+    tries = st.session_state.setdefault(TRIES, {}).setdefault(kind, [])
+    tries[:] = [t for t in tries if now - t < 60.0]
+    if len(tries) >= MAX_TRIES:
+        return False
+    tries.append(now)
+    return True
+
+
 def role() -> Lead | Follow | None:
     found = st.session_state.get(ROLE)
     return found if isinstance(found, Lead | Follow) else None
@@ -100,6 +117,10 @@ def _read_url() -> None:
     if leads and token is not None:
         del params[ROOM_PARAM]
         st.session_state[ROLE] = Lead(code, token, synced=False)
+        return
+    if not within_tries("join"):
+        del params[ROOM_PARAM]
+        _say("Too many tries to join a class; wait a minute. The app works on its own.")
         return
     follow = Follow(code, secrets.token_hex(8))
     try:
@@ -248,6 +269,8 @@ def class_panel(pages: dict[str, Any], current: Any) -> None:
     now = role()
     st.session_state[AHEAD] = FOLLOW_AHEAD if isinstance(now, Follow) else 0
     try:
+        if isinstance(now, Follow):
+            room_store().follow(now.code, now.session)  # counted again if it had lapsed
         if isinstance(now, Follow) and not now.exploring:  # every run shows the lecturer's
             view = _apply(now.code, pages, current, keep_room=True)
             now.seen = int(view.pop("version")) if view else None

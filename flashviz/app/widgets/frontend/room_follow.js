@@ -69,7 +69,7 @@ async function run(number) {
       continue;
     }
     if (status !== 200) {
-      log({ status });
+      log({ status }); // 404: the class ended; 409: no longer counted (a run counts again)
       S.trigger?.("changed", `ended.${Date.now()}`); // the script says the class ended
       await sleep(RETRY_MS);
       continue;
