@@ -7,9 +7,10 @@ followers wait on (``flashviz/app/room_routes.py``).
 
 import streamlit as st
 
-from flashviz.app.room_routes import ROUTES
 from flashviz.app.streamlit_version import stop_if_too_old
 
 stop_if_too_old()  # a Streamlit without st.App runs this file as the page: it says what to do
+
+from flashviz.app.room_routes import ROUTES  # noqa: E402
 
 app = st.App("flashviz/app/main.py", routes=ROUTES)
