@@ -1,6 +1,6 @@
 """flashviz: step through FlashAttention-2 tile by tile. Run: ``streamlit run app.py``.
 
-Thin on purpose: the server. Streamlit serves the app's script, ``flashviz/app/main.py``
+Thin on purpose: the server. Streamlit serves the app's script, ``flashviz/app/script/main.py``
 (page set-up and navigation; pages in ``flashviz/app/pages``), plus the route a class's
 followers wait on (``flashviz/app/room_routes.py``).
 """
@@ -13,4 +13,4 @@ stop_if_too_old()  # a Streamlit without st.App runs this file as the page: it s
 
 from flashviz.app.room_routes import ROUTES  # noqa: E402
 
-app = st.App("flashviz/app/main.py", routes=ROUTES)
+app = st.App("flashviz/app/script/main.py", routes=ROUTES)

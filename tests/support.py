@@ -38,7 +38,7 @@ from flashviz.core.masking import mask_offset
 from flashviz.core.reference import masked_scores, softmax_rows, softmax_weights
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
-APP_SCRIPT = ROOT / "flashviz" / "app" / "main.py"  # the script Streamlit runs for each session
+APP_SCRIPT = ROOT / "flashviz" / "app" / "script" / "main.py"  # run for each session
 
 
 def higher_precision(dtype: np.dtype) -> type[np.floating]:

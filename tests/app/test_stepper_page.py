@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,10 +13,10 @@ from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import build_trace
 from flashviz.lab.problem_spec import ProblemSpec
 from tests.app.step_view_driver import move, parts, slide, step_charts, step_title
-from tests.support import decode, spec
+from tests.support import APP_SCRIPT, decode, spec
 
 TIMEOUT = 60
-APP = str(Path(__file__).resolve().parents[2] / "flashviz" / "app" / "main.py")
+APP = str(APP_SCRIPT)
 
 
 def run_app(**params: object) -> AppTest:

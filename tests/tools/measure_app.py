@@ -15,7 +15,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SCRIPT = ROOT / "flashviz" / "app" / "main.py"
+APP_SCRIPT = ROOT / "flashviz" / "app" / "script" / "main.py"
 sys.path.insert(0, str(ROOT))
 APP = str(APP_SCRIPT)
 
