@@ -90,8 +90,55 @@ def _class_question(lecturer: Page, students: list[Page]) -> None:
         assert_no_exception(student)
 
 
-def test_students_follow_explore_and_answer_a_class_question(
-    lecture: tuple[Page, str, list[Page]],
+# The bar's parts, each inside its column: none cut off, none over another.
+BAR_PARTS = """() => [...document.querySelectorAll('.st-key-present_bar [data-testid=stColumn]')]
+  .map((c) => { const r = c.getBoundingClientRect();
+    return {x0: r.left, x1: r.right, text: c.innerText.trim(),
+            cut: [...c.querySelectorAll('p, button, h3')].some((e) => e.scrollWidth
+              > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== 'ellipsis')};
+  })"""
+
+
+def _presentation_with_a_live_tally(
+    lecturer: Page, code: str, students: list[Page], screenshots: Path
+) -> None:
+    """At a projector's 1280 x 720: the step bar says the class code and how many follow;
+    the revealed question's tally gives way to the charts; Ask puts a new question's live
+    tally in place of the bottom charts, legible from the back row; the students' answers
+    count in; Reveal colours the right one; Charts brings the charts back."""
+    lecturer.set_viewport_size({"width": 1280, "height": 720})
+    lecturer.locator("[data-testid=stSidebar]").get_by_text("Presentation mode").click()
+    bar = lecturer.locator(".st-key-present_bar")
+    bar.get_by_text(f"Class {code} · 2 following").wait_for(timeout=20_000)
+    parts = lecturer.evaluate(BAR_PARTS)
+    assert not any(p["cut"] for p in parts), parts
+    for left, right in itertools.pairwise(parts):
+        assert left["x1"] <= right["x0"] + 1, parts  # side by side, not over each other
+    assert max(p["x1"] for p in parts) <= 1280
+    bar.get_by_role("button", name="Charts").click()  # the question asked before: revealed
+    lecturer.wait_for_function("document.querySelectorAll('.fv-chart').length === 4")
+    bar.get_by_role("button", name="Ask").click()
+    tally = lecturer.locator(".js-plotly-plot").filter(has_text="answered")
+    tally.get_by_text("0 answered", exact=False).wait_for(timeout=20_000)
+    for n, student in enumerate(students):  # on their own stage, in place of the charts
+        student.locator("[class*='st-key-class_choice_'] [role=radiogroup] label").nth(n).click()
+        student.get_by_role("button", name="Send my answer").click()
+    tally.get_by_text("2 answered", exact=False).wait_for(timeout=20_000)  # live, unasked
+    assert lecturer.locator(".fv-chart").count() == 2  # the top row stays
+    assert chart_text_problems(lecturer, min_px=16.0) == []  # the back row reads the tally
+    assert chart_overlaps(lecturer) == []
+    box = tally.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 720 and box["width"] >= 1000
+    bar.get_by_role("button", name="Reveal").click()
+    tally.get_by_text("the right answer in green", exact=False).wait_for(timeout=20_000)
+    screenshot(lecturer, screenshots / "lecture_tally.png")
+    bar.get_by_role("button", name="Charts").click()
+    lecturer.wait_for_function("document.querySelectorAll('.fv-chart').length === 4")
+    assert_no_exception(lecturer)
+
+
+def test_students_follow_explore_answer_and_see_the_lecture_presented(
+    lecture: tuple[Page, str, list[Page]], screenshots: Path
 ) -> None:
     lecturer, code, students = lecture
     assert "lead=" not in lecturer.url and "room=" not in lecturer.url  # nothing to copy
@@ -131,6 +178,7 @@ def test_students_follow_explore_and_answer_a_class_question(
     explorer.get_by_role("button", name="Follow again").click()
     wait_for_heading(explorer, "Step 3 of", timeout_ms=20_000)
     _class_question(lecturer, students)
+    _presentation_with_a_live_tally(lecturer, code, students, screenshots)
 
 
 def test_a_room_link_that_does_not_exist_is_shown_literally(
@@ -173,62 +221,15 @@ def test_a_class_spans_two_processes_sharing_redis(
             student = _open(browser, f"{second}/?room={code}")
             wait_for_heading(student, "Step 2 of")
             lecturer.get_by_text("1 following").wait_for(timeout=15_000)
-            for k in (3, 4):
-                wait_until_settled(lecturer)
-                lecturer.get_by_role("button", name="Next").first.click()
-                wait_for_heading(lecturer, f"Step {k} of")
-                clicked = time.monotonic()
-                wait_for_heading(student, f"Step {k} of", timeout_ms=20_000)
-                assert time.monotonic() - clicked <= FOLLOW_S
+            wait_until_settled(lecturer)
+            lecturer.get_by_role("button", name="Next").first.click()
+            wait_for_heading(lecturer, "Step 3 of")
+            clicked = time.monotonic()
+            wait_for_heading(student, "Step 3 of", timeout_ms=20_000)
+            assert time.monotonic() - clicked <= FOLLOW_S
             assert_no_exception(student)
             assert_no_exception(lecturer)
         finally:
             for page in (lecturer, student):
                 if page is not None:
                     page.context.close()
-
-
-# The bar's parts, each inside its column: none cut off, none over another.
-BAR_PARTS = """() => [...document.querySelectorAll('.st-key-present_bar [data-testid=stColumn]')]
-  .map((c) => { const r = c.getBoundingClientRect();
-    return {x0: r.left, x1: r.right, text: c.innerText.trim(),
-            cut: [...c.querySelectorAll('p, button, h3')].some((e) => e.scrollWidth
-              > e.clientWidth + 1 && getComputedStyle(e).textOverflow !== 'ellipsis')};
-  })"""
-
-
-def test_a_lecture_in_presentation_mode_shows_the_class_and_a_live_tally(
-    lecture: tuple[Page, str, list[Page]], screenshots: Path
-) -> None:
-    """At a projector's 1280 x 720: the step bar says the class code and how many follow;
-    Ask puts the live tally in place of the bottom charts, legible from the back row; the
-    students' answers count in; Reveal colours the right one; Charts brings them back."""
-    lecturer, code, students = lecture
-    lecturer.set_viewport_size({"width": 1280, "height": 720})
-    lecturer.locator("[data-testid=stSidebar]").get_by_text("Presentation mode").click()
-    bar = lecturer.locator(".st-key-present_bar")
-    bar.get_by_text(f"Class {code} · 2 following").wait_for(timeout=20_000)
-    parts = lecturer.evaluate(BAR_PARTS)
-    assert not any(p["cut"] for p in parts), parts
-    for left, right in itertools.pairwise(parts):
-        assert left["x1"] <= right["x0"] + 1, parts  # side by side, not over each other
-    assert max(p["x1"] for p in parts) <= 1280
-    bar.get_by_role("button", name="Ask").click()
-    tally = lecturer.locator(".js-plotly-plot").filter(has_text="answered")
-    tally.get_by_text("0 answered", exact=False).wait_for(timeout=20_000)
-    for n, student in enumerate(students):
-        student.get_by_text("Class question:").wait_for(timeout=20_000)
-        student.locator("[class*='st-key-class_choice_'] [role=radiogroup] label").nth(n).click()
-        student.get_by_role("button", name="Send my answer").click()
-    tally.get_by_text("2 answered", exact=False).wait_for(timeout=20_000)  # live, unasked
-    assert lecturer.locator(".fv-chart").count() == 2  # the top row stays
-    assert chart_text_problems(lecturer, min_px=16.0) == []  # the back row reads the tally
-    assert chart_overlaps(lecturer) == []
-    box = tally.bounding_box()
-    assert box is not None and box["y"] + box["height"] <= 720 and box["width"] >= 1000
-    bar.get_by_role("button", name="Reveal").click()
-    tally.get_by_text("the right answer in green", exact=False).wait_for(timeout=20_000)
-    screenshot(lecturer, screenshots / "lecture_tally.png")
-    bar.get_by_role("button", name="Charts").click()
-    lecturer.wait_for_function("document.querySelectorAll('.fv-chart').length === 4")
-    assert_no_exception(lecturer)

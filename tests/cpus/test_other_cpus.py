@@ -1,11 +1,12 @@
-"""The core and figure tests pass whatever BLAS kernel and SIMD path the CPU selects.
+"""The core tests and the figure snapshot pass whatever BLAS kernel and SIMD path the CPU
+selects.
 
 The last bits of a matmul, an ``exp`` or a sum depend on the kernel OpenBLAS picks for the
-CPU and on the SIMD code NumPy dispatches to; another machine picks others. So the core and
-figure tests run again here, in a fresh process each, with OpenBLAS forced onto the kernels
-of other CPUs (``OPENBLAS_CORETYPE``) and with NumPy's AVX-512 code switched off
-(``NPY_DISABLE_CPU_FEATURES``): a test that compares such floats exactly, or a snapshot
-recorded on one machine, fails here.
+CPU and on the SIMD code NumPy dispatches to; another machine picks others. So the core
+tests and the figures' numbers run again here, in a fresh process each, with OpenBLAS
+forced onto the kernels of other CPUs (``OPENBLAS_CORETYPE``) and with NumPy's AVX-512 code
+switched off (``NPY_DISABLE_CPU_FEATURES``): a test that compares such floats exactly, or
+a snapshot recorded on one machine, fails here.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from tests.support import ROOT
 # three kernel families, AVX-512, AVX2 with fused multiply-add, SSE3 without it (Sandybridge's
 # AVX kernels would be a fourth, left out to keep the whole suite under 10 minutes).
 CORE_TYPES = {"Haswell": "avx2", "SkylakeX": "avx512f", "Prescott": "pni"}
-TESTS = ["tests/core", "tests/figures"]
+# The core's numbers, and the figures' numbers against the snapshot recorded on another CPU
+# (the other figure tests check structure, the same on every CPU).
+TESTS = ["tests/core", "tests/figures/test_snapshot.py", "tests/figures/test_figure_numbers.py"]
 
 
 def _cpu_flags() -> set[str]:
@@ -50,7 +53,7 @@ def _current_core() -> str:
 
 
 def _run_tests(env: dict[str, str], check: str) -> str:
-    """Run the core and figure tests with ``env``; ``check`` prints what the env selected."""
+    """Run ``TESTS`` with ``env``; ``check`` prints what the env selected."""
     # One OpenBLAS thread: the kernel family is what varies here (the main run covers
     # threaded sums), and a child beside the suite's workers would only oversubscribe.
     env = {**os.environ, "HYPOTHESIS_PROFILE": "dev", "OPENBLAS_NUM_THREADS": "1", **env}

@@ -16,13 +16,13 @@ from tests.classroom.redis_server import redis_server
 from tests.timing.test_load import _run
 from tests.tools.class_load_test import P95_BOUND_MS, run_class, servers
 
-FOLLOWERS, CLICKS = 20, 4
+FOLLOWERS, CLICKS = 16, 3
 
 
 @pytest.mark.timeout(240)
 def test_two_processes_sharing_redis_serve_one_class(tmp_path: Path) -> None:
     with redis_server(tmp_path) as rooms, servers(2, rooms) as urls:
-        result = _run(run_class(urls, FOLLOWERS, CLICKS, period_s=1.0, idle_s=1.0))
+        result = _run(run_class(urls, FOLLOWERS, CLICKS, period_s=0.7, idle_s=0.5))
     print(result.line())
     assert result.errors == []
     assert len(result.latencies_ms) == FOLLOWERS * CLICKS  # both processes' followers
