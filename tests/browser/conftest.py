@@ -78,11 +78,11 @@ SERVER_PIDS: dict[str, int] = {}  # URL -> PID of each running server (for CPU a
 
 
 @contextlib.contextmanager
-def streamlit_server(
-    script: Path = ROOT / "app.py", env: dict[str, str] | None = None
-) -> Iterator[str]:
-    """``streamlit run <script>`` on a free loopback port (``env`` added to this process's
-    environment); yields its URL, stops it by PID."""
+def _launched(
+    script: Path, env: dict[str, str] | None
+) -> Iterator[tuple[str, subprocess.Popen, IO[bytes]]]:
+    """``streamlit run <script>`` on a free loopback port, not yet waited for: (URL, process,
+    log); stops it by PID."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(script),
            "--server.headless", "true", "--server.port", str(port),
@@ -96,8 +96,7 @@ def streamlit_server(
         url = f"http://127.0.0.1:{port}"
         SERVER_PIDS[url] = proc.pid
         try:
-            _wait_healthy(url, proc, log)
-            yield url
+            yield url, proc, log
         finally:
             SERVER_PIDS.pop(url, None)
             proc.terminate()
@@ -105,6 +104,28 @@ def streamlit_server(
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def streamlit_servers(
+    count: int, script: Path = ROOT / "app.py", env: dict[str, str] | None = None
+) -> Iterator[list[str]]:
+    """``count`` servers of ``script`` (``env`` added to this process's environment), started
+    together, each waited for; yields their URLs."""
+    with contextlib.ExitStack() as stack:
+        started = [stack.enter_context(_launched(script, env)) for _ in range(count)]
+        for url, proc, log in started:
+            _wait_healthy(url, proc, log)
+        yield [url for url, _, _ in started]
+
+
+@contextlib.contextmanager
+def streamlit_server(
+    script: Path = ROOT / "app.py", env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """One server of ``script`` on a free loopback port; yields its URL."""
+    with streamlit_servers(1, script, env) as (url,):
+        yield url
 
 
 @pytest.fixture(scope="session")

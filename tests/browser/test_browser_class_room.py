@@ -23,7 +23,7 @@ import pytest
 from flashviz.classroom.store import URL_VARIABLE
 from tests.classroom.redis_server import redis_server
 
-from .conftest import streamlit_server
+from .conftest import streamlit_servers
 from .helpers import (
     assert_no_exception,
     chart_overlaps,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # A lecturer's click reaches a follower's screen within this, here beside the rest of the
 # suite on a loaded machine (about 0.1 s alone: the lecturer's run publishes the step, the
 # student's browser, waiting on the room, shows it from the steps it holds;
-# tests/timing/test_class_follow.py holds it to 1 s with nothing else running).
+# tests/timing/test_class_load.py holds followers to 1 s with nothing else running).
 FOLLOW_S = 2.5
 
 
@@ -205,11 +205,8 @@ def test_a_class_spans_two_processes_sharing_redis(
 ) -> None:
     """Two app processes pointed at one Redis (as behind the README's sticky proxy): the
     lecturer on one, a student on the other, who follows and is counted."""
-    with (
-        redis_server(tmp_path) as rooms,
-        streamlit_server(env={URL_VARIABLE: rooms}) as first,
-        streamlit_server(env={URL_VARIABLE: rooms}) as second,
-    ):
+    with redis_server(tmp_path) as rooms, streamlit_servers(2, env={URL_VARIABLE: rooms}) as urls:
+        first, second = urls
         lecturer = _open(browser, f"{first}/?step=2")
         student = None
         try:

@@ -30,8 +30,12 @@ PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger
          "split_kv": ("/split_kv?splitkv_heads=16", 4)}  # fmt: skip
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize("name", list(PAGES))
+# The stepper in both themes; each other page in one (their charts take the same theme).
+THEMED = [("stepper", "light"), ("stepper", "dark"), ("fa1", "dark"), ("debugger", "light"),
+          ("split_kv", "dark")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "scheme"), THEMED)
 def test_chart_text_is_large_and_contrasted_in_both_themes(
     browser: Browser,
     server_url: str,

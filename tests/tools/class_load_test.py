@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser.conftest import SERVER_PIDS, streamlit_server  # noqa: E402
+from tests.browser.conftest import SERVER_PIDS, streamlit_servers  # noqa: E402
 from tests.tools.load_test import (  # noqa: E402
     HEADING,
     Session,
@@ -337,8 +337,8 @@ async def _until(done: object, timeout_s: float) -> None:
 def servers(count: int, rooms_url: str | None) -> Iterator[list[str]]:
     """``count`` app processes, sharing ``rooms_url`` (Redis) when given."""
     env = {"FLASHVIZ_ROOMS_URL": rooms_url} if rooms_url else None
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(streamlit_server(env=env)) for _ in range(count)]
+    with streamlit_servers(count, env=env) as urls:
+        yield urls
 
 
 def main() -> None:
