@@ -99,6 +99,15 @@ BAR_PARTS = """() => [...document.querySelectorAll('.st-key-present_bar [data-te
   })"""
 
 
+BAR_OFFSET = """() => document.querySelector('.st-key-present_bar').getBoundingClientRect().top
+  - document.querySelector('[data-testid=stMainBlockContainer]').getBoundingClientRect().top"""
+# The lower half of the stage (the question in place of the charts) holds all it shows:
+# nothing scrolls inside it.
+FITS = """() => [...document.querySelectorAll('[data-testid=stVerticalBlock]')]
+  .filter((e) => e.scrollHeight > e.clientHeight + 2 && e.clientHeight > 200)
+  .map((e) => `${e.scrollHeight} > ${e.clientHeight}`)"""
+
+
 def _presentation_with_a_live_tally(
     lecturer: Page, code: str, students: list[Page], screenshots: Path
 ) -> None:
@@ -115,6 +124,10 @@ def _presentation_with_a_live_tally(
     for left, right in itertools.pairwise(parts):
         assert left["x1"] <= right["x0"] + 1, parts  # side by side, not over each other
     assert max(p["x1"] for p in parts) <= 1280
+    for student in students:  # a student's stage: the class in its bar, nothing above it
+        student_bar = student.locator(".st-key-present_bar")
+        student_bar.get_by_text(f"Following class {code}").wait_for(timeout=20_000)
+        assert student.evaluate(BAR_OFFSET) < 12  # px below the (letterboxed) stage's top
     bar.get_by_role("button", name="Charts").click()  # the question asked before: revealed
     lecturer.wait_for_function("document.querySelectorAll('.fv-chart').length === 4")
     bar.get_by_role("button", name="Ask").click()
@@ -132,6 +145,12 @@ def _presentation_with_a_live_tally(
     bar.get_by_role("button", name="Reveal").click()
     tally.get_by_text("the right answer in green", exact=False).wait_for(timeout=20_000)
     screenshot(lecturer, screenshots / "lecture_tally.png")
+    for student in students:  # each sees the result and the class's answers, on the stage
+        student.get_by_text(re.compile(r"^(Right: |Not this time: )")).wait_for(timeout=20_000)
+        student.locator(".js-plotly-plot").filter(has_text="the right answer").wait_for()
+        wait_until_settled(student)
+        assert student.evaluate(FITS) == []
+    assert lecturer.evaluate(FITS) == []
     bar.get_by_role("button", name="Charts").click()
     lecturer.wait_for_function("document.querySelectorAll('.fv-chart').length === 4")
     assert_no_exception(lecturer)

@@ -244,9 +244,9 @@ def presentation_body(ctx: FigureContext) -> None:
         theme=theme_name(), texts=functools.partial(stage_texts, row=row),
         texts_key=("present", row),
     )  # fmt: skip
-    now = in_class()  # a class's lecturer: its code, count and question in the bar
+    now = in_class()  # a class: its code (the lecturer's: count and question) in the bar
     lead = now if isinstance(now, Lead) else None
-    widths = [320, 235, 215, 125, 235, 105] if lead else [380, 420, 270, 130]
+    widths = [320, 235, 215, 125, 235, 105] if now else [380, 420, 270, 130]
     with st.container(key=presentation.STEP_BAR):
         bar, heading, *klass, theme, leave = st.columns(widths, vertical_alignment="center")
         with bar:
@@ -255,9 +255,10 @@ def presentation_body(ctx: FigureContext) -> None:
             )
         with heading:
             step_view.heading(w, functools.partial(step_heading, ctx))
-        if lead:
+        if now:
             with klass[0]:
-                class_badge(lead)
+                class_badge(now)
+        if lead:
             with klass[1]:
                 presentation_class_button(lead, lambda: ctx.trace)
         with theme:
@@ -273,7 +274,7 @@ def presentation_body(ctx: FigureContext) -> None:
                 if isinstance(now, Lead):
                     presentation_tally(now, presentation.CHART_HEIGHT)
                 else:
-                    presentation_answer(now)
+                    presentation_answer(now, presentation.CHART_HEIGHT)
             continue
         for col, name in zip(st.columns(2), names, strict=True):
             with col, st.container(height=presentation.CHART_HEIGHT + 4, border=False):

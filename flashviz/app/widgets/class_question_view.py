@@ -60,12 +60,12 @@ def _answer(follow: Follow, question: Question, choice: int | None) -> None:
     st.session_state.setdefault(ANSWERED, {})[question.id] = choice
 
 
-def _tally(code: str, question: Question, key: str) -> None:
+def _tally(code: str, question: Question, key: str, height: int = 320) -> None:
     tally = room_store().tally(code)
     if tally is None or tally.question.id != question.id:
         return
     right = question.right if tally.question.revealed else None
-    chart(tally_figure(question.choices, tally.counts, right), key=key)
+    chart(tally_figure(question.choices, tally.counts, right, height=height), key=key)
 
 
 @st.fragment(run_every=TALLY_S)
@@ -142,15 +142,19 @@ def _lead_view(lead: Lead, load: Callable[[], Trace]) -> None:
     _live_tally(lead)
 
 
-def presentation_answer(follow: Follow) -> None:
-    """A following student's stage: the question in place of the bottom charts."""
+RESULT_PX = 110  # a student's stage: the question and the result above the class's tally
+
+
+def presentation_answer(follow: Follow, height: int) -> None:
+    """A following student's stage: the question in place of the bottom charts, within
+    ``height`` px."""
     try:
-        _student_view(follow)
+        _student_view(follow, tally_height=height - RESULT_PX)
     except RoomError as err:
         st.caption(plain_message(err))
 
 
-def _student_view(follow: Follow) -> None:
+def _student_view(follow: Follow, tally_height: int = 320) -> None:
     state = room_store().state(follow.code)
     if state is None or state.question is None or follow.exploring:
         return
@@ -165,7 +169,7 @@ def _student_view(follow: Follow) -> None:
             st.success(f"Right: {plain_message(right)}")
         else:
             st.error(f"Not this time: the answer is {plain_message(right)}")
-        _tally(follow.code, question, key=f"class_result_{question.id}")
+        _tally(follow.code, question, key=f"class_result_{question.id}", height=tally_height)
     elif sent is None:
         choice = st.radio("Your answer", range(len(question.choices)), index=None,
                           format_func=lambda i: question.choices[i],

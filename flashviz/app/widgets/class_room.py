@@ -186,9 +186,16 @@ def _follower_count(lead: Lead) -> None:
     st.markdown(f"**{count}** following")
 
 
+def class_badge(now: Lead | Follow) -> None:
+    """Presentation mode's step bar: the room code and, for its lecturer, how many follow."""
+    if isinstance(now, Lead):
+        _lead_badge(now)
+    else:
+        st.markdown(f"Following class **{now.code}**")
+
+
 @st.fragment(run_every=COUNT_S)
-def class_badge(lead: Lead) -> None:
-    """The room code and the follower count, for presentation mode's step bar."""
+def _lead_badge(lead: Lead) -> None:
     try:
         count: int | str = room_store().followers(lead.code)
     except RoomError:
@@ -293,8 +300,10 @@ def class_panel(pages: dict[str, Any], current: Any) -> None:
             st.button("Follow", on_click=_join, args=(typed,), key="class_join")
     if isinstance(now, Follow):
         state = "exploring on your own" if now.exploring else "following the lecturer"
-        st.info(f"Following class {now.code}: {state}.", icon=":material/groups:")
-        _wait_on_room(now)
+        if st.query_params.get("present") != "true":  # presentation mode: in the step bar
+            st.info(f"Following class {now.code}: {state}.", icon=":material/groups:")
+        with st.sidebar:  # mounted where it takes no room on the page (hidden on a stage)
+            _wait_on_room(now)
 
 
 def publish_view() -> None:
