@@ -1,0 +1,128 @@
+"""Masks as FlexAttention defines them: ``mask_mod(b, h, q_idx, kv_idx) -> visible``.
+
+A mask function takes the batch and head indices and NumPy index arrays of queries and
+keys (any shapes that broadcast: a column of query rows against a row of key columns) and
+returns booleans, True where query ``q_idx`` may see key ``kv_idx``. The built-in ones
+follow PyTorch's FlexAttention and attention-gym; a user's own Python function of the
+same signature works the same way, and ``and_masks`` / ``or_masks`` combine them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from flashviz.core.masking import causal_offset
+
+Index = Any  # an integer or a NumPy integer array
+MaskMod = Callable[[Index, Index, Index, Index], Any]
+
+
+def causal(n_q: int | None = None, n_k: int | None = None, align: str = "top_left") -> MaskMod:
+    """Query r sees key c iff ``c <= r + offset``: offset 0 ("top_left", PyTorch's
+    ``is_causal``) or ``n_k - n_q`` ("bottom_right", flash-attn >= 2.1, which needs the
+    sizes)."""
+    if align not in ("top_left", "bottom_right"):
+        raise ValueError(f"align must be 'top_left' or 'bottom_right', not {align!r}")
+    if align == "bottom_right" and (n_q is None or n_k is None):
+        raise ValueError("a bottom-right causal mask needs n_q and n_k")
+    offset = causal_offset(n_q or 0, n_k or 0, align)
+
+    def causal_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        return kv_idx <= q_idx + offset
+
+    return causal_mask
+
+
+def sliding_window(window: int, causal: bool = True) -> MaskMod:
+    """Keys at most ``window`` positions before the query (and, when not causal, after it)."""
+    _positive("window", window, allow_zero=True)
+
+    def sliding_window_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        near = np.abs(q_idx - kv_idx) <= window
+        return near & (kv_idx <= q_idx) if causal else near
+
+    return sliding_window_mask
+
+
+def prefix_lm(prefix_len: int) -> MaskMod:
+    """Every query sees the first ``prefix_len`` keys (the prefix, bidirectional), and the
+    keys up to itself (causal) after them."""
+    _positive("prefix_len", prefix_len, allow_zero=True)
+
+    def prefix_lm_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        return (kv_idx < prefix_len) | (kv_idx <= q_idx)
+
+    return prefix_lm_mask
+
+
+def document(offsets: Sequence[int]) -> MaskMod:
+    """Packed sequences: ``offsets`` are the documents' starts (the first is 0, increasing);
+    a query sees the keys of its own document only. Combine with ``causal()`` for causal
+    documents."""
+    starts = np.asarray(offsets, dtype=np.int64)
+    if starts.ndim != 1 or starts.size == 0 or starts[0] != 0 or np.any(np.diff(starts) <= 0):
+        raise ValueError("offsets must start at 0 and increase")
+
+    def document_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        doc_q = np.searchsorted(starts, q_idx, side="right")
+        doc_kv = np.searchsorted(starts, kv_idx, side="right")
+        return doc_q == doc_kv
+
+    return document_mask
+
+
+def chunked(chunk: int) -> MaskMod:
+    """Local attention in fixed chunks: a query sees the keys of its own chunk of ``chunk``
+    positions. Combine with ``causal()`` for causal chunks (as Llama 4 does)."""
+    _positive("chunk", chunk)
+
+    def chunked_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        return (q_idx // chunk) == (kv_idx // chunk)
+
+    return chunked_mask
+
+
+def global_tokens(n_global: int, window: int, causal: bool = True) -> MaskMod:
+    """The first ``n_global`` tokens see and are seen by every token; the others see a
+    sliding ``window``."""
+    _positive("n_global", n_global, allow_zero=True)
+    local = sliding_window(window, causal=causal)
+
+    def global_tokens_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        return (q_idx < n_global) | (kv_idx < n_global) | local(b, h, q_idx, kv_idx)
+
+    return global_tokens_mask
+
+
+def and_masks(*mods: MaskMod) -> MaskMod:
+    """Visible where every mask is (no mask: everything visible)."""
+
+    def and_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        seen: Any = True
+        for mod in mods:
+            seen = seen & mod(b, h, q_idx, kv_idx)
+        return seen
+
+    return and_mask
+
+
+def or_masks(*mods: MaskMod) -> MaskMod:
+    """Visible where any mask is (no mask: nothing visible)."""
+
+    def or_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
+        seen: Any = False
+        for mod in mods:
+            seen = seen | mod(b, h, q_idx, kv_idx)
+        return seen
+
+    return or_mask
+
+
+def _positive(name: str, value: int, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '>= 1'}, got {value}")
