@@ -53,4 +53,7 @@ def test_the_package_folders_are_the_layers_and_the_readme_names_each() -> None:
     for layer in LAYERS:
         assert f"\n  {layer}/ " in tree, f"the README's tree has no line for {layer}/"
     top = sorted(p.name for p in (ROOT / "flashviz").glob("*.py"))
-    assert top == ["__init__.py", "bench.py"], top  # the top of the package stays small
+    assert top == ["__init__.py", "bench.py", "masks.py"], top  # the top stays small
+    for module in top[1:]:
+        head = tree.split("\n  core/", 1)[0]  # the package's own lines, before its layers
+        assert f"{module} " in head, f"the README's tree does not name {module}"
