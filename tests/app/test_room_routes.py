@@ -49,11 +49,13 @@ def test_a_moved_room_answers_at_once_with_its_view(store: MemoryStore) -> None:
     assert body == {"version": version, "params": {"n_q": "24", "step": "3"}}
 
 
-def test_a_waiting_follower_hears_of_the_lecturers_click_at_once(store: MemoryStore) -> None:
+def test_a_waiting_follower_hears_of_the_lecturers_click_at_once(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, token = store.create()
     version = store.publish(code, token, {"step": "3"})
     threading.Timer(0.1, store.publish, (code, token, {"step": "4"})).start()
-    room_routes.HOLD_S = 5.0
+    monkeypatch.setattr(room_routes, "HOLD_S", 5.0)
     started = time.perf_counter()
     status, body = _get(code, f"after={version}&follower={FOLLOWER}")
     assert status == 200 and body["params"] == {"step": "4"}

@@ -50,17 +50,22 @@ def _open(browser: Browser, url: str) -> Page:
     return page
 
 
+def _start_class(lecturer: Page) -> str:
+    """The lecturer, at step 2, starts a class from the sidebar; returns its code."""
+    wait_for_heading(lecturer, "Step 2 of")
+    lecturer.locator("[data-testid=stSidebar]").get_by_text("Class", exact=True).click()
+    lecturer.get_by_role("button", name="Start a class").click()
+    lecturer.get_by_text(re.compile(r"^Class code [A-Z0-9]{5}$")).wait_for(timeout=30_000)
+    return lecturer.get_by_text(re.compile(r"^Class code ")).inner_text().split()[-1]
+
+
 @pytest.fixture
 def lecture(browser: Browser, server_url: str) -> Iterator[tuple[Page, str, list[Page]]]:
     """A lecturer at step 2 with a class started, and two students following it."""
     lecturer = _open(browser, f"{server_url}/?step=2")
     pages = [lecturer]
     try:
-        wait_for_heading(lecturer, "Step 2 of")
-        lecturer.locator("[data-testid=stSidebar]").get_by_text("Class", exact=True).click()
-        lecturer.get_by_role("button", name="Start a class").click()
-        lecturer.get_by_text(re.compile(r"^Class code [A-Z0-9]{5}$")).wait_for(timeout=30_000)
-        code = lecturer.get_by_text(re.compile(r"^Class code ")).inner_text().split()[-1]
+        code = _start_class(lecturer)
         students = [_open(browser, f"{server_url}/?room={code}") for _ in range(2)]
         pages += students
         for student in students:
@@ -238,11 +243,7 @@ def test_a_class_spans_two_processes_sharing_redis(
         lecturer = _open(browser, f"{first}/?step=2")
         student = None
         try:
-            wait_for_heading(lecturer, "Step 2 of")
-            lecturer.locator("[data-testid=stSidebar]").get_by_text("Class", exact=True).click()
-            lecturer.get_by_role("button", name="Start a class").click()
-            lecturer.get_by_text(re.compile(r"^Class code [A-Z0-9]{5}$")).wait_for(timeout=30_000)
-            code = lecturer.get_by_text(re.compile(r"^Class code ")).inner_text().split()[-1]
+            code = _start_class(lecturer)
             student = _open(browser, f"{second}/?room={code}")
             wait_for_heading(student, "Step 2 of")
             lecturer.get_by_text("1 following").wait_for(timeout=15_000)

@@ -2,11 +2,12 @@
 
 No browser: each session speaks Streamlit's own protocol, as ``load_test.py`` does. The
 lecturer opens the stepper, presses "Start a class", then clicks Next every ``--period``
-seconds. Each follower opens ``?room=<code>`` and behaves as a browser does: it reruns every
-fragment the server asks to rerun on a timer (``auto_rerun``), at its interval, and records
-when the step heading of each new step arrives. A click's latency for a follower is from the
-lecturer's click being sent to that follower receiving the new step's heading and charts
-(one script run sends them together).
+seconds. Each follower opens ``?room=<code>`` and then behaves as its browser's
+``room_follow.js`` and ``step_view.js`` do: it waits on the room's route over HTTP; a new
+step its step panel holds is shown at once (the time the route's answer arrives), and
+told to the server when its window runs short; anything else reruns its script (the time
+the new step's heading arrives). A click's latency for a follower is from the lecturer's
+click being sent to that moment.
 
 With ``--servers 2`` and ``--redis URL`` two app processes share the rooms through Redis:
 the lecturer and half the followers on the first, the other half on the second.
@@ -36,8 +37,7 @@ from urllib.parse import urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
+from websockets.asyncio.client import ClientConnection
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -49,6 +49,7 @@ from tests.tools.load_test import (  # noqa: E402
     Session,
     percentile,
     server_cpu_s,
+    stream,
 )
 
 P95_BOUND_MS = 1000.0
@@ -141,10 +142,7 @@ class Follower:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open(self) -> None:
-        ws_url = self.url.replace("http://", "ws://") + "/_stcore/stream"
-        self._ws = await connect(
-            ws_url, subprotocols=[Subprotocol("streamlit")], max_size=None, compression=None
-        )
+        self._ws = await stream(self.url)
         self.query = f"room={self.code}"
         await self._ws.send(_rerun(self.query).SerializeToString())
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._wait())]

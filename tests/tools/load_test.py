@@ -114,6 +114,13 @@ def _read(msg: ForwardMsg, run: Run) -> None:
             run.markdown.append(el.markdown.body)
 
 
+def stream(url: str) -> connect:
+    """Streamlit's websocket of the app at ``url`` (``http://...``), opened as its frontend
+    opens it: await it, or use it as an async context manager."""
+    ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
+    return connect(ws_url, subprotocols=[Subprotocol("streamlit")], max_size=None, compression=None)
+
+
 async def script_run(ws: Any, msg: BackMsg, timeout_s: float = RUN_TIMEOUT_S) -> Run:
     """Send a BackMsg and collect ForwardMsgs until the script run finishes."""
     await ws.send(msg.SerializeToString())
@@ -133,7 +140,7 @@ class Session:
     """One simulated student: a websocket to the server, the stepper on its own problem."""
 
     def __init__(self, url: str, n: int) -> None:
-        self.url = url.replace("http://", "ws://") + "/_stcore/stream"
+        self.url = url
         self.n = n
         self.query = PROBLEM.format(n=n)
         self.page_hash: str | None = None
@@ -146,9 +153,7 @@ class Session:
         self._ws: ClientConnection | None = None
 
     async def __aenter__(self) -> Session:
-        self._ws = await connect(
-            self.url, subprotocols=[Subprotocol("streamlit")], max_size=None, compression=None
-        )
+        self._ws = await stream(self.url)
         msg = BackMsg()
         msg.rerun_script.query_string = self.query + "&step=0"
         run = await self._run(msg)
@@ -199,10 +204,7 @@ class Session:
 
 async def open_page(url: str, page: str, query: str, timeout_s: float = RUN_TIMEOUT_S) -> Run:
     """Open ``<url>/<page>?<query>`` as a new browser tab does: a session of its own, one run."""
-    ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
-    async with connect(
-        ws_url, subprotocols=[Subprotocol("streamlit")], max_size=None, compression=None
-    ) as ws:
+    async with stream(url) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string = query
         msg.rerun_script.page_name = page

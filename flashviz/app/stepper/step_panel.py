@@ -246,6 +246,7 @@ def presentation_body(ctx: FigureContext) -> None:
     )  # fmt: skip
     now = in_class()  # a class: its code (the lecturer's: count and question) in the bar
     lead = now if isinstance(now, Lead) else None
+    question = None if now is None else presented_question(now.code)  # on the stage
     widths = [320, 235, 215, 125, 235, 105] if now else [380, 420, 270, 130]
     with st.container(key=presentation.STEP_BAR):
         bar, heading, *klass, theme, leave = st.columns(widths, vertical_alignment="center")
@@ -260,16 +261,15 @@ def presentation_body(ctx: FigureContext) -> None:
                 class_badge(now)
         if lead:
             with klass[1]:
-                presentation_class_button(lead, lambda: ctx.trace)
+                presentation_class_button(lead, lambda: ctx.trace, question)
         with theme:
             theme_switch(presentation.THEME_SWITCH)  # the sidebar's is hidden here
         presentation.leave_button(leave)
     with st.container(key=presentation.STRIP, height=presentation.STRIP_PX, border=False):
         step_view.text(w, "strip")  # a fixed height: one line or two, nothing below moves
     mirror_url([STEP])
-    asked = now is not None and presented_question(now.code) is not None
     for names in (("tile_map", "tile"), ("stats", "accumulator")):
-        if asked and now is not None and names[0] == "stats":  # the class question instead
+        if question and now and names[0] == "stats":  # the class question instead
             with st.container(height=presentation.CHART_HEIGHT + 4, border=False):
                 if isinstance(now, Lead):
                     presentation_tally(now, presentation.CHART_HEIGHT)

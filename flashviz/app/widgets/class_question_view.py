@@ -98,9 +98,11 @@ def _hide(question_id: int) -> None:
     st.session_state[HIDDEN] = question_id
 
 
-def presentation_class_button(lead: Lead, load: Callable[[], Trace]) -> None:
-    """The step bar's one class button: Ask, then Reveal, then Hide the tally."""
-    question = presented_question(lead.code)
+def presentation_class_button(
+    lead: Lead, load: Callable[[], Trace], question: Question | None
+) -> None:
+    """The step bar's one class button for the ``question`` on the stage (``presented_question``):
+    Ask, then Reveal, then back to the Charts."""
     if question is None:
         st.button("Ask", on_click=_ask, args=(lead, load), key="class_ask_present",
                   icon=":material/quiz:", help="Ask the class about the next step")  # fmt: skip
