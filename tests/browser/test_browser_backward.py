@@ -43,7 +43,15 @@ def _charts(page: Page) -> dict[str, list[str]]:
     return dict(page.evaluate(TEXTS))
 
 
+SHOWN = """(title) => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(g => g.checkVisibility({visibilityProperty: true}))
+  .some(g => (g.querySelector('.gtitle')?.textContent || '').startsWith(title))"""
+
+
 def _chart(page: Page, title: str) -> list[str]:
+    """The texts of the chart titled ``title...``, once it is drawn: on a busy machine the
+    page's charts are redrawn one after another."""
+    page.wait_for_function(SHOWN, arg=title, timeout=30_000)
     (found,) = [texts for t, texts in _charts(page).items() if t.startswith(title)]
     return found
 
