@@ -40,6 +40,16 @@ def wait_for_heading(page: Page, text: str, timeout_ms: int = 30_000) -> None:
     )
 
 
+# The tile map's K/V label of the charts that are shown (the step's K/V block).
+SHOWN_TILE_LABEL = """
+() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(c => c.checkVisibility({visibilityProperty: true}))
+  .flatMap(c => [...c.querySelectorAll('.annotation-text')])
+  .map(t => t.textContent.replaceAll('\\u200b', ''))
+  .find(t => t.startsWith('K')) || ''
+"""
+
+
 def step_heading(page: Page) -> str:
     """The text of the stepper's "Step k of n: ..." heading ('' when none is shown)."""
     return page.evaluate(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.conftest import streamlit_server
-from tests.browser.helpers import wait_for_charts, wait_for_heading
+from tests.browser.helpers import SHOWN_TILE_LABEL, wait_for_charts, wait_for_heading
 from tests.tools.measure_latency import FLOOR_APP, side_by_side, step_heading
 
 if TYPE_CHECKING:
@@ -31,14 +31,6 @@ RATIO_BOUND = 1.0  # the charts: at most the minimal page's time
 KEY_RATIO_BOUND = 0.5  # arrow keys "well under" it
 PAGE_RATIO_BOUND = 0.5  # the whole visible page settled: within half the minimal page's time
 
-# The tile map's K/V label and the heading's K/V block, of the charts that are shown.
-SHOWN_TILE_LABEL = """
-() => [...document.querySelectorAll('.js-plotly-plot')]
-  .filter(c => c.checkVisibility({visibilityProperty: true}))
-  .flatMap(c => [...c.querySelectorAll('.annotation-text')])
-  .map(t => t.textContent.replaceAll('\\u200b', ''))
-  .find(t => t.startsWith('K')) || ''
-"""
 SERVER_STEP = "new URL(location.href).searchParams.get('step')"
 
 
