@@ -12,7 +12,10 @@ Public API:
 - ``record_backward_trace``: the backward for one head, recording every step;
 - ``split_kv_attention``: split-KV decoding (Flash-Decoding), the keys split into chunks
   whose partial results are merged by ``merge_states`` (``merge_outputs`` for (o, lse));
-- ``flashviz.costs``: FLOPs, on-chip bytes, HBM traffic, memory saving.
+- ``flashviz.costs``: FLOPs, on-chip bytes, HBM traffic, memory saving;
+- ``flashviz.masks``: FlexAttention's ``mask_mod`` functions and ``create_block_mask``, which
+  every function above except split-KV takes (``mask_mod=`` or ``block_mask=``), with
+  grouped-query attention (k and v with fewer heads than q).
 """
 
 import numpy as np
@@ -32,7 +35,9 @@ from flashviz.core.backward_trace import (
     BwdWriteStep,
     record_backward_trace,
 )
+from flashviz.core.block_mask import BlockMask
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
+from flashviz.core.masks import MaskMod
 from flashviz.core.merge import State, merge_outputs, merge_states
 from flashviz.core.reference import attention_reference, naive_attention
 from flashviz.core.split_kv import DEFAULT_SPLIT_BLOCK_KV, SplitPartial, split_kv_attention
@@ -52,6 +57,8 @@ def record_trace(
     scale: float | None = None,
     precision: str | None = None,
     bug: str | None = None,
+    mask_mod: MaskMod | None = None,
+    block_mask: BlockMask | None = None,
 ) -> Trace:
     """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
 
@@ -70,6 +77,8 @@ def record_trace(
         scale=scale,
         precision=precision,
         hooks=bug_hooks(bug),
+        mask_mod=mask_mod,
+        block_mask=block_mask,
     )
 
 

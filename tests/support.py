@@ -55,16 +55,19 @@ def assert_matches_reference(
     scale: float | None = None,
     causal: bool = False,
     causal_align: str = "bottom_right",
+    mask: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Check o and lse of an implementation run on q, k, v (their dtype) against the rule."""
+    """Check o and lse of an implementation run on q, k, v (their dtype) against the rule.
+    ``mask``: visible entries (broadcasting against the scores), in place of the causal one;
+    k and v have q's heads (repeat them for grouped-query attention)."""
     dtype = q.dtype
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
     offset = mask_offset(q.shape[-2], k.shape[-2], causal, causal_align)
     hp = higher_precision(dtype)
-    s_ref = masked_scores(q, k, scale=scale, offset=offset, dtype=hp)
+    s_ref = masked_scores(q, k, scale=scale, offset=offset, dtype=hp, mask=mask)
     o_ref, lse_ref = softmax_rows(s_ref, v)
     o_naive, lse_naive = softmax_rows(
-        masked_scores(q, k, scale=scale, offset=offset, dtype=dtype.type), v
+        masked_scores(q, k, scale=scale, offset=offset, dtype=dtype.type, mask=mask), v
     )
     eps = float(np.finfo(dtype).eps)
     s_max = float(np.abs(s_ref[np.isfinite(s_ref)]).max(initial=0.0))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flashviz.core.backward_step import attn_bwd_inner, row_delta
+from flashviz.core.block_mask import BlockMask
 from flashviz.core.checks import (
     check_grad_output,
     check_saved,
@@ -28,7 +29,8 @@ from flashviz.core.checks import (
     check_tiled_problem,
 )
 from flashviz.core.flash import flash_attention
-from flashviz.core.masking import TileKind, tile_kind, tile_kind_grid, visible
+from flashviz.core.masking import TileKind
+from flashviz.core.masks import MaskMod
 from flashviz.core.problem import TiledProblem
 
 
@@ -56,7 +58,7 @@ class BwdTileStep(BwdStep):
 
     i: int
     rows: range
-    tile_kind: TileKind  # "full" or "partial" (crosses the causal diagonal)
+    tile_kind: TileKind  # "full" (the mask not evaluated) or "partial" (evaluated entry by entry)
     s: np.ndarray  # (bq, bkv) scaled, masked scores, recomputed
     p: np.ndarray  # (bq, bkv) P = exp(s - L_i), recomputed from the saved L
     dp: np.ndarray  # (bq, bkv) dO_i V_j^T
@@ -95,10 +97,6 @@ class BackwardTrace(TiledProblem):
     def tile_steps(self) -> list[BwdTileStep]:
         return [s for s in self.steps if isinstance(s, BwdTileStep)]
 
-    def tile_kinds(self) -> np.ndarray:
-        """(n_q blocks, n_kv blocks) array of "full" / "partial" / "skipped"."""
-        return tile_kind_grid(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
-
 
 def record_backward_trace(
     q: np.ndarray,
@@ -113,16 +111,19 @@ def record_backward_trace(
     scale: float | None = None,
     o: np.ndarray | None = None,
     lse: np.ndarray | None = None,
+    mask_mod: MaskMod | None = None,
+    block_mask: BlockMask | None = None,
 ) -> BackwardTrace:
     """Run FlashAttention-2's backward on one head (q, do (n_q, d), k, v (n_k, d)) and
     record each step, in the inputs' precision (float32 or float64).
 
     ``o`` and ``lse``: the forward's saved output and logsumexp; None (both): run
-    ``flash_attention`` with the same arguments first.
+    ``flash_attention`` with the same arguments first. Masks as ``record_trace``'s.
     """
     problem = check_tiled_problem(
         q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
-        causal_align=causal_align, scale=scale, two_d=True,
+        causal_align=causal_align, scale=scale, two_d=True, mask_mod=mask_mod,
+        block_mask=block_mask,
     )  # fmt: skip
     check_scores_fit(problem.q, problem.k, problem.v, problem.scale, problem.q.dtype.type)
     do_ = check_grad_output(problem, do)
@@ -133,13 +134,14 @@ def record_backward_trace(
             problem.q, problem.k, problem.v, block_q=problem.block_q,
             block_kv=problem.block_kv, causal=problem.causal,
             causal_align=problem.causal_align, scale=problem.scale,
+            block_mask=problem.block_mask,
         )  # fmt: skip
     o_, lse_ = check_saved(problem, o, lse)
     return _record(problem, o_, lse_, do_)
 
 
 def _record(problem: TiledProblem, o: np.ndarray, lse: np.ndarray, do: np.ndarray) -> BackwardTrace:
-    q, k, v, scale, offset = problem.q, problem.k, problem.v, problem.scale, problem.offset
+    q, k, v, scale = problem.q, problem.k, problem.v, problem.scale
     delta = row_delta(do, o)  # (n_q,)
     steps: list[BwdStep] = [BwdStep("delta", -1, range(0))]
     dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
@@ -152,7 +154,7 @@ def _record(problem: TiledProblem, o: np.ndarray, lse: np.ndarray, do: np.ndarra
             r = slice(rows.start, rows.stop)
             new = attn_bwd_inner(
                 dk_j, dv_j, q[r], k_j, v_j, do[r], lse[r], delta[r],
-                scale=scale, visible=visible(rows, cols, offset),
+                scale=scale, visible=problem.tile_visible(i, j),
             )  # fmt: skip
             dq[r] += new.dq_add
             adds[i] += 1
@@ -163,7 +165,7 @@ def _record(problem: TiledProblem, o: np.ndarray, lse: np.ndarray, do: np.ndarra
                     cols,
                     i,
                     rows,
-                    tile_kind(rows, cols, offset),
+                    problem.tile_kind(i, j),
                     new.s_ij,
                     new.p_ij,
                     new.dp_ij,
@@ -183,4 +185,5 @@ def _record(problem: TiledProblem, o: np.ndarray, lse: np.ndarray, do: np.ndarra
     return BackwardTrace(
         q, k, v, scale, problem.causal, problem.causal_align, problem.block_q,
         problem.block_kv, steps, do=do, o=o, lse=lse, delta=delta, dq=dq, dk=dk, dv=dv,
+        **problem.mask_fields(),
     )  # fmt: skip

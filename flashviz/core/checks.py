@@ -10,9 +10,13 @@ import numbers
 
 import numpy as np
 
+from flashviz.core.block_mask import BlockMask, create_block_mask
+from flashviz.core.masks import MaskMod
 from flashviz.core.problem import Problem, TiledProblem
 
 CAUSAL_ALIGNS = ("bottom_right", "top_left")
+DEFAULT_BLOCK_Q = 128  # a tiled run's block sizes when the caller gives none
+DEFAULT_BLOCK_KV = 512
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -28,8 +32,12 @@ def _as_float_array(name: str, x: object) -> np.ndarray:
     return arr
 
 
-def check_qkv(q: object, k: object, v: object, *, two_d: bool = False) -> tuple[np.ndarray, ...]:
-    """Check shapes, dtypes and finiteness of q (..., n_q, d), k and v (..., n_k, d)."""
+def check_qkv(
+    q: object, k: object, v: object, *, two_d: bool = False, grouped: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Check shapes, dtypes and finiteness of q (..., n_q, d), k and v (..., n_k, d). k and v
+    have q's leading dims, or with ``grouped`` (grouped-query attention) fewer heads in the
+    last one, a divisor of q's."""
     arrays = [_as_float_array(name, x) for name, x in (("q", q), ("k", k), ("v", v))]
     q_, k_, v_ = arrays
     rank = "(n, d)" if two_d else "(..., n, d)"
@@ -50,20 +58,33 @@ def check_qkv(q: object, k: object, v: object, *, two_d: bool = False) -> tuple[
                 f"{name} must have head dim d = {d} like q (shape (..., n_k, {d})), "
                 f"got shape {arr.shape}"
             )
-        if arr.shape[:-2] != q_.shape[:-2]:
+        if arr.shape[:-2] != q_.shape[:-2] and not (
+            grouped and _grouped(q_.shape[:-2], arr.shape[:-2])
+        ):
+            gqa = ", or fewer heads dividing q's (grouped-query attention)" if grouped else ""
             raise ValueError(
                 f"{name} must have the same leading (batch, head) dims as q "
-                f"{q_.shape[:-2]}, got shape {arr.shape}"
+                f"{q_.shape[:-2]}{gqa}, got shape {arr.shape}"
             )
-    if v_.shape[-2] != k_.shape[-2]:
+    if v_.shape[:-1] != k_.shape[:-1]:
         raise ValueError(
-            f"v must have as many rows as k (n_k = {k_.shape[-2]}), got shape {v_.shape}"
+            f"v must have as many rows as k (and its heads): k {k_.shape}, v {v_.shape}"
         )
     for name, arr in zip("qkv", arrays, strict=True):
         if not np.isfinite(arr).all():
             bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
             raise ValueError(f"{name} must be finite, got {bad} NaN or Inf entries")
     return q_, k_, v_
+
+
+def _grouped(q_lead: tuple[int, ...], kv_lead: tuple[int, ...]) -> bool:
+    """K/V leading dims of grouped-query attention: q's, with a head count that divides q's."""
+    return (
+        len(q_lead) == len(kv_lead) >= 1
+        and q_lead[:-1] == kv_lead[:-1]
+        and kv_lead[-1] >= 1
+        and q_lead[-1] % kv_lead[-1] == 0
+    )
 
 
 def check_scale(scale: float | None, d: int) -> float:
@@ -109,12 +130,13 @@ def max_abs_score(q: np.ndarray, k: np.ndarray, dtype: type[np.floating]) -> flo
     time (O(chunk) memory, never the n_q x n_k matrix); inf if it overflows ``dtype``."""
     q2 = np.asarray(q, dtype=dtype).reshape(-1, q.shape[-2], q.shape[-1])
     k2 = np.asarray(k, dtype=dtype).reshape(-1, k.shape[-2], k.shape[-1])
+    group = q2.shape[0] // k2.shape[0]  # query heads per K/V head (grouped-query attention)
     rows = max(1, _SCORE_CHUNK // max(1, k2.shape[1]))
     best = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
         for h in range(q2.shape[0]):
             for r in range(0, q2.shape[1], rows):
-                top = float(np.abs(q2[h, r : r + rows] @ k2[h].T).max(initial=0.0))
+                top = float(np.abs(q2[h, r : r + rows] @ k2[h // group].T).max(initial=0.0))
                 if not np.isfinite(top):  # inf, or NaN from inf - inf in a partial sum
                     return float("inf")
                 best = max(best, top)
@@ -210,12 +232,60 @@ def check_problem(
     *,
     causal: object,
     two_d: bool = False,
+    mask_mod: object = None,
+    block_mask: object = None,
+    grouped: bool = False,
 ) -> Problem:
     """Validate everything an attention call shares: the arrays, the scale (resolved) and
-    the mask. ``two_d``: one head, q (n_q, d), k and v (n_k, d)."""
-    q_, k_, v_ = check_qkv(q, k, v, two_d=two_d)
+    the mask (causal, or FlexAttention's ``mask_mod`` or ``block_mask``: ``flashviz.masks``).
+    ``two_d``: one head, q (n_q, d), k and v (n_k, d); ``grouped``: k and v may have fewer
+    heads (grouped-query attention)."""
+    q_, k_, v_ = check_qkv(q, k, v, two_d=two_d, grouped=grouped)
     causal_, align = check_causal(causal), check_causal_align(causal_align)
-    return Problem(q_, k_, v_, check_scale(scale, q_.shape[-1]), causal_, align)
+    mod, heads = _check_mask(q_, k_, causal_, mask_mod, block_mask)
+    return Problem(
+        q_, k_, v_, check_scale(scale, q_.shape[-1]), causal_, align, mask_mod=mod,
+        mask_heads=heads,
+    )  # fmt: skip
+
+
+def _check_mask(
+    q: np.ndarray, k: np.ndarray, causal: bool, mask_mod: object, block_mask: object
+) -> tuple[MaskMod | None, tuple[int, int]]:
+    """The mask function and the (B, H) it varies over, from at most one of ``causal``,
+    ``mask_mod`` and ``block_mask``; a block mask must fit q and k."""
+    given = [
+        name for name, x in (("mask_mod", mask_mod), ("block_mask", block_mask)) if x is not None
+    ]
+    if causal and given:
+        raise ValueError(f"pass causal=True or {given[0]}, not both (causal() is a mask_mod)")
+    if len(given) == 2:
+        raise ValueError("pass mask_mod or block_mask, not both")
+    if mask_mod is not None:
+        if not callable(mask_mod):
+            raise ValueError(f"mask_mod must be a function (b, h, q_idx, kv_idx), got {mask_mod!r}")
+        return mask_mod, (1, 1)
+    if block_mask is None:
+        return None, (1, 1)
+    if not isinstance(block_mask, BlockMask):
+        raise ValueError(
+            f"block_mask must be a BlockMask (flashviz.masks.create_block_mask), got "
+            f"{type(block_mask).__name__}"
+        )
+    n = (q.shape[-2], k.shape[-2])
+    if block_mask.seq_lengths != n:
+        raise ValueError(
+            f"block_mask was built for (n_q, n_k) = {block_mask.seq_lengths}, the inputs have {n}"
+        )
+    lead = q.shape[:-2]
+    batches, heads = block_mask.shape[:2]
+    want = (int(np.prod(lead[:-1], dtype=np.int64)), lead[-1] if lead else 1)
+    if batches not in (1, want[0]) or heads not in (1, want[1]):
+        raise ValueError(
+            f"block_mask has (B, H) = {(batches, heads)}: each must be 1 (None, the same for "
+            f"all) or q's, {want}"
+        )
+    return block_mask.mask_mod, (batches, heads)
 
 
 def check_tiled_problem(
@@ -229,11 +299,39 @@ def check_tiled_problem(
     causal_align: str,
     scale: float | None,
     two_d: bool = False,
+    mask_mod: object = None,
+    block_mask: object = None,
+    grouped: bool = False,
 ) -> TiledProblem:
-    """``check_problem``, and block sizes that are positive integers."""
-    p = check_problem(q, k, v, scale, causal_align, causal=causal, two_d=two_d)
-    block_q, block_kv = check_blocks(block_q=block_q, block_kv=block_kv)
-    return TiledProblem(p.q, p.k, p.v, p.scale, p.causal, p.causal_align, block_q, block_kv)
+    """``check_problem``, and block sizes that are positive integers; a ``mask_mod`` gets
+    its block mask (one for all heads), and a ``block_mask`` must have the run's tiles.
+    Block sizes of None are the block mask's, else 128 and 512."""
+    p = check_problem(
+        q, k, v, scale, causal_align, causal=causal, two_d=two_d, mask_mod=mask_mod,
+        block_mask=block_mask, grouped=grouped,
+    )  # fmt: skip
+    if isinstance(block_mask, BlockMask):
+        block_q = block_mask.block_size[0] if block_q is None else block_q
+        block_kv = block_mask.block_size[1] if block_kv is None else block_kv
+    block_q, block_kv = check_blocks(
+        block_q=DEFAULT_BLOCK_Q if block_q is None else block_q,
+        block_kv=DEFAULT_BLOCK_KV if block_kv is None else block_kv,
+    )
+    tiles: BlockMask | None = None
+    if isinstance(block_mask, BlockMask):
+        if block_mask.block_size != (block_q, block_kv):
+            raise ValueError(
+                f"block_mask has tiles of {block_mask.block_size}, the run (block_q, block_kv) "
+                f"= {(block_q, block_kv)}: build it with block_size=({block_q}, {block_kv}), "
+                "or leave the block sizes out"
+            )
+        tiles = block_mask
+    elif p.mask_mod is not None:
+        tiles = create_block_mask(p.mask_mod, None, None, p.n_q, p.n_k, (block_q, block_kv))
+    return TiledProblem(
+        p.q, p.k, p.v, p.scale, p.causal, p.causal_align, block_q, block_kv,
+        mask_mod=p.mask_mod, mask_heads=p.mask_heads, block_mask=tiles,
+    )  # fmt: skip
 
 
 def check_like(name: str, x: object, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -293,10 +391,12 @@ def _check_saved_rows(prob: Problem, o: np.ndarray, lse: np.ndarray) -> None:
     picks = np.unique(np.linspace(0, rows - 1, num=min(SAVED_ROWS_CHECKED, rows)).round())
     eps = float(np.finfo(prob.q.dtype).eps)
     for h, r in (divmod(int(i), n_q) for i in picks):
-        q_r, k_h = q3[h, r].astype(np.float64), k3[h].astype(np.float64)
+        q_r, k_h = q3[h, r].astype(np.float64), k3[h // prob.group].astype(np.float64)
+        v_h = v3[h // prob.group]
         s = prob.scale * (k_h @ q_r)  # (n_k,)
-        if prob.offset is not None:  # row r sees key c iff c <= r + offset
-            s[max(0, r + prob.offset + 1) :] = -np.inf
+        row_seen = prob.entries_visible(range(r, r + 1), range(prob.n_k), h)  # (1, n_k)
+        if row_seen is not None:
+            s = np.where(row_seen[0], s, -np.inf)
         where = f"row {r}" + (f" of head {h}" if q3.shape[0] > 1 else "")
         seen = np.isfinite(s)
         # the scores' terms: each s_rc rounds d products of size |q_r| . |k_c|
@@ -306,7 +406,7 @@ def _check_saved_rows(prob: Problem, o: np.ndarray, lse: np.ndarray) -> None:
         else:
             p = np.exp(s - s.max())  # (n_k,)
             want_lse = float(s.max() + np.log(p.sum()))
-            want_o = p @ v3[h].astype(np.float64) / p.sum()  # (d,)
+            want_o = p @ v_h.astype(np.float64) / p.sum()  # (d,)
         got_lse = float(lse2[h, r])
         tol = (SAVED_ULPS + d) * eps * size
         if np.isneginf(got_lse) != np.isneginf(want_lse) or abs(got_lse - want_lse) > tol:
@@ -316,7 +416,7 @@ def _check_saved_rows(prob: Problem, o: np.ndarray, lse: np.ndarray) -> None:
                 "flash_attention returned for the same q, k, v, scale and mask"
             )
         err = float(np.abs(o3[h, r] - want_o).max())
-        if err > 2 * tol * float(np.abs(v3[h]).max()):
+        if err > 2 * tol * float(np.abs(v_h).max()):
             raise ValueError(
                 f"o does not belong to q, k and v with these arguments: {where} is off by "
                 f"{err:.3g} from its recomputed value; pass the o and lse that "

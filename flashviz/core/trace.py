@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 
+from flashviz.core.block_mask import BlockMask
 from flashviz.core.checks import check_scores_fit, check_tiled_problem
 from flashviz.core.inner_step import FA2, UpdateHooks, attn_fwd_inner, finalize, initial_state
-from flashviz.core.masking import TileKind, tile_kind, tile_kind_grid, visible
+from flashviz.core.masking import TileKind
+from flashviz.core.masks import MaskMod
 from flashviz.core.precision import Precision, get_precision, store
 from flashviz.core.problem import TiledProblem
 
@@ -55,7 +57,7 @@ class TileStep(Step):
 
     j: int
     cols: range
-    tile_kind: TileKind  # "full" or "partial" (crosses the causal diagonal)
+    tile_kind: TileKind  # "full" (the mask not evaluated) or "partial" (evaluated entry by entry)
     s: np.ndarray  # (bq, bkv) scaled, masked scores; masked entries are -inf
     p: np.ndarray  # (bq, bkv) P~ = exp(s - m)
     m_prev: np.ndarray  # (bq,)
@@ -108,10 +110,6 @@ class Trace(TiledProblem):
     def tile_steps(self) -> list[TileStep]:
         return [s for s in self.steps if isinstance(s, TileStep)]
 
-    def tile_kinds(self) -> np.ndarray:
-        """(n_q blocks, n_kv blocks) array of "full" / "partial" / "skipped"."""
-        return tile_kind_grid(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
-
 
 def record_steps(
     q: np.ndarray,
@@ -125,8 +123,14 @@ def record_steps(
     scale: float | None = None,
     precision: str | None = None,
     hooks: UpdateHooks = FA2,
+    mask_mod: MaskMod | None = None,
+    block_mask: BlockMask | None = None,
 ) -> Trace:
     """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
+
+    The mask: ``causal``, or a FlexAttention ``mask_mod`` or ``block_mask`` (B = H = 1) as
+    in ``flash_attention``; a tile step records its kind (full or partial) and the steps
+    skip the empty tiles.
 
     ``precision`` (see ``flashviz.core.precision.PRECISIONS``; None: the inputs' own dtype)
     rounds q, k, v to its storage type and keeps the state in its state type; ``hooks``
@@ -135,7 +139,8 @@ def record_steps(
     """
     problem = check_tiled_problem(
         q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
-        causal_align=causal_align, scale=scale, two_d=True,
+        causal_align=causal_align, scale=scale, two_d=True, mask_mod=mask_mod,
+        block_mask=block_mask,
     )  # fmt: skip
     return record_problem(problem, precision=precision, hooks=hooks)
 
@@ -152,7 +157,7 @@ def record_problem(
         raise TypeError(f"hooks must be an UpdateHooks, got {type(hooks).__name__}")
     q_, k_, v_ = (store(x, prec) for x in (problem.q, problem.k, problem.v))
     _check_range(q_, k_, v_, problem.scale, prec)
-    n_q, d, offset = problem.n_q, problem.d, problem.offset
+    n_q, d = problem.n_q, problem.d
     dtype = prec.state.type
     scale_ = dtype(problem.scale)
     p_dtype = prec.storage if prec.rounds_p else None
@@ -175,7 +180,7 @@ def record_problem(
                     k_j,
                     v_j,
                     scale=scale_,
-                    visible=visible(rows, cols, offset),
+                    visible=problem.tile_visible(i, j),
                     p_dtype=p_dtype,
                     hooks=hooks,
                 )
@@ -186,7 +191,7 @@ def record_problem(
                     rows,
                     j,
                     cols,
-                    tile_kind(rows, cols, offset),
+                    problem.tile_kind(i, j),
                     new.s_ij,
                     new.p_ij,
                     m_i,
@@ -207,7 +212,7 @@ def record_problem(
 
     return Trace(
         q_, k_, v_, float(scale_), problem.causal, problem.causal_align, problem.block_q,
-        problem.block_kv, prec.name, hooks, steps, o=o, lse=lse,
+        problem.block_kv, prec.name, hooks, steps, o=o, lse=lse, **problem.mask_fields(),
     )  # fmt: skip
 
 

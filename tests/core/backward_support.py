@@ -37,14 +37,18 @@ def assert_gradients_match(
     scale: float | None = None,
     causal: bool = False,
     causal_align: str = "bottom_right",
+    mask: np.ndarray | None = None,
+    group: int = 1,
 ) -> dict[str, tuple[float, float]]:
     """Check (dq, dk, dv) computed on q, k, v, do (their dtype) against the rule; returns
-    each gradient's (error, tolerance)."""
+    each gradient's (error, tolerance). ``mask``: visible entries in place of the causal
+    one; ``group`` > 1: k and v are given repeated to q's heads (grouped-query attention)
+    and dk, dv are sums over each group of query heads, as are their references and terms."""
     dtype = q.dtype
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
     offset = mask_offset(q.shape[-2], k.shape[-2], causal, causal_align)
     hp = higher_precision(dtype)
-    kw = dict(scale=scale, offset=offset)
+    kw = dict(scale=scale, offset=offset, mask=mask)
     ref = softmax_gradients(q, k, v, do, dtype=hp, **kw)
     naive = softmax_gradients(q, k, v, do, dtype=dtype.type, **kw)
     eps = float(np.finfo(dtype).eps)
@@ -59,6 +63,7 @@ def assert_gradients_match(
         abs(scale) * np.swapaxes(ds_moves, -1, -2) @ q_,
         np.swapaxes(p, -1, -2) @ do_,
     )
+    ref, naive, terms = (_group_sums(x, group) for x in (ref, naive, terms))
     out = {}
     for name, got, r, n, t in zip(NAMES, grads, ref, naive, terms, strict=True):
         assert got.shape == r.shape and got.dtype == dtype, (name, got.shape, got.dtype)
@@ -67,3 +72,12 @@ def assert_gradients_match(
         assert err <= tol, f"{name} error {err:.3e} > tolerance {tol:.3e}"
         out[name] = (err, tol)
     return out
+
+
+def _group_sums(grads: tuple[np.ndarray, ...], group: int) -> tuple[np.ndarray, ...]:
+    """(dq, dk, dv) per query head with dk and dv summed over each group of ``group`` heads."""
+    dq, dk, dv = grads
+    if group == 1:
+        return grads
+    summed = (x.reshape(*x.shape[:-3], -1, group, *x.shape[-2:]).sum(axis=-3) for x in (dk, dv))
+    return (dq, *summed)

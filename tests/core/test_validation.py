@@ -69,7 +69,7 @@ def test_bad_arrays(call, mutate, error, pattern):
 def test_mismatched_leading_dims():
     q, k, v = ok()
     with pytest.raises(ValueError, match=r"k must have the same leading \(batch, head\) dims"):
-        flash_attention(q[None].repeat(2, 0), k[None], v[None])
+        flash_attention(q[None].repeat(3, 0), k[None].repeat(2, 0), v[None].repeat(2, 0))
 
 
 @pytest.mark.parametrize("call", ENTRY_POINTS)
