@@ -124,6 +124,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--block-q", type=int, default=DEFAULT_BLOCK_Q)
     parser.add_argument("--block-kv", type=int, default=DEFAULT_BLOCK_KV)
     parser.add_argument("--causal", action="store_true", help="apply a causal mask")
+    parser.add_argument(
+        "--window",
+        type=int,
+        metavar="W",
+        help="a causal sliding window of W keys (flashviz.masks.sliding_window) instead: the "
+        "tiled run skips the empty tiles of its block mask, naive attention masks entry by entry",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -153,6 +160,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.backward and args.gpu:
         parser.error("--backward is a CPU benchmark; the GPU sweep has no backward")
+    if args.window is not None and (args.causal or args.backward or args.gpu):
+        parser.error("--window is a CPU forward benchmark, causal already: drop --causal, "
+                     "--backward and --gpu")  # fmt: skip
+    if args.window is not None and args.window < 0:
+        parser.error("--window must be 0 or more")
     return args
 
 
@@ -171,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         causal=args.causal,
         repeat=args.repeat,
         seed=args.seed,
+        **({} if args.window is None else {"window": args.window}),
         measure_one=measure_backward if args.backward else measure,
         desc="CPU backward sweep" if args.backward else "CPU sweep",
     )

@@ -109,6 +109,22 @@ def test_cli_backward_with_gpu_is_refused():
     assert bench.parse_args(["--backward"]).backward and not bench.parse_args([]).backward
 
 
+def test_a_sliding_window_is_timed_under_the_same_mask_for_both(capsys):
+    """--window: the tiled run with the window's block mask, naive attention with its mask,
+    both checked against the float64 reference under it (errors of a few ulps, where the
+    wrong mask would be off by the order of the values)."""
+    assert bench.main(["--n", "96", "--d", "8", "--window", "10", "--block-q", "16",
+                       "--block-kv", "16", "--repeat", "1"]) == 0  # fmt: skip
+    row = capsys.readouterr().out.splitlines()[-1].split()
+    assert row[:2] == ["96", "8"]
+    assert float(row[-1]) < 1e-5 and float(row[-2]) < 1e-5  # naive's and flash's errors
+    for args, message in ((["--window", "8", "--causal"], "causal already"),
+                          (["--window", "-1"], "0 or more")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            bench.parse_args(args)
+        assert message in capsys.readouterr().err
+
+
 def test_gpu_flag_without_gpu_says_why_and_still_writes_the_csv(tmp_path):
     out = tmp_path / "gpu.csv"
     run = subprocess.run(

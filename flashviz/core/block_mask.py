@@ -36,6 +36,7 @@ class BlockMask:
     block_size: tuple[int, int]  # (block_q, block_kv)
     seq_lengths: tuple[int, int]  # (n_q, n_k)
     mask_mod: MaskMod
+    seen: np.ndarray  # (B, H, Q blocks, K/V blocks) int64: visible entries of each tile
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -117,6 +118,7 @@ def create_block_mask(
     batches, heads = B or 1, H or 1
     q_blocks, kv_blocks = num_blocks(n_q, block_q), num_blocks(n_k, block_kv)
     kinds = np.empty((batches, heads, q_blocks, kv_blocks), dtype=np.int8)
+    seen_counts = np.empty((batches, heads, q_blocks, kv_blocks), dtype=np.int64)
     kv_idx = np.arange(n_k)[None, :]
     starts = np.arange(0, n_k, block_kv)
     for b in range(batches):
@@ -134,4 +136,5 @@ def create_block_mask(
                 kinds[b, h, i] = np.where(
                     visible == 0, EMPTY, np.where(visible == size, FULL, PARTIAL)
                 )
-    return BlockMask(kinds, (block_q, block_kv), (n_q, n_k), mask_mod)
+                seen_counts[b, h, i] = visible
+    return BlockMask(kinds, (block_q, block_kv), (n_q, n_k), mask_mod, seen_counts)

@@ -5,6 +5,10 @@ FlashAttention-1 (FA1 Algorithm 1) keeps K/V blocks outside and reads/writes O, 
 every tile; FlashAttention-2 (FA2 Algorithm 1) keeps Q blocks outside and writes O, L once.
 Byte counts take ``itemsize`` bytes per element (4 for float32).
 
+Under a FlexAttention block mask (``block_mask_costs``): useful FLOPs count the visible
+pairs, executed FLOPs the full and partial tiles, and the full tiles save the mask's
+evaluation.
+
 The backward: standard attention's backward (FA1 Algorithm 3) reads the stored P and writes
 dP and dS to HBM; FA2's backward (FA2 Algorithm 2) zeroes dQ in HBM, forms D, recomputes P
 from the saved logsumexp, keeps dK_j, dV_j on chip and adds to dQ_i in HBM at every tile.
@@ -15,7 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from flashviz.core.backward_trace import BwdLoadStep, BwdStep, BwdTileStep, BwdWriteStep
+from flashviz.core.block_mask import EMPTY, FULL, PARTIAL, BlockMask
 from flashviz.core.masking import kv_blocks_for, mask_offset, tile_schedule, visible_counts
 from flashviz.core.trace import LoadStep, Step, TileStep, WriteStep
 
@@ -323,3 +330,42 @@ def backward_memory_saved(n_q: int, n_k: int, itemsize: int = 4) -> int:
     """Bytes per head the backward does without by recomputing P: the n_q x n_k matrix P
     that standard attention stores in the forward for its backward."""
     return n_q * n_k * itemsize
+
+
+@dataclass(frozen=True)
+class MaskCosts:
+    """What a block mask's tiles cost and save, summed over its (B, H) (one head's for a
+    mask the same for all)."""
+
+    useful_flops: int  # 4 d per visible (query, key) pair
+    executed_flops: int  # 4 d per entry of every full or partial tile (masked entries too)
+    dense_flops: int  # 4 d n_q n_k: every tile computed, none skipped
+    mask_evaluations: int  # entries of the partial tiles: the mask evaluated entry by entry
+    evaluations_saved: int  # entries of the full tiles: computed without evaluating it
+    full_tiles: int
+    partial_tiles: int
+    empty_tiles: int  # never visited
+    hbm: HbmTraffic  # FA2's: Q_i once, K_j and V_j per visited tile, O_i and L_i once
+
+
+def block_mask_costs(block_mask: BlockMask, d: int, itemsize: int = 4) -> MaskCosts:
+    """The forward's costs under ``block_mask`` with head dimension ``d``."""
+    (n_q, n_k), (block_q, block_kv) = block_mask.seq_lengths, block_mask.block_size
+    rows = np.diff(np.append(np.arange(0, n_q, block_q), n_q))  # (Q blocks,) rows of each
+    cols = np.diff(np.append(np.arange(0, n_k, block_kv), n_k))  # (K/V blocks,)
+    entries = rows[:, None] * cols[None, :]  # (Q blocks, K/V blocks) entries of each tile
+    kinds = block_mask.kinds  # (B, H, Q blocks, K/V blocks)
+    visited = kinds != EMPTY
+    heads = kinds.shape[0] * kinds.shape[1]
+    reads = heads * n_q * d + 2 * d * int((visited * cols).sum())
+    return MaskCosts(
+        useful_flops=4 * d * int(block_mask.seen.sum()),
+        executed_flops=4 * d * int((visited * entries).sum()),
+        dense_flops=4 * d * n_q * n_k * heads,
+        mask_evaluations=int(((kinds == PARTIAL) * entries).sum()),
+        evaluations_saved=int(((kinds == FULL) * entries).sum()),
+        full_tiles=int((kinds == FULL).sum()),
+        partial_tiles=int((kinds == PARTIAL).sum()),
+        empty_tiles=int((kinds == EMPTY).sum()),
+        hbm=HbmTraffic(reads * itemsize, heads * n_q * (d + 1) * itemsize),
+    )

@@ -20,7 +20,9 @@ import numpy as np
 from tqdm import tqdm
 
 from flashviz.core.accuracy import max_error
+from flashviz.core.block_mask import create_block_mask
 from flashviz.core.flash import DEFAULT_BLOCK_KV, DEFAULT_BLOCK_Q, flash_attention
+from flashviz.core.masks import sliding_window
 from flashviz.core.measurement import CpuResult
 from flashviz.core.reference import attention_reference, naive_attention
 
@@ -58,18 +60,25 @@ def measure(
     causal: bool = False,
     repeat: int = 3,
     seed: int = 0,
+    window: int | None = None,
 ) -> CpuResult:
-    """Time and measure naive and tiled attention at one size, on the same inputs."""
+    """Time and measure naive and tiled attention at one size, on the same inputs. With
+    ``window``, both under FlexAttention's causal ``sliding_window(window)``: the tiled run
+    with its block mask (built once, before the timing), naive attention with the mask."""
     rng = np.random.default_rng(seed)
     q, k, v = (rng.standard_normal((n, d)).astype(dtype) for _ in range(3))
+    mod = None if window is None else sliding_window(window)
+    blocks = None if mod is None else create_block_mask(mod, None, None, n, n, (block_q, block_kv))
 
     def naive() -> tuple[np.ndarray, np.ndarray]:
-        return naive_attention(q, k, v, causal=causal)
+        return naive_attention(q, k, v, causal=causal, mask_mod=mod)
 
     def flash() -> tuple[np.ndarray, np.ndarray]:
-        return flash_attention(q, k, v, block_q=block_q, block_kv=block_kv, causal=causal)
+        return flash_attention(
+            q, k, v, block_q=block_q, block_kv=block_kv, causal=causal, block_mask=blocks
+        )
 
-    o_ref, _ = attention_reference(q, k, v, causal=causal)
+    o_ref, _ = attention_reference(q, k, v, causal=causal, mask_mod=mod)
     return compare(n, d, naive, flash, lambda out: max_error(out[0], o_ref), repeat)
 
 
