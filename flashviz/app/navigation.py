@@ -14,6 +14,7 @@ from flashviz.app.pages import (
     fa1,
     gpu,
     inside_kernel,
+    masks,
     precision,
     split_kv,
 )
@@ -24,6 +25,7 @@ PAGES: list[tuple[Callable[[], None], str, str, str]] = [
     (backward.render, "Backward pass", "backward", ":material/undo:"),
     (fa1.render, "FA1 vs FA2", "fa1", ":material/swap_horiz:"),
     (causal.render, "Causal alignment", "causal", ":material/change_history:"),
+    (masks.render, "Masks", "masks", ":material/grid_view:"),
     (debugger.render, "Online-softmax debugger", "debugger", ":material/bug_report:"),
     (precision.render, "Precision", "precision", ":material/tune:"),
     (split_kv.render, "Split-KV decoding", "split_kv", ":material/call_split:"),

@@ -11,29 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
 
-from flashviz.core.masking import block_range
 from flashviz.figures.grid import figure, panel_axes, row_layout
+from flashviz.figures.mask_cells import cell_legend, mask_heatmap, tick_step, tile_outlines
 from flashviz.figures.style import (
     CHANGED,
     CURRENT,
     DONE,
-    SKIPPED,
     base_layout,
-    with_numbers,
 )
-from flashviz.figures.tile_map import legend_squares, outline
+from flashviz.figures.tile_map import legend_squares
 from flashviz.lab.alignment import Alignment
 
-SEEN = "#4D4D4D"  # dark grey: query r sees key c
-MASKED = "#EDEDED"  # light grey: masked
-KIND_STYLE = {
-    "full": {"color": DONE, "width": 3},
-    "partial": {"color": CURRENT, "width": 3},
-    "skipped": {"color": SKIPPED, "width": 2, "dash": "dash"},
-}
 EMPTY_ROW_FILL = "rgba(213, 94, 0, 0.35)"  # CHANGED (vermillion), translucent
 
 
@@ -42,33 +32,6 @@ def _offset_text(a: Alignment) -> str:
         return "c \u2264 r"
     sign = "+" if a.offset > 0 else "\u2212"
     return f"c \u2264 r {sign} {abs(a.offset)}"
-
-
-def _tick_step(n: int) -> int:
-    """Integer ticks, about a dozen along an axis of n cells."""
-    return max(1, -(-n // 12))
-
-
-def _tile_shapes(a: Alignment, x: str, y: str) -> list[dict]:
-    thin = max(a.kinds.shape) > 16  # many tiles: thinner outlines
-    shapes = []
-    for (i, j), kind in np.ndenumerate(a.kinds):
-        rows, cols = block_range(i, a.block_q, a.n_q), block_range(j, a.block_kv, a.n_k)
-        line = KIND_STYLE[kind]
-        shapes.append(
-            {
-                "type": "rect",
-                "name": f"{kind} tile",
-                "xref": x,
-                "yref": y,
-                "x0": cols.start - 0.5,
-                "x1": cols.stop - 0.5,
-                "y0": rows.start - 0.5,
-                "y1": rows.stop - 0.5,
-                "line": {**line, "width": 1.5} if thin else line,
-            }
-        )
-    return shapes
 
 
 def _empty_rows_shape(a: Alignment, x: str, y: str) -> list[dict]:
@@ -92,30 +55,8 @@ def _empty_rows_shape(a: Alignment, x: str, y: str) -> list[dict]:
     ]
 
 
-def _mask_heatmap(a: Alignment, x: str, y: str) -> dict:
-    return {
-        "type": "heatmap",
-        "z": a.mask.astype(np.int8),
-        "xaxis": x,
-        "yaxis": y,
-        "zmin": 0,
-        "zmax": 1,
-        "colorscale": [[0.0, MASKED], [0.5, MASKED], [0.5, SEEN], [1.0, SEEN]],
-        "showscale": False,
-        **({"xgap": 1, "ygap": 1} if max(a.mask.shape) <= 32 else {}),
-        "name": a.label,
-        "showlegend": False,
-        "hovertemplate": "query r = %{y}, key c = %{x}: sees = %{z}<extra></extra>",
-        **with_numbers(a.mask.size, fmt="d"),
-    }
-
-
 LEGEND: list[tuple[str, dict[str, Any]]] = [
-    ("r sees c", {"color": SEEN}),
-    ("masked", {"color": MASKED, "line": {"color": "#999999", "width": 1}}),
-    ("full tile", outline(DONE, 3)),
-    ("partial tile (diagonal)", outline(CURRENT, 3)),
-    ("skipped tile", outline(SKIPPED, 3)),
+    *cell_legend("partial tile (diagonal)", "skipped tile"),
     ("row that sees no key", {"color": EMPTY_ROW_FILL, "line": {"color": CHANGED}}),
 ]
 
@@ -131,14 +72,16 @@ def alignment_map_figure(views: Sequence[Alignment], height: int = 620) -> go.Fi
     data, shapes = [], []
     for k, a in enumerate(views):
         x, y = panel_axes(k)
-        data.append(_mask_heatmap(a, x, y))
-        shapes += _empty_rows_shape(a, x, y) + _tile_shapes(a, x, y)
+        data.append(mask_heatmap(a.mask, x, y, a.label))
+        shapes += _empty_rows_shape(a, x, y) + tile_outlines(
+            a.kinds, (a.block_q, a.block_kv), (a.n_q, a.n_k), x, y
+        )
         axis = {"showgrid": False, "zeroline": False}
         layout[f"xaxis{x[1:]}"].update(
             title={"text": "key c"},
             range=[-0.5, a.n_k - 0.5],
             constrain="domain",
-            dtick=_tick_step(a.n_k),
+            dtick=tick_step(a.n_k),
             **axis,
         )
         layout[f"yaxis{y[1:]}"].update(
@@ -146,7 +89,7 @@ def alignment_map_figure(views: Sequence[Alignment], height: int = 620) -> go.Fi
             range=[a.n_q - 0.5, -0.5],
             scaleanchor=x,
             constrain="domain",
-            dtick=_tick_step(a.n_q),
+            dtick=tick_step(a.n_q),
             **axis,
         )
     n_q, n_k = views[0].n_q, views[0].n_k

@@ -81,7 +81,7 @@ def test_a_typed_row_is_quoted_literally_in_its_error() -> None:
     assert at.text_area(key="dbg_text").max_chars == 131_072
 
 
-PAGES = ["causal", "debugger", "fa1", "precision"]
+PAGES = ["causal", "debugger", "fa1", "masks", "precision"]
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -105,7 +105,16 @@ def test_every_url_parameter_of_every_page_is_shown_literally(name: str) -> None
 
 
 PROBES = ["-5", "110.5", "1e308", "inf", "nan", "1e309", "\u0663"]  # -inf: as inf
-ALL_PAGES = ["backward", "causal", "debugger", "fa1", "inside_kernel", "precision", "split_kv"]
+ALL_PAGES = [
+    "backward",
+    "causal",
+    "debugger",
+    "fa1",
+    "inside_kernel",
+    "masks",
+    "precision",
+    "split_kv",
+]
 
 
 def _page_with_every_parameter(name: str, value: str) -> AppTest:

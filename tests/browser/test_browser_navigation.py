@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 PROBLEM = {"n_q": "20", "n_k": "12", "head_dim": "4", "block_q": "4", "block_kv": "4",
            "seed": "3", "pattern": "random"}  # fmt: skip
-PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Online-softmax debugger",
+PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Masks", "Online-softmax debugger",
          "Precision", "Split-KV decoding", "GPU timings", "Inside the kernel")  # fmt: skip
-SHARED_PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Precision")  # same n_q, n_k
+SHARED_PAGES = ("Backward pass", "FA1 vs FA2", "Causal alignment", "Masks", "Precision")  # n_q
 
 
 def _params(url: str) -> dict[str, str]:

@@ -1,0 +1,72 @@
+"""The Masks page in headless Chromium at 1280 x 720 with the sidebar open: the block map
+and the dense mask draw, readable and without overlaps or cut text; the problem the
+stepper set carries over; a block size and another mask redraw the map, its fields and the
+code; the Q block inspected moves the outline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .helpers import (
+    CHART,
+    assert_no_exception,
+    chart_overlaps,
+    chart_text_problems,
+    clipped_chart_text,
+    cut_text,
+    go_to_page,
+    screenshot,
+    wait_for_charts,
+    wait_for_heading,
+    wait_for_text,
+    wait_until_settled,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+
+def _set_number(page: Page, label: str, value: int) -> None:
+    box = page.locator(f"input[aria-label^='{label}']").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_masks_page_draws_the_block_mask_and_follows_its_controls(
+    browser: Browser, server_url: str, screenshots: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?n_q=24&n_k=40&step=2")  # the stepper sets the problem
+        wait_for_heading(page, "Step 2 of")
+        go_to_page(page, "Masks")
+        wait_for_charts(page, 2)
+        wait_for_text(page, "K/V block j (4 keys)")  # the stepper's sizes carried over
+        wait_for_text(page, "Q block i (4 rows)")
+        wait_until_settled(page)
+        assert chart_overlaps(page) == []
+        assert clipped_chart_text(page) == []
+        assert chart_text_problems(page, min_px=16.0) == []
+        assert cut_text(page) == []
+        assert page.locator(f"{CHART} .hm").count() == 2  # the block map, the dense mask
+        screenshot(page, screenshots / "masks_page.png")
+
+        _set_number(page, "block_kv", 8)
+        wait_for_text(page, "K/V block j (8 keys)")
+        page.get_by_text("kv_indices[0, 0, 3, :", exact=False).wait_for()
+        page.locator("[data-testid=stSelectbox]").first.click()
+        page.get_by_role("option", name="prefix-LM").click()
+        page.get_by_text("prefix_lm(6)", exact=False).first.wait_for(timeout=30_000)
+        wait_for_charts(page, 2)
+        slider = page.locator("input[type=range][aria-label='Q block to inspect']")
+        slider.focus()
+        page.keyboard.press("Home")
+        page.get_by_text("Q block 0 visits", exact=False).wait_for(timeout=30_000)
+        wait_until_settled(page)
+        assert chart_overlaps(page) == []
+        assert "masks_kind=prefix_lm" in page.url and "block_kv=8" in page.url
+        assert_no_exception(page)
+    finally:
+        context.close()
