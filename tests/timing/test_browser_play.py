@@ -57,11 +57,15 @@ PAUSED_S = 2.0  # paused this long: nothing moves (the slowest speed steps every
 
 
 def _set_speed(page: Page, label: str) -> None:
+    """Move the speed slider to ``label`` (the rerun it starts: ``_speed_set``)."""
     thumb = page.locator("input[type=range][aria-label='speed']")
     thumb.focus()
     page.keyboard.press("Home")
     for _ in range(list(SPEEDS).index(label)):
         page.keyboard.press("ArrowRight")
+
+
+def _speed_set(page: Page, label: str) -> None:
     page.wait_for_function(f"document.body.innerText.includes({label!r})", timeout=10_000)
     wait_until_settled(page)  # the rerun it started
 
@@ -90,9 +94,11 @@ def test_play_is_monotonic_stops_at_the_end_and_slider_agrees_at_every_speed(
 ) -> None:
     for p in plays:  # the pages load at once
         p.page.goto(f"{server_url}/?step={p.start}")
-    for p in plays:
+    for p in plays:  # the speeds set at once too
         wait_for_heading(p.page, f"Step {p.start} of {LAST}")
         _set_speed(p.page, p.speed)
+    for p in plays:
+        _speed_set(p.page, p.speed)
         p.page.evaluate(RECORD)
     for p in plays:
         p.page.get_by_role("button", name="Play").click()
