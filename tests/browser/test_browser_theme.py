@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 PAGES = {"stepper": ("/?step=7", 6), "fa1": ("/fa1", 3), "debugger": ("/debugger", 3),
-         "split_kv": ("/split_kv?splitkv_heads=16", 4)}  # fmt: skip
+         "split_kv": ("/split_kv?splitkv_heads=16", 4), "masks": ("/masks", 2)}  # fmt: skip
 
 
 # The stepper in both themes; each other page in one (their charts take the same theme).
 THEMED = [("stepper", "light"), ("stepper", "dark"), ("fa1", "dark"), ("debugger", "light"),
-          ("split_kv", "dark")]  # fmt: skip
+          ("split_kv", "dark"), ("masks", "dark")]  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "scheme"), THEMED)

@@ -109,7 +109,7 @@ def fields_section(view: MaskView, row: int) -> None:
         f"# full tiles: no mask evaluated\n"
         f"full_kv_num_blocks[0, 0, {row}] = {len(full)}\n"
         f"full_kv_indices[0, 0, {row}, :{len(full)}] = {full}",
-        language="python",
+        language=None,  # plain: the highlighter's comments miss 4.5:1 in the dark theme
     )
 
 
@@ -169,4 +169,4 @@ def render() -> None:
         st.caption(f"The mask entry by entry is drawn up to {DENSE_MAX} x {DENSE_MAX}.")
     st.markdown(LESSON)
     st.markdown("The same block mask in Python:")
-    st.code(f"from flashviz.masks import *\n\nbm = {view.code}", language="python")
+    st.code(f"from flashviz.masks import *\n\nbm = {view.code}", language=None)
