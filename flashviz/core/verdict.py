@@ -71,8 +71,8 @@ def precision_tolerance(
         trace.k,
         trace.v,
         scale=trace.scale,
-        offset=trace.offset,
         dtype=prec.state.type,
+        mask=trace.dense_visible(),
         p_dtype=prec.storage if prec.rounds_p else None,
     )
     eps = float(np.finfo(prec.state).eps)
@@ -91,6 +91,7 @@ def compare_with_reference(trace: Trace, tol: float | None = None) -> Verdict:
         causal=trace.causal,
         causal_align=trace.causal_align,
         scale=trace.scale,
+        mask_mod=trace.mask_mod,
     )
     err_o, err_lse = row_errors(trace.o, trace.lse, o_ref, lse_ref)
     tol_o, tol_lse = precision_tolerance(trace, o_ref, lse_ref) if tol is None else (tol, tol)

@@ -2,8 +2,9 @@
 
 ``figure_context(trace)`` draws the full score matrix once (for teaching only: the kernel
 never stores it), downsamples it for large problems, fixes the shared score colour range,
-indexes the steps by query block and counts the K/V tiles each visits (the trace's tile
-schedule), so that building a step's figures stays cheap.
+indexes the steps by query block and lists the K/V tiles each visits (the trace's tile
+schedule: a prefix under a causal mask, any set under a block mask), so that building a
+step's figures stays cheap.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ class FigureContext:
     score_max: float  # shared colour range of scores: [-score_max, score_max]
     verdict: Verdict
     block_steps: dict[int, list[int]] = field(default_factory=dict)  # i -> its step indices
-    kv_counts: tuple[int, ...] = ()  # i -> how many K/V tiles query block i visits
+    kv_blocks: tuple[tuple[int, ...], ...] = ()  # i -> the K/V blocks j it visits, in order
 
-    def kv_count(self, i: int) -> int:
-        """How many K/V tiles query block i visits (the rest are skipped by the mask)."""
-        return self.kv_counts[i]
+    def kv_span(self, i: int) -> int:
+        """K/V blocks 0 .. the last one query block i visits: the columns of its statistics
+        (how many it visits under a causal mask, which skips only the blocks after them)."""
+        return self.kv_blocks[i][-1] + 1 if self.kv_blocks[i] else 0
 
     def tiles_so_far(self, step_index: int) -> list[TileStep]:
         """Tile steps of the current query block up to and including ``step_index``."""
@@ -46,7 +48,7 @@ class FigureContext:
 def full_scores(trace: Trace) -> np.ndarray:
     """scale * Q K^T with masked entries -inf: the matrix the kernel never materialises."""
     return masked_scores(
-        trace.q, trace.k, scale=trace.scale, offset=trace.offset, dtype=trace.q.dtype.type
+        trace.q, trace.k, scale=trace.scale, dtype=trace.q.dtype.type, mask=trace.dense_visible()
     )
 
 
@@ -76,5 +78,5 @@ def figure_context(trace: Trace, max_side: int = MAX_MAP_SIDE) -> FigureContext:
         score_max=score_max or 1.0,
         verdict=compare_with_reference(trace),
         block_steps=block_steps,
-        kv_counts=tuple(len(block.kv) for block in trace.schedule()),
+        kv_blocks=tuple(tuple(j for j, _ in block.kv) for block in trace.schedule()),
     )

@@ -33,9 +33,10 @@ ALPHA_ROW_PX = 200  # height added when alpha moves below m and l
 
 
 def history(ctx: FigureContext, step_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """(m, l), each (rows in block, tiles of block): the value after each tile so far, else NaN."""
+    """(m, l), each (rows in block, K/V blocks up to the block's last): the value after each
+    tile so far, else NaN (tiles to come, and tiles a block mask skips)."""
     step = ctx.trace.steps[step_index]
-    shape = (len(step.rows), ctx.kv_count(step.i))
+    shape = (len(step.rows), ctx.kv_span(step.i))
     m, l = np.full(shape, np.nan), np.full(shape, np.nan)
     for t in ctx.tiles_so_far(step_index):
         m[:, t.j], l[:, t.j] = finite_or_nan(t.m), t.l

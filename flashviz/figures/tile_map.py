@@ -2,14 +2,15 @@
 
 Drawn for teaching: the real kernel never materialises the n_q x n_k matrix. Tiles already
 processed are outlined in green, the current tile in orange, tiles still to come are veiled
-in grey and tiles the causal mask skips are outlined in blue, dashed. Bars beside the map
+in grey and tiles the mask skips (causal, or a block mask's empty ones) are outlined in
+blue, dashed. Bars beside the map
 mark the Q block (right) and the K/V block (top) that are on chip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
 
@@ -27,28 +28,42 @@ from flashviz.figures.style import (
 
 
 class RowState(NamedTuple):
-    """Where one query block's row of tiles stands: [0, done) processed, current tile or
-    None, [.., visible) still to come, [visible, n_j) skipped by the mask."""
+    """Where one query block's row of tiles stands: the K/V blocks processed, the current
+    one (or None), those still to come, and those the mask skips (after the visited ones
+    under a causal mask; anywhere under a block mask)."""
 
-    done: int
+    done: tuple[int, ...]
     current: int | None
-    visible: int
+    coming: tuple[int, ...]
+    skipped: tuple[int, ...]
 
 
 def row_states(ctx: FigureContext, step_index: int) -> list[RowState]:
     step = ctx.trace.steps[step_index]
+    n_j = ctx.trace.grid[1]
     states = []
     for i in range(ctx.trace.grid[0]):
-        visible = ctx.kv_count(i)
-        if i < step.i:
-            states.append(RowState(visible, None, visible))
-        elif i > step.i or isinstance(step, LoadStep):
-            states.append(RowState(0, None, visible))
-        elif isinstance(step, TileStep):
-            states.append(RowState(step.j, step.j, visible))
-        else:  # the write step: every tile of this block is done
-            states.append(RowState(visible, None, visible))
+        visited = ctx.kv_blocks[i]
+        skipped = tuple(j for j in range(n_j) if j not in visited)
+        if isinstance(step, TileStep) and i == step.i:
+            at = visited.index(step.j)
+            states.append(RowState(visited[:at], step.j, visited[at + 1 :], skipped))
+        elif i < step.i or (i == step.i and not isinstance(step, LoadStep)):
+            states.append(RowState(visited, None, (), skipped))  # done, or written back
+        else:
+            states.append(RowState((), None, visited, skipped))
     return states
+
+
+def _runs(blocks: Sequence[int]) -> list[tuple[int, int]]:
+    """[j0, j1) of each run of consecutive blocks, in order."""
+    runs: list[tuple[int, int]] = []
+    for j in blocks:
+        if runs and runs[-1][1] == j:
+            runs[-1] = (runs[-1][0], j + 1)
+        else:
+            runs.append((j, j + 1))
+    return runs
 
 
 def _span(index0: int, index1: int, block: int, n: int) -> tuple[float, float]:
@@ -64,31 +79,15 @@ def _tile_rect(ctx: FigureContext, i: int, j0: int, j1: int, name: str, **style)
 
 
 def _status_shapes(ctx: FigureContext, step_index: int) -> list[dict]:
-    n_j = ctx.trace.grid[1]
     shapes = []
+    styles: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("processed", {"line": {"color": DONE, "width": 2}}),
+        ("to come", {"fillcolor": TO_COME, "line": {"width": 0}}),
+        ("skipped", {"line": {"color": SKIPPED, "width": 2, "dash": "dash"}}),
+    )
     for i, st in enumerate(row_states(ctx, step_index)):
-        next_j = st.done + (st.current is not None)
-        if st.done:
-            shapes.append(
-                _tile_rect(ctx, i, 0, st.done, "processed", line={"color": DONE, "width": 2})
-            )
-        if next_j < st.visible:
-            shapes.append(
-                _tile_rect(
-                    ctx, i, next_j, st.visible, "to come", fillcolor=TO_COME, line={"width": 0}
-                )
-            )
-        if st.visible < n_j:
-            shapes.append(
-                _tile_rect(
-                    ctx,
-                    i,
-                    st.visible,
-                    n_j,
-                    "skipped",
-                    line={"color": SKIPPED, "width": 2, "dash": "dash"},
-                )
-            )
+        for (name, style), blocks in zip(styles, (st.done, st.coming, st.skipped), strict=True):
+            shapes += [_tile_rect(ctx, i, j0, j1, name, **style) for j0, j1 in _runs(blocks)]
     step = ctx.trace.steps[step_index]
     if isinstance(step, TileStep):
         shapes.append(

@@ -15,8 +15,9 @@ from flashviz.core.problem import TiledProblem
 from flashviz.core.trace import Trace, record_problem
 from flashviz.lab.budget import budget_errors
 from flashviz.lab.bugzoo import BUGS, bug_hooks
+from flashviz.lab.mask_lab import MASK_KINDS, MAX_N
 from flashviz.lab.patterns import PATTERNS, make_inputs
-from flashviz.lab.problem_spec import NO_BUG, ProblemSpec
+from flashviz.lab.problem_spec import NO_BUG, NO_MASK, ProblemSpec
 
 
 def _size_errors(spec: ProblemSpec) -> list[str]:
@@ -49,6 +50,10 @@ def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
         errors.append(f"`precision` must be one of {list(PRECISIONS)}, got {spec.precision!r}.")
     if spec.bug != NO_BUG and spec.bug not in BUGS:
         errors.append(f"`bug` must be {NO_BUG!r} or one of {list(BUGS)}, got {spec.bug!r}.")
+    if spec.mask != NO_MASK and spec.mask not in MASK_KINDS:
+        errors.append(f"`mask` must be {NO_MASK!r} or one of {list(MASK_KINDS)}.")
+    elif spec.mask != NO_MASK and not 1 <= spec.mask_size <= MAX_N:
+        errors.append(f"`mask_size` must be between 1 and {MAX_N}, got {spec.mask_size}.")
     if spec.seed < 0:
         errors.append(f"`seed` must be a non-negative integer, got {spec.seed}.")
     if spec.scale < 0:
@@ -70,8 +75,13 @@ def spec_inputs(
 
 
 def spec_problem(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> TiledProblem:
-    """The core's problem of ``spec``: its inputs (``spec_inputs``) and tiling, validated."""
-    return check_tiled_problem(*spec_inputs(spec, uploaded), **spec.tiling, two_d=True)
+    """The core's problem of ``spec``: its inputs (``spec_inputs``), tiling and mask (a
+    FlexAttention ``mask_mod`` in place of the causal toggle), validated."""
+    q, k, v = spec_inputs(spec, uploaded)
+    mod = None
+    if spec.mask != NO_MASK:
+        mod = MASK_KINDS[spec.mask].build(q.shape[0], k.shape[0], spec.mask_size)
+    return check_tiled_problem(q, k, v, **spec.tiling, two_d=True, mask_mod=mod)
 
 
 def build_trace(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> Trace:

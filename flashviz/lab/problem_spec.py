@@ -13,6 +13,7 @@ from typing import TypedDict
 from flashviz.core.masking import num_blocks
 
 NO_BUG = "none"
+NO_MASK = "none"  # no FlexAttention mask: the causal toggle decides
 
 
 class Tiling(TypedDict):
@@ -32,7 +33,9 @@ class ProblemSpec:
 
     ``precision`` is a key of ``flashviz.core.precision.PRECISIONS``; ``bug`` "none" or a key of
     ``flashviz.lab.bugzoo.BUGS``; ``upload`` the digest of uploaded tensors ("" for a pattern),
-    in which case n_q, n_k and head_dim are the uploaded shapes.
+    in which case n_q, n_k and head_dim are the uploaded shapes. ``mask`` "none" or a key of
+    ``flashviz.lab.mask_lab.MASK_KINDS`` (a FlexAttention mask sized by ``mask_size``, in
+    place of the causal toggle).
     """
 
     n_q: int = 16
@@ -48,6 +51,8 @@ class ProblemSpec:
     precision: str = "float64"
     bug: str = NO_BUG
     upload: str = ""
+    mask: str = NO_MASK
+    mask_size: int = 8
 
     @property
     def tiling(self) -> Tiling:
@@ -55,7 +60,7 @@ class ProblemSpec:
         return {
             "block_q": self.block_q,
             "block_kv": self.block_kv,
-            "causal": self.causal,
+            "causal": self.causal and self.mask == NO_MASK,
             "causal_align": self.causal_align,
             "scale": self.scale_or_none,
         }

@@ -203,3 +203,24 @@ def test_a_text_part_sends_each_distinct_text_once() -> None:
     kinds = {trace.steps[int(s)].kind: i for s, i in data["texts"].items()}
     assert sorted(kinds.values()) == [0, 1, 2]
     assert all(kinds[trace.steps[int(s)].kind] == i for s, i in data["texts"].items())
+
+
+def test_a_flexattention_mask_from_a_link_steps_over_its_tiles_only() -> None:
+    """?mask=document&mask_size=6: the steps are the block mask's tiles, the causal toggle
+    and its alignment are off while the mask is chosen, the verdict is against the masked
+    reference; "none" gives the causal toggle back."""
+    params = dict(n_q=16, n_k=16, block_q=4, block_kv=4, mask="document", mask_size=6, step=6)
+    at = run_app(**params)
+    assert not at.error
+    masked = ProblemSpec(n_q=16, n_k=16, block_q=4, block_kv=4, mask="document", mask_size=6)
+    trace = build_trace(masked)
+    step = trace.steps[6]
+    assert step_title(at).startswith(f"### Step 6 of {len(trace.steps) - 1}")
+    assert f"Q block {step.i}" in step_title(at)
+    assert len(trace.steps) < len(build_trace(ProblemSpec(n_q=16, n_k=16)).steps)  # skipped
+    assert verdict_numbers(masked) in correct_verdict(at)
+    assert at.toggle(key="causal").disabled and at.radio(key="causal_align").disabled
+    assert not at.number_input(key="mask_size").disabled
+    assert at.query_params["mask"] == "document"
+    at.selectbox(key="mask").set_value("none").run()
+    assert not at.toggle(key="causal").disabled and at.number_input(key="mask_size").disabled

@@ -17,6 +17,7 @@ from .helpers import (
     cut_text,
     go_to_page,
     screenshot,
+    step_heading,
     wait_for_charts,
     wait_for_heading,
     wait_for_text,
@@ -56,9 +57,10 @@ def test_masks_page_draws_the_block_mask_and_follows_its_controls(
         _set_number(page, "block_kv", 8)
         wait_for_text(page, "K/V block j (8 keys)")
         page.get_by_text("kv_indices[0, 0, 3, :", exact=False).wait_for()
+        size = page.locator("input[aria-label^='window']").first.input_value()
         page.locator("[data-testid=stSelectbox]").first.click()
         page.get_by_role("option", name="prefix-LM").click()
-        page.get_by_text("prefix_lm(6)", exact=False).first.wait_for(timeout=30_000)
+        page.get_by_text(f"prefix_lm({size})", exact=False).first.wait_for(timeout=30_000)
         wait_for_charts(page, 2)
         slider = page.locator("input[type=range][aria-label='Q block to inspect']")
         slider.focus()
@@ -68,5 +70,34 @@ def test_masks_page_draws_the_block_mask_and_follows_its_controls(
         assert chart_overlaps(page) == []
         assert "masks_kind=prefix_lm" in page.url and "block_kv=8" in page.url
         assert_no_exception(page)
+    finally:
+        context.close()
+
+
+def test_the_stepper_with_a_sliding_window_steps_over_its_tiles_only(
+    browser: Browser, server_url: str, screenshots: Path
+) -> None:
+    """A link to the stepper with a FlexAttention mask: Next walks the window's tiles only
+    (Q block 2 folds K/V blocks 1 and 2, never 0 or 3), the verdict is green, the charts
+    readable."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        link = "/?n_q=16&n_k=16&block_q=4&block_kv=4&mask=sliding_window&mask_size=4&step=8"
+        page.goto(f"{server_url}{link}")
+        wait_for_heading(page, "Step 8 of 14")  # 4 loads, 7 tiles, 4 writes: steps 0 to 14
+        page.get_by_text("Correct: the tiled run matches", exact=False).wait_for(timeout=30_000)
+        seen = []
+        for _ in range(3):
+            seen.append(step_heading(page))
+            page.get_by_role("button", name="Next").first.click()
+            page.wait_for_function(
+                f"![...document.querySelectorAll('h3')].some(h => h.innerText === {seen[-1]!r})"
+            )
+        assert "Q block 2" in seen[0] and "K/V block 1" in seen[0], seen
+        assert "K/V block 2" in seen[1] and "write" in seen[2].lower(), seen
+        wait_until_settled(page)
+        assert chart_overlaps(page) == []
+        screenshot(page, screenshots / "stepper_sliding_window.png")
     finally:
         context.close()

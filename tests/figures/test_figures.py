@@ -201,7 +201,7 @@ def test_stats_history_and_alpha(ctx) -> None:
     for k, step in enumerate(ctx.trace.steps):
         data = spec(stats_figure(ctx, k).to_json())["data"]
         m = decode(data[0]["z"])
-        assert m.shape == (len(step.rows), ctx.kv_count(step.i))
+        assert m.shape == (len(step.rows), ctx.kv_span(step.i))
         if isinstance(step, TileStep):
             col = m[:, step.j]
             finite = np.isfinite(step.m)

@@ -43,6 +43,8 @@ def _fingerprint(ctx: FigureContext) -> tuple:
         float(np.sum(t.k, dtype=np.float64)),
         t.precision,
         t.bug,
+        ctx.kv_blocks,  # the tiles a mask lets the run visit
+        float(np.sum(t.o, dtype=np.float64)),  # and what its entries let through
     )
 
 

@@ -9,7 +9,8 @@ from flashviz.app.stepper.state import PROBLEM
 from flashviz.app.stepper.uploads_view import qkv_uploader
 from flashviz.app.widgets.problem import FIXED_BY_UPLOAD, Row, problem_widgets
 from flashviz.io.uploads import qkv_digest
-from flashviz.lab.problem_spec import ProblemSpec
+from flashviz.lab.mask_lab import MASK_KINDS
+from flashviz.lab.problem_spec import NO_MASK, ProblemSpec
 
 ROWS: tuple[Row, ...] = (
     "pattern",
@@ -19,6 +20,8 @@ ROWS: tuple[Row, ...] = (
     "scale",
     "causal",
     "causal_align",
+    "mask",
+    "mask_size",
     "precision",
     "bug",  # the bug zoo: the trace is recorded with this mistake in the update
 )
@@ -47,4 +50,14 @@ def problem_sidebar() -> tuple[ProblemSpec, Uploaded]:
         uploaded = qkv_uploader()
     _use_upload(uploaded)
     fixed = FIXED_BY_UPLOAD if uploaded is not None else ()
-    return problem_widgets(PROBLEM, ROWS, disabled=fixed), uploaded
+    return problem_widgets(PROBLEM, ROWS, disabled=(*fixed, *_masked_out())), uploaded
+
+
+def _masked_out() -> tuple[str, ...]:
+    """The fields a FlexAttention mask turns off: the causal toggle and its alignment while
+    one is chosen, its size while none is (or the mask takes none)."""
+    mask = st.session_state.get("mask", NO_MASK)
+    if mask == NO_MASK:
+        return ("mask_size",)
+    sized = mask in MASK_KINDS and MASK_KINDS[mask].size_label
+    return ("causal", "causal_align", *(() if sized else ("mask_size",)))

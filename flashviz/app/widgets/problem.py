@@ -22,8 +22,9 @@ from flashviz.core.checks import CAUSAL_ALIGNS
 from flashviz.core.precision import PRECISION_LABELS, PRECISIONS
 from flashviz.lab.alignment import ALIGN_LABELS
 from flashviz.lab.bugzoo import BUGS
+from flashviz.lab.mask_lab import MASK_KINDS
 from flashviz.lab.patterns import PATTERNS
-from flashviz.lab.problem_spec import NO_BUG, ProblemSpec
+from flashviz.lab.problem_spec import NO_BUG, NO_MASK, ProblemSpec
 
 DEFAULTS = asdict(ProblemSpec())
 LOCAL_ONLY = ("upload",)  # state that a link cannot carry
@@ -32,6 +33,7 @@ CHOICES = {
     "pattern": tuple(PATTERNS),
     "precision": tuple(PRECISIONS),
     "bug": (NO_BUG, *BUGS),
+    "mask": (NO_MASK, *MASK_KINDS),
 }
 # a page's problem fields, unless it names others
 SHARED = ("pattern", "n_q", "n_k", "head_dim", "block_q", "block_kv", "causal", "causal_align",
@@ -54,7 +56,8 @@ LABELS = {
     "head_dim": "head dim d", "seed": "seed", "block_q": "block_q", "block_kv": "block_kv",
     "scale": "softmax scale (0 = 1/sqrt(d))", "causal": "causal mask",
     "causal_align": "causal alignment", "precision": "precision",
-    "bug": "bug zoo: inject a mistake",
+    "bug": "bug zoo: inject a mistake", "mask": "mask (FlexAttention)",
+    "mask_size": "mask size",
 }  # fmt: skip
 HELP = {
     "scale": "tau in S = tau Q K^T; 0 picks the usual 1/sqrt(d).",
@@ -65,6 +68,8 @@ HELP = {
     "do. See the Precision page for where the error comes from.",
     "bug": "Record the run with a classic online-softmax mistake; the stepper points out the "
     "first step where it leaves the correct run.",
+    "mask": "A FlexAttention mask in place of the causal toggle: the steps visit only its block "
+    "mask's full and partial tiles (the Masks page shows the block mask).",
 }
 
 
@@ -77,6 +82,7 @@ SHOWN_AS: dict[str, Callable[[str], str]] = {  # how a choice field shows its va
     "causal_align": ALIGN_LABELS.__getitem__,
     "precision": PRECISION_LABELS.__getitem__,
     "bug": _bug_title,
+    "mask": lambda key: "none (the causal toggle)" if key == NO_MASK else MASK_KINDS[key].label,
 }
 
 
