@@ -29,6 +29,7 @@ class FigureContext:
     verdict: Verdict
     block_steps: dict[int, list[int]] = field(default_factory=dict)  # i -> its step indices
     kv_blocks: tuple[tuple[int, ...], ...] = ()  # i -> the K/V blocks j it visits, in order
+    partial_tiles: tuple[tuple[int, int], ...] = ()  # (i, j) of the tiles the mask cuts through
 
     def kv_span(self, i: int) -> int:
         """K/V blocks 0 .. the last one query block i visits: the columns of its statistics
@@ -79,4 +80,8 @@ def figure_context(trace: Trace, max_side: int = MAX_MAP_SIDE) -> FigureContext:
         verdict=compare_with_reference(trace),
         block_steps=block_steps,
         kv_blocks=tuple(tuple(j for j, _ in block.kv) for block in trace.schedule()),
+        partial_tiles=tuple(
+            (int(i), int(j))
+            for i, j in zip(*(trace.tile_kinds() == "partial").nonzero(), strict=True)
+        ),
     )

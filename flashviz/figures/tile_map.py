@@ -20,6 +20,7 @@ from flashviz.figures.grid import figure
 from flashviz.figures.style import (
     CURRENT,
     DONE,
+    PURPLE,
     SCORE_SCALE,
     SKIPPED,
     TO_COME,
@@ -179,12 +180,27 @@ def legend_squares(entries: Sequence[tuple[str, dict]]) -> list[dict]:
     ]
 
 
+PARTIAL_STYLE = {"color": PURPLE, "width": 2, "dash": "dot"}
 LEGEND = [
     ("current", outline(CURRENT, 4)),  # short: two a row fit a half column at 1280 px
     ("done", outline(DONE, 3)),
     ("to come", {"color": TO_COME}),
-    ("masked", outline(SKIPPED, 3)),
+    ("skipped", outline(SKIPPED, 3)),
+    ("partial", {"color": CLEAR, "line": {"color": PURPLE, "width": 2}}),
 ]
+
+
+def _partial_shapes(ctx: FigureContext) -> list[dict]:
+    """A dotted outline inside every partial tile: the mask is applied entry by entry there
+    (the full tiles need none; the skipped ones are never computed)."""
+    t, inset = ctx.trace, 0.2
+    shapes = []
+    for i, j in ctx.partial_tiles:
+        x0, x1 = _span(j, j + 1, t.block_kv, t.n_k)
+        y0, y1 = _span(i, i + 1, t.block_q, t.n_q)
+        shapes.append({"type": "rect", "name": "partial", "x0": x0 + inset, "x1": x1 - inset,
+                       "y0": y0 + inset, "y1": y1 - inset, "line": PARTIAL_STYLE})  # fmt: skip
+    return shapes
 
 
 def tile_map_title(ctx: FigureContext) -> str:
@@ -214,7 +230,7 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
     bars, notes = _on_chip_bars(ctx, step_index)
     axis = {"showgrid": False, "zeroline": False}
     layout = {
-        "shapes": _grid_lines(ctx) + _status_shapes(ctx, step_index) + bars,
+        "shapes": _grid_lines(ctx) + _partial_shapes(ctx) + _status_shapes(ctx, step_index) + bars,
         "annotations": notes,
         # at the figure's foot: with square cells the plot's height depends on the width,
         # and a legend at a fraction of it ran into "key c" at some widths
@@ -242,6 +258,6 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
         },
     }
     layout = base_layout(
-        layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40, "b": 120}
+        layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40, "b": 150}
     )
     return figure([heat, *legend_squares(LEGEND)], layout)

@@ -18,7 +18,8 @@ HOW_TO_READ = """
   block_q x block_kv. FlashAttention-2 walks query blocks i from top to bottom (outer loop)
   and, for each, the key/value blocks j from left to right (inner loop). Orange outline:
   the tile being processed now; green: tiles done; grey veil: still to come; blue dashed:
-  skipped entirely by the mask (the causal mask, or a FlexAttention mask's empty tiles).
+  skipped entirely by the mask (the causal mask, or a FlexAttention mask's empty tiles);
+  purple dotted inside a tile: partial, the mask applied entry by entry (blank cells).
   The orange bars show the Q block (right) and the K/V block (top) on chip.
 - **Current tile**: the scores S_ij of this tile and P~_ij = exp(S_ij - m_new). S is on
   this tile's own colour scale (its colour bar says which numbers); the switch above the
