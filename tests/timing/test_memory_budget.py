@@ -23,12 +23,16 @@ from flashviz.lab.budget import MEMORY_BUDGET
 from tests.browser.conftest import SERVER_PIDS, _missing_browser, streamlit_server
 from tests.browser.helpers import wait_for_heading
 from tests.timing.test_load import _run
-from tests.tools.load_test import P95_BOUND_MS, Session, open_page, percentile
+from tests.tools.load_test import Session, open_page, percentile
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 BUDGET_MIB, SHARE_MIB = 300, 256  # a session's share holds one problem's budget
+# Another student's Next while the largest problems compute in the same process: a click
+# can wait for a big NumPy call of theirs to let go of the GIL (p95 185-280 ms measured on
+# the 2-core machine), so the bound is a responsive half second.
+ATTACKED_P95_MS = 500.0
 MIB = 2**20
 BIG = "n_q=512&n_k=384&head_dim=256&block_q=32&block_kv=8&seed={seed}"
 LOADS = [  # (page, query): each near one problem's budget, three seeds each
@@ -108,7 +112,7 @@ def test_large_problems_on_every_page_keep_the_server_within_its_budget(
     assert errors == []
     assert peak <= bound
     assert end <= BUDGET_MIB + 64  # what the cache holds, and little else, once it is over
-    assert len(times_ms) >= 5 and p95 < P95_BOUND_MS
+    assert len(times_ms) >= 5 and p95 < ATTACKED_P95_MS
 
 
 def test_a_student_typing_seeds_is_told_on_screen_when_their_share_is_full(
