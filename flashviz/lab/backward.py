@@ -33,7 +33,6 @@ from flashviz.core.costs import (
     naive_backward_hbm,
     recompute_flops,
 )
-from flashviz.core.masking import visible
 from flashviz.core.verdict import DEFAULT_TOL
 from flashviz.lab.explain import Explanation, lines, num, term
 from flashviz.lab.problem import problem_errors, spec_inputs
@@ -216,7 +215,7 @@ class DeltaCheck:
 def delta_check(trace: BackwardTrace, row: int) -> DeltaCheck:
     """Both forms of D for one query row: equal, since O_i = P_i V, so
     rowsum(dO_i * O_i) = dO_i . (P_i V) = sum_c P_ic (dO_i . v_c) = rowsum(P_i * dP_i)."""
-    mask = visible(range(row, row + 1), range(trace.n_k), trace.offset)
+    mask = trace.entries_visible(range(row, row + 1), range(trace.n_k))  # causal or a mask_mod
     s = (trace.q[row] @ trace.k.T) * trace.scale
     if mask is not None:
         s = np.where(mask[0], s, -np.inf)

@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flashviz.core.backward_trace import BwdLoadStep, BwdTileStep, BwdWriteStep
+from flashviz.core.backward_trace import (
+    BwdLoadStep,
+    BwdTileStep,
+    BwdWriteStep,
+    record_backward_trace,
+)
 from flashviz.core.costs import backward_executed_flops, fa2_backward_hbm, recompute_flops
+from flashviz.core.masks import document
 from flashviz.core.verdict import DEFAULT_TOL
 from flashviz.lab.backward import (
     DO_STREAM,
@@ -191,6 +197,17 @@ def test_d_both_ways(run) -> None:
         assert abs(c.from_o - c.from_p) <= 1e-12 * max(1.0, abs(c.from_o))
         if np.isneginf(t.lse[row]):  # a row that sees no key
             assert c.from_o == 0 and c.from_p == 0
+
+
+def test_d_both_ways_under_a_flexattention_mask() -> None:
+    """rowsum(dP * P) over the keys the mask lets a row see, whatever the mask."""
+    q, k, v = make_inputs("random", 13, 11, 4, 5)
+    do = np.random.default_rng(5).standard_normal((13, 4))
+    mod = document([0, 4, 9])
+    t = record_backward_trace(q, k, v, do, block_q=4, block_kv=3, mask_mod=mod)
+    for row in range(t.n_q):
+        c = delta_check(t, row)
+        assert abs(c.from_o - c.from_p) <= 1e-12 * max(1.0, abs(c.from_o)), row
 
 
 def test_the_explanations_carry_the_step_s_numbers(run) -> None:
