@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flashviz.core.masking import block_range, num_blocks
-from flashviz.core.masks import MaskMod
+from flashviz.core.masks import MaskMod, mask_entries
 
 EMPTY, PARTIAL, FULL = 0, 1, 2  # a tile's kind in ``BlockMask.kinds``
 _CHARS = {EMPTY: " ", PARTIAL: "\u2591", FULL: "\u2588"}  # as PyTorch's to_string draws them
@@ -119,17 +119,12 @@ def create_block_mask(
     q_blocks, kv_blocks = num_blocks(n_q, block_q), num_blocks(n_k, block_kv)
     kinds = np.empty((batches, heads, q_blocks, kv_blocks), dtype=np.int8)
     seen_counts = np.empty((batches, heads, q_blocks, kv_blocks), dtype=np.int64)
-    kv_idx = np.arange(n_k)[None, :]
     starts = np.arange(0, n_k, block_kv)
     for b in range(batches):
         for h in range(heads):
             for i in range(q_blocks):
                 rows = block_range(i, block_q, n_q)
-                q_idx = np.arange(rows.start, rows.stop)[:, None]
-                seen = np.broadcast_to(
-                    np.asarray(mask_mod(np.int64(b), np.int64(h), q_idx, kv_idx), dtype=bool),
-                    (len(rows), n_k),
-                )  # (rows of the block, n_k): one row of tiles
+                seen = mask_entries(mask_mod, rows, range(n_k), b, h)  # one row of tiles
                 per_col = seen.sum(axis=0)  # visible entries of each key column
                 visible = np.add.reduceat(per_col, starts)  # of each tile
                 size = len(rows) * np.diff(np.append(starts, n_k))

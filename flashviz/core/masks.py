@@ -20,6 +20,15 @@ Index = Any  # an integer or a NumPy integer array
 MaskMod = Callable[[Index, Index, Index, Index], Any]
 
 
+def mask_entries(mod: MaskMod, rows: range, cols: range, b: int = 0, h: int = 0) -> np.ndarray:
+    """``mod`` evaluated on queries ``rows`` x keys ``cols`` of batch b, head h: booleans of
+    shape (len(rows), len(cols)), True where the query sees the key."""
+    q_idx = np.arange(rows.start, rows.stop)[:, None]
+    kv_idx = np.arange(cols.start, cols.stop)[None, :]
+    seen = mod(np.int64(b), np.int64(h), q_idx, kv_idx)
+    return np.broadcast_to(np.asarray(seen, dtype=bool), (len(rows), len(cols)))
+
+
 def causal(n_q: int | None = None, n_k: int | None = None, align: str = "top_left") -> MaskMod:
     """Query r sees key c iff ``c <= r + offset``: offset 0 ("top_left", PyTorch's
     ``is_causal``) or ``n_k - n_q`` ("bottom_right", flash-attn >= 2.1, which needs the

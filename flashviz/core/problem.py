@@ -31,7 +31,7 @@ from flashviz.core.masking import (
     tile_schedule,
     visible,
 )
-from flashviz.core.masks import MaskMod
+from flashviz.core.masks import MaskMod, mask_entries
 
 _KINDS: dict[int, TileKind] = {EMPTY: "skipped", FULL: "full"}
 
@@ -91,11 +91,7 @@ class Problem:
         return self._mask_mod_entries(self.mask_mod, rows, cols, head)
 
     def _mask_mod_entries(self, mod: MaskMod, rows: range, cols: range, head: int) -> np.ndarray:
-        b, h = self.mask_index(head)
-        q_idx = np.arange(rows.start, rows.stop)[:, None]
-        kv_idx = np.arange(cols.start, cols.stop)[None, :]
-        seen = mod(np.int64(b), np.int64(h), q_idx, kv_idx)
-        return np.broadcast_to(np.asarray(seen, dtype=bool), (len(rows), len(cols)))
+        return mask_entries(mod, rows, cols, *self.mask_index(head))
 
     def dense_visible(self) -> np.ndarray | None:
         """The whole mask, broadcasting against the scores (..., n_q, n_k); None: no mask.
@@ -160,6 +156,8 @@ class TiledProblem(Problem):
     def tile_visible(self, i: int, j: int, head: int = 0) -> np.ndarray | None:
         """Tile (i, j)'s mask for query head ``head``: None for a full tile (the mask is not
         evaluated), else the entries the mask lets it see."""
+        if self.block_mask is None:  # causal or none: visible() sorts the tile itself
+            return visible(self._rows(i), self._cols(j), self.offset)
         if self.tile_kind(i, j, head) == "full":
             return None
         return self.entries_visible(self._rows(i), self._cols(j), head)

@@ -23,6 +23,7 @@ from flashviz.core.masks import (
     chunked,
     document,
     global_tokens,
+    mask_entries,
     prefix_lm,
     sliding_window,
 )
@@ -107,8 +108,5 @@ def mask_view(kind: str, size: int, n_q: int, n_k: int, block_q: int, block_kv: 
     """The page's mask (values checked by ``size_errors`` first)."""
     mod = MASK_KINDS[kind].build(n_q, n_k, size)
     bm = create_block_mask(mod, None, None, n_q, n_k, (block_q, block_kv))
-    dense = None
-    if max(n_q, n_k) <= DENSE_MAX:
-        q_idx, kv_idx = np.arange(n_q)[:, None], np.arange(n_k)[None, :]
-        dense = np.broadcast_to(np.asarray(mod(0, 0, q_idx, kv_idx), dtype=bool), (n_q, n_k))
+    dense = mask_entries(mod, range(n_q), range(n_k)) if max(n_q, n_k) <= DENSE_MAX else None
     return MaskView(kind, size, bm, block_mask_costs(bm, D), dense)
