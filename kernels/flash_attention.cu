@@ -6,9 +6,15 @@
 // markers are those of flashviz/core/inner_step.py, in the same order, so both sources
 // can be read side by side; the kernel has one more, reduce (below).
 //
-// Inputs are contiguous (batch_heads, n, d) arrays; o is (batch_heads, n_q, d) and
-// lse (batch_heads, n_q), the natural-log logsumexp. Launch (flashviz/gpu/launch_params.py):
-// grid = (ceil(n_q / BLOCK_Q), batch_heads), block = NUM_THREADS.
+// Inputs: q is a contiguous (batch_heads, n_q, d) array, k and v (batch_heads / group, n_k, d)
+// (grouped-query attention: query head `head` reads K/V head head / group); o is
+// (batch_heads, n_q, d) and lse (batch_heads, n_q), the natural-log logsumexp. The mask is
+// FlexAttention's: the block mask's lists (kv_num_blocks, kv_indices, full_kv_num_blocks,
+// full_kv_indices; (mask_batches, mask_heads, Q blocks[, K/V blocks]) int32) say which tiles
+// a Q block visits, and a built-in element mask (mask_kind, mask_a/b/c, doc_ids, causal,
+// causal_offset) which entries of a partial tile are seen (kernels/attention_mask.cuh).
+// Launch (flashviz/gpu/launch_params.py): grid = (ceil(n_q / BLOCK_Q), batch_heads),
+// block = NUM_THREADS.
 //
 // Compile-time sizes, prepended as #defines by flashviz/gpu/launch_params.py (kernel_source):
 //   BLOCK_Q          query rows per block (B_r in the paper)
@@ -37,7 +43,7 @@ static_assert(ROWS_PER_THREAD * (NUM_THREADS / THREADS_PER_ROW) == BLOCK_Q,
 static_assert(COLS_PER_THREAD * THREADS_PER_ROW == BLOCK_KV, "THREADS_PER_ROW must divide BLOCK_KV");
 static_assert(DIMS_PER_THREAD * THREADS_PER_ROW == HEAD_DIM, "THREADS_PER_ROW must divide HEAD_DIM");
 
-#include "attention_mask.cuh"  // NEG_INF, kv_blocks_for, visible: as flashviz/core/masking.py
+#include "attention_mask.cuh"  // NEG_INF, the tile lists, the element mask: as flashviz/core
 
 // Copy rows [start, start + ROWS) of a contiguous (n, d) matrix into a shared tile.
 // Rows past n and columns past d are filled with 0: they add nothing to a product.
@@ -56,20 +62,25 @@ __device__ void load_tile(float (*tile)[HEAD_DIM + PAD], const float* src, int s
 extern "C" __global__ void __launch_bounds__(NUM_THREADS, 2)
 flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
                     const float* __restrict__ v, float* __restrict__ o,
-                    float* __restrict__ lse, int n_q, int n_k, int d, float scale,
-                    int causal, int causal_offset) {
+                    float* __restrict__ lse, const int* __restrict__ kv_num_blocks,
+                    const int* __restrict__ kv_indices, const int* __restrict__ full_kv_num_blocks,
+                    const int* __restrict__ full_kv_indices, const int* __restrict__ doc_ids,
+                    float scale, int n_q, int n_k, int d, int group, int heads, int mask_batches,
+                    int mask_heads, int causal, int causal_offset, int mask_kind, int mask_a,
+                    int mask_b, int mask_c) {
     __shared__ float q_i[BLOCK_Q][HEAD_DIM + PAD];
     __shared__ float kv_j[BLOCK_KV][HEAD_DIM + PAD];  // k_j, then v_j in the same place
     __shared__ float p_ij[BLOCK_Q][BLOCK_KV + PAD];
     __shared__ float row_part[BLOCK_Q][THREADS_PER_ROW];  // one partial max/sum per thread
 
-    const int head = blockIdx.y;
+    const int head = blockIdx.y;  // query head b * heads + h
+    const int kv_head = head / group;  // the K/V head it reads (group query heads share one)
     const int q_start = blockIdx.x * BLOCK_Q;  // first query row of block i
     const int row0 = (threadIdx.x / THREADS_PER_ROW) * ROWS_PER_THREAD;
     const int col0 = threadIdx.x % THREADS_PER_ROW;
     q += (long long)head * n_q * d;
-    k += (long long)head * n_k * d;
-    v += (long long)head * n_k * d;
+    k += (long long)kv_head * n_k * d;
+    v += (long long)kv_head * n_k * d;
     o += (long long)head * n_q * d;
     lse += (long long)head * n_q;
 
@@ -84,10 +95,15 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
     }
     load_tile<BLOCK_Q>(q_i, q, q_start, n_q, d);
 
-    // K/V tiles to visit: all of them, or (causal) up to the last key the bottom row sees
-    const int num_kv = kv_blocks_for(q_start, BLOCK_Q, n_q, BLOCK_KV, n_k, causal, causal_offset);
+    // the block mask's partial and full tiles of block i (empty tiles: never visited)
+    const TileLists tiles = block_tiles(kv_num_blocks, kv_indices, full_kv_num_blocks,
+                                        full_kv_indices, head, heads, mask_batches, mask_heads,
+                                        n_q, n_k);
+    const ElementMask mask = {mask_kind, mask_a, mask_b, mask_c, doc_ids, causal, causal_offset};
 
-    for (int j = 0; j < num_kv; ++j) {
+    for (int p = 0, f = 0; p + f < tiles.n_partial + tiles.n_full;) {
+        const bool full = next_is_full(tiles, p, f);  // the next tile, in increasing j
+        const int j = full ? tiles.full[f++] : tiles.partial[p++];
         const int kv_start = j * BLOCK_KV;
         load_tile<BLOCK_KV>(kv_j, k, kv_start, n_k, d);  // k_j
         __syncthreads();  // q_i and k_j are in shared memory
@@ -112,7 +128,7 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
 #pragma unroll
             for (int b = 0; b < COLS_PER_THREAD; ++b) {
                 const int col = kv_start + col0 + b * THREADS_PER_ROW;
-                const bool seen = visible(row, col, n_k, causal, causal_offset);
+                const bool seen = visible(mask, full, row, col, n_k);
                 s_ij[a][b] = seen ? s_ij[a][b] * scale : NEG_INF;
             }
         }

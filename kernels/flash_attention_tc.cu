@@ -13,6 +13,7 @@
 // Outputs, as the float32 kernel: o (batch_heads, n_q, d) and lse (batch_heads, n_q) in
 // float32, so the emulator's result compares with the trace without a further rounding
 // (flash-attn writes o in the input type: a one-line change at phase normalize).
+// The mask (block mask lists, element mask) and grouped-query heads as the float32 kernel's.
 // Launch: grid = (ceil(n_q / BLOCK_Q), batch_heads), block = NUM_THREADS = 32 * BLOCK_Q / 16.
 //
 // Compile-time sizes, prepended as #defines (flashviz/gpu/launch_params.py tc_kernel_source):
@@ -87,7 +88,7 @@ static_assert(BLOCK_KV % 16 == 0, "BLOCK_KV must be a multiple of 16 (k of the P
 static_assert(HEAD_DIM % 16 == 0, "HEAD_DIM must be a multiple of 16 (k of the Q K^T mma)");
 static_assert(INPUT_BF16 == 0 || INPUT_BF16 == 1, "INPUT_BF16 must be 0 or 1");
 
-#include "attention_mask.cuh"  // NEG_INF, kv_blocks_for, visible: as flashviz/core/masking.py
+#include "attention_mask.cuh"  // NEG_INF, the tile lists, the element mask: as flashviz/core
 #define FULL_WARP 0xffffffffu
 
 #ifdef __CUDA_ARCH__
@@ -144,23 +145,31 @@ __device__ void load_v_transposed(unsigned (*tile)[ROW_WORDS_KV], const unsigned
     }
 }
 
-extern "C" __global__ void __launch_bounds__(NUM_THREADS)
+// __launch_bounds__: NUM_THREADS a block, at least 1 block an SM. With no minimum, ptxas
+// held some builds (HEAD_DIM 16, sm_86 and newer) to 80 registers and spilled
+// (tests/gpu/test_tc_kernel.py checks).
+extern "C" __global__ void __launch_bounds__(NUM_THREADS, 1)
 flash_attention_tc_fwd(const unsigned short* __restrict__ q, const unsigned short* __restrict__ k,
                        const unsigned short* __restrict__ v, float* __restrict__ o,
-                       float* __restrict__ lse, int n_q, int n_k, int d, float scale,
-                       int causal, int causal_offset) {
+                       float* __restrict__ lse, const int* __restrict__ kv_num_blocks,
+                       const int* __restrict__ kv_indices, const int* __restrict__ full_kv_num_blocks,
+                       const int* __restrict__ full_kv_indices, const int* __restrict__ doc_ids,
+                       float scale, int n_q, int n_k, int d, int group, int heads, int mask_batches,
+                       int mask_heads, int causal, int causal_offset, int mask_kind, int mask_a,
+                       int mask_b, int mask_c) {
     __shared__ unsigned q_s[BLOCK_Q][ROW_WORDS_D];
     __shared__ unsigned k_s[BLOCK_KV][ROW_WORDS_D];
     __shared__ unsigned vt_s[HEAD_DIM][ROW_WORDS_KV];
 
-    const int head = blockIdx.y;
+    const int head = blockIdx.y;  // query head b * heads + h
+    const int kv_head = head / group;  // the K/V head it reads (group query heads share one)
     const int q_start = blockIdx.x * BLOCK_Q;  // first query row of block i
     const int lane = threadIdx.x % 32;
     const int g = lane >> 2, t = lane & 3;      // groupID, threadID_in_group (PTX ISA)
     const int wrow = (threadIdx.x / 32) * 16;   // first row of this warp in the block
     q += (long long)head * n_q * d;
-    k += (long long)head * n_k * d;
-    v += (long long)head * n_k * d;
+    k += (long long)kv_head * n_k * d;
+    v += (long long)kv_head * n_k * d;
     o += (long long)head * n_q * d;
     lse += (long long)head * n_q;
 
@@ -173,10 +182,15 @@ flash_attention_tc_fwd(const unsigned short* __restrict__ q, const unsigned shor
         for (int e = 0; e < 4; ++e) o_acc[n][e] = 0.0f;
     load_rows<BLOCK_Q>(q_s, q, q_start, n_q, d);
 
-    // K/V tiles to visit: all of them, or (causal) up to the last key the bottom row sees
-    const int num_kv = kv_blocks_for(q_start, BLOCK_Q, n_q, BLOCK_KV, n_k, causal, causal_offset);
+    // the block mask's partial and full tiles of block i (empty tiles: never visited)
+    const TileLists tiles = block_tiles(kv_num_blocks, kv_indices, full_kv_num_blocks,
+                                        full_kv_indices, head, heads, mask_batches, mask_heads,
+                                        n_q, n_k);
+    const ElementMask mask = {mask_kind, mask_a, mask_b, mask_c, doc_ids, causal, causal_offset};
 
-    for (int j = 0; j < num_kv; ++j) {
+    for (int p = 0, f = 0; p + f < tiles.n_partial + tiles.n_full;) {
+        const bool full = next_is_full(tiles, p, f);  // the next tile, in increasing j
+        const int j = full ? tiles.full[f++] : tiles.partial[p++];
         const int kv_start = j * BLOCK_KV;
         load_rows<BLOCK_KV>(k_s, k, kv_start, n_k, d);        // k_j
         load_v_transposed(vt_s, v, kv_start, n_k, d);         // v_j (a load, in no phase)
@@ -204,7 +218,7 @@ flash_attention_tc_fwd(const unsigned short* __restrict__ q, const unsigned shor
             for (int e = 0; e < 4; ++e) {
                 const int row = q_start + wrow + g + 8 * (e >> 1);
                 const int col = kv_start + 8 * n + 2 * t + (e & 1);
-                const bool seen = visible(row, col, n_k, causal, causal_offset);
+                const bool seen = visible(mask, full, row, col, n_k);
                 s[n][e] = seen ? s[n][e] * scale : NEG_INF;
             }
 

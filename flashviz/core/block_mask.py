@@ -45,19 +45,19 @@ class BlockMask:
 
     @property
     def kv_num_blocks(self) -> np.ndarray:
-        return _counts(self.kinds == PARTIAL)
+        return kv_lists(self.kinds)[0]
 
     @property
     def kv_indices(self) -> np.ndarray:
-        return _listed_first(self.kinds == PARTIAL)
+        return kv_lists(self.kinds)[1]
 
     @property
     def full_kv_num_blocks(self) -> np.ndarray:
-        return _counts(self.kinds == FULL)
+        return kv_lists(self.kinds)[2]
 
     @property
     def full_kv_indices(self) -> np.ndarray:
-        return _listed_first(self.kinds == FULL)
+        return kv_lists(self.kinds)[3]
 
     @property
     def q_num_blocks(self) -> np.ndarray:
@@ -90,6 +90,28 @@ class BlockMask:
         """One line per Q block: a full block character for a full tile, a shaded one for a
         partial tile, a space for an empty one."""
         return "\n".join("".join(_CHARS[int(k)] for k in row) for row in self.kinds[b, h])
+
+
+def kv_lists(kinds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(kv_num_blocks, kv_indices, full_kv_num_blocks, full_kv_indices) of tile kinds
+    (..., Q blocks, K/V blocks), int32, as the ``BlockMask`` fields of those names."""
+    partial, full = kinds == PARTIAL, kinds == FULL
+    return _counts(partial), _listed_first(partial), _counts(full), _listed_first(full)
+
+
+def causal_kinds(n_q: int, n_k: int, block_q: int, block_kv: int, offset: int | None) -> np.ndarray:
+    """(Q blocks, K/V blocks) int8 kinds of a causal mask (``offset``: row r sees key c iff
+    c <= r + offset; None: no mask, every tile full), as ``flashviz.core.masking.tile_kind``
+    sorts them, for all tiles at once."""
+    q_blocks, kv_blocks = num_blocks(n_q, block_q), num_blocks(n_k, block_kv)
+    if offset is None:
+        return np.full((q_blocks, kv_blocks), FULL, dtype=np.int8)
+    first_row = np.arange(q_blocks)[:, None] * block_q
+    last_row = np.minimum(first_row + block_q, n_q) - 1
+    first_col = np.arange(kv_blocks)[None, :] * block_kv
+    last_col = np.minimum(first_col + block_kv, n_k) - 1
+    kinds = np.where(first_col > last_row + offset, EMPTY, PARTIAL)
+    return np.where(last_col <= first_row + offset, FULL, kinds).astype(np.int8)
 
 
 def _counts(listed: np.ndarray) -> np.ndarray:

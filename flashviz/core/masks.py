@@ -5,11 +5,16 @@ keys (any shapes that broadcast: a column of query rows against a row of key col
 returns booleans, True where query ``q_idx`` may see key ``kv_idx``. The built-in ones
 follow PyTorch's FlexAttention and attention-gym; a user's own Python function of the
 same signature works the same way, and ``and_masks`` / ``or_masks`` combine them.
+
+Each built-in mask also carries its ``MaskSpec`` (``mask_spec``): a kind and its integer
+parameters, which is how the CUDA kernels take it (they cannot call Python); ``and_masks``
+of a causal mask and one other built-in has one too. A user's own mask has none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +23,43 @@ from flashviz.core.masking import causal_offset
 
 Index = Any  # an integer or a NumPy integer array
 MaskMod = Callable[[Index, Index, Index, Index], Any]
+
+
+# The kinds of element mask the CUDA kernels evaluate (kernels/attention_mask.cuh), with
+# their codes, passed to the kernels as #defines (MASK_<NAME>): a = params[0], b, c after it.
+MASK_KINDS = {
+    "all": 0,  # every key
+    "window": 1,  # |q - kv| <= a
+    "prefix_lm": 2,  # kv < a or kv <= q
+    "document": 3,  # q and kv in the same document (the starts)
+    "chunked": 4,  # q // a == kv // a
+    "global": 5,  # q < a or kv < a or (|q - kv| <= b and (c == 0 or kv <= q))
+}
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """A built-in mask as the CUDA kernels take it: ``kind`` (one of ``MASK_KINDS``) with its
+    integer ``params`` and document ``starts``, AND ``kv_idx <= q_idx + causal_offset``
+    unless that is None."""
+
+    kind: str = "all"
+    params: tuple[int, ...] = ()
+    starts: tuple[int, ...] = ()
+    causal_offset: int | None = None
+
+
+def mask_spec(mod: MaskMod | None) -> MaskSpec | None:
+    """The ``MaskSpec`` of a built-in mask (no mask: ``MaskSpec()``); None for any other."""
+    if mod is None:
+        return MaskSpec()
+    spec = getattr(mod, "spec", None)
+    return spec if isinstance(spec, MaskSpec) else None
+
+
+def _with_spec(mod: MaskMod, spec: MaskSpec | None) -> MaskMod:
+    mod.spec = spec  # type: ignore[attr-defined]
+    return mod
 
 
 def mask_entries(mod: MaskMod, rows: range, cols: range, b: int = 0, h: int = 0) -> np.ndarray:
@@ -42,7 +84,7 @@ def causal(n_q: int | None = None, n_k: int | None = None, align: str = "top_lef
     def causal_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
         return kv_idx <= q_idx + offset
 
-    return causal_mask
+    return _with_spec(causal_mask, MaskSpec(causal_offset=offset))
 
 
 def sliding_window(window: int, causal: bool = True) -> MaskMod:
@@ -53,7 +95,8 @@ def sliding_window(window: int, causal: bool = True) -> MaskMod:
         near = np.abs(q_idx - kv_idx) <= window
         return near & (kv_idx <= q_idx) if causal else near
 
-    return sliding_window_mask
+    spec = MaskSpec("window", (int(window),), causal_offset=0 if causal else None)
+    return _with_spec(sliding_window_mask, spec)
 
 
 def prefix_lm(prefix_len: int) -> MaskMod:
@@ -64,7 +107,7 @@ def prefix_lm(prefix_len: int) -> MaskMod:
     def prefix_lm_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
         return (kv_idx < prefix_len) | (kv_idx <= q_idx)
 
-    return prefix_lm_mask
+    return _with_spec(prefix_lm_mask, MaskSpec("prefix_lm", (int(prefix_len),)))
 
 
 def document(offsets: Sequence[int]) -> MaskMod:
@@ -80,7 +123,7 @@ def document(offsets: Sequence[int]) -> MaskMod:
         doc_kv = np.searchsorted(starts, kv_idx, side="right")
         return doc_q == doc_kv
 
-    return document_mask
+    return _with_spec(document_mask, MaskSpec("document", starts=tuple(int(x) for x in starts)))
 
 
 def chunked(chunk: int) -> MaskMod:
@@ -91,7 +134,7 @@ def chunked(chunk: int) -> MaskMod:
     def chunked_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
         return (q_idx // chunk) == (kv_idx // chunk)
 
-    return chunked_mask
+    return _with_spec(chunked_mask, MaskSpec("chunked", (int(chunk),)))
 
 
 def global_tokens(n_global: int, window: int, causal: bool = True) -> MaskMod:
@@ -103,7 +146,8 @@ def global_tokens(n_global: int, window: int, causal: bool = True) -> MaskMod:
     def global_tokens_mask(b: Index, h: Index, q_idx: Index, kv_idx: Index) -> Any:
         return (q_idx < n_global) | (kv_idx < n_global) | local(b, h, q_idx, kv_idx)
 
-    return global_tokens_mask
+    spec = MaskSpec("global", (int(n_global), int(window), int(causal)))
+    return _with_spec(global_tokens_mask, spec)
 
 
 def and_masks(*mods: MaskMod) -> MaskMod:
@@ -115,7 +159,7 @@ def and_masks(*mods: MaskMod) -> MaskMod:
             seen = seen & mod(b, h, q_idx, kv_idx)
         return seen
 
-    return and_mask
+    return _with_spec(and_mask, _and_specs([mask_spec(mod) for mod in mods]))
 
 
 def or_masks(*mods: MaskMod) -> MaskMod:
@@ -127,7 +171,20 @@ def or_masks(*mods: MaskMod) -> MaskMod:
             seen = seen | mod(b, h, q_idx, kv_idx)
         return seen
 
-    return or_mask
+    return _with_spec(or_mask, mask_spec(mods[0]) if len(mods) == 1 else None)
+
+
+def _and_specs(specs: list[MaskSpec | None]) -> MaskSpec | None:
+    """The spec of the masks' AND: causal bounds combine (the smallest offset), and at most
+    one of them may have another kind; else None."""
+    if any(spec is None for spec in specs):
+        return None
+    kinds = [spec for spec in specs if spec is not None and spec.kind != "all"]
+    if len(kinds) > 1:
+        return None
+    offsets = [s.causal_offset for s in specs if s is not None and s.causal_offset is not None]
+    combined = kinds[0] if kinds else MaskSpec()
+    return replace(combined, causal_offset=min(offsets) if offsets else None)
 
 
 def _positive(name: str, value: int, allow_zero: bool = False) -> None:

@@ -17,7 +17,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from flashviz.core.block_mask import EMPTY, FULL, BlockMask
+from flashviz.core.block_mask import EMPTY, FULL, BlockMask, causal_kinds
 from flashviz.core.masking import (
     KeyBlock,
     QueryBlock,
@@ -138,6 +138,14 @@ class TiledProblem(Problem):
         if self.block_mask is None or self.mask_heads == (1, 1):
             return [(slice(0, self.heads), 0)]
         return [(slice(h, h + 1), h) for h in range(self.heads)]
+
+    def block_kinds(self) -> np.ndarray:
+        """(B, H, Q blocks, K/V blocks) int8 tile kinds (``flashviz.core.block_mask``'s EMPTY,
+        PARTIAL, FULL): the block mask's, or (causal or none) one (B, H) = (1, 1) for all."""
+        if self.block_mask is not None:
+            return self.block_mask.kinds
+        kinds = causal_kinds(self.n_q, self.n_k, self.block_q, self.block_kv, self.offset)
+        return kinds[None, None]
 
     def tile_kinds(self, head: int = 0) -> np.ndarray:
         """(Q blocks, K/V blocks) of "full", "partial" or "skipped" (the block mask's empty)."""

@@ -66,12 +66,13 @@ def sdpa_shape(call: KernelCall) -> tuple[int, int, int, int]:
 
 
 def sdpa_plan(call: KernelCall) -> list[tuple[str, str, str]]:
-    """(method, backend, dtype) rows for PyTorch SDPA; none when its causal mask differs.
+    """(method, backend, dtype) rows for PyTorch SDPA; none when its causal mask differs,
+    or under a FlexAttention mask or grouped K/V heads (SDPA's rows run neither).
 
     PyTorch's ``is_causal`` is top-left; flashviz's default is bottom-right; they agree
     only when n_q == n_k.
     """
-    if call.causal and call.n_q != call.n_k:
+    if call.mask.mod is not None or call.group > 1 or (call.causal and call.n_q != call.n_k):
         return []
     return [(sdpa_method(backend), backend, dtype) for backend, dtype in SDPA_BACKENDS]
 
@@ -109,27 +110,31 @@ def naive_arrays(xp: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> tuple[
     """Naive attention with array module ``xp`` (CuPy here; NumPy in the tests), float32.
 
     S = scale Q K^T in full, masked; softmax over whole rows; O = P V: the n_q x n_k
-    matrices FlashAttention never stores. Rows with no key give o = 0, lse = -inf.
+    matrices FlashAttention never stores. Rows with no key give o = 0, lse = -inf. Grouped
+    K/V heads are repeated for their query heads; the mask is the call's, dense.
     """
     f32 = np.float32
+    if call.group > 1:
+        k3, v3 = xp.repeat(k3, call.group, axis=0), xp.repeat(v3, call.group, axis=0)
     s = xp.matmul(q3, k3.transpose(0, 2, 1)) * f32(call.scale)  # (bh, n_q, n_k)
-    if call.causal:
-        r = xp.arange(call.n_q, dtype=np.int32)[:, None]
-        c = xp.arange(call.n_k, dtype=np.int32)[None, :]
-        s = xp.where(c <= r + call.causal_offset, s, f32(-np.inf))
+    seen = call.mask.dense(call.n_q, call.n_k)
+    if seen is not None:
+        s = xp.where(xp.asarray(seen), s, f32(-np.inf))
     return softmax_rows(s, v3, xp=xp)
 
 
 def flash_launch(xp: Any, kernel: Any, call: KernelCall, q3: Any, k3: Any, v3: Any) -> Run:
     """The kernel's launch and nothing else (outputs allocated from the memory pool). Both
-    kernels take (q, k, v, o, lse, scalars): float32 q, k, v for the scalar one, their raw
-    16 bits (uint16) for the tensor-core one; o and lse are float32."""
+    kernels take (q, k, v, o, lse, the mask's arrays, scalars): float32 q, k, v for the
+    scalar one, their raw 16 bits (uint16) for the tensor-core one; o and lse are float32;
+    the mask's int32 arrays are copied to the device here, before the launch is timed."""
     o_shape, lse_shape = (call.batch_heads, call.n_q, call.d), (call.batch_heads, call.n_q)
     args = (q3, k3, v3)
+    lists = tuple(xp.asarray(x) for x in call.arrays)
 
     def run() -> tuple[Any, Any]:
         o, lse = xp.empty(o_shape, dtype=np.float32), xp.empty(lse_shape, dtype=np.float32)
-        kernel(call.grid, call.block, (*args, o, lse, *call.scalars))
+        kernel(call.grid, call.block, (*args, o, lse, *lists, *call.scalars))
         return o, lse
 
     return run

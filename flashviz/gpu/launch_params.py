@@ -26,16 +26,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from flashviz.core.checks import check_block, check_problem
+from flashviz.core.block_mask import BlockMask, causal_kinds, create_block_mask, kv_lists
+from flashviz.core.checks import check_block, check_tiled_problem
 from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
-from flashviz.core.masking import causal_offset
+from flashviz.core.masks import MASK_KINDS, MaskMod, MaskSpec, mask_entries, mask_spec
 from flashviz.core.precision import get_precision
+from flashviz.core.problem import TiledProblem
 
 KERNEL_HEAD_DIMS = (16, 32, 64, 96, 128)
+MASK_DEFINES = {f"MASK_{kind.upper()}": code for kind, code in MASK_KINDS.items()}
 SHARED_LIMIT_BYTES = 48 * 1024  # static __shared__ limit per block
 MAX_THREADS = 1024  # threads a block may have
 
@@ -116,29 +120,35 @@ class Kernel:
         scale: float | None = None,
         block_q: int | None = None,
         block_kv: int | None = None,
+        mask_mod: MaskMod | None = None,
+        block_mask: BlockMask | None = None,
     ) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Validate a problem; return its KernelCall and q, k, v as this kernel reads them,
-        contiguous (bh, n, d) (``inputs``). ``block_q``/``block_kv`` default to the first
-        pair of ``fitting_blocks(d)``."""
-        prob = check_problem(q, k, v, scale, causal_align, causal=causal)
-        n_q, n_k, d = prob.n_q, prob.n_k, prob.d
-        default_q, default_kv = self.fitting_blocks(d)[0]
-        config = self.config(
-            d,
-            default_q if block_q is None else block_q,
-            default_kv if block_kv is None else block_kv,
-            precision,
-        )
+        contiguous (bh, n, d) (``inputs``; k and v may have fewer heads: grouped-query
+        attention). ``block_q``/``block_kv`` default to the block mask's, else the first
+        pair of ``fitting_blocks(d)``. The mask: ``causal``, or a built-in ``mask_mod`` or
+        ``block_mask`` of ``flashviz.masks`` (``kernel_mask``)."""
+        d = np.shape(q)[-1] if np.ndim(q) else 0
+        if block_q is None and block_kv is None and isinstance(block_mask, BlockMask):
+            block_q, block_kv = block_mask.block_size
+        default_q, default_kv = self.fitting_blocks(d)[0] if d else (None, None)
+        prob = check_tiled_problem(
+            q, k, v, block_q=default_q if block_q is None else block_q,
+            block_kv=default_kv if block_kv is None else block_kv, causal=causal,
+            causal_align=causal_align, scale=scale, mask_mod=mask_mod, block_mask=block_mask,
+            grouped=True,
+        )  # fmt: skip
+        config = self.config(prob.d, prob.block_q, prob.block_kv, precision)
         lead = prob.q.shape[:-2]
-        batch_heads = int(np.prod(lead, dtype=np.int64))
-        grid, block = launch_params(config, n_q, n_k, batch_heads)
+        batch_heads = prob.heads
+        grid, block = launch_params(config, prob.n_q, prob.n_k, batch_heads)
         q3, k3, v3 = (
-            self.inputs(x.reshape(batch_heads, x.shape[-2], d), config.precision)
+            self.inputs(x.reshape(-1, x.shape[-2], prob.d), config.precision)
             for x in (prob.q, prob.k, prob.v)
         )
         call = KernelCall(
-            config, grid, block, lead, n_q, n_k, d, prob.scale, bool(causal),
-            causal_offset(n_q, n_k, causal_align),
+            config, grid, block, lead, prob.n_q, prob.n_k, prob.d, prob.scale,
+            kernel_mask(prob), prob.group, lead[-1] if lead else 1,
         )  # fmt: skip
         return call, (q3, k3, v3)
 
@@ -147,7 +157,8 @@ class Kernel:
         with the first pair of ``fitting_blocks(d)``: how the GPU sweep runs it."""
         config = self.config(call.d, *self.fitting_blocks(call.d)[0], precision)
         grid, block = launch_params(config, call.n_q, call.n_k, call.batch_heads)
-        return replace(call, config=config, grid=grid, block=block)
+        mask = call.mask.retiled(call.n_q, call.n_k, config.block_q, config.block_kv)
+        return replace(call, config=config, grid=grid, block=block, mask=mask)
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,7 @@ class KernelConfig:
             "HEAD_DIM": self.head_dim,
             "NUM_THREADS": self.num_threads,
             **self.kernel.extra_defines(self),
+            **MASK_DEFINES,
         }
 
     @property
@@ -236,9 +248,109 @@ def launch_params(
     return grid, (config.num_threads, 1, 1)
 
 
+# The kernels' arguments after q, k, v, o and lse, in order: the mask's arrays
+# (KernelCall.arrays), then the scalars (KernelCall.scalars).
+ARRAY_ARGUMENTS = ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices",
+                   "doc_ids")  # fmt: skip
+SCALAR_ARGUMENTS = ("scale", "n_q", "n_k", "d", "group", "heads", "mask_batches", "mask_heads",
+                    "causal", "causal_offset", "mask_kind", "mask_a", "mask_b",
+                    "mask_c")  # fmt: skip
+
+
+class UnsupportedMaskError(ValueError):
+    """A mask_mod the CUDA kernels cannot evaluate (not a built-in mask of flashviz.masks)."""
+
+
+@dataclass(frozen=True, eq=False)
+class KernelMask:
+    """A mask as the kernels take it: the block mask's tile lists (which tiles each Q block
+    visits, full or partial) and the built-in element mask of the partial tiles."""
+
+    kinds: np.ndarray  # (B, H, Q blocks, K/V blocks) int8: TiledProblem.block_kinds
+    spec: MaskSpec  # the element mask (causal: the offset alone; none: everything)
+    mod: MaskMod | None = None  # the problem's mask_mod (None: causal or no mask)
+    positions: int = 1  # positions doc_ids covers: the Q blocks' padded rows and the keys
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, KernelMask)
+            and (self.spec, self.mod, self.positions) == (other.spec, other.mod, other.positions)
+            and np.array_equal(self.kinds, other.kinds)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.spec, self.positions, self.kinds.shape))
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(kv_num_blocks, kv_indices, full_kv_num_blocks, full_kv_indices, doc_ids),
+        contiguous int32: the kernels' array arguments after q, k, v, o, lse. doc_ids: each
+        position's document (a document mask; else one 0)."""
+        lists = (np.ascontiguousarray(x, dtype=np.int32) for x in kv_lists(self.kinds))
+        if self.spec.kind != "document":
+            return (*lists, np.zeros(1, dtype=np.int32))
+        doc_ids = np.searchsorted(self.spec.starts, np.arange(self.positions), side="right")
+        return (*lists, doc_ids.astype(np.int32))
+
+    def scalars(self) -> tuple[int, ...]:
+        """(mask_batches, mask_heads, causal, causal_offset, mask_kind, mask_a, mask_b,
+        mask_c): the kernels' scalar arguments of the mask."""
+        offset = self.spec.causal_offset
+        a, b, c = (*self.spec.params, 0, 0, 0)[:3]
+        return (*self.kinds.shape[:2], offset is not None, offset or 0,
+                MASK_KINDS[self.spec.kind], a, b, c)  # fmt: skip
+
+    def retiled(self, n_q: int, n_k: int, block_q: int, block_kv: int) -> KernelMask:
+        """The same mask in tiles of (block_q, block_kv)."""
+        if self.mod is None:
+            kinds = causal_kinds(n_q, n_k, block_q, block_kv, self.spec.causal_offset)[None, None]
+        else:
+            batches, heads = self.kinds.shape[:2]
+            kinds = create_block_mask(self.mod, batches if batches > 1 else None,
+                                      heads if heads > 1 else None, n_q, n_k,
+                                      (block_q, block_kv)).kinds  # fmt: skip
+        return replace(self, kinds=kinds, positions=padded_positions(n_q, n_k, block_q))
+
+    def dense(self, n_q: int, n_k: int) -> np.ndarray | None:
+        """(n_q, n_k) booleans, True where a query sees a key (None: no mask): for naive
+        attention. A built-in mask is the same for every batch and head."""
+        if self.mod is not None:
+            return mask_entries(self.mod, range(n_q), range(n_k))
+        offset = self.spec.causal_offset
+        if offset is None:
+            return None
+        return np.arange(n_k)[None, :] <= np.arange(n_q)[:, None] + offset
+
+
+def kernel_mask(prob: TiledProblem) -> KernelMask:
+    """The problem's mask as the kernels take it; UnsupportedMaskError for a mask_mod that is
+    not a built-in mask of flashviz.masks (the kernels cannot call Python)."""
+    spec = (
+        mask_spec(prob.mask_mod)
+        if prob.mask_mod is not None
+        else MaskSpec(causal_offset=prob.offset)
+    )
+    if spec is None:
+        raise UnsupportedMaskError(
+            "the CUDA kernels evaluate the built-in masks of flashviz.masks (causal, "
+            "sliding_window, prefix_lm, document, chunked, global_tokens, and and_masks of a "
+            "causal mask with one other); this mask_mod is not one of them: run it with "
+            "flashviz.flash_attention"
+        )
+    positions = padded_positions(prob.n_q, prob.n_k, prob.block_q)
+    return KernelMask(prob.block_kinds(), spec, prob.mask_mod, positions)
+
+
+def padded_positions(n_q: int, n_k: int, block_q: int) -> int:
+    """Query rows of the Q blocks (the last one's padding rows too) or keys: what the element
+    mask may be asked about."""
+    return max(-(-n_q // block_q) * block_q, n_k)
+
+
 @dataclass(frozen=True)
 class KernelCall:
-    """Everything one launch needs besides the arrays: build, geometry, scalar arguments."""
+    """Everything one launch needs besides q, k and v: build, geometry, scalar arguments,
+    the mask."""
 
     config: KernelConfig
     grid: tuple[int, int, int]
@@ -248,28 +360,38 @@ class KernelCall:
     n_k: int
     d: int
     scale: float
-    causal: bool
-    causal_offset: int  # row r sees key c iff c <= r + causal_offset
+    mask: KernelMask
+    group: int = 1  # query heads per K/V head (grouped-query attention)
+    heads: int = 1  # query heads per batch (q's last leading dim)
 
     @property
     def batch_heads(self) -> int:
         return self.grid[1]
 
     @property
-    def scalars(self) -> tuple[np.int32, np.int32, np.int32, np.float32, np.int32, np.int32]:
-        """The kernel's scalar arguments (n_q, n_k, d, scale, causal, causal_offset).
+    def causal(self) -> bool:
+        """A causal problem (no other mask)."""
+        return self.mask.mod is None and self.mask.spec.causal_offset is not None
+
+    @property
+    def causal_offset(self) -> int:
+        """Row r sees key c iff c <= r + causal_offset (of a causal problem)."""
+        return self.mask.spec.causal_offset or 0
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The mask's int32 arrays, the kernels' arguments after q, k, v, o and lse."""
+        return self.mask.arrays
+
+    @property
+    def scalars(self) -> tuple[np.float32 | np.int32, ...]:
+        """The kernel's scalar arguments: scale, then n_q, n_k, d, group, heads and the mask's
+        (``KernelMask.scalars``).
 
         NumPy scalars, because CuPy would pass a Python int as long long and a float as double.
         """
-        i32 = np.int32
-        return (
-            i32(self.n_q),
-            i32(self.n_k),
-            i32(self.d),
-            np.float32(self.scale),
-            i32(self.causal),
-            i32(self.causal_offset),
-        )
+        ints = (self.n_q, self.n_k, self.d, self.group, self.heads, *self.mask.scalars())
+        return (np.float32(self.scale), *(np.int32(x) for x in ints))
 
 
 # --- The scalar kernel, kernels/flash_attention.cu ------------------------------------------

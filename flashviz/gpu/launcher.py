@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from flashviz.core.block_mask import BlockMask
+from flashviz.core.masks import MaskMod
 from flashviz.gpu.device import NAIVE, Device, compiled_kernel, flash_launch, gpu_device
 from flashviz.gpu.launch_params import (
     SCALAR,
@@ -48,13 +50,17 @@ def run_flash(
     scale: float | None = None,
     block_q: int | None = None,
     block_kv: int | None = None,
+    mask_mod: MaskMod | None = None,
+    block_mask: BlockMask | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A CUDA kernel (``SCALAR``: float32; ``TENSOR_CORES``: inputs rounded to ``precision``,
     "float16" or "bfloat16", float32 state, sm_80 or newer) on (..., n, d) inputs; o and lse
-    as float32 NumPy."""
+    as float32 NumPy. The mask: ``causal``, or a built-in ``mask_mod`` or ``block_mask`` of
+    ``flashviz.masks``; k and v may have fewer heads (grouped-query attention)."""
     call, arrays = kernel.prepare(q, k, v, precision=precision, causal=causal,
                                   causal_align=causal_align, scale=scale, block_q=block_q,
-                                  block_kv=block_kv)  # fmt: skip
+                                  block_kv=block_kv, mask_mod=mask_mod,
+                                  block_mask=block_mask)  # fmt: skip
     device = gpu_device()
     o, lse = flash_launch(device.cp, compiled_kernel(call.config), call,
                           *(device.to_device(x) for x in arrays))()  # fmt: skip
@@ -69,7 +75,9 @@ def run_naive(
     causal: bool = False,
     causal_align: str = "bottom_right",
     scale: float | None = None,
+    mask_mod: MaskMod | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Naive attention with CuPy on the same inputs, in float32; o and lse as NumPy."""
-    call, arrays = SCALAR.prepare(q, k, v, causal=causal, causal_align=causal_align, scale=scale)
+    call, arrays = SCALAR.prepare(q, k, v, causal=causal, causal_align=causal_align, scale=scale,
+                                  mask_mod=mask_mod)  # fmt: skip
     return run_method(gpu_device(), NAIVE, call, arrays)

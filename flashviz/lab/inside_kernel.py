@@ -212,7 +212,7 @@ _EVENTS = {
     "mma": re.compile(r"\bmma_16816\s*\("),
     "load": re.compile(r"\b(load_tile|load_rows|load_v_transposed)\b"),
 }
-_LOOP = re.compile(r"\bfor\s*\(\s*int\s+j\s*=")
+_LOOP = re.compile(r"\bfor\s*\(\s*int\s+p\s*=\s*0\s*,\s*f\s*=")  # the walk over the K/V tiles
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ def timeline(kind: str, text: str | None = None) -> Timeline:
         (n for n in range(first - 1, last) if _LOOP.search(code[n])), None
     )  # fmt: skip
     if loop_start is None:
-        raise ValueError(f"no loop over K/V tiles (for (int j = ...) in {name}")
+        raise ValueError(f"no loop over K/V tiles (for (int p = 0, f = ...) in {name}")
     loop = (loop_start + 1, _block_end(code, loop_start) + 1)
     phase_at = {line: phase for phase, line in markers(text, "//")}
     events, phase = [], ""

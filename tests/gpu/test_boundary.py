@@ -130,3 +130,21 @@ def test_runs_refuse_with_the_reason_after_validating(make_qkv):
         run_flash(q, k, v, kernel=TENSOR_CORES, precision="float32")
     with pytest.raises(ValueError, match="block_kv"):
         run_flash(q, k, v, kernel=TENSOR_CORES, block_kv=24)
+
+
+def test_masked_grouped_runs_refuse_with_the_reason_after_validating(make_qkv):
+    """A built-in mask with grouped K/V heads gets as far as the device; a mask_mod the
+    kernels cannot evaluate is refused before it, with what to run instead."""
+    from flashviz.gpu.launch_params import UnsupportedMaskError
+    from flashviz.masks import sliding_window
+
+    q, _, _ = make_qkv(40, 50, 16, lead=(4,), dtype=np.float32)
+    _, k, v = make_qkv(40, 50, 16, lead=(2,), dtype=np.float32)
+    for kernel, precision in ((SCALAR, None), (TENSOR_CORES, "float16")):
+        with pytest.raises(GpuUnavailableError, match=NO_GPU_REASON):
+            run_flash(q, k, v, kernel=kernel, precision=precision, mask_mod=sliding_window(8))
+        with pytest.raises(UnsupportedMaskError, match=r"flashviz\.flash_attention"):
+            run_flash(q, k, v, kernel=kernel, precision=precision,
+                      mask_mod=lambda b, h, q_idx, kv_idx: q_idx % 2 == kv_idx % 2)  # fmt: skip
+    with pytest.raises(GpuUnavailableError, match=NO_GPU_REASON):
+        run_naive(q, k, v, mask_mod=sliding_window(8))

@@ -119,10 +119,12 @@ MUTANTS = {
     "no rescale of o_i": ("o_i[a][b] *= alpha[a];", "(void)alpha[a];", WRONG_O),
     # rows that see no key: exp(-inf - (-inf)) = NaN
     "no -inf guard": ("m_new[a] == NEG_INF ? 0.0f : m_new[a]", "m_new[a]", "^an output is NaN"),
-    "mask off by one": ("col <= row + causal_offset", "col < row + causal_offset", WRONG_O),
+    "mask off by one": ("col > row + mask.causal_offset", "col >= row + mask.causal_offset",
+                        WRONG_O),
     "normalised by the first share of l only": ("l_i[a] += row_part", "l_i[a] = row_part",
                                                 WRONG_O),
-    "one tile too few": ("last_col / block_kv + 1", "last_col / block_kv", WRONG_O),
+    "one tile too few": ("p + f < tiles.n_partial + tiles.n_full;",
+                         "p + f < tiles.n_partial + tiles.n_full - 1;", WRONG_O),
 }  # fmt: skip
 
 
@@ -167,7 +169,8 @@ def test_a_broken_kernel_fails(libs, mutant_libs, make_qkv, mutant):
 
 EARLY_EXIT = """
 extern "C" __global__ void flash_attention_fwd(const float* q, const float* k, const float* v,
-    float* o, float* lse, int n_q, int n_k, int d, float scale, int causal, int causal_offset) {
+    float* o, float* lse, const int*, const int*, const int*, const int*, const int*, float scale,
+    int n_q, int, int, int, int, int, int, int, int, int, int, int, int) {
     __shared__ float buf[NUM_THREADS];
     if (threadIdx.x >= n_q) return;  // leaves the block: the others must not wait for it
     buf[threadIdx.x] = q[threadIdx.x];

@@ -149,6 +149,41 @@ def test_float16_rows_are_checked_against_float16_naive_error():
     assert f16["o"] > 50 * f32["o"]  # float16's own error is ~2^13 times float32's
 
 
+def test_naive_baseline_on_numpy_with_a_mask_and_grouped_heads(make_qkv):
+    """The CuPy baseline's code with NumPy: K/V heads repeated for their query heads, the
+    mask dense."""
+    from flashviz.core.reference import attention_reference
+    from flashviz.masks import and_masks, causal, document
+
+    q, _, _ = make_qkv(40, 23, 16, lead=(4,), dtype=np.float32)
+    _, k, v = make_qkv(40, 23, 16, lead=(2,), dtype=np.float32)
+    mod = and_masks(causal(), document([0, 9, 30]))
+    call, arrays = SCALAR.prepare(q, k, v, mask_mod=mod, scale=0.7)
+    with np.errstate(divide="ignore"):
+        o, lse = naive_arrays(np, call, *arrays)
+    ref_o, ref_lse = attention_reference(*(x.astype(np.float64) for x in (q, k, v)),
+                                         mask_mod=mod, scale=0.7)  # fmt: skip
+    assert max_error(o.reshape(q.shape), ref_o) < 1e-5
+    assert max_error(lse.reshape(q.shape[:-1]), ref_lse) < 1e-5
+
+
+@pytest.mark.skipif(not HAS_GPU, reason=WHY)
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", ["float32", "tensor cores"])
+def test_on_a_gpu_the_kernels_run_every_mask_with_grouped_heads(rng, kind):
+    """Real GPUs on the problems of tests/gpu/test_kernel_masks.py, held to the same rule."""
+    from tests.gpu.test_kernel_masks import KERNELS, MASKS, N_K, N_Q, _inputs, check
+
+    kernel, precision = KERNELS[kind]
+    q, k, v = _inputs(rng, N_Q, N_K)
+    for make_mask in MASKS.values():
+        mod = make_mask(N_Q, N_K)
+        o, lse = run_flash(q, k, v, kernel=kernel, precision=precision, block_q=32,
+                           block_kv=32, mask_mod=mod)  # fmt: skip
+        check(None, kernel, precision, q, k, v, block_q=32, block_kv=32, mask_mod=mod, o=o,
+              lse=lse)  # fmt: skip
+
+
 @pytest.mark.skipif(not HAS_GPU or _torch() is None, reason="needs a GPU and PyTorch")
 def test_on_a_gpu_sdpa_rows_report_each_backend():
     rows = benchmark(512, 64, batch_heads=2, repeat=3)

@@ -8,16 +8,21 @@ import re
 import numpy as np
 import pytest
 
+from flashviz.core.block_mask import create_block_mask
 from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
 from flashviz.core.precision import get_precision
 from flashviz.gpu.launch_params import (
+    ARRAY_ARGUMENTS,
     KERNEL_HEAD_DIMS,
+    MASK_DEFINES,
     SCALAR,
+    SCALAR_ARGUMENTS,
     SHARED_LIMIT_BYTES,
     TC_PAD_WORDS,
     TC_PRECISIONS,
     TENSOR_CORES,
     KernelConfig,
+    UnsupportedMaskError,
     kernel_source,
     kernel_text,
     launch_params,
@@ -54,7 +59,11 @@ def test_config_defines_and_threads():
         "HEAD_DIM": 64,
         "NUM_THREADS": 256,
         "THREADS_PER_ROW": 16,
+        **MASK_DEFINES,
     }
+    # the element mask's kinds, by the codes of flashviz.core.masks
+    assert MASK_DEFINES == {"MASK_ALL": 0, "MASK_WINDOW": 1, "MASK_PREFIX_LM": 2,
+                            "MASK_DOCUMENT": 3, "MASK_CHUNKED": 4, "MASK_GLOBAL": 5}  # fmt: skip
     # q_i (64 x 65) + kv_j (32 x 65) + p_ij (64 x 33) + row_part (64 x 16) floats
     assert config.shared_bytes == 4 * (64 * 65 + 32 * 65 + 64 * 33 + 64 * 16)
 
@@ -79,10 +88,11 @@ def test_bad_configs_name_the_argument(args, name):
 def test_source_has_the_defines_then_the_file_with_its_line_numbers():
     config = SCALAR.config(64, 32, 32)
     lines = kernel_source(config).splitlines()
-    assert lines[:5] == [f"#define {k} {v}" for k, v in config.defines.items()]
-    assert lines[5] == '#line 1 "kernels/flash_attention.cu"'
-    assert lines[6:] == kernel_text(KERNEL_PATH).splitlines()
-    assert kernel_source(config, "X").splitlines()[6:] == ["X"]
+    n = len(config.defines)
+    assert lines[:n] == [f"#define {k} {v}" for k, v in config.defines.items()]
+    assert lines[n] == '#line 1 "kernels/flash_attention.cu"'
+    assert lines[n + 1 :] == kernel_text(KERNEL_PATH).splitlines()
+    assert kernel_source(config, "X").splitlines()[n + 1 :] == ["X"]
 
 
 @pytest.mark.parametrize(
@@ -108,6 +118,14 @@ def test_launch_params_refuse_too_many_heads():
         launch_params(SCALAR.config(32, 32, 32), 4, 4, 70000)
 
 
+@pytest.mark.parametrize(("path", "entry"), [(KERNEL_PATH, KERNEL_NAME),
+                                             (TC_KERNEL_PATH, TC_KERNEL_NAME)])  # fmt: skip
+def test_the_kernels_take_the_arguments_in_launch_params_order(path, entry):
+    params = re.search(rf"{entry}\(([^)]*)\)", path.read_text()).group(1)
+    names = [re.findall(r"\w+", p)[-1] for p in params.split(",")]
+    assert names == ["q", "k", "v", "o", "lse", *ARRAY_ARGUMENTS, *SCALAR_ARGUMENTS]
+
+
 def _kernel_scalar_types() -> list[type]:
     """C types of the kernel's scalar parameters, read from the .cu signature."""
     text = KERNEL_PATH.read_text()
@@ -117,7 +135,7 @@ def _kernel_scalar_types() -> list[type]:
 
 
 @pytest.mark.parametrize(
-    ("causal", "align", "offset"), [(False, "bottom_right", 8), (True, "top_left", 0)]
+    ("causal", "align", "offset"), [(False, "bottom_right", 0), (True, "bottom_right", 8)]
 )
 def test_prepare_call(make_qkv, causal, align, offset):
     q, k, v = make_qkv(5, 13, 40, lead=(2, 3))
@@ -128,7 +146,9 @@ def test_prepare_call(make_qkv, causal, align, offset):
     assert (call.causal, call.causal_offset) == (causal, offset)
     # NumPy scalars of exactly the kernel's C types (CuPy sends a Python int as long long)
     assert [type(s) for s in call.scalars] == _kernel_scalar_types()
-    assert [float(s) for s in call.scalars] == [5, 13, 40, 0.5, causal, offset]
+    # scale, n_q, n_k, d, group, heads, mask (B, H), causal, offset, kind, a, b, c
+    assert [float(s) for s in call.scalars] == [0.5, 5, 13, 40, 1, 3, 1, 1, causal, offset,
+                                                0, 0, 0, 0]  # fmt: skip
     for x, a in zip((q, k, v), arrays, strict=True):
         assert a.dtype == np.float32 and a.flags.c_contiguous
         np.testing.assert_array_equal(a, x.astype(np.float32).reshape(6, -1, 40))
@@ -165,6 +185,7 @@ def test_tc_config_defines_threads_and_shared_memory():
         "HEAD_DIM": 64,
         "NUM_THREADS": 128,  # 4 warps of 16 query rows
         "INPUT_BF16": 1,
+        **MASK_DEFINES,
     }
     assert TENSOR_CORES.config(64, 128, 64, "float16").defines["NUM_THREADS"] == 256
     assert TENSOR_CORES.config(64, 128, 64, "float16").defines["INPUT_BF16"] == 0
@@ -180,7 +201,9 @@ def test_tc_shared_memory_matches_the_kernel_declarations():
     assert "__shared__ unsigned vt_s[HEAD_DIM][ROW_WORDS_KV];" in text
     assert f"#define ROW_WORDS_D (HEAD_DIM / 2 + {TC_PAD_WORDS})" in text
     assert f"#define ROW_WORDS_KV (BLOCK_KV / 2 + {TC_PAD_WORDS})" in text
-    assert f'extern "C" __global__ void __launch_bounds__(NUM_THREADS)\n{TC_KERNEL_NAME}(' in text
+    assert (
+        f'extern "C" __global__ void __launch_bounds__(NUM_THREADS, 1)\n{TC_KERNEL_NAME}(' in text
+    )
 
 
 def test_tc_blocks_fit_and_shrink_with_the_head_dim():
@@ -225,10 +248,11 @@ def test_bad_tc_configs_name_the_argument(args, name):
 def test_tc_source_has_the_defines_then_the_file_with_its_line_numbers():
     config = TENSOR_CORES.config(64, 64, 32, "float16")
     lines = kernel_source(config).splitlines()
-    assert lines[:5] == [f"#define {k} {v}" for k, v in config.defines.items()]
-    assert lines[5] == '#line 1 "kernels/flash_attention_tc.cu"'
-    assert lines[6:] == kernel_text(TC_KERNEL_PATH).splitlines()
-    assert kernel_source(config, "X").splitlines()[6:] == ["X"]
+    n = len(config.defines)
+    assert lines[:n] == [f"#define {k} {v}" for k, v in config.defines.items()]
+    assert lines[n] == '#line 1 "kernels/flash_attention_tc.cu"'
+    assert lines[n + 1 :] == kernel_text(TC_KERNEL_PATH).splitlines()
+    assert kernel_source(config, "X").splitlines()[n + 1 :] == ["X"]
 
 
 def test_tc_launch_params_one_warp_per_16_rows():
@@ -276,3 +300,54 @@ def test_prepare_tc_call_defaults_and_validation(make_qkv):
         TENSOR_CORES.prepare(q, k, v, precision="float16", block_q=64, block_kv=64)
     with pytest.raises(ValueError, match="causal_align"):
         TENSOR_CORES.prepare(q, k, v, precision="float16", causal=True, causal_align="middle")
+
+
+def test_prepare_a_built_in_mask_with_grouped_query_heads(make_qkv):
+    """GQA: k and v keep their 2 heads (query heads 0-1 read K/V head 0, 2-3 head 1); the
+    mask's lists are the block mask's, its scalars the mask's kind and parameters."""
+    from flashviz.masks import and_masks, causal, document, sliding_window
+
+    q, _, _ = make_qkv(70, 90, 32, lead=(2, 4))
+    _, k, v = make_qkv(70, 90, 32, lead=(2, 2))
+    mod = sliding_window(20)
+    call, arrays = SCALAR.prepare(q, k, v, mask_mod=mod, block_q=32, block_kv=32)
+    assert [a.shape for a in arrays] == [(8, 70, 32), (4, 90, 32), (4, 90, 32)]
+    assert (call.group, call.heads, call.batch_heads, call.causal) == (2, 4, 8, False)
+    bm = create_block_mask(mod, None, None, 70, 90, (32, 32))
+    fields = (bm.kv_num_blocks, bm.kv_indices, bm.full_kv_num_blocks, bm.full_kv_indices)
+    for got, want in zip(call.arrays[:4], fields, strict=True):
+        assert got.dtype == np.int32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+    names = dict(zip(SCALAR_ARGUMENTS, call.scalars, strict=True))
+    assert (names["mask_kind"], names["mask_a"], names["causal"], names["causal_offset"]) == (
+        MASK_DEFINES["MASK_WINDOW"], 20, 1, 0)  # fmt: skip
+    # a document mask: each position's document, the last Q block's padding rows too (96)
+    call, _ = SCALAR.prepare(q, k, v, mask_mod=and_masks(causal(), document([0, 30, 31])),
+                             block_q=32, block_kv=32)  # fmt: skip
+    doc_ids = call.arrays[-1]
+    assert doc_ids.shape == (96,) and doc_ids[[0, 29, 30, 31, 95]].tolist() == [1, 1, 2, 3, 3]
+
+
+def test_prepare_takes_the_block_masks_blocks_and_heads(make_qkv):
+    from flashviz.masks import chunked
+
+    q, k, v = make_qkv(70, 90, 32, lead=(2, 3))
+    bm = create_block_mask(lambda b, h, qi, ki: (ki <= qi + h) & (b + ki >= 0), 2, 3, 70, 90,
+                           (64, 32))  # fmt: skip
+    with pytest.raises(UnsupportedMaskError, match=r"built-in masks of flashviz\.masks"):
+        SCALAR.prepare(q, k, v, block_mask=bm)
+    bm = create_block_mask(chunked(16), None, 3, 70, 90, (64, 32))
+    call, _ = SCALAR.prepare(q, k, v, block_mask=bm)
+    assert (call.config.block_q, call.config.block_kv) == (64, 32)
+    names = dict(zip(SCALAR_ARGUMENTS, call.scalars, strict=True))
+    assert (names["mask_batches"], names["mask_heads"]) == (1, 3)
+    with pytest.raises(ValueError, match="block_mask has tiles of"):
+        SCALAR.prepare(q, k, v, block_mask=bm, block_q=32, block_kv=32)
+    with pytest.raises(ValueError, match="block_kv must be a multiple of 16"):  # its tiles
+        TENSOR_CORES.prepare(
+            q,
+            k,
+            v,
+            precision="float16",
+            block_mask=create_block_mask(chunked(16), None, None, 70, 90, (16, 8)),
+        )

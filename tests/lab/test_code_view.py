@@ -259,7 +259,7 @@ def test_spans_of_generated_sources(order, sizes, indents, gaps, prefix):
 def test_load_q_shows_the_q_load_and_not_the_kv_loop():
     a, b = highlight(CU, "load_q")[0]
     assert CU.lines[b - 1].strip().startswith("load_tile<BLOCK_Q>(q_i,")
-    assert not any("for (int j" in line for line in CU.lines[a - 1 : b])
+    assert not any("for (int p = 0, f = 0" in line for line in CU.lines[a - 1 : b])
     a, b = highlight(PY, "load_q")[0]
     assert PY.lines[b - 1].strip() == "return m_i, l_i, o_i"
 

@@ -36,7 +36,18 @@ except ImportError:  # Windows: no emulation builds there (ucontext), so no lock
 
 import numpy as np
 
-from flashviz.gpu.launch_params import SCALAR, TENSOR_CORES, KernelCall, KernelConfig, kernel_source
+from flashviz.core.block_mask import causal_kinds
+from flashviz.core.masks import MaskSpec
+from flashviz.gpu.launch_params import (
+    ARRAY_ARGUMENTS,
+    SCALAR,
+    SCALAR_ARGUMENTS,
+    TENSOR_CORES,
+    KernelCall,
+    KernelConfig,
+    KernelMask,
+    kernel_source,
+)
 
 HERE = Path(__file__).resolve().parent
 BUILD_DIR = HERE.parent.parent / "build" / "cuda_emulation"
@@ -55,6 +66,7 @@ EMULATORS = {
     SCALAR.entry: ("cuda_emu.h", "launch"),
     TENSOR_CORES.entry: ("cuda_emu_warp.h", "launch_warps"),
 }
+NUM_LISTS, NUM_INTS = len(ARRAY_ARGUMENTS), len(SCALAR_ARGUMENTS) - 1  # after scale: ints
 C_TYPES = {np.dtype(np.float32): ("float", ctypes.c_float),
            np.dtype(np.uint16): ("unsigned short", ctypes.c_uint16)}  # fmt: skip
 
@@ -85,7 +97,8 @@ class Build:
         c_type = C_TYPES[np.dtype(self.config.kernel.input_dtype)][0]
         defines = [f'-DKERNEL_SOURCE="{kernel}"', f'-DEMU_HEADER="{header}"',
                    f"-DEMU_LAUNCH={launch}", f"-DKERNEL_ENTRY={self.config.kernel.entry}",
-                   f"-DINPUT_T={c_type}"]  # fmt: skip
+                   f"-DINPUT_T={c_type}", f"-DNUM_LISTS={NUM_LISTS}",
+                   f"-DNUM_INTS={NUM_INTS}"]  # fmt: skip
         return [CXX, *self.flags(), *include, *defines, *files, "-o", str(out)]
 
     def text(self) -> str:
@@ -172,8 +185,9 @@ def build(spec: Build) -> Path:
 def _library(path: Path, element: type[ctypes._SimpleCData]) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(path))
     in_p, f32p = ctypes.POINTER(element), ctypes.POINTER(ctypes.c_float)
-    i32, u32 = ctypes.c_int, ctypes.c_uint
-    lib.run_kernel.argtypes = [in_p] * 3 + [f32p] * 2 + [i32] * 3 + [ctypes.c_float, i32, i32]
+    i32p, u32 = ctypes.POINTER(ctypes.c_int), ctypes.c_uint
+    lists = ctypes.POINTER(i32p)
+    lib.run_kernel.argtypes = [in_p] * 3 + [f32p] * 2 + [lists, ctypes.c_float, i32p]
     lib.run_kernel.argtypes += [u32] * 3
     lib.run_kernel.restype = None
     return lib
@@ -205,6 +219,7 @@ def run(
         pcall = poison_call(call)
         nan = np.full((1, max(pcall.n_q, pcall.n_k), pcall.d), np.nan, dtype=np.float32)
         _launch(launch, pcall, [kernel.inputs(nan, call.config.precision)] * 3, element)
+    assert len(call.arrays) == NUM_LISTS and len(call.scalars) == 1 + NUM_INTS
     o, lse = _outputs(call)
     _launch(launch, call, arrays, element, o, lse)
     return _shaped(call, o, lse)
@@ -219,9 +234,10 @@ def poison_call(call: KernelCall) -> KernelCall:
     kernel that forgets to zero a tile's padding reads NaN here too, not a friendly 0.
     """
     config = call.config
+    unmasked = KernelMask(causal_kinds(1, 1, 1, 1, None)[None, None], MaskSpec())
     return replace(
         call, grid=(1, 1, 1), lead=(1,), n_q=config.block_q, n_k=config.block_kv,
-        d=config.head_dim, causal=False, causal_offset=0,
+        d=config.head_dim, mask=unmasked, group=1, heads=1,
     )  # fmt: skip
 
 
@@ -231,8 +247,12 @@ def _launch(launch, call: KernelCall, arrays, element, o=None, lse=None) -> None
         o, lse = _outputs(call)
     ptrs = [x.ctypes.data_as(ctypes.POINTER(element)) for x in arrays]
     ptrs += [x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) for x in (o, lse)]
+    i32p = ctypes.POINTER(ctypes.c_int)
+    lists = (i32p * NUM_LISTS)(*(x.ctypes.data_as(i32p) for x in call.arrays))
+    scale, *ints = call.scalars
+    int_args = np.asarray(ints, dtype=np.int32)
     grid, block = call.grid, call.block
-    launch(*ptrs, *call.scalars, grid[0], grid[1], block[0])
+    launch(*ptrs, lists, float(scale), int_args.ctypes.data_as(i32p), grid[0], grid[1], block[0])
 
 
 def run_tsan(
@@ -241,12 +261,15 @@ def run_tsan(
     """Run a TSan build in its own process; returns o, lse and ThreadSanitizer's stderr."""
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        n_q, n_k, d, scale, causal, offset = call.scalars
-        header = [call.batch_heads, n_q, n_k, d, causal, offset, *call.grid[:2], call.block[0]]
+        scale, *ints = call.scalars
+        kv_heads = call.batch_heads // call.group
+        header = [call.batch_heads, kv_heads, call.n_q, call.n_k, call.d, *call.grid[:2],
+                  call.block[0], *(x.size for x in call.arrays)]  # fmt: skip
         with src.open("wb") as f:
             np.asarray(header, dtype=np.int32).tofile(f)
             np.asarray([scale], dtype=np.float32).tofile(f)
-            for x in arrays:
+            np.asarray(ints, dtype=np.int32).tofile(f)
+            for x in (*call.arrays, *arrays):
                 x.tofile(f)
         env = {**os.environ, "TSAN_OPTIONS": "halt_on_error=0 report_signal_unsafe=0"}
         done = subprocess.run(
