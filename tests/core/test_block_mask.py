@@ -181,3 +181,32 @@ def test_a_long_sequence_takes_one_row_of_tiles_not_the_whole_mask() -> None:
 def test_bad_arguments_are_refused_with_a_message(make: object, error: type) -> None:
     with pytest.raises(error):
         make()  # type: ignore[operator]
+
+
+def test_the_built_in_masks_say_how_the_kernels_evaluate_them():
+    """``mask_spec``: a kind and its integer parameters, ANDed with a causal bound (the CUDA
+    kernels evaluate these: tests/gpu/test_kernel_masks.py runs each against its mask_mod);
+    none for a user's own mask or a combination the kernels cannot evaluate."""
+    from flashviz.core.masks import MaskSpec, mask_spec
+
+    assert mask_spec(None) == MaskSpec()
+    assert mask_spec(causal(9, 13, "bottom_right")) == MaskSpec(causal_offset=4)
+    assert mask_spec(sliding_window(3)) == MaskSpec("window", (3,), causal_offset=0)
+    assert mask_spec(sliding_window(3, causal=False)) == MaskSpec("window", (3,))
+    assert mask_spec(prefix_lm(4)) == MaskSpec("prefix_lm", (4,))
+    assert mask_spec(document([0, 3, 7])) == MaskSpec("document", starts=(0, 3, 7))
+    assert mask_spec(global_tokens(2, 5, causal=False)) == MaskSpec("global", (2, 5, 0))
+    # and_masks: causal bounds meet (the smaller offset), with at most one other kind
+    both = and_masks(causal(9, 13, "bottom_right"), sliding_window(3), chunked(4))
+    assert mask_spec(both) is None  # two kinds
+    assert mask_spec(and_masks(causal(9, 13, "bottom_right"), chunked(4))) == MaskSpec(
+        "chunked", (4,), causal_offset=4
+    )
+    assert mask_spec(and_masks(causal(9, 13, "bottom_right"), sliding_window(3))) == MaskSpec(
+        "window", (3,), causal_offset=0
+    )
+    assert mask_spec(and_masks()) == MaskSpec()
+    assert mask_spec(or_masks(chunked(4), causal())) is None
+    assert mask_spec(or_masks(chunked(4))) == MaskSpec("chunked", (4,))
+    mine = lambda b, h, q_idx, kv_idx: q_idx % 2 == kv_idx % 2  # noqa: E731
+    assert mask_spec(mine) is None and mask_spec(and_masks(causal(), mine)) is None
