@@ -17,7 +17,7 @@ from flashviz.lab.budget import budget_errors
 from flashviz.lab.bugzoo import BUGS, bug_hooks
 from flashviz.lab.mask_lab import MASK_KINDS, MAX_N
 from flashviz.lab.patterns import PATTERNS, make_inputs
-from flashviz.lab.problem_spec import NO_BUG, NO_MASK, ProblemSpec
+from flashviz.lab.problem_spec import MAX_GROUP, NO_BUG, NO_MASK, ProblemSpec
 
 
 def _size_errors(spec: ProblemSpec) -> list[str]:
@@ -54,6 +54,7 @@ def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
         errors.append(f"`mask` must be {NO_MASK!r} or one of {list(MASK_KINDS)}.")
     elif spec.mask != NO_MASK and not 1 <= spec.mask_size <= MAX_N:
         errors.append(f"`mask_size` must be between 1 and {MAX_N}, got {spec.mask_size}.")
+    errors += _group_errors(spec)
     if spec.seed < 0:
         errors.append(f"`seed` must be a non-negative integer, got {spec.seed}.")
     if spec.scale < 0:
@@ -63,15 +64,29 @@ def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
     return errors
 
 
+def _group_errors(spec: ProblemSpec) -> list[str]:
+    if not 1 <= spec.group <= MAX_GROUP:
+        return [f"`group` must be between 1 and {MAX_GROUP}, got {spec.group}."]
+    if spec.upload and spec.group != 1:
+        return ["`group` must be 1 with your own tensors: they hold one query head."]
+    if not 0 <= spec.head < spec.group:
+        return [f"`head` must be between 0 and `group` - 1 = {spec.group - 1}, got {spec.head}."]
+    return []
+
+
 def spec_inputs(
     spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None
 ) -> tuple[np.ndarray, ...]:
-    """q, k, v of the problem: the uploaded tensors, or the spec's pattern and seed."""
+    """q, k, v of the problem: the uploaded tensors, or the spec's pattern and seed (query
+    head ``head`` of a group: q of seed + head, k and v of seed)."""
     if spec.upload:
         if uploaded is None:
             raise ValueError("this problem uses uploaded tensors: pass them as `uploaded`")
         return uploaded
-    return make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed)
+    q, k, v = make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed)
+    if spec.head:  # another query head of the group: its own q, the group's k and v
+        q = make_inputs(spec.pattern, spec.n_q, spec.n_k, spec.head_dim, spec.seed + spec.head)[0]
+    return q, k, v
 
 
 def spec_problem(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> TiledProblem:

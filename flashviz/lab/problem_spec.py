@@ -14,6 +14,7 @@ from flashviz.core.masking import num_blocks
 
 NO_BUG = "none"
 NO_MASK = "none"  # no FlexAttention mask: the causal toggle decides
+MAX_GROUP = 8  # query heads per K/V head the app offers (Llama 3 70B: 8)
 
 
 class Tiling(TypedDict):
@@ -35,7 +36,9 @@ class ProblemSpec:
     ``flashviz.lab.bugzoo.BUGS``; ``upload`` the digest of uploaded tensors ("" for a pattern),
     in which case n_q, n_k and head_dim are the uploaded shapes. ``mask`` "none" or a key of
     ``flashviz.lab.mask_lab.MASK_KINDS`` (a FlexAttention mask sized by ``mask_size``, in
-    place of the causal toggle).
+    place of the causal toggle). ``group`` query heads share one K/V head (grouped-query
+    attention, 1: none); the run traced is query head ``head`` of the group, whose q is the
+    pattern's with seed ``seed + head`` over the group's one k and v.
     """
 
     n_q: int = 16
@@ -53,6 +56,8 @@ class ProblemSpec:
     upload: str = ""
     mask: str = NO_MASK
     mask_size: int = 8
+    group: int = 1
+    head: int = 0
 
     @property
     def tiling(self) -> Tiling:
@@ -83,3 +88,16 @@ class ProblemSpec:
         """Upper bound on backward trace steps: D once, then per K/V block one load, every
         Q tile, one write."""
         return 1 + num_blocks(self.n_k, self.block_kv) * (num_blocks(self.n_q, self.block_q) + 2)
+
+
+def gqa_note(spec: ProblemSpec) -> str | None:
+    """What a grouped-query problem steps (None without one)."""
+    if spec.group == 1:
+        return None
+    return (
+        f"Grouped-query attention: query head {spec.head} of the {spec.group} that share K/V "
+        f"head 0. The K and V tiles stepped here are the same for all {spec.group} query heads "
+        "(a kernel that runs a group's heads together loads each once); q_i, the scores, "
+        "m_i, l_i and o_i are this head's. Change the query head to step another head of "
+        "the group over the same K/V tiles."
+    )

@@ -224,3 +224,21 @@ def test_a_flexattention_mask_from_a_link_steps_over_its_tiles_only() -> None:
     assert at.query_params["mask"] == "document"
     at.selectbox(key="mask").set_value("none").run()
     assert not at.toggle(key="causal").disabled and at.number_input(key="mask_size").disabled
+
+
+def test_a_grouped_query_link_steps_that_head_and_says_so() -> None:
+    """?group=4&head=2: the caption says which head of the group is stepped over the shared
+    K/V; the verdict is that head's; the query head is enabled only with a group."""
+    at = run_app(n_q=16, n_k=16, group=4, head=2)
+    assert not at.error
+    grouped = ProblemSpec(n_q=16, n_k=16, group=4, head=2)
+    assert verdict_numbers(grouped) in correct_verdict(at)
+    assert any("query head 2 of the 4 that share K/V head 0" in c.value for c in at.caption)
+    assert not at.number_input(key="head").disabled
+    assert at.query_params["group"] == "4" and at.query_params["head"] == "2"
+    at.number_input(key="head").set_value(7).run()
+    assert any("`head` must be between 0 and `group` - 1 = 3" in e.value for e in at.error)
+    at.number_input(key="group").set_value(1).run()  # no group: query head 0, not chosen
+    assert not at.error and at.number_input(key="head").disabled
+    assert at.number_input(key="head").value == 0
+    assert not any("Grouped-query attention" in c.value for c in at.caption)

@@ -101,3 +101,29 @@ def test_the_stepper_with_a_sliding_window_steps_over_its_tiles_only(
         screenshot(page, screenshots / "stepper_sliding_window.png")
     finally:
         context.close()
+
+
+def test_the_stepper_steps_one_query_head_of_a_group(
+    browser: Browser, server_url: str, screenshots: Path
+) -> None:
+    """A link with a GQA group: the caption says which query head is stepped over the shared
+    K/V head; another query head in the sidebar steps that head (its caption, a green
+    verdict), on the same step of the same tiles."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        page.goto(f"{server_url}/?n_q=16&n_k=16&group=4&head=2&step=3")
+        wait_for_heading(page, "Step 3 of")
+        wait_for_text(page, "query head 2 of the 4 that share K/V head 0")
+        heading = step_heading(page)
+        _set_number(page, "query head", 1)
+        wait_for_text(page, "query head 1 of the 4 that share K/V head 0")
+        page.get_by_text("Correct: the tiled run matches", exact=False).wait_for(timeout=30_000)
+        assert "head=1" in page.url
+        wait_until_settled(page)
+        assert step_heading(page) == heading  # the same tiles, stepped for another head
+        assert chart_overlaps(page) == []
+        screenshot(page, screenshots / "stepper_gqa_head.png")
+        assert_no_exception(page)
+    finally:
+        context.close()

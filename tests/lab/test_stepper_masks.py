@@ -70,3 +70,42 @@ def test_a_bad_mask_gets_a_sentence(change: dict[str, object], message: str) -> 
     errors = problem_errors(replace(SPEC, **change))  # type: ignore[arg-type]
     assert any(message in e for e in errors), errors
     assert problem_errors(replace(SPEC, mask="none", mask_size=0)) == []  # unused: no error
+
+
+def test_a_grouped_query_head_steps_its_own_q_over_the_groups_k_and_v() -> None:
+    """group = 4, head = 2: q is the pattern's of seed + 2; k and v are head 0's; the run is
+    that head's attention over them (the verdict); head 0 of a group is the plain problem."""
+    from flashviz.lab.patterns import make_inputs
+    from flashviz.lab.problem import spec_inputs
+    from flashviz.lab.problem_spec import gqa_note
+
+    plain = ProblemSpec(n_q=12, n_k=10, block_q=4, block_kv=4, seed=5)
+    grouped = replace(plain, group=4, head=2)
+    q, k, v = spec_inputs(grouped)
+    q0, k0, v0 = spec_inputs(plain)
+    np.testing.assert_array_equal(q, make_inputs("spiky", 12, 10, 8, 7)[0])
+    np.testing.assert_array_equal(k, k0)
+    np.testing.assert_array_equal(v, v0)
+    assert not np.array_equal(q, q0)
+    for a, b in zip(spec_inputs(replace(grouped, head=0)), (q0, k0, v0), strict=True):
+        np.testing.assert_array_equal(a, b)
+    trace = build_trace(grouped)
+    assert figure_context(trace).verdict.ok
+    np.testing.assert_array_equal(trace.q, q)
+    assert gqa_note(plain) is None
+    assert "query head 2 of the 4 that share K/V head 0" in (gqa_note(grouped) or "")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"group": 0}, "`group` must be between 1 and 8"),
+        ({"group": 9}, "`group` must be between 1 and 8"),
+        ({"group": 4, "head": 4}, "`head` must be between 0 and `group` - 1 = 3"),
+        ({"group": 2, "head": -1}, "`head` must be between 0"),
+        ({"group": 2, "upload": "abc"}, "`group` must be 1 with your own tensors"),
+    ],
+)
+def test_a_bad_group_or_head_gets_a_sentence(changes: dict, message: str) -> None:
+    errors = problem_errors(replace(ProblemSpec(), **changes))
+    assert any(message in e for e in errors), errors

@@ -24,6 +24,7 @@ from flashviz.app.widgets.class_question_view import class_question_section
 from flashviz.app.widgets.page_state import keep, mirror_url
 from flashviz.app.widgets.problem_errors import problem_errors_view
 from flashviz.lab.problem import problem_errors
+from flashviz.lab.problem_spec import gqa_note
 
 # Less space above the title, so that the step buttons and the charts share the first
 # screen at 1280 x 720 (the page's top padding is 6rem by default).
@@ -51,7 +52,7 @@ def render() -> None:
     if errors:
         problem_errors_view(errors, spec, STEPPER_FIELDS)
         return
-    same_problem = replace(spec, precision="", bug="")  # precision, bug: the same steps
+    same_problem = replace(spec, precision="", bug="", head=0)  # the same steps: keep the step
     if st.session_state.get("_spec") != same_problem:  # a new problem starts at step 0
         if "_spec" in st.session_state:
             st.session_state.step = 0
@@ -70,6 +71,8 @@ def render() -> None:
         st.error(f"Cannot trace this problem: {e}.")
         return
     load = functools.partial(load_context, spec, uploaded)  # the fragment holds no problem
+    if (note := gqa_note(spec)) is not None:
+        st.caption(note)  # plain text: numbers only, no user text
     if present:
         step_panel(load, None, bug_at, present=True)
         return

@@ -22,6 +22,7 @@ ROWS: tuple[Row, ...] = (
     "causal_align",
     "mask",
     "mask_size",
+    ("group", "head"),
     "precision",
     "bug",  # the bug zoo: the trace is recorded with this mistake in the update
 )
@@ -49,8 +50,12 @@ def problem_sidebar() -> tuple[ProblemSpec, Uploaded]:
     with sb.expander("Your own tensors (.npz / .npy)"):
         uploaded = qkv_uploader()
     _use_upload(uploaded)
-    fixed = FIXED_BY_UPLOAD if uploaded is not None else ()
-    return problem_widgets(PROBLEM, ROWS, disabled=(*fixed, *_masked_out())), uploaded
+    fixed = (*FIXED_BY_UPLOAD, "group", "head") if uploaded is not None else ()
+    one_head: tuple[str, ...] = ()
+    if st.session_state.get("group", 1) == 1:  # no group: one query head, 0, not to be chosen
+        st.session_state.head, one_head = 0, ("head",)
+    disabled = (*fixed, *_masked_out(), *one_head)
+    return problem_widgets(PROBLEM, ROWS, disabled=disabled), uploaded
 
 
 def _masked_out() -> tuple[str, ...]:

@@ -57,7 +57,7 @@ LABELS = {
     "scale": "softmax scale (0 = 1/sqrt(d))", "causal": "causal mask",
     "causal_align": "causal alignment", "precision": "precision",
     "bug": "bug zoo: inject a mistake", "mask": "mask (FlexAttention)",
-    "mask_size": "mask size",
+    "mask_size": "mask size", "group": "GQA group", "head": "query head",
 }  # fmt: skip
 HELP = {
     "scale": "tau in S = tau Q K^T; 0 picks the usual 1/sqrt(d).",
@@ -70,6 +70,8 @@ HELP = {
     "first step where it leaves the correct run.",
     "mask": "A FlexAttention mask in place of the causal toggle: the steps visit only its block "
     "mask's full and partial tiles (the Masks page shows the block mask).",
+    "group": "Grouped-query attention: this many query heads share one K/V head (1: none).",
+    "head": "The query head of the group to step: its own q over the group's k and v.",
 }
 
 
@@ -114,7 +116,7 @@ def _field(box: DeltaGenerator, name: str, key: str, disabled: bool) -> None:
     elif name == "scale":
         box.number_input(label, step=0.05, format="%.4f", key=key, disabled=disabled, help=help_)
     elif name not in CHOICES:
-        box.number_input(label, step=1, key=key, disabled=disabled)
+        box.number_input(label, step=1, key=key, disabled=disabled, help=help_)
     elif name == "causal_align":
         box.radio(label, list(CHOICES[name]), format_func=SHOWN_AS[name], key=key,
                   disabled=disabled, help=help_)  # fmt: skip
