@@ -32,9 +32,11 @@ step t's m, l, alpha and o from the arrays above.
 
 The problem: ``q`` (n_q, d), ``k``, ``v`` (n_k, d) as the run saw them (rounded to the
 precision's storage type, widened exactly to the state type), ``scale`` (tau), ``block_q``,
-``block_kv``, ``causal``, ``causal_align``, ``precision``, ``bug`` ("" for the correct run)
-and ``format`` (``FORMAT``). Floats are in the run's state type (float64, or float32 for
-the 16-bit and float32 precisions).
+``block_kv``, ``causal``, ``causal_align``, ``mask`` (a FlexAttention mask: a built-in
+mask's ``MaskSpec``, or the name of one's own mask_mod; "" without one), ``visible``
+(n_q, n_k) bool (the keys each query sees, whatever the mask), ``precision``, ``bug`` (""
+for the correct run) and ``format`` (``FORMAT``). Floats are in the run's state type
+(float64, or float32 for the 16-bit and float32 precisions).
 
 Diff one's own kernel (run on ``t["q"], t["k"], t["v"]`` with the same blocks)::
 
@@ -55,6 +57,7 @@ import io
 
 import numpy as np
 
+from flashviz.core.masks import mask_spec
 from flashviz.core.trace import TileStep, Trace, WriteStep
 
 FORMAT = "flashviz-trace-1"
@@ -108,6 +111,23 @@ def _step_index(trace: Trace) -> dict[str, np.ndarray]:
     }
 
 
+def _mask_name(trace: Trace) -> str:
+    """The FlexAttention mask: a built-in one's MaskSpec, one's own mask_mod's name, or ""."""
+    if trace.mask_mod is None:
+        return ""
+    spec = mask_spec(trace.mask_mod)
+    if spec is None:
+        return f"{getattr(trace.mask_mod, '__name__', 'mask_mod')} (a Python mask_mod)"
+    return repr(spec)
+
+
+def _visible(trace: Trace) -> np.ndarray:
+    """(n_q, n_k) bool: the keys each query sees."""
+    seen = trace.dense_visible()
+    shape = (trace.n_q, trace.n_k)
+    return np.ones(shape, dtype=bool) if seen is None else np.broadcast_to(seen, shape).copy()
+
+
 def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
     """Every array of the export (see the module docstring for names and shapes)."""
     dtype = np.asarray(trace.o).dtype  # the state type
@@ -125,6 +145,8 @@ def trace_arrays(trace: Trace) -> dict[str, np.ndarray]:
         "block_kv": np.array(trace.block_kv, dtype=np.int64),
         "causal": np.array(trace.causal, dtype=bool),
         "causal_align": np.array(trace.causal_align),
+        "mask": np.array(_mask_name(trace)),
+        "visible": _visible(trace),
         "precision": np.array(trace.precision),
         "bug": np.array(trace.bug or ""),
         "format": np.array(FORMAT),

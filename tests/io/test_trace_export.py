@@ -141,3 +141,28 @@ def test_any_problem_round_trips(n_q, n_k, d, block_q, block_kv, causal, align, 
         got = step_state(arrays, t)
         for name in ("m", "l", "o"):
             assert_same(got[name], getattr(step, name))
+
+
+def test_a_flexattention_mask_is_named_and_its_visible_keys_exported(rng) -> None:
+    """``mask``: the built-in mask's MaskSpec (one's own mask_mod: its name); ``visible``:
+    the keys each query sees, which are where the exported scores are finite."""
+    from flashviz.masks import and_masks, causal, document
+
+    q, k, v = (rng.standard_normal((n, 4)) for n in (12, 10, 10))
+    mod = and_masks(causal(), document([0, 5]))
+    a = read_trace_npz(trace_npz(record_trace(q, k, v, block_q=4, block_kv=4, mask_mod=mod)))
+    assert str(a["mask"]) == "MaskSpec(kind='document', params=(), starts=(0, 5), causal_offset=0)"
+    r, c = np.arange(12)[:, None], np.arange(10)[None, :]
+    assert_same(a["visible"], (c <= r) & ((r >= 5) == (c >= 5)))
+    ran = np.isfinite(a["p"])  # the entries of tiles that ran
+    assert_same(np.isfinite(a["s"]) & ran, a["visible"] & ran)
+
+    def every_other(b, h, q_idx, kv_idx):
+        return (q_idx + kv_idx) % 2 == 0
+
+    own = read_trace_npz(trace_npz(record_trace(q, k, v, block_q=4, block_kv=4,
+                                                mask_mod=every_other)))  # fmt: skip
+    assert str(own["mask"]) == "every_other (a Python mask_mod)"
+    plain = read_trace_npz(trace_npz(record_trace(q, k, v, block_q=4, block_kv=4, causal=True)))
+    assert str(plain["mask"]) == ""
+    assert_same(plain["visible"], c <= r - 2)  # causal, bottom-right: offset 10 - 12
