@@ -59,12 +59,15 @@ def record_trace(
     bug: str | None = None,
     mask_mod: MaskMod | None = None,
     block_mask: BlockMask | None = None,
+    rescale_threshold: float | None = None,
+    exp_impl: str | None = None,
 ) -> Trace:
     """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
 
     ``flashviz.core.trace.record_steps`` with the mistake ``bug`` (None, or a key of
     ``flashviz.lab.bugzoo.BUGS`` such as "no_rescale_o") in the update: the core takes the
-    mistake's hooks, the bug zoo knows them by name.
+    mistake's hooks, the bug zoo knows them by name. ``rescale_threshold`` and ``exp_impl``:
+    FlashAttention-4's softmax (``flashviz.core.fa4``).
     """
     return _trace.record_steps(
         q,
@@ -79,6 +82,8 @@ def record_trace(
         hooks=bug_hooks(bug),
         mask_mod=mask_mod,
         block_mask=block_mask,
+        rescale_threshold=rescale_threshold,
+        exp_impl=exp_impl,
     )
 
 

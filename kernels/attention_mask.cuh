@@ -6,6 +6,14 @@
 // flashviz.core.masks.MASK_KINDS), so NVRTC, CuPy and the CPU emulation compile one text.
 #define NEG_INF __int_as_float(0xff800000)  // -inf (NVRTC has no math.h for INFINITY)
 
+// FlashAttention-4's lazy rescaling (flashviz/core/fa4.py): the running max m_i is kept
+// unless the tile's max m_max exceeds it by more than RESCALE_MARGIN, the threshold in the
+// scores' natural-log units (float32(threshold * ln 2), a #define from launch_params; 0 is
+// FA2's rule: a max that rises is taken).
+__device__ inline float lazy_max(float m_i, float m_max) {
+    return m_max > m_i + RESCALE_MARGIN ? m_max : m_i;
+}
+
 // The K/V tiles a Q block visits: the block mask's partial tiles (kv_indices, the mask
 // applied entry by entry) and full tiles (full_kv_indices, the mask never evaluated), each
 // list in increasing j. Empty tiles are in neither: they are never visited.

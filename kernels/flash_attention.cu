@@ -21,6 +21,7 @@
 //   BLOCK_KV         key/value rows per tile (B_c)
 //   HEAD_DIM         head dim of the shared tiles, >= d (extra columns are zeros)
 //   NUM_THREADS      threads per block
+//   RESCALE_MARGIN   FA4's rescale threshold in natural-log units (0.0f: FA2)
 //   THREADS_PER_ROW  threads sharing a group of rows; each takes every
 //                    THREADS_PER_ROW-th column of S and of O
 //
@@ -147,6 +148,7 @@ flash_attention_fwd(const float* __restrict__ q, const float* __restrict__ k,
         for (int a = 0; a < ROWS_PER_THREAD; ++a) {
             m_new[a] = m_i[a];
             for (int t = 0; t < THREADS_PER_ROW; ++t) m_new[a] = fmaxf(m_new[a], row_part[row0 + a][t]);
+            m_new[a] = lazy_max(m_i[a], m_new[a]);  // kept at m_i unless past the threshold (FA4)
         }
 
         // v_j replaces k_j in shared memory (a load, in no phase: the Python step is handed v_j)

@@ -22,6 +22,7 @@
 //   HEAD_DIM     head dim of the shared tiles, a multiple of 16, >= d (extra columns zero)
 //   NUM_THREADS  threads per block, 32 * BLOCK_Q / 16
 //   INPUT_BF16   1: bfloat16 inputs, 0: float16
+//   RESCALE_MARGIN  FA4's rescale threshold in natural-log units (0.0f: FA2)
 //
 // ---- Why mma.sync and not WMMA ----------------------------------------------------------
 // nvcuda::wmma fragments are opaque: which lane holds which element of an accumulator is
@@ -231,7 +232,7 @@ flash_attention_tc_fwd(const unsigned short* __restrict__ q, const unsigned shor
             for (int n = 0; n < N_TILES_KV; ++n) part = fmaxf(part, fmaxf(s[n][2 * h], s[n][2 * h + 1]));
             part = fmaxf(part, __shfl_xor_sync(FULL_WARP, part, 1));
             part = fmaxf(part, __shfl_xor_sync(FULL_WARP, part, 2));
-            m_new[h] = fmaxf(m_i[h], part);
+            m_new[h] = lazy_max(m_i[h], fmaxf(m_i[h], part));  // kept unless past the threshold
         }
 
         float alpha[2];

@@ -21,7 +21,8 @@ from flashviz.core.checks import (
     check_seed,
     check_tiled_problem,
 )
-from flashviz.core.inner_step import attn_fwd_inner, finalize, initial_state
+from flashviz.core.fa4 import softmax_hooks
+from flashviz.core.inner_step import FA2, attn_fwd_inner, finalize, initial_state
 from flashviz.core.masks import MaskMod
 from flashviz.core.problem import Problem
 
@@ -42,6 +43,8 @@ def flash_attention(
     seed: int | None = None,
     mask_mod: MaskMod | None = None,
     block_mask: BlockMask | None = None,
+    rescale_threshold: float | None = None,
+    exp_impl: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tiled FlashAttention-2 forward; returns o (..., n_q, d) and lse (..., n_q).
 
@@ -57,6 +60,11 @@ def flash_attention(
     (an integer, or None for a fresh one) and the entry's position only (see
     ``flashviz.core.dropout``). ``causal`` must be a bool; scores or values that overflow
     the inputs' precision raise ValueError (never a silent NaN).
+
+    FlashAttention-4's softmax (``flashviz.core.fa4``): ``rescale_threshold`` (log2 units;
+    None: FA2's rule, rescale whenever the max rises) keeps a stale max until the new one is
+    larger by more than it; ``exp_impl`` ("exact", or "poly<degree>", the software exp2 of
+    ``flashviz.core.exp2``) is the exp of the update.
     """
     prob = check_tiled_problem(
         q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
@@ -64,6 +72,7 @@ def flash_attention(
         grouped=True,
     )  # fmt: skip
     check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
+    hooks = softmax_hooks(FA2, rescale_threshold, exp_impl)
     dropout_p = check_dropout_p(dropout_p)
     seed = check_seed(seed)
     drop_seed = None  # the dropout mask's seed; None: no dropout
@@ -98,9 +107,10 @@ def flash_attention(
                     visible=prob.tile_visible(i, j, head),
                     keep=keep,
                     keep_scale=1.0 / (1.0 - dropout_p),
+                    hooks=hooks,
                 )
             r = slice(rows.start, rows.stop)
-            o[hs, r], lse[hs, r] = finalize(m_i, l_i, o_i)
+            o[hs, r], lse[hs, r] = finalize(m_i, l_i, o_i, hooks=hooks)
     return o.reshape(*lead, n_q, d), lse.reshape(*lead, n_q)
 
 

@@ -10,6 +10,10 @@ every array (``...`` below).
 A run may vary the update (the bug zoo's mistakes): ``UpdateHooks`` holds one function per
 intermediate value, applied right after the correct update computes it; the defaults return
 the value unchanged, so the code below is FlashAttention-2 with no branch on any variant.
+It also holds FlashAttention-4's two softmax variations: the rescale threshold (lazy
+rescaling: the stale row max is kept unless the new one is larger by more than the
+threshold, in log2 units; 0 is FA2's rule) and the exp the run computes with
+(``flashviz.core.exp2``'s software exp2, or NumPy's).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 Array = np.ndarray
+LN2 = 0.6931471805599453  # ln 2: a threshold in log2 units, in the natural-log scores
 
 
 def _same(value: Array, *_: Array) -> Array:
@@ -52,11 +57,17 @@ class UpdateHooks:
     sum: Callable[[Array, Array, Array], Array] = _same
     # (o_rescaled, o_i) -> diag(alpha) o_i as the run forms it
     rescale_o: Callable[[Array, Array], Array] = _same
+    # (p_ij) -> P~ as the P~ V product reads it (a type P~ overflows in)
+    p_stored: Callable[[Array], Array] = _same
     # (o_new, l_new) -> the accumulator kept
     accumulate: Callable[[Array, Array], Array] = _same
     # (o, o_i) -> the output written after the last tile (o = o_i / l_i)
     normalize: Callable[[Array, Array], Array] = _same
     quiet: bool = False  # the variant makes inf or NaN on purpose: no NumPy warnings for them
+    # FA4's lazy rescaling: m_i is kept unless the tile's max exceeds it by more than this, in
+    # log2 units (so P~ <= 2^rescale_threshold); 0: FA2's rule, rescale whenever it rises
+    rescale_threshold: float = 0.0
+    exp: Callable[[Array], Array] = np.exp  # e^x as the run computes it (flashviz.core.exp2)
 
     def errstate(self) -> contextlib.AbstractContextManager[object]:
         """The NumPy error state to run this variant in (the caller's own for FA2)."""
@@ -78,6 +89,7 @@ class TileUpdate(NamedTuple):
     p_ij: Array  # (..., block_q, block_kv) P~ = exp(s_ij - m_new), before dropout
     alpha: Array  # (..., block_q)   rescale factor applied to the old state
     o_rescaled: Array  # (..., block_q, d) diag(alpha) o_i, before P~ V is added
+    stale: Array  # (..., block_q) bool: the row's max rose, but by at most the threshold: kept
 
 
 def attn_fwd_inner(
@@ -129,14 +141,17 @@ def online_update(
     """
     masked = s_ij  # (..., bq, bkv) the scores as given, kept in the returned update
     s_ij = hooks.scores(s_ij)
-    # phase:max  m_new = max(m_i, rowmax(s_ij))
-    m_new = np.maximum(m_i, s_ij.max(axis=-1))  # (..., bq)
+    # phase:max  m_new = max(m_i, rowmax(s_ij)), kept at m_i unless it rises by more than
+    # the threshold (FA4; 0: FA2)
+    m_max = np.maximum(m_i, s_ij.max(axis=-1))  # (..., bq)
+    m_new = np.where(m_max > m_i + hooks.rescale_threshold * LN2, m_max, m_i)  # (..., bq)
+    stale = m_max > m_new  # (..., bq) the max rose but is kept
     m_safe = np.where(np.isneginf(m_new), 0, m_new)  # a row with no key yet: subtract 0
     m_new, m_safe = hooks.max(m_new, m_safe)
     # phase:exp  p_ij = exp(s_ij - m_new)
-    p_ij = np.exp(s_ij - m_safe[..., None])  # (..., bq, bkv)
+    p_ij = hooks.exp(s_ij - m_safe[..., None])  # (..., bq, bkv)
     # phase:alpha  alpha = exp(m_i - m_new)
-    alpha = np.exp(m_i - m_safe)  # (..., bq)
+    alpha = hooks.exp(m_i - m_safe)  # (..., bq)
     alpha = hooks.alpha(alpha, m_i, m_safe)
     # phase:sum  l_i = alpha * l_i + rowsum(p_ij)
     l_new = alpha * l_i + p_ij.sum(axis=-1)  # (..., bq)
@@ -144,12 +159,13 @@ def online_update(
     # phase:accumulate  o_i = diag(alpha) o_i + p_ij v_j
     o_rescaled = alpha[..., None] * o_i  # (..., bq, d)
     o_rescaled = hooks.rescale_o(o_rescaled, o_i)
-    p_drop = p_ij if keep is None else np.where(keep, p_ij * keep_scale, 0)
+    p_drop = hooks.p_stored(p_ij)
+    p_drop = p_drop if keep is None else np.where(keep, p_drop * keep_scale, 0)
     if p_dtype is not None:  # the matmul reads P~ in the input type, l_i used the exact P~
         p_drop = p_drop.astype(p_dtype).astype(p_ij.dtype)
     o_new = o_rescaled + p_drop @ v_j  # (..., bq, d)
     o_new = hooks.accumulate(o_new, l_new)
-    return TileUpdate(m_new, l_new, o_new, masked, p_ij, alpha, o_rescaled)
+    return TileUpdate(m_new, l_new, o_new, masked, p_ij, alpha, o_rescaled, stale)
 
 
 def finalize(

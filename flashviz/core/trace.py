@@ -25,6 +25,7 @@ import numpy as np
 
 from flashviz.core.block_mask import BlockMask
 from flashviz.core.checks import check_scores_fit, check_tiled_problem
+from flashviz.core.fa4 import check_rescale_threshold, check_threshold_fits, softmax_hooks
 from flashviz.core.inner_step import FA2, UpdateHooks, attn_fwd_inner, finalize, initial_state
 from flashviz.core.masking import TileKind
 from flashviz.core.masks import MaskMod
@@ -68,6 +69,13 @@ class TileStep(Step):
     o_prev: np.ndarray  # (bq, d) unnormalised accumulator before this tile
     o_rescaled: np.ndarray  # (bq, d) diag(alpha) o_prev, before adding P~ V
     o: np.ndarray  # (bq, d) unnormalised accumulator after this tile
+    stale: np.ndarray  # (bq,) bool: the max rose by at most the rescale threshold: m_prev kept
+
+    @property
+    def rescaled(self) -> np.ndarray:
+        """Rows whose state was rescaled at this tile (alpha < 1: the max rose above a max
+        already held)."""
+        return (self.m > self.m_prev) & np.isfinite(self.m_prev)
 
     @property
     def pv(self) -> np.ndarray:
@@ -125,6 +133,8 @@ def record_steps(
     hooks: UpdateHooks = FA2,
     mask_mod: MaskMod | None = None,
     block_mask: BlockMask | None = None,
+    rescale_threshold: float | None = None,
+    exp_impl: str | None = None,
 ) -> Trace:
     """Run FlashAttention-2 on one head (q (n_q, d), k and v (n_k, d)) and record each step.
 
@@ -136,12 +146,23 @@ def record_steps(
     rounds q, k, v to its storage type and keeps the state in its state type; ``hooks``
     records the run with that variant of the update (``flashviz.lab.bugzoo.BUGS[name].hooks``
     for a mistake of the bug zoo; ``flashviz.record_trace`` takes the name).
+
+    FlashAttention-4's softmax (``flashviz.core.fa4``): ``rescale_threshold`` (log2 units;
+    None: FA2's rule) keeps a stale max, each tile step recording the rows that kept one
+    (``TileStep.stale``); a threshold whose P~ overflows a 16-bit precision is refused.
+    ``exp_impl`` ("exact", or "poly<degree>": ``flashviz.core.exp2``) is the exp the run uses.
     """
     problem = check_tiled_problem(
         q, k, v, block_q=block_q, block_kv=block_kv, causal=causal,
         causal_align=causal_align, scale=scale, two_d=True, mask_mod=mask_mod,
         block_mask=block_mask,
     )  # fmt: skip
+    if rescale_threshold is not None:
+        check_threshold_fits(
+            check_rescale_threshold(rescale_threshold),
+            get_precision(problem.q.dtype.name if precision is None else precision),
+        )
+    hooks = softmax_hooks(hooks, rescale_threshold, exp_impl)
     return record_problem(problem, precision=precision, hooks=hooks)
 
 
@@ -202,6 +223,7 @@ def record_problem(
                     o_i,
                     new.o_rescaled,
                     new.o_i,
+                    new.stale,
                 )
             )
             m_i, l_i, o_i = new.m_i, new.l_i, new.o_i

@@ -43,8 +43,8 @@ CORRECT = "correct"
 CORRECT_COLOUR = DONE
 EXACT_COLOUR = INK  # the exact answer: the theme's ink
 # Okabe-Ito and Tol colours, one fixed colour and dash per bug (in the order of BUGS)
-BUG_COLOURS = [VERMILLION, BLUE, PURPLE, ORANGE, SKY_BLUE, INK, "#882255", "#999933"]
-DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot", "dash", "dot", "dashdot"]
+BUG_COLOURS = [VERMILLION, BLUE, PURPLE, ORANGE, SKY_BLUE, INK, "#882255", "#999933", "#AA4499"]
+DASHES = ["dash", "dot", "dashdot", "longdash", "longdashdot", "dash", "dot", "dashdot", "longdash"]
 DONE_ALT = "#00785A"  # a darker green: neighbouring done chunks alternate
 # greys for chunks still to come, alternating; each >= 3:1 on the light and the dark paper
 TO_COME_COLOURS = ("#8A8A8A", "#6F6F6F")

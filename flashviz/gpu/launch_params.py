@@ -33,6 +33,8 @@ import numpy as np
 
 from flashviz.core.block_mask import BlockMask, causal_kinds, create_block_mask, kv_lists
 from flashviz.core.checks import check_block, check_tiled_problem
+from flashviz.core.fa4 import check_rescale_threshold, check_threshold_fits
+from flashviz.core.inner_step import LN2
 from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
 from flashviz.core.masks import MASK_KINDS, MaskMod, MaskSpec, mask_entries, mask_spec
 from flashviz.core.precision import get_precision
@@ -73,10 +75,15 @@ class Kernel:
         )
 
     def config(
-        self, d: int, block_q: int, block_kv: int, precision: str | None = None
+        self,
+        d: int,
+        block_q: int,
+        block_kv: int,
+        precision: str | None = None,
+        rescale_threshold: float = 0.0,
     ) -> KernelConfig:
-        """Validate (d, block_q, block_kv, precision); return the build that runs them
-        (``precision`` None: the kernel's first)."""
+        """Validate (d, block_q, block_kv, precision, FA4's rescale threshold); return the
+        build that runs them (``precision`` None: the kernel's first)."""
         head_dim = padded_head_dim(d)
         block_q = check_block("block_q", block_q)
         block_kv = check_block("block_kv", block_kv)
@@ -89,7 +96,9 @@ class Kernel:
         broken = self.block_rules(block_q, block_kv)
         if broken is not None:
             raise ValueError(broken)
-        config = KernelConfig(self, head_dim, block_q, block_kv, precision)
+        threshold = check_rescale_threshold(rescale_threshold)
+        check_threshold_fits(threshold, get_precision(precision))
+        config = KernelConfig(self, head_dim, block_q, block_kv, precision, threshold)
         if config.shared_bytes > SHARED_LIMIT_BYTES:
             raise ValueError(
                 f"block_q = {block_q}, block_kv = {block_kv} need {config.shared_bytes} bytes "
@@ -122,12 +131,14 @@ class Kernel:
         block_kv: int | None = None,
         mask_mod: MaskMod | None = None,
         block_mask: BlockMask | None = None,
+        rescale_threshold: float | None = None,
     ) -> tuple[KernelCall, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Validate a problem; return its KernelCall and q, k, v as this kernel reads them,
         contiguous (bh, n, d) (``inputs``; k and v may have fewer heads: grouped-query
         attention). ``block_q``/``block_kv`` default to the block mask's, else the first
         pair of ``fitting_blocks(d)``. The mask: ``causal``, or a built-in ``mask_mod`` or
-        ``block_mask`` of ``flashviz.masks`` (``kernel_mask``)."""
+        ``block_mask`` of ``flashviz.masks`` (``kernel_mask``). ``rescale_threshold``: FA4's
+        lazy rescaling, compiled in (None: FA2's rule)."""
         d = np.shape(q)[-1] if np.ndim(q) else 0
         if block_q is None and block_kv is None and isinstance(block_mask, BlockMask):
             block_q, block_kv = block_mask.block_size
@@ -138,7 +149,8 @@ class Kernel:
             causal_align=causal_align, scale=scale, mask_mod=mask_mod, block_mask=block_mask,
             grouped=True,
         )  # fmt: skip
-        config = self.config(prob.d, prob.block_q, prob.block_kv, precision)
+        config = self.config(prob.d, prob.block_q, prob.block_kv, precision,
+                             rescale_threshold or 0.0)  # fmt: skip
         lead = prob.q.shape[:-2]
         batch_heads = prob.heads
         grid, block = launch_params(config, prob.n_q, prob.n_k, batch_heads)
@@ -155,7 +167,8 @@ class Kernel:
     def call_like(self, call: KernelCall, precision: str | None = None) -> KernelCall:
         """``call``'s problem (same shapes, scale and mask) on this kernel in ``precision``,
         with the first pair of ``fitting_blocks(d)``: how the GPU sweep runs it."""
-        config = self.config(call.d, *self.fitting_blocks(call.d)[0], precision)
+        config = self.config(call.d, *self.fitting_blocks(call.d)[0], precision,
+                             call.config.rescale_threshold)  # fmt: skip
         grid, block = launch_params(config, call.n_q, call.n_k, call.batch_heads)
         mask = call.mask.retiled(call.n_q, call.n_k, config.block_q, config.block_kv)
         return replace(call, config=config, grid=grid, block=block, mask=mask)
@@ -170,13 +183,14 @@ class KernelConfig:
     block_q: int
     block_kv: int
     precision: str  # the inputs' precision (one of kernel.precisions)
+    rescale_threshold: float = 0.0  # FA4's lazy rescaling, log2 units (0: FA2's rule)
 
     @property
     def num_threads(self) -> int:
         return self.kernel.threads(self.block_q)
 
     @property
-    def defines(self) -> dict[str, int]:
+    def defines(self) -> dict[str, int | str]:
         return {
             "BLOCK_Q": self.block_q,
             "BLOCK_KV": self.block_kv,
@@ -184,6 +198,7 @@ class KernelConfig:
             "NUM_THREADS": self.num_threads,
             **self.kernel.extra_defines(self),
             **MASK_DEFINES,
+            "RESCALE_MARGIN": rescale_margin(self.rescale_threshold),
         }
 
     @property
@@ -193,8 +208,20 @@ class KernelConfig:
     def __repr__(self) -> str:
         return (
             f"KernelConfig({self.kernel.name}, head_dim={self.head_dim}, block_q={self.block_q}, "
-            f"block_kv={self.block_kv}, {self.precision})"
+            f"block_kv={self.block_kv}, {self.precision}"
+            + (
+                f", rescale_threshold={self.rescale_threshold:g})"
+                if self.rescale_threshold
+                else ")"
+            )
         )
+
+
+def rescale_margin(threshold: float) -> str:
+    """FA4's threshold (log2 units) as the kernels compare with it: float32(threshold * ln 2),
+    the value NumPy adds to a float32 m_i (``flashviz.core.inner_step``), as a C float
+    literal that round-trips."""
+    return f"{float(np.float32(threshold * LN2))!r}f"
 
 
 def padded_head_dim(d: int) -> int:

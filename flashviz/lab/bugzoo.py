@@ -30,7 +30,8 @@ LOG_TOL = -float(np.log(TOL))  # 20.7: a key this far below the max has weight b
 
 
 class ChunkState(NamedTuple):
-    """The correct online state around one chunk, and whether a masked key was seen."""
+    """The correct online state around one chunk, whether a masked key was seen, and the
+    running max a lazy run (FA4's rescaling with the zoo's ``HIGH_THRESHOLD``) keeps after it."""
 
     m_prev: float
     m: float
@@ -38,6 +39,7 @@ class ChunkState(NamedTuple):
     l: float
     alpha: float
     masked_seen: bool
+    m_lazy: float
 
 
 Reason = Callable[[ChunkState], str | None]  # why a mistake bites at this chunk, or None
@@ -237,6 +239,41 @@ def _max_unguarded(m_new: Array, m_safe: Array) -> tuple[Array, Array]:
     return m_new, m_new  # subtract m_new even where it is -inf
 
 
+# A rescale threshold too high for float16 (FA4's lazy rescaling) ---------------------------
+
+HIGH_THRESHOLD = 20.0  # log2 units: a stale max is kept while the max rises by <= 20 ln 2
+LOG_F16_MAX = float(np.log(65504.0))  # 11.09: float16's largest finite value is e^11.09
+LOG_F16_OVERFLOW = float(np.log(65520.0))  # P~ = e^x from here up rounds to inf in float16
+_KEPT = HIGH_THRESHOLD * float(np.log(2.0))  # 13.86
+
+
+def _p_overflows_float16(p_ij: Array) -> Array:
+    return np.where(p_ij >= 65520.0, np.inf, p_ij)  # float16 rounds 65520 and up to inf
+
+
+def _threshold_reason(c: ChunkState) -> str | None:
+    gap = c.m - c.m_lazy  # the new max above the stale one kept: P~ reaches e^gap
+    if np.isfinite(c.m_lazy) and gap >= LOG_F16_OVERFLOW:
+        return (
+            f"the max reached {c.m:.4g} while the stale max {c.m_lazy:.4g} is kept (it rose "
+            f"by at most 20 ln 2 = {_KEPT:.4g} at a time): P~ reaches e^{gap:.4g} = "
+            f"{np.exp(gap):.3g}, over float16's largest 65504"
+        )
+    return None
+
+
+def lazy_max(m_lazy: float, m: float) -> float:
+    """The running max a lazy run with ``HIGH_THRESHOLD`` keeps, given its previous one and
+    the correct max after the chunk."""
+    return m if m > m_lazy + _KEPT else m_lazy
+
+
+_THRESHOLD_TEX = UpdateTex(
+    max=r"m_{{{row}}} &= {m} \quad \text{{(}}\max({m_prev},\ {rowmax})\text{{ only if it is "
+    r"more than }} 20 \ln 2 \text{{ above)}}",
+)
+
+
 # The zoo ---------------------------------------------------------------------------------
 
 _RISE = "when the running max rises after a chunk that had a key"
@@ -250,7 +287,7 @@ def _bug(
     reason: Reason,
     *,
     tex: UpdateTex = FA2_TEX,
-    **hooks: Callable[..., Any],
+    **hooks: Any,
 ) -> Bug:
     """A bug whose update has ``hooks`` (``UpdateHooks`` fields) and is written ``tex``; its
     NaN and inf are meant."""
@@ -334,6 +371,20 @@ BUGS: dict[str, Bug] = {
             "(or there is no real score yet)",
             _stand_in_reason(-5e4),
             scores=_stand_in_scores(-5e4),
+        ),
+        _bug(
+            "threshold_too_high_f16",
+            "Rescale threshold too high for float16",
+            "FA4's lazy rescaling with a threshold of 20 (log2 units) on float16 P~: a stale "
+            "max is kept while the max rises by up to 20 ln 2 = 13.9, so P~ = exp(s - m) "
+            "reaches e^13.9 = 2^20, and P~ stored in float16 for P~ V overflows to inf above "
+            "65504 (FA4 uses 8: P~ <= 256).",
+            f"when the max gets more than ln 65504 = {LOG_F16_MAX:.2f} above the stale max "
+            f"kept (a max kept while it rises by at most 20 ln 2 = {_KEPT:.2f} at a time)",
+            _threshold_reason,
+            tex=_THRESHOLD_TEX,
+            rescale_threshold=HIGH_THRESHOLD,
+            p_stored=_p_overflows_float16,
         ),
         _bug(
             "no_inf_guard",

@@ -57,7 +57,8 @@ def attn_fwd_inner_exp2(
     # phase:accumulate  o_i = diag(alpha) o_i + p_ij v_j
     o_rescaled = alpha[..., None] * o_i  # (..., bq, d)
     o_new = o_rescaled + p_ij @ v_j  # (..., bq, d)
-    return TileUpdate(m2_new, l_new, o_new, s2_ij, p_ij, alpha, o_rescaled)
+    stale = np.zeros(m2_new.shape, dtype=bool)  # FA2's rule: no max is kept stale
+    return TileUpdate(m2_new, l_new, o_new, s2_ij, p_ij, alpha, o_rescaled, stale)
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,9 +88,10 @@ class Ownership:
         return self.thread.shape
 
 
-def ownership(kind: str, defines: dict[str, int], matrix: str) -> Ownership:
+def ownership(kind: str, build: Defines, matrix: str) -> Ownership:
     """Owners of S_ij (BLOCK_Q x BLOCK_KV) or O_i (BLOCK_Q x HEAD_DIM) in a build."""
     _check_kind(kind)
+    defines = int_defines(build)
     if matrix not in MATRICES:
         raise ValueError(f"matrix must be one of {', '.join(MATRICES)}, got {matrix!r}")
     rows = defines["BLOCK_Q"]
@@ -148,10 +150,18 @@ def int_expr(text: str, names: dict[str, int]) -> int:
     return value(ast.parse(text.strip(), mode="eval").body)
 
 
-def source_defines(text: str, defines: dict[str, int]) -> dict[str, int]:
-    """``defines`` plus every ``#define`` of ``text`` that is an integer expression of them
-    (in file order, so a define may use the ones above it)."""
-    names = dict(defines)
+Defines = Mapping[str, int | str]  # a build's #defines (KernelConfig.defines)
+
+
+def int_defines(defines: Defines) -> dict[str, int]:
+    """The integer ones of a build's ``#define``s (sizes, codes; not a float literal)."""
+    return {name: value for name, value in defines.items() if isinstance(value, int)}
+
+
+def source_defines(text: str, defines: Defines) -> dict[str, int]:
+    """``defines`` (their integers) plus every ``#define`` of ``text`` that is an integer
+    expression of them (in file order, so a define may use the ones above it)."""
+    names = int_defines(defines)
     for line in text.splitlines():
         if found := _DEFINE.match(line):
             try:
@@ -175,9 +185,7 @@ class SharedBuffer:
         return ELEMENT_BYTES[self.element] * int(np.prod(self.dims))
 
 
-def shared_buffers(
-    kind: str, defines: dict[str, int], text: str | None = None
-) -> list[SharedBuffer]:
+def shared_buffers(kind: str, defines: Defines, text: str | None = None) -> list[SharedBuffer]:
     """The kernel's ``__shared__`` arrays with this build's sizes (``text``: the .cu's text,
     default: read from kernels/ now)."""
     _check_kind(kind)
@@ -198,7 +206,7 @@ def shared_buffers(
     return buffers
 
 
-def shared_total(kind: str, defines: dict[str, int], text: str | None = None) -> int:
+def shared_total(kind: str, defines: Defines, text: str | None = None) -> int:
     """Static shared bytes of a build: the sum of its ``__shared__`` arrays."""
     return sum(b.bytes for b in shared_buffers(kind, defines, text))
 

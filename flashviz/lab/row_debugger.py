@@ -16,7 +16,7 @@ import numpy as np
 from flashviz.core.checks import check_block
 from flashviz.core.inner_step import finalize, initial_state, online_update
 from flashviz.core.reference import softmax_weights
-from flashviz.lab.bugzoo import BUGS, TOL, ChunkState, bug_hooks
+from flashviz.lab.bugzoo import BUGS, TOL, ChunkState, bug_hooks, lazy_max
 
 
 def _row_errstate() -> np.errstate:
@@ -112,7 +112,7 @@ def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
     if not isinstance(bug, str) or bug not in BUGS:
         raise ValueError(f"bug must be one of {sorted(BUGS)}, got {bug!r}")
     s, _ = check_row(scores, None, chunk)
-    m, l, masked_seen = -np.inf, 0.0, False
+    m, l, masked_seen, m_lazy = -np.inf, 0.0, False, -np.inf
     zeros = np.zeros((chunk, 1))
     for index, start in enumerate(range(0, s.size, chunk)):
         s_ij = s[None, start : start + chunk]  # (1, cols)
@@ -122,7 +122,9 @@ def first_bite(bug: str, scores: object, chunk: int) -> Bite | None:
                 np.array([m]), np.array([l]), np.zeros((1, 1)), s_ij, zeros[: s_ij.size]
             )
         masked_seen = masked_seen or bool(np.isneginf(s_ij).any())
-        c = ChunkState(m, float(new.m_i[0]), l, float(new.l_i[0]), float(new.alpha[0]), masked_seen)
+        m_new = float(new.m_i[0])
+        m_lazy = lazy_max(m_lazy, m_new)
+        c = ChunkState(m, m_new, l, float(new.l_i[0]), float(new.alpha[0]), masked_seen, m_lazy)
         reason = BUGS[bug].reason(c)
         if reason is not None:
             return Bite(index, reason)

@@ -98,6 +98,8 @@ ROW_PATTERNS: dict[str, str] = {
     "masked start": "the first chunks fully masked (-inf), then random scores",
     "masked tail": "very low scores near -6e4, then a masked tail (the -inf stand-ins bite)",
     "empty row": "every key masked: the answer is 0, never NaN",
+    "jump of 12": "the scores jump by about 12 after the first chunk (a threshold of 20 keeps "
+    "the stale max, and P~ = e^12 overflows float16)",
 }
 DEMO_PATTERN: dict[str, str] = {
     "no_rescale_o": "increasing",
@@ -108,6 +110,7 @@ DEMO_PATTERN: dict[str, str] = {
     "mask_1e4": "masked tail",
     "mask_5e4": "masked tail",
     "no_inf_guard": "masked start",
+    "threshold_too_high_f16": "jump of 12",
 }
 
 
@@ -146,6 +149,13 @@ def _masked_tail(rng: np.random.Generator, n: int, chunk: int) -> np.ndarray:
     return s
 
 
+def _jump(rng: np.random.Generator, n: int, chunk: int) -> np.ndarray:
+    # chunk 0 in (-0.5, 0.5), the others 12.5 + (-0.5, 0.5): the max rises by 11.5 to 13.5
+    s = rng.uniform(-0.5, 0.5, n)
+    s[chunk:] += 12.5
+    return s
+
+
 def _empty(rng: np.random.Generator, n: int, chunk: int) -> np.ndarray:
     return np.full(n, -np.inf)
 
@@ -157,6 +167,7 @@ _MAKERS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
     "masked start": _masked_start,
     "masked tail": _masked_tail,
     "empty row": _empty,
+    "jump of 12": _jump,
 }
 
 

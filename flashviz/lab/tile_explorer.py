@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from flashviz.lab.inside_kernel import shared_total
+from flashviz.lab.inside_kernel import Defines, int_defines, shared_total
 from flashviz.lab.occupancy import STATIC_SHARED_LIMIT, Occupancy, SmLimits, occupancy
 
 BLOCK_SIZES = (16, 32, 64, 128, 256)
@@ -38,7 +38,7 @@ class Cell:
 
 def explore(
     kind: str,
-    builds: Sequence[tuple[int, int, dict[str, int]]],
+    builds: Sequence[tuple[int, int, Defines]],
     registers: int,
     sm: SmLimits,
     text: str | None = None,
@@ -50,7 +50,7 @@ def explore(
     cells = []
     for block_q, block_kv, defines in builds:
         shared = shared_total(kind, defines, text)
-        threads = defines["NUM_THREADS"]
+        threads = int_defines(defines)["NUM_THREADS"]
         regs = known.get((block_q, block_kv), registers)
         occ = occupancy(sm, threads, regs, shared)
         measured = (block_q, block_kv) in known

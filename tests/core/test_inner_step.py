@@ -46,12 +46,15 @@ def test_the_default_hooks_are_the_identity_and_fa2_is_the_default():
     x, y = np.arange(3.0), np.ones(3)
     hooks = [f.name for f in fields(UpdateHooks) if callable(getattr(FA2, f.name))]
     assert sorted(hooks) == sorted(
-        ["scores", "max", "alpha", "sum", "rescale_o", "accumulate", "normalize"]
-    )
+        ["scores", "max", "alpha", "sum", "rescale_o", "p_stored", "accumulate", "normalize",
+         "exp"]
+    )  # fmt: skip
     m_new, m_safe = FA2.max(x, y)
     assert m_new is x and m_safe is y
-    for name in set(hooks) - {"max"}:
+    for name in set(hooks) - {"max", "exp"}:
         assert getattr(FA2, name)(x, y, y) is x
+    # FA4's softmax, off: FA2 rescales whenever the max rises, with NumPy's exp
+    assert FA2.rescale_threshold == 0 and FA2.exp is np.exp
 
 
 def _marked(factor: float):

@@ -60,7 +60,11 @@ def test_config_defines_and_threads():
         "NUM_THREADS": 256,
         "THREADS_PER_ROW": 16,
         **MASK_DEFINES,
+        "RESCALE_MARGIN": "0.0f",  # FA4's lazy rescaling off: FA2's rule
     }
+    # a threshold of 8 (log2 units) in the scores' natural-log units, as NumPy's float32 adds it
+    margin = SCALAR.config(40, 64, 32, rescale_threshold=8).defines["RESCALE_MARGIN"]
+    assert margin == "5.545177459716797f" and float(margin[:-1]) == np.float32(8 * np.log(2))
     # the element mask's kinds, by the codes of flashviz.core.masks
     assert MASK_DEFINES == {"MASK_ALL": 0, "MASK_WINDOW": 1, "MASK_PREFIX_LM": 2,
                             "MASK_DOCUMENT": 3, "MASK_CHUNKED": 4, "MASK_GLOBAL": 5}  # fmt: skip
@@ -186,6 +190,7 @@ def test_tc_config_defines_threads_and_shared_memory():
         "NUM_THREADS": 128,  # 4 warps of 16 query rows
         "INPUT_BF16": 1,
         **MASK_DEFINES,
+        "RESCALE_MARGIN": "0.0f",
     }
     assert TENSOR_CORES.config(64, 128, 64, "float16").defines["NUM_THREADS"] == 256
     assert TENSOR_CORES.config(64, 128, 64, "float16").defines["INPUT_BF16"] == 0

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flashviz import record_trace
-from flashviz.core.inner_step import FA2, finalize, online_update
+from flashviz.core.inner_step import FA2, UpdateHooks, finalize, online_update
 from flashviz.lab.bugzoo import (
     BUGS,
     FA2_TEX,
@@ -32,6 +32,9 @@ CASES = [
     ("mask_1e4", [-2e4, -2e4 + 1, -2e4, NEG, 1.0, 0.0], 2, 1),  # real scores below -1e4
     ("mask_5e4", [-6e4, -6e4 + 1, -6e4, NEG, 1.0, 0.0], 2, 1),
     ("mask_1e4", [NEG, NEG, 1.0, 2.0], 2, 0),  # a chunk with every key masked
+    # the max rises by 12 > ln 65504 at chunk 2 and is kept: P~ = e^12 overflows float16
+    ("threshold_too_high_f16", [0.0, 0.5, 12.5, 1.0, 30.0, 1.0], 1, 2),
+    ("threshold_too_high_f16", [0.0, 15.0, 16.0], 1, None),  # rescaled past 13.9: no harm
     ("no_inf_guard", [1.0, 2.0, NEG, NEG, 0.5], 2, None),  # harmless once a key was seen
     ("no_inf_guard", [NEG, NEG, 1.0, 2.0], 2, 0),  # (-inf) - (-inf) = NaN
 ]
@@ -78,6 +81,11 @@ WORDS = {
         f"not ~{LOG_TOL:.1f} above -1e4",
     ),
     "mask_5e4": ("-5e4 stands in for -inf", "The same with -5e4", f"not ~{LOG_TOL:.1f} above -5e4"),
+    "threshold_too_high_f16": (
+        "Rescale threshold too high for float16",
+        "P~ stored in float16 for P~ V overflows to inf above 65504",
+        "more than ln 65504 = 11.09 above the stale max",
+    ),
     "no_inf_guard": (
         "No guard for a row with no key",
         "m = -inf, and s - m = (-inf) - (-inf) = NaN",
@@ -177,7 +185,14 @@ V = np.array([[1.0, -2.0], [0.5, 3.0], [-1.0, 0.25]])
 
 
 BITES = {  # the bugs each state makes bite
-    "rise": {"no_rescale_o", "no_rescale_l", "wrong_sign", "no_max", "stale_l"},
+    "rise": {
+        "no_rescale_o",
+        "no_rescale_l",
+        "wrong_sign",
+        "no_max",
+        "stale_l",
+        "threshold_too_high_f16",
+    },
     "masked": set(BUGS),
 }
 
@@ -217,6 +232,10 @@ def _expected(bug, m, l, o, s, c):
             return {}
         fa2 = online_update(m, l, o, np.where(np.isneginf(s), stand_in, s), V)
         return {f: x for f, x in fa2._asdict().items() if f != "s_ij"}
+    if bug == "threshold_too_high_f16":  # FA4's update with threshold 20; P~ <= 65504 here
+        fa4 = online_update(m, l, o, s, V, hooks=UpdateHooks(rescale_threshold=20.0))
+        assert (fa4.p_ij < 65504).all()
+        return {f: x for f, x in fa4._asdict().items() if f != "s_ij"}
     assert bug == "no_inf_guard"  # s - m = (-inf) - (-inf) = NaN where no key was ever seen
     dead = np.isneginf(c.m_i)
     if not dead.any():

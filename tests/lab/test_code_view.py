@@ -46,9 +46,9 @@ MARKED = [(lang, p) for lang, src in SOURCES.items() for p in phases_in(src.comm
 DEFINING = {
     "init": (r"\bm_i = np\.full\(", r"\bm_i\[a\] = NEG_INF"),
     "scores": (r"\bs_ij = \(q_i @", r"\bs_ij\[a\]\[b\] \+= q_x \* k_x"),
-    "max": (r"\bm_new = np\.maximum\(m_i", r"\bm_new\[a\] = fmaxf\(m_new\[a\]"),
-    "exp": (r"\bp_ij = np\.exp\(s_ij", r"= expf\(s_ij\[a\]\[b\]"),
-    "alpha": (r"\balpha = np\.exp\(m_i", r"\balpha\[a\] = expf\(m_i\[a\]"),
+    "max": (r"\bm_max = np\.maximum\(m_i", r"\bm_new\[a\] = fmaxf\(m_new\[a\]"),
+    "exp": (r"\bp_ij = hooks\.exp\(s_ij", r"= expf\(s_ij\[a\]\[b\]"),
+    "alpha": (r"\balpha = hooks\.exp\(m_i", r"\balpha\[a\] = expf\(m_i\[a\]"),
     "sum": (r"\bl_new = alpha \* l_i", r"\bl_part\[a\] = alpha\[a\] \* l_part\[a\]"),
     "accumulate": (r"\bo_rescaled = alpha\[\.\.\., None\] \* o_i", r"\bo_i\[a\]\[b\] \+= p \*"),
     "reduce": (None, r"\bl_i\[a\] \+= row_part\[row0 \+ a\]\[t\]"),

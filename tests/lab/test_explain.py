@@ -49,14 +49,15 @@ def rounding_range(line: str) -> tuple[float, float]:
 @pytest.mark.parametrize("bug", [None, *BUGS])
 def test_the_shown_update_holds_for_the_shown_numbers(rng, bug, causal) -> None:
     """Rows whose state was finite before the tile: every line 'name = expression = number'
-    of the bug's update holds to the 4 digits shown (the max line of no_max is words)."""
+    of the bug's update holds to the 4 digits shown (the max lines of no_max and of the
+    high threshold are words)."""
     q, k, v = (
         rng.standard_normal((9, 3)) * 2,
         rng.standard_normal((11, 3)),
         rng.standard_normal((11, 3)),
     )
     trace = record_trace(q, k, v, block_q=4, block_kv=3, causal=causal, bug=bug)
-    lines_per_row = 3 if bug == "no_max" else 4
+    lines_per_row = 3 if bug in ("no_max", "threshold_too_high_f16") else 4
     checked = 0
     for index, step in enumerate(trace.steps):
         if not isinstance(step, TileStep):
@@ -92,6 +93,7 @@ def test_a_bug_rewrites_only_the_lines_of_what_it_changes() -> None:
         "mask_1e4": set(),
         "mask_5e4": set(),
         "no_inf_guard": set(),
+        "threshold_too_high_f16": {"max"},
     }
 
 

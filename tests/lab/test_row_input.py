@@ -170,6 +170,7 @@ EXPECTED: dict[str, dict] = {
         "mask_5e4": lambda c: masked_tail_start(24) // c,
     },
     "empty row": {**EMPTY_START, "no_rescale_o": None, "no_rescale_l": None, "wrong_sign": None},
+    "jump of 12": {"threshold_too_high_f16": 1, "no_rescale_o": 1, "no_max": None},
 }
 
 
@@ -201,6 +202,7 @@ DEMO_BITE = {
     "mask_1e4": lambda n, c: masked_tail_start(n) // c,  # the first masked key, below -1e4
     "mask_5e4": lambda n, c: masked_tail_start(n) // c,  # (-6e4: below -5e4 as well)
     "no_inf_guard": lambda n, c: 0,  # "masked start": whole chunks masked first
+    "threshold_too_high_f16": lambda n, c: 1,  # "jump of 12": the max jumps at chunk 1
 }
 
 

@@ -150,14 +150,17 @@ SHOWCASE_BITES = {
     "no_rescale_o": (2, [2, 3]),  # rows 2 and 3: the max rises at tile 1
     "no_rescale_l": (2, [2, 3]),
     "wrong_sign": (2, [2, 3]),
+    # row 2's max rises by 12 at tile 1, under 20 ln 2: kept, and P~ = e^12 overflows float16
+    "threshold_too_high_f16": (2, [2]),
 }
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_every_bug_bites_on_its_showcase_problem(bug):
-    """Row 0 sees no key, row 1 one key, rows 2 and 3 see their max rise over tiles (row 3's
-    scores are -6e4, 3e4, 6e4): each bug first bites at the tile and rows it is about."""
-    q = np.array([[1.0], [1.0], [1.0], [60000.0]])
+    """Row 0 sees no key, row 1 one key, rows 2 and 3 see their max rise over tiles (row 2's
+    scores are -8, 4: a rise of 12; row 3's -6e4, 3e4, 6e4): each bug first bites at the
+    tile and rows it is about."""
+    q = np.array([[1.0], [1.0], [8.0], [60000.0]])
     k = np.array([[-1.0], [0.5], [1.0]])
     v = np.array([[1.0], [-2.0], [3.0]])
     kw = dict(block_q=4, block_kv=1, causal=True, causal_align="bottom_right", scale=1.0)
