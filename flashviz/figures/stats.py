@@ -2,7 +2,8 @@
 
 One heatmap row per query row; columns are the K/V tiles of this block (blank: not yet).
 m shares the score colour scale of the tile map. Rows whose max just rose (so alpha < 1
-rescales their state) have their m cell outlined and their alpha drawn in vermillion.
+rescales their state) have their m cell outlined and their alpha drawn in vermillion; rows
+whose max rose but was kept stale (FA4's lazy rescaling) have it outlined in blue, dotted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure, row_layout
 from flashviz.figures.style import (
     ALPHA,
+    BLUE,
     CHANGED,
     ELL,
     FONT_SIZE,
@@ -100,7 +102,27 @@ def _alpha_traces(
     if below:  # one upright bar per query row, under m and l (too narrow for its number)
         bars.update(x=rows, y=alpha, orientation="v", text=None, textposition="none")
         bars["hovertemplate"] = "row %{x}: " + ALPHA + " = %{y:.4f}<extra></extra>"
-    return [circles, bars]
+    return [circles, *_stale_outlines(step, rows, shown), bars]
+
+
+def _stale_outlines(step: TileStep, rows: np.ndarray, shown: slice) -> list[dict]:
+    """Rows whose max rose but was kept (FA4's lazy rescaling): their m cell outlined
+    dashed, in blue; none where no row kept a stale max."""
+    stale = step.stale[shown]
+    if not stale.any():
+        return []
+    e = 0.16  # inside the vermillion inset: the two never overlap
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for r in rows[stale]:
+        x0, x1, y0, y1 = step.j - 0.5 + e, step.j + 0.5 - e, r - 0.5 + e, r + 0.5 - e
+        xs += [x0, x1, x1, x0, x0, None]
+        ys += [y0, y0, y1, y1, y0, None]
+    return [{
+        "type": "scatter", "xaxis": "x", "yaxis": "y", "x": xs, "y": ys, "mode": "lines",
+        "name": "max rose, kept stale (no rescale)",
+        "line": {"color": BLUE, "width": 3, "dash": "dot"}, "hoverinfo": "skip",
+    }]  # fmt: skip
 
 
 def _stacked_layout(titles: list[str]) -> dict:

@@ -4,7 +4,8 @@ Drawn for teaching: the real kernel never materialises the n_q x n_k matrix. Til
 processed are outlined in green, the current tile in orange, tiles still to come are veiled
 in grey and tiles the mask skips (causal, or a block mask's empty ones) are outlined in
 blue, dashed. Bars beside the map
-mark the Q block (right) and the K/V block (top) that are on chip.
+mark the Q block (right) and the K/V block (top) that are on chip. In a run with FA4's
+rescale threshold, a blue ringed dot marks each tile done where a row kept a stale max.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flashviz.core.trace import LoadStep, TileStep
 from flashviz.figures.context import FigureContext
 from flashviz.figures.grid import figure
 from flashviz.figures.style import (
+    BLUE,
     CURRENT,
     DONE,
     PURPLE,
@@ -203,6 +205,27 @@ def _partial_shapes(ctx: FigureContext) -> list[dict]:
     return shapes
 
 
+STALE_MARK = {"symbol": "circle-open-dot", "size": 14, "color": BLUE, "line": {"width": 2.5}}
+
+
+def stale_marks(ctx: FigureContext, step_index: int) -> list[dict]:
+    """A mark at the centre of every tile done so far where a row kept a stale max (FA4's
+    lazy rescaling skipped its rescale); none in a run without a rescale threshold."""
+    t = ctx.trace
+    if not t.hooks.rescale_threshold:
+        return []
+    tiles = [s for s in t.steps[: step_index + 1] if isinstance(s, TileStep) and s.stale.any()]
+    centre = [(sum(_span(s.j, s.j + 1, t.block_kv, t.n_k)) / 2,
+               sum(_span(s.i, s.i + 1, t.block_q, t.n_q)) / 2) for s in tiles]  # fmt: skip
+    counts = [int(s.stale.sum()) for s in tiles]
+    return [{
+        "type": "scatter", "mode": "markers", "name": "rescale skipped",
+        "x": [c[0] for c in centre] or [None], "y": [c[1] for c in centre] or [None],
+        "marker": STALE_MARK, "customdata": counts,
+        "hovertemplate": "%{customdata} row(s) kept a stale max: no rescale<extra></extra>",
+    }]  # fmt: skip
+
+
 def tile_map_title(ctx: FigureContext) -> str:
     t, f = ctx.trace, ctx.pool
     note = "" if f == 1 else f"<br>downsampled: a cell is the max of {f} x {f}"
@@ -260,4 +283,4 @@ def tile_map_figure(ctx: FigureContext, step_index: int, height: int = 560) -> g
     layout = base_layout(
         layout, title=tile_map_title(ctx), height=height, margin={"t": 110, "r": 40, "b": 150}
     )
-    return figure([heat, *legend_squares(LEGEND)], layout)
+    return figure([heat, *legend_squares(LEGEND), *stale_marks(ctx, step_index)], layout)

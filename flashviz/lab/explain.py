@@ -17,7 +17,7 @@ import numpy as np
 
 from flashviz.core.inner_step import online_update
 from flashviz.core.trace import LoadStep, TileStep, Trace, WriteStep
-from flashviz.lab.bugzoo import bug_hooks, bug_tex
+from flashviz.lab.bugzoo import UpdateTex, bug_hooks, bug_tex
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,21 @@ def _load(step: LoadStep, r: int, row: int) -> Explanation:
     )
 
 
-def _tile_story(step: TileStep, r: int, row: int) -> str:
+def _tile_story(step: TileStep, r: int, row: int, threshold: float) -> str:
     if np.isneginf(step.m[r]):
         return f"Query row {row} sees no key yet (all masked), so its state stays empty."
     if not np.isfinite(step.m_prev[r]):
         return f"This is row {row}'s first visible tile: its max is set to {step.m[r]:.4g}."
+    if step.stale[r]:
+        top = float(np.max(step.s[r]))
+        return (
+            f"For query row {row} this tile's max {top:.4g} is above the running max "
+            f"{step.m_prev[r]:.4g}, but by at most the rescale threshold ({threshold:g} in "
+            f"log2 units, {threshold * np.log(2):.4g} here): FA4 keeps the **stale max** "
+            f"{step.m[r]:.4g}, so alpha = 1 and nothing is rescaled. P~ = exp(s - m) goes "
+            f"above 1 (up to {float(np.max(step.p[r])):.4g} in this tile); the final o / l "
+            "divides the stale reference out, so the answer is the same."
+        )
     if step.m[r] > step.m_prev[r]:
         return (
             f"For query row {row} the max **rose** from {step.m_prev[r]:.4g} to {step.m[r]:.4g}, "
@@ -101,7 +111,17 @@ def _tile_story(step: TileStep, r: int, row: int) -> str:
     )
 
 
-def _tile(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray) -> Explanation:
+def _lazy_tex(threshold: float) -> UpdateTex:
+    """FA4's update in TeX: the max line says when the new max is taken."""
+    return UpdateTex(
+        max=r"m_{{{row}}} &= {m} \quad \text{{(}}\max({m_prev},\ {rowmax})\text{{ only if "
+        r"more than }} " + f"{threshold:g}" + r" \ln 2 \text{{ above)}}"
+    )
+
+
+def _tile(
+    step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray, threshold: float = 0.0
+) -> Explanation:
     masked = (
         " The tile crosses the causal diagonal, so keys after a query's position are masked "
         "to minus infinity (they get P~ = 0)."
@@ -114,7 +134,7 @@ def _tile(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray) ->
         f"computed on chip.{masked} The new row max $m$ takes the larger of the old max and "
         "this tile's max; $\\tilde P = \\exp(S - m)$ uses the new max; the factor "
         "$\\alpha = \\exp(m_{old} - m)$ corrects the old sum $\\ell$ and output $o$. "
-        + _tile_story(step, r, row)
+        + _tile_story(step, r, row, threshold)
     )
     formula = (
         r"\begin{aligned} m_i^{new} &= \max\left(m_i,\ \mathrm{rowmax}(S_{ij})\right) \\ "
@@ -123,7 +143,8 @@ def _tile(step: TileStep, r: int, row: int, bug: str | None, v_j: np.ndarray) ->
         r"o_i &\leftarrow \mathrm{diag}(\alpha)\,o_i + \tilde P_{ij} V_j \end{aligned}"
     )
     values = _tile_values(step, r, row, v_j, bug_hooks(bug).scores)
-    numbers = lines(*bug_tex(bug).lines(**values))
+    tex = _lazy_tex(threshold) if threshold and bug is None else bug_tex(bug)
+    numbers = lines(*tex.lines(**values))
     correct = _correct_numbers(step, r, row, v_j) if bug else ""
     return Explanation(f"Step: tile ({step.i}, {step.j})", text, formula, numbers, row, correct)
 
@@ -190,6 +211,7 @@ def explain(trace: Trace, step_index: int, row: int = 0) -> Explanation:
     if isinstance(step, LoadStep):
         return _load(step, r, global_row)
     if isinstance(step, TileStep):
-        return _tile(step, r, global_row, trace.bug, trace.v[step.cols])
+        threshold = trace.hooks.rescale_threshold
+        return _tile(step, r, global_row, trace.bug, trace.v[step.cols], threshold)
     assert isinstance(step, WriteStep)
     return _write(step, r, global_row)

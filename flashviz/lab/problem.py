@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from flashviz.core.checks import CAUSAL_ALIGNS, check_tiled_problem
-from flashviz.core.precision import PRECISIONS
+from flashviz.core.fa4 import check_rescale_threshold, check_threshold_fits, softmax_hooks
+from flashviz.core.precision import PRECISIONS, get_precision
 from flashviz.core.problem import TiledProblem
 from flashviz.core.trace import Trace, record_problem
 from flashviz.lab.budget import budget_errors
@@ -55,6 +56,8 @@ def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
     elif spec.mask != NO_MASK and not 1 <= spec.mask_size <= MAX_N:
         errors.append(f"`mask_size` must be between 1 and {MAX_N}, got {spec.mask_size}.")
     errors += _group_errors(spec)
+    if spec.precision in PRECISIONS:
+        errors += _threshold_errors(spec)
     if spec.seed < 0:
         errors.append(f"`seed` must be a non-negative integer, got {spec.seed}.")
     if spec.scale < 0:
@@ -62,6 +65,15 @@ def problem_errors(spec: ProblemSpec, page: str = "stepper") -> list[str]:
     if not errors:
         errors = budget_errors(spec, page)
     return errors
+
+
+def _threshold_errors(spec: ProblemSpec) -> list[str]:
+    try:
+        threshold = check_rescale_threshold(spec.rescale_threshold)
+        check_threshold_fits(threshold, get_precision(spec.precision))
+    except ValueError as e:
+        return [f"`rescale_threshold`: {e}."]
+    return []
 
 
 def _group_errors(spec: ProblemSpec) -> list[str]:
@@ -100,12 +112,10 @@ def spec_problem(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = No
 
 
 def build_trace(spec: ProblemSpec, uploaded: tuple[np.ndarray, ...] | None = None) -> Trace:
-    """The recorded FlashAttention-2 run of ``spec`` (its precision, its bug if any)."""
+    """The recorded FlashAttention-2 run of ``spec`` (its precision, its bug if any, FA4's
+    rescale threshold if set)."""
     errors = problem_errors(spec)
     if errors:
         raise ValueError(" ".join(errors))
-    return record_problem(
-        spec_problem(spec, uploaded),
-        precision=spec.precision,
-        hooks=bug_hooks(spec.bug_or_none),
-    )
+    hooks = softmax_hooks(bug_hooks(spec.bug_or_none), spec.rescale_threshold or None)
+    return record_problem(spec_problem(spec, uploaded), precision=spec.precision, hooks=hooks)

@@ -38,7 +38,8 @@ class ProblemSpec:
     ``flashviz.lab.mask_lab.MASK_KINDS`` (a FlexAttention mask sized by ``mask_size``, in
     place of the causal toggle). ``group`` query heads share one K/V head (grouped-query
     attention, 1: none); the run traced is query head ``head`` of the group, whose q is the
-    pattern's with seed ``seed + head`` over the group's one k and v.
+    pattern's with seed ``seed + head`` over the group's one k and v. ``rescale_threshold``:
+    FlashAttention-4's lazy rescaling (log2 units; 0 is FA2's rule, ``flashviz.core.fa4``).
     """
 
     n_q: int = 16
@@ -58,6 +59,7 @@ class ProblemSpec:
     mask_size: int = 8
     group: int = 1
     head: int = 0
+    rescale_threshold: float = 0.0
 
     @property
     def tiling(self) -> Tiling:

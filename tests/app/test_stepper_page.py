@@ -12,7 +12,7 @@ from flashviz.core.verdict import compare_with_reference
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.problem import build_trace
 from flashviz.lab.problem_spec import ProblemSpec
-from tests.app.step_view_driver import move, parts, slide, step_charts, step_title
+from tests.app.step_view_driver import move, parts, slide, step_charts, step_text, step_title
 from tests.support import APP_SCRIPT, decode, spec
 
 TIMEOUT = 60
@@ -242,3 +242,18 @@ def test_a_grouped_query_link_steps_that_head_and_says_so() -> None:
     assert not at.error and at.number_input(key="head").disabled
     assert at.number_input(key="head").value == 0
     assert not any("Grouped-query attention" in c.value for c in at.caption)
+
+
+def test_a_rescale_threshold_from_a_link_keeps_stale_maxima_and_says_so() -> None:
+    """?rescale_threshold=8: the counters give rows rescaled and skipped, the verdict is
+    green (the answer is FA2's), and a threshold too high for float16 gets a sentence."""
+    last = len(build_trace(ProblemSpec()).steps) - 1
+    at = run_app(rescale_threshold=8, step=last)
+    assert not at.error
+    assert at.number_input(key="rescale_threshold").value == 8.0
+    assert "rows rescaled / skipped" in step_text(at, "counters")
+    assert "5 / 43" in step_text(at, "counters")
+    assert verdict_numbers(ProblemSpec(rescale_threshold=8.0)) in correct_verdict(at)
+    at.selectbox(key="precision").set_value("float16").run()
+    at.number_input(key="rescale_threshold").set_value(16.0).run()
+    assert any("too high for float16" in e.value for e in at.error)

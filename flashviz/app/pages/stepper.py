@@ -52,7 +52,8 @@ def render() -> None:
     if errors:
         problem_errors_view(errors, spec, STEPPER_FIELDS)
         return
-    same_problem = replace(spec, precision="", bug="", head=0)  # the same steps: keep the step
+    # the same steps, other numbers: keep the step
+    same_problem = replace(spec, precision="", bug="", head=0, rescale_threshold=0.0)
     if st.session_state.get("_spec") != same_problem:  # a new problem starts at step 0
         if "_spec" in st.session_state:
             st.session_state.step = 0

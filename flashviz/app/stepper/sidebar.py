@@ -24,6 +24,7 @@ ROWS: tuple[Row, ...] = (
     "mask_size",
     ("group", "head"),
     "precision",
+    "rescale_threshold",
     "bug",  # the bug zoo: the trace is recorded with this mistake in the update
 )
 

@@ -101,7 +101,8 @@ def _metric(label: str, value: str, help_text: str = "") -> str:
 
 
 def counters_html(ctx: FigureContext, k: int) -> str:
-    """Tiles done, HBM moved so far and by naive attention, bytes on chip, at step ``k``."""
+    """Tiles done, HBM moved so far and by naive attention, bytes on chip, rows rescaled and
+    rescales skipped, at step ``k``."""
     p = progress(ctx.trace, k)
     return '<div class="fv-metrics">' + "".join([
         _metric("tiles done", f"{p.tiles_done} / {p.tiles_total}"),
@@ -112,6 +113,10 @@ def counters_html(ctx: FigureContext, k: int) -> str:
                 "Standard attention writes S and P (n_q x n_k each) to HBM and reads them back."),
         _metric("on chip now", f"{p.sram_bytes / 1024:,.2f} KiB",
                 "Q_i, K_j, V_j, one S/P~ tile, o_i, m_i and l_i (float32)."),
+        _metric("rows rescaled / skipped", f"{p.rescales} / {p.rescales_skipped}",
+                f"Rows whose max rose so their l_i and o_i were rescaled (alpha < 1), and rows "
+                f"whose max rose but was kept stale (FA4's lazy rescaling); the whole run: "
+                f"{p.rescales_total} / {p.rescales_skipped_total}."),
     ]) + "</div>"  # fmt: skip
 
 

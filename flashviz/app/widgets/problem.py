@@ -58,6 +58,7 @@ LABELS = {
     "causal_align": "causal alignment", "precision": "precision",
     "bug": "bug zoo: inject a mistake", "mask": "mask (FlexAttention)",
     "mask_size": "mask size", "group": "GQA group", "head": "query head",
+    "rescale_threshold": "rescale threshold (FA4, log2 units)",
 }  # fmt: skip
 HELP = {
     "scale": "tau in S = tau Q K^T; 0 picks the usual 1/sqrt(d).",
@@ -72,6 +73,9 @@ HELP = {
     "mask's full and partial tiles (the Masks page shows the block mask).",
     "group": "Grouped-query attention: this many query heads share one K/V head (1: none).",
     "head": "The query head of the group to step: its own q over the group's k and v.",
+    "rescale_threshold": "FlashAttention-4's lazy rescaling: the running max is kept unless a "
+    "tile's max is more than this many powers of two above it (FA4 uses 8). 0 is FA2: rescale "
+    "whenever the max rises. The result is the same; P~ may reach 2^threshold.",
 }
 
 
@@ -115,6 +119,8 @@ def _field(box: DeltaGenerator, name: str, key: str, disabled: bool) -> None:
         box.toggle(label, key=key, disabled=disabled)
     elif name == "scale":
         box.number_input(label, step=0.05, format="%.4f", key=key, disabled=disabled, help=help_)
+    elif name == "rescale_threshold":
+        box.number_input(label, step=1.0, format="%.1f", key=key, disabled=disabled, help=help_)
     elif name not in CHOICES:
         box.number_input(label, step=1, key=key, disabled=disabled, help=help_)
     elif name == "causal_align":
