@@ -6,7 +6,8 @@ underflow``, ``flashviz.lab.exp2_form``): pure functions -> go.Figure.
 - ``row_error_figure``: the error of every query row after each stage;
 - ``underflow_figure``: exp(-gap) as each type holds it, with its subnormal and zero gaps;
 - ``gap_sweep_figure``: error of the online softmax with its state in each type vs the gap;
-- ``forms_table_figure``: the paper's form and the exp2 form side by side.
+- ``forms_table_figure``: the paper's form and the exp2 form side by side;
+- ``exp2_error_figure``: FA4's software exp2 against exact 2^x, in ulps of each type.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import plotly.graph_objects as go
 from flashviz.figures.grid import figure, panel_axes, row_layout
 from flashviz.figures.style import BLUE, CURRENT, GREEN, INK, VERMILLION, base_layout, log_ticks
 from flashviz.lab.exp2_form import FormRow
+from flashviz.lab.exp2_lesson import Exp2Errors
 from flashviz.lab.precision_errors import STAGES, Breakdown
 from flashviz.lab.underflow import UnderflowLimits, exp_neg
 
@@ -282,3 +284,20 @@ def forms_table_figure(rows: Sequence[FormRow], title: str) -> go.Figure:
     ]
     height = 80 + 30 * (len(rows) + 1)  # title, header and one line per quantity
     return figure(data, base_layout({}, title=title, height=height, margin={"t": 60, "b": 10}))
+
+
+def exp2_error_figure(e: Exp2Errors, height: int = 380) -> go.Figure:
+    """The polynomial exp2 of degree ``e.degree`` against exact 2^x over the range of P~: its
+    error in float32 ulps, and in float16 and bfloat16 ulps once both are rounded to that
+    type (as P~ V reads P~). Exact agreement is drawn at 0.1 ulp on the log axis."""
+    data = [
+        {"type": "scatter", "mode": "lines", "x": e.x, "y": np.maximum(e.ulps[name], 0.1),
+         "name": f"{name} ulps" + ("" if name == "float32" else " (both rounded)"),
+         "line": {"color": TYPE_COLORS[name], "width": 2},
+         "hovertemplate": "x = %{x:.3f}: %{y:.3g} ulps<extra></extra>"}
+        for name in e.ulps
+    ]  # fmt: skip
+    return _log_y_figure(
+        data, x_title="x (P\u0303 = 2^x)", y_title="error (ulps; 0 drawn at 0.1)",
+        title=f"Software exp2, degree {e.degree}: {e.bits:.1f} correct bits", height=height,
+    )  # fmt: skip

@@ -270,7 +270,7 @@ def lazy_max(m_lazy: float, m: float) -> float:
 
 _THRESHOLD_TEX = UpdateTex(
     max=r"m_{{{row}}} &= {m} \quad \text{{(}}\max({m_prev},\ {rowmax})\text{{ only if it is "
-    r"more than }} 20 \ln 2 \text{{ above)}}",
+    r"more than }} 20\,\ln 2 \text{{ above)}}",
 )
 
 

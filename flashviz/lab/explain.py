@@ -115,7 +115,7 @@ def _lazy_tex(threshold: float) -> UpdateTex:
     """FA4's update in TeX: the max line says when the new max is taken."""
     return UpdateTex(
         max=r"m_{{{row}}} &= {m} \quad \text{{(}}\max({m_prev},\ {rowmax})\text{{ only if "
-        r"more than }} " + f"{threshold:g}" + r" \ln 2 \text{{ above)}}"
+        r"more than }} " + f"{threshold:g}" + r"\,\ln 2 \text{{ above)}}"
     )
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + (
     "from flashviz.app.pages import precision\nprecision.render()\n"
 )
-N_CHARTS = 5  # breakdown, per-row error, underflow, gap sweep, forms table
+N_CHARTS = 6  # breakdown, per-row error, underflow, gap sweep, forms table, software exp2
 
 
 @pytest.fixture
@@ -45,6 +45,8 @@ def test_default_page_renders_every_section(page):
         "1. Where the error comes from",
         "2. Underflow: alpha and P\u0303",
         "3. The exp2 form real kernels use",
+        "4. Software exp2 (FlashAttention-4)",
+        "5. After FA2: what FA3 and FA4 changed",
     ]
     latex = [x.value for x in page.latex]
     assert any(r"\log_2 e" in x and "L^{(2)}" in x for x in latex)  # the exp2 form
@@ -127,7 +129,7 @@ def test_exp2_controls(page):
     page.selectbox(key="prec_row").set_value(5)
     page.selectbox(key="prec_tile").set_value(3).run()
     _ok(page)
-    table = spec(page.get("plotly_chart")[-1].proto.spec)
+    table = spec(page.get("plotly_chart")[-2].proto.spec)  # the forms table
     assert "Query row 37 at K/V tile 3" in table["layout"]["title"]["text"]
     page.radio(key="prec_form_dtype").set_value("float64").run()
     _ok(page)
@@ -146,7 +148,7 @@ def test_exp2_choices_follow_the_problem(page):
     assert page.selectbox(key="prec_q_block").value == 1
     assert page.selectbox(key="prec_row").options == [str(r) for r in range(4)]
     assert page.selectbox(key="prec_tile").value == 1
-    title = spec(page.get("plotly_chart")[-1].proto.spec)["layout"]["title"]["text"]
+    title = spec(page.get("plotly_chart")[-2].proto.spec)["layout"]["title"]["text"]
     assert title.startswith("Query row 16 at K/V tile 1 (keys 16 - 19)")
 
 
@@ -163,8 +165,8 @@ def test_bad_problem_gives_an_error_and_keeps_the_rest(page, key, value, message
     page.number_input(key=key).set_value(value).run()
     assert not page.exception
     assert any(message in e.value for e in page.error)
-    assert len(page.get("plotly_chart")) == 2  # underflow and gap sweep need no problem
-    assert len(page.header) == 2  # sections 2 and 3 still explain; section 1 is gone
+    assert len(page.get("plotly_chart")) == 3  # underflow, gap sweep, exp2: no problem needed
+    assert len(page.header) == 4  # sections 2 to 5 still explain; section 1 is gone
 
 
 @pytest.mark.parametrize(
@@ -195,3 +197,21 @@ def test_navigation_lists_the_precision_page():
     at = AppTest.from_file(str(APP_SCRIPT), default_timeout=60).run()
     assert not at.exception
     assert any(p.get("url_pathname") == "precision" for p in at._registered_pages.values())
+
+
+def test_software_exp2_and_after_fa2(page):
+    """The cubic by default: 13.5 bits, hidden by 16-bit rounding; degree 2 is not; the
+    After FA2 section gives the exp gap from its sources and links both lessons."""
+    from flashviz.lab.exp2_lesson import exp2_errors
+
+    cubic = _markdown(page, "Degree 3: 13.5 correct bits")
+    assert f"{exp2_errors(3).max_ulps('float32'):,.0f} float32 ulps" in cubic
+    assert "at most one ulp of float16" in cubic
+    after = _markdown(page, "FlashAttention-2 leaves")
+    assert "**254 matmul FLOPs per exp**" in after and "**571 FLOPs per exp**" in after
+    assert "(/?rescale_threshold=8)" in after and "dbg_bugs=threshold_too_high_f16" in after
+    (facts,) = [d for d in page.dataframe if "source" in d.value.columns]
+    assert any("arXiv 2407.08608" in x for x in facts.value["source"])
+    page.slider(key="prec_exp2_degree").set_value(2).run()
+    _ok(page)
+    assert "too few bits even for a 16-bit P~" in _markdown(page, "Degree 2: 8.9 correct bits")

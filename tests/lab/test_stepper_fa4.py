@@ -64,7 +64,7 @@ def test_the_worked_numbers_show_the_stale_max_at_work() -> None:
     r = int(np.flatnonzero(step.stale)[0])
     e = explain(trace, k, r)
     assert "**stale max**" in e.text and f"{step.m_prev[r]:.4g}" in e.text
-    assert r"\text{ only if more than } 8 \ln 2 \text{ above)}" in e.numbers
+    assert r"\text{ only if more than } 8\,\ln 2 \text{ above)}" in e.numbers
     assert r"\alpha &= e^{" in e.numbers and "= 1" in e.numbers
 
 

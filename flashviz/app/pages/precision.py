@@ -1,9 +1,11 @@
 """Page: where the error of a 16-bit FlashAttention-2 run comes from, and the exp2 form.
 
-Three sections, one per lesson of the lab: the error breakdown (one effect at a time,
+Five sections, one per lesson of the lab: the error breakdown (one effect at a time,
 ``flashviz.lab.precision_errors``), underflow of alpha and P~ (with one row run with its
-whole state in float16, bfloat16 and float32, ``flashviz.lab.underflow``), and the base-2
-form real kernels use (``flashviz.lab.exp2_form``). Every widget key starts with
+whole state in float16, bfloat16 and float32, ``flashviz.lab.underflow``), the base-2
+form real kernels use (``flashviz.lab.exp2_form``), FlashAttention-4's software exp2
+(``flashviz.lab.exp2_lesson``) and what FA3 and FA4 changed after FA2
+(``flashviz.lab.after_fa2``). Every widget key starts with
 ``prec_``; defaults go into session state once and widgets carry no ``value=``.
 """
 
@@ -27,12 +29,22 @@ from flashviz.core.trace import record_steps
 from flashviz.figures.precision import (
     STAGE_SHORT,
     breakdown_figure,
+    exp2_error_figure,
     forms_table_figure,
     gap_sweep_figure,
     row_error_figure,
     underflow_figure,
 )
+from flashviz.lab.after_fa2 import (
+    B200_SPEEDUP,
+    FACTS,
+    H100_EXP_TFLOPS,
+    H100_MATMUL_TFLOPS,
+    exp_gap,
+)
 from flashviz.lab.exp2_form import FormsRun, compare_forms, forms_table
+from flashviz.lab.exp2_lesson import Exp2Errors, exp2_errors
+from flashviz.lab.exp2_lesson import verdict as exp2_verdict
 from flashviz.lab.patterns import PATTERNS
 from flashviz.lab.precision_errors import STAGES, Breakdown, error_breakdown
 from flashviz.lab.problem import problem_errors, spec_inputs
@@ -62,12 +74,13 @@ PAGE_DEFAULTS = {  # this page's own widgets
     "prec_row": 0,
     "prec_tile": 1,  # the second tile: alpha and "m before" are not trivial there
     "prec_form_dtype": "float32",
+    "prec_exp2_degree": 3,  # FA4's software exp2: a cubic
 }
 FIELDS = [  # a larger problem than the stepper's, in float16, so that rounding shows
     *problem_fields(PROBLEM, precision="float16", pattern="random", n_q=64, n_k=64,
                     head_dim=32, block_q=16, block_kv=16),
     *page_fields(PAGE_DEFAULTS, choices={"prec_form_dtype": ("float32", "float64")},
-                 bounds={"prec_gap": GAP_RANGE}),
+                 bounds={"prec_gap": GAP_RANGE, "prec_exp2_degree": (1, 5)}),
 ]  # fmt: skip
 MAX_LOGIT_SCALE = 1000.0
 MAX_DEMO_GAP = 200.0
@@ -458,6 +471,59 @@ def forms_numbers(spec: ProblemSpec) -> None:
     )
 
 
+# --- section 4: FA4's software exp2 -------------------------------------------------------
+
+
+@cached()
+def _exp2_errors(degree: int) -> Exp2Errors:
+    return exp2_errors(degree)
+
+
+def software_exp2_section() -> None:
+    st.header("4. Software exp2 (FlashAttention-4)")
+    st.markdown(
+        "On Blackwell the tensor cores got faster than the special-function unit that "
+        "computes `ex2`, so FA4 computes part of its exponentials on the FMA units instead: "
+        "2^x = 2^n \u00b7 2^f with n = floor(x) placed into the exponent bits and the fraction "
+        "f in [0, 1) through a short polynomial (flash-attn's `ex2_emulation` uses a cubic). "
+        "The polynomials here are flashviz's own fits with p(0) = 1; the runs take them "
+        'as `exp_impl="poly3"` (`flashviz.core.exp2`).'
+    )
+    degree = st.slider("polynomial degree", 1, 5, key="prec_exp2_degree")
+    e = _exp2_errors(int(degree))
+    chart(exp2_error_figure(e))
+    st.markdown(exp2_verdict(e))
+
+
+# --- section 5: after FA2 ------------------------------------------------------------------
+
+
+def after_fa2_section() -> None:
+    st.header("5. After FA2: what FA3 and FA4 changed")
+    h100, b200 = exp_gap()
+    st.markdown(
+        "FlashAttention-2 leaves the GPU's matmul units idle while the softmax runs. On H100 "
+        f"a dense float16 matmul does {H100_MATMUL_TFLOPS:g} TFLOP/s and the exp unit "
+        f"{H100_EXP_TFLOPS:g}: **{h100:.0f} matmul FLOPs per exp**. FA3 overlaps the softmax "
+        "of one warpgroup with the matmuls of another (and loads with TMA, multiplies with "
+        f"WGMMA). On B200 the tensor cores are {B200_SPEEDUP:g}x faster and the exp units are "
+        f"not: about **{b200:.0f} FLOPs per exp**, so FA4 removes work from the softmax "
+        "itself, with two tricks:\n\n"
+        "- **Lazy rescaling**: keep the stale row max unless the new one is more than a "
+        "threshold (8, in powers of two) above it; most tiles skip the rescale of l and o, "
+        "and the final o / l divides the stale reference out. Step through it in the "
+        "[Stepper with a threshold of 8](/?rescale_threshold=8) (rings on the tile map mark "
+        "the skipped rescales), and see the mistake of a threshold too high for float16 in "
+        "the [bug zoo](/debugger?dbg_bugs=threshold_too_high_f16&dbg_pattern=jump%20of%2012).\n"
+        "- **Software exp2**: section 4 above."
+    )
+    st.dataframe(
+        {"what": [f.what for f in FACTS], "figure": [f.value for f in FACTS],
+         "source": [f.source for f in FACTS]},
+        hide_index=True,
+    )  # fmt: skip
+
+
 @page_shell("Precision", FIELDS, INTRO)
 def render() -> None:
     spec, errors = problem_controls()
@@ -467,3 +533,5 @@ def render() -> None:
         breakdown_section(spec)
     underflow_section(spec)
     exp2_section(spec)
+    software_exp2_section()
+    after_fa2_section()
