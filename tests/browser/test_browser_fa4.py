@@ -55,8 +55,11 @@ def test_from_after_fa2_to_a_run_with_skipped_rescales(
         wait_for_heading(page, f"Step {last} of {last}")
         wait_for_text(page, "rows rescaled / skipped")
         assert "5 / 43" in page.locator(".fv-metrics").first.inner_text()
-        legend = page.locator(".js-plotly-plot .legendtext", has_text="rescale skipped")
-        legend.first.wait_for(timeout=30_000)
+        page.wait_for_function(  # the tile map shown (the stepper draws hidden ones ahead)
+            "[...document.querySelectorAll('.js-plotly-plot .legendtext')].some(e =>"
+            " e.textContent === 'rescale skipped' && e.checkVisibility())",
+            timeout=30_000,
+        )
         wait_until_settled(page)
         assert chart_overlaps(page) == [] and clipped_chart_text(page) == []
         assert "rescale_threshold=8" in page.url

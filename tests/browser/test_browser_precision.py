@@ -11,7 +11,7 @@ from .helpers import CHART, screenshot, wait_for_charts, wait_for_text
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-N_CHARTS = 5  # breakdown, per-row error, underflow, gap sweep, paper vs exp2 table
+N_CHARTS = 6  # breakdown, per-row error, underflow, gap sweep, forms table, software exp2
 
 
 def test_precision_page_renders_and_switches_to_bfloat16(

@@ -96,8 +96,18 @@ def test_the_kernels_keep_the_stale_max(max_writers, rng, kind):
                                   block_kv=BLOCKS[1], rescale_threshold=THRESHOLD)  # fmt: skip
     _, m_lazy = emu.run(max_writers[kind, THRESHOLD], call, arrays)
     np.testing.assert_allclose(m_lazy[0], stale, atol=1e-4)
-    # a kernel built without the threshold (FA2's rule) ends on the true max: the check bites
-    _, m_fa2 = emu.run(max_writers[kind, 0.0], call, arrays)
+
+
+def test_a_kernel_without_the_threshold_fails_that_check(max_writers, rng):
+    """The check bites: an FA2 build (threshold 0) ends on the true max, not the stale one.
+    lazy_max is the kernels' shared header: one kernel shows it."""
+    kernel, precision = KERNELS["float32"]
+    q, k, v = rising_scores(rng)
+    stale = _final_max(q, k, v, precision, THRESHOLD)
+    true = _final_max(q, k, v, precision, None)
+    call, arrays = kernel.prepare(q, k, v, precision=precision, block_q=BLOCKS[0],
+                                  block_kv=BLOCKS[1], rescale_threshold=THRESHOLD)  # fmt: skip
+    _, m_fa2 = emu.run(max_writers["float32", 0.0], call, arrays)
     np.testing.assert_allclose(m_fa2[0], true, atol=1e-4)
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(m_fa2[0], stale, atol=1e-4)
