@@ -144,10 +144,16 @@ def max_abs_score(q: np.ndarray, k: np.ndarray, dtype: type[np.floating]) -> flo
 
 
 def check_scores_fit(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, dtype: type[np.floating]
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    scale: float,
+    dtype: type[np.floating],
+    p_max: float = 1.0,
 ) -> None:
-    """ValueError if scale * q k^T, or the accumulator sum P~ v (|P~| <= 1), can overflow
-    ``dtype``: the running max keeps exp() finite, not the scores themselves.
+    """ValueError if scale * q k^T, or the accumulator sum P~ v (|P~| <= ``p_max``: 1, or
+    2^threshold under FA4's lazy rescaling), can overflow ``dtype``: the running max keeps
+    exp() finite, not the scores themselves.
 
     A cheap bound first (|q . k| <= d max|q| max|k|); the exact scores, a few rows at a
     time, only when the bound does not settle it.
@@ -169,10 +175,11 @@ def check_scores_fit(
                 f"{big:.4g}): scale q or k down (or the softmax scale, now {scale:g})"
             )
     v_max = float(np.abs(v).max(initial=0.0))
-    if not v_max * n_k < big:
+    if not v_max * n_k * p_max < big:
+        headroom = "" if p_max == 1.0 else f" (P~ up to {p_max:.4g} with a stale max)"
         raise ValueError(
-            f"v has values up to {v_max:.4g}: the accumulator o = sum P~ v over {n_k} keys "
-            f"may overflow {np.dtype(dtype)} (largest {big:.4g}); scale v down"
+            f"v has values up to {v_max:.4g}: the accumulator o = sum P~ v over {n_k} keys"
+            f"{headroom} may overflow {np.dtype(dtype)} (largest {big:.4g}); scale v down"
         )
 
 

@@ -41,13 +41,12 @@ EXP_IMPLS = (EXACT, *(f"poly{degree}" for degree in EXP2_COEFFS))  # the choices
 
 
 def exp2_poly(x: Array, degree: int = 3) -> Array:
-    """2^x in x's float type with the fraction through the polynomial of ``degree``:
-    2^floor(x) * p(x - floor(x)). -inf gives 0; NaN stays NaN."""
+    """2^x with the fraction through the polynomial of ``degree``: 2^floor(x) * p(x -
+    floor(x)), in float32 or float64 (``_as_float``). -inf gives 0; NaN stays NaN."""
     if degree not in EXP2_COEFFS:
         raise ValueError(f"degree must be one of {sorted(EXP2_COEFFS)}, got {degree!r}")
-    x = np.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    x = x.astype(dtype, copy=False)
+    x = _as_float(x)
+    dtype = x.dtype
     with np.errstate(invalid="ignore"):
         clipped = np.clip(np.nan_to_num(x, nan=0.0), -1100.0, 1100.0)  # ldexp's range; 0 or inf
     n = np.floor(clipped)
@@ -61,6 +60,17 @@ def exp2_poly(x: Array, degree: int = 3) -> Array:
     return np.where(np.isnan(x), x, y)
 
 
+def _as_float(x: object) -> Array:
+    """``x`` as an array of float32 or float64 (its own; float64 for integers; float32 for
+    the 16-bit types, whose arithmetic NumPy does in float32 anyway)."""
+    x = np.asarray(x)
+    if x.dtype in (np.float32, np.float64):
+        return x
+    if x.dtype.itemsize == 2 and x.dtype.kind in "fV":  # float16, ml_dtypes' bfloat16
+        return x.astype(np.float32)
+    return x.astype(np.float64)
+
+
 def exp_impl(name: str) -> Callable[[Array], Array]:
     """e^x as a run computes it: ``"exact"`` (NumPy's exp) or ``"poly<degree>"`` (software
     exp2 of that degree on x log2 e)."""
@@ -71,7 +81,7 @@ def exp_impl(name: str) -> Callable[[Array], Array]:
     degree = int(name.removeprefix("poly"))
 
     def exp_by_poly(x: Array) -> Array:
-        x = np.asarray(x)
+        x = _as_float(x)
         return exp2_poly(x * x.dtype.type(LOG2E), degree)
 
     exp_by_poly.__name__ = f"exp_{name}"
@@ -82,9 +92,11 @@ def ulps(got: Array, exact: Array, dtype: type[np.generic]) -> Array:
     """|got - exact| in units in the last place of ``dtype`` (float32, float16, bfloat16) at
     ``exact``, both rounded to ``dtype`` first: 0 where they round alike."""
     info = ml_dtypes.finfo(dtype)
-    got_d, exact_d = (np.asarray(a).astype(dtype).astype(np.float64) for a in (got, exact))
+    with np.errstate(over="ignore"):  # past the type's range: inf, as it stores it
+        got_d, exact_d = (np.asarray(a).astype(dtype).astype(np.float64) for a in (got, exact))
     with np.errstate(divide="ignore"):
         exponent = np.floor(np.log2(np.abs(exact_d)))
+    exponent = np.where(np.isfinite(exponent), exponent, info.maxexp - 1)  # inf: the largest
     spacing = np.exp2(np.maximum(exponent, info.minexp) - info.nmant)  # subnormals: the least
     with np.errstate(invalid="ignore"):
-        return np.abs(got_d - exact_d) / spacing
+        return np.where(got_d == exact_d, 0.0, np.abs(got_d - exact_d) / spacing)

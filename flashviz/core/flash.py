@@ -71,8 +71,9 @@ def flash_attention(
         causal_align=causal_align, scale=scale, mask_mod=mask_mod, block_mask=block_mask,
         grouped=True,
     )  # fmt: skip
-    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type)
     hooks = softmax_hooks(FA2, rescale_threshold, exp_impl)
+    check_scores_fit(prob.q, prob.k, prob.v, prob.scale, prob.q.dtype.type,
+                     p_max=2.0**hooks.rescale_threshold)  # fmt: skip
     dropout_p = check_dropout_p(dropout_p)
     seed = check_seed(seed)
     drop_seed = None  # the dropout mask's seed; None: no dropout

@@ -177,7 +177,7 @@ def record_problem(
     if not isinstance(hooks, UpdateHooks):
         raise TypeError(f"hooks must be an UpdateHooks, got {type(hooks).__name__}")
     q_, k_, v_ = (store(x, prec) for x in (problem.q, problem.k, problem.v))
-    _check_range(q_, k_, v_, problem.scale, prec)
+    _check_range(q_, k_, v_, problem.scale, prec, 2.0**hooks.rescale_threshold)
     n_q, d = problem.n_q, problem.d
     dtype = prec.state.type
     scale_ = dtype(problem.scale)
@@ -239,9 +239,10 @@ def record_problem(
 
 
 def _check_range(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, prec: Precision
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, prec: Precision, p_max: float
 ) -> None:
-    """ValueError if the inputs or the scores do not fit the precision's range."""
+    """ValueError if the inputs or the scores do not fit the precision's range (P~ up to
+    ``p_max``)."""
     for name, x in (("q", q), ("k", k), ("v", v)):
         if not np.isfinite(x).all():
             raise ValueError(
@@ -249,4 +250,4 @@ def _check_range(
                 f"{float(ml_dtypes.finfo(prec.storage).max):.4g}): scale the inputs down or "
                 "pick a wider precision"
             )
-    check_scores_fit(q, k, v, scale, prec.state.type)  # never builds the n_q x n_k matrix
+    check_scores_fit(q, k, v, scale, prec.state.type, p_max)  # never builds n_q x n_k

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from flashviz.core.block_mask import BlockMask, causal_kinds, create_block_mask, kv_lists
-from flashviz.core.checks import check_block, check_tiled_problem
+from flashviz.core.checks import check_block, check_scores_fit, check_tiled_problem
 from flashviz.core.fa4 import check_rescale_threshold, check_threshold_fits
 from flashviz.core.inner_step import LN2
 from flashviz.core.kernel_files import KERNEL_NAME, KERNEL_PATH, TC_KERNEL_NAME, TC_KERNEL_PATH
@@ -151,6 +151,9 @@ class Kernel:
         )  # fmt: skip
         config = self.config(prob.d, prob.block_q, prob.block_kv, precision,
                              rescale_threshold or 0.0)  # fmt: skip
+        # the kernels' state and o are float32; P~ reaches 2^threshold with a stale max
+        check_scores_fit(prob.q, prob.k, prob.v, prob.scale, np.float32,
+                         p_max=2.0**config.rescale_threshold)  # fmt: skip
         lead = prob.q.shape[:-2]
         batch_heads = prob.heads
         grid, block = launch_params(config, prob.n_q, prob.n_k, batch_heads)
@@ -323,7 +326,9 @@ class KernelMask:
         """(mask_batches, mask_heads, causal, causal_offset, mask_kind, mask_a, mask_b,
         mask_c): the kernels' scalar arguments of the mask."""
         offset = self.spec.causal_offset
-        a, b, c = (*self.spec.params, 0, 0, 0)[:3]
+        # a window, prefix or chunk past every position means the same as one just past them:
+        # clamped there, any size fits the kernels' int arguments
+        a, b, c = (min(int(x), self.positions + 1) for x in (*self.spec.params, 0, 0, 0)[:3])
         return (*self.kinds.shape[:2], offset is not None, offset or 0,
                 MASK_KINDS[self.spec.kind], a, b, c)  # fmt: skip
 

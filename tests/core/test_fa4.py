@@ -137,6 +137,12 @@ def test_exp2_edges_and_names():
     np.testing.assert_allclose(exp_impl("poly5")(np.array([1.0])), [np.e], rtol=1e-7)
     with pytest.raises(ValueError, match="exp_impl must be one of"):
         exp_impl("poly9")
+    # integers are numbers to exponentiate, 16-bit floats computed in float32
+    np.testing.assert_allclose(exp_impl("poly5")(np.array([1, 2])), np.exp([1, 2]), rtol=1e-7)
+    assert exp2_poly(np.array([1.5], dtype=ml_dtypes.bfloat16)).dtype == np.float32
+    # ulps: 0 where both round alike, infinities included; inf against a finite value: inf
+    assert ulps(np.array([np.inf, 7e4]), np.array([np.inf, 7e4]), np.float16).tolist() == [0, 0]
+    assert ulps(np.array([1.0]), np.array([np.inf]), np.float16).tolist() == [np.inf]
     with pytest.raises(ValueError, match="degree must be one of"):
         exp2_poly(x, 0)
 
@@ -151,3 +157,22 @@ def test_a_run_with_the_software_exp_stays_within_its_error(rng, impl):
     assert np.abs(o - ref_o).max() <= 4 * rel * np.abs(v).max()
     assert np.abs(lse - ref_lse).max() <= 4 * rel
     assert np.abs(o - ref_o).max() > 0  # it is used
+
+
+def test_the_headroom_is_counted_where_o_could_overflow():
+    """A stale max lets P~ reach 2^threshold: v that fits FA2's accumulator can overflow
+    float32's with a high threshold, which is refused instead of a silent inf."""
+    from flashviz.gpu.launch_params import SCALAR
+
+    q = np.ones((4, 1), np.float32)
+    k = np.concatenate([np.zeros(10), np.full(90, 44.0)])[:, None].astype(np.float32)
+    v = np.full((100, 1), 1e30, np.float32)
+    o, _ = flash_attention(q, k, v, block_q=4, block_kv=10, scale=1.0)  # FA2: fits
+    assert np.isfinite(o).all()
+    for run in (
+        lambda: flash_attention(q, k, v, block_q=4, block_kv=10, scale=1.0, rescale_threshold=64),
+        lambda: record_trace(q, k, v, block_q=4, block_kv=10, scale=1.0, rescale_threshold=64),
+        lambda: SCALAR.prepare(q, k, v, block_q=32, block_kv=32, scale=1.0, rescale_threshold=64),
+    ):
+        with pytest.raises(ValueError, match=r"P~ up to 1\.845e\+19 with a stale max"):
+            run()

@@ -41,13 +41,13 @@ def libs() -> OnDemand[object, Path]:
 
 
 def rising_scores(rng) -> tuple[np.ndarray, ...]:
-    """70 queries, 128 keys (4 tiles): a shared direction adds 1.5, 3, 4.5 to the scores of
+    """70 queries, 128 keys (4 tiles): a shared direction adds 1.2, 2.4, 3.6 to the scores of
     tiles 1, 2, 3, so the rows' max rises tile after tile, mostly by less than the margin
     in all (5.5): a lazy kernel keeps the first tile's max to the end, FA2 takes each new
-    one."""
+    one. Over 150 seeds at least 94% of the rows end on a stale max more than 2 below."""
     q, k, v = (rng.standard_normal((1, n, 40)) for n in (70, 128, 128))
     q[..., -1] = 8.0
-    k[..., -1] = np.repeat([0.0, 1.5, 3.0, 4.5], 32) * np.sqrt(40) / 8.0
+    k[..., -1] = np.repeat([0.0, 1.2, 2.4, 3.6], 32) * np.sqrt(40) / 8.0
     return q, k, v
 
 
