@@ -64,25 +64,9 @@ def _alpha_traces(
 ) -> list[dict]:
     changed = changed_rows(step)[shown]
     alpha = step.alpha[shown]
-    # each such cell outlined along its edges: the mark never covers the m it marks
-    e = 0.08  # inset from the cell's edge, in cells
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for r in rows[changed]:
-        x0, x1, y0, y1 = step.j - 0.5 + e, step.j + 0.5 - e, r - 0.5 + e, r + 0.5 - e
-        xs += [x0, x1, x1, x0, x0, None]
-        ys += [y0, y0, y1, y1, y0, None]
-    circles = {
-        "type": "scatter",
-        "xaxis": "x",
-        "yaxis": "y",
-        "x": xs,
-        "y": ys,
-        "mode": "lines",
-        "name": "max rose at this tile",
-        "line": {"color": CHANGED, "width": 3},
-        "hoverinfo": "skip",
-    }
+    circles = _cell_outlines(
+        step.j, rows[changed], 0.08, "max rose at this tile", {"color": CHANGED, "width": 3}
+    )
     bars = {
         "type": "bar",
         "xaxis": "x3",
@@ -111,18 +95,22 @@ def _stale_outlines(step: TileStep, rows: np.ndarray, shown: slice) -> list[dict
     stale = step.stale[shown]
     if not stale.any():
         return []
-    e = 0.16  # inside the vermillion inset: the two never overlap
+    # inset further than the vermillion outline: the two never overlap
+    style = {"color": BLUE, "width": 3, "dash": "dot"}
+    return [_cell_outlines(step.j, rows[stale], 0.16, "max rose, kept stale (no rescale)", style)]
+
+
+def _cell_outlines(j: int, rows: np.ndarray, inset: float, name: str, line: dict) -> dict:
+    """One line trace outlining the m cells (column j, each of ``rows``) along their edges,
+    ``inset`` cells inside them: the mark never covers the m it marks."""
     xs: list[float | None] = []
     ys: list[float | None] = []
-    for r in rows[stale]:
-        x0, x1, y0, y1 = step.j - 0.5 + e, step.j + 0.5 - e, r - 0.5 + e, r + 0.5 - e
+    for r in rows:
+        x0, x1, y0, y1 = j - 0.5 + inset, j + 0.5 - inset, r - 0.5 + inset, r + 0.5 - inset
         xs += [x0, x1, x1, x0, x0, None]
         ys += [y0, y0, y1, y1, y0, None]
-    return [{
-        "type": "scatter", "xaxis": "x", "yaxis": "y", "x": xs, "y": ys, "mode": "lines",
-        "name": "max rose, kept stale (no rescale)",
-        "line": {"color": BLUE, "width": 3, "dash": "dot"}, "hoverinfo": "skip",
-    }]  # fmt: skip
+    return {"type": "scatter", "xaxis": "x", "yaxis": "y", "x": xs, "y": ys, "mode": "lines",
+            "name": name, "line": line, "hoverinfo": "skip"}  # fmt: skip
 
 
 def _stacked_layout(titles: list[str]) -> dict:

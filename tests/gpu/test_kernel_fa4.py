@@ -15,13 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flashviz.core.kernel_files import KERNEL_PATH, TC_KERNEL_PATH
 from flashviz.core.precision import get_precision
 from flashviz.core.trace import WriteStep, record_steps
-from flashviz.gpu.launch_params import SCALAR, kernel_text
 from tests.gpu.cuda_emulation import emu
 from tests.gpu.on_demand import OnDemand
-from tests.gpu.test_kernel_masks import KERNELS, check
+from tests.gpu.test_kernel_masks import KERNELS, check, edited_build
 from tests.gpu.test_tc_kernel import needs_cxx
 
 pytestmark = needs_cxx
@@ -67,11 +65,7 @@ def max_writers() -> OnDemand[tuple[str, float], Path]:
     def build(key: tuple[str, float]) -> Path:
         kind, threshold = key
         kernel, precision = KERNELS[kind]
-        source = kernel_text(KERNEL_PATH if kernel is SCALAR else TC_KERNEL_PATH)
-        old, new = LSE_LINES[kind]
-        assert source.count(old) == 1, f"{old!r} is not in the {kind} kernel once"
-        config = kernel.config(40, *BLOCKS, precision, threshold)
-        return emu.build(emu.Build(config, source.replace(old, new)))
+        return edited_build(kernel.config(40, *BLOCKS, precision, threshold), *LSE_LINES[kind])
 
     return OnDemand(build)
 

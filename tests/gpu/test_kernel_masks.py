@@ -266,13 +266,17 @@ def mutant_libs() -> OnDemand[tuple[str, str], dict]:
     def build(key: tuple[str, str]) -> dict:
         kind, name = key
         kernel, precision = KERNELS[kind]
-        source = kernel_text(KERNEL_PATH if kernel is SCALAR else TC_KERNEL_PATH)
-        old, new = MUTANTS[name]
-        assert source.count(old) == 1, f"mutant {name!r}: {old!r} is not in the kernel once"
         config = kernel.config(D, *MUTANT_BLOCKS, precision)
-        return {config: emu.build(emu.Build(config, source.replace(old, new)))}
+        return {config: edited_build(config, *MUTANTS[name])}
 
     return OnDemand(build)
+
+
+def edited_build(config, old: str, new: str) -> Path:
+    """The CPU build of ``config``'s kernel with its one ``old`` text replaced by ``new``."""
+    source = kernel_text(KERNEL_PATH if config.kernel is SCALAR else TC_KERNEL_PATH)
+    assert source.count(old) == 1, f"{old!r} is not in the {config.kernel.name} kernel once"
+    return emu.build(emu.Build(config, source.replace(old, new)))
 
 
 # The header's mistakes (the tile lists, the element mask) are the same text in both kernels:
